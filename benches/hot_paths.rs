@@ -1,0 +1,76 @@
+//! The harness's own per-operation overhead: recording a latency, drawing a query's
+//! parameters, choosing an op, merging histograms. These run around every measured
+//! operation, so they must stay far below the latencies being measured.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rand::SeedableRng;
+use rand::distr::Distribution;
+use rand_chacha::ChaCha8Rng;
+use tunebench::dataset::{Corpus, DatasetKind, DocumentsSpec};
+use tunebench::driver::OpMix;
+use tunebench::metrics;
+use tunebench::scenario::ParamGen;
+
+fn corpus() -> Corpus {
+    Corpus::new(&DocumentsSpec {
+        kind: DatasetKind::Documents,
+        schema: "tunebench_bench".into(),
+        seed: 42,
+        authors: 5000,
+        documents: 200_000,
+        comments_per_document: 2.0,
+        vocabulary: 20_000,
+        zipf_exponent: 1.0,
+        body_words: [40, 100],
+    })
+}
+
+fn record(c: &mut Criterion) {
+    let mut h = metrics::new_histogram();
+    let mut i = 0u64;
+    c.bench_function("record_latency", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(7919);
+            metrics::record(&mut h, Duration::from_micros(black_box(50 + i % 100_000)));
+        })
+    });
+}
+
+fn merge(c: &mut Criterion) {
+    let mut a = metrics::new_histogram();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let dist = rand_distr::LogNormal::new(7.0, 1.0).unwrap();
+    for _ in 0..100_000 {
+        metrics::record(&mut a, Duration::from_micros(dist.sample(&mut rng) as u64));
+    }
+    c.bench_function("merge_histograms_100k_samples", |b| {
+        b.iter(|| {
+            let mut into = metrics::new_histogram();
+            metrics::merge(&mut into, black_box(&a));
+            into
+        })
+    });
+}
+
+fn draw(c: &mut Criterion) {
+    let corpus = corpus();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let mut out = Vec::new();
+    let mut group = c.benchmark_group("draw_params");
+    for (name, gens) in [
+        ("term_common", vec![ParamGen::TermCommon]),
+        ("author_id+date_window", vec![ParamGen::AuthorId, ParamGen::DateWindow]),
+        ("phrase (regenerates a document)", vec![ParamGen::Phrase]),
+    ] {
+        group.bench_function(name, |b| b.iter(|| corpus.draw(black_box(&gens), &mut rng, &mut out)));
+    }
+    group.finish();
+    let mix = OpMix::new(&[("a".into(), 3, vec![]), ("b".into(), 2, vec![]), ("c".into(), 1, vec![])]);
+    c.bench_function("choose_weighted_op", |b| b.iter(|| mix.weights.sample(&mut rng)));
+}
+
+criterion_group!(benches, record, merge, draw);
+criterion_main!(benches);

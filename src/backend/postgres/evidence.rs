@@ -1,0 +1,234 @@
+//! Server-side evidence: readiness before measuring, buffer-cache and pg_stat_statements
+//! deltas around the measured phases, and one EXPLAIN (ANALYZE, BUFFERS) per operation.
+
+use std::collections::BTreeMap;
+
+use sqlx::postgres::PgPool;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::load::{count_rows, expected_rows};
+use super::{bind_all, with_schema};
+use crate::dataset::{Corpus, ParamValue};
+use crate::results::{PgEvidence, PlanCapture, ReadinessCheck, StatementDelta};
+
+/// Cumulative counters at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct PgSnapshot {
+    blks_hit: i64,
+    blks_read: i64,
+    statements: BTreeMap<i64, (String, i64, f64, i64, i64, i64)>,
+    statements_note: Option<String>,
+}
+
+impl PgSnapshot {
+    /// Reads pg_stat_database for this database and pg_stat_statements rows that mention
+    /// `schema` (so only the workload's statements are counted).
+    pub async fn take(pool: &PgPool, schema: &str) -> sqlx::Result<Self> {
+        let row = sqlx::query(
+            "SELECT blks_hit, blks_read FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(pool)
+        .await?;
+        let mut snap = PgSnapshot {
+            blks_hit: row.get("blks_hit"),
+            blks_read: row.get("blks_read"),
+            ..Default::default()
+        };
+        let rows = sqlx::query(
+            "SELECT queryid, query, calls, total_exec_time, rows, shared_blks_hit, shared_blks_read \
+             FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND query LIKE '%' || $1 || '.%' AND query NOT ILIKE 'EXPLAIN%'",
+        )
+        .bind(schema)
+        .fetch_all(pool)
+        .await;
+        match rows {
+            Ok(rows) => {
+                for r in rows {
+                    snap.statements.insert(
+                        r.get("queryid"),
+                        (
+                            r.get("query"),
+                            r.get("calls"),
+                            r.get("total_exec_time"),
+                            r.get("rows"),
+                            r.get("shared_blks_hit"),
+                            r.get("shared_blks_read"),
+                        ),
+                    );
+                }
+            }
+            Err(e) => snap.statements_note = Some(format!("pg_stat_statements unavailable: {e}")),
+        }
+        Ok(snap)
+    }
+
+    /// Adds the change from `before` to `self` into `into`.
+    pub fn accumulate_delta(&self, before: &PgSnapshot, into: &mut PgEvidence) {
+        into.blocks_hit += self.blks_hit - before.blks_hit;
+        into.blocks_read += self.blks_read - before.blks_read;
+        let total = into.blocks_hit + into.blocks_read;
+        into.cache_hit_ratio = (total > 0).then(|| into.blocks_hit as f64 / total as f64);
+        if let Some(note) = &self.statements_note {
+            into.statements_note = Some(note.clone());
+        }
+        for (id, (query, calls, total_ms, rows, hit, read)) in &self.statements {
+            let b = before.statements.get(id).cloned().unwrap_or_default();
+            let d_calls = calls - b.1;
+            if d_calls <= 0 {
+                continue;
+            }
+            match into.statements.iter_mut().find(|s| &s.query == query) {
+                Some(s) => {
+                    s.calls += d_calls;
+                    s.total_exec_ms += total_ms - b.2;
+                    s.rows += rows - b.3;
+                    s.shared_blks_hit += hit - b.4;
+                    s.shared_blks_read += read - b.5;
+                    s.mean_exec_ms = s.total_exec_ms / s.calls as f64;
+                }
+                None => into.statements.push(StatementDelta {
+                    query: query.clone(),
+                    calls: d_calls,
+                    total_exec_ms: total_ms - b.2,
+                    mean_exec_ms: (total_ms - b.2) / d_calls as f64,
+                    rows: rows - b.3,
+                    shared_blks_hit: hit - b.4,
+                    shared_blks_read: read - b.5,
+                }),
+            }
+        }
+        into.statements
+            .sort_by(|a, b| b.total_exec_ms.total_cmp(&a.total_exec_ms));
+    }
+}
+
+/// Confirms the data is really there and every index on it is built and valid.
+pub async fn readiness(
+    pool: &PgPool,
+    target: &str,
+    corpus: &Corpus,
+    expected_indexes: &[String],
+) -> sqlx::Result<Vec<ReadinessCheck>> {
+    let schema = &corpus.spec().schema;
+    let mut checks = Vec::new();
+    let actual = count_rows(pool, schema).await?;
+    for (table, want) in expected_rows(corpus) {
+        let got = actual.get(&table).copied().unwrap_or(0);
+        checks.push(ReadinessCheck {
+            target: target.to_string(),
+            check: format!("rows in {schema}.{table}"),
+            expected: want.to_string(),
+            actual: got.to_string(),
+            ok: got == want,
+        });
+    }
+    let invalid: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND NOT (i.indisvalid AND i.indisready AND i.indislive)",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await?;
+    checks.push(ReadinessCheck {
+        target: target.to_string(),
+        check: format!("indexes in {schema} valid and ready"),
+        expected: "none invalid".into(),
+        actual: if invalid.is_empty() {
+            "none invalid".into()
+        } else {
+            invalid.join(", ")
+        },
+        ok: invalid.is_empty(),
+    });
+    for name in expected_indexes {
+        let present: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(format!("{schema}.{name}"))
+            .fetch_one(pool)
+            .await?;
+        checks.push(ReadinessCheck {
+            target: target.to_string(),
+            check: format!("profile index {name} present"),
+            expected: "present".into(),
+            actual: if present { "present" } else { "missing" }.into(),
+            ok: present,
+        });
+    }
+    Ok(checks)
+}
+
+/// EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) of one execution with the given parameters.
+pub async fn capture_plan(
+    pool: &PgPool,
+    workload: &str,
+    op: &str,
+    sql: &str,
+    schema: &str,
+    params: Vec<ParamValue>,
+) -> sqlx::Result<PlanCapture> {
+    // A fresh connection, so a plan cached under another profile cannot be reused.
+    let mut conn = pool.acquire().await?;
+    conn.close_on_drop();
+    let stmt = format!(
+        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}",
+        with_schema(sql, schema)
+    );
+    let row = bind_all(sqlx::query(AssertSqlSafe(stmt)), &params)
+        .fetch_one(&mut *conn)
+        .await?;
+    let plan: serde_json::Value = row.try_get(0)?;
+    let root = &plan[0];
+    let mut nodes = Vec::new();
+    walk(&root["Plan"], &mut nodes);
+    let uses_index = nodes.iter().any(|n| n.contains("Index"));
+    Ok(PlanCapture {
+        workload: workload.to_string(),
+        op: op.to_string(),
+        params,
+        uses_index,
+        nodes,
+        execution_ms: root["Execution Time"].as_f64().unwrap_or(f64::NAN),
+        shared_hit: root["Plan"]["Shared Hit Blocks"].as_i64().unwrap_or(0),
+        shared_read: root["Plan"]["Shared Read Blocks"].as_i64().unwrap_or(0),
+        plan,
+    })
+}
+
+fn walk(node: &serde_json::Value, out: &mut Vec<String>) {
+    let Some(kind) = node["Node Type"].as_str() else {
+        return;
+    };
+    let mut label = kind.to_string();
+    if let Some(index) = node["Index Name"].as_str() {
+        label.push_str(&format!(" using {index}"));
+    }
+    if let Some(rel) = node["Relation Name"].as_str() {
+        label.push_str(&format!(" on {rel}"));
+    }
+    out.push(label);
+    if let Some(children) = node["Plans"].as_array() {
+        for c in children {
+            walk(c, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plan_nodes_are_listed_outermost_first() {
+        let plan = serde_json::json!({"Node Type": "Limit", "Plans": [
+            {"Node Type": "Bitmap Heap Scan", "Relation Name": "documents", "Plans": [
+                {"Node Type": "Bitmap Index Scan", "Index Name": "tunebench_documents_tsv_gin"}]}]});
+        let mut nodes = Vec::new();
+        super::walk(&plan, &mut nodes);
+        assert_eq!(
+            nodes,
+            [
+                "Limit",
+                "Bitmap Heap Scan on documents",
+                "Bitmap Index Scan using tunebench_documents_tsv_gin"
+            ]
+        );
+    }
+}

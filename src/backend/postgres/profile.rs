@@ -1,0 +1,395 @@
+//! Applying a tuning profile and reverting it exactly. Before anything changes, the current
+//! value of every touched setting (and whether it came from ALTER SYSTEM) is captured; revert
+//! restores that state and checks the values came back.
+
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgPool;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{connect, target_error, with_schema};
+use crate::error::{Error, Result};
+use crate::results::{IndexChange, RevertReport, SettingChange, TargetChanges};
+use crate::scenario::{AppliedFile, Target};
+
+/// What revert needs to know.
+pub struct AppliedProfile {
+    pub target: String,
+    settings: Vec<CapturedSetting>,
+    created_indexes: Vec<String>,
+    schema: String,
+    pub changes: TargetChanges,
+}
+
+struct CapturedSetting {
+    name: String,
+    value_before: String,
+    /// The value postgresql.auto.conf held before, if any.
+    auto_conf_before: Option<String>,
+    context: String,
+}
+
+/// Applies settings (ALTER SYSTEM + reload, or restart where pg_settings.context demands it)
+/// and indexes. On failure, whatever was already applied is reverted before returning.
+/// Returns the (possibly new, after a restart) pool.
+pub async fn apply_profile(
+    pool: PgPool,
+    target: &Target,
+    file: &AppliedFile,
+    schema: &str,
+    host_memory: u64,
+) -> Result<(PgPool, AppliedProfile)> {
+    let profile = &file.postgres;
+    let err = |what: &str, e: sqlx::Error| {
+        target_error(
+            target,
+            &format!("applying {} ({what})", file.file.display()),
+            e,
+        )
+    };
+    let mut applied = AppliedProfile {
+        target: target.name.clone(),
+        settings: Vec::new(),
+        created_indexes: Vec::new(),
+        schema: schema.to_string(),
+        changes: TargetChanges {
+            target: target.name.clone(),
+            profile_file: file.file.display().to_string(),
+            description: profile.description.clone(),
+            settings: Vec::new(),
+            indexes: Vec::new(),
+            restarted: false,
+        },
+    };
+
+    // Capture first, for every setting, before changing any.
+    let mut needs_restart = false;
+    for (name, value) in &profile.settings {
+        let row = sqlx::query(
+            "SELECT current_setting(name) AS v, context FROM pg_settings WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&pool)
+        .await
+        .map_err(|e| err("reading pg_settings", e))?;
+        let Some(row) = row else {
+            return Err(Error::input(crate::error::InputIssue::new(
+                &file.file,
+                format!("settings.{name}"),
+                "is not a setting this PostgreSQL server knows (see pg_settings)",
+            )));
+        };
+        let auto: Option<String> = sqlx::query_scalar(
+            "SELECT setting FROM pg_file_settings WHERE name = $1 AND sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(&pool)
+        .await
+        .map_err(|e| err("reading pg_file_settings", e))?;
+        let context: String = row.get("context");
+        needs_restart |= context == "postmaster";
+        applied.settings.push(CapturedSetting {
+            name: name.clone(),
+            value_before: row.get("v"),
+            auto_conf_before: auto,
+            context,
+        });
+        applied.changes.settings.push(SettingChange {
+            name: name.clone(),
+            requested: value.resolve(host_memory),
+            before: row.get("v"),
+            after: String::new(),
+            context: applied
+                .settings
+                .last()
+                .expect("just pushed")
+                .context
+                .clone(),
+        });
+    }
+
+    let result = apply_inner(pool, target, file, &mut applied, needs_restart).await;
+    match result {
+        Ok(pool) => Ok((pool, applied)),
+        Err(e) => {
+            // Leave the server as we found it, then report the original failure.
+            if let Ok(pool) = connect(target).await
+                && let Err(revert_err) = revert_profile(pool, target, applied).await
+            {
+                tracing::error!("reverting after a failed apply also failed: {revert_err}");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn apply_inner(
+    mut pool: PgPool,
+    target: &Target,
+    file: &AppliedFile,
+    applied: &mut AppliedProfile,
+    needs_restart: bool,
+) -> Result<PgPool> {
+    let err = |what: &str, e: sqlx::Error| {
+        target_error(
+            target,
+            &format!("applying {} ({what})", file.file.display()),
+            e,
+        )
+    };
+    if !applied.changes.settings.is_empty() {
+        if needs_restart && target.restart_command.is_none() {
+            let names: Vec<&str> = applied
+                .settings
+                .iter()
+                .filter(|s| s.context == "postmaster")
+                .map(|s| s.name.as_str())
+                .collect();
+            return Err(Error::Usage(format!(
+                "{} changes {} which PostgreSQL only applies at a restart, but targets.{}.restart_command is not set in the scenario (e.g. \"../scripts/stack restart postgres\")",
+                file.file.display(),
+                names.join(", "),
+                target.name
+            )));
+        }
+        for s in &applied.changes.settings {
+            set_system(&pool, &s.name, Some(&s.requested))
+                .await
+                .map_err(|e| err(&format!("ALTER SYSTEM SET {}", s.name), e))?;
+        }
+        let rejected: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, error FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf' AND error IS NOT NULL AND error <> 'setting could not be applied'",
+        )
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| err("checking pg_file_settings", e))?;
+        if let Some((name, error)) = rejected.first() {
+            return Err(Error::Usage(format!(
+                "{}: setting {name} was rejected by PostgreSQL: {error}",
+                file.file.display()
+            )));
+        }
+        reload(&pool).await.map_err(|e| err("pg_reload_conf", e))?;
+        if needs_restart {
+            pool = restart(pool, target).await?;
+            applied.changes.restarted = true;
+        }
+        for s in applied.changes.settings.iter_mut() {
+            s.after = current(&pool, &s.name)
+                .await
+                .map_err(|e| err("reading the new values", e))?;
+        }
+        let pending: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pg_settings WHERE pending_restart")
+                .fetch_all(&pool)
+                .await
+                .map_err(|e| err("checking pending_restart", e))?;
+        if !pending.is_empty() {
+            return Err(target_error(
+                target,
+                "applying a profile",
+                format!(
+                    "settings still wait for a restart after applying: {}",
+                    pending.join(", ")
+                ),
+            ));
+        }
+    }
+
+    for idx in &file.postgres.indexes {
+        let exists = index_exists(&pool, &applied.schema, &idx.name)
+            .await
+            .map_err(|e| err("looking up indexes", e))?;
+        let definition = with_schema(&idx.up, &applied.schema);
+        let mut change = IndexChange {
+            name: idx.name.clone(),
+            table: idx.table.clone(),
+            definition: definition.clone(),
+            created: false,
+            build_seconds: None,
+            size_bytes: None,
+        };
+        if !exists {
+            let started = Instant::now();
+            sqlx::query(AssertSqlSafe(definition))
+                .execute(&pool)
+                .await
+                .map_err(|e| err(&format!("creating index {}", idx.name), e))?;
+            applied.created_indexes.push(idx.name.clone());
+            change.created = true;
+            change.build_seconds = Some(started.elapsed().as_secs_f64());
+        }
+        change.size_bytes = sqlx::query_scalar("SELECT pg_relation_size(to_regclass($1))")
+            .bind(format!("{}.{}", applied.schema, idx.name))
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| err("measuring index size", e))?;
+        applied.changes.indexes.push(change);
+    }
+    if !file.postgres.indexes.is_empty() {
+        for table in ["authors", "documents", "comments"] {
+            sqlx::query(AssertSqlSafe(format!("ANALYZE {}.{table}", applied.schema)))
+                .execute(&pool)
+                .await
+                .map_err(|e| err("ANALYZE", e))?;
+        }
+    }
+    Ok(pool)
+}
+
+/// Drops exactly the indexes the profile created and restores every captured setting, then
+/// checks each setting's value is what it was.
+pub async fn revert_profile(
+    mut pool: PgPool,
+    target: &Target,
+    applied: AppliedProfile,
+) -> Result<(PgPool, RevertReport)> {
+    let err = |what: &str, e: sqlx::Error| {
+        target_error(target, &format!("reverting the profile ({what})"), e)
+    };
+    let mut report = RevertReport {
+        target: applied.target.clone(),
+        kept: false,
+        settings_restored: Vec::new(),
+        indexes_dropped: Vec::new(),
+        restarted: false,
+        mismatches: Vec::new(),
+    };
+    for name in &applied.created_indexes {
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP INDEX IF EXISTS {}.{name}",
+            applied.schema
+        )))
+        .execute(&pool)
+        .await
+        .map_err(|e| err(&format!("DROP INDEX {name}"), e))?;
+        report.indexes_dropped.push(name.clone());
+    }
+    if !applied.settings.is_empty() {
+        for s in &applied.settings {
+            set_system(&pool, &s.name, s.auto_conf_before.as_deref())
+                .await
+                .map_err(|e| err(&s.name, e))?;
+            report.settings_restored.push(s.name.clone());
+        }
+        reload(&pool).await.map_err(|e| err("pg_reload_conf", e))?;
+        let pending: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart)")
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| err("checking pending_restart", e))?;
+        if pending
+            || applied
+                .settings
+                .iter()
+                .any(|s| s.context == "postmaster" && applied.changes.restarted)
+        {
+            pool = restart(pool, target).await?;
+            report.restarted = true;
+        }
+        for s in &applied.settings {
+            let now = current(&pool, &s.name)
+                .await
+                .map_err(|e| err("reading restored values", e))?;
+            if now != s.value_before {
+                report.mismatches.push(format!(
+                    "{}: was {}, is now {}",
+                    s.name, s.value_before, now
+                ));
+            }
+        }
+    }
+    Ok((pool, report))
+}
+
+async fn set_system(pool: &PgPool, name: &str, value: Option<&str>) -> sqlx::Result<()> {
+    // ALTER SYSTEM takes no bind parameters: let the server quote the name and the value.
+    let stmt: String = match value {
+        Some(v) => {
+            sqlx::query_scalar("SELECT format('ALTER SYSTEM SET %I = %L', $1::text, $2::text)")
+                .bind(name)
+                .bind(v)
+                .fetch_one(pool)
+                .await?
+        }
+        None => {
+            sqlx::query_scalar("SELECT format('ALTER SYSTEM RESET %I', $1::text)")
+                .bind(name)
+                .fetch_one(pool)
+                .await?
+        }
+    };
+    sqlx::query(AssertSqlSafe(stmt)).execute(pool).await?;
+    Ok(())
+}
+
+async fn reload(pool: &PgPool) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_reload_conf()").execute(pool).await?;
+    // The postmaster signals backends asynchronously; give them a moment to re-read.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok(())
+}
+
+async fn current(pool: &PgPool, name: &str) -> sqlx::Result<String> {
+    // A fresh connection: an old backend may not have processed the reload yet.
+    let mut conn = pool.acquire().await?;
+    conn.close_on_drop();
+    sqlx::query_scalar("SELECT current_setting($1)")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await
+}
+
+async fn index_exists(pool: &PgPool, schema: &str, name: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(format!("{schema}.{name}"))
+        .fetch_one(pool)
+        .await
+}
+
+/// Runs the target's restart command, then reconnects (waiting up to a minute).
+async fn restart(pool: PgPool, target: &Target) -> Result<PgPool> {
+    pool.close().await;
+    let cmd = target
+        .restart_command
+        .as_deref()
+        .expect("checked before applying");
+    tracing::info!("restarting target {} with `{cmd}`", target.name);
+    let output = tokio::time::timeout(
+        Duration::from_secs(180),
+        tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(&target.workdir)
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .map_err(|_| {
+        target_error(
+            target,
+            "restart",
+            format!("`{cmd}` did not finish within 180 s"),
+        )
+    })?
+    .map_err(|e| target_error(target, "restart", format!("cannot run `{cmd}`: {e}")))?;
+    if !output.status.success() {
+        return Err(target_error(
+            target,
+            "restart",
+            format!(
+                "`{cmd}` failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        ));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match connect(target).await {
+            Ok(p) => return Ok(p),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}

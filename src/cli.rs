@@ -1,0 +1,78 @@
+//! Command line: run / validate / report.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  an acceptance criterion failed (on the last profile)\n  2  bad usage or bad input (scenario, profile, workload, dataset or results file)\n  3  a target could not be reached or failed at run time";
+
+#[derive(Debug, Parser)]
+#[command(name = "tunebench", version, about = "Prove what a database tuning change did: the same workloads before and after each profile, one report.", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario: load data, apply each profile, measure, revert, write results.json and report.md.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Check scenario files (and everything they reference) without touching any server.
+    #[command(after_help = EXIT_CODES)]
+    Validate {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Re-render a report from a results file.
+    #[command(after_help = EXIT_CODES)]
+    Report {
+        results: PathBuf,
+        /// A tera template of your own (default: the built-in reports/default.md.tera).
+        #[arg(long)]
+        template: Option<PathBuf>,
+        /// Where to write the report (default: report.md beside the results file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub scenario: PathBuf,
+    /// Output folder for results.json and report.md.
+    #[arg(long, default_value = "reports/out")]
+    pub out: PathBuf,
+    /// Run only these profiles, in this order (repeatable; default: all the scenario lists).
+    #[arg(long = "profile")]
+    pub profiles: Vec<String>,
+    /// Override load.duration (e.g. 10s).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Override load.warmup (e.g. 2s; 0s for none).
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<std::time::Duration>,
+    /// Override load.rate (open-loop scenarios), operations per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Override load.concurrency (closed loop) or load.max_in_flight (open loop).
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Override load.trials.
+    #[arg(long)]
+    pub trials: Option<u32>,
+    /// Leave the last profile applied instead of reverting it.
+    #[arg(long)]
+    pub keep_profile: bool,
+    /// A tera template of your own for report.md.
+    #[arg(long)]
+    pub template: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::scenario::source::parse_duration(s)
+        .ok_or_else(|| format!("`{s}` is not a duration; write e.g. 500ms, 10s or 2m"))
+}

@@ -1,0 +1,392 @@
+//! Runs one measured (or warm-up) phase: one task per connection, each recording into its
+//! own histograms, merged at the end. The hot loop is generic over the store's executor.
+
+pub mod pacing;
+mod progress;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use rand::SeedableRng;
+use rand::distr::Distribution;
+use rand::distr::weighted::WeightedIndex;
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+
+use crate::dataset::{Corpus, ParamValue};
+use crate::metrics;
+use crate::results::ErrorCount;
+use crate::scenario::ParamGen;
+pub use pacing::{Pacing, Schedule};
+pub use progress::Progress;
+
+/// One failed operation, classified so errors can be counted by kind.
+#[derive(Debug, Clone)]
+pub struct OpError {
+    pub kind: String,
+    pub message: String,
+}
+
+/// Executes operations against one connection of a store.
+pub trait Executor: Send + 'static {
+    fn execute(
+        &mut self,
+        op: usize,
+        params: &[ParamValue],
+    ) -> impl Future<Output = Result<(), OpError>> + Send;
+}
+
+/// The weighted operations of a workload and how to draw their parameters.
+pub struct OpMix {
+    pub names: Vec<String>,
+    pub params: Vec<Vec<ParamGen>>,
+    pub weights: WeightedIndex<u32>,
+}
+
+impl OpMix {
+    pub fn new(ops: &[(String, u32, Vec<ParamGen>)]) -> Self {
+        OpMix {
+            names: ops.iter().map(|o| o.0.clone()).collect(),
+            params: ops.iter().map(|o| o.2.clone()).collect(),
+            weights: WeightedIndex::new(ops.iter().map(|o| o.1)).expect("weights validated >= 1"),
+        }
+    }
+}
+
+pub struct PhaseSpec {
+    pub label: String,
+    pub pacing: Pacing,
+    pub duration: Duration,
+    pub op_timeout: Duration,
+    pub error_budget: f64,
+    pub seed: u64,
+}
+
+/// What a phase measured. Histograms are in microseconds.
+pub struct PhaseOutcome {
+    pub per_op: Vec<Histogram<u64>>,
+    pub per_op_errors: Vec<u64>,
+    pub total: Histogram<u64>,
+    pub schedule_lag: Option<Histogram<u64>>,
+    pub ops: u64,
+    pub errors: u64,
+    pub errors_by_kind: BTreeMap<String, ErrorCount>,
+    pub wall: Duration,
+    /// Set when the error budget was exceeded and the phase stopped early.
+    pub aborted: bool,
+}
+
+struct Shared {
+    ticket: AtomicU64,
+    completed: AtomicU64,
+    failed: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// Error budgets are only judged after this many operations, so one early failure in a
+/// short phase does not abort it.
+const BUDGET_MIN_OPS: u64 = 100;
+
+struct WorkerOutcome {
+    per_op: Vec<Histogram<u64>>,
+    per_op_errors: Vec<u64>,
+    lag: Histogram<u64>,
+    errors_by_kind: BTreeMap<String, ErrorCount>,
+    last_completion: Instant,
+}
+
+pub async fn run_phase<E: Executor>(
+    executors: Vec<E>,
+    mix: Arc<OpMix>,
+    corpus: Arc<Corpus>,
+    spec: &PhaseSpec,
+) -> (Vec<E>, PhaseOutcome) {
+    let shared = Arc::new(Shared {
+        ticket: AtomicU64::new(0),
+        completed: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+    });
+    // Small head start so every worker is waiting when the schedule begins.
+    let start = Instant::now() + Duration::from_millis(20);
+    let schedule = Schedule::new(start, spec.duration, spec.pacing);
+    let progress = Progress::start(&spec.label, spec.duration, shared_counters(&shared));
+
+    let mut handles = Vec::new();
+    for (i, exec) in executors.into_iter().enumerate() {
+        let shared = shared.clone();
+        let mix = mix.clone();
+        let corpus = corpus.clone();
+        let seed = spec.seed.wrapping_add(i as u64 * 0x9E37_79B9);
+        let (timeout, budget) = (spec.op_timeout, spec.error_budget);
+        handles.push(tokio::spawn(async move {
+            worker(exec, schedule, shared, mix, corpus, seed, timeout, budget).await
+        }));
+    }
+
+    let mut executors = Vec::new();
+    let mut total = metrics::new_histogram();
+    let mut per_op: Vec<Histogram<u64>> =
+        mix.names.iter().map(|_| metrics::new_histogram()).collect();
+    let mut per_op_errors = vec![0; mix.names.len()];
+    let mut lag = metrics::new_histogram();
+    let mut errors_by_kind: BTreeMap<String, ErrorCount> = BTreeMap::new();
+    let mut last = start;
+    for h in handles {
+        let (exec, out) = h.await.expect("worker tasks do not panic");
+        executors.push(exec);
+        for (i, hist) in out.per_op.iter().enumerate() {
+            metrics::merge(&mut per_op[i], hist);
+            metrics::merge(&mut total, hist);
+            per_op_errors[i] += out.per_op_errors[i];
+        }
+        metrics::merge(&mut lag, &out.lag);
+        for (kind, c) in out.errors_by_kind {
+            let e = errors_by_kind.entry(kind).or_default();
+            e.count += c.count;
+            if e.example.is_empty() {
+                e.example = c.example;
+            }
+        }
+        last = last.max(out.last_completion);
+    }
+    progress.finish();
+    let errors = shared.failed.load(Ordering::Relaxed);
+    let outcome = PhaseOutcome {
+        ops: total.len(),
+        per_op,
+        per_op_errors,
+        total,
+        schedule_lag: matches!(spec.pacing, Pacing::Open { .. }).then_some(lag),
+        errors,
+        errors_by_kind,
+        // Measured from the schedule's start to the last completion: in-flight operations
+        // finishing after the deadline are counted, and so is their time.
+        wall: last
+            .saturating_duration_since(start)
+            .max(Duration::from_micros(1)),
+        aborted: shared.stop.load(Ordering::Relaxed),
+    };
+    (executors, outcome)
+}
+
+fn shared_counters(shared: &Arc<Shared>) -> impl Fn() -> (u64, u64) + Send + 'static {
+    let s = shared.clone();
+    move || {
+        (
+            s.completed.load(Ordering::Relaxed),
+            s.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn worker<E: Executor>(
+    mut exec: E,
+    schedule: Schedule,
+    shared: Arc<Shared>,
+    mix: Arc<OpMix>,
+    corpus: Arc<Corpus>,
+    seed: u64,
+    op_timeout: Duration,
+    error_budget: f64,
+) -> (E, WorkerOutcome) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut per_op: Vec<Histogram<u64>> =
+        mix.names.iter().map(|_| metrics::new_histogram()).collect();
+    let mut per_op_errors = vec![0u64; mix.names.len()];
+    let mut lag = metrics::new_histogram();
+    let mut errors_by_kind: BTreeMap<String, ErrorCount> = BTreeMap::new();
+    let mut params = Vec::with_capacity(4);
+    let mut last_completion = schedule.start;
+    tokio::time::sleep_until(schedule.start).await;
+
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        // Parameters are drawn before the clock starts: their cost is the harness's, not
+        // the server's.
+        let op = mix.weights.sample(&mut rng);
+        corpus.draw(&mix.params[op], &mut rng, &mut params);
+        let started_from = match schedule.pacing {
+            Pacing::Closed => {
+                let now = Instant::now();
+                if now >= schedule.end {
+                    break;
+                }
+                now
+            }
+            Pacing::Open { .. } => {
+                let ticket = shared.ticket.fetch_add(1, Ordering::Relaxed);
+                let Some(intended) = schedule.intended(ticket) else {
+                    break;
+                };
+                tokio::time::sleep_until(intended).await;
+                metrics::record(&mut lag, Instant::now().saturating_duration_since(intended));
+                intended
+            }
+        };
+        let result = match tokio::time::timeout(op_timeout, exec.execute(op, &params)).await {
+            Ok(r) => r,
+            Err(_) => Err(OpError {
+                kind: "timeout".into(),
+                message: format!("no answer within op_timeout {op_timeout:?}"),
+            }),
+        };
+        let done = Instant::now();
+        last_completion = done;
+        match result {
+            // Latency counts from the intended start in open loop, so queueing behind a
+            // slow operation is part of what the user sees.
+            Ok(()) => {
+                metrics::record(&mut per_op[op], done - started_from);
+                shared.completed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                per_op_errors[op] += 1;
+                let entry = errors_by_kind.entry(e.kind).or_default();
+                entry.count += 1;
+                if entry.example.is_empty() {
+                    entry.example = e.message;
+                }
+                let failed = shared.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                let all = failed + shared.completed.load(Ordering::Relaxed);
+                if all >= BUDGET_MIN_OPS && failed as f64 > error_budget * all as f64 {
+                    shared.stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+    (
+        exec,
+        WorkerOutcome {
+            per_op,
+            per_op_errors,
+            lag,
+            errors_by_kind,
+            last_completion,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::{DatasetKind, DocumentsSpec};
+
+    /// A stand-in store whose every 50th operation stalls: used only to check pacing logic.
+    struct Stalling {
+        n: u64,
+        stall: Duration,
+    }
+
+    impl Executor for Stalling {
+        async fn execute(&mut self, _op: usize, _params: &[ParamValue]) -> Result<(), OpError> {
+            self.n += 1;
+            if self.n.is_multiple_of(50) {
+                tokio::time::sleep(self.stall).await;
+            }
+            Ok(())
+        }
+    }
+
+    struct Failing;
+
+    impl Executor for Failing {
+        async fn execute(&mut self, _op: usize, _params: &[ParamValue]) -> Result<(), OpError> {
+            Err(OpError {
+                kind: "boom".into(),
+                message: "always".into(),
+            })
+        }
+    }
+
+    fn corpus() -> Arc<Corpus> {
+        Arc::new(Corpus::new(&DocumentsSpec {
+            kind: DatasetKind::Documents,
+            schema: "tunebench_t".into(),
+            seed: 1,
+            authors: 10,
+            documents: 100,
+            comments_per_document: 1.0,
+            vocabulary: 1000,
+            zipf_exponent: 1.0,
+            body_words: [5, 10],
+        }))
+    }
+
+    fn mix() -> Arc<OpMix> {
+        Arc::new(OpMix::new(&[("op".into(), 1, vec![ParamGen::DocumentId])]))
+    }
+
+    fn spec(pacing: Pacing, secs: f64) -> PhaseSpec {
+        PhaseSpec {
+            label: "test".into(),
+            pacing,
+            duration: Duration::from_secs_f64(secs),
+            op_timeout: Duration::from_secs(5),
+            error_budget: 0.01,
+            seed: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn open_loop_charges_stalls_to_the_operations_queued_behind_them() {
+        // One connection, 200 ops/s, a 200 ms stall every 50 ops: the ~40 operations due
+        // during a stall wait behind it, and open loop must show that wait in their latency.
+        let execs = vec![Stalling {
+            n: 0,
+            stall: Duration::from_millis(200),
+        }];
+        let (_, out) = run_phase(
+            execs,
+            mix(),
+            corpus(),
+            &spec(Pacing::Open { rate: 200.0 }, 1.0),
+        )
+        .await;
+        let s = metrics::LatencySummary::of(&out.total);
+        assert!(out.ops >= 150, "ops {}", out.ops);
+        assert!(
+            s.p95 > 50.0,
+            "queued operations must show their wait: {s:?}"
+        );
+        let lag = metrics::LatencySummary::of(out.schedule_lag.as_ref().unwrap());
+        assert!(lag.max > 50.0, "schedule lag must be reported: {lag:?}");
+    }
+
+    #[tokio::test]
+    async fn closed_loop_times_only_the_operation() {
+        let execs = vec![Stalling {
+            n: 0,
+            stall: Duration::from_millis(200),
+        }];
+        let (_, out) = run_phase(execs, mix(), corpus(), &spec(Pacing::Closed, 0.5)).await;
+        let s = metrics::LatencySummary::of(&out.total);
+        // Only the stalled operations themselves are slow: far fewer than 5 %.
+        assert!(s.p95 < 5.0, "{s:?}");
+        assert!(s.max >= 200.0, "{s:?}");
+        assert!(out.schedule_lag.is_none());
+        assert!(out.wall >= Duration::from_millis(500));
+    }
+
+    #[tokio::test]
+    async fn error_budget_stops_the_phase() {
+        let (_, out) = run_phase(
+            vec![Failing, Failing],
+            mix(),
+            corpus(),
+            &spec(Pacing::Closed, 5.0),
+        )
+        .await;
+        assert!(out.aborted);
+        assert!(out.wall < Duration::from_secs(4));
+        assert_eq!(out.errors_by_kind["boom"].count, out.errors);
+        assert_eq!(out.ops, 0);
+    }
+}

@@ -1,0 +1,296 @@
+//! The markdown report: a tera template over a context built from results.json. The context
+//! holds only what was measured (or computed by `compare`), never invented figures.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::compare::{DeltaRow, before_after};
+use crate::error::{Error, InputIssue, Result};
+use crate::results::{CriterionResult, IndexChange, PlanCapture, Results, SettingChange};
+
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../reports/default.md.tera");
+const STORES: [(&str, &str); 4] = [
+    ("postgres", "PostgreSQL"),
+    ("qdrant", "Qdrant"),
+    ("neo4j", "Neo4j"),
+    ("s3", "MinIO / S3"),
+];
+
+#[derive(Serialize)]
+struct Context<'a> {
+    results: &'a Results,
+    scenario_name: String,
+    profiles: Vec<&'a str>,
+    before_profile: Option<&'a str>,
+    after_profile: Option<&'a str>,
+    stores: Vec<StoreRow>,
+    deltas: Vec<DeltaRow>,
+    indexes: Vec<IndexGroup<'a>>,
+    settings: Vec<SettingGroup<'a>>,
+    plan_changes: Vec<PlanChange<'a>>,
+    criteria: Vec<CriterionRow<'a>>,
+    final_failures: Vec<&'a CriterionResult>,
+    worst_workloads: Vec<WorstRow>,
+    monitoring: Vec<MonitoringRow>,
+}
+
+#[derive(Serialize)]
+struct StoreRow {
+    store: &'static str,
+    measured: bool,
+    targets: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct IndexGroup<'a> {
+    profile: &'a str,
+    target: &'a str,
+    count: usize,
+    indexes: &'a [IndexChange],
+}
+
+#[derive(Serialize)]
+struct SettingGroup<'a> {
+    profile: &'a str,
+    target: &'a str,
+    restarted: bool,
+    settings: &'a [SettingChange],
+}
+
+#[derive(Serialize)]
+struct PlanChange<'a> {
+    workload: &'a str,
+    op: &'a str,
+    before: &'a PlanCapture,
+    after: &'a PlanCapture,
+    after_profile: &'a str,
+    changed: bool,
+}
+
+#[derive(Serialize)]
+struct CriterionRow<'a> {
+    criterion: &'a str,
+    per_profile: Vec<&'a CriterionResult>,
+}
+
+#[derive(Serialize)]
+struct WorstRow {
+    workload: String,
+    target: String,
+    p99_ms: f64,
+}
+
+#[derive(Serialize)]
+struct MonitoringRow {
+    profile: String,
+    target: String,
+    cache_hit_ratio: Option<f64>,
+    statements: usize,
+    statements_note: Option<String>,
+    plans: usize,
+}
+
+pub fn render(results: &Results, template: Option<&Path>) -> Result<String> {
+    let (name, text) = match template {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(|e| {
+                Error::input(InputIssue::new(p, "", format!("cannot read template: {e}")))
+            })?,
+        ),
+        None => (
+            "reports/default.md.tera".to_string(),
+            DEFAULT_TEMPLATE.to_string(),
+        ),
+    };
+    let mut tera = tera::Tera::default();
+    tera.add_raw_template(&name, &text).map_err(|e| {
+        Error::input(InputIssue::new(
+            &name,
+            "",
+            format!("template does not parse: {}", chain(&e)),
+        ))
+    })?;
+    let ctx = tera::Context::from_serialize(context(results))
+        .map_err(|e| Error::input(InputIssue::new(&name, "", chain(&e))))?;
+    tera.render(&name, &ctx).map_err(|e| {
+        Error::input(InputIssue::new(
+            &name,
+            "",
+            format!("template does not render: {}", chain(&e)),
+        ))
+    })
+}
+
+/// Checks a user template parses before a long run starts.
+pub fn check_template(path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::input(InputIssue::new(
+            path,
+            "",
+            format!("cannot read template: {e}"),
+        ))
+    })?;
+    tera::Tera::default()
+        .add_raw_template("check", &text)
+        .map_err(|e| {
+            Error::input(InputIssue::new(
+                path,
+                "",
+                format!("template does not parse: {}", chain(&e)),
+            ))
+        })
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn context(results: &Results) -> Context<'_> {
+    let runs = &results.runs;
+    let profiles: Vec<&str> = runs.iter().map(|r| r.profile.as_str()).collect();
+    let kinds: BTreeMap<&str, Vec<String>> =
+        results
+            .environment
+            .targets
+            .iter()
+            .fold(BTreeMap::new(), |mut m, (name, t)| {
+                m.entry(t.kind.as_str())
+                    .or_insert_with(Vec::new)
+                    .push(name.clone());
+                m
+            });
+    let stores = STORES
+        .iter()
+        .map(|(kind, label)| StoreRow {
+            store: label,
+            measured: kinds.contains_key(kind),
+            targets: kinds.get(kind).cloned().unwrap_or_default(),
+        })
+        .collect();
+
+    let mut indexes = Vec::new();
+    let mut settings = Vec::new();
+    for run in runs {
+        for c in &run.changes {
+            if !c.indexes.is_empty() {
+                indexes.push(IndexGroup {
+                    profile: &run.profile,
+                    target: &c.target,
+                    count: c.indexes.iter().filter(|i| i.created).count(),
+                    indexes: &c.indexes,
+                });
+            }
+            if !c.settings.is_empty() {
+                settings.push(SettingGroup {
+                    profile: &run.profile,
+                    target: &c.target,
+                    restarted: c.restarted,
+                    settings: &c.settings,
+                });
+            }
+        }
+    }
+
+    let mut plan_changes = Vec::new();
+    if let Some((first, rest)) = runs.split_first() {
+        for after in rest {
+            for (target, ev) in &first.server {
+                let Some(ev_after) = after.server.get(target) else {
+                    continue;
+                };
+                for b in &ev.plans {
+                    if let Some(a) = ev_after
+                        .plans
+                        .iter()
+                        .find(|p| p.workload == b.workload && p.op == b.op)
+                    {
+                        plan_changes.push(PlanChange {
+                            workload: &b.workload,
+                            op: &b.op,
+                            before: b,
+                            after: a,
+                            after_profile: &after.profile,
+                            changed: a.nodes != b.nodes,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    let mut criteria: Vec<CriterionRow> = Vec::new();
+    for run in runs {
+        for c in &run.criteria {
+            match criteria.iter_mut().find(|r| r.criterion == c.criterion) {
+                Some(row) => row.per_profile.push(c),
+                None => criteria.push(CriterionRow {
+                    criterion: &c.criterion,
+                    per_profile: vec![c],
+                }),
+            }
+        }
+    }
+    let final_failures = runs
+        .last()
+        .map(|r| r.criteria.iter().filter(|c| !c.passed).collect())
+        .unwrap_or_default();
+    let mut worst_workloads: Vec<WorstRow> = runs
+        .last()
+        .map(|r| {
+            r.workloads
+                .iter()
+                .map(|w| WorstRow {
+                    workload: w.workload.clone(),
+                    target: w.target.clone(),
+                    p99_ms: w.latency_ms.p99,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    worst_workloads.sort_by(|a, b| b.p99_ms.total_cmp(&a.p99_ms));
+    worst_workloads.truncate(3);
+
+    let monitoring = runs
+        .iter()
+        .flat_map(|r| {
+            r.server.iter().map(|(target, ev)| MonitoringRow {
+                profile: r.profile.clone(),
+                target: target.clone(),
+                cache_hit_ratio: ev.cache_hit_ratio,
+                statements: ev.statements.len(),
+                statements_note: ev.statements_note.clone(),
+                plans: ev.plans.len(),
+            })
+        })
+        .collect();
+
+    Context {
+        scenario_name: results.scenario["name"]
+            .as_str()
+            .unwrap_or("(unnamed)")
+            .to_string(),
+        before_profile: profiles.first().copied(),
+        after_profile: profiles.last().copied().filter(|_| profiles.len() > 1),
+        profiles,
+        stores,
+        deltas: before_after(runs),
+        indexes,
+        settings,
+        plan_changes,
+        criteria,
+        final_failures,
+        worst_workloads,
+        monitoring,
+        results,
+    }
+}

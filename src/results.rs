@@ -1,0 +1,324 @@
+//! The versioned results file: the single source of truth that reports, comparisons and the
+//! CI gate read. Histograms are stored whole so any two runs can be compared later.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, InputIssue, Result};
+use crate::metrics::LatencySummary;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Results {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The scenario as resolved (overrides applied, files loaded); no credentials.
+    pub scenario: serde_json::Value,
+    pub environment: Environment,
+    pub datasets: Vec<DatasetReport>,
+    pub runs: Vec<ProfileRun>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+    pub git_commit: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub host: Host,
+    pub targets: BTreeMap<String, TargetEnv>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub hostname: String,
+    pub os: String,
+    pub arch: String,
+    pub cores: usize,
+    pub memory_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetEnv {
+    pub kind: String,
+    /// Connection URL with the password replaced by `***`.
+    pub url: String,
+    pub server_version: String,
+    /// Server settings whose source is not the built-in default, before any profile.
+    pub non_default_settings: BTreeMap<String, String>,
+    /// The harness's own connection pool, as configured and as observed.
+    pub pool: PoolReport,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolReport {
+    pub min_connections: u32,
+    pub max_connections: u32,
+    pub idle_timeout_s: f64,
+    pub connect_timeout_s: f64,
+    /// Connections still checked out after every run finished (a leak if above zero).
+    pub leaked_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetReport {
+    pub name: String,
+    pub target: String,
+    pub schema: String,
+    pub spec_hash: String,
+    /// False when an identical, complete dataset was already loaded and reused.
+    pub loaded: bool,
+    pub rows: BTreeMap<String, u64>,
+    pub load_seconds: Option<f64>,
+    pub load_rows_per_s: Option<f64>,
+    pub term_bands: Vec<crate::dataset::TermStats>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileRun {
+    pub profile: String,
+    pub changes: Vec<TargetChanges>,
+    pub readiness: Vec<ReadinessCheck>,
+    pub workloads: Vec<WorkloadResult>,
+    pub server: BTreeMap<String, PgEvidence>,
+    pub criteria: Vec<CriterionResult>,
+    pub revert: Vec<RevertReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetChanges {
+    pub target: String,
+    pub profile_file: String,
+    pub description: String,
+    pub settings: Vec<SettingChange>,
+    pub indexes: Vec<IndexChange>,
+    pub restarted: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingChange {
+    pub name: String,
+    pub requested: String,
+    pub before: String,
+    pub after: String,
+    /// pg_settings.context, e.g. `postmaster` (needs a restart) or `user`.
+    pub context: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexChange {
+    pub name: String,
+    pub table: String,
+    pub definition: String,
+    /// False when the index already existed: then it is neither built nor dropped by us.
+    pub created: bool,
+    pub build_seconds: Option<f64>,
+    pub size_bytes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessCheck {
+    pub target: String,
+    pub check: String,
+    pub expected: String,
+    pub actual: String,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadResult {
+    pub profile: String,
+    pub workload: String,
+    pub target: String,
+    /// `closed` (N clients) or `open` (fixed arrival rate, latency from the intended start).
+    pub mode: String,
+    pub concurrency: u32,
+    pub rate_ops_s: Option<f64>,
+    pub trials: u32,
+    pub ops: u64,
+    pub errors: u64,
+    pub errors_by_kind: BTreeMap<String, ErrorCount>,
+    /// Measured wall time over all trials, seconds.
+    pub duration_s: f64,
+    /// Completed operations / measured wall time.
+    pub throughput_ops_s: f64,
+    pub latency_ms: LatencySummary,
+    /// Open loop only: how late operations started against their schedule.
+    pub schedule_lag_ms: Option<LatencySummary>,
+    /// HdrHistogram V2 (deflate), base64; microseconds.
+    pub histogram: String,
+    pub operations: Vec<OpResult>,
+    pub per_trial: Vec<TrialResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorCount {
+    pub count: u64,
+    pub example: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpResult {
+    pub op: String,
+    pub weight: u32,
+    pub ops: u64,
+    pub errors: u64,
+    pub throughput_ops_s: f64,
+    pub latency_ms: LatencySummary,
+    pub histogram: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialResult {
+    pub trial: u32,
+    pub ops: u64,
+    pub errors: u64,
+    pub duration_s: f64,
+    pub throughput_ops_s: f64,
+    pub latency_ms: LatencySummary,
+    pub histogram: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PgEvidence {
+    /// Buffer cache hit ratio over the measured phases (pg_stat_database deltas).
+    pub cache_hit_ratio: Option<f64>,
+    pub blocks_hit: i64,
+    pub blocks_read: i64,
+    /// pg_stat_statements deltas over the measured phases, for statements on the dataset.
+    pub statements: Vec<StatementDelta>,
+    pub statements_note: Option<String>,
+    pub plans: Vec<PlanCapture>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementDelta {
+    pub query: String,
+    pub calls: i64,
+    pub total_exec_ms: f64,
+    pub mean_exec_ms: f64,
+    pub rows: i64,
+    pub shared_blks_hit: i64,
+    pub shared_blks_read: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanCapture {
+    pub workload: String,
+    pub op: String,
+    pub params: Vec<crate::dataset::ParamValue>,
+    /// Plan nodes, outermost first, e.g. `Bitmap Index Scan on tunebench_documents_tsv_gin`.
+    pub nodes: Vec<String>,
+    pub uses_index: bool,
+    pub execution_ms: f64,
+    pub shared_hit: i64,
+    pub shared_read: i64,
+    /// EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) as returned.
+    pub plan: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionResult {
+    pub criterion: String,
+    pub workload: String,
+    pub op: Option<String>,
+    pub metric: String,
+    pub unit: String,
+    pub threshold: f64,
+    pub value: Option<f64>,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevertReport {
+    pub target: String,
+    pub kept: bool,
+    pub settings_restored: Vec<String>,
+    pub indexes_dropped: Vec<String>,
+    pub restarted: bool,
+    /// Settings that did not come back to their captured value (empty when exact).
+    pub mismatches: Vec<String>,
+}
+
+impl Results {
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("results serialize");
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::input(InputIssue::new(
+                path,
+                "",
+                format!("cannot read results file: {e}"),
+            ))
+        })?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            Error::input(
+                InputIssue::new(
+                    path,
+                    "",
+                    format!("not valid JSON ({e}); is the file truncated?"),
+                )
+                .at(Some((e.line(), e.column()))),
+            )
+        })?;
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(Error::input(InputIssue::new(
+                    path,
+                    "schema_version",
+                    format!(
+                        "is {v}; this tunebench reads schema_version {SCHEMA_VERSION} (re-run the scenario with this version)"
+                    ),
+                )));
+            }
+            None => {
+                return Err(Error::input(InputIssue::new(
+                    path,
+                    "schema_version",
+                    "is missing: this is not a tunebench results file",
+                )));
+            }
+        }
+        serde_json::from_value(value).map_err(|e| {
+            Error::input(InputIssue::new(
+                path,
+                "",
+                format!("does not match results schema {SCHEMA_VERSION}: {e}"),
+            ))
+        })
+    }
+}

@@ -1,0 +1,208 @@
+//! Acceptance criteria written as `workload[.op].metric < value unit`, e.g.
+//! `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    P50,
+    P95,
+    P99,
+    P999,
+    Max,
+    Mean,
+    /// Completed operations per second.
+    Throughput,
+    /// Failed operations as a fraction of all.
+    ErrorRate,
+}
+
+impl Metric {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "p50" => Metric::P50,
+            "p95" => Metric::P95,
+            "p99" => Metric::P99,
+            "p999" => Metric::P999,
+            "max" => Metric::Max,
+            "mean" => Metric::Mean,
+            "throughput" => Metric::Throughput,
+            "error_rate" => Metric::ErrorRate,
+            _ => return None,
+        })
+    }
+
+    pub fn is_latency(self) -> bool {
+        !matches!(self, Metric::Throughput | Metric::ErrorRate)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::P50 => "p50",
+            Metric::P95 => "p95",
+            Metric::P99 => "p99",
+            Metric::P999 => "p999",
+            Metric::Max => "max",
+            Metric::Mean => "mean",
+            Metric::Throughput => "throughput",
+            Metric::ErrorRate => "error_rate",
+        }
+    }
+
+    /// Unit the threshold is normalised to: ms, ops/s or a fraction.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Throughput => "ops/s",
+            Metric::ErrorRate => "%",
+            _ => "ms",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Comparison {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+impl Comparison {
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Comparison::Lt => value < threshold,
+            Comparison::Le => value <= threshold,
+            Comparison::Gt => value > threshold,
+            Comparison::Ge => value >= threshold,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Criterion {
+    pub text: String,
+    pub workload: String,
+    pub op: Option<String>,
+    pub metric: Metric,
+    pub comparison: Comparison,
+    /// Normalised: milliseconds for latency, ops/s for throughput, percent for error rate.
+    pub threshold: f64,
+}
+
+const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate";
+
+impl Criterion {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let (lhs, cmp, rhs) = ["<=", ">=", "<", ">"]
+            .iter()
+            .find_map(|op| t.find(op).map(|i| (&t[..i], *op, &t[i + op.len()..])))
+            .ok_or_else(|| format!("`{text}` has no comparison (<, <=, >, >=); {HELP}"))?;
+        let comparison = match cmp {
+            "<" => Comparison::Lt,
+            "<=" => Comparison::Le,
+            ">" => Comparison::Gt,
+            _ => Comparison::Ge,
+        };
+        let parts: Vec<&str> = lhs.trim().split('.').collect();
+        let (workload, op, metric) = match parts.as_slice() {
+            [w, m] => (*w, None, *m),
+            [w, o, m] => (*w, Some(o.to_string()), *m),
+            _ => {
+                return Err(format!(
+                    "`{}` is not WORKLOAD[.OP].METRIC; {HELP}",
+                    lhs.trim()
+                ));
+            }
+        };
+        let metric =
+            Metric::parse(metric).ok_or_else(|| format!("unknown metric `{metric}`; {HELP}"))?;
+        let rhs = rhs.trim();
+        let split = rhs
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_' || c == ','))
+            .unwrap_or(rhs.len());
+        let number: f64 = rhs[..split]
+            .replace(['_', ','], "")
+            .parse()
+            .map_err(|_| format!("`{rhs}` does not start with a number; {HELP}"))?;
+        let unit = rhs[split..].trim();
+        let threshold = match (metric, unit) {
+            (m, "ms") if m.is_latency() => number,
+            (m, "s") if m.is_latency() => number * 1000.0,
+            (m, "us" | "µs") if m.is_latency() => number / 1000.0,
+            (Metric::Throughput, "ops/s" | "/s" | "qps") => number,
+            (Metric::ErrorRate, "%") => number,
+            (m, u) => {
+                let valid = match m {
+                    Metric::Throughput => "ops/s",
+                    Metric::ErrorRate => "%",
+                    _ => "us, ms or s",
+                };
+                return Err(format!(
+                    "unit `{u}` does not fit metric {}; use {valid}",
+                    m.name()
+                ));
+            }
+        };
+        Ok(Criterion {
+            text: t.to_string(),
+            workload: workload.to_string(),
+            op,
+            metric,
+            comparison,
+            threshold,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_latency_and_throughput() {
+        let c = Criterion::parse("fts_search.p99 < 50ms").unwrap();
+        assert_eq!(
+            (c.workload.as_str(), c.metric, c.threshold),
+            ("fts_search", Metric::P99, 50.0)
+        );
+        let c = Criterion::parse("w.op_a.p95 <= 0.5s").unwrap();
+        assert_eq!(
+            (c.op.as_deref(), c.threshold, c.comparison),
+            (Some("op_a"), 500.0, Comparison::Le)
+        );
+        let c = Criterion::parse("w.throughput > 1,000ops/s").unwrap();
+        assert_eq!(c.threshold, 1000.0);
+        assert!(c.comparison.holds(1001.0, c.threshold));
+        assert!(!c.comparison.holds(1000.0, c.threshold));
+    }
+
+    #[test]
+    fn rejects_nonsense_with_help() {
+        assert!(
+            Criterion::parse("w.p99 50ms")
+                .unwrap_err()
+                .contains("no comparison")
+        );
+        assert!(
+            Criterion::parse("w.p42 < 50ms")
+                .unwrap_err()
+                .contains("unknown metric")
+        );
+        assert!(
+            Criterion::parse("w.p99 < 50ops/s")
+                .unwrap_err()
+                .contains("does not fit")
+        );
+        assert!(
+            Criterion::parse("w.p99 < fast")
+                .unwrap_err()
+                .contains("number")
+        );
+    }
+}

@@ -1,0 +1,799 @@
+//! Scenario files: what to run, against which targets, with which load shape, profiles and
+//! criteria. Loading resolves every referenced file and reports every problem at once.
+
+mod criteria;
+mod profile;
+pub mod source;
+mod workload;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use criteria::{Comparison, Criterion, Metric};
+pub use profile::{IndexDef, PgProfile, SettingValue};
+pub use source::SourceFile;
+pub use workload::{OpDef, ParamGen, TermBand, WorkloadDef};
+
+use crate::dataset::DocumentsSpec;
+use crate::error::{Error, InputIssue, Result};
+use source::{interpolate, parse_duration};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    Postgres,
+}
+
+// ---- the file as written -------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    targets: BTreeMap<String, TargetFile>,
+    #[serde(default)]
+    datasets: BTreeMap<String, DatasetFile>,
+    load: LoadFile,
+    #[serde(rename = "workload", default)]
+    workloads: Vec<WorkloadFile>,
+    #[serde(rename = "profile", default)]
+    profiles: Vec<ProfileFile>,
+    #[serde(default)]
+    criteria: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetFile {
+    kind: TargetKind,
+    url: String,
+    restart_command: Option<String>,
+    #[serde(default)]
+    pool: PoolSpec,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    #[serde(default = "PoolSpec::default_min")]
+    pub min_connections: u32,
+    #[serde(default = "PoolSpec::default_max")]
+    pub max_connections: u32,
+    #[serde(default = "PoolSpec::default_idle")]
+    pub idle_timeout: String,
+    #[serde(default = "PoolSpec::default_connect")]
+    pub connect_timeout: String,
+}
+
+impl PoolSpec {
+    fn default_min() -> u32 {
+        2
+    }
+    fn default_max() -> u32 {
+        10
+    }
+    fn default_idle() -> String {
+        "30s".into()
+    }
+    fn default_connect() -> String {
+        "5s".into()
+    }
+}
+
+impl Default for PoolSpec {
+    fn default() -> Self {
+        PoolSpec {
+            min_connections: Self::default_min(),
+            max_connections: Self::default_max(),
+            idle_timeout: Self::default_idle(),
+            connect_timeout: Self::default_connect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatasetFile {
+    target: String,
+    file: String,
+    /// Field overrides on top of the spec file, e.g. `set = { documents = 5000 }`.
+    #[serde(default)]
+    set: toml::Table,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadFile {
+    mode: LoadMode,
+    concurrency: Option<u32>,
+    rate: Option<f64>,
+    max_in_flight: Option<u32>,
+    #[serde(default = "default_warmup")]
+    warmup: String,
+    duration: String,
+    #[serde(default = "default_trials")]
+    trials: u32,
+    #[serde(default = "default_error_budget")]
+    error_budget: f64,
+    #[serde(default = "default_op_timeout")]
+    op_timeout: String,
+}
+
+fn default_warmup() -> String {
+    "5s".into()
+}
+fn default_trials() -> u32 {
+    1
+}
+fn default_error_budget() -> f64 {
+    0.01
+}
+fn default_op_timeout() -> String {
+    "30s".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadMode {
+    /// N clients, each issuing the next operation when the previous one completes.
+    Closed,
+    /// Fixed arrival rate; latency measured from the intended start.
+    Open,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkloadFile {
+    name: String,
+    target: String,
+    dataset: String,
+    definition: String,
+    ops: Vec<OpWeight>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpWeight {
+    pub op: String,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    apply: BTreeMap<String, String>,
+}
+
+// ---- the resolved scenario ------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub path: PathBuf,
+    pub targets: BTreeMap<String, Target>,
+    pub datasets: BTreeMap<String, Dataset>,
+    pub load: Load,
+    pub workloads: Vec<Workload>,
+    pub profiles: Vec<Profile>,
+    pub criteria: Vec<Criterion>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub name: String,
+    pub kind: TargetKind,
+    /// Never serialized: it may hold a password. `url_redacted` is what results show.
+    #[serde(skip)]
+    pub url: String,
+    pub url_redacted: String,
+    pub restart_command: Option<String>,
+    /// Folder the restart command runs in (the scenario's folder).
+    pub workdir: PathBuf,
+    pub pool: PoolSpec,
+    #[serde(skip)]
+    pub pool_idle_timeout: Duration,
+    #[serde(skip)]
+    pub pool_connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dataset {
+    pub name: String,
+    pub target: String,
+    pub file: PathBuf,
+    pub spec: DocumentsSpec,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Load {
+    pub mode: LoadMode,
+    pub concurrency: u32,
+    pub rate: Option<f64>,
+    pub max_in_flight: u32,
+    #[serde(with = "secs")]
+    pub warmup: Duration,
+    #[serde(with = "secs")]
+    pub duration: Duration,
+    pub trials: u32,
+    pub error_budget: f64,
+    #[serde(with = "secs")]
+    pub op_timeout: Duration,
+}
+
+impl Load {
+    /// Connections a workload needs at once.
+    pub fn connections(&self) -> u32 {
+        match self.mode {
+            LoadMode::Closed => self.concurrency,
+            LoadMode::Open => self.max_in_flight,
+        }
+    }
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Workload {
+    pub name: String,
+    pub target: String,
+    pub dataset: String,
+    pub definition_file: PathBuf,
+    pub ops: Vec<WeightedOp>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WeightedOp {
+    pub name: String,
+    pub weight: u32,
+    pub def: OpDef,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub name: String,
+    /// Per target: the profile file applied to it.
+    pub apply: BTreeMap<String, AppliedFile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedFile {
+    pub file: PathBuf,
+    pub postgres: PgProfile,
+}
+
+/// Command-line overrides that let a long scenario run briefly.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub duration: Option<Duration>,
+    pub warmup: Option<Duration>,
+    pub rate: Option<f64>,
+    pub concurrency: Option<u32>,
+    pub trials: Option<u32>,
+    pub profiles: Vec<String>,
+}
+
+/// Loads and validates a scenario and everything it references. All problems are reported
+/// together.
+pub fn load(path: &Path) -> Result<Scenario> {
+    let src = SourceFile::read(path)?;
+    let file: ScenarioFile = src.parse()?;
+    let mut issues = Vec::new();
+    let scenario = resolve(&src, file, &mut issues);
+    if issues.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -> Scenario {
+    if file.name.trim().is_empty() {
+        issues.push(src.issue("name", "must not be empty"));
+    }
+
+    let mut targets = BTreeMap::new();
+    if file.targets.is_empty() {
+        issues.push(src.issue(
+            "targets",
+            "at least one target is required, e.g. [targets.pg] kind = \"postgres\"",
+        ));
+    }
+    for (name, t) in file.targets {
+        let field = format!("targets.{name}");
+        let url = match interpolate(&t.url) {
+            Ok(u) => u,
+            Err(e) => {
+                issues.push(src.issue(&format!("{field}.url"), e));
+                String::new()
+            }
+        };
+        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            issues.push(src.issue(
+                &format!("{field}.url"),
+                format!(
+                    "`{}` is not a PostgreSQL URL; expected postgres://USER:PASSWORD@HOST:PORT/DB",
+                    redact_url(&url)
+                ),
+            ));
+        }
+        let restart_command = match t.restart_command.as_deref().map(interpolate) {
+            Some(Ok(c)) if !c.trim().is_empty() => Some(c),
+            Some(Ok(_)) | None => None,
+            Some(Err(e)) => {
+                issues.push(src.issue(&format!("{field}.restart_command"), e));
+                None
+            }
+        };
+        let idle = duration_field(
+            src,
+            &format!("{field}.pool.idle_timeout"),
+            &t.pool.idle_timeout,
+            issues,
+        );
+        let connect = duration_field(
+            src,
+            &format!("{field}.pool.connect_timeout"),
+            &t.pool.connect_timeout,
+            issues,
+        );
+        if t.pool.max_connections == 0 || t.pool.min_connections > t.pool.max_connections {
+            issues.push(src.issue(
+                &format!("{field}.pool"),
+                format!(
+                    "min_connections ({}) must be <= max_connections ({}) and max_connections >= 1",
+                    t.pool.min_connections, t.pool.max_connections
+                ),
+            ));
+        }
+        targets.insert(
+            name.clone(),
+            Target {
+                name: name.clone(),
+                kind: t.kind,
+                url_redacted: redact_url(&url),
+                url,
+                restart_command,
+                workdir: src.dir(),
+                pool: t.pool,
+                pool_idle_timeout: idle,
+                pool_connect_timeout: connect,
+            },
+        );
+    }
+
+    let mut datasets = BTreeMap::new();
+    for (name, d) in file.datasets {
+        let field = format!("datasets.{name}");
+        if !targets.contains_key(&d.target) {
+            issues.push(src.issue(
+                &format!("{field}.target"),
+                unknown_name("target", &d.target, targets.keys()),
+            ));
+        }
+        let path = src.resolve(&d.file);
+        match crate::dataset::load_documents_spec(&path, &d.set) {
+            Ok(spec) => {
+                datasets.insert(
+                    name.clone(),
+                    Dataset {
+                        name: name.clone(),
+                        target: d.target,
+                        file: path,
+                        spec,
+                    },
+                );
+            }
+            Err(Error::Input(mut more)) => issues.append(&mut more),
+            Err(e) => issues.push(src.issue(&format!("{field}.file"), e.to_string())),
+        }
+    }
+
+    let load = resolve_load(src, &file.load, issues);
+    let max_pool = targets
+        .values()
+        .map(|t| t.pool.max_connections)
+        .min()
+        .unwrap_or(0);
+    if load.connections() > max_pool && max_pool > 0 {
+        let what = if load.mode == LoadMode::Closed {
+            "concurrency"
+        } else {
+            "max_in_flight"
+        };
+        issues.push(src.issue(
+            &format!("load.{what}"),
+            format!(
+                "needs {} connections but a target's pool.max_connections is {max_pool}; raise the pool or lower load.{what}",
+                load.connections()
+            ),
+        ));
+    }
+
+    let mut workloads = Vec::new();
+    if file.workloads.is_empty() {
+        issues.push(src.issue("", "at least one [[workload]] is required"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, w) in file.workloads.into_iter().enumerate() {
+        let field = format!("workload[{i}]");
+        if !valid_name(&w.name) {
+            issues.push(src.issue(
+                &format!("{field}.name"),
+                format!("`{}` must be letters, digits and _ only", w.name),
+            ));
+        }
+        if !seen.insert(w.name.clone()) {
+            issues.push(src.issue(
+                &format!("{field}.name"),
+                format!("workload `{}` is defined twice", w.name),
+            ));
+        }
+        if !targets.contains_key(&w.target) {
+            issues.push(src.issue(
+                &format!("{field}.target"),
+                unknown_name("target", &w.target, targets.keys()),
+            ));
+        }
+        if !datasets.contains_key(&w.dataset) {
+            issues.push(src.issue(
+                &format!("{field}.dataset"),
+                unknown_name("dataset", &w.dataset, datasets.keys()),
+            ));
+        }
+        let def_path = src.resolve(&w.definition);
+        let def = match workload::load(&def_path) {
+            Ok(d) => Some(d),
+            Err(Error::Input(mut more)) => {
+                issues.append(&mut more);
+                None
+            }
+            Err(e) => {
+                issues.push(src.issue(&format!("{field}.definition"), e.to_string()));
+                None
+            }
+        };
+        if w.ops.is_empty() {
+            issues.push(src.issue(
+                &format!("{field}.ops"),
+                "list at least one op, e.g. ops = [{ op = \"name\", weight = 1 }]",
+            ));
+        }
+        let mut ops = Vec::new();
+        for (j, o) in w.ops.iter().enumerate() {
+            if o.weight == 0 {
+                issues.push(src.issue(&format!("{field}.ops[{j}].weight"), "must be at least 1"));
+            }
+            if let Some(def) = &def {
+                match def.ops.get(&o.op) {
+                    Some(op) => ops.push(WeightedOp {
+                        name: o.op.clone(),
+                        weight: o.weight,
+                        def: op.clone(),
+                    }),
+                    None => issues.push(src.issue(
+                        &format!("{field}.ops[{j}].op"),
+                        format!(
+                            "{} (in {})",
+                            unknown_name("op", &o.op, def.ops.keys()),
+                            def_path.display()
+                        ),
+                    )),
+                }
+            }
+        }
+        workloads.push(Workload {
+            name: w.name,
+            target: w.target,
+            dataset: w.dataset,
+            definition_file: def_path,
+            ops,
+        });
+    }
+
+    let mut profiles = Vec::new();
+    if file.profiles.is_empty() {
+        issues.push(src.issue(
+            "",
+            "at least one [[profile]] is required (the first one is \"before\")",
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, p) in file.profiles.into_iter().enumerate() {
+        let field = format!("profile[{i}]");
+        if !valid_name(&p.name) {
+            issues.push(src.issue(
+                &format!("{field}.name"),
+                format!("`{}` must be letters, digits, _ and - only", p.name),
+            ));
+        }
+        if !seen.insert(p.name.clone()) {
+            issues.push(src.issue(
+                &format!("{field}.name"),
+                format!("profile `{}` is defined twice", p.name),
+            ));
+        }
+        let mut apply = BTreeMap::new();
+        for (target, rel) in p.apply {
+            if !targets.contains_key(&target) {
+                issues.push(src.issue(
+                    &format!("{field}.apply.{target}"),
+                    unknown_name("target", &target, targets.keys()),
+                ));
+                continue;
+            }
+            let path = src.resolve(&rel);
+            match profile::load_postgres(&path) {
+                Ok(postgres) => {
+                    apply.insert(
+                        target,
+                        AppliedFile {
+                            file: path,
+                            postgres,
+                        },
+                    );
+                }
+                Err(Error::Input(mut more)) => issues.append(&mut more),
+                Err(e) => issues.push(src.issue(&format!("{field}.apply.{target}"), e.to_string())),
+            }
+        }
+        profiles.push(Profile {
+            name: p.name,
+            apply,
+        });
+    }
+
+    let mut criteria = Vec::new();
+    for (i, text) in file.criteria.iter().enumerate() {
+        match Criterion::parse(text) {
+            Ok(c) => {
+                let known = workloads.iter().any(|w| {
+                    w.name == c.workload
+                        && c.op
+                            .as_ref()
+                            .is_none_or(|op| w.ops.iter().any(|o| &o.name == op))
+                });
+                if known || workloads.is_empty() {
+                    criteria.push(c);
+                } else {
+                    issues.push(src.issue(
+                        &format!("criteria[{i}]"),
+                        format!(
+                            "`{text}` names no workload (or op) of this scenario; workloads: {}",
+                            workloads.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+            Err(e) => issues.push(src.issue(&format!("criteria[{i}]"), e)),
+        }
+    }
+
+    Scenario {
+        name: file.name,
+        description: file.description,
+        path: src.path.clone(),
+        targets,
+        datasets,
+        load,
+        workloads,
+        profiles,
+        criteria,
+    }
+}
+
+fn resolve_load(src: &SourceFile, l: &LoadFile, issues: &mut Vec<InputIssue>) -> Load {
+    let warmup = duration_field(src, "load.warmup", &l.warmup, issues);
+    let duration = duration_field(src, "load.duration", &l.duration, issues);
+    let op_timeout = duration_field(src, "load.op_timeout", &l.op_timeout, issues);
+    if duration.is_zero() && parse_duration(&l.duration).is_some() {
+        issues.push(src.issue("load.duration", "must be longer than 0s"));
+    }
+    if l.trials == 0 {
+        issues.push(src.issue("load.trials", "must be at least 1"));
+    }
+    if !(0.0..=1.0).contains(&l.error_budget) {
+        issues.push(src.issue(
+            "load.error_budget",
+            "is a fraction of operations, between 0.0 and 1.0",
+        ));
+    }
+    let concurrency = l.concurrency.unwrap_or(1);
+    let mut max_in_flight = l.max_in_flight.unwrap_or(concurrency.max(1));
+    match l.mode {
+        LoadMode::Closed => {
+            if l.concurrency.is_none_or(|c| c == 0) {
+                issues.push(src.issue(
+                    "load.concurrency",
+                    "closed-loop load needs concurrency >= 1 (the number of clients)",
+                ));
+            }
+            if l.rate.is_some() {
+                issues.push(src.issue(
+                    "load.rate",
+                    "a rate only applies to mode = \"open\"; remove it or switch the mode",
+                ));
+            }
+            max_in_flight = concurrency;
+        }
+        LoadMode::Open => {
+            if l.rate.is_none_or(|r| !(r > 0.0 && r.is_finite())) {
+                issues.push(src.issue(
+                    "load.rate",
+                    "open-loop load needs rate > 0 (operations per second)",
+                ));
+            }
+            if l.max_in_flight.is_none_or(|m| m == 0) {
+                issues.push(src.issue("load.max_in_flight", "open-loop load needs max_in_flight >= 1 (connections that may be busy at once)"));
+            }
+        }
+    }
+    Load {
+        mode: l.mode,
+        concurrency,
+        rate: l.rate,
+        max_in_flight,
+        warmup,
+        duration,
+        trials: l.trials,
+        error_budget: l.error_budget,
+        op_timeout,
+    }
+}
+
+fn duration_field(
+    src: &SourceFile,
+    field: &str,
+    text: &str,
+    issues: &mut Vec<InputIssue>,
+) -> Duration {
+    parse_duration(text).unwrap_or_else(|| {
+        issues.push(src.issue(
+            field,
+            format!("`{text}` is not a duration; write e.g. \"500ms\", \"20s\" or \"2m\""),
+        ));
+        Duration::ZERO
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn unknown_name<'a>(what: &str, name: &str, known: impl Iterator<Item = &'a String>) -> String {
+    let known: Vec<&str> = known.map(String::as_str).collect();
+    if known.is_empty() {
+        format!("unknown {what} `{name}`; none is defined")
+    } else {
+        format!("unknown {what} `{name}`; valid: {}", known.join(", "))
+    }
+}
+
+/// Replaces the password of a URL with `***`, so results and logs never carry it.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        _ => url.to_string(),
+    }
+}
+
+impl Scenario {
+    /// Applies command-line overrides, checking them like the file's own fields.
+    pub fn apply_overrides(&mut self, o: &Overrides) -> Result<()> {
+        if let Some(d) = o.duration {
+            if d.is_zero() {
+                return Err(Error::Usage("--duration must be longer than 0s".into()));
+            }
+            self.load.duration = d;
+        }
+        if let Some(w) = o.warmup {
+            self.load.warmup = w;
+        }
+        if let Some(t) = o.trials {
+            if t == 0 {
+                return Err(Error::Usage("--trials must be at least 1".into()));
+            }
+            self.load.trials = t;
+        }
+        if let Some(r) = o.rate {
+            if self.load.mode != LoadMode::Open {
+                return Err(Error::Usage(format!(
+                    "--rate applies to open-loop load, but {} has load.mode = \"closed\"",
+                    self.path.display()
+                )));
+            }
+            if !(r > 0.0 && r.is_finite()) {
+                return Err(Error::Usage(
+                    "--rate must be > 0 operations per second".into(),
+                ));
+            }
+            self.load.rate = Some(r);
+        }
+        if let Some(c) = o.concurrency {
+            if c == 0 {
+                return Err(Error::Usage("--concurrency must be at least 1".into()));
+            }
+            match self.load.mode {
+                LoadMode::Closed => {
+                    self.load.concurrency = c;
+                    self.load.max_in_flight = c;
+                }
+                LoadMode::Open => self.load.max_in_flight = c,
+            }
+            for t in self.targets.values() {
+                if c > t.pool.max_connections {
+                    return Err(Error::Usage(format!(
+                        "--concurrency {c} exceeds targets.{}.pool.max_connections = {} in {}",
+                        t.name,
+                        t.pool.max_connections,
+                        self.path.display()
+                    )));
+                }
+            }
+        }
+        if !o.profiles.is_empty() {
+            let mut chosen = Vec::new();
+            for name in &o.profiles {
+                match self.profiles.iter().find(|p| &p.name == name) {
+                    Some(p) => chosen.push(p.clone()),
+                    None => {
+                        return Err(Error::Usage(format!(
+                            "--profile {name}: {}",
+                            unknown_name("profile", name, self.profiles.iter().map(|p| &p.name))
+                        )));
+                    }
+                }
+            }
+            self.profiles = chosen;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("postgres://h:5432/db"), "postgres://h:5432/db");
+    }
+}

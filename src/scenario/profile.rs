@@ -1,0 +1,149 @@
+//! Tuning profiles: server settings and indexes, applied before a measurement and reverted
+//! after it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{SourceFile, TargetKind};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgProfile {
+    pub store: TargetKind,
+    #[serde(default)]
+    pub description: String,
+    /// Server settings (pg_settings names). Values as PostgreSQL writes them ("16MB", "0.9",
+    /// "100ms"), or a percentage of the host's memory ("25%") for memory settings.
+    #[serde(default)]
+    pub settings: BTreeMap<String, SettingValue>,
+    #[serde(default)]
+    pub indexes: Vec<IndexDef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum SettingValue {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl SettingValue {
+    /// The value as PostgreSQL should receive it. `host_memory_bytes` resolves "NN%".
+    pub fn resolve(&self, host_memory_bytes: u64) -> String {
+        match self {
+            SettingValue::Text(t) => match t
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f64>().ok())
+            {
+                Some(pct) => format!(
+                    "{}MB",
+                    ((host_memory_bytes as f64 * pct / 100.0) / (1024.0 * 1024.0)) as u64
+                ),
+                None => t.clone(),
+            },
+            SettingValue::Int(i) => i.to_string(),
+            SettingValue::Float(f) => f.to_string(),
+            SettingValue::Bool(b) => if *b { "on" } else { "off" }.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexDef {
+    /// Must start with `tunebench_`; used to check existence and to drop exactly this index.
+    pub name: String,
+    /// Table the index is on (inside the dataset's schema).
+    pub table: String,
+    /// `CREATE INDEX` statement; `{schema}` is replaced with the dataset's schema.
+    pub up: String,
+}
+
+pub fn load_postgres(path: &Path) -> Result<PgProfile> {
+    let src = SourceFile::read(path)?;
+    let profile: PgProfile = src.parse()?;
+    let mut issues = Vec::new();
+    if profile.store != TargetKind::Postgres {
+        issues.push(src.issue("store", "only \"postgres\" profiles are supported"));
+    }
+    for (name, v) in &profile.settings {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            issues.push(src.issue(
+                &format!("settings.{name}"),
+                "is not a PostgreSQL setting name",
+            ));
+        }
+        if let SettingValue::Text(t) = v
+            && t.ends_with('%')
+            && t.trim_end_matches('%')
+                .trim()
+                .parse::<f64>()
+                .map_or(true, |p| !(0.0..=100.0).contains(&p))
+        {
+            issues.push(src.issue(
+                &format!("settings.{name}"),
+                format!("`{t}`: a percentage of host memory must be between 0% and 100%"),
+            ));
+        }
+    }
+    for (i, idx) in profile.indexes.iter().enumerate() {
+        if !idx.name.starts_with("tunebench_")
+            || !idx
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            issues.push(src.issue(
+                &format!("indexes[{i}].name"),
+                format!("`{}`: index names must start with tunebench_ and use letters, digits and _ only, so tunebench only ever drops its own", idx.name),
+            ));
+        }
+        if !idx
+            .table
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || idx.table.is_empty()
+        {
+            issues.push(src.issue(&format!("indexes[{i}].table"), "must be a plain table name"));
+        }
+        let up = idx.up.to_ascii_lowercase();
+        if !up.trim_start().starts_with("create")
+            || !up.contains("index")
+            || !idx.up.contains(&idx.name)
+        {
+            issues.push(src.issue(
+                &format!("indexes[{i}].up"),
+                format!(
+                    "must be a CREATE INDEX statement that creates `{}`",
+                    idx.name
+                ),
+            ));
+        }
+    }
+    if issues.is_empty() {
+        Ok(profile)
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SettingValue;
+
+    #[test]
+    fn percent_of_memory_resolves_to_megabytes() {
+        let v = SettingValue::Text("25%".into());
+        assert_eq!(v.resolve(8 * 1024 * 1024 * 1024), "2048MB");
+        assert_eq!(SettingValue::Text("16MB".into()).resolve(0), "16MB");
+        assert_eq!(SettingValue::Bool(true).resolve(0), "on");
+    }
+}

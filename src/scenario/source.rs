@@ -1,0 +1,223 @@
+//! Reading TOML input files so that every problem can be pinned to a line and column.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use toml::de::DeValue;
+
+use crate::error::{Error, InputIssue, Result};
+
+/// The text of one input file, kept so that later (semantic) errors can still be located.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::input(InputIssue::new(path, "", format!("cannot read file: {e}")))
+        })?;
+        Ok(SourceFile {
+            path: path.to_path_buf(),
+            text,
+        })
+    }
+
+    /// Deserializes the whole file; syntax errors and unknown or mistyped fields come back
+    /// located.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
+        toml::from_str(&self.text).map_err(|e| Error::input(self.toml_issue(&e)))
+    }
+
+    pub fn parse_table(&self) -> Result<toml::Table> {
+        self.parse()
+    }
+
+    pub fn toml_issue(&self, e: &toml::de::Error) -> InputIssue {
+        let position = e.span().map(|s| line_col(&self.text, s.start));
+        InputIssue::new(&self.path, "", e.message().trim().to_string()).at(position)
+    }
+
+    /// An issue about `field` (dotted path, `[i]` for array items), located if the field is
+    /// present in the file.
+    pub fn issue(&self, field: &str, message: impl Into<String>) -> InputIssue {
+        InputIssue::new(&self.path, field, message).at(self.position(field))
+    }
+
+    pub fn position(&self, field: &str) -> Option<(usize, usize)> {
+        let root = DeValue::parse(&self.text).ok()?;
+        let mut current = &root;
+        let mut best = None;
+        for part in split_path(field) {
+            let next = match part {
+                PathPart::Key(k) => current.get_ref().get(k),
+                PathPart::Index(i) => current.get_ref().get(i),
+            };
+            match next {
+                Some(v) => {
+                    current = v;
+                    best = Some(v.span().start);
+                }
+                None => break,
+            }
+        }
+        best.map(|offset| line_col(&self.text, offset))
+    }
+
+    /// Resolves a path written in this file relative to the file's folder.
+    pub fn resolve(&self, relative: &str) -> PathBuf {
+        let p = Path::new(relative);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir().join(p)
+        }
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+}
+
+enum PathPart<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn split_path(field: &str) -> Vec<PathPart<'_>> {
+    let mut parts = Vec::new();
+    for segment in field.split('.').filter(|s| !s.is_empty()) {
+        let (key, rest) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        if !key.is_empty() {
+            parts.push(PathPart::Key(key));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            if let Ok(i) = idx.trim_end_matches(']').parse() {
+                parts.push(PathPart::Index(i));
+            }
+        }
+    }
+    parts
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = text[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+/// Parses "250ms", "20s", "2m", "1h" (also "1.5s").
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic())?;
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.trim().parse().ok()?;
+    if !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    let secs = match unit {
+        "us" => value / 1e6,
+        "ms" => value / 1e3,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Expands `${VAR}` and `${VAR:-default}` from the process environment.
+pub fn interpolate(text: &str) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unterminated `${{` in `{text}`"))?;
+        let expr = &after[..end];
+        let (name, default) = match expr.find(":-") {
+            Some(i) => (&expr[..i], Some(&expr[i + 2..])),
+            None => (expr, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!(
+                "`${{{expr}}}` is not a valid variable reference; use ${{NAME}} or ${{NAME:-default}}"
+            ));
+        }
+        match std::env::var(name).ok().filter(|v| !v.is_empty()) {
+            Some(v) => out.push_str(&v),
+            None => match default {
+                Some(d) => out.push_str(d),
+                None => {
+                    return Err(format!(
+                        "environment variable {name} is not set and `${{{expr}}}` has no default (write ${{{name}:-default}})"
+                    ));
+                }
+            },
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("250ms"),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(
+            parse_duration("2m"),
+            Some(std::time::Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_duration("1.5s"),
+            Some(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("5 parsecs"), None);
+        assert_eq!(parse_duration("-1s"), None);
+    }
+
+    #[test]
+    fn interpolation() {
+        assert_eq!(
+            interpolate("a${TUNEBENCH_SURELY_UNSET_X:-b}c").unwrap(),
+            "abc"
+        );
+        assert!(interpolate("${TUNEBENCH_SURELY_UNSET_X}").is_err());
+        assert!(interpolate("${oops").is_err());
+        assert_eq!(interpolate("plain").unwrap(), "plain");
+    }
+
+    #[test]
+    fn positions_of_nested_fields() {
+        let f = SourceFile {
+            path: "x.toml".into(),
+            text: "name = \"a\"\n[load]\nconcurrency = 0\n[[workload]]\nname = \"w\"\n[[workload]]\nname = \"v\"\n".into(),
+        };
+        assert_eq!(f.position("load.concurrency"), Some((3, 15)));
+        assert_eq!(f.position("workload[1].name"), Some((7, 8)));
+        assert_eq!(f.position("missing"), None);
+    }
+}

@@ -1,0 +1,134 @@
+//! Reusable workload definitions (`workloads/*.toml`): the queries and how their parameters
+//! are drawn from the dataset.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{SourceFile, TargetKind};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadDef {
+    pub store: TargetKind,
+    #[serde(default)]
+    pub description: String,
+    pub ops: BTreeMap<String, OpDef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpDef {
+    #[serde(default)]
+    pub description: String,
+    /// SQL with `$1..$n` bind parameters; `{schema}` is replaced with the dataset's schema.
+    pub sql: String,
+    /// One generator per group of parameters, in order (see [`ParamGen`]).
+    #[serde(default)]
+    pub params: Vec<ParamGen>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TermBand {
+    Common,
+    Medium,
+    Rare,
+}
+
+/// How a parameter is drawn from the corpus, so selectivity is controlled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamGen {
+    /// A word from a document-frequency band (text).
+    TermCommon,
+    TermMedium,
+    TermRare,
+    /// Two adjacent words of a random document, quoted for websearch_to_tsquery (text).
+    Phrase,
+    /// The first letters of a medium term with `:*`, for to_tsquery (text).
+    Prefix,
+    /// A fragment of a random document's title, for trigram similarity (text).
+    TitleFragment,
+    /// An existing author id (int8), drawn with the corpus's skew.
+    AuthorId,
+    /// An existing document id (int8), uniform.
+    DocumentId,
+    /// Two timestamps, a 30-day window inside the corpus's date range (timestamptz, timestamptz).
+    DateWindow,
+}
+
+impl ParamGen {
+    /// How many bind parameters this generator fills.
+    pub fn arity(self) -> usize {
+        match self {
+            ParamGen::DateWindow => 2,
+            _ => 1,
+        }
+    }
+}
+
+pub fn load(path: &Path) -> Result<WorkloadDef> {
+    let src = SourceFile::read(path)?;
+    let def: WorkloadDef = src.parse()?;
+    let mut issues = Vec::new();
+    if def.ops.is_empty() {
+        issues.push(src.issue(
+            "ops",
+            "define at least one op, e.g. [ops.lookup] sql = \"...\"",
+        ));
+    }
+    for (name, op) in &def.ops {
+        let placeholders = count_placeholders(&op.sql);
+        let arity: usize = op.params.iter().map(|p| p.arity()).sum();
+        if placeholders != arity {
+            issues.push(src.issue(
+                &format!("ops.{name}.params"),
+                format!("the SQL uses {placeholders} bind parameter(s) ($1..${placeholders}) but params fill {arity}"),
+            ));
+        }
+        if op.sql.trim().is_empty() {
+            issues.push(src.issue(&format!("ops.{name}.sql"), "must not be empty"));
+        }
+    }
+    if issues.is_empty() {
+        Ok(def)
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+/// Highest `$n` in the statement.
+fn count_placeholders(sql: &str) -> usize {
+    let bytes = sql.as_bytes();
+    let mut max = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let start = i + 1;
+            let mut end = start;
+            while end < bytes.len() && bytes[end].is_ascii_digit() {
+                end += 1;
+            }
+            if end > start {
+                max = max.max(sql[start..end].parse().unwrap_or(0));
+            }
+            i = end.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    max
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders() {
+        assert_eq!(super::count_placeholders("select $1, $2 where x = $2"), 2);
+        assert_eq!(super::count_placeholders("select 1"), 0);
+        assert_eq!(super::count_placeholders("a = $10"), 10);
+    }
+}
