@@ -326,8 +326,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 String::new()
             }
         };
-        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://"))
-        {
+        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             issues.push(src.issue(
                 &format!("{field}.url"),
                 format!(

@@ -1,0 +1,514 @@
+//! End to end against the real PostgreSQL that `scripts/stack up` starts: load, baseline vs
+//! tuned, plans, revert, safety. Small data, seconds per test.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use sqlx::{Connection, PgConnection, Row};
+use tunebench::{Cli, Outcome, Results};
+
+/// Tests in this file restart the server (profiles change restart-only settings): one at a time.
+static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn pg_url() -> String {
+    std::env::var("TUNEBENCH_PG_URL")
+        .unwrap_or_else(|_| "postgres://tunebench:tunebench@127.0.0.1:5432/tunebench".into())
+}
+
+/// A scenario in a temp folder over the repo's workload and profile files, with a small corpus.
+fn scenario(dir: &Path, schema: &str, url: &str, extra: &str) -> PathBuf {
+    let dataset = dir.join("docs.toml");
+    std::fs::write(
+        &dataset,
+        format!(
+            "kind = \"documents\"\nschema = \"{schema}\"\nseed = 7\nauthors = 300\ndocuments = 6000\nvocabulary = 5000\nbody_words = [40, 100]\n"
+        ),
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+name = "fts-test"
+{extra}
+
+[targets.pg]
+kind = "postgres"
+url = "{url}"
+restart_command = "{ROOT}/scripts/stack restart postgres"
+
+[datasets.docs]
+target = "pg"
+file = "{dataset}"
+
+[load]
+mode = "closed"
+concurrency = 2
+warmup = "300ms"
+duration = "1500ms"
+
+[[workload]]
+name = "fts_search"
+target = "pg"
+dataset = "docs"
+definition = "{ROOT}/workloads/postgres-fts.toml"
+ops = [{{ op = "websearch_common", weight = 2 }}, {{ op = "websearch_rare", weight = 1 }}, {{ op = "title_trigram", weight = 1 }}]
+
+[[workload]]
+name = "common_queries"
+target = "pg"
+dataset = "docs"
+definition = "{ROOT}/workloads/postgres-fts.toml"
+ops = [{{ op = "comments_by_document" }}, {{ op = "author_window" }}]
+
+[[profile]]
+name = "baseline"
+apply = {{ pg = "{ROOT}/profiles/postgres/baseline.toml" }}
+
+[[profile]]
+name = "tuned"
+apply = {{ pg = "{ROOT}/profiles/postgres/tuned.toml" }}
+"#,
+        dataset = dataset.display()
+    );
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
+    let mut argv = vec!["tunebench"];
+    argv.extend_from_slice(args);
+    tunebench::run(Cli::parse_from(argv)).await
+}
+
+/// Everything a profile may touch: settings (value and source) and the dataset's indexes.
+async fn server_state(schema: &str) -> (BTreeMap<String, String>, Vec<String>, Vec<String>) {
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    let settings = sqlx::query("SELECT name, setting || ' ' || source AS v FROM pg_settings")
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("name"), r.get("v")))
+        .collect();
+    let auto: Vec<String> =
+        sqlx::query_scalar("SELECT name || '=' || setting FROM pg_file_settings WHERE sourcefile LIKE '%auto.conf' ORDER BY 1")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 ORDER BY 1",
+    )
+    .bind(schema)
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    (settings, auto, indexes)
+}
+
+fn workload<'a>(
+    r: &'a Results,
+    profile: &str,
+    name: &str,
+) -> &'a tunebench::results::WorkloadResult {
+    r.runs
+        .iter()
+        .find(|p| p.profile == profile)
+        .and_then(|p| p.workloads.iter().find(|w| w.workload == name))
+        .unwrap_or_else(|| panic!("no {profile}/{name} in results"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baseline_vs_tuned_end_to_end_and_exact_revert() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_fts";
+    let path = scenario(
+        dir.path(),
+        schema,
+        &pg_url(),
+        r#"criteria = ["common_queries.p99 < 50ms", "fts_search.error_rate < 1%"]"#,
+    );
+    let out = dir.path().join("out");
+
+    // Make sure the dataset exists first, so the "before" state includes it.
+    run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--profile",
+        "baseline",
+        "--duration",
+        "200ms",
+        "--warmup",
+        "0s",
+    ])
+    .await
+    .unwrap();
+    let before = server_state(schema).await;
+
+    let outcome = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+
+    // Revert: settings, ALTER SYSTEM state and the set of indexes are exactly as before.
+    let after = server_state(schema).await;
+    assert_eq!(
+        before.1, after.1,
+        "postgresql.auto.conf differs after revert"
+    );
+    assert_eq!(before.2, after.2, "indexes differ after revert");
+    let changed: Vec<_> = before
+        .0
+        .iter()
+        .filter(|(k, v)| after.0.get(*k) != Some(v))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "settings differ after revert: {changed:?}"
+    );
+
+    // results.json validates against the schema in the repo.
+    let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let schema_json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{ROOT}/schemas/results.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema_json).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "results.json does not match the schema: {errors:#?}"
+    );
+    assert!(
+        !text.contains(":tunebench@"),
+        "a password leaked into results.json"
+    );
+
+    let r = Results::read(&out.join("results.json")).unwrap();
+    assert_eq!(r.runs.len(), 2);
+    assert!(
+        !r.datasets[0].loaded,
+        "the identical dataset must be reused, not reloaded"
+    );
+
+    // The FTS plan uses the GIN index under tuned and not under baseline (captured EXPLAIN).
+    let plan = |profile: &str, op: &str| {
+        let run = r.runs.iter().find(|p| p.profile == profile).unwrap();
+        run.server["pg"]
+            .plans
+            .iter()
+            .find(|p| p.op == op)
+            .unwrap()
+            .nodes
+            .join(" > ")
+    };
+    assert!(
+        !plan("baseline", "websearch_common").contains("tunebench_documents_tsv_gin"),
+        "{}",
+        plan("baseline", "websearch_common")
+    );
+    assert!(plan("baseline", "websearch_common").contains("Seq Scan"));
+    assert!(
+        plan("tuned", "websearch_common")
+            .contains("Bitmap Index Scan using tunebench_documents_tsv_gin"),
+        "{}",
+        plan("tuned", "websearch_common")
+    );
+    assert!(plan("tuned", "title_trigram").contains("tunebench_documents_title_trgm"));
+    assert!(plan("tuned", "comments_by_document").contains("tunebench_comments_document"));
+
+    // Settings really changed under tuned (shared_buffers needed the restart).
+    let tuned = r.runs.iter().find(|p| p.profile == "tuned").unwrap();
+    let sb = tuned.changes[0]
+        .settings
+        .iter()
+        .find(|s| s.name == "shared_buffers")
+        .unwrap();
+    assert_ne!(sb.before, sb.after);
+    assert!(tuned.changes[0].restarted);
+    assert_eq!(
+        tuned.changes[0]
+            .indexes
+            .iter()
+            .filter(|i| i.created)
+            .count(),
+        5
+    );
+    assert!(
+        tuned.revert[0].mismatches.is_empty(),
+        "{:?}",
+        tuned.revert[0].mismatches
+    );
+
+    // On this corpus a sequential scan per search is far slower than the GIN index: the gap
+    // is an order of magnitude, far beyond run-to-run noise.
+    let (b, t) = (
+        workload(&r, "baseline", "fts_search"),
+        workload(&r, "tuned", "fts_search"),
+    );
+    assert!(b.ops > 0 && t.ops > 0);
+    assert!(
+        t.latency_ms.p99 * 2.0 < b.latency_ms.p99,
+        "tuned p99 {} vs baseline p99 {}",
+        t.latency_ms.p99,
+        b.latency_ms.p99
+    );
+    assert!(t.throughput_ops_s > b.throughput_ops_s);
+    assert_eq!(b.errors + t.errors, 0);
+
+    // Evidence was captured: statement deltas and a cache hit ratio.
+    assert!(
+        !tuned.server["pg"].statements.is_empty(),
+        "{:?}",
+        tuned.server["pg"].statements_note
+    );
+    assert!(tuned.server["pg"].cache_hit_ratio.is_some());
+    assert_eq!(r.environment.targets["pg"].pool.leaked_connections, 0);
+
+    // The report has before and after rows and both verdicts.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("| pg | fts_search | p99 |"), "{report}");
+    assert!(report.contains("(`tuned`)"));
+    assert!(report.contains("Bitmap Index Scan using tunebench_documents_tsv_gin"));
+    assert!(report.contains("`common_queries.p99 < 50ms`"));
+    assert!(!report.contains(":tunebench@"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_criterion_gives_exit_1() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(
+        dir.path(),
+        "tunebench_test_fts",
+        &pg_url(),
+        r#"criteria = ["common_queries.p50 < 1us"]"#,
+    );
+    let out = dir.path().join("out");
+    let outcome = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--profile",
+        "baseline",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0s",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(outcome.exit_code, 1);
+    assert!(outcome.summary.contains("common_queries.p50 < 1us"));
+    let r = Results::read(&out.join("results.json")).unwrap();
+    let c = &r.runs[0].criteria[0];
+    assert!(!c.passed && c.value.unwrap() > 0.001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_exit_3_without_the_password() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(
+        dir.path(),
+        "tunebench_test_fts",
+        "postgres://tunebench:not-the-Password-42@127.0.0.1:5432/tunebench",
+        "",
+    );
+    let err = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    let msg = err.to_string();
+    assert!(msg.contains("password authentication failed"), "{msg}");
+    assert!(!msg.contains("not-the-Password-42"), "{msg}");
+    assert!(msg.contains("***"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_is_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(
+        dir.path(),
+        "tunebench_test_fts",
+        "postgres://tunebench:x@127.0.0.1:1/tunebench",
+        "",
+    );
+    let started = std::time::Instant::now();
+    let err = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "must not hang"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_tunebench_did_not_create_is_left_alone() {
+    let _server = SERVER.lock().await;
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    // A schema with tunebench's prefix but not made by it, and an unrelated application schema.
+    for stmt in [
+        "DROP SCHEMA IF EXISTS tunebench_not_ours CASCADE",
+        "CREATE SCHEMA tunebench_not_ours",
+        "CREATE TABLE tunebench_not_ours.documents (id int)",
+        "INSERT INTO tunebench_not_ours.documents VALUES (1)",
+        "CREATE SCHEMA IF NOT EXISTS app_data",
+        "CREATE TABLE IF NOT EXISTS app_data.customers (id int)",
+        "TRUNCATE app_data.customers",
+        "INSERT INTO app_data.customers VALUES (42)",
+    ] {
+        sqlx::query(stmt).execute(&mut c).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), "tunebench_not_ours", &pg_url(), "");
+    let err = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains("not created by tunebench"),
+        "{err}"
+    );
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tunebench_not_ours.documents")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+
+    // A normal run next to an application schema leaves the application's data as it was.
+    let path = scenario(dir.path(), "tunebench_test_fts", &pg_url(), "");
+    run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+        "--profile",
+        "baseline",
+        "--duration",
+        "200ms",
+        "--warmup",
+        "0s",
+    ])
+    .await
+    .unwrap();
+    let ids: Vec<i32> = sqlx::query_scalar("SELECT id FROM app_data.customers")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(ids, [42]);
+    for stmt in [
+        "DROP SCHEMA tunebench_not_ours CASCADE",
+        "DROP SCHEMA app_data CASCADE",
+    ] {
+        sqlx::query(stmt).execute(&mut c).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_dataset_is_reloaded_not_reused_and_readiness_sees_missing_rows() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), "tunebench_test_ready", &pg_url(), "");
+    let out = dir.path().join("o");
+    let args = [
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--profile",
+        "baseline",
+        "--duration",
+        "200ms",
+        "--warmup",
+        "0s",
+    ];
+    run(&args).await.unwrap();
+    // Rows vanish behind the harness's back after the manifest says the load was complete:
+    // the row-count check on reuse notices and reloads, so the run still measures full data.
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    sqlx::query("DELETE FROM tunebench_test_ready.comments WHERE id % 2 = 0")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    run(&args).await.unwrap();
+    let r = Results::read(&out.join("results.json")).unwrap();
+    assert!(
+        r.datasets[0].loaded,
+        "a damaged dataset must be reloaded, not reused"
+    );
+    let rows = r.runs[0]
+        .readiness
+        .iter()
+        .find(|c| c.check.ends_with(".comments"))
+        .unwrap();
+    assert!(rows.ok && rows.expected == rows.actual);
+
+    // The readiness check itself refuses data that does not match the spec.
+    sqlx::query("DELETE FROM tunebench_test_ready.comments WHERE id % 2 = 0")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let spec =
+        tunebench::dataset::load_documents_spec(&dir.path().join("docs.toml"), &Default::default())
+            .unwrap();
+    let corpus = tunebench::dataset::Corpus::new(&spec);
+    let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
+    let checks = tunebench::backend::postgres::readiness(
+        &pool,
+        "pg",
+        &corpus,
+        &["tunebench_no_such_index".into()],
+    )
+    .await
+    .unwrap();
+    let bad: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.check.as_str())
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            "rows in tunebench_test_ready.comments",
+            "profile index tunebench_no_such_index present"
+        ]
+    );
+    sqlx::query("DROP SCHEMA tunebench_test_ready CASCADE")
+        .execute(&mut c)
+        .await
+        .unwrap();
+}
