@@ -19,5 +19,6 @@ fn main() {
     };
     println!("cargo:rustc-env=TUNEBENCH_GIT_COMMIT={value}");
     println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/logs/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
 }

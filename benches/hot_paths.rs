@@ -62,14 +62,25 @@ fn draw(c: &mut Criterion) {
     let mut group = c.benchmark_group("draw_params");
     for (name, gens) in [
         ("term_common", vec![ParamGen::TermCommon]),
-        ("author_id+date_window", vec![ParamGen::AuthorId, ParamGen::DateWindow]),
+        (
+            "author_id+date_window",
+            vec![ParamGen::AuthorId, ParamGen::DateWindow],
+        ),
         ("phrase (regenerates a document)", vec![ParamGen::Phrase]),
     ] {
-        group.bench_function(name, |b| b.iter(|| corpus.draw(black_box(&gens), &mut rng, &mut out)));
+        group.bench_function(name, |b| {
+            b.iter(|| corpus.draw(black_box(&gens), &mut rng, &mut out))
+        });
     }
     group.finish();
-    let mix = OpMix::new(&[("a".into(), 3, vec![]), ("b".into(), 2, vec![]), ("c".into(), 1, vec![])]);
-    c.bench_function("choose_weighted_op", |b| b.iter(|| mix.weights.sample(&mut rng)));
+    let mix = OpMix::new(&[
+        ("a".into(), 3, vec![]),
+        ("b".into(), 2, vec![]),
+        ("c".into(), 1, vec![]),
+    ]);
+    c.bench_function("choose_weighted_op", |b| {
+        b.iter(|| mix.weights.sample(&mut rng))
+    });
 }
 
 criterion_group!(benches, record, merge, draw);

@@ -32,6 +32,7 @@ pub fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) {
 
 /// Percentiles in milliseconds, read from a (merged) histogram.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct LatencySummary {
     pub p50: f64,
     pub p95: f64,

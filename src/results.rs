@@ -71,7 +71,8 @@ pub struct PoolReport {
     pub max_connections: u32,
     pub idle_timeout_s: f64,
     pub connect_timeout_s: f64,
-    /// Connections still checked out after every run finished (a leak if above zero).
+    /// Connections still checked out when a workload's worker pool closed, summed over all
+    /// workloads and profiles (a leak if above zero).
     pub leaked_connections: u32,
 }
 
@@ -211,7 +212,7 @@ pub struct PgEvidence {
     pub cache_hit_ratio: Option<f64>,
     pub blocks_hit: i64,
     pub blocks_read: i64,
-    /// pg_stat_statements deltas over the measured phases, for statements on the dataset.
+    /// pg_stat_statements deltas over the measured phases, for the workloads' statements.
     pub statements: Vec<StatementDelta>,
     pub statements_note: Option<String>,
     pub plans: Vec<PlanCapture>,
@@ -238,10 +239,12 @@ pub struct PlanCapture {
     /// Plan nodes, outermost first, e.g. `Bitmap Index Scan on tunebench_documents_tsv_gin`.
     pub nodes: Vec<String>,
     pub uses_index: bool,
+    /// pg_stat_statements query id of the statement (null when compute_query_id is off).
+    pub query_id: Option<i64>,
     pub execution_ms: f64,
     pub shared_hit: i64,
     pub shared_read: i64,
-    /// EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) as returned.
+    /// EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) as returned.
     pub plan: serde_json::Value,
 }
 

@@ -316,6 +316,7 @@ async fn measure_profile(
         let evidence = run.server.entry(workload.target.clone()).or_default();
 
         // One representative execution per op, same parameters under every profile.
+        let mut query_ids = Vec::new();
         for op in &workload.ops {
             let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(name_seed(
                 &workload.name,
@@ -339,11 +340,20 @@ async fn measure_profile(
                     e,
                 )
             })?;
+            query_ids.extend(plan.query_id);
             evidence.plans.push(plan);
         }
 
-        let (result, leaked) =
-            measure_workload(scenario, &run.profile, workload, corpus, &admin, evidence).await?;
+        let (result, leaked) = measure_workload(
+            scenario,
+            &run.profile,
+            workload,
+            corpus,
+            &admin,
+            &query_ids,
+            evidence,
+        )
+        .await?;
         *targets.leaked.entry(workload.target.clone()).or_default() += leaked;
         run.workloads.push(result);
     }
@@ -366,6 +376,7 @@ async fn measure_workload(
     workload: &Workload,
     corpus: Arc<Corpus>,
     admin: &PgPool,
+    query_ids: &[i64],
     evidence: &mut PgEvidence,
 ) -> Result<(WorkloadResult, u32)> {
     let target = &scenario.targets[&workload.target];
@@ -439,12 +450,12 @@ async fn measure_workload(
             error_budget: load.error_budget,
             seed: base_seed.wrapping_add(u64::from(trial)),
         };
-        let before = PgSnapshot::take(admin, &schema)
+        let before = PgSnapshot::take(admin, query_ids)
             .await
             .map_err(|e| pg::target_error(target, "reading statistics", e))?;
         let (back, out) = run_phase(executors, mix.clone(), corpus.clone(), &spec).await;
         executors = back;
-        let after = PgSnapshot::take(admin, &schema)
+        let after = PgSnapshot::take(admin, query_ids)
             .await
             .map_err(|e| pg::target_error(target, "reading statistics", e))?;
         after.accumulate_delta(&before, evidence);

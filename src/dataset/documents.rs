@@ -69,6 +69,7 @@ pub enum ParamValue {
 /// Which words fall in each document-frequency band, with the expected fraction of documents
 /// that contain them (from the Zipf law the corpus is drawn from).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TermStats {
     pub band: TermBand,
     pub terms: usize,

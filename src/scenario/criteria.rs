@@ -14,7 +14,7 @@ pub enum Metric {
     Mean,
     /// Completed operations per second.
     Throughput,
-    /// Failed operations as a fraction of all.
+    /// Failed operations as a percentage of all.
     ErrorRate,
 }
 
@@ -50,7 +50,7 @@ impl Metric {
         }
     }
 
-    /// Unit the threshold is normalised to: ms, ops/s or a fraction.
+    /// Unit the threshold is normalised to: ms, ops/s or percent.
     pub fn unit(self) -> &'static str {
         match self {
             Metric::Throughput => "ops/s",

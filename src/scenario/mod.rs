@@ -380,6 +380,8 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         );
     }
 
+    // Datasets that failed to load: workloads naming them are not also reported as unknown.
+    let mut broken_datasets = std::collections::BTreeSet::new();
     let mut datasets = BTreeMap::new();
     for (name, d) in file.datasets {
         let field = format!("datasets.{name}");
@@ -390,6 +392,10 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             ));
         }
         let path = src.resolve(&d.file);
+        if !referenced_file_exists(src, &format!("{field}.file"), &path, issues) {
+            broken_datasets.insert(name.clone());
+            continue;
+        }
         match crate::dataset::load_documents_spec(&path, &d.set) {
             Ok(spec) => {
                 datasets.insert(
@@ -402,8 +408,14 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                     },
                 );
             }
-            Err(Error::Input(mut more)) => issues.append(&mut more),
-            Err(e) => issues.push(src.issue(&format!("{field}.file"), e.to_string())),
+            Err(Error::Input(mut more)) => {
+                broken_datasets.insert(name.clone());
+                issues.append(&mut more);
+            }
+            Err(e) => {
+                broken_datasets.insert(name.clone());
+                issues.push(src.issue(&format!("{field}.file"), e.to_string()));
+            }
         }
     }
 
@@ -453,7 +465,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 unknown_name("target", &w.target, targets.keys()),
             ));
         }
-        if !datasets.contains_key(&w.dataset) {
+        if !datasets.contains_key(&w.dataset) && !broken_datasets.contains(&w.dataset) {
             issues.push(src.issue(
                 &format!("{field}.dataset"),
                 unknown_name("dataset", &w.dataset, datasets.keys()),
@@ -461,6 +473,15 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         }
         let def_path = src.resolve(&w.definition);
         let def = match workload::load(&def_path) {
+            _ if !referenced_file_exists(
+                src,
+                &format!("{field}.definition"),
+                &def_path,
+                issues,
+            ) =>
+            {
+                None
+            }
             Ok(d) => Some(d),
             Err(Error::Input(mut more)) => {
                 issues.append(&mut more);
@@ -541,6 +562,9 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 continue;
             }
             let path = src.resolve(&rel);
+            if !referenced_file_exists(src, &format!("{field}.apply.{target}"), &path, issues) {
+                continue;
+            }
             match profile::load_postgres(&path) {
                 Ok(postgres) => {
                     apply.insert(
@@ -672,6 +696,26 @@ fn duration_field(
         ));
         Duration::ZERO
     })
+}
+
+/// Reports a referenced file that cannot be read at the scenario field that names it.
+fn referenced_file_exists(
+    src: &SourceFile,
+    field: &str,
+    path: &Path,
+    issues: &mut Vec<InputIssue>,
+) -> bool {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => true,
+        Ok(_) => {
+            issues.push(src.issue(field, format!("{} is not a file", path.display())));
+            false
+        }
+        Err(e) => {
+            issues.push(src.issue(field, format!("cannot read file {}: {e}", path.display())));
+            false
+        }
+    }
 }
 
 fn valid_name(name: &str) -> bool {

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use toml::de::DeValue;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use crate::error::{Error, InputIssue, Result};
 
@@ -37,7 +38,20 @@ impl SourceFile {
 
     pub fn toml_issue(&self, e: &toml::de::Error) -> InputIssue {
         let position = e.span().map(|s| line_col(&self.text, s.start));
-        InputIssue::new(&self.path, "", e.message().trim().to_string()).at(position)
+        let field = e
+            .span()
+            .and_then(|_| self.document())
+            .zip(e.span())
+            .and_then(|(root, span)| field_at(&root, span.start))
+            .unwrap_or_default()
+            .replace(".[", "[");
+        InputIssue::new(&self.path, field, e.message().trim().to_string()).at(position)
+    }
+
+    fn document(&self) -> Option<Spanned<DeValue<'_>>> {
+        let table = DeTable::parse(&self.text).ok()?;
+        let span = table.span();
+        Some(Spanned::new(span, DeValue::Table(table.into_inner())))
     }
 
     /// An issue about `field` (dotted path, `[i]` for array items), located if the field is
@@ -47,7 +61,7 @@ impl SourceFile {
     }
 
     pub fn position(&self, field: &str) -> Option<(usize, usize)> {
-        let root = DeValue::parse(&self.text).ok()?;
+        let root = self.document()?;
         let mut current = &root;
         let mut best = None;
         for part in split_path(field) {
@@ -83,6 +97,33 @@ impl SourceFile {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."))
     }
+}
+
+/// The dotted path of the innermost key whose value contains `offset`. Tables opened with a
+/// `[header]` span only their header, so every child is searched, deepest match first.
+fn field_at(value: &Spanned<DeValue<'_>>, offset: usize) -> Option<String> {
+    let children: Vec<(String, &Spanned<DeValue<'_>>)> = match value.get_ref() {
+        DeValue::Table(t) => t
+            .iter()
+            .map(|(k, v)| (k.get_ref().to_string(), v))
+            .collect(),
+        DeValue::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("[{i}]"), v))
+            .collect(),
+        _ => return None,
+    };
+    for (key, child) in &children {
+        if let Some(inner) = field_at(child, offset) {
+            let sep = if inner.starts_with('[') { "" } else { "." };
+            return Some(format!("{key}{sep}{inner}"));
+        }
+    }
+    children
+        .into_iter()
+        .find(|(_, child)| child.span().contains(&offset))
+        .map(|(key, _)| key)
 }
 
 enum PathPart<'a> {

@@ -21,9 +21,11 @@ pub struct PgSnapshot {
 }
 
 impl PgSnapshot {
-    /// Reads pg_stat_database for this database and pg_stat_statements rows that mention
-    /// `schema` (so only the workload's statements are counted).
-    pub async fn take(pool: &PgPool, schema: &str) -> sqlx::Result<Self> {
+    /// Reads pg_stat_database for this database and the pg_stat_statements rows of the
+    /// workload's statements, identified by the query ids EXPLAIN reported for them (query
+    /// texts are not reliable: PostgreSQL 18 groups statements on same-named tables of
+    /// different schemas under one id and keeps the first text it saw).
+    pub async fn take(pool: &PgPool, query_ids: &[i64]) -> sqlx::Result<Self> {
         let row = sqlx::query(
             "SELECT blks_hit, blks_read FROM pg_stat_database WHERE datname = current_database()",
         )
@@ -37,12 +39,18 @@ impl PgSnapshot {
         let rows = sqlx::query(
             "SELECT queryid, query, calls, total_exec_time, rows, shared_blks_hit, shared_blks_read \
              FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             AND query LIKE '%' || $1 || '.%' AND query NOT ILIKE 'EXPLAIN%'",
+             AND queryid = ANY($1)",
         )
-        .bind(schema)
+        .bind(query_ids)
         .fetch_all(pool)
         .await;
         match rows {
+            Ok(_) if query_ids.is_empty() => {
+                snap.statements_note = Some(
+                    "no query ids: compute_query_id is off or pg_stat_statements is not loaded"
+                        .into(),
+                );
+            }
             Ok(rows) => {
                 for r in rows {
                     snap.statements.insert(
@@ -157,7 +165,8 @@ pub async fn readiness(
     Ok(checks)
 }
 
-/// EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) of one execution with the given parameters.
+/// EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) of one execution with the given
+/// parameters; VERBOSE also reports the statement's query id.
 pub async fn capture_plan(
     pool: &PgPool,
     workload: &str,
@@ -170,7 +179,7 @@ pub async fn capture_plan(
     let mut conn = pool.acquire().await?;
     conn.close_on_drop();
     let stmt = format!(
-        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}",
+        "EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) {}",
         with_schema(sql, schema)
     );
     let row = bind_all(sqlx::query(AssertSqlSafe(stmt)), &params)
@@ -187,6 +196,7 @@ pub async fn capture_plan(
         params,
         uses_index,
         nodes,
+        query_id: root["Query Identifier"].as_i64(),
         execution_ms: root["Execution Time"].as_f64().unwrap_or(f64::NAN),
         shared_hit: root["Plan"]["Shared Hit Blocks"].as_i64().unwrap_or(0),
         shared_read: root["Plan"]["Shared Read Blocks"].as_i64().unwrap_or(0),
