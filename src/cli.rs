@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  an acceptance criterion failed (on the last profile)\n  2  bad usage or bad input (scenario, profile, workload, dataset or results file)\n  3  a target could not be reached or failed at run time";
+const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  an acceptance criterion failed (on the last profile) or the regression gate found a regression\n  2  bad usage or bad input (scenario, profile, workload, dataset or results file)\n  3  a target could not be reached or failed at run time";
 
 #[derive(Debug, Parser)]
 #[command(name = "tunebench", version, about = "Prove what a database tuning change did: the same workloads before and after each profile, one report.", after_help = EXIT_CODES)]
@@ -27,6 +27,20 @@ pub enum Command {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
+    /// Compare two results files; exit 1 when something regressed beyond noise.
+    #[command(after_help = EXIT_CODES)]
+    Compare(CompareArgs),
+    /// Export a results file for a tracking service (Bencher Metric Format).
+    #[command(after_help = EXIT_CODES)]
+    Export {
+        results: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Bmf)]
+        format: ExportFormat,
+        /// Where to write (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Re-render a report from a results file.
     #[command(after_help = EXIT_CODES)]
     Report {
@@ -38,6 +52,43 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Bencher Metric Format JSON.
+    Bmf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CriteriaMode {
+    /// A failing criterion gives exit 1.
+    Fail,
+    /// Failing criteria are reported but do not change the exit code.
+    Warn,
+}
+
+/// How comparisons judge noise; shared by `compare` and `run --baseline`.
+#[derive(Debug, Args, Clone)]
+pub struct GateArgs {
+    /// Noise threshold per metric, METRIC=FRACTION (repeatable), e.g. --noise p99=0.2.
+    /// Defaults: the scenario's [gate], else p50 0.05, p95 0.10, p99 0.10, throughput 0.05.
+    #[arg(long = "noise")]
+    pub noise: Vec<String>,
+    /// Compare even if scenario, dataset, load shape differ or the runs had errors.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    pub baseline: PathBuf,
+    pub current: PathBuf,
+    #[command(flatten)]
+    pub gate: GateArgs,
+    /// Where to write the comparison as JSON (default: comparison.json beside CURRENT).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +121,14 @@ pub struct RunArgs {
     /// A tera template of your own for report.md.
     #[arg(long)]
     pub template: Option<PathBuf>,
+    /// Gate against an earlier results file in the same invocation (exit 1 on a regression).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// What a failing acceptance criterion does to the exit code.
+    #[arg(long, value_enum, default_value_t = CriteriaMode::Fail)]
+    pub criteria: CriteriaMode,
+    #[command(flatten)]
+    pub gate: GateArgs,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

@@ -7,12 +7,14 @@ pub mod compare;
 pub mod dataset;
 pub mod driver;
 pub mod error;
+pub mod export;
 pub mod host;
 pub mod metrics;
 pub mod report;
 pub mod results;
 mod runner;
 pub mod scenario;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +35,12 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Run(args) => runner::run(args).await,
         Command::Validate { scenarios } => validate(&scenarios),
+        Command::Compare(args) => compare_files(&args),
+        Command::Export {
+            results,
+            format,
+            out,
+        } => export(&results, format, out.as_deref()),
         Command::Report {
             results,
             template,
@@ -66,6 +74,94 @@ fn validate(paths: &[PathBuf]) -> Result<Outcome> {
         })
     } else {
         Err(Error::Input(issues))
+    }
+}
+
+fn compare_files(args: &cli::CompareArgs) -> Result<Outcome> {
+    let base = Results::read(&args.baseline)?;
+    let cur = Results::read(&args.current)?;
+    let gate: scenario::GateSpec =
+        serde_json::from_value(cur.scenario["gate"].clone()).unwrap_or_default();
+    let noise = runner::noise_settings(&gate.noise, &args.gate)?;
+    let cfg = stats::BootstrapConfig {
+        confidence: gate.confidence,
+        ..Default::default()
+    };
+    let names = (
+        args.baseline.display().to_string(),
+        args.current.display().to_string(),
+    );
+    let cmp = compare::compare_files(
+        &base,
+        &cur,
+        (&names.0, &names.1),
+        &noise,
+        &cfg,
+        args.gate.force,
+    );
+    if !cmp.differences.is_empty() && !args.gate.force {
+        return Err(Error::Input(
+            cmp.differences
+                .iter()
+                .map(|d| {
+                    error::InputIssue::new(
+                        &args.current,
+                        "",
+                        format!("not comparable with {}: {d}", names.0),
+                    )
+                })
+                .chain(std::iter::once(error::InputIssue::new(
+                    &args.current,
+                    "",
+                    "use --force to compare anyway",
+                )))
+                .collect(),
+        ));
+    }
+    let json = args
+        .json
+        .clone()
+        .unwrap_or_else(|| args.current.with_file_name("comparison.json"));
+    std::fs::write(
+        &json,
+        serde_json::to_string_pretty(&cmp).expect("serializes"),
+    )
+    .map_err(|e| Error::io(&json, e))?;
+    Ok(Outcome {
+        exit_code: if cmp.regressions > 0 {
+            exit::CRITERIA_FAILED
+        } else {
+            exit::OK
+        },
+        results_path: Some(json),
+        report_path: None,
+        summary: compare::markdown(&cmp),
+    })
+}
+
+fn export(results: &Path, format: cli::ExportFormat, out: Option<&Path>) -> Result<Outcome> {
+    let r = Results::read(results)?;
+    let text = match format {
+        cli::ExportFormat::Bmf => {
+            serde_json::to_string_pretty(&export::bencher_metric_format(&r)).expect("serializes")
+        }
+    };
+    match out {
+        Some(p) => {
+            std::fs::write(p, &text).map_err(|e| Error::io(p, e))?;
+            Ok(Outcome {
+                exit_code: exit::OK,
+                results_path: Some(p.to_path_buf()),
+                report_path: None,
+                summary: format!("written to {}", p.display()),
+            })
+        }
+        None => Ok(Outcome {
+            exit_code: exit::OK,
+            results_path: None,
+            report_path: None,
+            summary: text,
+        }),
     }
 }
 

@@ -27,6 +27,7 @@ struct Context<'a> {
     after_profile: Option<&'a str>,
     stores: Vec<StoreRow>,
     deltas: Vec<DeltaRow>,
+    noise: crate::compare::NoiseThresholds,
     indexes: Vec<IndexGroup<'a>>,
     settings: Vec<SettingGroup<'a>>,
     plan_changes: Vec<PlanChange<'a>>,
@@ -153,6 +154,20 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// The noise thresholds the run was configured with (defaults for older files).
+fn gate_noise(results: &Results) -> crate::compare::NoiseThresholds {
+    serde_json::from_value(results.scenario["gate"]["noise"].clone()).unwrap_or_default()
+}
+
+fn gate_bootstrap(results: &Results) -> crate::stats::BootstrapConfig {
+    crate::stats::BootstrapConfig {
+        confidence: results.scenario["gate"]["confidence"]
+            .as_f64()
+            .unwrap_or(0.95),
+        ..Default::default()
+    }
 }
 
 fn context(results: &Results) -> Context<'_> {
@@ -283,7 +298,8 @@ fn context(results: &Results) -> Context<'_> {
         after_profile: profiles.last().copied().filter(|_| profiles.len() > 1),
         profiles,
         stores,
-        deltas: before_after(runs),
+        deltas: before_after(runs, &gate_noise(results), &gate_bootstrap(results)),
+        noise: gate_noise(results),
         indexes,
         settings,
         plan_changes,

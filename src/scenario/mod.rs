@@ -45,6 +45,31 @@ struct ScenarioFile {
     profiles: Vec<ProfileFile>,
     #[serde(default)]
     criteria: Vec<String>,
+    #[serde(default)]
+    gate: GateSpec,
+}
+
+/// How comparisons judge noise (`[gate]` in a scenario).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSpec {
+    #[serde(default)]
+    pub noise: crate::compare::NoiseThresholds,
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+}
+
+fn default_confidence() -> f64 {
+    0.95
+}
+
+impl Default for GateSpec {
+    fn default() -> Self {
+        GateSpec {
+            noise: Default::default(),
+            confidence: default_confidence(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +147,13 @@ struct LoadFile {
     error_budget: f64,
     #[serde(default = "default_op_timeout")]
     op_timeout: String,
+    /// Trials of different profiles alternate (A B A B ...), so drift hits every profile alike.
+    #[serde(default = "default_interleave")]
+    interleave: bool,
+}
+
+fn default_interleave() -> bool {
+    true
 }
 
 fn default_warmup() -> String {
@@ -188,6 +220,7 @@ pub struct Scenario {
     pub workloads: Vec<Workload>,
     pub profiles: Vec<Profile>,
     pub criteria: Vec<Criterion>,
+    pub gate: GateSpec,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -230,6 +263,7 @@ pub struct Load {
     pub error_budget: f64,
     #[serde(with = "secs")]
     pub op_timeout: Duration,
+    pub interleave: bool,
 }
 
 impl Load {
@@ -585,6 +619,22 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         });
     }
 
+    if !(0.5..1.0).contains(&file.gate.confidence) {
+        issues.push(src.issue("gate.confidence", "must be between 0.5 and 1 (e.g. 0.95)"));
+    }
+    for (metric, v) in [
+        ("p50", file.gate.noise.p50),
+        ("p95", file.gate.noise.p95),
+        ("p99", file.gate.noise.p99),
+        ("throughput", file.gate.noise.throughput),
+    ] {
+        if !(0.0..1.0).contains(&v) {
+            issues.push(src.issue(
+                &format!("gate.noise.{metric}"),
+                "is a fraction between 0 and 1 (0.1 = 10 %)",
+            ));
+        }
+    }
     let mut criteria = Vec::new();
     for (i, text) in file.criteria.iter().enumerate() {
         match Criterion::parse(text) {
@@ -621,6 +671,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         workloads,
         profiles,
         criteria,
+        gate: file.gate,
     }
 }
 
@@ -680,6 +731,7 @@ fn resolve_load(src: &SourceFile, l: &LoadFile, issues: &mut Vec<InputIssue>) ->
         trials: l.trials,
         error_budget: l.error_budget,
         op_timeout,
+        interleave: l.interleave,
     }
 }
 

@@ -1,0 +1,43 @@
+//! Exports of a results file for existing tracking services.
+
+use serde_json::{Map, Value, json};
+
+use crate::results::Results;
+
+/// Bencher Metric Format: `{ benchmark: { measure: { value, lower_value, upper_value } } }`.
+/// One benchmark per scenario/profile/workload; latencies in milliseconds, throughput in
+/// operations per second. Lower and upper values are the extremes over trials, when there are
+/// several.
+pub fn bencher_metric_format(r: &Results) -> Value {
+    let scenario = r.scenario["name"].as_str().unwrap_or("scenario");
+    let mut out = Map::new();
+    for run in &r.runs {
+        for w in &run.workloads {
+            let mut measures = Map::new();
+            type Pick = fn(&crate::results::TrialResult) -> f64;
+            let entries: [(&str, f64, Pick); 4] = [
+                ("latency-p50-ms", w.latency_ms.p50, |t| t.latency_ms.p50),
+                ("latency-p95-ms", w.latency_ms.p95, |t| t.latency_ms.p95),
+                ("latency-p99-ms", w.latency_ms.p99, |t| t.latency_ms.p99),
+                ("throughput-ops-s", w.throughput_ops_s, |t| {
+                    t.throughput_ops_s
+                }),
+            ];
+            for (slug, value, pick) in entries {
+                let mut m = json!({ "value": value });
+                if w.per_trial.len() > 1 {
+                    let vals: Vec<f64> = w.per_trial.iter().map(pick).collect();
+                    m["lower_value"] = json!(vals.iter().copied().fold(f64::INFINITY, f64::min));
+                    m["upper_value"] =
+                        json!(vals.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+                }
+                measures.insert(slug.to_string(), m);
+            }
+            out.insert(
+                format!("{scenario}/{}/{}", run.profile, w.workload),
+                Value::Object(measures),
+            );
+        }
+    }
+    Value::Object(out)
+}

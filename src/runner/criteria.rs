@@ -1,0 +1,47 @@
+//! Acceptance criteria evaluated on one profile's merged results.
+
+use crate::results::{CriterionResult, WorkloadResult};
+use crate::scenario::{Metric, Scenario};
+
+pub fn evaluate(scenario: &Scenario, workloads: &[WorkloadResult]) -> Vec<CriterionResult> {
+    scenario
+        .criteria
+        .iter()
+        .map(|c| {
+            let w = workloads.iter().find(|w| w.workload == c.workload);
+            let value = w.and_then(|w| {
+                let (lat, ops, errors, tput) = match &c.op {
+                    Some(op) => {
+                        let o = w.operations.iter().find(|o| &o.op == op)?;
+                        (o.latency_ms, o.ops, o.errors, o.throughput_ops_s)
+                    }
+                    None => (w.latency_ms, w.ops, w.errors, w.throughput_ops_s),
+                };
+                // A latency of nothing is not a pass.
+                if ops == 0 && c.metric.is_latency() {
+                    return None;
+                }
+                Some(match c.metric {
+                    Metric::P50 => lat.p50,
+                    Metric::P95 => lat.p95,
+                    Metric::P99 => lat.p99,
+                    Metric::P999 => lat.p999,
+                    Metric::Max => lat.max,
+                    Metric::Mean => lat.mean,
+                    Metric::Throughput => tput,
+                    Metric::ErrorRate => errors as f64 * 100.0 / (ops + errors).max(1) as f64,
+                })
+            });
+            CriterionResult {
+                criterion: c.text.clone(),
+                workload: c.workload.clone(),
+                op: c.op.clone(),
+                metric: c.metric.name().into(),
+                unit: c.metric.unit().into(),
+                threshold: c.threshold,
+                passed: value.is_some_and(|v| c.comparison.holds(v, c.threshold)),
+                value,
+            }
+        })
+        .collect()
+}

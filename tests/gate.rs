@@ -1,0 +1,282 @@
+//! The regression gate against the real PostgreSQL: A/A runs stay green, a dropped index is
+//! caught, mismatched runs are refused, and `run --baseline` gates in one invocation.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use tunebench::{Cli, Outcome, Results};
+
+/// Runs in this file share the server with each other (and apply profiles): one at a time.
+static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn pg_url() -> String {
+    std::env::var("TUNEBENCH_PG_URL")
+        .unwrap_or_else(|_| "postgres://tunebench:tunebench@127.0.0.1:5432/tunebench".into())
+}
+
+/// A scenario with one FTS workload, a profile with only the GIN index (no restart needed)
+/// and the plain baseline; `trials` trials of `duration` each.
+fn scenario(dir: &Path, seed: u64, concurrency: u32, trials: u32) -> PathBuf {
+    std::fs::write(
+        dir.join("docs.toml"),
+        format!("kind = \"documents\"\nschema = \"tunebench_test_gate\"\nseed = {seed}\nauthors = 200\ndocuments = 4000\nvocabulary = 3000\nbody_words = [30, 80]\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("gin.toml"),
+        "store = \"postgres\"\n[[indexes]]\nname = \"tunebench_gate_tsv_gin\"\ntable = \"documents\"\nup = \"CREATE INDEX tunebench_gate_tsv_gin ON {schema}.documents USING gin (tsv)\"\n",
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+name = "gate-test"
+
+[targets.pg]
+kind = "postgres"
+url = "{url}"
+
+[datasets.docs]
+target = "pg"
+file = "docs.toml"
+
+[load]
+mode = "closed"
+concurrency = {concurrency}
+warmup = "300ms"
+duration = "700ms"
+trials = {trials}
+
+[[workload]]
+name = "fts_search"
+target = "pg"
+dataset = "docs"
+definition = "{ROOT}/workloads/postgres-fts.toml"
+ops = [{{ op = "websearch_medium" }}, {{ op = "websearch_rare" }}]
+
+[[profile]]
+name = "indexed"
+apply = {{ pg = "gin.toml" }}
+
+[[profile]]
+name = "baseline"
+apply = {{ pg = "{ROOT}/profiles/postgres/baseline.toml" }}
+"#,
+        url = pg_url()
+    );
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn tb(args: &[&str]) -> Result<Outcome, tunebench::Error> {
+    let mut argv = vec!["tunebench"];
+    argv.extend_from_slice(args);
+    tunebench::run(Cli::parse_from(argv)).await
+}
+
+async fn run_profile(scenario: &Path, out: &Path, profile: &str) -> PathBuf {
+    let o = tb(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--profile",
+        profile,
+    ])
+    .await
+    .unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    out.join("results.json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = scenario(dir.path(), 7, 2, 5);
+    let a1 = run_profile(&s, &dir.path().join("a1"), "indexed").await;
+    let a2 = run_profile(&s, &dir.path().join("a2"), "indexed").await;
+    let b = run_profile(&s, &dir.path().join("b"), "baseline").await;
+
+    // A/A: the same profile twice is not called a regression.
+    let o = tb(&["compare", a1.to_str().unwrap(), a2.to_str().unwrap()])
+        .await
+        .unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    assert!(!o.summary.contains("**regressed**"), "{}", o.summary);
+
+    // Dropping the index (comparing single-profile files with different profile names) is.
+    let o = tb(&["compare", a1.to_str().unwrap(), b.to_str().unwrap()])
+        .await
+        .unwrap();
+    assert_eq!(o.exit_code, 1, "{}", o.summary);
+    assert!(o.summary.contains("| fts_search | p99 |"), "{}", o.summary);
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("b/comparison.json")).unwrap(),
+    )
+    .unwrap();
+    let p99 = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "p99")
+        .unwrap();
+    assert_eq!(p99["verdict"], "regressed", "{p99}");
+    assert!(p99["change"]["lower"].as_f64().unwrap() > 0.10, "{p99}");
+    let tput = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "throughput")
+        .unwrap();
+    assert_eq!(tput["verdict"], "regressed", "{tput}");
+
+    // The reverse direction is an improvement, and improvements never fail the gate.
+    let o = tb(&[
+        "compare",
+        b.to_str().unwrap(),
+        a1.to_str().unwrap(),
+        "--json",
+        dir.path().join("rev.json").to_str().unwrap(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    assert!(o.summary.contains("improved"), "{}", o.summary);
+
+    // Bencher Metric Format export of the same file.
+    let o = tb(&["export", b.to_str().unwrap()]).await.unwrap();
+    let bmf: serde_json::Value = serde_json::from_str(&o.summary).unwrap();
+    let r = Results::read(&b).unwrap();
+    let w = &r.runs[0].workloads[0];
+    assert_eq!(
+        bmf["gate-test/baseline/fts_search"]["latency-p99-ms"]["value"]
+            .as_f64()
+            .unwrap(),
+        w.latency_ms.p99
+    );
+    assert!(bmf["gate-test/baseline/fts_search"]["throughput-ops-s"]["lower_value"].is_number());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_baseline_gates_in_one_invocation_and_trials_interleave() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = scenario(dir.path(), 7, 2, 3);
+    let base = run_profile(&s, &dir.path().join("base"), "indexed").await;
+
+    // Both profiles, 3 trials each, interleaved: indexed, baseline, indexed, baseline, ...
+    let out = dir.path().join("both");
+    let o = tb(&[
+        "run",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--baseline",
+        base.to_str().unwrap(),
+        "--profile",
+        "baseline",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        o.exit_code, 1,
+        "dropping the index must fail the gate: {}",
+        o.summary
+    );
+    assert!(out.join("comparison.json").exists());
+
+    let out = dir.path().join("inter");
+    let o = tb(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .await
+        .unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    let r = Results::read(&out.join("results.json")).unwrap();
+    for run in &r.runs {
+        let trials: Vec<u32> = run.workloads[0].per_trial.iter().map(|t| t.trial).collect();
+        assert_eq!(trials, [1, 2, 3], "{}", run.profile);
+    }
+    // The index profile was applied and reverted once per trial.
+    let indexed = r.runs.iter().find(|p| p.profile == "indexed").unwrap();
+    assert_eq!(indexed.revert.len(), 3);
+    assert!(
+        indexed
+            .revert
+            .iter()
+            .all(|rv| rv.indexes_dropped == ["tunebench_gate_tsv_gin"])
+    );
+    // The report shows the interval and the verdict.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("| pg | fts_search | p99 |"), "{report}");
+    assert!(report.contains("regressed"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mismatched_runs_are_refused_unless_forced() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = run_profile(
+        &scenario(dir.path(), 7, 2, 2),
+        &dir.path().join("a"),
+        "indexed",
+    )
+    .await;
+    let other = tempfile::tempdir().unwrap();
+    let b = run_profile(
+        &scenario(other.path(), 7, 3, 2),
+        &dir.path().join("b"),
+        "indexed",
+    )
+    .await;
+
+    let err = tb(&["compare", a.to_str().unwrap(), b.to_str().unwrap()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        err.to_string().contains("load.concurrency: 2 vs 3"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--force"), "{err}");
+    let o = tb(&[
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--force",
+    ])
+    .await
+    .unwrap();
+    assert!(
+        o.summary.contains("Compared with --force despite"),
+        "{}",
+        o.summary
+    );
+
+    // A results file from another schema version is refused with exit 2.
+    let text = std::fs::read_to_string(&a).unwrap().replacen(
+        "\"schema_version\": 1",
+        "\"schema_version\": 99",
+        1,
+    );
+    let v99 = dir.path().join("v99.json");
+    std::fs::write(&v99, text).unwrap();
+    let err = tb(&["compare", v99.to_str().unwrap(), a.to_str().unwrap()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("schema_version"), "{err}");
+
+    // A bad --noise flag is a usage error.
+    let err = tb(&[
+        "compare",
+        a.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--noise",
+        "p99=3",
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+}
