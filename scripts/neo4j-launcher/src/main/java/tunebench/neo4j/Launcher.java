@@ -158,7 +158,6 @@ public final class Launcher {
             }
             setPassword(dbms.database(GraphDatabaseSettings.SYSTEM_DATABASE_NAME), password);
             Map<String, String> ready = checkOverBolt(port, password);
-            ready.putAll(apocCounts(dbms.database(ready.get("database"))));
             StringBuilder sb = new StringBuilder();
             sb.append("pid=").append(pid).append('\n');
             ready.forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
@@ -251,26 +250,21 @@ public final class Launcher {
                         config);
                 Session session = driver.session()) {
             var rec = session.run("CALL dbms.components() YIELD versions, edition "
-                            + "RETURN versions[0] AS version, edition, db.name() AS database")
+                            + "RETURN versions[0] AS version, edition")
                     .single();
             out.put("version", rec.get("version").asString());
             out.put("edition", rec.get("edition").asString());
-            out.put("database", rec.get("database").asString());
+            for (String kind : List.of("procedures", "functions")) {
+                long n = session.run("SHOW " + kind.toUpperCase()
+                                + " YIELD name WHERE name STARTS WITH 'apoc.' RETURN count(*) AS n")
+                        .single()
+                        .get("n")
+                        .asLong();
+                out.put("apoc_" + kind, Long.toString(n));
+            }
         }
         out.put("bolt", HOST + ":" + port);
         out.put("user", USER);
-        return out;
-    }
-
-    private static Map<String, String> apocCounts(GraphDatabaseService db) {
-        Map<String, String> out = new LinkedHashMap<>();
-        try (Transaction tx = db.beginTx()) {
-            for (String kind : List.of("PROCEDURES", "FUNCTIONS")) {
-                try (Result r = tx.execute("SHOW " + kind + " YIELD name WHERE name STARTS WITH 'apoc.' RETURN count(*) AS n")) {
-                    out.put("apoc_" + kind.toLowerCase(), String.valueOf(r.next().get("n")));
-                }
-            }
-        }
         return out;
     }
 
