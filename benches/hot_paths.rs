@@ -73,11 +73,7 @@ fn draw(c: &mut Criterion) {
         });
     }
     group.finish();
-    let mix = OpMix::new(&[
-        ("a".into(), 3, vec![]),
-        ("b".into(), 2, vec![]),
-        ("c".into(), 1, vec![]),
-    ]);
+    let mix = OpMix::new(&[("a".into(), 3), ("b".into(), 2), ("c".into(), 1)]);
     c.bench_function("choose_weighted_op", |b| {
         b.iter(|| mix.weights.sample(&mut rng))
     });

@@ -98,7 +98,7 @@ pub struct ProfileRun {
     pub changes: Vec<TargetChanges>,
     pub readiness: Vec<ReadinessCheck>,
     pub workloads: Vec<WorkloadResult>,
-    pub server: BTreeMap<String, PgEvidence>,
+    pub server: BTreeMap<String, Evidence>,
     pub criteria: Vec<CriterionResult>,
     pub revert: Vec<RevertReport>,
 }
@@ -165,6 +165,11 @@ pub struct WorkloadResult {
     pub duration_s: f64,
     /// Completed operations / measured wall time.
     pub throughput_ops_s: f64,
+    /// Payload bytes moved / measured wall time, where operations move payloads.
+    pub bytes_per_s: Option<f64>,
+    /// Mean recall@k over the queries, against exact ground truth, where it applies.
+    pub recall_at_k: Option<f64>,
+    pub k: Option<u32>,
     pub latency_ms: LatencySummary,
     /// Open loop only: how late operations started against their schedule.
     pub schedule_lag_ms: Option<LatencySummary>,
@@ -189,6 +194,8 @@ pub struct OpResult {
     pub ops: u64,
     pub errors: u64,
     pub throughput_ops_s: f64,
+    pub bytes_per_s: Option<f64>,
+    pub recall_at_k: Option<f64>,
     pub latency_ms: LatencySummary,
     pub histogram: String,
 }
@@ -201,8 +208,48 @@ pub struct TrialResult {
     pub errors: u64,
     pub duration_s: f64,
     pub throughput_ops_s: f64,
+    pub bytes_per_s: Option<f64>,
     pub latency_ms: LatencySummary,
     pub histogram: String,
+}
+
+/// Server-side evidence per target, by store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "store", rename_all = "lowercase")]
+pub enum Evidence {
+    Postgres(PgEvidence),
+}
+
+impl Evidence {
+    /// Plans captured before measuring (stores without plans have none).
+    pub fn plans(&self) -> &[PlanCapture] {
+        match self {
+            Evidence::Postgres(p) => &p.plans,
+        }
+    }
+
+    /// What was captured, as (metric, value) lines for the report's Monitoring section.
+    pub fn monitoring(&self) -> Vec<(String, String)> {
+        match self {
+            Evidence::Postgres(p) => vec![
+                (
+                    "buffer cache hit ratio".into(),
+                    p.cache_hit_ratio
+                        .map_or("n/a".into(), |r| format!("{:.2} %", r * 100.0)),
+                ),
+                (
+                    "statements tracked (pg_stat_statements)".into(),
+                    p.statements_note
+                        .clone()
+                        .unwrap_or_else(|| p.statements.len().to_string()),
+                ),
+                (
+                    "plans captured (EXPLAIN ANALYZE)".into(),
+                    p.plans.len().to_string(),
+                ),
+            ],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -401,10 +401,10 @@ fn optional_and_rare_shapes_from_the_structs_match_the_schema() {
     });
     run.server.insert(
         "other".into(),
-        PgEvidence {
+        tunebench::results::Evidence::Postgres(PgEvidence {
             statements_note: Some("pg_stat_statements is not installed".into()),
             ..PgEvidence::default()
-        },
+        }),
     );
     results.datasets[0].load_seconds = None;
     results.datasets[0].load_rows_per_s = None;

@@ -267,6 +267,12 @@ minio_parity_of() {
 
 # -------------------------------------------------------------- up/down ---
 
+# Seconds since START (an $EPOCHREALTIME value), with one decimal.
+minio_elapsed() {
+  local now="$EPOCHREALTIME"
+  awk -v a="${1/,/.}" -v b="${now/,/.}" 'BEGIN { printf "%.1f", b - a }'
+}
+
 minio_prepare_dirs() {
   ensure_run_user
   mkdir -p "$MINIO_HOME" "$MINIO_HOME/certs" "$MINIO_DATA"/data{1..4}
@@ -371,7 +377,7 @@ minio_up() {
   minio_install_locked
   lock_cache
   minio_prepare_dirs
-  local pid port start=$SECONDS
+  local pid port start=$EPOCHREALTIME
   pid="$(minio_pid)"
   if [[ -n "$pid" ]]; then
     port="$(minio_running_port "$pid")"
@@ -385,7 +391,7 @@ minio_up() {
     minio_start
   fi
   minio_wait_ready
-  log "minio: ready at http://127.0.0.1:$MINIO_PORT in $((SECONDS - start)) s ($(minio_parity_of "$MINIO_APPLIED"), $(minio_version))"
+  log "minio: ready at http://127.0.0.1:$MINIO_PORT in $(minio_elapsed "$start") s ($(minio_parity_of "$MINIO_APPLIED"), $(minio_version))"
 }
 
 # Stops PID: SIGTERM (MinIO shuts down gracefully), then SIGKILL after 30 s.
@@ -428,7 +434,9 @@ minio_restart() {
   command -v curl >/dev/null 2>&1 || die "minio: curl is needed to check the server's health"
   minio_install_locked
   lock_cache
-  local pid start=$SECONDS
+  local pid start=$EPOCHREALTIME
+  # Check the settings before stopping a server that could not start again.
+  minio_read_env "$MINIO_ENVFILE" >/dev/null
   pid="$( [[ -d "$MINIO_HOME" ]] && minio_pid || true)"
   if [[ -n "$pid" ]]; then
     minio_stop_pid "$pid"
@@ -438,7 +446,7 @@ minio_restart() {
   minio_prepare_dirs
   minio_start
   minio_wait_ready
-  log "minio: ready at http://127.0.0.1:$MINIO_PORT in $((SECONDS - start)) s ($(minio_parity_of "$MINIO_APPLIED"), $(minio_version))"
+  log "minio: ready at http://127.0.0.1:$MINIO_PORT in $(minio_elapsed "$start") s ($(minio_parity_of "$MINIO_APPLIED"), $(minio_version))"
 }
 
 minio_status() {

@@ -74,13 +74,62 @@ impl DocumentsSpec {
     }
 }
 
-/// Reads a dataset spec file and applies a scenario's `set = {...}` overrides.
-pub fn load_documents_spec(path: &Path, overrides: &toml::Table) -> Result<DocumentsSpec> {
+/// A dataset spec, by kind.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum DatasetSpec {
+    Documents(DocumentsSpec),
+}
+
+impl DatasetSpec {
+    /// Stable identity of the generated content.
+    pub fn hash(&self) -> String {
+        match self {
+            DatasetSpec::Documents(s) => s.hash(),
+        }
+    }
+
+    /// Where the data lives on the server (schema, bucket, label ...), for messages.
+    pub fn namespace(&self) -> &str {
+        match self {
+            DatasetSpec::Documents(s) => &s.schema,
+        }
+    }
+
+    pub fn kind(&self) -> DatasetKind {
+        match self {
+            DatasetSpec::Documents(_) => DatasetKind::Documents,
+        }
+    }
+}
+
+/// Reads a dataset spec file (any kind) and applies a scenario's `set = {...}` overrides.
+pub fn load_spec(path: &Path, overrides: &toml::Table) -> Result<DatasetSpec> {
     let src = SourceFile::read(path)?;
     let mut table = src.parse_table()?;
     for (k, v) in overrides {
         table.insert(k.clone(), v.clone());
     }
+    match table.get("kind").and_then(|k| k.as_str()) {
+        Some("documents") => load_documents(&src, table).map(DatasetSpec::Documents),
+        Some(other) => Err(Error::input(src.issue(
+            "kind",
+            format!("unknown dataset kind `{other}`; valid: documents"),
+        ))),
+        None => Err(Error::input(
+            src.issue("kind", "is missing; valid: documents"),
+        )),
+    }
+}
+
+/// Reads a document-corpus spec file (with overrides).
+pub fn load_documents_spec(path: &Path, overrides: &toml::Table) -> Result<DocumentsSpec> {
+    match load_spec(path, overrides)? {
+        DatasetSpec::Documents(d) => Ok(d),
+    }
+}
+
+fn load_documents(src: &SourceFile, table: toml::Table) -> Result<DocumentsSpec> {
     let spec: DocumentsSpec = table.try_into().map_err(|e: toml::de::Error| {
         Error::input(src.issue(
             "",

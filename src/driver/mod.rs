@@ -17,10 +17,8 @@ use rand::distr::weighted::WeightedIndex;
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use crate::dataset::{Corpus, ParamValue};
 use crate::metrics;
 use crate::results::ErrorCount;
-use crate::scenario::ParamGen;
 pub use pacing::{Pacing, Schedule};
 pub use progress::Progress;
 
@@ -31,29 +29,66 @@ pub struct OpError {
     pub message: String,
 }
 
+/// What a completed operation reports besides its latency.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Done {
+    /// Payload bytes moved (uploads, downloads); 0 where it does not apply.
+    pub bytes: u64,
+    /// Recall@k of this query against exact ground truth, where it applies.
+    pub recall: Option<f64>,
+}
+
 /// Executes operations against one connection of a store.
 pub trait Executor: Send + 'static {
+    type Params: Send;
+
+    /// Draws the next operation's parameters. Called before the clock starts, so its cost is
+    /// the harness's, not the server's.
+    fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> Self::Params;
+
     fn execute(
         &mut self,
         op: usize,
-        params: &[ParamValue],
-    ) -> impl Future<Output = Result<(), OpError>> + Send;
+        params: &Self::Params,
+    ) -> impl Future<Output = Result<Done, OpError>> + Send;
 }
 
-/// The weighted operations of a workload and how to draw their parameters.
+/// The weighted operations of a workload.
 pub struct OpMix {
     pub names: Vec<String>,
-    pub params: Vec<Vec<ParamGen>>,
     pub weights: WeightedIndex<u32>,
 }
 
 impl OpMix {
-    pub fn new(ops: &[(String, u32, Vec<ParamGen>)]) -> Self {
+    pub fn new(ops: &[(String, u32)]) -> Self {
         OpMix {
             names: ops.iter().map(|o| o.0.clone()).collect(),
-            params: ops.iter().map(|o| o.2.clone()).collect(),
             weights: WeightedIndex::new(ops.iter().map(|o| o.1)).expect("weights validated >= 1"),
         }
+    }
+}
+
+/// Bytes and recall per operation kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpExtras {
+    pub bytes: u64,
+    pub recall_sum: f64,
+    pub recall_count: u64,
+}
+
+impl OpExtras {
+    fn add(&mut self, d: &Done) {
+        self.bytes += d.bytes;
+        if let Some(r) = d.recall {
+            self.recall_sum += r;
+            self.recall_count += 1;
+        }
+    }
+
+    pub fn merge(&mut self, o: &OpExtras) {
+        self.bytes += o.bytes;
+        self.recall_sum += o.recall_sum;
+        self.recall_count += o.recall_count;
     }
 }
 
@@ -69,6 +104,7 @@ pub struct PhaseSpec {
 /// What a phase measured. Histograms are in microseconds.
 pub struct PhaseOutcome {
     pub per_op: Vec<Histogram<u64>>,
+    pub per_op_extras: Vec<OpExtras>,
     pub per_op_errors: Vec<u64>,
     pub total: Histogram<u64>,
     pub schedule_lag: Option<Histogram<u64>>,
@@ -93,6 +129,7 @@ const BUDGET_MIN_OPS: u64 = 100;
 
 struct WorkerOutcome {
     per_op: Vec<Histogram<u64>>,
+    per_op_extras: Vec<OpExtras>,
     per_op_errors: Vec<u64>,
     lag: Histogram<u64>,
     errors_by_kind: BTreeMap<String, ErrorCount>,
@@ -102,7 +139,6 @@ struct WorkerOutcome {
 pub async fn run_phase<E: Executor>(
     executors: Vec<E>,
     mix: Arc<OpMix>,
-    corpus: Arc<Corpus>,
     spec: &PhaseSpec,
 ) -> (Vec<E>, PhaseOutcome) {
     let shared = Arc::new(Shared {
@@ -120,11 +156,10 @@ pub async fn run_phase<E: Executor>(
     for (i, exec) in executors.into_iter().enumerate() {
         let shared = shared.clone();
         let mix = mix.clone();
-        let corpus = corpus.clone();
         let seed = spec.seed.wrapping_add(i as u64 * 0x9E37_79B9);
         let (timeout, budget) = (spec.op_timeout, spec.error_budget);
         handles.push(tokio::spawn(async move {
-            worker(exec, schedule, shared, mix, corpus, seed, timeout, budget).await
+            worker(exec, schedule, shared, mix, seed, timeout, budget).await
         }));
     }
 
@@ -133,6 +168,7 @@ pub async fn run_phase<E: Executor>(
     let mut per_op: Vec<Histogram<u64>> =
         mix.names.iter().map(|_| metrics::new_histogram()).collect();
     let mut per_op_errors = vec![0; mix.names.len()];
+    let mut per_op_extras = vec![OpExtras::default(); mix.names.len()];
     let mut lag = metrics::new_histogram();
     let mut errors_by_kind: BTreeMap<String, ErrorCount> = BTreeMap::new();
     let mut last = start;
@@ -143,6 +179,7 @@ pub async fn run_phase<E: Executor>(
             metrics::merge(&mut per_op[i], hist);
             metrics::merge(&mut total, hist);
             per_op_errors[i] += out.per_op_errors[i];
+            per_op_extras[i].merge(&out.per_op_extras[i]);
         }
         metrics::merge(&mut lag, &out.lag);
         for (kind, c) in out.errors_by_kind {
@@ -160,6 +197,7 @@ pub async fn run_phase<E: Executor>(
         ops: total.len(),
         per_op,
         per_op_errors,
+        per_op_extras,
         total,
         schedule_lag: matches!(spec.pacing, Pacing::Open { .. }).then_some(lag),
         errors,
@@ -190,7 +228,6 @@ async fn worker<E: Executor>(
     schedule: Schedule,
     shared: Arc<Shared>,
     mix: Arc<OpMix>,
-    corpus: Arc<Corpus>,
     seed: u64,
     op_timeout: Duration,
     error_budget: f64,
@@ -199,9 +236,9 @@ async fn worker<E: Executor>(
     let mut per_op: Vec<Histogram<u64>> =
         mix.names.iter().map(|_| metrics::new_histogram()).collect();
     let mut per_op_errors = vec![0u64; mix.names.len()];
+    let mut per_op_extras = vec![OpExtras::default(); mix.names.len()];
     let mut lag = metrics::new_histogram();
     let mut errors_by_kind: BTreeMap<String, ErrorCount> = BTreeMap::new();
-    let mut params = Vec::with_capacity(4);
     let mut last_completion = schedule.start;
     tokio::time::sleep_until(schedule.start).await;
 
@@ -212,7 +249,7 @@ async fn worker<E: Executor>(
         // Parameters are drawn before the clock starts: their cost is the harness's, not
         // the server's.
         let op = mix.weights.sample(&mut rng);
-        corpus.draw(&mix.params[op], &mut rng, &mut params);
+        let params = exec.draw(op, &mut rng);
         let started_from = match schedule.pacing {
             Pacing::Closed => {
                 let now = Instant::now();
@@ -243,8 +280,9 @@ async fn worker<E: Executor>(
         match result {
             // Latency counts from the intended start in open loop, so queueing behind a
             // slow operation is part of what the user sees.
-            Ok(()) => {
+            Ok(d) => {
                 metrics::record(&mut per_op[op], done - started_from);
+                per_op_extras[op].add(&d);
                 shared.completed.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
@@ -266,6 +304,7 @@ async fn worker<E: Executor>(
         exec,
         WorkerOutcome {
             per_op,
+            per_op_extras,
             per_op_errors,
             lag,
             errors_by_kind,
@@ -277,7 +316,6 @@ async fn worker<E: Executor>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::{DatasetKind, DocumentsSpec};
 
     /// A stand-in store whose every 50th operation stalls: used only to check pacing logic.
     struct Stalling {
@@ -286,19 +324,26 @@ mod tests {
     }
 
     impl Executor for Stalling {
-        async fn execute(&mut self, _op: usize, _params: &[ParamValue]) -> Result<(), OpError> {
+        type Params = ();
+        fn draw(&mut self, _op: usize, _rng: &mut ChaCha8Rng) {}
+        async fn execute(&mut self, _op: usize, _params: &()) -> Result<Done, OpError> {
             self.n += 1;
             if self.n.is_multiple_of(50) {
                 tokio::time::sleep(self.stall).await;
             }
-            Ok(())
+            Ok(Done {
+                bytes: 10,
+                recall: Some(0.5),
+            })
         }
     }
 
     struct Failing;
 
     impl Executor for Failing {
-        async fn execute(&mut self, _op: usize, _params: &[ParamValue]) -> Result<(), OpError> {
+        type Params = ();
+        fn draw(&mut self, _op: usize, _rng: &mut ChaCha8Rng) {}
+        async fn execute(&mut self, _op: usize, _params: &()) -> Result<Done, OpError> {
             Err(OpError {
                 kind: "boom".into(),
                 message: "always".into(),
@@ -306,22 +351,8 @@ mod tests {
         }
     }
 
-    fn corpus() -> Arc<Corpus> {
-        Arc::new(Corpus::new(&DocumentsSpec {
-            kind: DatasetKind::Documents,
-            schema: "tunebench_t".into(),
-            seed: 1,
-            authors: 10,
-            documents: 100,
-            comments_per_document: 1.0,
-            vocabulary: 1000,
-            zipf_exponent: 1.0,
-            body_words: [5, 10],
-        }))
-    }
-
     fn mix() -> Arc<OpMix> {
-        Arc::new(OpMix::new(&[("op".into(), 1, vec![ParamGen::DocumentId])]))
+        Arc::new(OpMix::new(&[("op".into(), 1)]))
     }
 
     fn spec(pacing: Pacing, secs: f64) -> PhaseSpec {
@@ -343,13 +374,7 @@ mod tests {
             n: 0,
             stall: Duration::from_millis(200),
         }];
-        let (_, out) = run_phase(
-            execs,
-            mix(),
-            corpus(),
-            &spec(Pacing::Open { rate: 200.0 }, 1.0),
-        )
-        .await;
+        let (_, out) = run_phase(execs, mix(), &spec(Pacing::Open { rate: 200.0 }, 1.0)).await;
         let s = metrics::LatencySummary::of(&out.total);
         assert!(out.ops >= 150, "ops {}", out.ops);
         assert!(
@@ -366,24 +391,20 @@ mod tests {
             n: 0,
             stall: Duration::from_millis(200),
         }];
-        let (_, out) = run_phase(execs, mix(), corpus(), &spec(Pacing::Closed, 0.5)).await;
+        let (_, out) = run_phase(execs, mix(), &spec(Pacing::Closed, 0.5)).await;
         let s = metrics::LatencySummary::of(&out.total);
         // Only the stalled operations themselves are slow: far fewer than 5 %.
         assert!(s.p95 < 5.0, "{s:?}");
         assert!(s.max >= 200.0, "{s:?}");
         assert!(out.schedule_lag.is_none());
+        assert_eq!(out.per_op_extras[0].bytes, out.ops * 10);
+        assert_eq!(out.per_op_extras[0].recall_count, out.ops);
         assert!(out.wall >= Duration::from_millis(500));
     }
 
     #[tokio::test]
     async fn error_budget_stops_the_phase() {
-        let (_, out) = run_phase(
-            vec![Failing, Failing],
-            mix(),
-            corpus(),
-            &spec(Pacing::Closed, 5.0),
-        )
-        .await;
+        let (_, out) = run_phase(vec![Failing, Failing], mix(), &spec(Pacing::Closed, 5.0)).await;
         assert!(out.aborted);
         assert!(out.wall < Duration::from_secs(4));
         assert_eq!(out.errors_by_kind["boom"].count, out.errors);

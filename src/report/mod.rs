@@ -87,10 +87,8 @@ struct WorstRow {
 struct MonitoringRow {
     profile: String,
     target: String,
-    cache_hit_ratio: Option<f64>,
-    statements: usize,
-    statements_note: Option<String>,
-    plans: usize,
+    metric: String,
+    value: String,
 }
 
 pub fn render(results: &Results, template: Option<&Path>) -> Result<String> {
@@ -223,9 +221,9 @@ fn context(results: &Results) -> Context<'_> {
                 let Some(ev_after) = after.server.get(target) else {
                     continue;
                 };
-                for b in &ev.plans {
+                for b in ev.plans() {
                     if let Some(a) = ev_after
-                        .plans
+                        .plans()
                         .iter()
                         .find(|p| p.workload == b.workload && p.op == b.op)
                     {
@@ -278,13 +276,15 @@ fn context(results: &Results) -> Context<'_> {
     let monitoring = runs
         .iter()
         .flat_map(|r| {
-            r.server.iter().map(|(target, ev)| MonitoringRow {
-                profile: r.profile.clone(),
-                target: target.clone(),
-                cache_hit_ratio: ev.cache_hit_ratio,
-                statements: ev.statements.len(),
-                statements_note: ev.statements_note.clone(),
-                plans: ev.plans.len(),
+            r.server.iter().flat_map(|(target, ev)| {
+                ev.monitoring()
+                    .into_iter()
+                    .map(|(metric, value)| MonitoringRow {
+                        profile: r.profile.clone(),
+                        target: target.clone(),
+                        metric,
+                        value,
+                    })
             })
         })
         .collect();

@@ -1,27 +1,26 @@
 //! Measuring one workload under the applied profile: fresh connections, warm-up (never
 //! recorded), then trials, each folded into an accumulator so interleaved trials of the same
-//! profile end up in one result.
+//! profile end up in one result. Generic over the store, so the hot loop is monomorphic.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use sqlx::postgres::PgPool;
 
-use crate::backend::postgres::{self as pg, PgExecutor, PgSnapshot};
-use crate::dataset::Corpus;
-use crate::driver::{OpMix, Pacing, PhaseOutcome, PhaseSpec, run_phase};
-use crate::error::Result;
+use crate::backend::Store;
+use crate::driver::{OpExtras, OpMix, Pacing, PhaseOutcome, PhaseSpec, run_phase};
+use crate::error::{Error, Result};
 use crate::metrics::{self, LatencySummary};
-use crate::results::{ErrorCount, OpResult, PgEvidence, TrialResult, WorkloadResult};
-use crate::scenario::{Load, LoadMode, Scenario, Target, Workload};
+use crate::results::{ErrorCount, Evidence, OpResult, TrialResult, WorkloadResult};
+use crate::scenario::{Load, LoadMode, Workload};
 
 /// Everything measured for one (profile, workload) so far, over all its trials.
 pub struct WorkloadAcc {
     total: Histogram<u64>,
     per_op: Vec<Histogram<u64>>,
     per_op_errors: Vec<u64>,
+    per_op_extras: Vec<OpExtras>,
     lag: Histogram<u64>,
     errors_by_kind: BTreeMap<String, ErrorCount>,
     wall_s: f64,
@@ -35,6 +34,7 @@ impl WorkloadAcc {
             total: metrics::new_histogram(),
             per_op: (0..ops).map(|_| metrics::new_histogram()).collect(),
             per_op_errors: vec![0; ops],
+            per_op_extras: vec![OpExtras::default(); ops],
             lag: metrics::new_histogram(),
             errors_by_kind: BTreeMap::new(),
             wall_s: 0.0,
@@ -45,12 +45,14 @@ impl WorkloadAcc {
 
     fn add_trial(&mut self, trial: u32, out: PhaseOutcome) {
         let secs = out.wall.as_secs_f64();
+        let bytes: u64 = out.per_op_extras.iter().map(|e| e.bytes).sum();
         self.trials.push(TrialResult {
             trial,
             ops: out.ops,
             errors: out.errors,
             duration_s: secs,
             throughput_ops_s: out.ops as f64 / secs,
+            bytes_per_s: (bytes > 0).then(|| bytes as f64 / secs),
             latency_ms: LatencySummary::of(&out.total),
             histogram: metrics::encode(&out.total),
         });
@@ -58,6 +60,7 @@ impl WorkloadAcc {
         for (i, h) in out.per_op.iter().enumerate() {
             metrics::merge(&mut self.per_op[i], h);
             self.per_op_errors[i] += out.per_op_errors[i];
+            self.per_op_extras[i].merge(&out.per_op_extras[i]);
         }
         if let Some(l) = &out.schedule_lag {
             metrics::merge(&mut self.lag, l);
@@ -76,6 +79,9 @@ impl WorkloadAcc {
     pub fn finish(mut self, profile: &str, workload: &Workload, load: &Load) -> WorkloadResult {
         self.trials.sort_by_key(|t| t.trial);
         let wall = self.wall_s.max(1e-9);
+        let recall =
+            |e: &OpExtras| (e.recall_count > 0).then(|| e.recall_sum / e.recall_count as f64);
+        let bytes_per_s = |e: &OpExtras| (e.bytes > 0).then(|| e.bytes as f64 / wall);
         let operations = workload
             .ops
             .iter()
@@ -86,10 +92,14 @@ impl WorkloadAcc {
                 ops: self.per_op[i].len(),
                 errors: self.per_op_errors[i],
                 throughput_ops_s: self.per_op[i].len() as f64 / wall,
+                bytes_per_s: bytes_per_s(&self.per_op_extras[i]),
+                recall_at_k: recall(&self.per_op_extras[i]),
                 latency_ms: LatencySummary::of(&self.per_op[i]),
                 histogram: metrics::encode(&self.per_op[i]),
             })
             .collect();
+        let mut all = OpExtras::default();
+        self.per_op_extras.iter().for_each(|e| all.merge(e));
         WorkloadResult {
             profile: profile.to_string(),
             workload: workload.name.clone(),
@@ -107,6 +117,9 @@ impl WorkloadAcc {
             errors_by_kind: self.errors_by_kind,
             duration_s: self.wall_s,
             throughput_ops_s: self.total.len() as f64 / wall,
+            bytes_per_s: bytes_per_s(&all),
+            recall_at_k: recall(&all),
+            k: workload.k,
             latency_ms: LatencySummary::of(&self.total),
             schedule_lag_ms: (load.mode == LoadMode::Open).then(|| LatencySummary::of(&self.lag)),
             histogram: metrics::encode(&self.total),
@@ -125,59 +138,29 @@ pub fn name_seed(a: &str, b: &str) -> u64 {
     h
 }
 
-pub struct MeasureCtx<'a> {
-    pub scenario: &'a Scenario,
-    pub profile: &'a str,
-    pub workload: &'a Workload,
-    pub corpus: Arc<Corpus>,
-    pub admin: &'a PgPool,
-    pub query_ids: &'a [i64],
-}
-
 /// Warm-up, then the given trials; returns the number of connections still checked out when
-/// the worker pool closed (a leak if above zero).
-pub async fn measure_workload(
-    ctx: MeasureCtx<'_>,
+/// the workers closed (a leak if above zero).
+#[allow(clippy::too_many_arguments)]
+pub async fn measure_workload<S: Store>(
+    store: &S,
+    data: Arc<S::Data>,
+    profile: &str,
+    workload: &Workload,
+    load: &Load,
     trials: &[u32],
     acc: &mut WorkloadAcc,
-    evidence: &mut PgEvidence,
+    evidence: &mut Evidence,
 ) -> Result<u32> {
-    let MeasureCtx {
-        scenario,
-        profile,
-        workload,
-        corpus,
-        admin,
-        query_ids,
-    } = ctx;
-    let target = &scenario.targets[&workload.target];
-    let load = &scenario.load;
-    let schema = corpus.spec().schema.clone();
-    let statements: Arc<Vec<Arc<str>>> = Arc::new(
-        workload
-            .ops
-            .iter()
-            .map(|o| Arc::from(pg::with_schema(&o.def.sql, &schema)))
-            .collect(),
-    );
     let mix = Arc::new(OpMix::new(
         &workload
             .ops
             .iter()
-            .map(|o| (o.name.clone(), o.weight, o.def.params.clone()))
+            .map(|o| (o.name.clone(), o.weight))
             .collect::<Vec<_>>(),
     ));
-
-    // Fresh connections for every profile: PostgreSQL caches plans per connection.
-    let pool = pg::connect(target).await?;
-    let mut executors = Vec::new();
-    for _ in 0..load.connections() {
-        executors.push(
-            PgExecutor::new(&pool, statements.clone(), load.op_timeout)
-                .await
-                .map_err(|e| pg::target_error(target, "opening worker connections", e))?,
-        );
-    }
+    let (workers, mut executors) = store
+        .workers(workload, data, load.connections(), load.op_timeout)
+        .await?;
     let pacing = match load.mode {
         LoadMode::Closed => Pacing::Closed,
         LoadMode::Open => Pacing::Open {
@@ -200,9 +183,9 @@ pub async fn measure_workload(
             load.warmup,
             base_seed ^ 0xFFFF,
         );
-        let (back, out) = run_phase(executors, mix.clone(), corpus.clone(), &spec).await;
+        let (back, out) = run_phase(executors, mix.clone(), &spec).await;
         executors = back;
-        check_budget(target, workload, &out, "warm-up")?;
+        check_budget(workload, &out, "warm-up")?;
     }
 
     for &trial in trials {
@@ -211,56 +194,41 @@ pub async fn measure_workload(
             load.duration,
             base_seed.wrapping_add(u64::from(trial)),
         );
-        let stats_err = |e| pg::target_error(target, "reading statistics", e);
-        let before = PgSnapshot::take(admin, query_ids)
-            .await
-            .map_err(stats_err)?;
-        let (back, out) = run_phase(executors, mix.clone(), corpus.clone(), &spec).await;
+        let before = store.snapshot(workload, evidence).await?;
+        let (back, out) = run_phase(executors, mix.clone(), &spec).await;
         executors = back;
-        let after = PgSnapshot::take(admin, query_ids)
-            .await
-            .map_err(stats_err)?;
-        after.accumulate_delta(&before, evidence);
-        check_budget(target, workload, &out, &format!("trial {trial}"))?;
+        let after = store.snapshot(workload, evidence).await?;
+        S::accumulate(&after, &before, evidence);
+        check_budget(workload, &out, &format!("trial {trial}"))?;
+        let s = LatencySummary::of(&out.total);
         tracing::info!(
             "{profile}/{} trial {trial}: {} ops, {:.1} ops/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
             workload.name,
             out.ops,
             out.ops as f64 / out.wall.as_secs_f64(),
-            LatencySummary::of(&out.total).p50,
-            LatencySummary::of(&out.total).p99,
+            s.p50,
+            s.p99,
             out.errors
         );
         acc.add_trial(trial, out);
     }
 
     drop(executors);
-    // Dropped connections return to the pool asynchronously: give them a moment before
-    // counting any still checked out as leaked.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while pool.num_idle() < pool.size() as usize && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let leaked = (pool.size() as usize).saturating_sub(pool.num_idle()) as u32;
-    pool.close().await;
-    Ok(leaked)
+    Ok(S::close_workers(workers).await)
 }
 
-fn check_budget(
-    target: &Target,
-    workload: &Workload,
-    out: &PhaseOutcome,
-    phase: &str,
-) -> Result<()> {
+fn check_budget(workload: &Workload, out: &PhaseOutcome, phase: &str) -> Result<()> {
     if out.aborted {
         let kinds: Vec<String> = out
             .errors_by_kind
             .iter()
             .map(|(k, v)| format!("{k} x{} (e.g. {})", v.count, v.example))
             .collect();
-        return Err(pg::target_error(
-            target,
-            &format!("workload {} {phase}", workload.name),
+        return Err(Error::target(
+            format!(
+                "target {}: workload {} {phase}",
+                workload.target, workload.name
+            ),
             format!(
                 "stopped: {} of {} operations failed, past the error budget; {}",
                 out.errors,

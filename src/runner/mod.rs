@@ -5,43 +5,43 @@
 
 mod criteria;
 mod measure;
+mod stores;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use chrono::Utc;
-use sqlx::postgres::PgPool;
 
-use crate::backend::postgres::{self as pg, AppliedProfile};
 use crate::cli::{CriteriaMode, GateArgs, RunArgs};
 use crate::compare::{self, NoiseThresholds};
-use crate::dataset::Corpus;
 use crate::error::{Error, Result, exit};
 use crate::results::{
-    DatasetReport, Environment, PgEvidence, PoolReport, ProfileRun, ReadinessCheck, Results,
-    RevertReport, SCHEMA_VERSION, TargetChanges, TargetEnv,
+    DatasetReport, Environment, Evidence, ProfileRun, ReadinessCheck, Results, RevertReport,
+    SCHEMA_VERSION, TargetChanges,
 };
 use crate::scenario::{self, Overrides, Profile, Scenario};
 use crate::stats::BootstrapConfig;
 use crate::{Outcome, host, report};
-use measure::{MeasureCtx, WorkloadAcc, measure_workload, name_seed};
-
-struct Targets {
-    pools: BTreeMap<String, PgPool>,
-    corpora: BTreeMap<String, Arc<Corpus>>,
-    leaked: BTreeMap<String, u32>,
-}
+use measure::WorkloadAcc;
+pub use measure::name_seed;
+use stores::{AnyApplied, AnyData, AnyStore};
 
 /// What one profile collected over all its blocks.
 #[derive(Default)]
 struct ProfileAcc {
     changes: Vec<TargetChanges>,
     readiness: Vec<ReadinessCheck>,
-    server: BTreeMap<String, PgEvidence>,
-    query_ids: BTreeMap<String, Vec<i64>>,
+    server: BTreeMap<String, Evidence>,
+    explained: std::collections::BTreeSet<String>,
     workloads: BTreeMap<String, WorkloadAcc>,
     revert: Vec<RevertReport>,
+}
+
+/// The connected targets and their prepared datasets.
+struct Stack {
+    stores: BTreeMap<String, AnyStore>,
+    data: BTreeMap<String, AnyData>,
+    leaked: BTreeMap<String, u32>,
 }
 
 /// Thresholds from the scenario's [gate], overridden by --noise.
@@ -75,46 +75,23 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
 
     let started_at = Utc::now();
     let host = host::host();
-    let mut targets = Targets {
-        pools: BTreeMap::new(),
-        corpora: BTreeMap::new(),
+    let mut stack = Stack {
+        stores: BTreeMap::new(),
+        data: BTreeMap::new(),
         leaked: BTreeMap::new(),
     };
     let mut envs = BTreeMap::new();
     for (name, t) in &scenario.targets {
-        let pool = pg::connect(t).await?;
-        let (version, settings) = pg::server_info(&pool)
-            .await
-            .map_err(|e| pg::target_error(t, "reading server info", e))?;
-        envs.insert(
-            name.clone(),
-            TargetEnv {
-                kind: "postgres".into(),
-                url: t.url_redacted.clone(),
-                server_version: version,
-                non_default_settings: settings,
-                pool: PoolReport {
-                    min_connections: t.pool.min_connections,
-                    max_connections: t.pool.max_connections,
-                    idle_timeout_s: t.pool_idle_timeout.as_secs_f64(),
-                    connect_timeout_s: t.pool_connect_timeout.as_secs_f64(),
-                    leaked_connections: 0,
-                },
-            },
-        );
-        targets.pools.insert(name.clone(), pool);
+        let store = AnyStore::connect(t).await?;
+        envs.insert(name.clone(), store.environment().await?);
+        stack.stores.insert(name.clone(), store);
     }
 
     let mut datasets: Vec<DatasetReport> = Vec::new();
     for (name, ds) in &scenario.datasets {
-        let corpus = Arc::new(Corpus::new(&ds.spec));
-        let target = &scenario.targets[&ds.target];
-        tracing::info!(
-            "dataset {name}: preparing {} documents in {}",
-            ds.spec.documents,
-            ds.spec.schema
-        );
-        let report = pg::prepare_dataset(&targets.pools[&ds.target], target, ds, &corpus).await?;
+        tracing::info!("dataset {name}: preparing {}", ds.spec.namespace());
+        let store = stack.stores.get_mut(&ds.target).expect("validated target");
+        let (report, data) = store.prepare(ds).await?;
         if let Some(rps) = report.load_rows_per_s {
             tracing::info!(
                 "dataset {name}: loaded in {:.1} s ({rps:.0} rows/s)",
@@ -122,7 +99,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
             );
         }
         datasets.push(report);
-        targets.corpora.insert(name.clone(), corpus);
+        stack.data.insert(name.clone(), data);
     }
 
     let blocks = schedule(&scenario);
@@ -135,7 +112,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
             &scenario,
             profile,
             trials,
-            &mut targets,
+            &mut stack,
             acc,
             keep,
             host.memory_bytes,
@@ -144,10 +121,10 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     }
 
     for (name, env) in envs.iter_mut() {
-        env.pool.leaked_connections = targets.leaked.get(name).copied().unwrap_or(0);
+        env.pool.leaked_connections = stack.leaked.get(name).copied().unwrap_or(0);
     }
-    for pool in targets.pools.values() {
-        pool.close().await;
+    for store in stack.stores.values() {
+        store.close().await;
     }
 
     let runs: Vec<ProfileRun> = scenario
@@ -274,67 +251,56 @@ fn check_writable(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The dataset schema living on `target` (profiles' indexes go there).
-fn schema_on<'a>(scenario: &'a Scenario, target: &str) -> Option<&'a str> {
+/// The prepared dataset living on `target`, if any (profiles' indexes go there).
+fn data_on<'a>(
+    scenario: &Scenario,
+    data: &'a BTreeMap<String, AnyData>,
+    target: &str,
+) -> Option<&'a AnyData> {
     scenario
         .datasets
-        .values()
-        .find(|d| d.target == target)
-        .map(|d| d.spec.schema.as_str())
+        .iter()
+        .find(|(_, d)| d.target == target)
+        .and_then(|(name, _)| data.get(name))
 }
 
 async fn run_block(
     scenario: &Scenario,
     profile: &Profile,
     trials: &[u32],
-    targets: &mut Targets,
+    stack: &mut Stack,
     acc: &mut ProfileAcc,
     keep: bool,
     host_memory: u64,
 ) -> Result<()> {
-    let mut applied: Vec<AppliedProfile> = Vec::new();
+    let mut applied: Vec<(String, AnyApplied)> = Vec::new();
     let mut apply_error = None;
     for (tname, file) in &profile.apply {
-        let target = &scenario.targets[tname];
-        let Some(schema) = schema_on(scenario, tname) else {
-            apply_error = Some(Error::Usage(format!(
-                "profile {}: target {tname} has no dataset, so there is no schema to index",
-                profile.name
-            )));
-            break;
-        };
-        let pool = targets.pools.remove(tname).expect("connected");
-        match pg::apply_profile(pool.clone(), target, file, schema, host_memory).await {
-            Ok((pool, a)) => {
-                targets.pools.insert(tname.clone(), pool);
-                applied.push(a);
-            }
+        let data = data_on(scenario, &stack.data, tname);
+        let store = stack.stores.get_mut(tname).expect("validated target");
+        match store.apply(file, data, host_memory).await {
+            Ok(a) => applied.push((tname.clone(), a)),
             Err(e) => {
-                // apply_profile reverted its own partial work; reconnect for the others' revert.
-                targets
-                    .pools
-                    .insert(tname.clone(), pg::connect(target).await.unwrap_or(pool));
                 apply_error = Some(e);
                 break;
             }
         }
     }
     if acc.changes.is_empty() {
-        acc.changes = applied.iter().map(|a| a.changes.clone()).collect();
+        acc.changes = applied.iter().map(|(_, a)| a.changes()).collect();
     }
 
     let measured = match apply_error {
         Some(e) => Err(e),
         None => {
             tokio::select! {
-                r = measure_block(scenario, profile, trials, targets, acc) => r,
+                r = measure_block(scenario, profile, trials, stack, acc) => r,
                 _ = tokio::signal::ctrl_c() => Err(Error::target("run", "interrupted; the profile was reverted")),
             }
         }
     };
 
-    for a in applied {
-        let tname = a.target.clone();
+    for (tname, a) in applied {
         if keep {
             acc.revert.push(RevertReport {
                 target: tname,
@@ -346,10 +312,8 @@ async fn run_block(
             });
             continue;
         }
-        let target = &scenario.targets[&tname];
-        let pool = targets.pools.remove(&tname).expect("connected");
-        let (pool, report) = pg::revert_profile(pool, target, a).await?;
-        targets.pools.insert(tname, pool);
+        let store = stack.stores.get_mut(&tname).expect("validated target");
+        let report = store.revert(a).await?;
         if !report.mismatches.is_empty() {
             tracing::warn!(
                 "profile {}: revert left differences: {}",
@@ -366,30 +330,19 @@ async fn measure_block(
     scenario: &Scenario,
     profile: &Profile,
     trials: &[u32],
-    targets: &mut Targets,
+    stack: &mut Stack,
     acc: &mut ProfileAcc,
 ) -> Result<()> {
     // Readiness: the data and every index are really there before anything is measured.
     let mut readiness = Vec::new();
     for (dname, ds) in &scenario.datasets {
-        let target = &scenario.targets[&ds.target];
-        let expected: Vec<String> = profile
-            .apply
-            .get(&ds.target)
-            .map(|f| f.postgres.indexes.iter().map(|i| i.name.clone()).collect())
-            .unwrap_or_default();
-        let checks = pg::readiness(
-            &targets.pools[&ds.target],
-            &ds.target,
-            &targets.corpora[dname],
-            &expected,
-        )
-        .await
-        .map_err(|e| pg::target_error(target, "readiness check", e))?;
+        let store = &stack.stores[&ds.target];
+        let checks = store
+            .readiness(&stack.data[dname], profile.apply.get(&ds.target))
+            .await?;
         if let Some(bad) = checks.iter().find(|c| !c.ok) {
-            return Err(pg::target_error(
-                target,
-                "readiness check",
+            return Err(Error::target(
+                format!("target {}: readiness check", ds.target),
                 format!(
                     "{}: expected {}, found {}; not measuring",
                     bad.check, bad.expected, bad.actual
@@ -401,58 +354,31 @@ async fn measure_block(
     acc.readiness = readiness;
 
     for workload in &scenario.workloads {
-        let target = &scenario.targets[&workload.target];
-        let corpus = targets.corpora[&workload.dataset].clone();
-        let schema = corpus.spec().schema.clone();
-        let admin = targets.pools[&workload.target].clone();
-        let evidence = acc.server.entry(workload.target.clone()).or_default();
-
-        // One representative execution per op (once per profile), same parameters under
-        // every profile.
-        if !acc.query_ids.contains_key(&workload.name) {
-            let mut ids = Vec::new();
-            for op in &workload.ops {
-                let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
-                    name_seed(&workload.name, &op.name),
-                );
-                let mut params = Vec::new();
-                corpus.draw(&op.def.params, &mut rng, &mut params);
-                let plan = pg::capture_plan(
-                    &admin,
-                    &workload.name,
-                    &op.name,
-                    &op.def.sql,
-                    &schema,
-                    params,
-                )
-                .await
-                .map_err(|e| {
-                    pg::target_error(
-                        target,
-                        &format!("EXPLAIN of {}.{}", workload.name, op.name),
-                        e,
-                    )
-                })?;
-                ids.extend(plan.query_id);
-                evidence.plans.push(plan);
-            }
-            acc.query_ids.insert(workload.name.clone(), ids);
+        let store = &stack.stores[&workload.target];
+        let data = &stack.data[&workload.dataset];
+        let evidence = acc
+            .server
+            .entry(workload.target.clone())
+            .or_insert_with(|| store.new_evidence());
+        if acc.explained.insert(workload.name.clone()) {
+            store.explain(workload, data, evidence).await?;
         }
-
         let wacc = acc
             .workloads
             .entry(workload.name.clone())
             .or_insert_with(|| WorkloadAcc::new(workload.ops.len()));
-        let ctx = MeasureCtx {
-            scenario,
-            profile: &profile.name,
-            workload,
-            corpus,
-            admin: &admin,
-            query_ids: &acc.query_ids[&workload.name],
-        };
-        let leaked = measure_workload(ctx, trials, wacc, evidence).await?;
-        *targets.leaked.entry(workload.target.clone()).or_default() += leaked;
+        let leaked = store
+            .measure(
+                data,
+                &profile.name,
+                workload,
+                &scenario.load,
+                trials,
+                wacc,
+                evidence,
+            )
+            .await?;
+        *stack.leaked.entry(workload.target.clone()).or_default() += leaked;
     }
     Ok(())
 }

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 pub use criteria::{Comparison, Criterion, Metric};
 pub use profile::{IndexDef, PgProfile, SettingValue};
 pub use source::SourceFile;
-pub use workload::{OpDef, ParamGen, TermBand, WorkloadDef};
+pub use workload::{OpDef, ParamGen, SqlOp, TermBand, WorkloadDef};
 
-use crate::dataset::DocumentsSpec;
+use crate::dataset::DatasetSpec;
 use crate::error::{Error, InputIssue, Result};
 use source::{interpolate, parse_duration};
 
@@ -246,7 +246,7 @@ pub struct Dataset {
     pub name: String,
     pub target: String,
     pub file: PathBuf,
-    pub spec: DocumentsSpec,
+    pub spec: DatasetSpec,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -292,6 +292,8 @@ pub struct Workload {
     pub dataset: String,
     pub definition_file: PathBuf,
     pub ops: Vec<WeightedOp>,
+    /// Result size whose recall is measured (vector searches).
+    pub k: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -311,7 +313,14 @@ pub struct Profile {
 #[derive(Debug, Clone, Serialize)]
 pub struct AppliedFile {
     pub file: PathBuf,
-    pub postgres: PgProfile,
+    pub profile: ProfileDef,
+}
+
+/// A tuning profile, by store.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ProfileDef {
+    Postgres(PgProfile),
 }
 
 /// Command-line overrides that let a long scenario run briefly.
@@ -430,7 +439,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             broken_datasets.insert(name.clone());
             continue;
         }
-        match crate::dataset::load_documents_spec(&path, &d.set) {
+        match crate::dataset::load_spec(&path, &d.set) {
             Ok(spec) => {
                 datasets.insert(
                     name.clone(),
@@ -561,6 +570,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             dataset: w.dataset,
             definition_file: def_path,
             ops,
+            k: None,
         });
     }
 
@@ -599,13 +609,13 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             if !referenced_file_exists(src, &format!("{field}.apply.{target}"), &path, issues) {
                 continue;
             }
-            match profile::load_postgres(&path) {
-                Ok(postgres) => {
+            match profile::load_postgres(&path).map(ProfileDef::Postgres) {
+                Ok(profile) => {
                     apply.insert(
                         target,
                         AppliedFile {
                             file: path,
-                            postgres,
+                            profile,
                         },
                     );
                 }

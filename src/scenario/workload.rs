@@ -9,18 +9,40 @@ use serde::{Deserialize, Serialize};
 use super::{SourceFile, TargetKind};
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A workload definition file: which store it is for and its named operations.
+#[derive(Debug, Clone)]
 pub struct WorkloadDef {
     pub store: TargetKind,
-    #[serde(default)]
     pub description: String,
     pub ops: BTreeMap<String, OpDef>,
 }
 
+/// The file as written for one store; `ops` is typed per store.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkloadFile<Op> {
+    #[allow(dead_code)]
+    store: TargetKind,
+    #[serde(default)]
+    description: String,
+    ops: BTreeMap<String, Op>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StoreOnly {
+    store: TargetKind,
+}
+
+/// One operation, by store.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum OpDef {
+    Sql(SqlOp),
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OpDef {
+pub struct SqlOp {
     #[serde(default)]
     pub description: String,
     /// SQL with `$1..$n` bind parameters; `{schema}` is replaced with the dataset's schema.
@@ -72,15 +94,24 @@ impl ParamGen {
 
 pub fn load(path: &Path) -> Result<WorkloadDef> {
     let src = SourceFile::read(path)?;
-    let def: WorkloadDef = src.parse()?;
-    let mut issues = Vec::new();
+    let store = toml::from_str::<StoreOnly>(&src.text)
+        .map_err(|_| Error::input(src.issue("store", "is missing or unknown; valid: postgres")))?
+        .store;
+    let def = match store {
+        TargetKind::Postgres => load_sql(&src)?,
+    };
     if def.ops.is_empty() {
-        issues.push(src.issue(
-            "ops",
-            "define at least one op, e.g. [ops.lookup] sql = \"...\"",
+        return Err(Error::input(
+            src.issue("ops", "define at least one op, e.g. [ops.lookup] ..."),
         ));
     }
-    for (name, op) in &def.ops {
+    Ok(def)
+}
+
+fn load_sql(src: &SourceFile) -> Result<WorkloadDef> {
+    let file: WorkloadFile<SqlOp> = src.parse()?;
+    let mut issues = Vec::new();
+    for (name, op) in &file.ops {
         let placeholders = count_placeholders(&op.sql);
         let arity: usize = op.params.iter().map(|p| p.arity()).sum();
         if placeholders != arity {
@@ -94,7 +125,15 @@ pub fn load(path: &Path) -> Result<WorkloadDef> {
         }
     }
     if issues.is_empty() {
-        Ok(def)
+        Ok(WorkloadDef {
+            store: TargetKind::Postgres,
+            description: file.description,
+            ops: file
+                .ops
+                .into_iter()
+                .map(|(k, v)| (k, OpDef::Sql(v)))
+                .collect(),
+        })
     } else {
         Err(Error::Input(issues))
     }

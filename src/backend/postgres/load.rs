@@ -8,7 +8,7 @@ use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{target_error, with_schema};
-use crate::dataset::{CopyEncoder, Corpus, GENERATOR_VERSION};
+use crate::dataset::{CopyEncoder, Corpus, DatasetSpec, GENERATOR_VERSION};
 use crate::error::{Error, InputIssue, Result};
 use crate::results::DatasetReport;
 use crate::scenario::{Dataset, Target};
@@ -23,7 +23,7 @@ pub async fn prepare_dataset(
     dataset: &Dataset,
     corpus: &Corpus,
 ) -> Result<DatasetReport> {
-    let spec = &dataset.spec;
+    let DatasetSpec::Documents(spec) = &dataset.spec;
     let schema = spec.schema.as_str();
     let hash = spec.hash();
     let err = |what: &str, e: sqlx::Error| {
@@ -138,7 +138,7 @@ fn report(
     DatasetReport {
         name: dataset.name.clone(),
         target: dataset.target.clone(),
-        schema: dataset.spec.schema.clone(),
+        schema: dataset.spec.namespace().to_string(),
         spec_hash: dataset.spec.hash(),
         loaded,
         rows,

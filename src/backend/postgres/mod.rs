@@ -4,6 +4,7 @@
 mod evidence;
 mod load;
 mod profile;
+mod store;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -16,10 +17,14 @@ use sqlx::{AssertSqlSafe, Postgres, Row};
 pub use evidence::{PgSnapshot, capture_plan, readiness};
 pub use load::prepare_dataset;
 pub use profile::{AppliedProfile, apply_profile, revert_profile};
+pub use store::PgStore;
 
-use crate::dataset::ParamValue;
-use crate::driver::{Executor, OpError};
+use rand_chacha::ChaCha8Rng;
+
+use crate::dataset::{Corpus, ParamValue};
+use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, Result};
+use crate::scenario::ParamGen;
 use crate::scenario::Target;
 
 /// Opens the harness's pool with the target's pool settings. Every failure is a runtime
@@ -84,7 +89,14 @@ pub fn with_schema(sql: &str, schema: &str) -> String {
 /// Runs the workload's statements on one pooled connection.
 pub struct PgExecutor {
     conn: PoolConnection<Postgres>,
-    statements: Arc<Vec<Arc<str>>>,
+    ops: Arc<PgOps>,
+}
+
+/// The statements of a workload (schema filled in) and how each draws its parameters.
+pub struct PgOps {
+    pub statements: Vec<Arc<str>>,
+    pub params: Vec<Vec<ParamGen>>,
+    pub corpus: Arc<Corpus>,
 }
 
 impl PgExecutor {
@@ -92,7 +104,7 @@ impl PgExecutor {
     /// cancelled by the server rather than left running behind a client timeout.
     pub async fn new(
         pool: &PgPool,
-        statements: Arc<Vec<Arc<str>>>,
+        ops: Arc<PgOps>,
         op_timeout: std::time::Duration,
     ) -> sqlx::Result<Self> {
         let mut conn = pool.acquire().await?;
@@ -100,7 +112,7 @@ impl PgExecutor {
         sqlx::query(AssertSqlSafe(format!("SET statement_timeout = {ms}")))
             .execute(&mut *conn)
             .await?;
-        Ok(PgExecutor { conn, statements })
+        Ok(PgExecutor { conn, ops })
     }
 }
 
@@ -119,19 +131,27 @@ pub fn bind_all<'q>(
 }
 
 impl Executor for PgExecutor {
+    type Params = Vec<ParamValue>;
+
+    fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> Vec<ParamValue> {
+        let mut params = Vec::with_capacity(3);
+        self.ops.corpus.draw(&self.ops.params[op], rng, &mut params);
+        params
+    }
+
     async fn execute(
         &mut self,
         op: usize,
-        params: &[ParamValue],
-    ) -> std::result::Result<(), OpError> {
+        params: &Vec<ParamValue>,
+    ) -> std::result::Result<Done, OpError> {
         let q = bind_all(
-            sqlx::query(AssertSqlSafe(self.statements[op].clone())),
+            sqlx::query(AssertSqlSafe(self.ops.statements[op].clone())),
             params,
         );
         // Rows are fetched whole: the latency covers the full result, not the first row.
         q.fetch_all(&mut *self.conn)
             .await
-            .map(|_| ())
+            .map(|_| Done::default())
             .map_err(classify)
     }
 }

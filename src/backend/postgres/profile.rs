@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::{connect, target_error, with_schema};
 use crate::error::{Error, Result};
 use crate::results::{IndexChange, RevertReport, SettingChange, TargetChanges};
-use crate::scenario::{AppliedFile, Target};
+use crate::scenario::{AppliedFile, ProfileDef, Target};
 
 /// What revert needs to know.
 pub struct AppliedProfile {
@@ -39,7 +39,7 @@ pub async fn apply_profile(
     schema: &str,
     host_memory: u64,
 ) -> Result<(PgPool, AppliedProfile)> {
-    let profile = &file.postgres;
+    let ProfileDef::Postgres(profile) = &file.profile;
     let err = |what: &str, e: sqlx::Error| {
         target_error(
             target,
@@ -196,7 +196,8 @@ async fn apply_inner(
         }
     }
 
-    for idx in &file.postgres.indexes {
+    let ProfileDef::Postgres(profile) = &file.profile;
+    for idx in &profile.indexes {
         let exists = index_exists(&pool, &applied.schema, &idx.name)
             .await
             .map_err(|e| err("looking up indexes", e))?;
@@ -226,7 +227,7 @@ async fn apply_inner(
             .map_err(|e| err("measuring index size", e))?;
         applied.changes.indexes.push(change);
     }
-    if !file.postgres.indexes.is_empty() {
+    if !profile.indexes.is_empty() {
         for table in ["authors", "documents", "comments"] {
             sqlx::query(AssertSqlSafe(format!("ANALYZE {}.{table}", applied.schema)))
                 .execute(&pool)

@@ -54,12 +54,15 @@ import org.neo4j.logging.log4j.Log4jLogProvider;
  *     directories and authentication are set here and win over that file.</li>
  * <li>The password of user neo4j is set to $TUNEBENCH_NEO4J_PASSWORD (default
  *     tunebench) on every start, through the system database.</li>
- * <li>When the DBMS is up, the password set and a query answered over Bolt,
- *     a line "tunebench: ready ..." is logged and --ready-file is written
- *     (key=value lines: pid, version, edition, bolt, apoc_procedures, ...).</li>
- * <li>SIGTERM/SIGINT shut the DBMS down cleanly, then remove both files.</li>
+ * <li>When the DBMS is up, the password set and a query answered over Bolt
+ *     as user neo4j, a line "[tunebench] ready: ..." is logged and
+ *     --ready-file is written (key=value lines: pid, version, edition,
+ *     apoc_procedures, apoc_functions, bolt, user, started).</li>
+ * <li>SIGTERM/SIGINT shut the DBMS down cleanly (a checkpoint), then remove
+ *     the ready and pid files; the JVM then exits with its usual 143/130.</li>
  * </ul>
- * Exit codes: 0 after a clean shutdown, 1 when the start failed, 2 bad usage.
+ * Log lines go to stdout, with Neo4j's user log; Neo4j's debug.log goes to
+ * --logs. Exit codes: 1 when the start failed, 2 bad usage.
  */
 public final class Launcher {
     private static final String USER = "neo4j";

@@ -1,0 +1,249 @@
+//! [`Store`] for PostgreSQL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgPool;
+
+use super::{
+    AppliedProfile, PgExecutor, PgOps, PgSnapshot, apply_profile, capture_plan, connect, readiness,
+    revert_profile, target_error, with_schema,
+};
+use crate::backend::Store;
+use crate::dataset::{Corpus, DatasetSpec};
+use crate::error::{Error, Result};
+use crate::results::{
+    DatasetReport, Evidence, PgEvidence, PoolReport, ReadinessCheck, RevertReport, TargetChanges,
+    TargetEnv,
+};
+use crate::scenario::{AppliedFile, Dataset, OpDef, ProfileDef, Target, Workload};
+
+pub struct PgStore {
+    target: Target,
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn evidence(e: &mut Evidence) -> &mut PgEvidence {
+    match e {
+        Evidence::Postgres(p) => p,
+    }
+}
+
+fn evidence_ref(e: &Evidence) -> &PgEvidence {
+    match e {
+        Evidence::Postgres(p) => p,
+    }
+}
+
+fn pg_profile(file: &AppliedFile) -> &crate::scenario::PgProfile {
+    match &file.profile {
+        ProfileDef::Postgres(p) => p,
+    }
+}
+
+impl Store for PgStore {
+    type Exec = PgExecutor;
+    type Data = Corpus;
+    type Applied = AppliedProfile;
+    type Snapshot = PgSnapshot;
+    type Workers = PgPool;
+
+    async fn connect(target: &Target) -> Result<Self> {
+        Ok(PgStore {
+            target: target.clone(),
+            pool: connect(target).await?,
+        })
+    }
+
+    async fn environment(&self) -> Result<TargetEnv> {
+        let t = &self.target;
+        let (version, settings) = super::server_info(&self.pool)
+            .await
+            .map_err(|e| target_error(t, "reading server info", e))?;
+        Ok(TargetEnv {
+            kind: "postgres".into(),
+            url: t.url_redacted.clone(),
+            server_version: version,
+            non_default_settings: settings,
+            pool: PoolReport {
+                min_connections: t.pool.min_connections,
+                max_connections: t.pool.max_connections,
+                idle_timeout_s: t.pool_idle_timeout.as_secs_f64(),
+                connect_timeout_s: t.pool_connect_timeout.as_secs_f64(),
+                leaked_connections: 0,
+            },
+        })
+    }
+
+    async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<Corpus>)> {
+        let DatasetSpec::Documents(spec) = &dataset.spec;
+        let corpus = Arc::new(Corpus::new(spec));
+        let report = super::prepare_dataset(&self.pool, &self.target, dataset, &corpus).await?;
+        Ok((report, corpus))
+    }
+
+    async fn apply(
+        &mut self,
+        file: &AppliedFile,
+        data: Option<&Corpus>,
+        host_memory: u64,
+    ) -> Result<AppliedProfile> {
+        let Some(corpus) = data else {
+            return Err(Error::Usage(format!(
+                "{}: target {} has no dataset, so there is no schema for the profile's indexes",
+                file.file.display(),
+                self.target.name
+            )));
+        };
+        match apply_profile(
+            self.pool.clone(),
+            &self.target,
+            file,
+            &corpus.spec().schema,
+            host_memory,
+        )
+        .await
+        {
+            Ok((pool, applied)) => {
+                self.pool = pool;
+                Ok(applied)
+            }
+            Err(e) => {
+                // A restart may have closed the old pool; the caller still needs one.
+                if let Ok(pool) = connect(&self.target).await {
+                    self.pool = pool;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn changes(applied: &AppliedProfile) -> TargetChanges {
+        applied.changes.clone()
+    }
+
+    async fn revert(&mut self, applied: AppliedProfile) -> Result<RevertReport> {
+        let (pool, report) = revert_profile(self.pool.clone(), &self.target, applied).await?;
+        self.pool = pool;
+        Ok(report)
+    }
+
+    async fn readiness(
+        &self,
+        corpus: &Corpus,
+        file: Option<&AppliedFile>,
+    ) -> Result<Vec<ReadinessCheck>> {
+        let expected: Vec<String> = file
+            .map(|f| {
+                pg_profile(f)
+                    .indexes
+                    .iter()
+                    .map(|i| i.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        readiness(&self.pool, &self.target.name, corpus, &expected)
+            .await
+            .map_err(|e| target_error(&self.target, "readiness check", e))
+    }
+
+    fn new_evidence() -> Evidence {
+        Evidence::Postgres(PgEvidence::default())
+    }
+
+    async fn explain(&self, workload: &Workload, corpus: &Corpus, ev: &mut Evidence) -> Result<()> {
+        for op in &workload.ops {
+            let OpDef::Sql(sql) = &op.def;
+            // The same parameters under every profile, so plans are comparable.
+            let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
+                crate::runner::name_seed(&workload.name, &op.name),
+            );
+            let mut params = Vec::new();
+            corpus.draw(&sql.params, &mut rng, &mut params);
+            let plan = capture_plan(
+                &self.pool,
+                &workload.name,
+                &op.name,
+                &sql.sql,
+                &corpus.spec().schema,
+                params,
+            )
+            .await
+            .map_err(|e| {
+                target_error(
+                    &self.target,
+                    &format!("EXPLAIN of {}.{}", workload.name, op.name),
+                    e,
+                )
+            })?;
+            evidence(ev).plans.push(plan);
+        }
+        Ok(())
+    }
+
+    async fn snapshot(&self, workload: &Workload, ev: &Evidence) -> Result<PgSnapshot> {
+        let ids: Vec<i64> = evidence_ref(ev)
+            .plans
+            .iter()
+            .filter(|p| p.workload == workload.name)
+            .filter_map(|p| p.query_id)
+            .collect();
+        PgSnapshot::take(&self.pool, &ids)
+            .await
+            .map_err(|e| target_error(&self.target, "reading statistics", e))
+    }
+
+    fn accumulate(after: &PgSnapshot, before: &PgSnapshot, ev: &mut Evidence) {
+        after.accumulate_delta(before, evidence(ev));
+    }
+
+    async fn workers(
+        &self,
+        workload: &Workload,
+        corpus: Arc<Corpus>,
+        n: u32,
+        op_timeout: Duration,
+    ) -> Result<(PgPool, Vec<PgExecutor>)> {
+        let schema = corpus.spec().schema.clone();
+        let sql = |o: &crate::scenario::WeightedOp| match &o.def {
+            OpDef::Sql(s) => s.clone(),
+        };
+        let ops = Arc::new(PgOps {
+            statements: workload
+                .ops
+                .iter()
+                .map(|o| Arc::from(with_schema(&sql(o).sql, &schema)))
+                .collect(),
+            params: workload.ops.iter().map(|o| sql(o).params).collect(),
+            corpus,
+        });
+        let pool = connect(&self.target).await?;
+        let mut executors = Vec::new();
+        for _ in 0..n {
+            executors.push(
+                PgExecutor::new(&pool, ops.clone(), op_timeout)
+                    .await
+                    .map_err(|e| target_error(&self.target, "opening worker connections", e))?,
+            );
+        }
+        Ok((pool, executors))
+    }
+
+    async fn close_workers(pool: PgPool) -> u32 {
+        // Dropped connections return to the pool asynchronously: give them a moment before
+        // counting any still checked out as leaked.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while pool.num_idle() < pool.size() as usize && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let leaked = (pool.size() as usize).saturating_sub(pool.num_idle()) as u32;
+        pool.close().await;
+        leaked
+    }
+}

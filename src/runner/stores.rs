@@ -1,0 +1,137 @@
+//! The one place that dispatches on the kind of store: every call below is a `match` that
+//! hands over to a monomorphic implementation of [`Store`]. A new store adds one variant to
+//! each enum and one arm to each match.
+
+use std::sync::Arc;
+
+use super::measure::{WorkloadAcc, measure_workload};
+use crate::backend::Store;
+use crate::backend::postgres::{AppliedProfile, PgStore};
+use crate::dataset::Corpus;
+use crate::error::{Error, Result};
+use crate::results::{
+    DatasetReport, Evidence, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
+};
+use crate::scenario::{AppliedFile, Dataset, Load, Target, TargetKind, Workload};
+
+pub enum AnyStore {
+    Postgres(PgStore),
+}
+
+pub enum AnyData {
+    Postgres(Arc<Corpus>),
+}
+
+pub enum AnyApplied {
+    Postgres(AppliedProfile),
+}
+
+fn mismatch(what: &str) -> Error {
+    Error::Usage(format!("{what} does not fit its target's kind of store"))
+}
+
+impl AnyStore {
+    pub async fn connect(target: &Target) -> Result<Self> {
+        match target.kind {
+            TargetKind::Postgres => Ok(AnyStore::Postgres(PgStore::connect(target).await?)),
+        }
+    }
+
+    pub async fn environment(&self) -> Result<TargetEnv> {
+        match self {
+            AnyStore::Postgres(s) => s.environment().await,
+        }
+    }
+
+    pub async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, AnyData)> {
+        match self {
+            AnyStore::Postgres(s) => s
+                .prepare(dataset)
+                .await
+                .map(|(r, d)| (r, AnyData::Postgres(d))),
+        }
+    }
+
+    pub async fn apply(
+        &mut self,
+        file: &AppliedFile,
+        data: Option<&AnyData>,
+        host_memory: u64,
+    ) -> Result<AnyApplied> {
+        match self {
+            AnyStore::Postgres(s) => {
+                let data = data.map(|AnyData::Postgres(d)| d.as_ref());
+                s.apply(file, data, host_memory)
+                    .await
+                    .map(AnyApplied::Postgres)
+            }
+        }
+    }
+
+    pub async fn revert(&mut self, applied: AnyApplied) -> Result<RevertReport> {
+        match (self, applied) {
+            (AnyStore::Postgres(s), AnyApplied::Postgres(a)) => s.revert(a).await,
+        }
+    }
+
+    pub async fn readiness(
+        &self,
+        data: &AnyData,
+        file: Option<&AppliedFile>,
+    ) -> Result<Vec<ReadinessCheck>> {
+        match (self, data) {
+            (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.readiness(d, file).await,
+        }
+    }
+
+    pub fn new_evidence(&self) -> Evidence {
+        match self {
+            AnyStore::Postgres(_) => PgStore::new_evidence(),
+        }
+    }
+
+    pub async fn explain(
+        &self,
+        workload: &Workload,
+        data: &AnyData,
+        evidence: &mut Evidence,
+    ) -> Result<()> {
+        match (self, data) {
+            (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.explain(workload, d, evidence).await,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn measure(
+        &self,
+        data: &AnyData,
+        profile: &str,
+        workload: &Workload,
+        load: &Load,
+        trials: &[u32],
+        acc: &mut WorkloadAcc,
+        evidence: &mut Evidence,
+    ) -> Result<u32> {
+        match (self, data) {
+            (AnyStore::Postgres(s), AnyData::Postgres(d)) => {
+                measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            AnyStore::Postgres(s) => s.pool().close().await,
+        }
+    }
+}
+
+impl AnyApplied {
+    pub fn changes(&self) -> TargetChanges {
+        match self {
+            AnyApplied::Postgres(a) => PgStore::changes(a),
+        }
+    }
+}
