@@ -48,6 +48,11 @@ impl Default for NoiseThresholds {
 }
 
 impl NoiseThresholds {
+    /// Applies every `METRIC=FRACTION`.
+    pub fn set_all(&mut self, specs: &[String]) -> Result<(), String> {
+        specs.iter().try_for_each(|s| self.set(s))
+    }
+
     /// Applies `METRIC=FRACTION` (e.g. `p99=0.2`).
     pub fn set(&mut self, spec: &str) -> Result<(), String> {
         let (metric, value) = spec
@@ -310,6 +315,46 @@ pub fn compare_files(
             .count(),
         rows,
     }
+}
+
+/// The gate: compares `cur` against `base` with the current run's `[gate]` settings and the
+/// command line's overrides, refusing (exit 2) runs that are not comparable unless forced.
+pub fn gate(
+    base: (&Results, &std::path::Path),
+    cur: (&Results, &std::path::Path),
+    gate: &crate::scenario::GateSpec,
+    args: &crate::cli::GateArgs,
+) -> crate::error::Result<FileComparison> {
+    let mut noise = gate.noise.clone();
+    noise
+        .set_all(&args.noise)
+        .map_err(|e| crate::error::Error::Usage(format!("--noise {e}")))?;
+    let cfg = BootstrapConfig {
+        confidence: gate.confidence,
+        ..Default::default()
+    };
+    let names = (base.1.display().to_string(), cur.1.display().to_string());
+    let cmp = compare_files(
+        base.0,
+        cur.0,
+        (&names.0, &names.1),
+        &noise,
+        &cfg,
+        args.force,
+    );
+    if !cmp.differences.is_empty() && !args.force {
+        let issue = |msg: String| crate::error::InputIssue::new(cur.1, "", msg);
+        return Err(crate::error::Error::Input(
+            cmp.differences
+                .iter()
+                .map(|d| issue(format!("not comparable with {}: {d}", names.0)))
+                .chain(std::iter::once(issue(
+                    "use --force to compare anyway".into(),
+                )))
+                .collect(),
+        ));
+    }
+    Ok(cmp)
 }
 
 /// The comparison as a markdown table, for a terminal or a pull-request comment.

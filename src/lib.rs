@@ -82,42 +82,12 @@ fn compare_files(args: &cli::CompareArgs) -> Result<Outcome> {
     let cur = Results::read(&args.current)?;
     let gate: scenario::GateSpec =
         serde_json::from_value(cur.scenario["gate"].clone()).unwrap_or_default();
-    let noise = runner::noise_settings(&gate.noise, &args.gate)?;
-    let cfg = stats::BootstrapConfig {
-        confidence: gate.confidence,
-        ..Default::default()
-    };
-    let names = (
-        args.baseline.display().to_string(),
-        args.current.display().to_string(),
-    );
-    let cmp = compare::compare_files(
-        &base,
-        &cur,
-        (&names.0, &names.1),
-        &noise,
-        &cfg,
-        args.gate.force,
-    );
-    if !cmp.differences.is_empty() && !args.gate.force {
-        return Err(Error::Input(
-            cmp.differences
-                .iter()
-                .map(|d| {
-                    error::InputIssue::new(
-                        &args.current,
-                        "",
-                        format!("not comparable with {}: {d}", names.0),
-                    )
-                })
-                .chain(std::iter::once(error::InputIssue::new(
-                    &args.current,
-                    "",
-                    "use --force to compare anyway",
-                )))
-                .collect(),
-        ));
-    }
+    let cmp = compare::gate(
+        (&base, &args.baseline),
+        (&cur, &args.current),
+        &gate,
+        &args.gate,
+    )?;
     let json = args
         .json
         .clone()

@@ -77,6 +77,22 @@ apply = {{ pg = "{ROOT}/profiles/postgres/tuned.toml" }}
     path
 }
 
+/// A short baseline-only run: enough to load the dataset and exercise the pipeline.
+fn quick_baseline<'a>(scenario: &'a str, out: &'a str) -> [&'a str; 10] {
+    [
+        "run",
+        scenario,
+        "--out",
+        out,
+        "--profile",
+        "baseline",
+        "--duration",
+        "200ms",
+        "--warmup",
+        "0s",
+    ]
+}
+
 async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
     let mut argv = vec!["tunebench"];
     argv.extend_from_slice(args);
@@ -134,18 +150,10 @@ async fn baseline_vs_tuned_end_to_end_and_exact_revert() {
     let out = dir.path().join("out");
 
     // Make sure the dataset exists first, so the "before" state includes it.
-    run(&[
-        "run",
+    run(&quick_baseline(
         path.to_str().unwrap(),
-        "--out",
         out.to_str().unwrap(),
-        "--profile",
-        "baseline",
-        "--duration",
-        "200ms",
-        "--warmup",
-        "0s",
-    ])
+    ))
     .await
     .unwrap();
     let before = server_state(schema).await;
@@ -409,18 +417,10 @@ async fn data_tunebench_did_not_create_is_left_alone() {
 
     // A normal run next to an application schema leaves the application's data as it was.
     let path = scenario(dir.path(), "tunebench_test_fts", &pg_url(), "");
-    run(&[
-        "run",
+    run(&quick_baseline(
         path.to_str().unwrap(),
-        "--out",
         dir.path().join("o").to_str().unwrap(),
-        "--profile",
-        "baseline",
-        "--duration",
-        "200ms",
-        "--warmup",
-        "0s",
-    ])
+    ))
     .await
     .unwrap();
     let ids: Vec<i32> = sqlx::query_scalar("SELECT id FROM app_data.customers")
@@ -442,18 +442,7 @@ async fn a_damaged_dataset_is_reloaded_not_reused_and_readiness_sees_missing_row
     let dir = tempfile::tempdir().unwrap();
     let path = scenario(dir.path(), "tunebench_test_ready", &pg_url(), "");
     let out = dir.path().join("o");
-    let args = [
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--profile",
-        "baseline",
-        "--duration",
-        "200ms",
-        "--warmup",
-        "0s",
-    ];
+    let args = quick_baseline(path.to_str().unwrap(), out.to_str().unwrap());
     run(&args).await.unwrap();
     // Rows vanish behind the harness's back after the manifest says the load was complete:
     // the row-count check on reuse notices and reloads, so the run still measures full data.

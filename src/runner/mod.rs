@@ -12,15 +12,14 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use crate::cli::{CriteriaMode, GateArgs, RunArgs};
-use crate::compare::{self, NoiseThresholds};
+use crate::cli::{CriteriaMode, RunArgs};
+use crate::compare;
 use crate::error::{Error, Result, exit};
 use crate::results::{
     DatasetReport, Environment, Evidence, ProfileRun, ReadinessCheck, Results, RevertReport,
     SCHEMA_VERSION, TargetChanges,
 };
 use crate::scenario::{self, Overrides, Profile, Scenario};
-use crate::stats::BootstrapConfig;
 use crate::{Outcome, host, report};
 use measure::WorkloadAcc;
 pub use measure::name_seed;
@@ -44,17 +43,6 @@ struct Stack {
     leaked: BTreeMap<String, u32>,
 }
 
-/// Thresholds from the scenario's [gate], overridden by --noise.
-pub fn noise_settings(base: &NoiseThresholds, gate: &GateArgs) -> Result<NoiseThresholds> {
-    let mut noise = base.clone();
-    for spec in &gate.noise {
-        noise
-            .set(spec)
-            .map_err(|e| Error::Usage(format!("--noise {e}")))?;
-    }
-    Ok(noise)
-}
-
 pub async fn run(args: RunArgs) -> Result<Outcome> {
     let mut scenario = scenario::load(&args.scenario)?;
     scenario.apply_overrides(&Overrides {
@@ -69,7 +57,10 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     if let Some(t) = &args.template {
         report::check_template(t)?;
     }
-    let noise = noise_settings(&scenario.gate.noise, &args.gate)?;
+    // Checked now so a bad --noise fails before the long run, not after it.
+    compare::NoiseThresholds::default()
+        .set_all(&args.gate.noise)
+        .map_err(|e| Error::Usage(format!("--noise {e}")))?;
     let baseline = args.baseline.as_deref().map(Results::read).transpose()?;
     check_writable(&args.out)?;
 
@@ -174,29 +165,12 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
         }
     }
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
-        let cfg = BootstrapConfig {
-            confidence: scenario.gate.confidence,
-            ..Default::default()
-        };
-        let names = (
-            path.display().to_string(),
-            results_path.display().to_string(),
-        );
-        let cmp = compare::compare_files(
-            base,
-            &results,
-            (&names.0, &names.1),
-            &noise,
-            &cfg,
-            args.gate.force,
-        );
-        if !cmp.differences.is_empty() && !args.gate.force {
-            return Err(Error::Usage(format!(
-                "--baseline {}: not comparable with this run ({}); use --force to compare anyway",
-                path.display(),
-                cmp.differences.join("; ")
-            )));
-        }
+        let cmp = compare::gate(
+            (base, path),
+            (&results, &results_path),
+            &scenario.gate,
+            &args.gate,
+        )?;
         let cmp_path = args.out.join("comparison.json");
         std::fs::write(
             &cmp_path,
