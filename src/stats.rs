@@ -51,40 +51,60 @@ impl Default for BootstrapConfig {
     fn default() -> Self {
         BootstrapConfig {
             confidence: 0.95,
-            resamples: 10_000,
+            resamples: 4_000,
             seed: 0x7E57_BE4C,
         }
     }
-}
-
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
 }
 
 /// Bootstrap (percentile method) of the relative change of the mean: each resample draws the
 /// trials of each side with replacement. `None` when a side has fewer than two trials or the
 /// baseline mean is not positive.
 pub fn relative_change(before: &[f64], after: &[f64], cfg: &BootstrapConfig) -> Option<Estimate> {
-    if before.len() < 2 || after.len() < 2 || before.iter().chain(after).any(|x| !x.is_finite()) {
+    if before.iter().chain(after).any(|x| !x.is_finite()) {
         return None;
     }
-    let base = mean(before);
-    if base <= 0.0 {
+    relative_change_by(
+        before.len(),
+        after.len(),
+        |idx| mean_at(before, idx),
+        |idx| mean_at(after, idx),
+        cfg,
+    )
+}
+
+fn mean_at(xs: &[f64], idx: &[usize]) -> f64 {
+    idx.iter().map(|&i| xs[i]).sum::<f64>() / idx.len() as f64
+}
+
+/// Bootstrap of the relative change of any statistic computed over a set of trials: each
+/// resample draws the trials of each side with replacement (so the variance between trials
+/// is what the interval reflects) and the statistic sees the drawn trials' indices. The point
+/// estimate uses every trial once. `None` when a side has fewer than two trials or the
+/// baseline statistic is not positive.
+pub fn relative_change_by(
+    n_before: usize,
+    n_after: usize,
+    stat_before: impl Fn(&[usize]) -> f64,
+    stat_after: impl Fn(&[usize]) -> f64,
+    cfg: &BootstrapConfig,
+) -> Option<Estimate> {
+    if n_before < 2 || n_after < 2 {
         return None;
     }
-    let point = mean(after) / base - 1.0;
+    let all = |n: usize| (0..n).collect::<Vec<_>>();
+    let base = stat_before(&all(n_before));
+    if !(base > 0.0 && base.is_finite()) {
+        return None;
+    }
+    let point = stat_after(&all(n_after)) / base - 1.0;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let resample = |xs: &[f64], rng: &mut ChaCha8Rng| {
-        (0..xs.len())
-            .map(|_| xs[rng.random_range(0..xs.len())])
-            .sum::<f64>()
-            / xs.len() as f64
-    };
+    let mut draw = |n: usize| (0..n).map(|_| rng.random_range(0..n)).collect::<Vec<_>>();
     let mut ratios: Vec<f64> = (0..cfg.resamples.max(100))
         .filter_map(|_| {
-            let b = resample(before, &mut rng);
-            let a = resample(after, &mut rng);
-            (b > 0.0).then(|| a / b - 1.0)
+            let (ib, ia) = (draw(n_before), draw(n_after));
+            let b = stat_before(&ib);
+            (b > 0.0).then(|| stat_after(&ia) / b - 1.0)
         })
         .collect();
     ratios.sort_by(f64::total_cmp);
