@@ -499,3 +499,44 @@ async fn a_damaged_dataset_is_reloaded_not_reused_and_readiness_sees_missing_row
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_holds_the_rate_and_reports_schedule_lag() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), "tunebench_test_fts", &pg_url(), "");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "mode = \"closed\"\nconcurrency = 2",
+        "mode = \"open\"\nrate = 200\nmax_in_flight = 4",
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("o");
+    let o = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--profile",
+        "tuned",
+        "--duration",
+        "2s",
+        "--warmup",
+        "0s",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    let r = Results::read(&out.join("results.json")).unwrap();
+    let w = workload(&r, "tuned", "common_queries");
+    assert_eq!(w.mode, "open");
+    assert_eq!(w.rate_ops_s, Some(200.0));
+    // A fixed schedule of 200/s for 2 s issues 400 operations, however fast the server is.
+    assert_eq!(w.ops + w.errors, 400, "{w:?}");
+    let lag = w.schedule_lag_ms.expect("open loop reports schedule lag");
+    assert!(lag.max >= 0.0 && lag.p50 < 50.0, "{lag:?}");
+    assert!(
+        (w.throughput_ops_s - 200.0).abs() < 20.0,
+        "{}",
+        w.throughput_ops_s
+    );
+}
