@@ -186,6 +186,9 @@ struct WorkloadFile {
     dataset: String,
     definition: String,
     ops: Vec<OpWeight>,
+    /// Result size whose recall is judged (vector queries); 10 when unset.
+    #[serde(default)]
+    k: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -564,13 +567,49 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 }
             }
         }
+        // Vector parameters need a vector set, corpus parameters a document corpus.
+        let vectors = datasets
+            .get(&w.dataset)
+            .map(|d| d.spec.kind() == crate::dataset::DatasetKind::Vectors);
+        let mut judged = false;
+        for (j, o) in ops.iter().enumerate() {
+            let OpDef::Sql(sql) = &o.def;
+            for g in &sql.params {
+                let is_vector = g.vector_filter().is_some();
+                judged |= is_vector;
+                if vectors.is_some_and(|v| v != is_vector) {
+                    issues.push(src.issue(
+                        &format!("{field}.ops[{j}].op"),
+                        format!(
+                            "op `{}` draws parameter {g:?}, which dataset `{}` cannot give: query_vector* parameters need a kind = \"vectors\" dataset, the others a kind = \"documents\" dataset",
+                            o.name, w.dataset
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(k) = w.k {
+            let k_max = datasets.get(&w.dataset).and_then(|d| match &d.spec {
+                DatasetSpec::Vectors(v) => Some(v.k_max),
+                DatasetSpec::Documents(_) => None,
+            });
+            if k == 0 || k_max.is_some_and(|m| k > m) {
+                issues.push(src.issue(
+                    &format!("{field}.k"),
+                    format!(
+                        "must be 1..={} (the dataset's k_max, the depth of its ground truth)",
+                        k_max.unwrap_or(1000)
+                    ),
+                ));
+            }
+        }
         workloads.push(Workload {
             name: w.name,
             target: w.target,
             dataset: w.dataset,
             definition_file: def_path,
             ops,
-            k: None,
+            k: judged.then_some(w.k.unwrap_or(10)),
         });
     }
 
