@@ -192,12 +192,22 @@ impl PgExecutor {
         pool: &PgPool,
         ops: Arc<PgOps>,
         op_timeout: std::time::Duration,
+        session: Option<(&str, &str)>,
     ) -> sqlx::Result<Self> {
         let mut conn = pool.acquire().await?;
         let ms = op_timeout.as_millis().max(1);
         sqlx::query(AssertSqlSafe(format!("SET statement_timeout = {ms}")))
             .execute(&mut *conn)
             .await?;
+        // A sweep point's setting (e.g. hnsw.ef_search) for this session only; the server's
+        // configuration is untouched, so there is nothing to revert.
+        if let Some((name, value)) = session {
+            sqlx::query("SELECT set_config($1, $2, false)")
+                .bind(name)
+                .bind(value)
+                .execute(&mut *conn)
+                .await?;
+        }
         Ok(PgExecutor { conn, ops })
     }
 }

@@ -243,9 +243,17 @@ impl Store for PgStore {
         let mut executors = Vec::new();
         for _ in 0..n {
             executors.push(
-                PgExecutor::new(&pool, ops.clone(), op_timeout)
-                    .await
-                    .map_err(|e| target_error(&self.target, "opening worker connections", e))?,
+                PgExecutor::new(
+                    &pool,
+                    ops.clone(),
+                    op_timeout,
+                    workload
+                        .sweep
+                        .as_ref()
+                        .map(|s| (s.setting.as_str(), s.value.as_str())),
+                )
+                .await
+                .map_err(|e| target_error(&self.target, "opening worker connections", e))?,
             );
         }
         Ok((pool, executors))
