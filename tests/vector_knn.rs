@@ -345,3 +345,55 @@ async fn bad_vector_files_and_mismatches_are_bad_input() {
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("query_vector"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_of_ef_search_reports_recall_against_speed_with_charts() {
+    let _settings = SETTINGS.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), "tunebench_test_vec_sweep", 3000, "");
+    let path = scenario(dir.path(), &ds, r#"{ op = "knn" }"#, &["hnsw-weak"]);
+    // The sweep: one workload per hnsw.ef_search value, set on the worker sessions.
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "ops = [{ op = \"knn\" }]",
+        "ops = [{ op = \"knn\" }]\nsweep = { setting = \"hnsw.ef_search\", values = [1, 200], min_recall = 0.5 }",
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    run(&[&args[..], &["--duration", "800ms", "--warmup", "0s"]].concat())
+        .await
+        .unwrap();
+    let results: Results =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let recall = |name: &str| {
+        results.runs[0]
+            .workloads
+            .iter()
+            .find(|w| w.workload == name)
+            .and_then(|w| w.recall_at_k)
+            .unwrap_or_else(|| panic!("no recall for {name}"))
+    };
+    // ef_search = 1 returns a single row: at most 1 of 10 neighbours.
+    let (low, high) = (recall("knn_1"), recall("knn_200"));
+    assert!(low <= 0.1, "ef_search 1: {low}");
+    assert!(
+        high > low + 0.3,
+        "ef_search 200 ({high}) should beat ef_search 1 ({low})"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("sweeping `hnsw.ef_search`"), "{report}");
+    assert!(
+        report.contains("cheapest value meeting it: `200`"),
+        "{report}"
+    );
+    for chart in ["recall-qps", "recall-p99"] {
+        let svg =
+            std::fs::read_to_string(out.join(format!("sweep-hnsw-weak-knn-{chart}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.matches("<circle").count() >= 2);
+    }
+}
