@@ -368,8 +368,20 @@ async fn a_sweep_of_ef_search_reports_recall_against_speed_with_charts() {
     run(&[&args[..], &["--duration", "800ms", "--warmup", "0s"]].concat())
         .await
         .unwrap();
-    let results: Results =
+    let raw: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    // A vector run's results (query vectors in plans, recall, sweep points) fit the schema.
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{ROOT}/schemas/results.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = validator.iter_errors(&raw).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let results: Results = serde_json::from_value(raw).unwrap();
     let recall = |name: &str| {
         results.runs[0]
             .workloads
