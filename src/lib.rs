@@ -142,6 +142,9 @@ fn rerender(results: &Path, template: Option<&Path>, out: Option<&Path>) -> Resu
         .map(Path::to_path_buf)
         .unwrap_or_else(|| results.with_file_name("report.md"));
     std::fs::write(&out, text).map_err(|e| Error::io(&out, e))?;
+    if let Some(dir) = out.parent() {
+        report::sweeps::write_charts(&report::sweeps::collect(&r), dir)?;
+    }
     Ok(Outcome {
         exit_code: exit::OK,
         results_path: Some(results.to_path_buf()),

@@ -472,7 +472,8 @@ async fn a_damaged_dataset_is_reloaded_not_reused_and_readiness_sees_missing_row
     let spec =
         tunebench::dataset::load_documents_spec(&dir.path().join("docs.toml"), &Default::default())
             .unwrap();
-    let corpus = tunebench::dataset::Corpus::new(&spec);
+    let corpus =
+        tunebench::backend::postgres::PgData::Documents(tunebench::dataset::Corpus::new(&spec));
     let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
     let checks = tunebench::backend::postgres::readiness(
         &pool,

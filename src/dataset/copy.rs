@@ -32,6 +32,25 @@ impl CopyEncoder {
         self
     }
 
+    pub fn int4(&mut self, v: i32) -> &mut Self {
+        self.buf.extend_from_slice(&4i32.to_be_bytes());
+        self.buf.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    /// pgvector's `vector` binary form (vector_recv): int16 dimension, int16 unused, then
+    /// the float4 values, all big-endian.
+    pub fn vector(&mut self, v: &[f32]) -> &mut Self {
+        self.buf
+            .extend_from_slice(&(4 + 4 * v.len() as i32).to_be_bytes());
+        self.buf.extend_from_slice(&(v.len() as i16).to_be_bytes());
+        self.buf.extend_from_slice(&0i16.to_be_bytes());
+        for x in v {
+            self.buf.extend_from_slice(&x.to_be_bytes());
+        }
+        self
+    }
+
     pub fn text(&mut self, v: &str) -> &mut Self {
         self.buf.extend_from_slice(&(v.len() as i32).to_be_bytes());
         self.buf.extend_from_slice(v.as_bytes());

@@ -64,6 +64,8 @@ pub enum ParamValue {
     Int(i64),
     Time(DateTime<Utc>),
     Text(String),
+    /// A query vector, bound as float4[] (the SQL casts it: `$1::vector`).
+    Vector(Vec<f32>),
 }
 
 /// Which words fall in each document-frequency band, with the expected fraction of documents
@@ -248,6 +250,12 @@ impl Corpus {
                 }
                 ParamGen::AuthorId => out.push(ParamValue::Int(self.author_of_any(rng))),
                 ParamGen::DocumentId => out.push(ParamValue::Int(self.random_doc(rng))),
+                // The scenario refuses vector parameters on a document corpus (validation),
+                // so these never reach a corpus.
+                ParamGen::QueryVector
+                | ParamGen::QueryVectorCategory50
+                | ParamGen::QueryVectorCategory10
+                | ParamGen::QueryVectorCategory1 => {}
                 ParamGen::DateWindow => {
                     let from = START_UNIX_US + rng.random_range(0..SPAN_US - 30 * DAY_US);
                     out.push(ParamValue::Time(us_to_time(from)));

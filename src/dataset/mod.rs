@@ -3,6 +3,7 @@
 
 mod copy;
 mod documents;
+pub mod vectors;
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 pub use copy::CopyEncoder;
 pub use documents::{Author, Comment, Corpus, Document, ParamValue, TermStats};
+pub use vectors::{VectorSet, VectorsSpec};
 
 use crate::error::{Error, Result};
 use crate::scenario::SourceFile;
@@ -22,6 +24,7 @@ pub const GENERATOR_VERSION: u32 = 1;
 #[serde(rename_all = "lowercase")]
 pub enum DatasetKind {
     Documents,
+    Vectors,
 }
 
 /// A document corpus: authors, documents (title, body, tags, created_at) and comments.
@@ -79,6 +82,7 @@ impl DocumentsSpec {
 #[serde(untagged)]
 pub enum DatasetSpec {
     Documents(DocumentsSpec),
+    Vectors(VectorsSpec),
 }
 
 impl DatasetSpec {
@@ -86,6 +90,7 @@ impl DatasetSpec {
     pub fn hash(&self) -> String {
         match self {
             DatasetSpec::Documents(s) => s.hash(),
+            DatasetSpec::Vectors(s) => s.hash(),
         }
     }
 
@@ -93,12 +98,14 @@ impl DatasetSpec {
     pub fn namespace(&self) -> &str {
         match self {
             DatasetSpec::Documents(s) => &s.schema,
+            DatasetSpec::Vectors(s) => &s.schema,
         }
     }
 
     pub fn kind(&self) -> DatasetKind {
         match self {
             DatasetSpec::Documents(_) => DatasetKind::Documents,
+            DatasetSpec::Vectors(_) => DatasetKind::Vectors,
         }
     }
 }
@@ -112,12 +119,13 @@ pub fn load_spec(path: &Path, overrides: &toml::Table) -> Result<DatasetSpec> {
     }
     match table.get("kind").and_then(|k| k.as_str()) {
         Some("documents") => load_documents(&src, table).map(DatasetSpec::Documents),
+        Some("vectors") => load_vectors(&src, table).map(DatasetSpec::Vectors),
         Some(other) => Err(Error::input(src.issue(
             "kind",
-            format!("unknown dataset kind `{other}`; valid: documents"),
+            format!("unknown dataset kind `{other}`; valid: documents, vectors"),
         ))),
         None => Err(Error::input(
-            src.issue("kind", "is missing; valid: documents"),
+            src.issue("kind", "is missing; valid: documents, vectors"),
         )),
     }
 }
@@ -126,6 +134,93 @@ pub fn load_spec(path: &Path, overrides: &toml::Table) -> Result<DatasetSpec> {
 pub fn load_documents_spec(path: &Path, overrides: &toml::Table) -> Result<DocumentsSpec> {
     match load_spec(path, overrides)? {
         DatasetSpec::Documents(d) => Ok(d),
+        DatasetSpec::Vectors(_) => Err(Error::input(crate::error::InputIssue::new(
+            path,
+            "kind",
+            "is vectors; a document corpus is needed here (kind = \"documents\")",
+        ))),
+    }
+}
+
+fn schema_issue(src: &SourceFile, schema: &str) -> Option<crate::error::InputIssue> {
+    let ok = schema.starts_with("tunebench_")
+        && schema.len() <= 63
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    (!ok).then(|| src.issue(
+        "schema",
+        format!("`{schema}`: the schema must start with tunebench_ and use lowercase letters, digits and _ only (at most 63), so tunebench never touches data it did not create"),
+    ))
+}
+
+fn load_vectors(src: &SourceFile, table: toml::Table) -> Result<VectorsSpec> {
+    let mut spec: VectorsSpec = table.try_into().map_err(|e: toml::de::Error| {
+        Error::input(src.issue(
+            "",
+            format!("{} (after scenario overrides)", e.message().trim()),
+        ))
+    })?;
+    let mut issues: Vec<_> = schema_issue(src, &spec.schema).into_iter().collect();
+    if !(1..=16_000).contains(&spec.dimension) {
+        issues.push(src.issue("dimension", "must be 1..=16000 (pgvector's vector limit)"));
+    }
+    match (&spec.vectors_file, &spec.queries_file) {
+        (None, None) => {
+            if !(1..=100_000_000).contains(&spec.count) {
+                issues.push(src.issue("count", "must be 1..=100000000 generated vectors"));
+            }
+            if spec.queries == 0 {
+                issues.push(src.issue("queries", "must be at least 1"));
+            }
+            if spec.clusters == 0 {
+                issues.push(src.issue("clusters", "must be at least 1"));
+            }
+            if !(spec.spread > 0.0 && spec.spread <= 100.0) {
+                issues.push(src.issue(
+                    "spread",
+                    "must be in (0, 100]; 1.0 is the calibrated default",
+                ));
+            }
+        }
+        (Some(_), None) => issues.push(src.issue(
+            "queries_file",
+            "is missing: vectors_file needs queries_file (.npy or .fvecs)",
+        )),
+        (None, Some(_)) => issues.push(src.issue(
+            "vectors_file",
+            "is missing: queries_file needs vectors_file (.npy or .fvecs)",
+        )),
+        (Some(v), Some(q)) => {
+            let (v, q) = (
+                src.resolve(&v.to_string_lossy()),
+                src.resolve(&q.to_string_lossy()),
+            );
+            for (field, path) in [("vectors_file", &v), ("queries_file", &q)] {
+                // Checked here (header and size), so a bad file fails validation, not a run.
+                match vectors::read_matrix(path) {
+                    Err(e) => issues.push(src.issue(field, e)),
+                    Ok(m) if m.dim != spec.dimension as usize => issues.push(src.issue(
+                        field,
+                        format!(
+                            "holds {}-d vectors but dimension is {}; make them agree",
+                            m.dim, spec.dimension
+                        ),
+                    )),
+                    Ok(_) => {}
+                }
+            }
+            spec.vectors_file = Some(v);
+            spec.queries_file = Some(q);
+        }
+    }
+    if !(1..=1000).contains(&spec.k_max) {
+        issues.push(src.issue("k_max", "must be 1..=1000"));
+    }
+    if issues.is_empty() {
+        Ok(spec)
+    } else {
+        Err(Error::Input(issues))
     }
 }
 

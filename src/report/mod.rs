@@ -1,6 +1,8 @@
 //! The markdown report: a tera template over a context built from results.json. The context
 //! holds only what was measured (or computed by `compare`), never invented figures.
 
+pub mod sweeps;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -27,6 +29,8 @@ struct Context<'a> {
     after_profile: Option<&'a str>,
     stores: Vec<StoreRow>,
     deltas: Vec<DeltaRow>,
+    /// Swept search parameters with their charts (written beside the report).
+    sweeps: Vec<sweeps::Sweep>,
     noise: crate::compare::NoiseThresholds,
     indexes: Vec<IndexGroup<'a>>,
     settings: Vec<SettingGroup<'a>>,
@@ -299,6 +303,7 @@ fn context(results: &Results) -> Context<'_> {
         profiles,
         stores,
         deltas: before_after(runs, &gate_noise(results), &gate_bootstrap(results)),
+        sweeps: sweeps::collect(results),
         noise: gate_noise(results),
         indexes,
         settings,

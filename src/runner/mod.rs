@@ -141,6 +141,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     let report_path = args.out.join("report.md");
     let text = report::render(&results, args.template.as_deref())?;
     std::fs::write(&report_path, text).map_err(|e| Error::io(&report_path, e))?;
+    report::sweeps::write_charts(&report::sweeps::collect(&results), &args.out)?;
 
     let mut summary = format!(
         "results: {}\nreport:  {}",

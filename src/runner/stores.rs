@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use super::measure::{WorkloadAcc, measure_workload};
 use crate::backend::Store;
-use crate::backend::postgres::{AppliedProfile, PgStore};
-use crate::dataset::Corpus;
+use crate::backend::postgres::{AppliedProfile, PgData, PgStore};
 use crate::error::{Error, Result};
 use crate::results::{
     DatasetReport, Evidence, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
@@ -19,7 +18,7 @@ pub enum AnyStore {
 }
 
 pub enum AnyData {
-    Postgres(Arc<Corpus>),
+    Postgres(Arc<PgData>),
 }
 
 pub enum AnyApplied {

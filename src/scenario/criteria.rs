@@ -16,6 +16,8 @@ pub enum Metric {
     Throughput,
     /// Failed operations as a percentage of all.
     ErrorRate,
+    /// Mean recall@k against exact ground truth, a fraction 0..1 (or written in %).
+    RecallAtK,
 }
 
 impl Metric {
@@ -29,12 +31,16 @@ impl Metric {
             "mean" => Metric::Mean,
             "throughput" => Metric::Throughput,
             "error_rate" => Metric::ErrorRate,
+            "recall_at_k" | "recall" => Metric::RecallAtK,
             _ => return None,
         })
     }
 
     pub fn is_latency(self) -> bool {
-        !matches!(self, Metric::Throughput | Metric::ErrorRate)
+        !matches!(
+            self,
+            Metric::Throughput | Metric::ErrorRate | Metric::RecallAtK
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -47,6 +53,7 @@ impl Metric {
             Metric::Mean => "mean",
             Metric::Throughput => "throughput",
             Metric::ErrorRate => "error_rate",
+            Metric::RecallAtK => "recall_at_k",
         }
     }
 
@@ -55,6 +62,7 @@ impl Metric {
         match self {
             Metric::Throughput => "ops/s",
             Metric::ErrorRate => "%",
+            Metric::RecallAtK => "fraction",
             _ => "ms",
         }
     }
@@ -94,7 +102,7 @@ pub struct Criterion {
     pub threshold: f64,
 }
 
-const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate";
+const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k (e.g. `knn.recall_at_k > 0.95`)";
 
 impl Criterion {
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -137,10 +145,13 @@ impl Criterion {
             (m, "us" | "µs") if m.is_latency() => number / 1000.0,
             (Metric::Throughput, "ops/s" | "/s" | "qps") => number,
             (Metric::ErrorRate, "%") => number,
+            (Metric::RecallAtK, "") if number <= 1.0 => number,
+            (Metric::RecallAtK, "%") if number <= 100.0 => number / 100.0,
             (m, u) => {
                 let valid = match m {
                     Metric::Throughput => "ops/s",
                     Metric::ErrorRate => "%",
+                    Metric::RecallAtK => "a fraction 0..1 (0.95) or a percentage (95%)",
                     _ => "us, ms or s",
                 };
                 return Err(format!(

@@ -186,6 +186,36 @@ struct WorkloadFile {
     dataset: String,
     definition: String,
     ops: Vec<OpWeight>,
+    /// Result size whose recall is judged (vector queries); 10 when unset.
+    #[serde(default)]
+    k: Option<u32>,
+    /// Runs the workload once per value of a session setting (e.g. hnsw.ef_search).
+    #[serde(default)]
+    sweep: Option<SweepFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepFile {
+    setting: String,
+    values: Vec<SettingValue>,
+    /// The report marks the cheapest value whose recall reaches this.
+    #[serde(default = "default_min_recall")]
+    min_recall: f64,
+}
+
+fn default_min_recall() -> f64 {
+    0.95
+}
+
+/// One point of a sweep: the workload runs with `setting = value` on every worker session.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepPoint {
+    /// The workload name as written; each point is a workload `{base}_{value}`.
+    pub base: String,
+    pub setting: String,
+    pub value: String,
+    pub min_recall: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -294,6 +324,9 @@ pub struct Workload {
     pub ops: Vec<WeightedOp>,
     /// Result size whose recall is measured (vector searches).
     pub k: Option<u32>,
+    /// Set when this workload is one point of a sweep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepPoint>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -564,14 +597,95 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 }
             }
         }
-        workloads.push(Workload {
+        // Vector parameters need a vector set, corpus parameters a document corpus.
+        let vectors = datasets
+            .get(&w.dataset)
+            .map(|d| d.spec.kind() == crate::dataset::DatasetKind::Vectors);
+        let mut judged = false;
+        for (j, o) in ops.iter().enumerate() {
+            let OpDef::Sql(sql) = &o.def;
+            for g in &sql.params {
+                let is_vector = g.vector_filter().is_some();
+                judged |= is_vector;
+                if vectors.is_some_and(|v| v != is_vector) {
+                    issues.push(src.issue(
+                        &format!("{field}.ops[{j}].op"),
+                        format!(
+                            "op `{}` draws parameter {g:?}, which dataset `{}` cannot give: query_vector* parameters need a kind = \"vectors\" dataset, the others a kind = \"documents\" dataset",
+                            o.name, w.dataset
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(k) = w.k {
+            let k_max = datasets.get(&w.dataset).and_then(|d| match &d.spec {
+                DatasetSpec::Vectors(v) => Some(v.k_max),
+                DatasetSpec::Documents(_) => None,
+            });
+            if k == 0 || k_max.is_some_and(|m| k > m) {
+                issues.push(src.issue(
+                    &format!("{field}.k"),
+                    format!(
+                        "must be 1..={} (the dataset's k_max, the depth of its ground truth)",
+                        k_max.unwrap_or(1000)
+                    ),
+                ));
+            }
+        }
+        let workload = Workload {
             name: w.name,
             target: w.target,
             dataset: w.dataset,
             definition_file: def_path,
             ops,
-            k: None,
-        });
+            k: judged.then_some(w.k.unwrap_or(10)),
+            sweep: None,
+        };
+        match &w.sweep {
+            None => workloads.push(workload),
+            Some(sw) => {
+                if sw.values.is_empty() {
+                    issues.push(src.issue(
+                        &format!("{field}.sweep.values"),
+                        "list at least one value, e.g. [10, 40, 100, 400]",
+                    ));
+                }
+                if sw.setting.is_empty()
+                    || !sw
+                        .setting
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                {
+                    issues.push(src.issue(
+                        &format!("{field}.sweep.setting"),
+                        "must be a setting name (letters, digits, _ and .), e.g. hnsw.ef_search",
+                    ));
+                }
+                if !(sw.min_recall > 0.0 && sw.min_recall <= 1.0) {
+                    issues.push(src.issue(
+                        &format!("{field}.sweep.min_recall"),
+                        "must be in (0, 1], e.g. 0.95",
+                    ));
+                }
+                for v in &sw.values {
+                    let value = v.resolve(0);
+                    let suffix: String = value
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                        .collect();
+                    let mut point = workload.clone();
+                    point.name = format!("{}_{suffix}", workload.name);
+                    point.sweep = Some(SweepPoint {
+                        base: workload.name.clone(),
+                        setting: sw.setting.clone(),
+                        value,
+                        min_recall: sw.min_recall,
+                    });
+                    workloads.push(point);
+                }
+            }
+        }
     }
 
     let mut profiles = Vec::new();

@@ -80,13 +80,36 @@ pub enum ParamGen {
     DocumentId,
     /// Two timestamps, a 30-day window inside the corpus's date range (timestamptz, timestamptz).
     DateWindow,
+    /// A held-out query vector (float4[]; cast it with `$n::vector` or `$n::halfvec`). The
+    /// statement's first column must be the row id: recall@k is judged from it.
+    QueryVector,
+    /// A query vector and a category (int4) that 50 % / 10 % / 1 % of the rows carry; recall
+    /// is judged against the filtered ground truth.
+    QueryVectorCategory50,
+    QueryVectorCategory10,
+    QueryVectorCategory1,
 }
 
 impl ParamGen {
+    /// For vector queries: which ground truth judges them (0 unfiltered, else 1 + index into
+    /// `dataset::vectors::FILTERS`). None for corpus parameters.
+    pub fn vector_filter(self) -> Option<usize> {
+        match self {
+            ParamGen::QueryVector => Some(0),
+            ParamGen::QueryVectorCategory50 => Some(1),
+            ParamGen::QueryVectorCategory10 => Some(2),
+            ParamGen::QueryVectorCategory1 => Some(3),
+            _ => None,
+        }
+    }
+
     /// How many bind parameters this generator fills.
     pub fn arity(self) -> usize {
         match self {
-            ParamGen::DateWindow => 2,
+            ParamGen::DateWindow
+            | ParamGen::QueryVectorCategory50
+            | ParamGen::QueryVectorCategory10
+            | ParamGen::QueryVectorCategory1 => 2,
             _ => 1,
         }
     }

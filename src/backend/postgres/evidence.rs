@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::load::{count_rows, expected_rows};
+use super::PgData;
+use super::load::count_rows;
 use super::{bind_all, with_schema};
-use crate::dataset::{Corpus, ParamValue};
+use crate::dataset::ParamValue;
 use crate::results::{PgEvidence, PlanCapture, ReadinessCheck, StatementDelta};
 
 /// Cumulative counters at one moment.
@@ -115,13 +116,13 @@ impl PgSnapshot {
 pub async fn readiness(
     pool: &PgPool,
     target: &str,
-    corpus: &Corpus,
+    data: &PgData,
     expected_indexes: &[String],
 ) -> sqlx::Result<Vec<ReadinessCheck>> {
-    let schema = &corpus.spec().schema;
+    let schema = data.schema();
     let mut checks = Vec::new();
-    let actual = count_rows(pool, schema).await?;
-    for (table, want) in expected_rows(corpus) {
+    let actual = count_rows(pool, schema, data.tables()).await?;
+    for (table, want) in data.expected_rows() {
         let got = actual.get(&table).copied().unwrap_or(0);
         checks.push(ReadinessCheck {
             target: target.to_string(),

@@ -13,7 +13,7 @@ use crate::error::{Error, InputIssue, Result};
 use crate::results::DatasetReport;
 use crate::scenario::{Dataset, Target};
 
-const TABLES: [&str; 3] = ["authors", "documents", "comments"];
+pub const TABLES: [&str; 3] = ["authors", "documents", "comments"];
 const CHUNK_BYTES: usize = 1 << 20;
 
 /// Ensures the dataset is loaded exactly as specified and returns what was done.
@@ -23,9 +23,7 @@ pub async fn prepare_dataset(
     dataset: &Dataset,
     corpus: &Corpus,
 ) -> Result<DatasetReport> {
-    let DatasetSpec::Documents(spec) = &dataset.spec;
-    let schema = spec.schema.as_str();
-    let hash = spec.hash();
+    let schema = dataset.spec.namespace();
     let err = |what: &str, e: sqlx::Error| {
         target_error(target, &format!("dataset {} ({what})", dataset.name), e)
     };
@@ -34,56 +32,11 @@ pub async fn prepare_dataset(
         .await
         .map_err(|e| err("creating extensions pg_trgm and pg_stat_statements", e))?;
 
-    let schema_exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-            .bind(schema)
-            .fetch_one(pool)
+    if existing_load(pool, target, dataset, &TABLES, &expected_rows(corpus)).await? {
+        let rows = count_rows(pool, schema, &TABLES)
             .await
-            .map_err(|e| err("looking up the schema", e))?;
-    if schema_exists {
-        let has_manifest: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'tunebench_manifest')",
-        )
-        .bind(schema)
-        .fetch_one(pool)
-        .await
-        .map_err(|e| err("looking up the manifest", e))?;
-        if !has_manifest {
-            return Err(Error::input(InputIssue::new(
-                &dataset.file,
-                "schema",
-                format!(
-                    "schema {schema} exists in the database but was not created by tunebench (it has no tunebench_manifest table); tunebench leaves it untouched: choose another schema name"
-                ),
-            )));
-        }
-        let loaded: Option<String> = sqlx::query_scalar(AssertSqlSafe(with_schema(
-            "SELECT spec_hash FROM {schema}.tunebench_manifest WHERE complete ORDER BY loaded_at DESC LIMIT 1",
-            schema,
-        )))
-        .fetch_optional(pool)
-        .await
-        .map_err(|e| err("reading the manifest", e))?;
-        if loaded.as_deref() == Some(hash.as_str()) {
-            let rows = count_rows(pool, schema)
-                .await
-                .map_err(|e| err("counting rows", e))?;
-            if rows == expected_rows(corpus) {
-                tracing::info!(
-                    "dataset {}: reusing {schema} (spec {hash} already loaded)",
-                    dataset.name
-                );
-                return Ok(report(dataset, corpus, false, rows, None));
-            }
-        }
-        tracing::info!(
-            "dataset {}: {schema} holds another or incomplete load; reloading",
-            dataset.name
-        );
-        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(pool)
-            .await
-            .map_err(|e| err("dropping tunebench's previous load", e))?;
+            .map_err(|e| err("counting rows", e))?;
+        return Ok(report(dataset, corpus, false, rows, None));
     }
 
     let started = Instant::now();
@@ -110,18 +63,10 @@ pub async fn prepare_dataset(
             .map_err(|e| err("adding foreign keys and analyzing", e))?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    sqlx::query(AssertSqlSafe(with_schema(
-        "INSERT INTO {schema}.tunebench_manifest (spec_hash, generator_version, spec, load_seconds, complete) VALUES ($1, $2, $3, $4, true)",
-        schema,
-    )))
-    .bind(&hash)
-    .bind(GENERATOR_VERSION as i32)
-    .bind(serde_json::to_value(spec).expect("spec serializes"))
-    .bind(seconds)
-    .execute(pool)
-    .await
-    .map_err(|e| err("writing the manifest", e))?;
-    let rows = count_rows(pool, schema)
+    record_load(pool, schema, &dataset.spec, seconds)
+        .await
+        .map_err(|e| err("writing the manifest", e))?;
+    let rows = count_rows(pool, schema, &TABLES)
         .await
         .map_err(|e| err("counting rows", e))?;
     Ok(report(dataset, corpus, true, rows, Some(seconds)))
@@ -275,9 +220,13 @@ async fn load_range(
     Ok(())
 }
 
-pub(super) async fn count_rows(pool: &PgPool, schema: &str) -> sqlx::Result<BTreeMap<String, u64>> {
+pub(super) async fn count_rows(
+    pool: &PgPool,
+    schema: &str,
+    tables: &[&str],
+) -> sqlx::Result<BTreeMap<String, u64>> {
     let mut rows = BTreeMap::new();
-    for table in TABLES {
+    for table in tables {
         let n: i64 = sqlx::query(AssertSqlSafe(format!(
             "SELECT count(*) FROM {schema}.{table}"
         )))
@@ -300,4 +249,94 @@ pub(super) fn expected_rows(corpus: &Corpus) -> BTreeMap<String, u64> {
         ("documents".to_string(), spec.documents),
         ("comments".to_string(), comments),
     ])
+}
+
+/// Whether an identical, complete load of this dataset is already in its schema. A stale
+/// tunebench load is dropped (to be reloaded); a schema tunebench did not create (no
+/// manifest) is refused and left untouched.
+pub(super) async fn existing_load(
+    pool: &PgPool,
+    target: &Target,
+    dataset: &Dataset,
+    tables: &[&str],
+    expected: &BTreeMap<String, u64>,
+) -> Result<bool> {
+    let schema = dataset.spec.namespace();
+    let hash = dataset.spec.hash();
+    let err = |what: &str, e: sqlx::Error| {
+        target_error(target, &format!("dataset {} ({what})", dataset.name), e)
+    };
+    let schema_exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(schema)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| err("looking up the schema", e))?;
+    if schema_exists {
+        let has_manifest: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'tunebench_manifest')",
+        )
+        .bind(schema)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| err("looking up the manifest", e))?;
+        if !has_manifest {
+            return Err(Error::input(InputIssue::new(
+                &dataset.file,
+                "schema",
+                format!(
+                    "schema {schema} exists in the database but was not created by tunebench (it has no tunebench_manifest table); tunebench leaves it untouched: choose another schema name"
+                ),
+            )));
+        }
+        let loaded: Option<String> = sqlx::query_scalar(AssertSqlSafe(with_schema(
+            "SELECT spec_hash FROM {schema}.tunebench_manifest WHERE complete ORDER BY loaded_at DESC LIMIT 1",
+            schema,
+        )))
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| err("reading the manifest", e))?;
+        if loaded.as_deref() == Some(hash.as_str()) {
+            let rows = count_rows(pool, schema, tables)
+                .await
+                .map_err(|e| err("counting rows", e))?;
+            if &rows == expected {
+                tracing::info!(
+                    "dataset {}: reusing {schema} (spec {hash} already loaded)",
+                    dataset.name
+                );
+                return Ok(true);
+            }
+        }
+        tracing::info!(
+            "dataset {}: {schema} holds another or incomplete load; reloading",
+            dataset.name
+        );
+        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(pool)
+            .await
+            .map_err(|e| err("dropping tunebench's previous load", e))?;
+    }
+
+    Ok(false)
+}
+
+/// Marks the load complete, with the spec it loaded.
+pub(super) async fn record_load(
+    pool: &PgPool,
+    schema: &str,
+    spec: &DatasetSpec,
+    seconds: f64,
+) -> sqlx::Result<()> {
+    sqlx::query(AssertSqlSafe(with_schema(
+        "INSERT INTO {schema}.tunebench_manifest (spec_hash, generator_version, spec, load_seconds, complete) VALUES ($1, $2, $3, $4, true)",
+        schema,
+    )))
+    .bind(spec.hash())
+    .bind(GENERATOR_VERSION as i32)
+    .bind(serde_json::to_value(spec).expect("spec serializes"))
+    .bind(seconds)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

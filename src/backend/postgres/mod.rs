@@ -5,6 +5,7 @@ mod evidence;
 mod load;
 mod profile;
 mod store;
+mod vectors;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -18,10 +19,11 @@ pub use evidence::{PgSnapshot, capture_plan, readiness};
 pub use load::prepare_dataset;
 pub use profile::{AppliedProfile, apply_profile, revert_profile};
 pub use store::PgStore;
+pub use vectors::prepare_vectors;
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::dataset::{Corpus, ParamValue};
+use crate::dataset::{Corpus, ParamValue, VectorSet};
 use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, Result};
 use crate::scenario::ParamGen;
@@ -43,6 +45,19 @@ pub async fn connect(target: &Target) -> Result<PgPool> {
         .max_connections(target.pool.max_connections)
         .idle_timeout(Some(target.pool_idle_timeout))
         .acquire_timeout(target.pool_connect_timeout)
+        // pgvector's settings (hnsw.*, ivfflat.*) exist in a session only once its library
+        // is loaded; load it on every connection (where installed) so profiles can read,
+        // set and check them like any other setting.
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::Executor::execute(
+                    conn,
+                    "DO $$BEGIN PERFORM NULL::vector; EXCEPTION WHEN undefined_object THEN NULL; END$$",
+                )
+                .await
+                .map(|_| ())
+            })
+        })
         .connect_with(options)
         .await
         .map_err(|e| {
@@ -86,6 +101,69 @@ pub fn with_schema(sql: &str, schema: &str) -> String {
     sql.replace("{schema}", schema)
 }
 
+/// A prepared dataset on PostgreSQL: a document corpus or a vector set (pgvector).
+pub enum PgData {
+    Documents(Corpus),
+    Vectors(VectorSet),
+}
+
+impl PgData {
+    pub fn schema(&self) -> &str {
+        match self {
+            PgData::Documents(c) => &c.spec().schema,
+            PgData::Vectors(v) => &v.spec().schema,
+        }
+    }
+
+    pub fn tables(&self) -> &'static [&'static str] {
+        match self {
+            PgData::Documents(_) => &load::TABLES,
+            PgData::Vectors(_) => &vectors::TABLES,
+        }
+    }
+
+    pub fn expected_rows(&self) -> BTreeMap<String, u64> {
+        match self {
+            PgData::Documents(c) => load::expected_rows(c),
+            PgData::Vectors(v) => BTreeMap::from([("items".to_string(), v.len() as u64)]),
+        }
+    }
+
+    /// Draws an op's bind values; for a vector query also which query and which ground
+    /// truth (filter) judge its recall.
+    pub fn draw(
+        &self,
+        generators: &[ParamGen],
+        rng: &mut ChaCha8Rng,
+        out: &mut Vec<ParamValue>,
+    ) -> Option<(usize, usize)> {
+        match self {
+            PgData::Documents(c) => {
+                c.draw(generators, rng, out);
+                None
+            }
+            PgData::Vectors(v) => {
+                out.clear();
+                let mut judged = None;
+                for g in generators {
+                    // Scenario validation allows only vector parameters on a vector set.
+                    let Some(filter) = g.vector_filter() else {
+                        continue;
+                    };
+                    let q = rand::RngExt::random_range(rng, 0..v.query_count());
+                    out.push(ParamValue::Vector(v.query(q).to_vec()));
+                    if filter > 0 {
+                        let category = crate::dataset::vectors::FILTERS[filter - 1].1;
+                        out.push(ParamValue::Int(i64::from(category)));
+                    }
+                    judged = Some((q, filter));
+                }
+                judged
+            }
+        }
+    }
+}
+
 /// Runs the workload's statements on one pooled connection.
 pub struct PgExecutor {
     conn: PoolConnection<Postgres>,
@@ -96,7 +174,15 @@ pub struct PgExecutor {
 pub struct PgOps {
     pub statements: Vec<Arc<str>>,
     pub params: Vec<Vec<ParamGen>>,
-    pub corpus: Arc<Corpus>,
+    pub data: Arc<PgData>,
+    /// Recall is judged at this k (the workload's `k`).
+    pub k: usize,
+}
+
+/// One execution's bind values and, for vector queries, (query, filter) to judge recall by.
+pub struct PgParams {
+    pub values: Vec<ParamValue>,
+    pub judged: Option<(usize, usize)>,
 }
 
 impl PgExecutor {
@@ -106,12 +192,22 @@ impl PgExecutor {
         pool: &PgPool,
         ops: Arc<PgOps>,
         op_timeout: std::time::Duration,
+        session: Option<(&str, &str)>,
     ) -> sqlx::Result<Self> {
         let mut conn = pool.acquire().await?;
         let ms = op_timeout.as_millis().max(1);
         sqlx::query(AssertSqlSafe(format!("SET statement_timeout = {ms}")))
             .execute(&mut *conn)
             .await?;
+        // A sweep point's setting (e.g. hnsw.ef_search) for this session only; the server's
+        // configuration is untouched, so there is nothing to revert.
+        if let Some((name, value)) = session {
+            sqlx::query("SELECT set_config($1, $2, false)")
+                .bind(name)
+                .bind(value)
+                .execute(&mut *conn)
+                .await?;
+        }
         Ok(PgExecutor { conn, ops })
     }
 }
@@ -125,34 +221,49 @@ pub fn bind_all<'q>(
             ParamValue::Int(i) => q.bind(*i),
             ParamValue::Text(s) => q.bind(s.clone()),
             ParamValue::Time(t) => q.bind(*t),
+            ParamValue::Vector(v) => q.bind(v.clone()),
         };
     }
     q
 }
 
 impl Executor for PgExecutor {
-    type Params = Vec<ParamValue>;
+    type Params = PgParams;
 
-    fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> Vec<ParamValue> {
-        let mut params = Vec::with_capacity(3);
-        self.ops.corpus.draw(&self.ops.params[op], rng, &mut params);
-        params
+    fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> PgParams {
+        let mut values = Vec::with_capacity(3);
+        let judged = self.ops.data.draw(&self.ops.params[op], rng, &mut values);
+        PgParams { values, judged }
     }
 
     async fn execute(
         &mut self,
         op: usize,
-        params: &Vec<ParamValue>,
+        params: &PgParams,
     ) -> std::result::Result<Done, OpError> {
         let q = bind_all(
             sqlx::query(AssertSqlSafe(self.ops.statements[op].clone())),
-            params,
+            &params.values,
         );
         // Rows are fetched whole: the latency covers the full result, not the first row.
-        q.fetch_all(&mut *self.conn)
-            .await
-            .map(|_| Done::default())
-            .map_err(classify)
+        let rows = q.fetch_all(&mut *self.conn).await.map_err(classify)?;
+        let (Some((query, filter)), PgData::Vectors(set)) = (params.judged, &*self.ops.data) else {
+            return Ok(Done::default());
+        };
+        // Judged inside the timed call: k exact distances cost microseconds, against a
+        // server round trip of a millisecond or more.
+        let mut ids = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get(0).map_err(|e| OpError {
+                kind: "result_shape".into(),
+                message: format!("a kNN statement's first column must be the bigint row id: {e}"),
+            })?;
+            ids.push(u32::try_from(id - 1).unwrap_or(u32::MAX));
+        }
+        Ok(Done {
+            bytes: 0,
+            recall: Some(set.recall(query, filter, self.ops.k, &ids)),
+        })
     }
 }
 

@@ -18,6 +18,7 @@ pub struct AppliedProfile {
     settings: Vec<CapturedSetting>,
     created_indexes: Vec<String>,
     schema: String,
+    tables: Vec<String>,
     pub changes: TargetChanges,
 }
 
@@ -37,6 +38,7 @@ pub async fn apply_profile(
     target: &Target,
     file: &AppliedFile,
     schema: &str,
+    tables: &[&str],
     host_memory: u64,
 ) -> Result<(PgPool, AppliedProfile)> {
     let ProfileDef::Postgres(profile) = &file.profile;
@@ -52,6 +54,7 @@ pub async fn apply_profile(
         settings: Vec::new(),
         created_indexes: Vec::new(),
         schema: schema.to_string(),
+        tables: tables.iter().map(|t| t.to_string()).collect(),
         changes: TargetChanges {
             target: target.name.clone(),
             profile_file: file.file.display().to_string(),
@@ -228,7 +231,7 @@ async fn apply_inner(
         applied.changes.indexes.push(change);
     }
     if !profile.indexes.is_empty() {
-        for table in ["authors", "documents", "comments"] {
+        for table in &applied.tables {
             sqlx::query(AssertSqlSafe(format!("ANALYZE {}.{table}", applied.schema)))
                 .execute(&pool)
                 .await

@@ -6,11 +6,11 @@ use std::time::Duration;
 use sqlx::postgres::PgPool;
 
 use super::{
-    AppliedProfile, PgExecutor, PgOps, PgSnapshot, apply_profile, capture_plan, connect, readiness,
-    revert_profile, target_error, with_schema,
+    AppliedProfile, PgData, PgExecutor, PgOps, PgSnapshot, apply_profile, capture_plan, connect,
+    readiness, revert_profile, target_error, with_schema,
 };
 use crate::backend::Store;
-use crate::dataset::{Corpus, DatasetSpec};
+use crate::dataset::{Corpus, DatasetSpec, VectorSet};
 use crate::error::{Error, Result};
 use crate::results::{
     DatasetReport, Evidence, PgEvidence, PoolReport, ReadinessCheck, RevertReport, TargetChanges,
@@ -49,7 +49,7 @@ fn pg_profile(file: &AppliedFile) -> &crate::scenario::PgProfile {
 
 impl Store for PgStore {
     type Exec = PgExecutor;
-    type Data = Corpus;
+    type Data = PgData;
     type Applied = AppliedProfile;
     type Snapshot = PgSnapshot;
     type Workers = PgPool;
@@ -81,17 +81,31 @@ impl Store for PgStore {
         })
     }
 
-    async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<Corpus>)> {
-        let DatasetSpec::Documents(spec) = &dataset.spec;
-        let corpus = Arc::new(Corpus::new(spec));
-        let report = super::prepare_dataset(&self.pool, &self.target, dataset, &corpus).await?;
-        Ok((report, corpus))
+    async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<PgData>)> {
+        match &dataset.spec {
+            DatasetSpec::Documents(spec) => {
+                let corpus = Corpus::new(spec);
+                let report =
+                    super::prepare_dataset(&self.pool, &self.target, dataset, &corpus).await?;
+                Ok((report, Arc::new(PgData::Documents(corpus))))
+            }
+            DatasetSpec::Vectors(spec) => {
+                let set = build_vectors(dataset, spec.clone()).await?;
+                let report =
+                    super::prepare_vectors(&self.pool, &self.target, dataset, &set).await?;
+                // Connections opened before pgvector was installed have not loaded it (see
+                // `connect`): start a fresh pool so every session knows its settings.
+                self.pool.close().await;
+                self.pool = connect(&self.target).await?;
+                Ok((report, Arc::new(PgData::Vectors(set))))
+            }
+        }
     }
 
     async fn apply(
         &mut self,
         file: &AppliedFile,
-        data: Option<&Corpus>,
+        data: Option<&PgData>,
         host_memory: u64,
     ) -> Result<AppliedProfile> {
         let Some(corpus) = data else {
@@ -105,7 +119,8 @@ impl Store for PgStore {
             self.pool.clone(),
             &self.target,
             file,
-            &corpus.spec().schema,
+            corpus.schema(),
+            corpus.tables(),
             host_memory,
         )
         .await
@@ -136,7 +151,7 @@ impl Store for PgStore {
 
     async fn readiness(
         &self,
-        corpus: &Corpus,
+        corpus: &PgData,
         file: Option<&AppliedFile>,
     ) -> Result<Vec<ReadinessCheck>> {
         let expected: Vec<String> = file
@@ -157,7 +172,7 @@ impl Store for PgStore {
         Evidence::Postgres(PgEvidence::default())
     }
 
-    async fn explain(&self, workload: &Workload, corpus: &Corpus, ev: &mut Evidence) -> Result<()> {
+    async fn explain(&self, workload: &Workload, corpus: &PgData, ev: &mut Evidence) -> Result<()> {
         for op in &workload.ops {
             let OpDef::Sql(sql) = &op.def;
             // The same parameters under every profile, so plans are comparable.
@@ -171,7 +186,7 @@ impl Store for PgStore {
                 &workload.name,
                 &op.name,
                 &sql.sql,
-                &corpus.spec().schema,
+                corpus.schema(),
                 params,
             )
             .await
@@ -206,11 +221,11 @@ impl Store for PgStore {
     async fn workers(
         &self,
         workload: &Workload,
-        corpus: Arc<Corpus>,
+        corpus: Arc<PgData>,
         n: u32,
         op_timeout: Duration,
     ) -> Result<(PgPool, Vec<PgExecutor>)> {
-        let schema = corpus.spec().schema.clone();
+        let schema = corpus.schema().to_string();
         let sql = |o: &crate::scenario::WeightedOp| match &o.def {
             OpDef::Sql(s) => s.clone(),
         };
@@ -221,15 +236,24 @@ impl Store for PgStore {
                 .map(|o| Arc::from(with_schema(&sql(o).sql, &schema)))
                 .collect(),
             params: workload.ops.iter().map(|o| sql(o).params).collect(),
-            corpus,
+            data: corpus,
+            k: workload.k.unwrap_or(10) as usize,
         });
         let pool = connect(&self.target).await?;
         let mut executors = Vec::new();
         for _ in 0..n {
             executors.push(
-                PgExecutor::new(&pool, ops.clone(), op_timeout)
-                    .await
-                    .map_err(|e| target_error(&self.target, "opening worker connections", e))?,
+                PgExecutor::new(
+                    &pool,
+                    ops.clone(),
+                    op_timeout,
+                    workload
+                        .sweep
+                        .as_ref()
+                        .map(|s| (s.setting.as_str(), s.value.as_str())),
+                )
+                .await
+                .map_err(|e| target_error(&self.target, "opening worker connections", e))?,
             );
         }
         Ok((pool, executors))
@@ -246,4 +270,15 @@ impl Store for PgStore {
         pool.close().await;
         leaked
     }
+}
+
+/// Generates (or reads) the vectors and their ground truth on a blocking thread: it is
+/// seconds of CPU work that must not stall the async workers.
+async fn build_vectors(dataset: &Dataset, spec: crate::dataset::VectorsSpec) -> Result<VectorSet> {
+    let cache = crate::dataset::vectors::cache_dir();
+    let file = dataset.file.clone();
+    tokio::task::spawn_blocking(move || VectorSet::build(&spec, &cache))
+        .await
+        .map_err(|e| Error::Usage(format!("building the vector dataset failed: {e}")))?
+        .map_err(|e| Error::input(crate::error::InputIssue::new(&file, "vectors_file", e)))
 }

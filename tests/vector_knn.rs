@@ -1,0 +1,411 @@
+//! Vector kNN end to end against the real PostgreSQL + pgvector that `scripts/stack up`
+//! starts: exact-scan recall, a weak HNSW checked against an independent brute force,
+//! readiness, safety and bad input. Small data, seconds per test.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
+use tunebench::dataset::vectors::{VectorSet, cache_dir};
+use tunebench::dataset::{DatasetSpec, load_spec};
+use tunebench::{Cli, Outcome, Results};
+
+/// Profiles change server-wide settings (ALTER SYSTEM): one such test at a time.
+static SETTINGS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn pg_url() -> String {
+    std::env::var("TUNEBENCH_PG_URL")
+        .unwrap_or_else(|_| "postgres://tunebench:tunebench@127.0.0.1:5432/tunebench".into())
+}
+
+fn dataset(dir: &Path, schema: &str, count: u32, extra: &str) -> PathBuf {
+    let path = dir.join("vectors.toml");
+    std::fs::write(
+        &path,
+        format!("kind = \"vectors\"\nschema = \"{schema}\"\nseed = 11\ncount = {count}\ndimension = 384\nqueries = 100\nclusters = 20\nk_max = 10\n{extra}"),
+    )
+    .unwrap();
+    path
+}
+
+/// A scenario over the repo's pgvector workload and profiles.
+fn scenario(dir: &Path, dataset: &Path, ops: &str, profiles: &[&str]) -> PathBuf {
+    let mut text = format!(
+        r#"
+name = "vector-test"
+
+[targets.pg]
+kind = "postgres"
+url = "{url}"
+
+[datasets.vec]
+target = "pg"
+file = "{dataset}"
+
+[load]
+mode = "closed"
+concurrency = 2
+warmup = "200ms"
+duration = "1500ms"
+
+[[workload]]
+name = "knn"
+target = "pg"
+dataset = "vec"
+definition = "{ROOT}/workloads/pgvector-knn.toml"
+k = 10
+ops = [{ops}]
+"#,
+        url = pg_url(),
+        dataset = dataset.display()
+    );
+    for p in profiles {
+        text.push_str(&format!(
+            "\n[[profile]]\nname = \"{p}\"\napply = {{ pg = \"{ROOT}/profiles/pgvector/{p}.toml\" }}\n"
+        ));
+    }
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
+    let mut argv = vec!["tunebench"];
+    argv.extend_from_slice(args);
+    tunebench::run(Cli::parse_from(argv)).await
+}
+
+fn op_recall(r: &Results, profile: &str, op: &str) -> f64 {
+    let w = r
+        .runs
+        .iter()
+        .find(|p| p.profile == profile)
+        .and_then(|p| p.workloads.iter().find(|w| w.workload == "knn"))
+        .unwrap_or_else(|| panic!("no {profile}/knn in results"));
+    assert_eq!(w.k, Some(10));
+    let o = w.operations.iter().find(|o| o.op == op).unwrap();
+    assert!(o.ops > 50, "{profile}/{op}: only {} queries", o.ops);
+    o.recall_at_k
+        .unwrap_or_else(|| panic!("{profile}/{op}: no recall"))
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut d, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (x, y) in a.iter().zip(b) {
+        d += *x as f64 * *y as f64;
+        na += *x as f64 * *x as f64;
+        nb += *y as f64 * *y as f64;
+    }
+    1.0 - d / (na.sqrt() * nb.sqrt())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_scan_is_recall_one_and_weak_hnsw_matches_an_independent_brute_force() {
+    let _settings = SETTINGS.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_vec";
+    let ds = dataset(dir.path(), schema, 4000, "");
+    let ops = r#"{ op = "knn", weight = 2 }, { op = "knn_filter_50" }, { op = "knn_filter_10" }"#;
+    let path = scenario(dir.path(), &ds, ops, &["exact", "hnsw-weak"]);
+    let out = dir.path().join("out");
+    let outcome = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--keep-profile",
+    ])
+    .await
+    .unwrap();
+    let results: Results =
+        serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap();
+    for op in ["knn", "knn_filter_50", "knn_filter_10"] {
+        assert_eq!(op_recall(&results, "exact", op), 1.0, "exact scan, {op}");
+    }
+    let weak = op_recall(&results, "hnsw-weak", "knn");
+    assert!(weak < 0.98, "a weak HNSW should lose recall, got {weak}");
+
+    // Independently of tunebench's ground truth: the vectors as the server holds them, a
+    // plain f64 brute force here, and the kept weak index queried for every query.
+    let DatasetSpec::Vectors(spec) = load_spec(&ds, &Default::default()).unwrap() else {
+        panic!("vectors")
+    };
+    let set = VectorSet::build(&spec, &cache_dir()).unwrap();
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT id, embedding::real[] AS e FROM {schema}.items ORDER BY id"
+    )))
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let base: Vec<(i64, Vec<f32>)> = rows.iter().map(|r| (r.get("id"), r.get("e"))).collect();
+    assert_eq!(base.len(), 4000);
+    sqlx::query("SET hnsw.ef_search = 10")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let mut independent = 0.0;
+    for q in 0..set.query_count() {
+        let query = set.query(q);
+        let mut all: Vec<(f64, i64)> = base.iter().map(|(id, e)| (cosine(query, e), *id)).collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let kth = all[9].0;
+        let exact: Vec<u32> = all[..10].iter().map(|p| (p.1 - 1) as u32).collect();
+        // tunebench's ground truth agrees with this brute force (tie-tolerantly).
+        assert_eq!(set.recall(q, 0, 10, &exact), 1.0, "query {q}");
+        let mut truth_ids = set.truth.filters[0][q].ids.clone();
+        truth_ids.sort();
+        let mut mine = exact.clone();
+        mine.sort();
+        assert!(
+            truth_ids == mine || (all[10].0 - kth).abs() < 1e-6,
+            "query {q}"
+        );
+        let got: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT id FROM {schema}.items ORDER BY embedding <=> $1::vector LIMIT 10"
+        )))
+        .bind(query.to_vec())
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        let hits = got
+            .iter()
+            .filter(|id| cosine(query, &base[(**id - 1) as usize].1) <= kth + 1e-3)
+            .count();
+        independent += hits as f64 / 10.0;
+    }
+    independent /= set.query_count() as f64;
+    eprintln!("weak HNSW recall@10: tunebench {weak:.4}, independent check {independent:.4}");
+    // tunebench drew queries at random (with repeats), so its mean is a sample of the same
+    // per-query recalls.
+    assert!(
+        (weak - independent).abs() < 0.04,
+        "tunebench measured {weak}, the independent check {independent}"
+    );
+
+    // Undo what --keep-profile left.
+    for stmt in [
+        format!("DROP INDEX {schema}.tunebench_items_embedding_hnsw_weak"),
+        "ALTER SYSTEM RESET \"hnsw.ef_search\"".into(),
+        "SELECT pg_reload_conf()".into(),
+    ] {
+        sqlx::query(AssertSqlSafe(stmt))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_refuses_a_half_loaded_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_vec_ready";
+    let ds = dataset(dir.path(), schema, 600, "");
+    let path = scenario(dir.path(), &ds, r#"{ op = "knn" }"#, &["exact"]);
+    let out = dir.path().join("out");
+    let args = [
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    run(&[&args[..], &["--duration", "300ms", "--warmup", "0s"]].concat())
+        .await
+        .unwrap();
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!(
+        "DELETE FROM {schema}.items WHERE id % 2 = 0"
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let DatasetSpec::Vectors(spec) = load_spec(&ds, &Default::default()).unwrap() else {
+        panic!("vectors")
+    };
+    let data = tunebench::backend::postgres::PgData::Vectors(
+        VectorSet::build(&spec, &cache_dir()).unwrap(),
+    );
+    let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
+    let checks = tunebench::backend::postgres::readiness(&pool, "pg", &data, &[])
+        .await
+        .unwrap();
+    let bad: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
+    assert_eq!(bad.len(), 1, "{checks:?}");
+    assert_eq!(bad[0].check, format!("rows in {schema}.items"));
+    assert_eq!(
+        (bad[0].expected.as_str(), bad[0].actual.as_str()),
+        ("600", "300")
+    );
+    // A run reloads tunebench's own damaged load rather than measuring it.
+    run(&[&args[..], &["--duration", "300ms", "--warmup", "0s"]].concat())
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT count(*) FROM {schema}.items"
+    )))
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(n, 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_tunebench_did_not_create_is_refused_and_left_alone() {
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    for stmt in [
+        "DROP SCHEMA IF EXISTS tunebench_vec_not_ours CASCADE",
+        "CREATE SCHEMA tunebench_vec_not_ours",
+        "CREATE TABLE tunebench_vec_not_ours.items (id bigint)",
+        "INSERT INTO tunebench_vec_not_ours.items VALUES (7)",
+    ] {
+        sqlx::query(stmt).execute(&mut c).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), "tunebench_vec_not_ours", 100, "");
+    let path = scenario(dir.path(), &ds, r#"{ op = "knn" }"#, &["exact"]);
+    let err = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains("not created by tunebench"),
+        "{err}"
+    );
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM tunebench_vec_not_ours.items")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(ids, [7]);
+    sqlx::query("DROP SCHEMA tunebench_vec_not_ours CASCADE")
+        .execute(&mut c)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn bad_vector_files_and_mismatches_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = tunebench::dataset::vectors::Matrix {
+        rows: 20,
+        dim: 8,
+        data: (0..160).map(|i| i as f32).collect(),
+    };
+    let mut npy = Vec::new();
+    tunebench::dataset::vectors::files::write_npy(&mut npy, &m).unwrap();
+    std::fs::write(dir.path().join("v8.npy"), &npy).unwrap();
+    let mut fv = Vec::new();
+    tunebench::dataset::vectors::files::write_fvecs(&mut fv, &m).unwrap();
+    std::fs::write(dir.path().join("cut.fvecs"), &fv[..fv.len() - 5]).unwrap();
+    std::fs::write(dir.path().join("q.csv"), "1,2,3").unwrap();
+    for (files, expect) in [
+        (
+            "vectors_file = \"v8.npy\"\nqueries_file = \"v8.npy\"\n",
+            "8-d vectors but dimension is 384",
+        ),
+        (
+            "vectors_file = \"v8.npy\"\nqueries_file = \"cut.fvecs\"\n",
+            "truncated",
+        ),
+        (
+            "vectors_file = \"v8.npy\"\nqueries_file = \"q.csv\"\n",
+            "valid: .npy",
+        ),
+        ("vectors_file = \"v8.npy\"\n", "queries_file"),
+    ] {
+        let ds = dataset(dir.path(), "tunebench_test_vec_bad", 10, files);
+        let path = scenario(dir.path(), &ds, r#"{ op = "knn" }"#, &["exact"]);
+        let err = run(&["validate", path.to_str().unwrap()])
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(expect) && msg.contains("vectors.toml"),
+            "{msg}"
+        );
+    }
+    // Vector parameters against a document corpus: refused before anything runs.
+    let docs = dir.path().join("docs.toml");
+    std::fs::write(
+        &docs,
+        "kind = \"documents\"\nschema = \"tunebench_x\"\nseed = 1\nauthors = 5\ndocuments = 5\n",
+    )
+    .unwrap();
+    let path = scenario(dir.path(), &docs, r#"{ op = "knn" }"#, &["exact"]);
+    let err = run(&["validate", path.to_str().unwrap()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("query_vector"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_of_ef_search_reports_recall_against_speed_with_charts() {
+    let _settings = SETTINGS.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), "tunebench_test_vec_sweep", 3000, "");
+    let path = scenario(dir.path(), &ds, r#"{ op = "knn" }"#, &["hnsw-weak"]);
+    // The sweep: one workload per hnsw.ef_search value, set on the worker sessions.
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "ops = [{ op = \"knn\" }]",
+        "ops = [{ op = \"knn\" }]\nsweep = { setting = \"hnsw.ef_search\", values = [1, 200], min_recall = 0.5 }",
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    run(&[&args[..], &["--duration", "800ms", "--warmup", "0s"]].concat())
+        .await
+        .unwrap();
+    let raw: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    // A vector run's results (query vectors in plans, recall, sweep points) fit the schema.
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{ROOT}/schemas/results.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = validator.iter_errors(&raw).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let results: Results = serde_json::from_value(raw).unwrap();
+    let recall = |name: &str| {
+        results.runs[0]
+            .workloads
+            .iter()
+            .find(|w| w.workload == name)
+            .and_then(|w| w.recall_at_k)
+            .unwrap_or_else(|| panic!("no recall for {name}"))
+    };
+    // ef_search = 1 returns a single row: at most 1 of 10 neighbours.
+    let (low, high) = (recall("knn_1"), recall("knn_200"));
+    assert!(low <= 0.1, "ef_search 1: {low}");
+    assert!(
+        high > low + 0.3,
+        "ef_search 200 ({high}) should beat ef_search 1 ({low})"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("sweeping `hnsw.ef_search`"), "{report}");
+    assert!(
+        report.contains("cheapest value meeting it: `200`"),
+        "{report}"
+    );
+    for chart in ["recall-qps", "recall-p99"] {
+        let svg =
+            std::fs::read_to_string(out.join(format!("sweep-hnsw-weak-knn-{chart}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.matches("<circle").count() >= 2);
+    }
+}
