@@ -128,27 +128,43 @@ const METRICS: &[(&str, &str, Stat)] = &[
     ("throughput", "ops/s", Stat::Throughput),
 ];
 
-/// Per-trial data a statistic is computed from: each trial's recorded latencies as (value µs,
-/// count) pairs, its completed operations and its wall time.
+/// Per-trial data a statistic is computed from: each trial's recorded latency counts over the
+/// side's common sorted bucket values (so pooling trials is a vector sum, not a sort), its
+/// completed operations and its wall time.
 struct Trials {
-    latencies: Vec<Vec<(u64, u64)>>,
+    values_us: Vec<u64>,
+    counts: Vec<Vec<u64>>,
     ops: Vec<f64>,
     secs: Vec<f64>,
 }
 
 impl Trials {
     fn of(w: &WorkloadResult) -> Option<Self> {
-        let mut latencies = Vec::new();
+        let mut recorded = Vec::new();
         for t in &w.per_trial {
             let h = crate::metrics::decode(&t.histogram).ok()?;
-            latencies.push(
+            recorded.push(
                 h.iter_recorded()
                     .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                    .collect(),
+                    .collect::<Vec<_>>(),
             );
         }
+        let mut values_us: Vec<u64> = recorded.iter().flatten().map(|e| e.0).collect();
+        values_us.sort_unstable();
+        values_us.dedup();
+        let counts = recorded
+            .iter()
+            .map(|r| {
+                let mut c = vec![0; values_us.len()];
+                for (v, n) in r {
+                    c[values_us.binary_search(v).expect("value collected above")] += n;
+                }
+                c
+            })
+            .collect();
         Some(Trials {
-            latencies,
+            values_us,
+            counts,
             ops: w.per_trial.iter().map(|t| t.ops as f64).collect(),
             secs: w.per_trial.iter().map(|t| t.duration_s).collect(),
         })
@@ -163,19 +179,21 @@ impl Trials {
                     / idx.iter().map(|&i| self.secs[i]).sum::<f64>()
             }
             Stat::Quantile(q) => {
-                let mut pool: Vec<(u64, u64)> = idx
-                    .iter()
-                    .flat_map(|&i| self.latencies[i].iter().copied())
-                    .collect();
-                pool.sort_unstable_by_key(|e| e.0);
-                let total: u64 = pool.iter().map(|e| e.1).sum();
+                let mut pooled = vec![0u64; self.values_us.len()];
+                for &i in idx {
+                    pooled
+                        .iter_mut()
+                        .zip(&self.counts[i])
+                        .for_each(|(p, c)| *p += c);
+                }
+                let total: u64 = pooled.iter().sum();
                 // The same rank rule as HdrHistogram's value_at_quantile.
                 let rank = ((q * total as f64).ceil() as u64).max(1);
                 let mut seen = 0;
-                for (value, count) in pool {
+                for (value, count) in self.values_us.iter().zip(pooled) {
                     seen += count;
                     if seen >= rank {
-                        return value as f64 / 1000.0;
+                        return *value as f64 / 1000.0;
                     }
                 }
                 0.0
