@@ -62,13 +62,7 @@ pub async fn prepare_dataset(
             .await
             .map_err(|e| err("adding foreign keys and analyzing", e))?;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    record_load(pool, schema, &dataset.spec, seconds)
-        .await
-        .map_err(|e| err("writing the manifest", e))?;
-    let rows = count_rows(pool, schema, &TABLES)
-        .await
-        .map_err(|e| err("counting rows", e))?;
+    let (rows, seconds) = finish_load(pool, target, dataset, &TABLES, started).await?;
     Ok(report(dataset, corpus, true, rows, Some(seconds)))
 }
 
@@ -316,8 +310,31 @@ pub(super) async fn existing_load(
     Ok(false)
 }
 
+/// Ends a fresh load: marks it complete in the manifest (with its spec and duration) and
+/// counts what is there. Returns the row counts and the load's seconds.
+pub(super) async fn finish_load(
+    pool: &PgPool,
+    target: &Target,
+    dataset: &Dataset,
+    tables: &[&str],
+    started: Instant,
+) -> Result<(BTreeMap<String, u64>, f64)> {
+    let schema = dataset.spec.namespace();
+    let err = |what: &str, e: sqlx::Error| {
+        target_error(target, &format!("dataset {} ({what})", dataset.name), e)
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    record_load(pool, schema, &dataset.spec, seconds)
+        .await
+        .map_err(|e| err("writing the manifest", e))?;
+    let rows = count_rows(pool, schema, tables)
+        .await
+        .map_err(|e| err("counting rows", e))?;
+    Ok((rows, seconds))
+}
+
 /// Marks the load complete, with the spec it loaded.
-pub(super) async fn record_load(
+async fn record_load(
     pool: &PgPool,
     schema: &str,
     spec: &DatasetSpec,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPool;
 
-use super::load::{count_rows, existing_load, record_load};
+use super::load::{count_rows, existing_load, finish_load};
 use super::{target_error, with_schema};
 use crate::dataset::vectors::VectorSet;
 use crate::dataset::{CopyEncoder, DatasetSpec};
@@ -66,13 +66,7 @@ pub async fn prepare_vectors(
         .execute(pool)
         .await
         .map_err(|e| err("VACUUM ANALYZE items", e))?;
-    let seconds = started.elapsed().as_secs_f64();
-    record_load(pool, schema, &dataset.spec, seconds)
-        .await
-        .map_err(|e| err("writing the manifest", e))?;
-    let rows = count_rows(pool, schema, &TABLES)
-        .await
-        .map_err(|e| err("counting rows", e))?;
+    let (rows, seconds) = finish_load(pool, target, dataset, &TABLES, started).await?;
     Ok(report(dataset, set, true, rows, Some(seconds)))
 }
 
