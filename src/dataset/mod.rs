@@ -3,6 +3,7 @@
 
 mod copy;
 mod documents;
+pub mod graph;
 
 use std::path::Path;
 
@@ -11,8 +12,9 @@ use sha2::{Digest, Sha256};
 
 pub use copy::CopyEncoder;
 pub use documents::{Author, Comment, Corpus, Document, ParamValue, TermStats};
+pub use graph::{Graph, GraphParam, GraphSpec, GraphValue};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InputIssue, Result};
 use crate::scenario::SourceFile;
 
 /// Bumped whenever generated content changes, so cached loads are not reused wrongly.
@@ -22,6 +24,7 @@ pub const GENERATOR_VERSION: u32 = 1;
 #[serde(rename_all = "lowercase")]
 pub enum DatasetKind {
     Documents,
+    Graph,
 }
 
 /// A document corpus: authors, documents (title, body, tags, created_at) and comments.
@@ -79,6 +82,7 @@ impl DocumentsSpec {
 #[serde(untagged)]
 pub enum DatasetSpec {
     Documents(DocumentsSpec),
+    Graph(GraphSpec),
 }
 
 impl DatasetSpec {
@@ -86,6 +90,7 @@ impl DatasetSpec {
     pub fn hash(&self) -> String {
         match self {
             DatasetSpec::Documents(s) => s.hash(),
+            DatasetSpec::Graph(s) => s.hash(),
         }
     }
 
@@ -93,12 +98,14 @@ impl DatasetSpec {
     pub fn namespace(&self) -> &str {
         match self {
             DatasetSpec::Documents(s) => &s.schema,
+            DatasetSpec::Graph(_) => "Tunebench* labels",
         }
     }
 
     pub fn kind(&self) -> DatasetKind {
         match self {
             DatasetSpec::Documents(_) => DatasetKind::Documents,
+            DatasetSpec::Graph(_) => DatasetKind::Graph,
         }
     }
 }
@@ -112,12 +119,13 @@ pub fn load_spec(path: &Path, overrides: &toml::Table) -> Result<DatasetSpec> {
     }
     match table.get("kind").and_then(|k| k.as_str()) {
         Some("documents") => load_documents(&src, table).map(DatasetSpec::Documents),
+        Some("graph") => load_graph(&src, table).map(DatasetSpec::Graph),
         Some(other) => Err(Error::input(src.issue(
             "kind",
-            format!("unknown dataset kind `{other}`; valid: documents"),
+            format!("unknown dataset kind `{other}`; valid: documents, graph"),
         ))),
         None => Err(Error::input(
-            src.issue("kind", "is missing; valid: documents"),
+            src.issue("kind", "is missing; valid: documents, graph"),
         )),
     }
 }
@@ -126,6 +134,11 @@ pub fn load_spec(path: &Path, overrides: &toml::Table) -> Result<DatasetSpec> {
 pub fn load_documents_spec(path: &Path, overrides: &toml::Table) -> Result<DocumentsSpec> {
     match load_spec(path, overrides)? {
         DatasetSpec::Documents(d) => Ok(d),
+        DatasetSpec::Graph(_) => Err(Error::input(InputIssue::new(
+            path,
+            "kind",
+            "is `graph`; a document corpus (kind = \"documents\") is needed here",
+        ))),
     }
 }
 
@@ -177,6 +190,25 @@ fn load_documents(src: &SourceFile, table: toml::Table) -> Result<DocumentsSpec>
     if spec.body_words[0] == 0 || spec.body_words[0] > spec.body_words[1] {
         issues.push(src.issue("body_words", "must be [min, max] with 1 <= min <= max"));
     }
+    if issues.is_empty() {
+        Ok(spec)
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+fn load_graph(src: &SourceFile, table: toml::Table) -> Result<GraphSpec> {
+    let spec: GraphSpec = table.try_into().map_err(|e: toml::de::Error| {
+        Error::input(src.issue(
+            "",
+            format!("{} (after scenario overrides)", e.message().trim()),
+        ))
+    })?;
+    let issues: Vec<InputIssue> = spec
+        .problems()
+        .into_iter()
+        .map(|(field, msg)| src.issue(field, msg))
+        .collect();
     if issues.is_empty() {
         Ok(spec)
     } else {

@@ -23,7 +23,13 @@ pub async fn prepare_dataset(
     dataset: &Dataset,
     corpus: &Corpus,
 ) -> Result<DatasetReport> {
-    let DatasetSpec::Documents(spec) = &dataset.spec;
+    let DatasetSpec::Documents(spec) = &dataset.spec else {
+        return Err(Error::Usage(format!(
+            "dataset {} ({}) is not a document corpus; a postgres target needs kind = \"documents\"",
+            dataset.name,
+            dataset.file.display()
+        )));
+    };
     let schema = spec.schema.as_str();
     let hash = spec.hash();
     let err = |what: &str, e: sqlx::Error| {
@@ -145,6 +151,7 @@ fn report(
         load_seconds: seconds,
         load_rows_per_s: seconds.map(|s| total as f64 / s.max(1e-9)),
         term_bands: corpus.term_stats().to_vec(),
+        load_rates: Default::default(),
     }
 }
 

@@ -32,18 +32,21 @@ impl PgStore {
 fn evidence(e: &mut Evidence) -> &mut PgEvidence {
     match e {
         Evidence::Postgres(p) => p,
+        _ => unreachable!("evidence is created by the store itself"),
     }
 }
 
 fn evidence_ref(e: &Evidence) -> &PgEvidence {
     match e {
         Evidence::Postgres(p) => p,
+        _ => unreachable!("evidence is created by the store itself"),
     }
 }
 
 fn pg_profile(file: &AppliedFile) -> &crate::scenario::PgProfile {
     match &file.profile {
         ProfileDef::Postgres(p) => p,
+        _ => unreachable!("profiles are loaded per target kind (scenario::resolve)"),
     }
 }
 
@@ -82,7 +85,13 @@ impl Store for PgStore {
     }
 
     async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<Corpus>)> {
-        let DatasetSpec::Documents(spec) = &dataset.spec;
+        let DatasetSpec::Documents(spec) = &dataset.spec else {
+            return Err(Error::Usage(format!(
+                "dataset {} ({}) is not a document corpus; a postgres target needs kind = \"documents\"",
+                dataset.name,
+                dataset.file.display()
+            )));
+        };
         let corpus = Arc::new(Corpus::new(spec));
         let report = super::prepare_dataset(&self.pool, &self.target, dataset, &corpus).await?;
         Ok((report, corpus))
@@ -159,7 +168,9 @@ impl Store for PgStore {
 
     async fn explain(&self, workload: &Workload, corpus: &Corpus, ev: &mut Evidence) -> Result<()> {
         for op in &workload.ops {
-            let OpDef::Sql(sql) = &op.def;
+            let OpDef::Sql(sql) = &op.def else {
+                unreachable!("workload files are checked against their target's kind")
+            };
             // The same parameters under every profile, so plans are comparable.
             let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
                 crate::runner::name_seed(&workload.name, &op.name),
@@ -213,6 +224,9 @@ impl Store for PgStore {
         let schema = corpus.spec().schema.clone();
         let sql = |o: &crate::scenario::WeightedOp| match &o.def {
             OpDef::Sql(s) => s.clone(),
+            OpDef::Cypher(_) => {
+                unreachable!("workload files are checked against their target's kind")
+            }
         };
         let ops = Arc::new(PgOps {
             statements: workload
