@@ -258,13 +258,14 @@ impl Evidence {
                 let mut rows = vec![
                     (
                         "page cache hit ratio".to_string(),
-                        n.page_cache_hit_ratio.map_or_else(
-                            || n.page_cache_note.clone().unwrap_or("n/a".into()),
-                            |r| format!("{:.2} %", r * 100.0),
-                        ),
+                        match (n.page_cache_hit_ratio, &n.page_cache_note) {
+                            (Some(r), None) => format!("{:.2} %", r * 100.0),
+                            (Some(r), Some(note)) => format!("{:.2} % ({note})", r * 100.0),
+                            (None, note) => note.clone().unwrap_or("n/a".into()),
+                        },
                     ),
                     (
-                        "index hit ratio (index reads / (index reads + label scans))".to_string(),
+                        "index hit ratio (index anchors / all anchors, PROFILE)".to_string(),
                         n.index_hit_ratio
                             .map_or("n/a".into(), |r| format!("{:.2} %", r * 100.0)),
                     ),
@@ -310,16 +311,18 @@ pub struct PgEvidence {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NeoEvidence {
-    /// Page cache hits / (hits + faults), from the server's page cache counters.
+    /// Page cache hits / (hits + faults): over the measured phases where the server exposes
+    /// page cache counters (JMX), else over the captured PROFILE executions (see the note).
     pub page_cache_hit_ratio: Option<f64>,
     pub page_cache_hits: i64,
     pub page_cache_faults: i64,
-    /// Why the page cache ratio is missing, when it is.
+    /// Where the page cache figures come from when not from measured-phase counters.
     pub page_cache_note: Option<String>,
-    /// Share of index reads among all index and label-scan reads (SHOW INDEXES readCount
-    /// deltas: range/text/full-text indexes vs the token lookup index behind label scans).
+    /// Index anchors / (index anchors + label or all-node scans) over the operators of the
+    /// captured PROFILE plans: how many of the queries' starting points an index serves.
     pub index_hit_ratio: Option<f64>,
-    /// SHOW INDEXES readCount deltas over the measured phases, per index.
+    /// SHOW INDEXES readCount deltas over the measured phases, per index. Neo4j updates
+    /// readCount periodically, so a short phase may show fewer reads than it made.
     pub index_usage: Vec<IndexUsage>,
     /// Size of the database's store files on disk, bytes.
     pub store_bytes: Option<u64>,

@@ -220,9 +220,8 @@ fn load_cypher(src: &SourceFile) -> Result<WorkloadDef> {
 /// The `$name` parameters of a Cypher text (outside string literals).
 pub fn cypher_params(cypher: &str) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
-    let mut chars = cypher.char_indices().peekable();
     let mut quote: Option<char> = None;
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in cypher.char_indices() {
         match quote {
             Some(q) if c == q => quote = None,
             Some(_) => {}

@@ -302,8 +302,9 @@ fn walk(p: &Value, out: &mut Vec<String>, hits: &mut i64) {
 pub fn page_cache(plan: &Value) -> (i64, i64) {
     let mut acc = BTreeMap::new();
     fn go(p: &Value, acc: &mut BTreeMap<&'static str, i64>) {
-        *acc.entry("h").or_default() += p["pageCacheHits"].as_i64().unwrap_or(0);
-        *acc.entry("m").or_default() += p["pageCacheMisses"].as_i64().unwrap_or(0);
+        let get = |k: &str, arg: &str| p[k].as_i64().or(p["args"][arg].as_i64()).unwrap_or(0);
+        *acc.entry("h").or_default() += get("pageCacheHits", "PageCacheHits");
+        *acc.entry("m").or_default() += get("pageCacheMisses", "PageCacheMisses");
         if let Some(c) = p["children"].as_array() {
             for c in c {
                 go(c, acc);

@@ -143,29 +143,51 @@ impl NeoSnapshot {
                 }),
             }
         }
-        let (idx, scans) = ev.index_usage.iter().fold((0, 0), |(i, s), u| {
-            if u.index_type == "LOOKUP" {
-                (i, s + u.reads)
-            } else {
-                (i + u.reads, s)
-            }
-        });
-        ev.index_hit_ratio = (idx + scans > 0).then(|| idx as f64 / (idx + scans) as f64);
-        match (self.page_cache, before.page_cache) {
-            (Some((h1, f1)), Some((h0, f0))) => {
-                ev.page_cache_hits += (h1 - h0).max(0);
-                ev.page_cache_faults += (f1 - f0).max(0);
-                let all = ev.page_cache_hits + ev.page_cache_faults;
-                ev.page_cache_hit_ratio = (all > 0).then(|| ev.page_cache_hits as f64 / all as f64);
+        // Without measured-phase counters the PROFILE-based figures stand (see plans).
+        if let (Some((h1, f1)), Some((h0, f0))) = (self.page_cache, before.page_cache) {
+            if ev.page_cache_note.is_some() {
                 ev.page_cache_note = None;
+                ev.page_cache_hits = 0;
+                ev.page_cache_faults = 0;
             }
-            _ => {
-                if ev.page_cache_hit_ratio.is_none() {
-                    ev.page_cache_note =
-                        Some("not available (page cache counters not readable)".into());
-                }
+            ev.page_cache_hits += (h1 - h0).max(0);
+            ev.page_cache_faults += (f1 - f0).max(0);
+            let all = ev.page_cache_hits + ev.page_cache_faults;
+            ev.page_cache_hit_ratio = (all > 0).then(|| ev.page_cache_hits as f64 / all as f64);
+        }
+    }
+}
+
+/// Index hit ratio and (lacking server counters) page cache figures from the PROFILE plans.
+pub fn plan_ratios(ev: &mut NeoEvidence) {
+    let (mut index, mut scans) = (0u32, 0u32);
+    for p in &ev.plans {
+        for n in &p.nodes {
+            let op = n.split_whitespace().next().unwrap_or("");
+            if op.contains("Index") || (op == "ProcedureCall" && n.contains("db.index.fulltext")) {
+                index += 1;
+            } else if op == "NodeByLabelScan" || op == "AllNodesScan" {
+                scans += 1;
             }
         }
+    }
+    ev.index_hit_ratio = (index + scans > 0).then(|| f64::from(index) / f64::from(index + scans));
+    let measured = ev.page_cache_note.is_none() && ev.page_cache_hits + ev.page_cache_faults > 0;
+    if !measured {
+        let (h, m) = ev.plans.iter().fold((0, 0), |(h, m), p| {
+            let (ph, pm) = super::bolt::page_cache(&p.plan);
+            (h + ph, m + pm)
+        });
+        ev.page_cache_hits = h;
+        ev.page_cache_faults = m;
+        ev.page_cache_hit_ratio = (h + m > 0).then(|| h as f64 / (h + m) as f64);
+        ev.page_cache_note = Some(if h + m > 0 {
+            "over one PROFILE per operation: the server exposes no page cache counters (JMX)".into()
+        } else {
+            // Neo4j Community has no page cache JMX bean and its slotted runtime profiles
+            // report no page cache hits or misses: say so rather than show a made-up ratio.
+            "not available: this server exposes no page cache counters (no JMX bean; PROFILE reports none)".into()
+        });
     }
 }
 

@@ -53,10 +53,13 @@ pub async fn connect(target: &Target, max_connections: usize) -> Result<Bolt> {
             e,
         )
     };
-    // neo4rs retries some failures for up to a minute; the target's connect timeout wins.
+    // The pool connects lazily, and Graph::run retries connection failures (a wrong password
+    // too) for up to a minute: probe through a transaction, which neo4rs does not retry.
     let graph = tokio::time::timeout(target.pool_connect_timeout, async {
         let g = Bolt::connect(config).await?;
-        g.run(query("RETURN 1")).await?;
+        let mut txn = g.start_txn().await?;
+        txn.run(query("RETURN 1")).await?;
+        txn.rollback().await?;
         Ok::<_, neo4rs::Error>(g)
     })
     .await

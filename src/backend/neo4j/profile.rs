@@ -263,7 +263,7 @@ fn current(text: &str, name: &str) -> Option<String> {
         .filter_map(|l| l.split_once('='))
         .filter(|(k, _)| k.trim() == name)
         .map(|(_, v)| v.trim().to_string())
-        .last()
+        .next_back()
 }
 
 /// Replaces every active `name=` line with one `name=value` line at the end.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use neo4rs::{Graph as Bolt, query};
 
 use super::bolt::{self, BoltProfile};
-use super::evidence::{NeoSnapshot, dir_bytes, index_states, readiness};
+use super::evidence::{NeoSnapshot, dir_bytes, index_states, plan_ratios, readiness};
 use super::profile::{self, AppliedNeoProfile, neo_profile};
 use super::{NeoExecutor, NeoOps, connect, rows, target_error};
 use crate::backend::Store;
@@ -125,6 +125,7 @@ impl NeoStore {
             shared_read: misses,
             plan,
         });
+        plan_ratios(ev);
     }
 }
 
