@@ -91,7 +91,7 @@ pub struct DatasetReport {
     pub term_bands: Vec<crate::dataset::TermStats>,
     /// Per-kind load speeds where a store reports them, e.g. `nodes_per_s`,
     /// `relationships_per_s` for a graph.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub load_rates: BTreeMap<String, f64>,
 }
 
