@@ -90,19 +90,15 @@ fn report(
         load_seconds: seconds,
         load_rows_per_s: seconds.map(|s| total as f64 / s.max(1e-9)),
         term_bands: corpus.term_stats().to_vec(),
+        load_rates: Default::default(),
     }
 }
 
 async fn ensure_extensions(pool: &PgPool) -> sqlx::Result<()> {
-    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        .execute(pool)
-        .await?;
+    super::create_extension(pool, "pg_trgm").await?;
     // pg_stat_statements only works when preloaded; creating it elsewhere is harmless and the
     // evidence step reports it as unavailable.
-    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        .execute(pool)
-        .await?;
-    Ok(())
+    super::create_extension(pool, "pg_stat_statements").await
 }
 
 async fn create_schema(pool: &PgPool, schema: &str) -> sqlx::Result<()> {

@@ -96,6 +96,19 @@ pub async fn server_info(pool: &PgPool) -> sqlx::Result<(String, BTreeMap<String
     Ok((version, settings))
 }
 
+/// `CREATE EXTENSION IF NOT EXISTS`, serialized by an advisory lock: two sessions creating
+/// the same extension at once otherwise collide on pg_extension's unique index.
+pub async fn create_extension(pool: &PgPool, name: &'static str) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tunebench: create extension'))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(AssertSqlSafe(format!("CREATE EXTENSION IF NOT EXISTS {name}")))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
 /// Replaces `{schema}` in a statement. The schema name was validated as a plain identifier.
 pub fn with_schema(sql: &str, schema: &str) -> String {
     sql.replace("{schema}", schema)

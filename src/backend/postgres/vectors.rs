@@ -31,8 +31,7 @@ pub async fn prepare_vectors(
     let err = |what: &str, e: sqlx::Error| {
         target_error(target, &format!("dataset {} ({what})", dataset.name), e)
     };
-    sqlx::query("CREATE EXTENSION IF NOT EXISTS vector")
-        .execute(pool)
+    super::create_extension(pool, "vector")
         .await
         .map_err(|e| err("creating extension vector (pgvector)", e))?;
     let expected = std::collections::BTreeMap::from([("items".to_string(), set.len() as u64)]);
@@ -131,6 +130,7 @@ fn report(
         rows,
         load_seconds: seconds,
         load_rows_per_s: seconds.map(|s| set.len() as f64 / s.max(1e-9)),
+        load_rates: Default::default(),
         term_bands: Vec::new(),
     }
 }
