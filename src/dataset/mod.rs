@@ -3,6 +3,7 @@
 
 mod copy;
 mod documents;
+pub mod graph;
 pub mod vectors;
 
 use std::path::Path;
@@ -12,9 +13,10 @@ use sha2::{Digest, Sha256};
 
 pub use copy::CopyEncoder;
 pub use documents::{Author, Comment, Corpus, Document, ParamValue, TermStats};
+pub use graph::{Graph, GraphParam, GraphSpec, GraphValue};
 pub use vectors::{VectorSet, VectorsSpec};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InputIssue, Result};
 use crate::scenario::SourceFile;
 
 /// Bumped whenever generated content changes, so cached loads are not reused wrongly.
@@ -25,6 +27,7 @@ pub const GENERATOR_VERSION: u32 = 1;
 pub enum DatasetKind {
     Documents,
     Vectors,
+    Graph,
 }
 
 /// A document corpus: authors, documents (title, body, tags, created_at) and comments.
@@ -83,6 +86,7 @@ impl DocumentsSpec {
 pub enum DatasetSpec {
     Documents(DocumentsSpec),
     Vectors(VectorsSpec),
+    Graph(GraphSpec),
 }
 
 impl DatasetSpec {
@@ -91,6 +95,7 @@ impl DatasetSpec {
         match self {
             DatasetSpec::Documents(s) => s.hash(),
             DatasetSpec::Vectors(s) => s.hash(),
+            DatasetSpec::Graph(s) => s.hash(),
         }
     }
 
@@ -99,6 +104,7 @@ impl DatasetSpec {
         match self {
             DatasetSpec::Documents(s) => &s.schema,
             DatasetSpec::Vectors(s) => &s.schema,
+            DatasetSpec::Graph(_) => "Tunebench* labels",
         }
     }
 
@@ -106,6 +112,7 @@ impl DatasetSpec {
         match self {
             DatasetSpec::Documents(_) => DatasetKind::Documents,
             DatasetSpec::Vectors(_) => DatasetKind::Vectors,
+            DatasetSpec::Graph(_) => DatasetKind::Graph,
         }
     }
 }
@@ -120,12 +127,13 @@ pub fn load_spec(path: &Path, overrides: &toml::Table) -> Result<DatasetSpec> {
     match table.get("kind").and_then(|k| k.as_str()) {
         Some("documents") => load_documents(&src, table).map(DatasetSpec::Documents),
         Some("vectors") => load_vectors(&src, table).map(DatasetSpec::Vectors),
+        Some("graph") => load_graph(&src, table).map(DatasetSpec::Graph),
         Some(other) => Err(Error::input(src.issue(
             "kind",
-            format!("unknown dataset kind `{other}`; valid: documents, vectors"),
+            format!("unknown dataset kind `{other}`; valid: documents, vectors, graph"),
         ))),
         None => Err(Error::input(
-            src.issue("kind", "is missing; valid: documents, vectors"),
+            src.issue("kind", "is missing; valid: documents, vectors, graph"),
         )),
     }
 }
@@ -138,6 +146,11 @@ pub fn load_documents_spec(path: &Path, overrides: &toml::Table) -> Result<Docum
             path,
             "kind",
             "is vectors; a document corpus is needed here (kind = \"documents\")",
+        ))),
+        DatasetSpec::Graph(_) => Err(Error::input(InputIssue::new(
+            path,
+            "kind",
+            "is `graph`; a document corpus (kind = \"documents\") is needed here",
         ))),
     }
 }
@@ -272,6 +285,25 @@ fn load_documents(src: &SourceFile, table: toml::Table) -> Result<DocumentsSpec>
     if spec.body_words[0] == 0 || spec.body_words[0] > spec.body_words[1] {
         issues.push(src.issue("body_words", "must be [min, max] with 1 <= min <= max"));
     }
+    if issues.is_empty() {
+        Ok(spec)
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+fn load_graph(src: &SourceFile, table: toml::Table) -> Result<GraphSpec> {
+    let spec: GraphSpec = table.try_into().map_err(|e: toml::de::Error| {
+        Error::input(src.issue(
+            "",
+            format!("{} (after scenario overrides)", e.message().trim()),
+        ))
+    })?;
+    let issues: Vec<InputIssue> = spec
+        .problems()
+        .into_iter()
+        .map(|(field, msg)| src.issue(field, msg))
+        .collect();
     if issues.is_empty() {
         Ok(spec)
     } else {

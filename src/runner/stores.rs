@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::measure::{WorkloadAcc, measure_workload};
 use crate::backend::Store;
+use crate::backend::neo4j::{AppliedNeoProfile, NeoStore};
 use crate::backend::postgres::{AppliedProfile, PgData, PgStore};
+use crate::dataset::Graph;
 use crate::error::{Error, Result};
 use crate::results::{
     DatasetReport, Evidence, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
@@ -15,14 +17,17 @@ use crate::scenario::{AppliedFile, Dataset, Load, Target, TargetKind, Workload};
 
 pub enum AnyStore {
     Postgres(PgStore),
+    Neo4j(NeoStore),
 }
 
 pub enum AnyData {
     Postgres(Arc<PgData>),
+    Neo4j(Arc<Graph>),
 }
 
 pub enum AnyApplied {
     Postgres(AppliedProfile),
+    Neo4j(AppliedNeoProfile),
 }
 
 fn mismatch(what: &str) -> Error {
@@ -33,12 +38,14 @@ impl AnyStore {
     pub async fn connect(target: &Target) -> Result<Self> {
         match target.kind {
             TargetKind::Postgres => Ok(AnyStore::Postgres(PgStore::connect(target).await?)),
+            TargetKind::Neo4j => Ok(AnyStore::Neo4j(NeoStore::connect(target).await?)),
         }
     }
 
     pub async fn environment(&self) -> Result<TargetEnv> {
         match self {
             AnyStore::Postgres(s) => s.environment().await,
+            AnyStore::Neo4j(s) => s.environment().await,
         }
     }
 
@@ -48,6 +55,10 @@ impl AnyStore {
                 .prepare(dataset)
                 .await
                 .map(|(r, d)| (r, AnyData::Postgres(d))),
+            AnyStore::Neo4j(s) => s
+                .prepare(dataset)
+                .await
+                .map(|(r, d)| (r, AnyData::Neo4j(d))),
         }
     }
 
@@ -59,10 +70,24 @@ impl AnyStore {
     ) -> Result<AnyApplied> {
         match self {
             AnyStore::Postgres(s) => {
-                let data = data.map(|AnyData::Postgres(d)| d.as_ref());
+                let data = match data {
+                    Some(AnyData::Postgres(d)) => Some(d.as_ref()),
+                    Some(_) => return Err(mismatch("the profile's dataset")),
+                    None => None,
+                };
                 s.apply(file, data, host_memory)
                     .await
                     .map(AnyApplied::Postgres)
+            }
+            AnyStore::Neo4j(s) => {
+                let data = match data {
+                    Some(AnyData::Neo4j(d)) => Some(d.as_ref()),
+                    Some(_) => return Err(mismatch("the profile's dataset")),
+                    None => None,
+                };
+                s.apply(file, data, host_memory)
+                    .await
+                    .map(AnyApplied::Neo4j)
             }
         }
     }
@@ -70,6 +95,8 @@ impl AnyStore {
     pub async fn revert(&mut self, applied: AnyApplied) -> Result<RevertReport> {
         match (self, applied) {
             (AnyStore::Postgres(s), AnyApplied::Postgres(a)) => s.revert(a).await,
+            (AnyStore::Neo4j(s), AnyApplied::Neo4j(a)) => s.revert(a).await,
+            _ => Err(mismatch("a profile being reverted")),
         }
     }
 
@@ -80,12 +107,15 @@ impl AnyStore {
     ) -> Result<Vec<ReadinessCheck>> {
         match (self, data) {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.readiness(d, file).await,
+            (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => s.readiness(d, file).await,
+            _ => Err(mismatch("a dataset")),
         }
     }
 
     pub fn new_evidence(&self) -> Evidence {
         match self {
             AnyStore::Postgres(_) => PgStore::new_evidence(),
+            AnyStore::Neo4j(_) => NeoStore::new_evidence(),
         }
     }
 
@@ -97,6 +127,8 @@ impl AnyStore {
     ) -> Result<()> {
         match (self, data) {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.explain(workload, d, evidence).await,
+            (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => s.explain(workload, d, evidence).await,
+            _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
 
@@ -115,7 +147,9 @@ impl AnyStore {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => {
                 measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
             }
-            #[allow(unreachable_patterns)]
+            (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => {
+                measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
+            }
             _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
@@ -123,6 +157,7 @@ impl AnyStore {
     pub async fn close(&self) {
         match self {
             AnyStore::Postgres(s) => s.pool().close().await,
+            AnyStore::Neo4j(s) => s.close().await,
         }
     }
 }
@@ -131,6 +166,7 @@ impl AnyApplied {
     pub fn changes(&self) -> TargetChanges {
         match self {
             AnyApplied::Postgres(a) => PgStore::changes(a),
+            AnyApplied::Neo4j(a) => NeoStore::changes(a),
         }
     }
 }

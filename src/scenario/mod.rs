@@ -13,9 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use criteria::{Comparison, Criterion, Metric};
-pub use profile::{IndexDef, PgProfile, SettingValue};
+pub use profile::{IndexDef, NeoProfile, NeoSchemaDef, PgProfile, SettingValue};
 pub use source::SourceFile;
-pub use workload::{OpDef, ParamGen, SqlOp, TermBand, WorkloadDef};
+pub use workload::{CypherOp, OpDef, ParamGen, SqlOp, TermBand, WorkloadDef};
 
 use crate::dataset::DatasetSpec;
 use crate::error::{Error, InputIssue, Result};
@@ -25,6 +25,16 @@ use source::{interpolate, parse_duration};
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
     Postgres,
+    Neo4j,
+}
+
+impl TargetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Postgres => "postgres",
+            TargetKind::Neo4j => "neo4j",
+        }
+    }
 }
 
 // ---- the file as written -------------------------------------------------------------
@@ -77,6 +87,11 @@ impl Default for GateSpec {
 struct TargetFile {
     kind: TargetKind,
     url: String,
+    /// Neo4j: the user and password (interpolated, e.g. "${TUNEBENCH_NEO4J_PASSWORD:-tunebench}").
+    user: Option<String>,
+    password: Option<String>,
+    /// Neo4j: the folder holding neo4j.conf and jvm.conf, which memory profiles edit.
+    config_dir: Option<String>,
     restart_command: Option<String>,
     #[serde(default)]
     pool: PoolSpec,
@@ -261,6 +276,13 @@ pub struct Target {
     #[serde(skip)]
     pub url: String,
     pub url_redacted: String,
+    /// Neo4j: the user name (not a secret).
+    pub user: Option<String>,
+    /// Never serialized or logged.
+    #[serde(skip)]
+    pub password: Option<String>,
+    /// Neo4j: folder of neo4j.conf / jvm.conf (see `scripts/stack.d/neo4j.sh`).
+    pub config_dir: Option<PathBuf>,
     pub restart_command: Option<String>,
     /// Folder the restart command runs in (the scenario's folder).
     pub workdir: PathBuf,
@@ -354,6 +376,7 @@ pub struct AppliedFile {
 #[serde(untagged)]
 pub enum ProfileDef {
     Postgres(PgProfile),
+    Neo4j(NeoProfile),
 }
 
 /// Command-line overrides that let a long scenario run briefly.
@@ -402,13 +425,31 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 String::new()
             }
         };
-        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        check_url(src, &field, t.kind, &url, issues);
+        let mut secret =
+            |name: &str, value: &Option<String>| match value.as_deref().map(interpolate) {
+                Some(Ok(v)) => Some(v),
+                None => None,
+                Some(Err(e)) => {
+                    issues.push(src.issue(&format!("{field}.{name}"), e));
+                    None
+                }
+            };
+        let user = secret("user", &t.user);
+        let password = secret("password", &t.password);
+        let config_dir = secret("config_dir", &t.config_dir).map(|d| src.resolve(&d));
+        if t.kind == TargetKind::Neo4j && (user.is_none() || password.is_none()) {
             issues.push(src.issue(
-                &format!("{field}.url"),
-                format!(
-                    "`{}` is not a PostgreSQL URL; expected postgres://USER:PASSWORD@HOST:PORT/DB",
-                    redact_url(&url)
-                ),
+                &field,
+                "a neo4j target needs user and password, e.g. user = \"${TUNEBENCH_NEO4J_USER:-neo4j}\", password = \"${TUNEBENCH_NEO4J_PASSWORD:-tunebench}\"",
+            ));
+        }
+        if t.kind == TargetKind::Postgres
+            && (t.user.is_some() || t.password.is_some() || t.config_dir.is_some())
+        {
+            issues.push(src.issue(
+                &field,
+                "user, password and config_dir are for neo4j targets; a postgres target carries them in its url",
             ));
         }
         let restart_command = match t.restart_command.as_deref().map(interpolate) {
@@ -447,6 +488,9 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 kind: t.kind,
                 url_redacted: redact_url(&url),
                 url,
+                user,
+                password,
+                config_dir,
                 restart_command,
                 workdir: src.dir(),
                 pool: t.pool,
@@ -474,6 +518,26 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         }
         match crate::dataset::load_spec(&path, &d.set) {
             Ok(spec) => {
+                let fits = |k: TargetKind| match spec {
+                    DatasetSpec::Documents(_) | DatasetSpec::Vectors(_) => {
+                        k == TargetKind::Postgres
+                    }
+                    DatasetSpec::Graph(_) => k == TargetKind::Neo4j,
+                };
+                if let Some(t) = targets.get(&d.target)
+                    && !fits(t.kind)
+                {
+                    issues.push(src.issue(
+                        &format!("{field}.file"),
+                        format!(
+                            "{} is a {:?} dataset, which target `{}` (kind = \"{}\") cannot hold; documents go to postgres, graph to neo4j",
+                            path.display(),
+                            spec.kind(),
+                            d.target,
+                            t.kind.name()
+                        ),
+                    ));
+                }
                 datasets.insert(
                     name.clone(),
                     Dataset {
@@ -558,7 +622,23 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             {
                 None
             }
-            Ok(d) => Some(d),
+            Ok(d) => {
+                if let Some(t) = targets.get(&w.target)
+                    && t.kind != d.store
+                {
+                    issues.push(src.issue(
+                        &format!("{field}.definition"),
+                        format!(
+                            "{} is a {} workload but target `{}` is kind = \"{}\"",
+                            def_path.display(),
+                            d.store.name(),
+                            w.target,
+                            t.kind.name()
+                        ),
+                    ));
+                }
+                Some(d)
+            }
             Err(Error::Input(mut more)) => {
                 issues.append(&mut more);
                 None
@@ -603,7 +683,9 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             .map(|d| d.spec.kind() == crate::dataset::DatasetKind::Vectors);
         let mut judged = false;
         for (j, o) in ops.iter().enumerate() {
-            let OpDef::Sql(sql) = &o.def;
+            let OpDef::Sql(sql) = &o.def else {
+                continue;
+            };
             for g in &sql.params {
                 let is_vector = g.vector_filter().is_some();
                 judged |= is_vector;
@@ -621,7 +703,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         if let Some(k) = w.k {
             let k_max = datasets.get(&w.dataset).and_then(|d| match &d.spec {
                 DatasetSpec::Vectors(v) => Some(v.k_max),
-                DatasetSpec::Documents(_) => None,
+                DatasetSpec::Documents(_) | DatasetSpec::Graph(_) => None,
             });
             if k == 0 || k_max.is_some_and(|m| k > m) {
                 issues.push(src.issue(
@@ -723,7 +805,11 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             if !referenced_file_exists(src, &format!("{field}.apply.{target}"), &path, issues) {
                 continue;
             }
-            match profile::load_postgres(&path).map(ProfileDef::Postgres) {
+            let loaded = match targets[&target].kind {
+                TargetKind::Postgres => profile::load_postgres(&path).map(ProfileDef::Postgres),
+                TargetKind::Neo4j => profile::load_neo4j(&path).map(ProfileDef::Neo4j),
+            };
+            match loaded {
                 Ok(profile) => {
                     apply.insert(
                         target,
@@ -796,6 +882,41 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         profiles,
         criteria,
         gate: file.gate,
+    }
+}
+
+/// URL schemes per kind of target.
+fn check_url(
+    src: &SourceFile,
+    field: &str,
+    kind: TargetKind,
+    url: &str,
+    issues: &mut Vec<InputIssue>,
+) {
+    let (ok, expected) = match kind {
+        TargetKind::Postgres => (
+            url.starts_with("postgres://") || url.starts_with("postgresql://"),
+            "a PostgreSQL URL; expected postgres://USER:PASSWORD@HOST:PORT/DB",
+        ),
+        TargetKind::Neo4j => (
+            [
+                "bolt://",
+                "bolt+s://",
+                "bolt+ssc://",
+                "neo4j://",
+                "neo4j+s://",
+                "neo4j+ssc://",
+            ]
+            .iter()
+            .any(|s| url.starts_with(s)),
+            "a Neo4j Bolt URL; expected bolt://HOST:PORT (user and password are separate fields)",
+        ),
+    };
+    if !(url.is_empty() || ok) {
+        issues.push(src.issue(
+            &format!("{field}.url"),
+            format!("`{}` is not {expected}", redact_url(url)),
+        ));
     }
 }
 

@@ -135,6 +135,114 @@ pub fn load_postgres(path: &Path) -> Result<PgProfile> {
     }
 }
 
+/// A Neo4j tuning profile: neo4j.conf settings, the heap, and schema (indexes and
+/// constraints) that the profile creates and revert drops again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeoProfile {
+    pub store: TargetKind,
+    #[serde(default)]
+    pub description: String,
+    /// neo4j.conf settings, e.g. "server.memory.pagecache.size" = "512m". The value
+    /// "fit_store" sizes the setting to the store on disk plus 20 % headroom.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// JVM heap (jvm.conf `heap=`), e.g. "1g".
+    pub heap: Option<String>,
+    #[serde(default)]
+    pub schema: Vec<NeoSchemaDef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeoSchemaDef {
+    /// Must start with `tunebench_`: revert drops exactly the indexes and constraints of
+    /// these names that this profile created.
+    pub name: String,
+    /// `CREATE INDEX|FULLTEXT INDEX|TEXT INDEX|CONSTRAINT name ...` naming `name`.
+    pub up: String,
+}
+
+impl NeoSchemaDef {
+    pub fn is_constraint(&self) -> bool {
+        self.up.to_ascii_uppercase().contains("CONSTRAINT")
+    }
+}
+
+/// A JVM / Neo4j memory size: digits and an optional k, m or g.
+pub fn is_memory_size(v: &str) -> bool {
+    let digits = v.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G']);
+    !digits.is_empty() && digits.len() + 1 >= v.len() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+pub fn load_neo4j(path: &Path) -> Result<NeoProfile> {
+    let src = SourceFile::read(path)?;
+    let profile: NeoProfile = src.parse()?;
+    let mut issues = Vec::new();
+    if profile.store != TargetKind::Neo4j {
+        issues.push(src.issue("store", "must be \"neo4j\" for a neo4j target"));
+    }
+    for (name, v) in &profile.settings {
+        if !name.contains('.')
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            issues.push(src.issue(
+                &format!("settings.{name}"),
+                "is not a Neo4j setting name (e.g. server.memory.pagecache.size)",
+            ));
+        }
+        if v.trim().is_empty() || v.contains(['\n', '\r', '=']) {
+            issues.push(src.issue(
+                &format!("settings.{name}"),
+                "must be one value on one line, e.g. \"512m\" or \"fit_store\"",
+            ));
+        }
+    }
+    if let Some(h) = &profile.heap
+        && !is_memory_size(h)
+    {
+        issues.push(src.issue(
+            "heap",
+            format!("`{h}` is not a heap size; write digits and k, m or g, e.g. \"1g\""),
+        ));
+    }
+    for (i, d) in profile.schema.iter().enumerate() {
+        if !d.name.starts_with("tunebench_")
+            || !d
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            issues.push(src.issue(
+                &format!("schema[{i}].name"),
+                format!("`{}`: names must start with tunebench_ and use letters, digits and _ only, so tunebench only ever drops its own", d.name),
+            ));
+        }
+        let up = d.up.to_ascii_uppercase();
+        let words: Vec<&str> = d.up.split_whitespace().collect();
+        if !up.trim_start().starts_with("CREATE")
+            || !(up.contains("INDEX") || up.contains("CONSTRAINT"))
+            || !words.contains(&d.name.as_str())
+            || up.contains("IF NOT EXISTS")
+        {
+            issues.push(src.issue(
+                &format!("schema[{i}].up"),
+                format!(
+                    "must be a CREATE ... INDEX or CREATE CONSTRAINT statement that creates `{}` (without IF NOT EXISTS: tunebench checks existence itself)",
+                    d.name
+                ),
+            ));
+        }
+    }
+    if issues.is_empty() {
+        Ok(profile)
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::SettingValue;

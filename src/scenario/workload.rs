@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{SourceFile, TargetKind};
+use crate::dataset::GraphParam;
 use crate::error::{Error, Result};
 
 /// A workload definition file: which store it is for and its named operations.
@@ -38,6 +39,24 @@ struct StoreOnly {
 #[serde(untagged)]
 pub enum OpDef {
     Sql(SqlOp),
+    Cypher(CypherOp),
+}
+
+/// A Cypher operation (neo4j workloads).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CypherOp {
+    #[serde(default)]
+    pub description: String,
+    /// Cypher with `$name` parameters, each drawn by the generator of the same name in
+    /// `params`.
+    pub cypher: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, GraphParam>,
+    /// An index the query needs (e.g. a full-text index a profile creates). When it is not
+    /// online, `fallback` runs instead, and the evidence says so.
+    pub needs_index: Option<String>,
+    pub fallback: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,10 +137,13 @@ impl ParamGen {
 pub fn load(path: &Path) -> Result<WorkloadDef> {
     let src = SourceFile::read(path)?;
     let store = toml::from_str::<StoreOnly>(&src.text)
-        .map_err(|_| Error::input(src.issue("store", "is missing or unknown; valid: postgres")))?
+        .map_err(|_| {
+            Error::input(src.issue("store", "is missing or unknown; valid: postgres, neo4j"))
+        })?
         .store;
     let def = match store {
         TargetKind::Postgres => load_sql(&src)?,
+        TargetKind::Neo4j => load_cypher(&src)?,
     };
     if def.ops.is_empty() {
         return Err(Error::input(
@@ -162,6 +184,87 @@ fn load_sql(src: &SourceFile) -> Result<WorkloadDef> {
     }
 }
 
+fn load_cypher(src: &SourceFile) -> Result<WorkloadDef> {
+    let file: WorkloadFile<CypherOp> = src.parse()?;
+    let mut issues = Vec::new();
+    for (name, op) in &file.ops {
+        if op.cypher.trim().is_empty() {
+            issues.push(src.issue(&format!("ops.{name}.cypher"), "must not be empty"));
+        }
+        let mut texts = vec![("cypher", &op.cypher)];
+        if let Some(f) = &op.fallback {
+            texts.push(("fallback", f));
+        }
+        for (field, text) in texts {
+            let used = cypher_params(text);
+            for p in &used {
+                if !op.params.contains_key(p) {
+                    issues.push(src.issue(
+                        &format!("ops.{name}.{field}"),
+                        format!(
+                            "uses ${p} but params has no generator for it; add params.{p} = \"user_hot\" (valid: user_hot, user_cold, user_any, document_id, topic_hot, topic_any, entity_any, title_word)"
+                        ),
+                    ));
+                }
+            }
+            if field == "cypher" {
+                for p in op.params.keys() {
+                    if !used.contains(p) {
+                        issues.push(src.issue(
+                            &format!("ops.{name}.params.{p}"),
+                            format!("is not used by the Cypher (no ${p} in it)"),
+                        ));
+                    }
+                }
+            }
+        }
+        if op.needs_index.is_some() != op.fallback.is_some() {
+            issues.push(src.issue(
+                &format!("ops.{name}"),
+                "needs_index and fallback go together: the fallback runs when the index is absent",
+            ));
+        }
+    }
+    if issues.is_empty() {
+        Ok(WorkloadDef {
+            store: TargetKind::Neo4j,
+            description: file.description,
+            ops: file
+                .ops
+                .into_iter()
+                .map(|(k, v)| (k, OpDef::Cypher(v)))
+                .collect(),
+        })
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+/// The `$name` parameters of a Cypher text (outside string literals).
+pub fn cypher_params(cypher: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut quote: Option<char> = None;
+    for (i, c) in cypher.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '$' => {
+                let rest = &cypher[i + 1..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    out.insert(name);
+                }
+            }
+            None => {}
+        }
+    }
+    out
+}
+
 /// Highest `$n` in the statement.
 fn count_placeholders(sql: &str) -> usize {
     let bytes = sql.as_bytes();
@@ -192,5 +295,11 @@ mod tests {
         assert_eq!(super::count_placeholders("select $1, $2 where x = $2"), 2);
         assert_eq!(super::count_placeholders("select 1"), 0);
         assert_eq!(super::count_placeholders("a = $10"), 10);
+    }
+
+    #[test]
+    fn cypher_parameters_outside_strings() {
+        let p = super::cypher_params("MATCH (u {h: $handle}) WHERE u.x = '$no' RETURN $b_2");
+        assert_eq!(p.into_iter().collect::<Vec<_>>(), vec!["b_2", "handle"]);
     }
 }

@@ -84,6 +84,7 @@ fn report(
         load_seconds: seconds,
         load_rows_per_s: seconds.map(|s| total as f64 / s.max(1e-9)),
         term_bands: corpus.term_stats().to_vec(),
+        load_rates: Default::default(),
     }
 }
 

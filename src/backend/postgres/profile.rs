@@ -41,7 +41,9 @@ pub async fn apply_profile(
     tables: &[&str],
     host_memory: u64,
 ) -> Result<(PgPool, AppliedProfile)> {
-    let ProfileDef::Postgres(profile) = &file.profile;
+    let ProfileDef::Postgres(profile) = &file.profile else {
+        unreachable!("profiles are loaded per target kind (scenario::resolve)")
+    };
     let err = |what: &str, e: sqlx::Error| {
         target_error(
             target,
@@ -199,7 +201,9 @@ async fn apply_inner(
         }
     }
 
-    let ProfileDef::Postgres(profile) = &file.profile;
+    let ProfileDef::Postgres(profile) = &file.profile else {
+        unreachable!("profiles are loaded per target kind (scenario::resolve)")
+    };
     for idx in &profile.indexes {
         let exists = index_exists(&pool, &applied.schema, &idx.name)
             .await

@@ -32,18 +32,21 @@ impl PgStore {
 fn evidence(e: &mut Evidence) -> &mut PgEvidence {
     match e {
         Evidence::Postgres(p) => p,
+        _ => unreachable!("evidence is created by the store itself"),
     }
 }
 
 fn evidence_ref(e: &Evidence) -> &PgEvidence {
     match e {
         Evidence::Postgres(p) => p,
+        _ => unreachable!("evidence is created by the store itself"),
     }
 }
 
 fn pg_profile(file: &AppliedFile) -> &crate::scenario::PgProfile {
     match &file.profile {
         ProfileDef::Postgres(p) => p,
+        _ => unreachable!("profiles are loaded per target kind (scenario::resolve)"),
     }
 }
 
@@ -99,6 +102,11 @@ impl Store for PgStore {
                 self.pool = connect(&self.target).await?;
                 Ok((report, Arc::new(PgData::Vectors(set))))
             }
+            _ => Err(Error::Usage(format!(
+                "dataset {} ({}) is neither a document corpus nor vectors; a postgres target needs kind = \"documents\" or \"vectors\"",
+                dataset.name,
+                dataset.file.display()
+            ))),
         }
     }
 
@@ -174,7 +182,9 @@ impl Store for PgStore {
 
     async fn explain(&self, workload: &Workload, corpus: &PgData, ev: &mut Evidence) -> Result<()> {
         for op in &workload.ops {
-            let OpDef::Sql(sql) = &op.def;
+            let OpDef::Sql(sql) = &op.def else {
+                unreachable!("workload files are checked against their target's kind")
+            };
             // The same parameters under every profile, so plans are comparable.
             let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
                 crate::runner::name_seed(&workload.name, &op.name),
@@ -228,6 +238,9 @@ impl Store for PgStore {
         let schema = corpus.schema().to_string();
         let sql = |o: &crate::scenario::WeightedOp| match &o.def {
             OpDef::Sql(s) => s.clone(),
+            OpDef::Cypher(_) => {
+                unreachable!("workload files are checked against their target's kind")
+            }
         };
         let ops = Arc::new(PgOps {
             statements: workload

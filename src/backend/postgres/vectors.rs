@@ -124,6 +124,7 @@ fn report(
         rows,
         load_seconds: seconds,
         load_rows_per_s: seconds.map(|s| set.len() as f64 / s.max(1e-9)),
+        load_rates: Default::default(),
         term_bands: Vec::new(),
     }
 }

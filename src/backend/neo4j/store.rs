@@ -1,0 +1,354 @@
+//! [`Store`] for Neo4j.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use neo4rs::{Graph as Bolt, query};
+
+use super::bolt::{self, BoltProfile};
+use super::evidence::{NeoSnapshot, dir_bytes, index_states, plan_ratios, readiness};
+use super::profile::{self, AppliedNeoProfile, neo_profile};
+use super::{NeoExecutor, NeoOps, connect, rows, target_error};
+use crate::backend::Store;
+use crate::dataset::{DatasetSpec, Graph, GraphValue, ParamValue};
+use crate::error::{Error, InputIssue, Result};
+use crate::results::{
+    DatasetReport, Evidence, NeoEvidence, PlanCapture, PoolReport, ReadinessCheck, RevertReport,
+    TargetChanges, TargetEnv,
+};
+use crate::scenario::{AppliedFile, CypherOp, Dataset, OpDef, SourceFile, Target, Workload};
+
+pub struct NeoStore {
+    target: Target,
+    bolt: Bolt,
+}
+
+fn evidence(e: &mut Evidence) -> &mut NeoEvidence {
+    match e {
+        Evidence::Neo4j(n) => n,
+        Evidence::Postgres(_) => unreachable!("evidence is created by the store itself"),
+    }
+}
+
+fn cypher(op: &OpDef) -> Result<&CypherOp> {
+    match op {
+        OpDef::Cypher(c) => Ok(c),
+        OpDef::Sql(_) => Err(Error::Usage(
+            "a SQL workload runs against a neo4j target; use a workload file with store = \"neo4j\"".into(),
+        )),
+    }
+}
+
+impl NeoStore {
+    /// Bytes of the database's store files, where the config folder (and so the data
+    /// folder) is known.
+    fn store_bytes(&self) -> Option<u64> {
+        let dir = self.target.config_dir.as_ref()?;
+        dir_bytes(&dir.join("data").join("databases").join("neo4j"))
+    }
+
+    /// The Cypher each op runs now: its fallback when the index it needs is not online.
+    async fn resolve_ops(&self, workload: &Workload) -> Result<Vec<(String, String, bool)>> {
+        let states = index_states(&self.bolt)
+            .await
+            .map_err(|e| target_error(&self.target, "SHOW INDEXES", e))?;
+        let mut out = Vec::new();
+        for op in &workload.ops {
+            let c = cypher(&op.def)?;
+            let online = c
+                .needs_index
+                .as_ref()
+                .is_none_or(|n| states.get(n).map(String::as_str) == Some("ONLINE"));
+            let text = if online {
+                &c.cypher
+            } else {
+                c.fallback.as_ref().unwrap_or(&c.cypher)
+            };
+            out.push((op.name.clone(), text.clone(), !online));
+        }
+        Ok(out)
+    }
+
+    pub async fn close(&self) {}
+
+    /// One PROFILE of the op with the parameters EXPLAIN used (the same under every
+    /// profile, so plans compare). Evidence, not a precondition: a failure is logged.
+    async fn capture_plan(
+        &self,
+        workload: &Workload,
+        op: &str,
+        text: &str,
+        params: &[(String, GraphValue)],
+        fallback: bool,
+        ev: &mut NeoEvidence,
+    ) {
+        let t = &self.target;
+        let started = std::time::Instant::now();
+        let plan = match BoltProfile::connect(
+            &t.url,
+            t.user.as_deref().unwrap_or(""),
+            t.password.as_deref().unwrap_or(""),
+        )
+        .await
+        {
+            Ok(mut b) => b.profile(text, params).await,
+            Err(e) => Err(e),
+        };
+        let plan = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("PROFILE of {}.{op} not captured: {e}", workload.name);
+                return;
+            }
+        };
+        let execution_ms = started.elapsed().as_secs_f64() * 1e3;
+        let (nodes, db_hits) = bolt::operators(&plan);
+        let (_, misses) = bolt::page_cache(&plan);
+        let uses_index = nodes.iter().any(|n| n.contains("Index"))
+            || (!fallback && text.contains("db.index.fulltext"));
+        ev.plans.push(PlanCapture {
+            workload: workload.name.clone(),
+            op: op.to_string(),
+            params: params
+                .iter()
+                .map(|(_, v)| match v {
+                    GraphValue::Int(i) => ParamValue::Int(*i),
+                    GraphValue::Text(s) => ParamValue::Text(s.clone()),
+                })
+                .collect(),
+            nodes,
+            uses_index,
+            query_id: None,
+            execution_ms,
+            shared_hit: db_hits,
+            shared_read: misses,
+            plan,
+        });
+        plan_ratios(ev);
+    }
+}
+
+impl Store for NeoStore {
+    type Exec = NeoExecutor;
+    type Data = Graph;
+    type Applied = AppliedNeoProfile;
+    type Snapshot = NeoSnapshot;
+    type Workers = Bolt;
+
+    async fn connect(target: &Target) -> Result<Self> {
+        Ok(NeoStore {
+            target: target.clone(),
+            bolt: connect(target, target.pool.max_connections as usize).await?,
+        })
+    }
+
+    async fn environment(&self) -> Result<TargetEnv> {
+        let t = &self.target;
+        let err = |e| target_error(t, "reading server info", e);
+        let r = rows(
+            &self.bolt,
+            query("CALL dbms.components() YIELD name, versions, edition RETURN name, versions[0] AS v, edition"),
+        )
+        .await
+        .map_err(err)?;
+        let version = r
+            .first()
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r.get::<String>("name").unwrap_or_default(),
+                    r.get::<String>("v").unwrap_or_default(),
+                    r.get::<String>("edition").unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        let mut settings = BTreeMap::new();
+        if let Ok(rs) = rows(
+            &self.bolt,
+            query("SHOW SETTINGS YIELD name, value, isExplicitlySet WHERE isExplicitlySet RETURN name, value"),
+        )
+        .await
+        {
+            for r in rs {
+                if let (Ok(n), Ok(v)) = (r.get::<String>("name"), r.get::<String>("value")) {
+                    settings.insert(n, v);
+                }
+            }
+        }
+        Ok(TargetEnv {
+            kind: "neo4j".into(),
+            url: t.url_redacted.clone(),
+            server_version: version,
+            non_default_settings: settings,
+            pool: PoolReport {
+                min_connections: t.pool.min_connections,
+                max_connections: t.pool.max_connections,
+                idle_timeout_s: t.pool_idle_timeout.as_secs_f64(),
+                connect_timeout_s: t.pool_connect_timeout.as_secs_f64(),
+                leaked_connections: 0,
+            },
+        })
+    }
+
+    async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<Graph>)> {
+        let DatasetSpec::Graph(spec) = &dataset.spec else {
+            return Err(Error::Usage(format!(
+                "dataset {} ({}) is not a graph; a neo4j target needs kind = \"graph\"",
+                dataset.name,
+                dataset.file.display()
+            )));
+        };
+        let graph = Arc::new(Graph::new(spec));
+        let report = super::load::prepare(&self.bolt, &self.target, dataset, &graph).await?;
+        Ok((report, graph))
+    }
+
+    async fn apply(
+        &mut self,
+        file: &AppliedFile,
+        _data: Option<&Graph>,
+        _host_memory: u64,
+    ) -> Result<AppliedNeoProfile> {
+        let bytes = self.store_bytes();
+        profile::apply(&mut self.bolt, &self.target, file, || bytes).await
+    }
+
+    fn changes(applied: &AppliedNeoProfile) -> TargetChanges {
+        applied.changes.clone()
+    }
+
+    async fn revert(&mut self, applied: AppliedNeoProfile) -> Result<RevertReport> {
+        profile::revert(&mut self.bolt, &self.target, applied).await
+    }
+
+    async fn readiness(
+        &self,
+        graph: &Graph,
+        file: Option<&AppliedFile>,
+    ) -> Result<Vec<ReadinessCheck>> {
+        let expected: Vec<String> = file
+            .map(|f| {
+                neo_profile(f)
+                    .schema
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        readiness(&self.bolt, &self.target.name, graph, &expected)
+            .await
+            .map_err(|e| target_error(&self.target, "readiness check", e))
+    }
+
+    fn new_evidence() -> Evidence {
+        Evidence::Neo4j(NeoEvidence::default())
+    }
+
+    async fn explain(&self, workload: &Workload, graph: &Graph, ev: &mut Evidence) -> Result<()> {
+        let ev = evidence(ev);
+        for (i, (op, text, fallback)) in self.resolve_ops(workload).await?.into_iter().enumerate() {
+            // EXPLAIN compiles without executing: a broken user query fails here, once,
+            // with its text and Neo4j's message, instead of as a run of counted errors.
+            let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
+                crate::runner::name_seed(&workload.name, &op),
+            );
+            let mut q = query(&format!("EXPLAIN {text}"));
+            let params: Vec<(String, GraphValue)> = cypher(&workload.ops[i].def)?
+                .params
+                .iter()
+                .map(|(name, p)| (name.clone(), graph.draw(*p, &mut rng)))
+                .collect();
+            for (name, v) in &params {
+                q = q.param(name, super::bolt_value(v));
+            }
+            if let Err(e) = self.bolt.run(q).await {
+                let field = if fallback { "fallback" } else { "cypher" };
+                let message = format!("Neo4j rejects this query: {e}\n  query: {text}");
+                return Err(match &e {
+                    neo4rs::Error::Neo4j(n) if n.code().starts_with("Neo.ClientError") => {
+                        match SourceFile::read(&workload.definition_file) {
+                            Ok(src) => {
+                                Error::input(src.issue(&format!("ops.{op}.{field}"), message))
+                            }
+                            Err(_) => Error::input(InputIssue::new(
+                                &workload.definition_file,
+                                format!("ops.{op}.{field}"),
+                                message,
+                            )),
+                        }
+                    }
+                    _ => target_error(
+                        &self.target,
+                        &format!("EXPLAIN of {}.{op}", workload.name),
+                        e,
+                    ),
+                });
+            }
+            self.capture_plan(workload, &op, &text, &params, fallback, ev)
+                .await;
+            if fallback {
+                ev.fallbacks.push(format!(
+                    "{}.{op}: the index it needs is absent, so its fallback query ran",
+                    workload.name
+                ));
+            }
+        }
+        let (idx, con) = profile::schema_names(&self.bolt)
+            .await
+            .map_err(|e| target_error(&self.target, "SHOW CONSTRAINTS", e))?;
+        ev.indexes_present = idx.into_iter().collect();
+        ev.constraints_present = con.into_iter().collect();
+        ev.store_bytes = self.store_bytes();
+        Ok(())
+    }
+
+    async fn snapshot(&self, _workload: &Workload, _ev: &Evidence) -> Result<NeoSnapshot> {
+        NeoSnapshot::take(&self.bolt)
+            .await
+            .map_err(|e| target_error(&self.target, "reading index statistics", e))
+    }
+
+    fn accumulate(after: &NeoSnapshot, before: &NeoSnapshot, ev: &mut Evidence) {
+        after.accumulate_delta(before, evidence(ev));
+    }
+
+    async fn workers(
+        &self,
+        workload: &Workload,
+        graph: Arc<Graph>,
+        n: u32,
+        _op_timeout: Duration,
+    ) -> Result<(Bolt, Vec<NeoExecutor>)> {
+        let resolved = self.resolve_ops(workload).await?;
+        let mut params = Vec::new();
+        for op in &workload.ops {
+            params.push(
+                cypher(&op.def)?
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
+            );
+        }
+        let ops = Arc::new(NeoOps {
+            cypher: resolved.into_iter().map(|(_, c, _)| Arc::from(c)).collect(),
+            params,
+            graph,
+        });
+        let bolt = connect(&self.target, n as usize).await?;
+        let executors = (0..n)
+            .map(|_| NeoExecutor {
+                bolt: bolt.clone(),
+                ops: ops.clone(),
+            })
+            .collect();
+        Ok((bolt, executors))
+    }
+
+    async fn close_workers(_bolt: Bolt) -> u32 {
+        // neo4rs returns connections to its pool when a stream ends and closes them when
+        // the last handle drops; it exposes no count of checked-out connections.
+        0
+    }
+}

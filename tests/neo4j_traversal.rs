@@ -1,0 +1,582 @@
+//! End to end against the real Neo4j that `scripts/stack up neo4j` starts: graph load,
+//! baseline vs tuned (indexes, constraints, full-text, page cache), evidence, exact revert,
+//! bad input and safety. A small graph; the memory profiles restart Neo4j.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use neo4rs::{ConfigBuilder, Graph, query};
+use tunebench::results::Evidence;
+use tunebench::{Cli, Outcome, Results};
+
+/// Tests here share one server and one graph (and some restart it): one at a time.
+static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.into())
+}
+
+fn url() -> String {
+    env("TUNEBENCH_NEO4J_URL", "bolt://127.0.0.1:7687")
+}
+
+fn cache() -> String {
+    env("TUNEBENCH_CACHE", &format!("{ROOT}/.cache"))
+}
+
+async fn bolt() -> Graph {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Graph::connect(
+        ConfigBuilder::new()
+            .uri(url())
+            .user(env("TUNEBENCH_NEO4J_USER", "neo4j"))
+            .password(env("TUNEBENCH_NEO4J_PASSWORD", "tunebench"))
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn names(g: &Graph, q: &str) -> BTreeSet<String> {
+    let mut s = g.execute(query(q)).await.unwrap();
+    let mut out = BTreeSet::new();
+    while let Some(r) = s.next().await.unwrap() {
+        out.insert(r.get::<String>("name").unwrap());
+    }
+    out
+}
+
+/// Everything a profile may touch: indexes, constraints and the two config files.
+async fn server_state() -> (BTreeSet<String>, BTreeSet<String>, String, String) {
+    let g = bolt().await;
+    let read = |f: &str| std::fs::read_to_string(format!("{}/neo4j/{f}", cache())).unwrap();
+    (
+        names(&g, "SHOW INDEXES YIELD name RETURN name").await,
+        names(&g, "SHOW CONSTRAINTS YIELD name RETURN name").await,
+        read("neo4j.conf"),
+        read("jvm.conf"),
+    )
+}
+
+/// A scenario in a temp folder over the repo's workload and profile files, small graph.
+fn scenario(
+    dir: &Path,
+    password: &str,
+    target_url: &str,
+    extra: &str,
+    definition: &str,
+) -> PathBuf {
+    let text = format!(
+        r#"
+name = "neo4j-test"
+{extra}
+
+[targets.neo]
+kind = "neo4j"
+url = "{target_url}"
+user = "${{TUNEBENCH_NEO4J_USER:-neo4j}}"
+password = "{password}"
+config_dir = "{cache}/neo4j"
+restart_command = "{ROOT}/scripts/stack restart neo4j"
+pool = {{ max_connections = 4, connect_timeout = "5s" }}
+
+[datasets.graph]
+target = "neo"
+file = "{ROOT}/datasets/graph-small.toml"
+
+[load]
+mode = "closed"
+concurrency = 2
+warmup = "300ms"
+duration = "2s"
+
+[[workload]]
+name = "lookups"
+target = "neo"
+dataset = "graph"
+definition = "{definition}"
+ops = [{{ op = "user_lookup_hot" }}, {{ op = "user_lookup_cold" }}, {{ op = "document_lookup" }}]
+
+[[workload]]
+name = "traversals"
+target = "neo"
+dataset = "graph"
+definition = "{definition}"
+ops = [{{ op = "followers_1hop_hot" }}, {{ op = "expand_2hop" }}, {{ op = "expand_3hop" }}, {{ op = "varlen_paths" }}, {{ op = "shortest_path" }}]
+
+[[workload]]
+name = "search"
+target = "neo"
+dataset = "graph"
+definition = "{definition}"
+ops = [{{ op = "fulltext_title" }}, {{ op = "topic_neighbourhood" }}, {{ op = "entity_cooccurrence" }}]
+
+[[profile]]
+name = "baseline"
+apply = {{ neo = "{ROOT}/profiles/neo4j/baseline.toml" }}
+
+[[profile]]
+name = "tuned"
+apply = {{ neo = "{ROOT}/profiles/neo4j/tuned.toml" }}
+
+[[profile]]
+name = "unchanged"
+apply = {{}}
+"#,
+        cache = cache()
+    );
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn default_scenario(dir: &Path, extra: &str) -> PathBuf {
+    scenario(
+        dir,
+        "${TUNEBENCH_NEO4J_PASSWORD:-tunebench}",
+        &url(),
+        extra,
+        &format!("{ROOT}/workloads/neo4j-traversal.toml"),
+    )
+}
+
+async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
+    let mut argv = vec!["tunebench"];
+    argv.extend_from_slice(args);
+    tunebench::run(Cli::parse_from(argv)).await
+}
+
+fn neo(r: &Results, profile: &str) -> tunebench::results::NeoEvidence {
+    match r.runs.iter().find(|p| p.profile == profile).unwrap().server["neo"].clone() {
+        Evidence::Neo4j(n) => n,
+        other => panic!("not neo4j evidence: {other:?}"),
+    }
+}
+
+fn p99(r: &Results, profile: &str, workload: &str) -> f64 {
+    r.runs
+        .iter()
+        .find(|p| p.profile == profile)
+        .and_then(|p| p.workloads.iter().find(|w| w.workload == workload))
+        .unwrap()
+        .latency_ms
+        .p99
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baseline_vs_tuned_end_to_end_and_exact_revert() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = default_scenario(
+        dir.path(),
+        r#"criteria = ["traversals.p99 < 500ms", "lookups.error_rate < 1%"]"#,
+    );
+    let out = dir.path().join("out");
+    // Load the graph first, so the "before" state includes it.
+    run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--profile",
+        "unchanged",
+        "--duration",
+        "200ms",
+        "--warmup",
+        "0s",
+    ])
+    .await
+    .unwrap();
+    let before = server_state().await;
+
+    let outcome = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--profile",
+        "baseline",
+        "--profile",
+        "tuned",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+
+    // Revert: SHOW INDEXES, SHOW CONSTRAINTS and both config files exactly as before.
+    let after = server_state().await;
+    assert_eq!(before.0, after.0, "SHOW INDEXES differs after revert");
+    assert_eq!(before.1, after.1, "SHOW CONSTRAINTS differs after revert");
+    assert_eq!(before.2, after.2, "neo4j.conf differs after revert");
+    assert_eq!(before.3, after.3, "jvm.conf differs after revert");
+
+    let text = std::fs::read_to_string(out.join("results.json")).unwrap();
+    // The stack's password is "tunebench", like the tool's name: look for the field.
+    assert!(
+        !text.contains("\"password\""),
+        "a password field leaked into results.json"
+    );
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{ROOT}/schemas/results.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "results.json does not match the schema: {errors:#?}"
+    );
+
+    let r = Results::read(&out.join("results.json")).unwrap();
+    for run in &r.runs {
+        assert!(run.readiness.iter().all(|c| c.ok), "{:?}", run.readiness);
+        assert!(
+            run.revert.iter().all(|v| v.mismatches.is_empty()),
+            "{:?}",
+            run.revert
+        );
+        for w in &run.workloads {
+            assert!(
+                w.ops > 0 && w.errors == 0,
+                "{} / {}: {:?}",
+                run.profile,
+                w.workload,
+                w.errors_by_kind
+            );
+        }
+    }
+    // The tuned point lookup is faster than the label scan on the same data.
+    let (base, tuned) = (p99(&r, "baseline", "lookups"), p99(&r, "tuned", "lookups"));
+    assert!(
+        tuned < base,
+        "tuned lookups p99 {tuned} ms not below baseline {base} ms"
+    );
+
+    // Evidence: the baseline scans labels and falls back from full-text; tuned reads indexes.
+    let b = neo(&r, "baseline");
+    let t = neo(&r, "tuned");
+    assert!(
+        !b.fallbacks.is_empty(),
+        "baseline must record the full-text fallback"
+    );
+    assert!(t.fallbacks.is_empty(), "{:?}", t.fallbacks);
+    // The plan change, from PROFILE: a label scan before, a unique index seek after.
+    let plan = |e: &tunebench::results::NeoEvidence, op: &str| {
+        e.plans
+            .iter()
+            .find(|p| p.op == op)
+            .unwrap_or_else(|| panic!("no plan for {op}"))
+            .nodes
+            .join(" > ")
+    };
+    assert!(
+        plan(&b, "user_lookup_hot").contains("NodeByLabelScan"),
+        "{}",
+        plan(&b, "user_lookup_hot")
+    );
+    assert!(
+        plan(&t, "user_lookup_hot").contains("NodeUniqueIndexSeek"),
+        "{}",
+        plan(&t, "user_lookup_hot")
+    );
+    let hits = |e: &tunebench::results::NeoEvidence, op: &str| {
+        e.plans.iter().find(|p| p.op == op).unwrap().shared_hit
+    };
+    assert!(
+        hits(&t, "user_lookup_hot") < hits(&b, "user_lookup_hot"),
+        "db hits must drop"
+    );
+    assert!(t.index_hit_ratio.unwrap() > 0.8, "{:?}", t.index_hit_ratio);
+    assert!(b.index_hit_ratio.unwrap_or(0.0) < t.index_hit_ratio.unwrap());
+    // Community exposes no page cache counters: a missing ratio must say why.
+    assert!(
+        t.page_cache_hit_ratio.is_some()
+            || t.page_cache_note
+                .as_deref()
+                .is_some_and(|n| n.contains("not available")),
+        "{:?}",
+        t.page_cache_note
+    );
+    assert!(
+        t.constraints_present
+            .contains(&"tunebench_user_handle".to_string())
+    );
+    assert!(
+        !b.constraints_present
+            .contains(&"tunebench_user_handle".to_string())
+    );
+    let tuned_run = r.runs.iter().find(|p| p.profile == "tuned").unwrap();
+    let created: Vec<&str> = tuned_run.changes[0]
+        .indexes
+        .iter()
+        .filter(|i| i.created)
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(created.len(), 5, "{created:?}");
+    let cache = &tuned_run.changes[0].settings[0];
+    assert_eq!(cache.name, "server.memory.pagecache.size");
+    assert!(
+        cache.after.ends_with('m') && cache.after != "16m",
+        "{cache:?}"
+    );
+
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("tunebench_document_title_ft"),
+        "report lists the indexes"
+    );
+    assert!(report.contains("| Neo4j | yes |"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_cypher_workload_is_exit_2_with_the_query_and_neo4j_error() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("bad.toml");
+    std::fs::write(
+        &def,
+        "store = \"neo4j\"\n\n[ops.broken]\ncypher = \"MATCH (u:TunebenchUser {handle: $h}) RETRUN u\"\nparams = { h = \"user_hot\" }\n",
+    )
+    .unwrap();
+    let path = scenario(
+        dir.path(),
+        "${TUNEBENCH_NEO4J_PASSWORD:-tunebench}",
+        &url(),
+        "",
+        def.to_str().unwrap(),
+    );
+    // Only the broken op: rewrite the workloads to use it.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let head = text.split("[[workload]]").next().unwrap().to_string();
+    let tail = text
+        .split("[[profile]]")
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("[[profile]]");
+    std::fs::write(
+        &path,
+        format!(
+            "{head}[[workload]]\nname = \"bad\"\ntarget = \"neo\"\ndataset = \"graph\"\ndefinition = \"{}\"\nops = [{{ op = \"broken\" }}]\n\n[[profile]]{tail}",
+            def.display()
+        ),
+    )
+    .unwrap();
+    let err = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+        "--profile",
+        "baseline",
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("bad.toml"), "{msg}");
+    assert!(msg.contains("ops.broken.cypher"), "{msg}");
+    assert!(msg.contains("RETRUN u"), "the query is shown: {msg}");
+    assert!(
+        msg.contains("SyntaxError") || msg.contains("Invalid input"),
+        "Neo4j's error is shown: {msg}"
+    );
+    // The profile was reverted after the failure.
+    let state = server_state().await;
+    assert!(
+        !state.2.contains("pagecache.size=16m"),
+        "baseline page cache left in neo4j.conf"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_exit_3_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(
+        dir.path(),
+        "not-the-Password-42",
+        &url(),
+        "",
+        &format!("{ROOT}/workloads/neo4j-traversal.toml"),
+    );
+    let err = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.to_lowercase().contains("unauthorized") || msg.contains("authentication"),
+        "{msg}"
+    );
+    assert!(!msg.contains("not-the-Password-42"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_is_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(
+        dir.path(),
+        "x",
+        "bolt://127.0.0.1:1",
+        "",
+        &format!("{ROOT}/workloads/neo4j-traversal.toml"),
+    );
+    let started = std::time::Instant::now();
+    let err = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "must not hang"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_tunebench_did_not_create_are_left_alone() {
+    let _server = SERVER.lock().await;
+    let g = bolt().await;
+    // Remove tunebench's own graph (the manifest vouches for it), then plant a foreign node
+    // under one of the labels.
+    for label in [
+        "TunebenchUser",
+        "TunebenchDocument",
+        "TunebenchTopic",
+        "TunebenchEntity",
+        "TunebenchManifest",
+    ] {
+        loop {
+            let mut s = g
+                .execute(query(&format!(
+                    "MATCH (n:{label}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c"
+                )))
+                .await
+                .unwrap();
+            let c: i64 = s.next().await.unwrap().unwrap().get("c").unwrap();
+            if c == 0 {
+                break;
+            }
+        }
+    }
+    g.run(query(
+        "CREATE (:TunebenchTopic {name: 'theirs', owner: 'someone else'})",
+    ))
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = default_scenario(dir.path(), "");
+    let err = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    let mut s = g
+        .execute(query(
+            "MATCH (n:TunebenchTopic) RETURN count(n) AS c, collect(n.owner)[0] AS o",
+        ))
+        .await
+        .unwrap();
+    let row = s.next().await.unwrap().unwrap();
+    let (count, owner): (i64, String) = (row.get("c").unwrap(), row.get("o").unwrap());
+    g.run(query(
+        "MATCH (n:TunebenchTopic {owner: 'someone else'}) DELETE n",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(err.to_string().contains("did not create"), "{err}");
+    assert_eq!(
+        (count, owner.as_str()),
+        (1, "someone else"),
+        "the foreign node was touched"
+    );
+}
+
+#[tokio::test]
+async fn bad_neo4j_files_are_exit_2_naming_file_position_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("w.toml"),
+        "store = \"neo4j\"\n[ops.q]\ncypher = \"MATCH (u:TunebenchUser {handle: $x}) RETURN u\"\nparams = { y = \"user_hot\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("p.toml"),
+        "store = \"neo4j\"\nheap = \"lots\"\n[[schema]]\nname = \"user_handle\"\nup = \"CREATE INDEX user_handle FOR (u:TunebenchUser) ON (u.handle)\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("g.toml"),
+        "kind = \"graph\"\nseed = 1\nusers = 0\ndocuments = 1\ntopics = 1\nentities = 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("s.toml"),
+        r#"name = "bad"
+[targets.neo]
+kind = "neo4j"
+url = "http://127.0.0.1:7474"
+[datasets.graph]
+target = "neo"
+file = "g.toml"
+[load]
+mode = "closed"
+concurrency = 1
+duration = "1s"
+[[workload]]
+name = "w"
+target = "neo"
+dataset = "graph"
+definition = "w.toml"
+ops = [{ op = "q" }]
+[[profile]]
+name = "p"
+apply = { neo = "p.toml" }
+"#,
+    )
+    .unwrap();
+    let err = run(&["validate", d.join("s.toml").to_str().unwrap()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let msg = err.to_string();
+    for expect in [
+        "s.toml:4:7",
+        "not a Neo4j Bolt URL",
+        "needs user and password",
+        "g.toml:3:9",
+        "users",
+        "w.toml:3:10",
+        "uses $x",
+        "params.y",
+        "p.toml:2:8",
+        "not a heap size",
+        "schema[0].name",
+        "must start with tunebench_",
+    ] {
+        assert!(msg.contains(expect), "missing `{expect}` in:\n{msg}");
+    }
+}
