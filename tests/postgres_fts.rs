@@ -271,7 +271,9 @@ async fn baseline_vs_tuned_end_to_end_and_exact_revert() {
     assert_eq!(b.errors + t.errors, 0);
 
     // Evidence was captured: statement deltas and a cache hit ratio.
-    let tunebench::results::Evidence::Postgres(ev) = &tuned.server["pg"];
+    let tunebench::results::Evidence::Postgres(ev) = &tuned.server["pg"] else {
+        panic!("pg evidence expected")
+    };
     assert!(!ev.statements.is_empty(), "{:?}", ev.statements_note);
     assert!(ev.statements.iter().all(|s| s.calls > 0));
     assert!(ev.cache_hit_ratio.is_some());

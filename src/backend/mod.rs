@@ -5,6 +5,7 @@
 //! dataset / op / profile / evidence variants, one scenario and one integration test.
 
 pub mod postgres;
+pub mod s3;
 
 use std::sync::Arc;
 use std::time::Duration;

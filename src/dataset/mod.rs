@@ -3,6 +3,7 @@
 
 mod copy;
 mod documents;
+pub mod objects;
 
 use std::path::Path;
 
@@ -22,6 +23,7 @@ pub const GENERATOR_VERSION: u32 = 1;
 #[serde(rename_all = "lowercase")]
 pub enum DatasetKind {
     Documents,
+    Objects,
 }
 
 /// A document corpus: authors, documents (title, body, tags, created_at) and comments.
@@ -79,6 +81,7 @@ impl DocumentsSpec {
 #[serde(untagged)]
 pub enum DatasetSpec {
     Documents(DocumentsSpec),
+    Objects(objects::ObjectsSpec),
 }
 
 impl DatasetSpec {
@@ -86,6 +89,7 @@ impl DatasetSpec {
     pub fn hash(&self) -> String {
         match self {
             DatasetSpec::Documents(s) => s.hash(),
+            DatasetSpec::Objects(s) => s.hash(),
         }
     }
 
@@ -93,12 +97,14 @@ impl DatasetSpec {
     pub fn namespace(&self) -> &str {
         match self {
             DatasetSpec::Documents(s) => &s.schema,
+            DatasetSpec::Objects(s) => &s.bucket,
         }
     }
 
     pub fn kind(&self) -> DatasetKind {
         match self {
             DatasetSpec::Documents(_) => DatasetKind::Documents,
+            DatasetSpec::Objects(_) => DatasetKind::Objects,
         }
     }
 }
@@ -112,12 +118,13 @@ pub fn load_spec(path: &Path, overrides: &toml::Table) -> Result<DatasetSpec> {
     }
     match table.get("kind").and_then(|k| k.as_str()) {
         Some("documents") => load_documents(&src, table).map(DatasetSpec::Documents),
+        Some("objects") => objects::load_objects(&src, table).map(DatasetSpec::Objects),
         Some(other) => Err(Error::input(src.issue(
             "kind",
-            format!("unknown dataset kind `{other}`; valid: documents"),
+            format!("unknown dataset kind `{other}`; valid: documents, objects"),
         ))),
         None => Err(Error::input(
-            src.issue("kind", "is missing; valid: documents"),
+            src.issue("kind", "is missing; valid: documents, objects"),
         )),
     }
 }
@@ -126,6 +133,11 @@ pub fn load_spec(path: &Path, overrides: &toml::Table) -> Result<DatasetSpec> {
 pub fn load_documents_spec(path: &Path, overrides: &toml::Table) -> Result<DocumentsSpec> {
     match load_spec(path, overrides)? {
         DatasetSpec::Documents(d) => Ok(d),
+        DatasetSpec::Objects(_) => Err(Error::input(crate::error::InputIssue::new(
+            path,
+            "kind",
+            "is \"objects\"; a document corpus (kind = \"documents\") is needed here",
+        ))),
     }
 }
 

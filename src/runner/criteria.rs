@@ -10,12 +10,24 @@ pub fn evaluate(scenario: &Scenario, workloads: &[WorkloadResult]) -> Vec<Criter
         .map(|c| {
             let w = workloads.iter().find(|w| w.workload == c.workload);
             let value = w.and_then(|w| {
-                let (lat, ops, errors, tput) = match &c.op {
+                let (lat, ops, errors, tput, bytes) = match &c.op {
                     Some(op) => {
                         let o = w.operations.iter().find(|o| &o.op == op)?;
-                        (o.latency_ms, o.ops, o.errors, o.throughput_ops_s)
+                        (
+                            o.latency_ms,
+                            o.ops,
+                            o.errors,
+                            o.throughput_ops_s,
+                            o.bytes_per_s,
+                        )
                     }
-                    None => (w.latency_ms, w.ops, w.errors, w.throughput_ops_s),
+                    None => (
+                        w.latency_ms,
+                        w.ops,
+                        w.errors,
+                        w.throughput_ops_s,
+                        w.bytes_per_s,
+                    ),
                 };
                 // A latency of nothing is not a pass.
                 if ops == 0 && c.metric.is_latency() {
@@ -30,6 +42,8 @@ pub fn evaluate(scenario: &Scenario, workloads: &[WorkloadResult]) -> Vec<Criter
                     Metric::Mean => lat.mean,
                     Metric::Throughput => tput,
                     Metric::ErrorRate => errors as f64 * 100.0 / (ops + errors).max(1) as f64,
+                    // No bytes moved is no value, so `> N MB/s` fails rather than passes.
+                    Metric::BytesPerS => bytes? / 1e6,
                 })
             });
             CriterionResult {

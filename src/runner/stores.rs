@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::measure::{WorkloadAcc, measure_workload};
 use crate::backend::Store;
 use crate::backend::postgres::{AppliedProfile, PgStore};
+use crate::backend::s3::{AppliedS3, S3Store};
 use crate::dataset::Corpus;
+use crate::dataset::objects::ObjectSet;
 use crate::error::{Error, Result};
 use crate::results::{
     DatasetReport, Evidence, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
@@ -16,14 +18,17 @@ use crate::scenario::{AppliedFile, Dataset, Load, Target, TargetKind, Workload};
 
 pub enum AnyStore {
     Postgres(PgStore),
+    S3(S3Store),
 }
 
 pub enum AnyData {
     Postgres(Arc<Corpus>),
+    S3(Arc<ObjectSet>),
 }
 
 pub enum AnyApplied {
     Postgres(AppliedProfile),
+    S3(AppliedS3),
 }
 
 fn mismatch(what: &str) -> Error {
@@ -34,12 +39,14 @@ impl AnyStore {
     pub async fn connect(target: &Target) -> Result<Self> {
         match target.kind {
             TargetKind::Postgres => Ok(AnyStore::Postgres(PgStore::connect(target).await?)),
+            TargetKind::S3 => Ok(AnyStore::S3(S3Store::connect(target).await?)),
         }
     }
 
     pub async fn environment(&self) -> Result<TargetEnv> {
         match self {
             AnyStore::Postgres(s) => s.environment().await,
+            AnyStore::S3(s) => s.environment().await,
         }
     }
 
@@ -49,6 +56,7 @@ impl AnyStore {
                 .prepare(dataset)
                 .await
                 .map(|(r, d)| (r, AnyData::Postgres(d))),
+            AnyStore::S3(s) => s.prepare(dataset).await.map(|(r, d)| (r, AnyData::S3(d))),
         }
     }
 
@@ -60,10 +68,20 @@ impl AnyStore {
     ) -> Result<AnyApplied> {
         match self {
             AnyStore::Postgres(s) => {
-                let data = data.map(|AnyData::Postgres(d)| d.as_ref());
+                let data = match data {
+                    Some(AnyData::Postgres(d)) => Some(d.as_ref()),
+                    _ => None,
+                };
                 s.apply(file, data, host_memory)
                     .await
                     .map(AnyApplied::Postgres)
+            }
+            AnyStore::S3(s) => {
+                let data = match data {
+                    Some(AnyData::S3(d)) => Some(d.as_ref()),
+                    _ => None,
+                };
+                s.apply(file, data, host_memory).await.map(AnyApplied::S3)
             }
         }
     }
@@ -71,6 +89,8 @@ impl AnyStore {
     pub async fn revert(&mut self, applied: AnyApplied) -> Result<RevertReport> {
         match (self, applied) {
             (AnyStore::Postgres(s), AnyApplied::Postgres(a)) => s.revert(a).await,
+            (AnyStore::S3(s), AnyApplied::S3(a)) => s.revert(a).await,
+            _ => Err(mismatch("an applied profile")),
         }
     }
 
@@ -81,12 +101,15 @@ impl AnyStore {
     ) -> Result<Vec<ReadinessCheck>> {
         match (self, data) {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.readiness(d, file).await,
+            (AnyStore::S3(s), AnyData::S3(d)) => s.readiness(d, file).await,
+            _ => Err(mismatch("a dataset")),
         }
     }
 
     pub fn new_evidence(&self) -> Evidence {
         match self {
             AnyStore::Postgres(_) => PgStore::new_evidence(),
+            AnyStore::S3(_) => S3Store::new_evidence(),
         }
     }
 
@@ -98,6 +121,8 @@ impl AnyStore {
     ) -> Result<()> {
         match (self, data) {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.explain(workload, d, evidence).await,
+            (AnyStore::S3(s), AnyData::S3(d)) => s.explain(workload, d, evidence).await,
+            _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
 
@@ -116,7 +141,9 @@ impl AnyStore {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => {
                 measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
             }
-            #[allow(unreachable_patterns)]
+            (AnyStore::S3(s), AnyData::S3(d)) => {
+                measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
+            }
             _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
@@ -124,6 +151,7 @@ impl AnyStore {
     pub async fn close(&self) {
         match self {
             AnyStore::Postgres(s) => s.pool().close().await,
+            AnyStore::S3(_) => {}
         }
     }
 }
@@ -132,6 +160,7 @@ impl AnyApplied {
     pub fn changes(&self) -> TargetChanges {
         match self {
             AnyApplied::Postgres(a) => PgStore::changes(a),
+            AnyApplied::S3(a) => S3Store::changes(a),
         }
     }
 }

@@ -16,6 +16,8 @@ pub enum Metric {
     Throughput,
     /// Failed operations as a percentage of all.
     ErrorRate,
+    /// Payload bytes per second, in MB/s (10^6 bytes).
+    BytesPerS,
 }
 
 impl Metric {
@@ -29,12 +31,16 @@ impl Metric {
             "mean" => Metric::Mean,
             "throughput" => Metric::Throughput,
             "error_rate" => Metric::ErrorRate,
+            "bytes_per_s" => Metric::BytesPerS,
             _ => return None,
         })
     }
 
     pub fn is_latency(self) -> bool {
-        !matches!(self, Metric::Throughput | Metric::ErrorRate)
+        !matches!(
+            self,
+            Metric::Throughput | Metric::ErrorRate | Metric::BytesPerS
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -47,6 +53,7 @@ impl Metric {
             Metric::Mean => "mean",
             Metric::Throughput => "throughput",
             Metric::ErrorRate => "error_rate",
+            Metric::BytesPerS => "bytes_per_s",
         }
     }
 
@@ -55,6 +62,7 @@ impl Metric {
         match self {
             Metric::Throughput => "ops/s",
             Metric::ErrorRate => "%",
+            Metric::BytesPerS => "MB/s",
             _ => "ms",
         }
     }
@@ -90,11 +98,12 @@ pub struct Criterion {
     pub op: Option<String>,
     pub metric: Metric,
     pub comparison: Comparison,
-    /// Normalised: milliseconds for latency, ops/s for throughput, percent for error rate.
+    /// Normalised: milliseconds for latency, ops/s for throughput, percent for error rate,
+    /// MB/s (10^6 bytes per second) for bytes_per_s.
     pub threshold: f64,
 }
 
-const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate";
+const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate bytes_per_s (e.g. `upload.bytes_per_s > 100MB/s`)";
 
 impl Criterion {
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -137,10 +146,15 @@ impl Criterion {
             (m, "us" | "µs") if m.is_latency() => number / 1000.0,
             (Metric::Throughput, "ops/s" | "/s" | "qps") => number,
             (Metric::ErrorRate, "%") => number,
+            (Metric::BytesPerS, "MB/s") => number,
+            (Metric::BytesPerS, "MiB/s") => number * 1.048_576,
+            (Metric::BytesPerS, "GB/s") => number * 1000.0,
+            (Metric::BytesPerS, "KB/s" | "kB/s") => number / 1000.0,
             (m, u) => {
                 let valid = match m {
                     Metric::Throughput => "ops/s",
                     Metric::ErrorRate => "%",
+                    Metric::BytesPerS => "MB/s, MiB/s, GB/s or KB/s",
                     _ => "us, ms or s",
                 };
                 return Err(format!(
@@ -180,6 +194,19 @@ mod tests {
         assert_eq!(c.threshold, 1000.0);
         assert!(c.comparison.holds(1001.0, c.threshold));
         assert!(!c.comparison.holds(1000.0, c.threshold));
+    }
+
+    #[test]
+    fn parses_bytes_per_second_in_megabytes() {
+        let c = Criterion::parse("upload.bytes_per_s > 100MB/s").unwrap();
+        assert_eq!((c.metric, c.threshold), (Metric::BytesPerS, 100.0));
+        let c = Criterion::parse("w.put.bytes_per_s >= 1GB/s").unwrap();
+        assert_eq!(c.threshold, 1000.0);
+        assert!(
+            Criterion::parse("w.bytes_per_s > 100ms")
+                .unwrap_err()
+                .contains("MB/s")
+        );
     }
 
     #[test]

@@ -13,11 +13,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use criteria::{Comparison, Criterion, Metric};
-pub use profile::{IndexDef, PgProfile, SettingValue};
+pub use profile::{IndexDef, LifecycleRule, PgProfile, S3Profile, SettingValue};
 pub use source::SourceFile;
-pub use workload::{OpDef, ParamGen, SqlOp, TermBand, WorkloadDef};
+pub use workload::{OpDef, ParamGen, S3Op, SqlOp, TermBand, WorkloadDef, parse_size};
 
-use crate::dataset::DatasetSpec;
+use crate::dataset::{DatasetKind, DatasetSpec};
 use crate::error::{Error, InputIssue, Result};
 use source::{interpolate, parse_duration};
 
@@ -25,6 +25,7 @@ use source::{interpolate, parse_duration};
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
     Postgres,
+    S3,
 }
 
 // ---- the file as written -------------------------------------------------------------
@@ -80,6 +81,10 @@ struct TargetFile {
     restart_command: Option<String>,
     #[serde(default)]
     pool: PoolSpec,
+    /// S3: access key (may be `${VAR}`), secret key (should be `${VAR}`) and region.
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    region: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -239,6 +244,12 @@ pub struct Target {
     pub pool_idle_timeout: Duration,
     #[serde(skip)]
     pub pool_connect_timeout: Duration,
+    /// S3 only: the access key is an identity, not a secret, so results show it.
+    pub access_key: Option<String>,
+    /// Never serialized or logged.
+    #[serde(skip)]
+    pub secret_key: Option<String>,
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -321,6 +332,7 @@ pub struct AppliedFile {
 #[serde(untagged)]
 pub enum ProfileDef {
     Postgres(PgProfile),
+    S3(S3Profile),
 }
 
 /// Command-line overrides that let a long scenario run briefly.
@@ -369,14 +381,48 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 String::new()
             }
         };
-        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            issues.push(src.issue(
-                &format!("{field}.url"),
-                format!(
-                    "`{}` is not a PostgreSQL URL; expected postgres://USER:PASSWORD@HOST:PORT/DB",
-                    redact_url(&url)
-                ),
-            ));
+        check_url(src, &field, t.kind, &url, issues);
+        let mut secret = |name: &str, value: &Option<String>| -> Option<String> {
+            let v = value.as_deref()?;
+            match interpolate(v) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    issues.push(src.issue(&format!("{field}.{name}"), e));
+                    None
+                }
+            }
+        };
+        let access_key = secret("access_key", &t.access_key);
+        let secret_key = secret("secret_key", &t.secret_key);
+        let region = secret("region", &t.region);
+        match t.kind {
+            TargetKind::S3 => {
+                for (name, v) in [("access_key", &access_key), ("secret_key", &secret_key)] {
+                    if v.as_deref().is_none_or(str::is_empty) {
+                        issues.push(src.issue(
+                            &format!("{field}.{name}"),
+                            format!(
+                                "an s3 target needs {name}, e.g. {name} = \"${{TUNEBENCH_S3_{}}}\"",
+                                name.to_ascii_uppercase()
+                            ),
+                        ));
+                    }
+                }
+            }
+            TargetKind::Postgres => {
+                for (name, v) in [
+                    ("access_key", &t.access_key),
+                    ("secret_key", &t.secret_key),
+                    ("region", &t.region),
+                ] {
+                    if v.is_some() {
+                        issues.push(src.issue(
+                            &format!("{field}.{name}"),
+                            "only applies to kind = \"s3\"; PostgreSQL credentials go in the url",
+                        ));
+                    }
+                }
+            }
         }
         let restart_command = match t.restart_command.as_deref().map(interpolate) {
             Some(Ok(c)) if !c.trim().is_empty() => Some(c),
@@ -419,6 +465,9 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 pool: t.pool,
                 pool_idle_timeout: idle,
                 pool_connect_timeout: connect,
+                access_key,
+                secret_key,
+                region,
             },
         );
     }
@@ -441,6 +490,25 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         }
         match crate::dataset::load_spec(&path, &d.set) {
             Ok(spec) => {
+                let fits = matches!(
+                    (targets.get(&d.target).map(|t| t.kind), spec.kind()),
+                    (Some(TargetKind::Postgres), DatasetKind::Documents)
+                        | (Some(TargetKind::S3), DatasetKind::Objects)
+                        | (None, _)
+                );
+                if !fits {
+                    issues.push(src.issue(
+                        &format!("{field}.file"),
+                        format!(
+                            "{} is a {:?} dataset, which target `{}` cannot hold; postgres takes kind = \"documents\", s3 takes kind = \"objects\"",
+                            path.display(),
+                            spec.kind(),
+                            d.target
+                        ),
+                    ));
+                    broken_datasets.insert(name.clone());
+                    continue;
+                }
                 datasets.insert(
                     name.clone(),
                     Dataset {
@@ -525,7 +593,22 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             {
                 None
             }
-            Ok(d) => Some(d),
+            Ok(d) => match targets.get(&w.target) {
+                Some(t) if t.kind != d.store => {
+                    issues.push(src.issue(
+                        &format!("{field}.definition"),
+                        format!(
+                            "{} is for store = \"{}\" but target `{}` is kind = \"{}\"",
+                            def_path.display(),
+                            kind_name(d.store),
+                            w.target,
+                            kind_name(t.kind)
+                        ),
+                    ));
+                    None
+                }
+                _ => Some(d),
+            },
             Err(Error::Input(mut more)) => {
                 issues.append(&mut more);
                 None
@@ -609,7 +692,11 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             if !referenced_file_exists(src, &format!("{field}.apply.{target}"), &path, issues) {
                 continue;
             }
-            match profile::load_postgres(&path).map(ProfileDef::Postgres) {
+            let loaded = match targets[&target].kind {
+                TargetKind::Postgres => profile::load_postgres(&path).map(ProfileDef::Postgres),
+                TargetKind::S3 => profile::load_s3(&path).map(ProfileDef::S3),
+            };
+            match loaded {
                 Ok(profile) => {
                     apply.insert(
                         target,
@@ -745,6 +832,37 @@ fn resolve_load(src: &SourceFile, l: &LoadFile, issues: &mut Vec<InputIssue>) ->
     }
 }
 
+/// Each kind of target takes its own kind of URL.
+fn check_url(
+    src: &SourceFile,
+    field: &str,
+    kind: TargetKind,
+    url: &str,
+    issues: &mut Vec<InputIssue>,
+) {
+    if url.is_empty() {
+        return;
+    }
+    let (ok, expected) = match kind {
+        TargetKind::Postgres => (
+            url.starts_with("postgres://") || url.starts_with("postgresql://"),
+            "a PostgreSQL URL; expected postgres://USER:PASSWORD@HOST:PORT/DB",
+        ),
+        TargetKind::S3 => (
+            (url.starts_with("http://") || url.starts_with("https://"))
+                && !url.contains('@')
+                && url.len() > "https://".len(),
+            "an S3 endpoint; expected http://HOST:PORT (keys go in access_key / secret_key, not the URL)",
+        ),
+    };
+    if !ok {
+        issues.push(src.issue(
+            &format!("{field}.url"),
+            format!("`{}` is not {expected}", redact_url(url)),
+        ));
+    }
+}
+
 fn duration_field(
     src: &SourceFile,
     field: &str,
@@ -777,6 +895,13 @@ fn referenced_file_exists(
             issues.push(src.issue(field, format!("cannot read file {}: {e}", path.display())));
             false
         }
+    }
+}
+
+fn kind_name(k: TargetKind) -> &'static str {
+    match k {
+        TargetKind::Postgres => "postgres",
+        TargetKind::S3 => "s3",
     }
 }
 

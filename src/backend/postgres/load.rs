@@ -23,7 +23,12 @@ pub async fn prepare_dataset(
     dataset: &Dataset,
     corpus: &Corpus,
 ) -> Result<DatasetReport> {
-    let DatasetSpec::Documents(spec) = &dataset.spec;
+    let DatasetSpec::Documents(spec) = &dataset.spec else {
+        return Err(Error::Usage(format!(
+            "dataset {} is not kind = \"documents\"",
+            dataset.name
+        )));
+    };
     let schema = spec.schema.as_str();
     let hash = spec.hash();
     let err = |what: &str, e: sqlx::Error| {

@@ -39,7 +39,12 @@ pub async fn apply_profile(
     schema: &str,
     host_memory: u64,
 ) -> Result<(PgPool, AppliedProfile)> {
-    let ProfileDef::Postgres(profile) = &file.profile;
+    let ProfileDef::Postgres(profile) = &file.profile else {
+        return Err(crate::error::Error::Usage(format!(
+            "{}: not a postgres profile",
+            file.file.display()
+        )));
+    };
     let err = |what: &str, e: sqlx::Error| {
         target_error(
             target,
@@ -196,7 +201,12 @@ async fn apply_inner(
         }
     }
 
-    let ProfileDef::Postgres(profile) = &file.profile;
+    let ProfileDef::Postgres(profile) = &file.profile else {
+        return Err(crate::error::Error::Usage(format!(
+            "{}: not a postgres profile",
+            file.file.display()
+        )));
+    };
     for idx in &profile.indexes {
         let exists = index_exists(&pool, &applied.schema, &idx.name)
             .await

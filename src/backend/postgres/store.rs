@@ -32,18 +32,21 @@ impl PgStore {
 fn evidence(e: &mut Evidence) -> &mut PgEvidence {
     match e {
         Evidence::Postgres(p) => p,
+        _ => unreachable!("the runner gives each store its own evidence"),
     }
 }
 
 fn evidence_ref(e: &Evidence) -> &PgEvidence {
     match e {
         Evidence::Postgres(p) => p,
+        _ => unreachable!("the runner gives each store its own evidence"),
     }
 }
 
 fn pg_profile(file: &AppliedFile) -> &crate::scenario::PgProfile {
     match &file.profile {
         ProfileDef::Postgres(p) => p,
+        _ => unreachable!("profiles are loaded by their target's kind"),
     }
 }
 
@@ -82,7 +85,12 @@ impl Store for PgStore {
     }
 
     async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<Corpus>)> {
-        let DatasetSpec::Documents(spec) = &dataset.spec;
+        let DatasetSpec::Documents(spec) = &dataset.spec else {
+            return Err(Error::Usage(format!(
+                "dataset {} is not kind = \"documents\", which a postgres target needs",
+                dataset.name
+            )));
+        };
         let corpus = Arc::new(Corpus::new(spec));
         let report = super::prepare_dataset(&self.pool, &self.target, dataset, &corpus).await?;
         Ok((report, corpus))
@@ -159,7 +167,9 @@ impl Store for PgStore {
 
     async fn explain(&self, workload: &Workload, corpus: &Corpus, ev: &mut Evidence) -> Result<()> {
         for op in &workload.ops {
-            let OpDef::Sql(sql) = &op.def;
+            let OpDef::Sql(sql) = &op.def else {
+                unreachable!("workload definitions are validated against their target's kind")
+            };
             // The same parameters under every profile, so plans are comparable.
             let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
                 crate::runner::name_seed(&workload.name, &op.name),
@@ -213,6 +223,7 @@ impl Store for PgStore {
         let schema = corpus.spec().schema.clone();
         let sql = |o: &crate::scenario::WeightedOp| match &o.def {
             OpDef::Sql(s) => s.clone(),
+            _ => unreachable!("workload definitions are validated against their target's kind"),
         };
         let ops = Arc::new(PgOps {
             statements: workload
