@@ -14,6 +14,10 @@ use tunebench::{Cli, Outcome, Results};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
+/// One test restarts MinIO (the parity profile): tests take this lock, the restarting one
+/// exclusively, so no other test sees the server go away.
+static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.into())
 }
@@ -57,6 +61,7 @@ struct Spec<'a> {
     extra: &'a str,
     secret: &'a str,
     url: &'a str,
+    target_extra: &'a str,
 }
 
 impl Default for Spec<'_> {
@@ -74,6 +79,7 @@ duration = "1500ms""#,
             extra: "",
             secret: "${TUNEBENCH_S3_SECRET_KEY:-tunebench-secret}",
             url: "${TUNEBENCH_S3_ENDPOINT:-http://127.0.0.1:9000}",
+            target_extra: "",
         }
     }
 }
@@ -98,6 +104,7 @@ kind = "s3"
 url = "{url}"
 access_key = "${{TUNEBENCH_S3_ACCESS_KEY:-tunebench}}"
 secret_key = "{secret}"
+{target_extra}
 
 [datasets.objects]
 target = "minio"
@@ -120,6 +127,7 @@ ops = [{ops}]
         extra = s.extra,
         url = s.url,
         secret = s.secret,
+        target_extra = s.target_extra.replace("ROOT", ROOT),
         dataset = dataset.display(),
         load = s.load,
         ops = s.ops,
@@ -160,6 +168,7 @@ fn s3_evidence<'a>(r: &'a Results, profile: &str) -> &'a tunebench::results::S3E
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baseline_vs_tuned_end_to_end_with_versioning_and_lifecycle_reverted() {
+    let _server = SERVER.read().await;
     let dir = tempfile::tempdir().unwrap();
     let bucket = "tunebench-test-e2e";
     let spec = Spec {
@@ -287,6 +296,7 @@ apply = { minio = "ROOT/profiles/s3/tuned.toml" }"#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_object_is_detected_on_read() {
+    let _server = SERVER.read().await;
     let dir = tempfile::tempdir().unwrap();
     let bucket = "tunebench-test-corrupt";
     let spec = Spec {
@@ -324,6 +334,7 @@ async fn a_corrupted_object_is_detected_on_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timed_out_multipart_uploads_are_aborted_leaving_no_parts() {
+    let _server = SERVER.read().await;
     let dir = tempfile::tempdir().unwrap();
     let bucket = "tunebench-test-abort";
     let spec = Spec {
@@ -354,6 +365,7 @@ async fn timed_out_multipart_uploads_are_aborted_leaving_no_parts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_tunebench_did_not_create_is_refused_and_left_alone() {
+    let _server = SERVER.read().await;
     let dir = tempfile::tempdir().unwrap();
     let bucket = "tunebench-test-foreign";
     let c = client();
@@ -382,6 +394,7 @@ async fn a_bucket_tunebench_did_not_create_is_refused_and_left_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_keys_and_unreachable_minio_are_exit_3_without_the_secret() {
+    let _server = SERVER.read().await;
     let dir = tempfile::tempdir().unwrap();
     let spec = Spec {
         secret: "not-the-secret-4711",
@@ -407,6 +420,7 @@ async fn wrong_keys_and_unreachable_minio_are_exit_3_without_the_secret() {
 
 #[tokio::test]
 async fn bad_s3_input_is_exit_2_naming_file_and_field() {
+    let _server = SERVER.read().await;
     let dir = tempfile::tempdir().unwrap();
     let wl = dir.path().join("wl.toml");
     std::fs::write(
@@ -442,4 +456,73 @@ async fn bad_s3_input_is_exit_2_naming_file_and_field() {
             && msg.contains("tunebench-"),
         "{msg}"
     );
+}
+
+/// The server's standard-class parity, from MinIO's live metrics.
+fn server_parity() -> u32 {
+    use std::io::{Read, Write};
+    let hostport = endpoint().trim_start_matches("http://").to_string();
+    let mut s = std::net::TcpStream::connect(&hostport).unwrap();
+    write!(
+        s,
+        "GET /minio/metrics/v3/cluster/config HTTP/1.0\r\nHost: {hostport}\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("minio_cluster_config_standard_parity "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parity_profile_restarts_minio_and_is_reverted_exactly() {
+    let _server = SERVER.write().await;
+    let cache = std::env::var("TUNEBENCH_CACHE").unwrap_or_else(|_| format!("{ROOT}/.cache"));
+    let env_file = format!("{cache}/minio/env");
+    let before_text = std::fs::read_to_string(&env_file).unwrap();
+    let before = server_parity();
+    let want = if before == 1 { 2 } else { 1 };
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("parity.toml");
+    std::fs::write(
+        &profile,
+        format!("store = \"s3\"\n[server]\nparity = {want}\n"),
+    )
+    .unwrap();
+    let profiles = format!(
+        "[[profile]]\nname = \"parity\"\napply = {{ minio = \"{}\" }}",
+        profile.display()
+    );
+    let target_extra = format!(
+        "settings_file = \"{env_file}\"\nrestart_command = \"ROOT/scripts/stack restart minio\""
+    );
+    let spec = Spec {
+        bucket: "tunebench-test-parity",
+        objects: 2,
+        ops: r#"{ op = "put_64k" }"#,
+        load: "warmup = \"0s\"\nduration = \"500ms\"",
+        profiles: &profiles,
+        target_extra: &target_extra,
+        ..Default::default()
+    };
+    let (outcome, results) = run_scenario(dir.path(), &spec).await.unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+    let run = &results.runs[0];
+    let change = run.changes[0]
+        .settings
+        .iter()
+        .find(|s| s.name.starts_with("MINIO_STORAGE_CLASS_STANDARD"))
+        .unwrap();
+    assert_eq!(change.after, format!("EC:{want}"));
+    assert_eq!(change.before, format!("EC:{before}"));
+    assert!(run.changes[0].restarted);
+    assert!(run.revert[0].restarted && run.revert[0].mismatches.is_empty());
+    assert!(run.workloads[0].ops > 0);
+    // Reverted exactly: the same file, byte for byte, and the server back on its parity.
+    assert_eq!(std::fs::read_to_string(&env_file).unwrap(), before_text);
+    assert_eq!(server_parity(), before);
 }

@@ -85,6 +85,8 @@ struct TargetFile {
     access_key: Option<String>,
     secret_key: Option<String>,
     region: Option<String>,
+    /// S3 (MinIO): the server's settings file that a restart reads, for [server] profiles.
+    settings_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,6 +252,8 @@ pub struct Target {
     #[serde(skip)]
     pub secret_key: Option<String>,
     pub region: Option<String>,
+    /// MinIO's settings file (relative to `workdir`), read at each restart.
+    pub settings_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -395,6 +399,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         let access_key = secret("access_key", &t.access_key);
         let secret_key = secret("secret_key", &t.secret_key);
         let region = secret("region", &t.region);
+        let settings_file = secret("settings_file", &t.settings_file);
         match t.kind {
             TargetKind::S3 => {
                 for (name, v) in [("access_key", &access_key), ("secret_key", &secret_key)] {
@@ -468,6 +473,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 access_key,
                 secret_key,
                 region,
+                settings_file,
             },
         );
     }

@@ -154,6 +154,17 @@ pub struct S3Profile {
     pub lifecycle: Vec<LifecycleRule>,
     #[serde(default)]
     pub client: ClientTuning,
+    #[serde(default)]
+    pub server: ServerSettings,
+}
+
+/// MinIO server settings, applied through the target's settings file and restart command.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Erasure-coding parity of new objects (`MINIO_STORAGE_CLASS_STANDARD=EC:N`), 0..=2 on
+    /// the stack's 4-drive set.
+    pub parity: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -497,4 +497,5 @@ pub struct AppliedS3 {
     pub before: BucketConfig,
     pub applied: BucketConfig,
     pub changes: TargetChanges,
+    pub server: Option<super::server::ServerApplied>,
 }

@@ -135,6 +135,25 @@ pub async fn scrape(endpoint: &str) -> Result<BTreeMap<String, f64>, String> {
     Ok(out)
 }
 
+/// Every series of one metrics path, summed over labels.
+pub async fn scrape_path(endpoint: &str, path: &str) -> Result<BTreeMap<String, f64>, String> {
+    let hostport = endpoint
+        .strip_prefix("http://")
+        .map(|r| r.split('/').next().unwrap_or(r))
+        .ok_or("metrics are only read over http://")?;
+    let text = get(hostport, path).await?;
+    let mut out = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        if let Some((series, value)) = line.rsplit_once(' ')
+            && let Ok(v) = value.trim().parse::<f64>()
+        {
+            let name = series.split('{').next().unwrap_or(series);
+            *out.entry(name.to_string()).or_insert(0.0) += v;
+        }
+    }
+    Ok(out)
+}
+
 async fn get(hostport: &str, path: &str) -> Result<String, String> {
     let body = tokio::time::timeout(Duration::from_secs(10), async {
         let mut s = tokio::net::TcpStream::connect(hostport)

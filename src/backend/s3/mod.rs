@@ -4,6 +4,7 @@
 mod bucket;
 mod exec;
 mod metrics;
+mod server;
 mod store;
 
 use aws_sdk_s3::Client;

@@ -66,6 +66,7 @@ fn empty_tuning() -> S3Profile {
         policy: None,
         lifecycle: Vec::new(),
         client: Default::default(),
+        server: Default::default(),
     }
 }
 
@@ -187,9 +188,20 @@ impl Store for S3Store {
         let p = profile(file)?.clone();
         let bucket = self.bucket()?.to_string();
         bucket::check_owned(&self.client, &self.target, &bucket).await?;
+        // The server first: a restart must not happen under an applied bucket config we
+        // could not then revert.
+        let server = match p.server.parity {
+            Some(want) => Some(
+                super::server::apply(&self.target, &file.file.display().to_string(), want).await?,
+            ),
+            None => None,
+        };
         let before = bucket::read_config(&self.client, &self.target, &bucket).await?;
         let want = bucket::wanted(&before, &p);
         if let Err(e) = bucket::write_config(&self.client, &self.target, &want).await {
+            if let Some(s) = &server {
+                let _ = super::server::revert(&self.target, s).await;
+            }
             // Undo our own partial work before reporting.
             let _ = bucket::write_config(
                 &self.client,
@@ -201,18 +213,29 @@ impl Store for S3Store {
         }
         let after = bucket::read_config(&self.client, &self.target, &bucket).await?;
         let diff = bucket::differences(&want, &after);
-        let changes = bucket::changes(
+        let mut changes = bucket::changes(
             &self.target,
             &file.file.display().to_string(),
             &p,
             &before,
             &after,
         );
+        if let Some(s) = &server {
+            changes.settings.push(crate::results::SettingChange {
+                name: "MINIO_STORAGE_CLASS_STANDARD (parity of new objects)".into(),
+                requested: format!("EC:{}", p.server.parity.unwrap_or_default()),
+                before: format!("EC:{}", s.before_parity),
+                after: format!("EC:{}", s.after_parity),
+                context: "server (restart)".into(),
+            });
+            changes.restarted = true;
+        }
         self.tuning = p;
         let applied = AppliedS3 {
             before,
             applied: after,
             changes,
+            server,
         };
         if !diff.is_empty() {
             let _ = self.revert(applied).await;
@@ -241,6 +264,10 @@ impl Store for S3Store {
         let want = bucket::restored(&applied.before, &applied.applied);
         bucket::write_config(&self.client, &self.target, &want).await?;
         let got = bucket::read_config(&self.client, &self.target, &bucket).await?;
+        let mut mismatches = bucket::differences(&want, &got);
+        if let Some(s) = &applied.server {
+            mismatches.extend(super::server::revert(&self.target, s).await?);
+        }
         Ok(RevertReport {
             target: self.target.name.clone(),
             kept: false,
@@ -248,12 +275,12 @@ impl Store for S3Store {
                 .changes
                 .settings
                 .iter()
-                .filter(|s| s.context == "bucket")
+                .filter(|s| s.context != "client")
                 .map(|s| s.name.clone())
                 .collect(),
             indexes_dropped: Vec::new(),
-            restarted: false,
-            mismatches: bucket::differences(&want, &got),
+            restarted: applied.server.is_some(),
+            mismatches,
         })
     }
 
