@@ -213,6 +213,17 @@ apply = { minio = "ROOT/profiles/s3/tuned.toml" }"#,
         );
         assert!(run.revert[0].mismatches.is_empty(), "{:?}", run.revert);
     }
+    let env = &results.environment.targets["minio"];
+    assert!(
+        env.server_version.starts_with("MinIO RELEASE."),
+        "{}",
+        env.server_version
+    );
+    assert!(
+        !serde_json::to_string(&results)
+            .unwrap()
+            .contains("tunebench-secret")
+    );
     let base = s3_evidence(&results, "baseline");
     let tuned = s3_evidence(&results, "tuned");
     let b = base.bucket.as_ref().unwrap();

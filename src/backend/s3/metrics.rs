@@ -135,6 +135,30 @@ pub async fn scrape(endpoint: &str) -> Result<BTreeMap<String, f64>, String> {
     Ok(out)
 }
 
+/// MinIO's release and commit, from the labels of its software info series.
+pub async fn server_version(endpoint: &str) -> Result<String, String> {
+    let hostport = endpoint
+        .strip_prefix("http://")
+        .map(|r| r.split('/').next().unwrap_or(r))
+        .ok_or("metrics are only read over http://")?;
+    let text = get(hostport, "/minio/v2/metrics/node").await?;
+    let label = |series: &str, key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.split(&format!("{key}=\"")).nth(1))
+            .and_then(|r| r.split('"').next())
+            .map(str::to_string)
+    };
+    match (
+        label("minio_software_version_info", "version"),
+        label("minio_software_commit_info", "commit"),
+    ) {
+        (Some(v), Some(c)) => Ok(format!("MinIO RELEASE.{v} (commit {c})")),
+        (Some(v), None) => Ok(format!("MinIO RELEASE.{v}")),
+        _ => Err("no minio_software_version_info in the metrics".into()),
+    }
+}
+
 /// Every series of one metrics path, summed over labels.
 pub async fn scrape_path(endpoint: &str, path: &str) -> Result<BTreeMap<String, f64>, String> {
     let hostport = endpoint

@@ -128,11 +128,10 @@ impl Store for S3Store {
 
     async fn environment(&self) -> Result<TargetEnv> {
         let t = &self.target;
-        // MinIO names itself in the Server header; the release is in the metrics.
-        let version = match scrape(&t.url).await {
-            Ok(_) => "MinIO (S3 API; metrics endpoint readable)".to_string(),
-            Err(_) => "S3 API".to_string(),
-        };
+        // MinIO reports its release in its metrics; another S3 server is named as such.
+        let version = super::metrics::server_version(&t.url)
+            .await
+            .unwrap_or_else(|e| format!("S3 API (version unknown: {e})"));
         Ok(TargetEnv {
             kind: "s3".into(),
             url: t.url_redacted.clone(),
