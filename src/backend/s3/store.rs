@@ -360,14 +360,16 @@ impl Store for S3Store {
         // flight: anything still registered was dropped by a timeout.
         let aborted = self.sweep().await;
         let (series, ttfb) = self.recorder.take();
-        self.recorder.begin();
         let scratch = match &self.bucket {
             Some(b) => Some(bucket::scratch_counts(&self.client, &self.target, b).await?),
             None => None,
         };
+        let metrics = scrape(&self.target.url).await;
+        // Last, so second 0 of the series starts with the phase, not with our listing.
+        self.recorder.begin();
         Ok(S3Snapshot {
             workload: workload.name.clone(),
-            metrics: scrape(&self.target.url).await,
+            metrics,
             series,
             ttfb: ttfb.into_iter().collect(),
             scratch,
