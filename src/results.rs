@@ -275,7 +275,8 @@ pub struct S3Evidence {
     pub scratch_objects: Option<u64>,
     /// Time to first byte of GETs, per workload and op.
     pub ttfb: Vec<TtfbSummary>,
-    /// Payload bytes completed in each second of each measured trial.
+    /// Payload bytes completed in each second of each measured trial (multipart uploads:
+    /// as each part completes) and operations completed in it.
     pub throughput_series: Vec<SeriesPoint>,
     /// Multipart uploads aborted after a failed or timed-out upload.
     pub uploads_aborted: u64,

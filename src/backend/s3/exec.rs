@@ -195,7 +195,9 @@ impl Executor for S3Exec {
             }
             _ => unreachable!("draw returns the params of its op"),
         };
-        o.recorder.done(bytes);
+        let multipart = matches!(o.ops[op], Op::Multipart { .. });
+        // Multipart parts were counted in the series as they completed.
+        o.recorder.add(if multipart { 0 } else { bytes }, 1);
         Ok(Done {
             bytes,
             recall: None,
@@ -281,6 +283,7 @@ async fn multipart(
                     .send()
                     .await
                     .map_err(op_error)?;
+                o.recorder.add(len, 0);
                 Ok::<_, OpError>(
                     CompletedPart::builder()
                         .part_number(i as i32 + 1)

@@ -53,14 +53,17 @@ impl Recorder {
         i.ttfb.clear();
     }
 
-    pub fn done(&self, bytes: u64) {
+    /// Counts `bytes` and `ops` in the current second. Multipart uploads count each part's
+    /// bytes as the part completes (so the series shows the bandwidth, not one spike per
+    /// object) and the operation when the upload completes.
+    pub fn add(&self, bytes: u64, ops: u64) {
         let mut i = self.lock();
         let s = i.start.elapsed().as_secs() as usize;
         if i.seconds.len() <= s {
             i.seconds.resize(s + 1, (0, 0));
         }
         i.seconds[s].0 += bytes;
-        i.seconds[s].1 += 1;
+        i.seconds[s].1 += ops;
     }
 
     pub fn ttfb(&self, op: &str, d: Duration) {
