@@ -4,6 +4,7 @@
 mod copy;
 mod documents;
 pub mod graph;
+pub mod objects;
 pub mod vectors;
 
 use std::path::Path;
@@ -28,6 +29,7 @@ pub enum DatasetKind {
     Documents,
     Vectors,
     Graph,
+    Objects,
 }
 
 /// A document corpus: authors, documents (title, body, tags, created_at) and comments.
@@ -87,6 +89,7 @@ pub enum DatasetSpec {
     Documents(DocumentsSpec),
     Vectors(VectorsSpec),
     Graph(GraphSpec),
+    Objects(objects::ObjectsSpec),
 }
 
 impl DatasetSpec {
@@ -96,6 +99,7 @@ impl DatasetSpec {
             DatasetSpec::Documents(s) => s.hash(),
             DatasetSpec::Vectors(s) => s.hash(),
             DatasetSpec::Graph(s) => s.hash(),
+            DatasetSpec::Objects(s) => s.hash(),
         }
     }
 
@@ -105,6 +109,7 @@ impl DatasetSpec {
             DatasetSpec::Documents(s) => &s.schema,
             DatasetSpec::Vectors(s) => &s.schema,
             DatasetSpec::Graph(_) => "Tunebench* labels",
+            DatasetSpec::Objects(s) => &s.bucket,
         }
     }
 
@@ -113,6 +118,7 @@ impl DatasetSpec {
             DatasetSpec::Documents(_) => DatasetKind::Documents,
             DatasetSpec::Vectors(_) => DatasetKind::Vectors,
             DatasetSpec::Graph(_) => DatasetKind::Graph,
+            DatasetSpec::Objects(_) => DatasetKind::Objects,
         }
     }
 }
@@ -128,13 +134,15 @@ pub fn load_spec(path: &Path, overrides: &toml::Table) -> Result<DatasetSpec> {
         Some("documents") => load_documents(&src, table).map(DatasetSpec::Documents),
         Some("vectors") => load_vectors(&src, table).map(DatasetSpec::Vectors),
         Some("graph") => load_graph(&src, table).map(DatasetSpec::Graph),
+        Some("objects") => objects::load_objects(&src, table).map(DatasetSpec::Objects),
         Some(other) => Err(Error::input(src.issue(
             "kind",
-            format!("unknown dataset kind `{other}`; valid: documents, vectors, graph"),
+            format!("unknown dataset kind `{other}`; valid: documents, vectors, graph, objects"),
         ))),
-        None => Err(Error::input(
-            src.issue("kind", "is missing; valid: documents, vectors, graph"),
-        )),
+        None => Err(Error::input(src.issue(
+            "kind",
+            "is missing; valid: documents, vectors, graph, objects",
+        ))),
     }
 }
 
@@ -151,6 +159,11 @@ pub fn load_documents_spec(path: &Path, overrides: &toml::Table) -> Result<Docum
             path,
             "kind",
             "is `graph`; a document corpus (kind = \"documents\") is needed here",
+        ))),
+        DatasetSpec::Objects(_) => Err(Error::input(crate::error::InputIssue::new(
+            path,
+            "kind",
+            "is \"objects\"; a document corpus (kind = \"documents\") is needed here",
         ))),
     }
 }

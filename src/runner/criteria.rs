@@ -10,7 +10,7 @@ pub fn evaluate(scenario: &Scenario, workloads: &[WorkloadResult]) -> Vec<Criter
         .map(|c| {
             let w = workloads.iter().find(|w| w.workload == c.workload);
             let value = w.and_then(|w| {
-                let (lat, ops, errors, tput, recall) = match &c.op {
+                let (lat, ops, errors, tput, recall, bytes) = match &c.op {
                     Some(op) => {
                         let o = w.operations.iter().find(|o| &o.op == op)?;
                         (
@@ -19,6 +19,7 @@ pub fn evaluate(scenario: &Scenario, workloads: &[WorkloadResult]) -> Vec<Criter
                             o.errors,
                             o.throughput_ops_s,
                             o.recall_at_k,
+                            o.bytes_per_s,
                         )
                     }
                     None => (
@@ -27,6 +28,7 @@ pub fn evaluate(scenario: &Scenario, workloads: &[WorkloadResult]) -> Vec<Criter
                         w.errors,
                         w.throughput_ops_s,
                         w.recall_at_k,
+                        w.bytes_per_s,
                     ),
                 };
                 // A latency of nothing is not a pass.
@@ -44,6 +46,8 @@ pub fn evaluate(scenario: &Scenario, workloads: &[WorkloadResult]) -> Vec<Criter
                     Metric::ErrorRate => errors as f64 * 100.0 / (ops + errors).max(1) as f64,
                     // No recall measured (not a vector workload, or no queries) is no pass.
                     Metric::RecallAtK => recall?,
+                    // No bytes moved is no value, so `> N MB/s` fails rather than passes.
+                    Metric::BytesPerS => bytes? / 1e6,
                 })
             });
             CriterionResult {

@@ -8,7 +8,9 @@ use super::measure::{WorkloadAcc, measure_workload};
 use crate::backend::Store;
 use crate::backend::neo4j::{AppliedNeoProfile, NeoStore};
 use crate::backend::postgres::{AppliedProfile, PgData, PgStore};
+use crate::backend::s3::{AppliedS3, S3Store};
 use crate::dataset::Graph;
+use crate::dataset::objects::ObjectSet;
 use crate::error::{Error, Result};
 use crate::results::{
     DatasetReport, Evidence, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
@@ -18,16 +20,19 @@ use crate::scenario::{AppliedFile, Dataset, Load, Target, TargetKind, Workload};
 pub enum AnyStore {
     Postgres(PgStore),
     Neo4j(NeoStore),
+    S3(S3Store),
 }
 
 pub enum AnyData {
     Postgres(Arc<PgData>),
     Neo4j(Arc<Graph>),
+    S3(Arc<ObjectSet>),
 }
 
 pub enum AnyApplied {
     Postgres(AppliedProfile),
     Neo4j(AppliedNeoProfile),
+    S3(AppliedS3),
 }
 
 fn mismatch(what: &str) -> Error {
@@ -39,6 +44,7 @@ impl AnyStore {
         match target.kind {
             TargetKind::Postgres => Ok(AnyStore::Postgres(PgStore::connect(target).await?)),
             TargetKind::Neo4j => Ok(AnyStore::Neo4j(NeoStore::connect(target).await?)),
+            TargetKind::S3 => Ok(AnyStore::S3(S3Store::connect(target).await?)),
         }
     }
 
@@ -46,6 +52,7 @@ impl AnyStore {
         match self {
             AnyStore::Postgres(s) => s.environment().await,
             AnyStore::Neo4j(s) => s.environment().await,
+            AnyStore::S3(s) => s.environment().await,
         }
     }
 
@@ -59,6 +66,7 @@ impl AnyStore {
                 .prepare(dataset)
                 .await
                 .map(|(r, d)| (r, AnyData::Neo4j(d))),
+            AnyStore::S3(s) => s.prepare(dataset).await.map(|(r, d)| (r, AnyData::S3(d))),
         }
     }
 
@@ -89,6 +97,14 @@ impl AnyStore {
                     .await
                     .map(AnyApplied::Neo4j)
             }
+            AnyStore::S3(s) => {
+                let data = match data {
+                    Some(AnyData::S3(d)) => Some(d.as_ref()),
+                    Some(_) => return Err(mismatch("the profile's dataset")),
+                    None => None,
+                };
+                s.apply(file, data, host_memory).await.map(AnyApplied::S3)
+            }
         }
     }
 
@@ -96,6 +112,7 @@ impl AnyStore {
         match (self, applied) {
             (AnyStore::Postgres(s), AnyApplied::Postgres(a)) => s.revert(a).await,
             (AnyStore::Neo4j(s), AnyApplied::Neo4j(a)) => s.revert(a).await,
+            (AnyStore::S3(s), AnyApplied::S3(a)) => s.revert(a).await,
             _ => Err(mismatch("a profile being reverted")),
         }
     }
@@ -108,6 +125,7 @@ impl AnyStore {
         match (self, data) {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.readiness(d, file).await,
             (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => s.readiness(d, file).await,
+            (AnyStore::S3(s), AnyData::S3(d)) => s.readiness(d, file).await,
             _ => Err(mismatch("a dataset")),
         }
     }
@@ -116,6 +134,7 @@ impl AnyStore {
         match self {
             AnyStore::Postgres(_) => PgStore::new_evidence(),
             AnyStore::Neo4j(_) => NeoStore::new_evidence(),
+            AnyStore::S3(_) => S3Store::new_evidence(),
         }
     }
 
@@ -128,6 +147,7 @@ impl AnyStore {
         match (self, data) {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.explain(workload, d, evidence).await,
             (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => s.explain(workload, d, evidence).await,
+            (AnyStore::S3(s), AnyData::S3(d)) => s.explain(workload, d, evidence).await,
             _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
@@ -150,6 +170,9 @@ impl AnyStore {
             (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => {
                 measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
             }
+            (AnyStore::S3(s), AnyData::S3(d)) => {
+                measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
+            }
             _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
@@ -158,6 +181,7 @@ impl AnyStore {
         match self {
             AnyStore::Postgres(s) => s.pool().close().await,
             AnyStore::Neo4j(s) => s.close().await,
+            AnyStore::S3(_) => {}
         }
     }
 }
@@ -167,6 +191,7 @@ impl AnyApplied {
         match self {
             AnyApplied::Postgres(a) => PgStore::changes(a),
             AnyApplied::Neo4j(a) => NeoStore::changes(a),
+            AnyApplied::S3(a) => S3Store::changes(a),
         }
     }
 }

@@ -18,6 +18,8 @@ pub enum Metric {
     ErrorRate,
     /// Mean recall@k against exact ground truth, a fraction 0..1 (or written in %).
     RecallAtK,
+    /// Payload bytes per second, in MB/s (10^6 bytes).
+    BytesPerS,
 }
 
 impl Metric {
@@ -32,6 +34,7 @@ impl Metric {
             "throughput" => Metric::Throughput,
             "error_rate" => Metric::ErrorRate,
             "recall_at_k" | "recall" => Metric::RecallAtK,
+            "bytes_per_s" => Metric::BytesPerS,
             _ => return None,
         })
     }
@@ -39,7 +42,7 @@ impl Metric {
     pub fn is_latency(self) -> bool {
         !matches!(
             self,
-            Metric::Throughput | Metric::ErrorRate | Metric::RecallAtK
+            Metric::Throughput | Metric::ErrorRate | Metric::RecallAtK | Metric::BytesPerS
         )
     }
 
@@ -54,6 +57,7 @@ impl Metric {
             Metric::Throughput => "throughput",
             Metric::ErrorRate => "error_rate",
             Metric::RecallAtK => "recall_at_k",
+            Metric::BytesPerS => "bytes_per_s",
         }
     }
 
@@ -63,6 +67,7 @@ impl Metric {
             Metric::Throughput => "ops/s",
             Metric::ErrorRate => "%",
             Metric::RecallAtK => "fraction",
+            Metric::BytesPerS => "MB/s",
             _ => "ms",
         }
     }
@@ -98,11 +103,12 @@ pub struct Criterion {
     pub op: Option<String>,
     pub metric: Metric,
     pub comparison: Comparison,
-    /// Normalised: milliseconds for latency, ops/s for throughput, percent for error rate.
+    /// Normalised: milliseconds for latency, ops/s for throughput, percent for error rate,
+    /// MB/s (10^6 bytes per second) for bytes_per_s.
     pub threshold: f64,
 }
 
-const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k (e.g. `knn.recall_at_k > 0.95`)";
+const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k bytes_per_s (e.g. `knn.recall_at_k > 0.95`, `upload.bytes_per_s > 100MB/s`)";
 
 impl Criterion {
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -147,11 +153,16 @@ impl Criterion {
             (Metric::ErrorRate, "%") => number,
             (Metric::RecallAtK, "") if number <= 1.0 => number,
             (Metric::RecallAtK, "%") if number <= 100.0 => number / 100.0,
+            (Metric::BytesPerS, "MB/s") => number,
+            (Metric::BytesPerS, "MiB/s") => number * 1.048_576,
+            (Metric::BytesPerS, "GB/s") => number * 1000.0,
+            (Metric::BytesPerS, "KB/s" | "kB/s") => number / 1000.0,
             (m, u) => {
                 let valid = match m {
                     Metric::Throughput => "ops/s",
                     Metric::ErrorRate => "%",
                     Metric::RecallAtK => "a fraction 0..1 (0.95) or a percentage (95%)",
+                    Metric::BytesPerS => "MB/s, MiB/s, GB/s or KB/s",
                     _ => "us, ms or s",
                 };
                 return Err(format!(
@@ -191,6 +202,19 @@ mod tests {
         assert_eq!(c.threshold, 1000.0);
         assert!(c.comparison.holds(1001.0, c.threshold));
         assert!(!c.comparison.holds(1000.0, c.threshold));
+    }
+
+    #[test]
+    fn parses_bytes_per_second_in_megabytes() {
+        let c = Criterion::parse("upload.bytes_per_s > 100MB/s").unwrap();
+        assert_eq!((c.metric, c.threshold), (Metric::BytesPerS, 100.0));
+        let c = Criterion::parse("w.put.bytes_per_s >= 1GB/s").unwrap();
+        assert_eq!(c.threshold, 1000.0);
+        assert!(
+            Criterion::parse("w.bytes_per_s > 100ms")
+                .unwrap_err()
+                .contains("MB/s")
+        );
     }
 
     #[test]

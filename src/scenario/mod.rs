@@ -13,9 +13,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use criteria::{Comparison, Criterion, Metric};
-pub use profile::{IndexDef, NeoProfile, NeoSchemaDef, PgProfile, SettingValue};
+pub use profile::{
+    IndexDef, LifecycleRule, NeoProfile, NeoSchemaDef, PgProfile, S3Profile, SettingValue,
+};
 pub use source::SourceFile;
-pub use workload::{CypherOp, OpDef, ParamGen, SqlOp, TermBand, WorkloadDef};
+pub use workload::{CypherOp, OpDef, ParamGen, S3Op, SqlOp, TermBand, WorkloadDef, parse_size};
 
 use crate::dataset::DatasetSpec;
 use crate::error::{Error, InputIssue, Result};
@@ -26,6 +28,7 @@ use source::{interpolate, parse_duration};
 pub enum TargetKind {
     Postgres,
     Neo4j,
+    S3,
 }
 
 impl TargetKind {
@@ -33,6 +36,7 @@ impl TargetKind {
         match self {
             TargetKind::Postgres => "postgres",
             TargetKind::Neo4j => "neo4j",
+            TargetKind::S3 => "s3",
         }
     }
 }
@@ -95,6 +99,12 @@ struct TargetFile {
     restart_command: Option<String>,
     #[serde(default)]
     pool: PoolSpec,
+    /// S3: access key (may be `${VAR}`), secret key (should be `${VAR}`) and region.
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    region: Option<String>,
+    /// S3 (MinIO): the server's settings file that a restart reads, for [server] profiles.
+    settings_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -291,6 +301,14 @@ pub struct Target {
     pub pool_idle_timeout: Duration,
     #[serde(skip)]
     pub pool_connect_timeout: Duration,
+    /// S3 only: the access key is an identity, not a secret, so results show it.
+    pub access_key: Option<String>,
+    /// Never serialized or logged.
+    #[serde(skip)]
+    pub secret_key: Option<String>,
+    pub region: Option<String>,
+    /// MinIO's settings file (relative to `workdir`), read at each restart.
+    pub settings_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -377,6 +395,7 @@ pub struct AppliedFile {
 pub enum ProfileDef {
     Postgres(PgProfile),
     Neo4j(NeoProfile),
+    S3(S3Profile),
 }
 
 /// Command-line overrides that let a long scenario run briefly.
@@ -426,31 +445,71 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             }
         };
         check_url(src, &field, t.kind, &url, issues);
-        let mut secret =
-            |name: &str, value: &Option<String>| match value.as_deref().map(interpolate) {
-                Some(Ok(v)) => Some(v),
-                None => None,
-                Some(Err(e)) => {
+        let mut secret = |name: &str, value: &Option<String>| -> Option<String> {
+            let v = value.as_deref()?;
+            match interpolate(v) {
+                Ok(v) => Some(v),
+                Err(e) => {
                     issues.push(src.issue(&format!("{field}.{name}"), e));
                     None
                 }
-            };
+            }
+        };
         let user = secret("user", &t.user);
         let password = secret("password", &t.password);
         let config_dir = secret("config_dir", &t.config_dir).map(|d| src.resolve(&d));
-        if t.kind == TargetKind::Neo4j && (user.is_none() || password.is_none()) {
-            issues.push(src.issue(
-                &field,
-                "a neo4j target needs user and password, e.g. user = \"${TUNEBENCH_NEO4J_USER:-neo4j}\", password = \"${TUNEBENCH_NEO4J_PASSWORD:-tunebench}\"",
-            ));
+        let access_key = secret("access_key", &t.access_key);
+        let secret_key = secret("secret_key", &t.secret_key);
+        let region = secret("region", &t.region);
+        let settings_file = secret("settings_file", &t.settings_file);
+        // Fields that belong to another kind of target are a mistake, not something to ignore.
+        for (name, given, owner) in [
+            ("user", t.user.is_some(), TargetKind::Neo4j),
+            ("password", t.password.is_some(), TargetKind::Neo4j),
+            ("config_dir", t.config_dir.is_some(), TargetKind::Neo4j),
+            ("access_key", t.access_key.is_some(), TargetKind::S3),
+            ("secret_key", t.secret_key.is_some(), TargetKind::S3),
+            ("region", t.region.is_some(), TargetKind::S3),
+        ] {
+            if given && t.kind != owner {
+                issues.push(src.issue(
+                    &format!("{field}.{name}"),
+                    format!(
+                        "only applies to kind = \"{}\"; this target is kind = \"{}\"{}",
+                        owner.name(),
+                        t.kind.name(),
+                        if t.kind == TargetKind::Postgres {
+                            " (PostgreSQL credentials go in the url)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
         }
-        if t.kind == TargetKind::Postgres
-            && (t.user.is_some() || t.password.is_some() || t.config_dir.is_some())
-        {
-            issues.push(src.issue(
-                &field,
-                "user, password and config_dir are for neo4j targets; a postgres target carries them in its url",
-            ));
+        match t.kind {
+            TargetKind::Neo4j => {
+                if user.is_none() || password.is_none() {
+                    issues.push(src.issue(
+                        &field,
+                        "a neo4j target needs user and password, e.g. user = \"${TUNEBENCH_NEO4J_USER:-neo4j}\", password = \"${TUNEBENCH_NEO4J_PASSWORD:-tunebench}\"",
+                    ));
+                }
+            }
+            TargetKind::S3 => {
+                for (name, v) in [("access_key", &access_key), ("secret_key", &secret_key)] {
+                    if v.as_deref().is_none_or(str::is_empty) {
+                        issues.push(src.issue(
+                            &format!("{field}.{name}"),
+                            format!(
+                                "an s3 target needs {name}, e.g. {name} = \"${{TUNEBENCH_S3_{}}}\"",
+                                name.to_ascii_uppercase()
+                            ),
+                        ));
+                    }
+                }
+            }
+            TargetKind::Postgres => {}
         }
         let restart_command = match t.restart_command.as_deref().map(interpolate) {
             Some(Ok(c)) if !c.trim().is_empty() => Some(c),
@@ -496,6 +555,10 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 pool: t.pool,
                 pool_idle_timeout: idle,
                 pool_connect_timeout: connect,
+                access_key,
+                secret_key,
+                region,
+                settings_file,
             },
         );
     }
@@ -523,6 +586,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                         k == TargetKind::Postgres
                     }
                     DatasetSpec::Graph(_) => k == TargetKind::Neo4j,
+                    DatasetSpec::Objects(_) => k == TargetKind::S3,
                 };
                 if let Some(t) = targets.get(&d.target)
                     && !fits(t.kind)
@@ -530,13 +594,15 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                     issues.push(src.issue(
                         &format!("{field}.file"),
                         format!(
-                            "{} is a {:?} dataset, which target `{}` (kind = \"{}\") cannot hold; documents go to postgres, graph to neo4j",
+                            "{} is a {:?} dataset, which target `{}` (kind = \"{}\") cannot hold; documents and vectors go to postgres, graph to neo4j, objects to s3",
                             path.display(),
                             spec.kind(),
                             d.target,
                             t.kind.name()
                         ),
                     ));
+                    broken_datasets.insert(name.clone());
+                    continue;
                 }
                 datasets.insert(
                     name.clone(),
@@ -622,23 +688,22 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             {
                 None
             }
-            Ok(d) => {
-                if let Some(t) = targets.get(&w.target)
-                    && t.kind != d.store
-                {
+            Ok(d) => match targets.get(&w.target) {
+                Some(t) if t.kind != d.store => {
                     issues.push(src.issue(
                         &format!("{field}.definition"),
                         format!(
-                            "{} is a {} workload but target `{}` is kind = \"{}\"",
+                            "{} is for store = \"{}\" but target `{}` is kind = \"{}\"",
                             def_path.display(),
                             d.store.name(),
                             w.target,
                             t.kind.name()
                         ),
                     ));
+                    None
                 }
-                Some(d)
-            }
+                _ => Some(d),
+            },
             Err(Error::Input(mut more)) => {
                 issues.append(&mut more);
                 None
@@ -703,7 +768,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         if let Some(k) = w.k {
             let k_max = datasets.get(&w.dataset).and_then(|d| match &d.spec {
                 DatasetSpec::Vectors(v) => Some(v.k_max),
-                DatasetSpec::Documents(_) | DatasetSpec::Graph(_) => None,
+                _ => None,
             });
             if k == 0 || k_max.is_some_and(|m| k > m) {
                 issues.push(src.issue(
@@ -808,6 +873,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             let loaded = match targets[&target].kind {
                 TargetKind::Postgres => profile::load_postgres(&path).map(ProfileDef::Postgres),
                 TargetKind::Neo4j => profile::load_neo4j(&path).map(ProfileDef::Neo4j),
+                TargetKind::S3 => profile::load_s3(&path).map(ProfileDef::S3),
             };
             match loaded {
                 Ok(profile) => {
@@ -910,6 +976,12 @@ fn check_url(
             .iter()
             .any(|s| url.starts_with(s)),
             "a Neo4j Bolt URL; expected bolt://HOST:PORT (user and password are separate fields)",
+        ),
+        TargetKind::S3 => (
+            (url.starts_with("http://") || url.starts_with("https://"))
+                && !url.contains('@')
+                && url.len() > "https://".len(),
+            "an S3 endpoint; expected http://HOST:PORT (keys go in access_key / secret_key, not the URL)",
         ),
     };
     if !(url.is_empty() || ok) {

@@ -69,7 +69,10 @@ pub fn load_postgres(path: &Path) -> Result<PgProfile> {
     let profile: PgProfile = src.parse()?;
     let mut issues = Vec::new();
     if profile.store != TargetKind::Postgres {
-        issues.push(src.issue("store", "only \"postgres\" profiles are supported"));
+        issues.push(src.issue(
+            "store",
+            "a profile for a postgres target must say store = \"postgres\"",
+        ));
     }
     for (name, v) in &profile.settings {
         if !name
@@ -235,6 +238,122 @@ pub fn load_neo4j(path: &Path) -> Result<NeoProfile> {
                 ),
             ));
         }
+    }
+    if issues.is_empty() {
+        Ok(profile)
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+/// An S3 profile: bucket configuration applied to the dataset's `tunebench-` bucket, and
+/// the harness's own client tuning. Every field is optional; what is absent is left alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Profile {
+    pub store: TargetKind,
+    #[serde(default)]
+    pub description: String,
+    /// `enabled` or `suspended` (S3 cannot return a bucket to "never versioned").
+    pub versioning: Option<String>,
+    /// Bucket policy JSON; `${bucket}` is replaced by the bucket's name.
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub lifecycle: Vec<LifecycleRule>,
+    #[serde(default)]
+    pub client: ClientTuning,
+    #[serde(default)]
+    pub server: ServerSettings,
+}
+
+/// MinIO server settings, applied through the target's settings file and restart command.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Erasure-coding parity of new objects (`MINIO_STORAGE_CLASS_STANDARD=EC:N`), 0..=2 on
+    /// the stack's 4-drive set.
+    pub parity: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleRule {
+    pub id: String,
+    #[serde(default)]
+    pub prefix: String,
+    /// Expire current versions this many days after creation.
+    pub expire_days: Option<i32>,
+    /// Remove noncurrent versions this many days after they became noncurrent.
+    pub noncurrent_days: Option<i32>,
+    /// Abort multipart uploads still incomplete this many days after they started.
+    pub abort_incomplete_days: Option<i32>,
+}
+
+/// Overrides of the workload's multipart settings, for client-side tuning profiles.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTuning {
+    pub part_size: Option<String>,
+    pub parts_in_flight: Option<u32>,
+}
+
+pub fn load_s3(path: &Path) -> Result<S3Profile> {
+    let src = SourceFile::read(path)?;
+    let profile: S3Profile = src.parse()?;
+    let mut issues = Vec::new();
+    if profile.store != TargetKind::S3 {
+        issues.push(src.issue(
+            "store",
+            "a profile for an s3 target must say store = \"s3\"",
+        ));
+    }
+    if let Some(v) = &profile.versioning
+        && v != "enabled"
+        && v != "suspended"
+    {
+        issues.push(src.issue("versioning", format!("`{v}`: valid: enabled, suspended")));
+    }
+    if let Some(p) = &profile.policy
+        && serde_json::from_str::<serde_json::Value>(&p.replace("${bucket}", "b")).is_err()
+    {
+        issues.push(src.issue("policy", "is not JSON; write the policy document as a JSON string (${bucket} is replaced by the bucket)"));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, r) in profile.lifecycle.iter().enumerate() {
+        if r.id.is_empty() || !ids.insert(r.id.clone()) {
+            issues.push(src.issue(
+                &format!("lifecycle[{i}].id"),
+                "must be non-empty and unique",
+            ));
+        }
+        let days = [r.expire_days, r.noncurrent_days, r.abort_incomplete_days];
+        if days.iter().all(Option::is_none) {
+            issues.push(src.issue(
+                &format!("lifecycle[{i}]"),
+                "set at least one of expire_days, noncurrent_days, abort_incomplete_days",
+            ));
+        }
+        if days.iter().flatten().any(|d| *d < 1) {
+            issues.push(src.issue(&format!("lifecycle[{i}]"), "days must be at least 1"));
+        }
+    }
+    if let Some(ps) = &profile.client.part_size {
+        match super::workload::parse_size(ps) {
+            Some(v)
+                if (super::workload::MIN_PART_SIZE..=super::workload::MAX_PART_SIZE)
+                    .contains(&v) => {}
+            _ => issues.push(src.issue(
+                "client.part_size",
+                format!("`{ps}`: a size between 5MiB and 64MiB, e.g. \"16MiB\""),
+            )),
+        }
+    }
+    if profile
+        .client
+        .parts_in_flight
+        .is_some_and(|n| n == 0 || n > 64)
+    {
+        issues.push(src.issue("client.parts_in_flight", "must be between 1 and 64"));
     }
     if issues.is_empty() {
         Ok(profile)

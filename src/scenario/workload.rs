@@ -40,6 +40,7 @@ struct StoreOnly {
 pub enum OpDef {
     Sql(SqlOp),
     Cypher(CypherOp),
+    S3(S3Op),
 }
 
 /// A Cypher operation (neo4j workloads).
@@ -58,6 +59,59 @@ pub struct CypherOp {
     pub needs_index: Option<String>,
     pub fallback: Option<String>,
 }
+
+/// One S3 operation. Sizes are written like `64MiB`, `512KiB`, `1MB` or a byte count.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum S3Op {
+    /// CreateMultipartUpload, UploadPart with `parts_in_flight` parts at once, Complete.
+    MultipartUpload {
+        object_size: String,
+        part_size: String,
+        parts_in_flight: u32,
+    },
+    /// One PutObject of `size` bytes.
+    Put { size: String },
+    /// GetObject of a dataset object, whole or `range` bytes of it, verified byte for byte.
+    Get {
+        #[serde(default)]
+        range: Option<String>,
+    },
+    /// One ListObjectsV2 page over the dataset's objects.
+    List {
+        #[serde(default = "default_max_keys")]
+        max_keys: i32,
+    },
+    /// DeleteObject of an object this worker wrote with `put` (the oldest one it still has).
+    Delete,
+}
+
+fn default_max_keys() -> i32 {
+    1000
+}
+
+/// Parses `64MiB`, `16MB`, `512KiB`, `100` (bytes).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let n: u64 = t[..split].parse().ok()?;
+    let mult: u64 = match t[split..].trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// S3's smallest part (except the last one) and largest part count.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+pub const MAX_PART_SIZE: u64 = 64 << 20;
+pub const MAX_PARTS: u64 = 10_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +198,7 @@ pub fn load(path: &Path) -> Result<WorkloadDef> {
     let def = match store {
         TargetKind::Postgres => load_sql(&src)?,
         TargetKind::Neo4j => load_cypher(&src)?,
+        TargetKind::S3 => load_s3(&src)?,
     };
     if def.ops.is_empty() {
         return Err(Error::input(
@@ -266,6 +321,81 @@ pub fn cypher_params(cypher: &str) -> std::collections::BTreeSet<String> {
 }
 
 /// Highest `$n` in the statement.
+fn load_s3(src: &SourceFile) -> Result<WorkloadDef> {
+    let file: WorkloadFile<S3Op> = src.parse()?;
+    let mut issues = Vec::new();
+    let size = |issues: &mut Vec<_>, field: String, text: &str| -> Option<u64> {
+        let v = parse_size(text).filter(|v| *v > 0);
+        if v.is_none() {
+            issues.push(src.issue(
+                &field,
+                format!("`{text}` is not a size; write e.g. \"64MiB\", \"512KiB\" or \"1MB\""),
+            ));
+        }
+        v
+    };
+    for (name, op) in &file.ops {
+        let f = |k: &str| format!("ops.{name}.{k}");
+        match op {
+            S3Op::MultipartUpload {
+                object_size,
+                part_size,
+                parts_in_flight,
+            } => {
+                let obj = size(&mut issues, f("object_size"), object_size);
+                let part = size(&mut issues, f("part_size"), part_size);
+                if let Some(p) = part
+                    && !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&p)
+                {
+                    issues.push(src.issue(&f("part_size"), format!("{part_size} is outside 5MiB..64MiB: S3 refuses parts below 5 MiB (except the last)")));
+                }
+                if let (Some(o), Some(p)) = (obj, part) {
+                    if o < MIN_PART_SIZE {
+                        issues.push(src.issue(&f("object_size"), format!("{object_size} is smaller than the minimum part size (5MiB); use kind = \"put\" for small objects")));
+                    } else if o.div_ceil(p) > MAX_PARTS {
+                        issues.push(src.issue(
+                            &f("part_size"),
+                            "the object would need more than 10,000 parts; raise part_size",
+                        ));
+                    }
+                }
+                if *parts_in_flight == 0 || *parts_in_flight > 64 {
+                    issues.push(src.issue(&f("parts_in_flight"), "must be between 1 and 64"));
+                }
+            }
+            S3Op::Put { size: s } => {
+                if let Some(v) = size(&mut issues, f("size"), s)
+                    && v > 5 << 30
+                {
+                    issues.push(src.issue(&f("size"), "a single PUT takes at most 5GiB"));
+                }
+            }
+            S3Op::Get { range: Some(r) } => {
+                size(&mut issues, f("range"), r);
+            }
+            S3Op::Get { range: None } | S3Op::Delete => {}
+            S3Op::List { max_keys } => {
+                if !(1..=1000).contains(max_keys) {
+                    issues.push(src.issue(&f("max_keys"), "must be between 1 and 1000"));
+                }
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(WorkloadDef {
+            store: TargetKind::S3,
+            description: file.description,
+            ops: file
+                .ops
+                .into_iter()
+                .map(|(k, v)| (k, OpDef::S3(v)))
+                .collect(),
+        })
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
 fn count_placeholders(sql: &str) -> usize {
     let bytes = sql.as_bytes();
     let mut max = 0;
@@ -290,6 +420,16 @@ fn count_placeholders(sql: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(super::parse_size("1MB"), Some(1_000_000));
+        assert_eq!(super::parse_size("100"), Some(100));
+        assert_eq!(super::parse_size("12 KiB"), Some(12 << 10));
+        assert_eq!(super::parse_size("lots"), None);
+        assert_eq!(super::parse_size("5XB"), None);
+    }
+
     #[test]
     fn placeholders() {
         assert_eq!(super::count_placeholders("select $1, $2 where x = $2"), 2);

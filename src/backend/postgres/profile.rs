@@ -42,7 +42,10 @@ pub async fn apply_profile(
     host_memory: u64,
 ) -> Result<(PgPool, AppliedProfile)> {
     let ProfileDef::Postgres(profile) = &file.profile else {
-        unreachable!("profiles are loaded per target kind (scenario::resolve)")
+        return Err(crate::error::Error::Usage(format!(
+            "{}: not a postgres profile",
+            file.file.display()
+        )));
     };
     let err = |what: &str, e: sqlx::Error| {
         target_error(
@@ -202,7 +205,10 @@ async fn apply_inner(
     }
 
     let ProfileDef::Postgres(profile) = &file.profile else {
-        unreachable!("profiles are loaded per target kind (scenario::resolve)")
+        return Err(crate::error::Error::Usage(format!(
+            "{}: not a postgres profile",
+            file.file.display()
+        )));
     };
     for idx in &profile.indexes {
         let exists = index_exists(&pool, &applied.schema, &idx.name)

@@ -1,0 +1,489 @@
+//! [`Store`] for S3 / MinIO.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+
+use super::bucket::{self, AppliedS3};
+use super::exec::{Op, Ops, S3Exec};
+use super::metrics::{Recorder, scrape};
+use super::target_error;
+use crate::backend::Store;
+use crate::dataset::DatasetSpec;
+use crate::dataset::objects::{ObjectSet, SCRATCH_PREFIX};
+use crate::error::{Error, Result};
+use crate::metrics as hdr;
+use crate::results::{
+    DatasetReport, Evidence, PoolReport, ReadinessCheck, RevertReport, S3Evidence, SeriesPoint,
+    TargetChanges, TargetEnv, TtfbSummary,
+};
+use crate::scenario::{
+    AppliedFile, Dataset, OpDef, ProfileDef, S3Op, S3Profile, Target, Workload, parse_size,
+};
+
+pub struct S3Store {
+    target: Target,
+    client: Client,
+    recorder: Arc<Recorder>,
+    /// The applied profile's client tuning, used by the next workers.
+    tuning: crate::scenario::S3Profile,
+    /// The bucket of the dataset (one per target).
+    bucket: Option<String>,
+}
+
+pub struct S3Snapshot {
+    workload: String,
+    metrics: Result<std::collections::BTreeMap<String, f64>, String>,
+    series: Vec<(u64, u64)>,
+    ttfb: Vec<(String, hdrhistogram::Histogram<u64>)>,
+    scratch: Option<(u64, u64)>,
+    aborted: u64,
+}
+
+fn ev(e: &mut Evidence) -> &mut S3Evidence {
+    match e {
+        Evidence::S3(s) => s,
+        _ => unreachable!("the runner gives each store its own evidence"),
+    }
+}
+
+fn profile(file: &AppliedFile) -> Result<&S3Profile> {
+    match &file.profile {
+        ProfileDef::S3(p) => Ok(p),
+        _ => Err(Error::Usage(format!(
+            "{}: not an s3 profile",
+            file.file.display()
+        ))),
+    }
+}
+
+fn empty_tuning() -> S3Profile {
+    S3Profile {
+        store: crate::scenario::TargetKind::S3,
+        description: String::new(),
+        versioning: None,
+        policy: None,
+        lifecycle: Vec::new(),
+        client: Default::default(),
+        server: Default::default(),
+    }
+}
+
+impl S3Store {
+    fn bucket(&self) -> Result<&str> {
+        self.bucket.as_deref().ok_or_else(|| {
+            Error::Usage(format!(
+                "target {} has no objects dataset, so there is no bucket to configure",
+                self.target.name
+            ))
+        })
+    }
+
+    /// Aborts multipart uploads whose operation was dropped (timed out).
+    async fn sweep(&self) -> u64 {
+        let mut n = 0;
+        for (id, key) in self.recorder.take_pending() {
+            if let Some(b) = &self.bucket
+                && self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(b)
+                    .key(&key)
+                    .upload_id(&id)
+                    .send()
+                    .await
+                    .is_ok()
+            {
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+impl Store for S3Store {
+    type Exec = S3Exec;
+    type Data = ObjectSet;
+    type Applied = AppliedS3;
+    type Snapshot = S3Snapshot;
+    type Workers = ();
+
+    async fn connect(target: &Target) -> Result<Self> {
+        let client = super::client(target);
+        // Checks the endpoint and the keys at once.
+        client
+            .list_buckets()
+            .send()
+            .await
+            .map_err(|e| target_error(target, "connecting (ListBuckets)", e))?;
+        Ok(S3Store {
+            target: target.clone(),
+            client,
+            recorder: Arc::new(Recorder::new()),
+            tuning: empty_tuning(),
+            bucket: None,
+        })
+    }
+
+    async fn environment(&self) -> Result<TargetEnv> {
+        let t = &self.target;
+        // MinIO reports its release in its metrics; another S3 server is named as such.
+        let version = super::metrics::server_version(&t.url)
+            .await
+            .unwrap_or_else(|e| format!("S3 API (version unknown: {e})"));
+        Ok(TargetEnv {
+            kind: "s3".into(),
+            url: t.url_redacted.clone(),
+            server_version: version,
+            non_default_settings: Default::default(),
+            pool: PoolReport {
+                min_connections: 0,
+                max_connections: t.pool.max_connections,
+                idle_timeout_s: t.pool_idle_timeout.as_secs_f64(),
+                connect_timeout_s: t.pool_connect_timeout.as_secs_f64(),
+                leaked_connections: 0,
+            },
+        })
+    }
+
+    async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<ObjectSet>)> {
+        let DatasetSpec::Objects(spec) = &dataset.spec else {
+            return Err(Error::Usage(format!(
+                "dataset {} is not kind = \"objects\", which an s3 target needs",
+                dataset.name
+            )));
+        };
+        let started = std::time::Instant::now();
+        let set = Arc::new(ObjectSet::new(spec));
+        bucket::ensure_owned(&self.client, &self.target, &spec.bucket).await?;
+        let loaded = bucket::load(&self.client, &self.target, &set).await?;
+        self.bucket = Some(spec.bucket.clone());
+        let secs = started.elapsed().as_secs_f64();
+        let report = DatasetReport {
+            name: dataset.name.clone(),
+            target: dataset.target.clone(),
+            schema: spec.bucket.clone(),
+            spec_hash: spec.hash(),
+            loaded,
+            rows: [
+                ("objects".to_string(), set.objects.len() as u64),
+                ("bytes".to_string(), set.total_bytes()),
+            ]
+            .into(),
+            load_seconds: loaded.then_some(secs),
+            load_rows_per_s: loaded.then(|| set.objects.len() as f64 / secs),
+            load_rates: Default::default(),
+            term_bands: Vec::new(),
+        };
+        Ok((report, set))
+    }
+
+    async fn apply(
+        &mut self,
+        file: &AppliedFile,
+        _data: Option<&ObjectSet>,
+        _host_memory: u64,
+    ) -> Result<AppliedS3> {
+        let p = profile(file)?.clone();
+        let bucket = self.bucket()?.to_string();
+        bucket::check_owned(&self.client, &self.target, &bucket).await?;
+        // The server first: a restart must not happen under an applied bucket config we
+        // could not then revert.
+        let server = match p.server.parity {
+            Some(want) => Some(
+                super::server::apply(&self.target, &file.file.display().to_string(), want).await?,
+            ),
+            None => None,
+        };
+        let before = bucket::read_config(&self.client, &self.target, &bucket).await?;
+        let want = bucket::wanted(&before, &p);
+        if let Err(e) = bucket::write_config(&self.client, &self.target, &want).await {
+            if let Some(s) = &server {
+                let _ = super::server::revert(&self.target, s).await;
+            }
+            // Undo our own partial work before reporting.
+            let _ = bucket::write_config(
+                &self.client,
+                &self.target,
+                &bucket::restored(&before, &want),
+            )
+            .await;
+            return Err(e);
+        }
+        let after = bucket::read_config(&self.client, &self.target, &bucket).await?;
+        let diff = bucket::differences(&want, &after);
+        let mut changes = bucket::changes(
+            &self.target,
+            &file.file.display().to_string(),
+            &p,
+            &before,
+            &after,
+        );
+        if let Some(s) = &server {
+            changes.settings.push(crate::results::SettingChange {
+                name: "MINIO_STORAGE_CLASS_STANDARD (parity of new objects)".into(),
+                requested: format!("EC:{}", p.server.parity.unwrap_or_default()),
+                before: format!("EC:{}", s.before_parity),
+                after: format!("EC:{}", s.after_parity),
+                context: "server (restart)".into(),
+            });
+            changes.restarted = true;
+        }
+        self.tuning = p;
+        let applied = AppliedS3 {
+            before,
+            applied: after,
+            changes,
+            server,
+        };
+        if !diff.is_empty() {
+            let _ = self.revert(applied).await;
+            return Err(Error::target(
+                format!(
+                    "target {}: applying {}",
+                    self.target.name,
+                    file.file.display()
+                ),
+                format!("the bucket did not take the profile: {}", diff.join("; ")),
+            ));
+        }
+        Ok(applied)
+    }
+
+    fn changes(applied: &AppliedS3) -> TargetChanges {
+        applied.changes.clone()
+    }
+
+    async fn revert(&mut self, applied: AppliedS3) -> Result<RevertReport> {
+        self.tuning = empty_tuning();
+        self.sweep().await;
+        let bucket = applied.before.bucket.clone();
+        // Workload scratch objects (and their versions) are ours; the dataset stays.
+        bucket::purge(&self.client, &self.target, &bucket, SCRATCH_PREFIX).await?;
+        let want = bucket::restored(&applied.before, &applied.applied);
+        bucket::write_config(&self.client, &self.target, &want).await?;
+        let got = bucket::read_config(&self.client, &self.target, &bucket).await?;
+        let mut mismatches = bucket::differences(&want, &got);
+        if let Some(s) = &applied.server {
+            mismatches.extend(super::server::revert(&self.target, s).await?);
+        }
+        Ok(RevertReport {
+            target: self.target.name.clone(),
+            kept: false,
+            settings_restored: applied
+                .changes
+                .settings
+                .iter()
+                .filter(|s| s.context != "client")
+                .map(|s| s.name.clone())
+                .collect(),
+            indexes_dropped: Vec::new(),
+            restarted: applied.server.is_some(),
+            mismatches,
+        })
+    }
+
+    async fn readiness(
+        &self,
+        set: &ObjectSet,
+        file: Option<&AppliedFile>,
+    ) -> Result<Vec<ReadinessCheck>> {
+        let t = &self.target;
+        let bucket = &set.spec.bucket;
+        let n = bucket::count(
+            &self.client,
+            t,
+            bucket,
+            crate::dataset::objects::DATA_PREFIX,
+        )
+        .await?;
+        let mut checks = vec![ReadinessCheck {
+            target: t.name.clone(),
+            check: format!("objects in {bucket}/data/"),
+            expected: set.objects.len().to_string(),
+            actual: n.to_string(),
+            ok: n == set.objects.len() as u64,
+        }];
+        if let Some(p) = file.map(profile).transpose()? {
+            let got = bucket::read_config(&self.client, t, bucket).await?;
+            if let Some(v) = &p.versioning {
+                let want = if v == "enabled" {
+                    "Enabled"
+                } else {
+                    "Suspended"
+                };
+                checks.push(ReadinessCheck {
+                    target: t.name.clone(),
+                    check: format!("{bucket} versioning"),
+                    expected: want.into(),
+                    actual: got.versioning.clone(),
+                    ok: got.versioning == want,
+                });
+            }
+            for r in &p.lifecycle {
+                let found = got.lifecycle.iter().find(|g| g.id == r.id);
+                checks.push(ReadinessCheck {
+                    target: t.name.clone(),
+                    check: format!("{bucket} lifecycle rule {}", r.id),
+                    expected: format!("{r:?}"),
+                    actual: found.map_or("absent".into(), |g| format!("{g:?}")),
+                    ok: found == Some(r),
+                });
+            }
+            if p.policy.is_some() {
+                checks.push(ReadinessCheck {
+                    target: t.name.clone(),
+                    check: format!("{bucket} bucket policy"),
+                    expected: "set".into(),
+                    actual: if got.policy.is_some() { "set" } else { "none" }.into(),
+                    ok: got.policy.is_some(),
+                });
+            }
+        }
+        Ok(checks)
+    }
+
+    fn new_evidence() -> Evidence {
+        Evidence::S3(S3Evidence::default())
+    }
+
+    async fn explain(&self, _w: &Workload, set: &ObjectSet, e: &mut Evidence) -> Result<()> {
+        if ev(e).bucket.is_none() {
+            ev(e).bucket =
+                Some(bucket::read_config(&self.client, &self.target, &set.spec.bucket).await?);
+        }
+        Ok(())
+    }
+
+    async fn snapshot(&self, workload: &Workload, _e: &Evidence) -> Result<S3Snapshot> {
+        // Called right before and right after a measured phase, when no operation is in
+        // flight: anything still registered was dropped by a timeout.
+        let aborted = self.sweep().await;
+        let (series, ttfb) = self.recorder.take();
+        let scratch = match &self.bucket {
+            Some(b) => Some(bucket::scratch_counts(&self.client, &self.target, b).await?),
+            None => None,
+        };
+        let metrics = scrape(&self.target.url).await;
+        // Last, so second 0 of the series starts with the phase, not with our listing.
+        self.recorder.begin();
+        Ok(S3Snapshot {
+            workload: workload.name.clone(),
+            metrics,
+            series,
+            ttfb: ttfb.into_iter().collect(),
+            scratch,
+            aborted,
+        })
+    }
+
+    fn accumulate(after: &S3Snapshot, before: &S3Snapshot, e: &mut Evidence) {
+        let ev = ev(e);
+        match (&before.metrics, &after.metrics) {
+            (Ok(b), Ok(a)) => {
+                if ev.metrics_before.is_empty() {
+                    ev.metrics_before = b.clone();
+                }
+                ev.metrics_after = a.clone();
+            }
+            (Err(m), _) | (_, Err(m)) => ev.metrics_note = Some(m.clone()),
+        }
+        for (i, (bytes, ops)) in after.series.iter().enumerate() {
+            ev.throughput_series.push(SeriesPoint {
+                workload: after.workload.clone(),
+                second: i as u32,
+                bytes: *bytes,
+                ops: *ops,
+            });
+        }
+        for (op, h) in &after.ttfb {
+            let existing = ev
+                .ttfb
+                .iter_mut()
+                .find(|t| t.workload == after.workload && &t.op == op);
+            let mut merged = existing
+                .as_ref()
+                .and_then(|t| hdr::decode(&t.histogram).ok())
+                .unwrap_or_else(hdr::new_histogram);
+            hdr::merge(&mut merged, h);
+            let s = hdr::LatencySummary::of(&merged);
+            let summary = TtfbSummary {
+                workload: after.workload.clone(),
+                op: op.clone(),
+                count: merged.len(),
+                p50_ms: s.p50,
+                p99_ms: s.p99,
+                max_ms: s.max,
+                histogram: hdr::encode(&merged),
+            };
+            match existing {
+                Some(t) => *t = summary,
+                None => ev.ttfb.push(summary),
+            }
+        }
+        if let Some((v, o)) = after.scratch {
+            ev.scratch_versions = Some(v);
+            ev.scratch_objects = Some(o);
+        }
+        ev.uploads_aborted += after.aborted + before.aborted;
+    }
+
+    async fn workers(
+        &self,
+        workload: &Workload,
+        data: Arc<ObjectSet>,
+        n: u32,
+        _op_timeout: Duration,
+    ) -> Result<((), Vec<S3Exec>)> {
+        let tuning = &self.tuning.client;
+        let ops = workload
+            .ops
+            .iter()
+            .map(|o| {
+                let OpDef::S3(op) = &o.def else {
+                    return Err(Error::Usage(format!(
+                        "workload {}: op {} is not an S3 operation",
+                        workload.name, o.name
+                    )));
+                };
+                let size = |s: &str| parse_size(s).expect("validated");
+                Ok(match op {
+                    S3Op::MultipartUpload {
+                        object_size,
+                        part_size,
+                        parts_in_flight,
+                    } => Op::Multipart {
+                        object_size: size(object_size),
+                        part_size: size(tuning.part_size.as_deref().unwrap_or(part_size)),
+                        parts_in_flight: tuning.parts_in_flight.unwrap_or(*parts_in_flight),
+                    },
+                    S3Op::Put { size: s } => Op::Put { size: size(s) },
+                    S3Op::Get { range } => Op::Get {
+                        range: range.as_deref().map(size),
+                    },
+                    S3Op::List { max_keys } => Op::List {
+                        max_keys: *max_keys,
+                    },
+                    S3Op::Delete => Op::Delete,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let shared = Arc::new(Ops {
+            bucket: data.spec.bucket.clone(),
+            names: workload.ops.iter().map(|o| o.name.clone()).collect(),
+            ops,
+            data,
+            recorder: self.recorder.clone(),
+        });
+        let execs = (0..n)
+            .map(|i| S3Exec::new(self.client.clone(), shared.clone(), i))
+            .collect();
+        Ok(((), execs))
+    }
+
+    async fn close_workers(_: ()) -> u32 {
+        // The SDK's connection pool has no checkout to leak; nothing to count.
+        0
+    }
+}
