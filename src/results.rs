@@ -105,7 +105,7 @@ pub struct ProfileRun {
     pub server: BTreeMap<String, Evidence>,
     pub criteria: Vec<CriterionResult>,
     /// Configuration checks evaluated under this profile, after its workloads ran.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckResult>,
     pub revert: Vec<RevertReport>,
 }

@@ -368,7 +368,10 @@ async fn run_block(
         }
     };
 
-    for (tname, a) in applied {
+    // Reverted last-applied first: two targets on one server (say a documents and a vector
+    // schema in one PostgreSQL) each restore the state they found, so the first one's
+    // "before" must be restored last.
+    for (tname, a) in applied.into_iter().rev() {
         if keep {
             acc.revert.push(RevertReport {
                 target: tname,

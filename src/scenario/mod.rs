@@ -580,7 +580,17 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 unknown_name("target", &d.target, targets.keys()),
             ));
         }
-        let path = src.resolve(&d.file);
+        // `${VAR:-default}` works here too, so one variable can switch a scenario's sizes
+        // (e.g. `file = "../datasets/${TUNEBENCH_SIZE:-small}/docs.toml"`).
+        let file_name = match interpolate(&d.file) {
+            Ok(f) => f,
+            Err(e) => {
+                issues.push(src.issue(&format!("{field}.file"), e));
+                broken_datasets.insert(name.clone());
+                continue;
+            }
+        };
+        let path = src.resolve(&file_name);
         if !referenced_file_exists(src, &format!("{field}.file"), &path, issues) {
             broken_datasets.insert(name.clone());
             continue;
