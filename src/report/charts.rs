@@ -183,8 +183,10 @@ pub(crate) fn spectrum(h: &hdrhistogram::Histogram<u64>) -> Vec<(f64, f64)> {
         })
         .collect();
     let max = ms(h.max());
-    if points.last().is_none_or(|p| p.0 < deepest || p.1 < max) {
-        points.push((deepest, max));
+    match points.last_mut() {
+        // The last step landed on the deepest quantile (up to rounding): end it at the max.
+        Some(p) if p.0 >= deepest - 1e-9 => p.1 = p.1.max(max),
+        _ => points.push((deepest, max)),
     }
     points
 }
@@ -354,8 +356,8 @@ fn linear_ticks(hi: f64) -> Vec<f64> {
     let step = [1.0, 2.0, 5.0, 10.0]
         .into_iter()
         .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
+        .min_by(|a, b| (a / raw).ln().abs().total_cmp(&(b / raw).ln().abs()))
+        .unwrap_or(mag);
     (0..)
         .map(|i| f64::from(i) * step)
         .take_while(|t| *t <= hi + 1e-9)

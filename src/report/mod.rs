@@ -383,3 +383,43 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
         results,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/report-template.md documents the context field by field: a field added here
+    /// without a line there fails this test.
+    #[test]
+    fn every_context_field_is_documented() {
+        let doc = include_str!("../../docs/report-template.md");
+        let mut checked = 0;
+        for fixture in ["results-small.json", "results-s3.json"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(fixture);
+            let results = Results::read(&path).expect("fixture reads");
+            let charts = Charts::collect(&results).expect("fixture histograms decode");
+            let ctx = serde_json::to_value(context(&results, &charts)).expect("serializes");
+            for (key, value) in ctx.as_object().expect("context is an object") {
+                assert!(
+                    doc.contains(&format!("| `{key}` |")),
+                    "context field `{key}` is not in the table of docs/report-template.md"
+                );
+                checked += 1;
+                if key == "results" {
+                    continue; // documented by schemas/results.schema.json and the doc's summary
+                }
+                let first = value.as_array().and_then(|a| a.first()).unwrap_or(value);
+                for nested in first.as_object().into_iter().flat_map(|o| o.keys()) {
+                    assert!(
+                        doc.contains(&format!("`{nested}`")),
+                        "field `{key}[].{nested}` is not documented in docs/report-template.md"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 40, "only {checked} fields checked");
+    }
+}
