@@ -120,14 +120,18 @@ pub fn write(
     let (source, markdown) = render_with(results, template, &charts)?;
     let sweeps = sweeps::collect(results);
     let title = format!("Database optimization report: {}", scenario_name(results));
+    let mut chart_dirs: Vec<&Path> = Vec::new();
     for (format, out) in outputs {
         let dir = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        charts::write(&charts.latency, dir)?;
-        charts::write(&charts.throughput, dir)?;
-        sweeps::write_charts(&sweeps, dir)?;
+        if !chart_dirs.contains(&dir) {
+            charts::write(&charts.latency, dir)?;
+            charts::write(&charts.throughput, dir)?;
+            sweeps::write_charts(&sweeps, dir)?;
+            chart_dirs.push(dir);
+        }
         let text = match format {
             ReportFormat::Md => markdown.clone(),
             ReportFormat::Html => html::page(&markdown, dir, &title, &source)?,
