@@ -27,6 +27,15 @@ pub enum Command {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
+    /// Run only the scenario's configuration checks (`[[checks]]`) on the servers as they
+    /// are: no data is loaded, no profile applied, nothing measured. Exit 1 when one fails.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        scenario: PathBuf,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Compare two results files; exit 1 when something regressed beyond noise.
     #[command(after_help = EXIT_CODES)]
     Compare(CompareArgs),

@@ -35,6 +35,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Run(args) => runner::run(args).await,
         Command::Validate { scenarios } => validate(&scenarios),
+        Command::Check { scenario, json } => runner::check(&scenario, json.as_deref()).await,
         Command::Compare(args) => compare_files(&args),
         Command::Export {
             results,
@@ -56,11 +57,12 @@ fn validate(paths: &[PathBuf]) -> Result<Outcome> {
     for p in paths {
         match scenario::load(p) {
             Ok(s) => ok.push(format!(
-                "{}: ok ({} workload(s), {} profile(s), {} criteria)",
+                "{}: ok ({} workload(s), {} profile(s), {} criteria, {} check(s))",
                 p.display(),
                 s.workloads.len(),
                 s.profiles.len(),
-                s.criteria.len()
+                s.criteria.len(),
+                s.checks.len()
             )),
             Err(Error::Input(mut more)) => issues.append(&mut more),
             Err(e) => return Err(e),

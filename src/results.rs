@@ -104,6 +104,9 @@ pub struct ProfileRun {
     pub workloads: Vec<WorkloadResult>,
     pub server: BTreeMap<String, Evidence>,
     pub criteria: Vec<CriterionResult>,
+    /// Configuration checks evaluated under this profile, after its workloads ran.
+    #[serde(default)]
+    pub checks: Vec<CheckResult>,
     pub revert: Vec<RevertReport>,
 }
 
@@ -500,6 +503,40 @@ pub struct CriterionResult {
     pub threshold: f64,
     pub value: Option<f64>,
     pub passed: bool,
+}
+
+/// Whether a configuration check held. `NotEvaluated` is never a pass: it says the check
+/// needs something this invocation did not have (e.g. a ratio measured during a run).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    NotEvaluated,
+}
+
+/// What a store found for one check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckOutcome {
+    pub status: CheckStatus,
+    /// What was found, in words (e.g. `2 of 3 foreign keys lack an index`).
+    pub actual: String,
+    /// Specifics: the offending objects (e.g. each unindexed foreign key).
+    pub details: Vec<String>,
+}
+
+/// One configuration check's result under one profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResult {
+    pub target: String,
+    /// The check as written in the report, e.g. `pg: slow_query_log <= 100 ms`.
+    pub check: String,
+    pub expected: String,
+    pub status: CheckStatus,
+    pub actual: String,
+    pub details: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use sqlx::{Connection, PgConnection, Row};
+use tunebench::results::CheckStatus;
 use tunebench::{Cli, Outcome, Results};
 
 /// Tests in this file restart the server (profiles change restart-only settings): one at a time.
@@ -145,7 +146,18 @@ async fn baseline_vs_tuned_end_to_end_and_exact_revert() {
         dir.path(),
         schema,
         &pg_url(),
-        r#"criteria = ["common_queries.p99 < 50ms", "fts_search.error_rate < 1%"]"#,
+        r#"criteria = ["common_queries.p99 < 50ms", "fts_search.error_rate < 1%"]
+[[checks]]
+target = "pg"
+check = "fk_indexes"
+[[checks]]
+target = "pg"
+check = "slow_query_log"
+max = "100ms"
+[[checks]]
+target = "pg"
+check = "fts_index"
+"#,
     );
     let out = dir.path().join("out");
 
@@ -239,6 +251,25 @@ async fn baseline_vs_tuned_end_to_end_and_exact_revert() {
     assert!(plan("tuned", "title_trigram").contains("tunebench_documents_title_trgm"));
     assert!(plan("tuned", "comments_by_document").contains("tunebench_comments_document"));
 
+    // Configuration checks: the baseline lacks FK indexes, slow-query logging and the GIN
+    // index; the tuned profile supplies all three.
+    for (profile, want) in [
+        ("baseline", CheckStatus::Fail),
+        ("tuned", CheckStatus::Pass),
+    ] {
+        let run = r.runs.iter().find(|p| p.profile == profile).unwrap();
+        assert_eq!(run.checks.len(), 3);
+        for c in &run.checks {
+            assert_eq!(c.status, want, "{profile}: {c:?}");
+        }
+    }
+    let baseline_fk = &r.runs[0].checks[0];
+    assert_eq!(
+        baseline_fk.details.len(),
+        3,
+        "documents.author_id, comments.document_id, comments.author_id: {baseline_fk:?}"
+    );
+
     // Settings really changed under tuned (shared_buffers needed the restart).
     let tuned = r.runs.iter().find(|p| p.profile == "tuned").unwrap();
     let sb = tuned.changes[0]
@@ -294,6 +325,75 @@ async fn baseline_vs_tuned_end_to_end_and_exact_revert() {
     assert!(report.contains("Bitmap Index Scan using tunebench_documents_tsv_gin"));
     assert!(report.contains("`common_queries.p99 < 50ms`"));
     assert!(!report.contains(":tunebench@"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_check_is_listed_with_its_foreign_keys_and_fails_the_run() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_fts";
+    let path = scenario(
+        dir.path(),
+        schema,
+        &pg_url(),
+        "[[checks]]\ntarget = \"pg\"\ncheck = \"fk_indexes\"\n[[checks]]\ntarget = \"pg\"\ncheck = \"pg_stat_statements\"\n",
+    );
+    let out = dir.path().join("out");
+    let outcome = run(&quick_baseline(
+        path.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(outcome.exit_code, 1, "{}", outcome.summary);
+    assert!(
+        outcome
+            .summary
+            .contains("check failed under `baseline`: pg: fk_indexes"),
+        "{}",
+        outcome.summary
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let (criteria, priorities) = (
+        report.split("## Acceptance criteria").nth(1).unwrap(),
+        report
+            .split("## 6. Next priorities")
+            .nth(1)
+            .unwrap()
+            .split("\n## ")
+            .next()
+            .unwrap(),
+    );
+    let fk = format!("{schema}.comments (document_id) -> {schema}.documents");
+    assert!(
+        criteria.contains("| `pg: fk_indexes` |") && criteria.contains("FAIL: 3 of 3"),
+        "{criteria}"
+    );
+    assert!(criteria.contains(&fk), "{criteria}");
+    assert!(
+        priorities.contains("Failing configuration check `pg: fk_indexes`")
+            && priorities.contains(&fk),
+        "{priorities}"
+    );
+    assert!(criteria.contains("| `pg: pg_stat_statements` |") && criteria.contains("PASS"));
+
+    // `tunebench check` evaluates the same checks without loading or measuring anything.
+    let json = dir.path().join("checks.json");
+    let outcome = run(&[
+        "check",
+        path.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(outcome.exit_code, 1, "{}", outcome.summary);
+    assert!(outcome.summary.contains(&fk), "{}", outcome.summary);
+    let checks: Vec<tunebench::results::CheckResult> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(checks.len(), 2);
+    assert_eq!(checks[0].status, CheckStatus::Fail);
+    assert_eq!(checks[1].status, CheckStatus::Pass);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

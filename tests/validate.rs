@@ -217,6 +217,21 @@ const SEMANTIC_ERRORS: &[Bad] = &[
         expect: &["field `schema`", "`public`", "must start with tunebench_"],
     },
     // criteria
+    // [[checks]]
+    Bad {
+        fixture: "check_unknown.toml",
+        at: "check_unknown.toml:30:9",
+        expect: &[
+            "field `checks[0].check`",
+            "unknown check `fk_index`",
+            "valid: postgres: pg_stat_statements, fk_indexes",
+        ],
+    },
+    Bad {
+        fixture: "check_bad_max.toml",
+        at: "check_bad_max.toml:31:7",
+        expect: &["field `checks[0].max`", "`fast` is not a duration"],
+    },
     Bad {
         fixture: "criteria_bad_metric.toml",
         at: "criteria_bad_metric.toml:4:3",

@@ -14,9 +14,10 @@ use std::time::Duration;
 use crate::driver::Executor;
 use crate::error::Result;
 use crate::results::{
-    DatasetReport, Evidence, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
+    CheckOutcome, CheckStatus, DatasetReport, Evidence, ReadinessCheck, RevertReport,
+    TargetChanges, TargetEnv,
 };
-use crate::scenario::{AppliedFile, Dataset, Target, Workload};
+use crate::scenario::{AppliedFile, CheckKind, Dataset, Target, Workload};
 
 #[allow(async_fn_in_trait)]
 pub trait Store: Sized {
@@ -88,4 +89,21 @@ pub trait Store: Sized {
 
     /// Closes the workers' connections; returns how many were still checked out (leaked).
     async fn close_workers(workers: Self::Workers) -> u32;
+
+    /// Evaluates one configuration check on the server as it is now. `datasets` are the
+    /// scenario's datasets on this target (their namespaces scope the check); `evidence` is
+    /// this profile's measured-phase evidence, absent under `tunebench check`.
+    async fn check(
+        &self,
+        check: &CheckKind,
+        datasets: &[&Dataset],
+        evidence: Option<&Evidence>,
+    ) -> Result<CheckOutcome> {
+        let _ = (datasets, evidence);
+        Ok(CheckOutcome {
+            status: CheckStatus::NotEvaluated,
+            actual: format!("`{check:?}` is not implemented for this store"),
+            details: Vec::new(),
+        })
+    }
 }

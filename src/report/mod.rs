@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::cli::ReportFormat;
 use crate::compare::{DeltaRow, before_after};
 use crate::error::{Error, InputIssue, Result};
-use crate::results::{CriterionResult, IndexChange, PlanCapture, Results, SettingChange};
+use crate::results::{
+    CheckResult, CheckStatus, CriterionResult, IndexChange, PlanCapture, Results, SettingChange,
+};
 
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../reports/default.md.tera");
 const STORES: [(&str, &str); 4] = [
@@ -44,6 +46,10 @@ struct Context<'a> {
     plan_changes: Vec<PlanChange<'a>>,
     criteria: Vec<CriterionRow<'a>>,
     final_failures: Vec<&'a CriterionResult>,
+    /// Configuration checks, one row per check with its result under each profile.
+    checks: Vec<CheckRow<'a>>,
+    /// Checks that failed under the last profile.
+    final_check_failures: Vec<&'a CheckResult>,
     worst_workloads: Vec<WorstRow>,
     monitoring: Vec<MonitoringRow>,
 }
@@ -85,6 +91,14 @@ struct PlanChange<'a> {
 struct CriterionRow<'a> {
     criterion: &'a str,
     per_profile: Vec<&'a CriterionResult>,
+}
+
+#[derive(Serialize)]
+struct CheckRow<'a> {
+    check: &'a str,
+    expected: &'a str,
+    /// (profile, result) for each profile the check ran under.
+    per_profile: Vec<(&'a str, &'a CheckResult)>,
 }
 
 #[derive(Serialize)]
@@ -334,6 +348,28 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
         .last()
         .map(|r| r.criteria.iter().filter(|c| !c.passed).collect())
         .unwrap_or_default();
+    let mut checks: Vec<CheckRow> = Vec::new();
+    for run in runs {
+        for c in &run.checks {
+            match checks.iter_mut().find(|r| r.check == c.check) {
+                Some(row) => row.per_profile.push((&run.profile, c)),
+                None => checks.push(CheckRow {
+                    check: &c.check,
+                    expected: &c.expected,
+                    per_profile: vec![(&run.profile, c)],
+                }),
+            }
+        }
+    }
+    let final_check_failures = runs
+        .last()
+        .map(|r| {
+            r.checks
+                .iter()
+                .filter(|c| c.status == CheckStatus::Fail)
+                .collect()
+        })
+        .unwrap_or_default();
     let mut worst_workloads: Vec<WorstRow> = runs
         .last()
         .map(|r| {
@@ -382,6 +418,8 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
         plan_changes,
         criteria,
         final_failures,
+        checks,
+        final_check_failures,
         worst_workloads,
         monitoring,
         results,

@@ -3,6 +3,7 @@
 //! profiles (A B A B ...) so drift hits each alike. Then results.json, report.md and, with
 //! `--baseline`, the gate.
 
+mod checks;
 mod criteria;
 mod measure;
 mod stores;
@@ -33,6 +34,7 @@ struct ProfileAcc {
     server: BTreeMap<String, Evidence>,
     explained: std::collections::BTreeSet<String>,
     workloads: BTreeMap<String, WorkloadAcc>,
+    checks: Vec<crate::results::CheckResult>,
     revert: Vec<RevertReport>,
 }
 
@@ -171,6 +173,24 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
             code = exit::CRITERIA_FAILED;
         }
     }
+    for c in results.runs.last().iter().flat_map(|r| r.checks.iter()) {
+        match c.status {
+            crate::results::CheckStatus::Pass => {}
+            crate::results::CheckStatus::Fail => {
+                summary.push_str(&format!(
+                    "\ncheck failed under `{last}`: {} ({})",
+                    c.check, c.actual
+                ));
+                if args.criteria == CriteriaMode::Fail {
+                    code = exit::CRITERIA_FAILED;
+                }
+            }
+            crate::results::CheckStatus::NotEvaluated => summary.push_str(&format!(
+                "\ncheck not evaluated under `{last}`: {} ({})",
+                c.check, c.actual
+            )),
+        }
+    }
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
         let cmp = compare::gate(
             (base, path),
@@ -193,6 +213,79 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
         exit_code: code,
         results_path: Some(results_path),
         report_path: Some(report_path),
+        summary,
+    })
+}
+
+/// `tunebench check`: connects to the targets the checks name and evaluates them as the
+/// servers are now. Ratios that need measured phases are reported as not evaluated.
+pub async fn check(path: &Path, json: Option<&Path>) -> Result<Outcome> {
+    let scenario = scenario::load(path)?;
+    if scenario.checks.is_empty() {
+        return Err(Error::input(crate::error::InputIssue::new(
+            path,
+            "checks",
+            "the scenario has no [[checks]]; add e.g. [[checks]] target = \"pg\" check = \"fk_indexes\"",
+        )));
+    }
+    let mut stores = BTreeMap::new();
+    for c in &scenario.checks {
+        if !stores.contains_key(&c.target) {
+            let t = &scenario.targets[&c.target];
+            stores.insert(c.target.clone(), AnyStore::connect(t).await?);
+        }
+    }
+    let results = checks::evaluate(&scenario, &stores, None).await;
+    for s in stores.values() {
+        s.close().await;
+    }
+    let results = results?;
+    if let Some(p) = json {
+        std::fs::write(
+            p,
+            serde_json::to_string_pretty(&results).expect("serializes"),
+        )
+        .map_err(|e| Error::io(p, e))?;
+    }
+    let mut summary = String::from("| Check | Expected | Status | Found |\n|---|---|---|---|\n");
+    for c in &results {
+        let status = match c.status {
+            crate::results::CheckStatus::Pass => "PASS",
+            crate::results::CheckStatus::Fail => "FAIL",
+            crate::results::CheckStatus::NotEvaluated => "not evaluated",
+        };
+        summary.push_str(&format!(
+            "| {} | {} | {status} | {} |\n",
+            c.check, c.expected, c.actual
+        ));
+        for d in &c.details {
+            summary.push_str(&format!("|  |  |  | - {d} |\n"));
+        }
+    }
+    let failed = results
+        .iter()
+        .filter(|c| c.status == crate::results::CheckStatus::Fail)
+        .count();
+    summary.push_str(&format!(
+        "\n{} check(s): {} passed, {failed} failed, {} not evaluated",
+        results.len(),
+        results
+            .iter()
+            .filter(|c| c.status == crate::results::CheckStatus::Pass)
+            .count(),
+        results
+            .iter()
+            .filter(|c| c.status == crate::results::CheckStatus::NotEvaluated)
+            .count()
+    ));
+    Ok(Outcome {
+        exit_code: if failed > 0 {
+            exit::CRITERIA_FAILED
+        } else {
+            exit::OK
+        },
+        results_path: json.map(Path::to_path_buf),
+        report_path: None,
         summary,
     })
 }
@@ -361,6 +454,9 @@ async fn measure_block(
             .await?;
         *stack.leaked.entry(workload.target.clone()).or_default() += leaked;
     }
+    // Configuration checks while the profile is still applied; the last block's reading
+    // stands for the profile.
+    acc.checks = checks::evaluate(scenario, &stack.stores, Some(&acc.server)).await?;
     Ok(())
 }
 
@@ -379,6 +475,7 @@ fn finish_profile(scenario: &Scenario, profile: &Profile, mut acc: ProfileAcc) -
         changes: acc.changes,
         readiness: acc.readiness,
         criteria: criteria::evaluate(scenario, &workloads),
+        checks: acc.checks,
         workloads,
         server: acc.server,
         revert: acc.revert,

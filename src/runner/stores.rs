@@ -177,6 +177,19 @@ impl AnyStore {
         }
     }
 
+    pub async fn check(
+        &self,
+        check: &crate::scenario::CheckKind,
+        datasets: &[&Dataset],
+        evidence: Option<&Evidence>,
+    ) -> Result<crate::results::CheckOutcome> {
+        match self {
+            AnyStore::Postgres(s) => s.check(check, datasets, evidence).await,
+            AnyStore::Neo4j(s) => s.check(check, datasets, evidence).await,
+            AnyStore::S3(s) => s.check(check, datasets, evidence).await,
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             AnyStore::Postgres(s) => s.pool().close().await,

@@ -1,6 +1,7 @@
 //! Scenario files: what to run, against which targets, with which load shape, profiles and
 //! criteria. Loading resolves every referenced file and reports every problem at once.
 
+mod checks;
 mod criteria;
 mod profile;
 pub mod source;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use checks::{CheckKind, ConfigCheck};
 pub use criteria::{Comparison, Criterion, Metric};
 pub use profile::{
     IndexDef, LifecycleRule, NeoProfile, NeoSchemaDef, PgProfile, S3Profile, SettingValue,
@@ -59,6 +61,8 @@ struct ScenarioFile {
     profiles: Vec<ProfileFile>,
     #[serde(default)]
     criteria: Vec<String>,
+    #[serde(default)]
+    checks: Vec<checks::CheckFile>,
     #[serde(default)]
     gate: GateSpec,
 }
@@ -275,6 +279,8 @@ pub struct Scenario {
     pub workloads: Vec<Workload>,
     pub profiles: Vec<Profile>,
     pub criteria: Vec<Criterion>,
+    /// Configuration checks, evaluated under every profile and by `tunebench check`.
+    pub checks: Vec<ConfigCheck>,
     pub gate: GateSpec,
 }
 
@@ -936,6 +942,14 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             Err(e) => issues.push(src.issue(&format!("criteria[{i}]"), e)),
         }
     }
+    let target_names: Vec<String> = targets.keys().cloned().collect();
+    let checks = checks::resolve(
+        src,
+        &file.checks,
+        |t| targets.get(t).map(|t: &Target| t.kind),
+        &target_names,
+        issues,
+    );
 
     Scenario {
         name: file.name,
@@ -947,6 +961,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         workloads,
         profiles,
         criteria,
+        checks,
         gate: file.gate,
     }
 }

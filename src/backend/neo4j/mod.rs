@@ -2,6 +2,7 @@
 //! (schema + memory settings) and server-side evidence.
 
 mod bolt;
+mod checks;
 mod evidence;
 mod load;
 mod profile;

@@ -346,6 +346,17 @@ impl Store for NeoStore {
         Ok((bolt, executors))
     }
 
+    async fn check(
+        &self,
+        check: &crate::scenario::CheckKind,
+        _datasets: &[&Dataset],
+        evidence: Option<&Evidence>,
+    ) -> Result<crate::results::CheckOutcome> {
+        super::checks::check(&self.bolt, check, evidence)
+            .await
+            .map_err(|e| super::target_error(&self.target, "configuration check", e))
+    }
+
     async fn close_workers(_bolt: Bolt) -> u32 {
         // neo4rs returns connections to its pool when a stream ends and closes them when
         // the last handle drops; it exposes no count of checked-out connections.

@@ -1,6 +1,7 @@
 //! PostgreSQL: connection, the per-connection executor, dataset loading, profiles and
 //! server-side evidence.
 
+mod checks;
 mod evidence;
 mod load;
 mod profile;

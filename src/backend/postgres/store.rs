@@ -270,6 +270,21 @@ impl Store for PgStore {
         Ok((pool, executors))
     }
 
+    async fn check(
+        &self,
+        check: &crate::scenario::CheckKind,
+        datasets: &[&Dataset],
+        evidence: Option<&Evidence>,
+    ) -> Result<crate::results::CheckOutcome> {
+        let schemas: Vec<String> = datasets
+            .iter()
+            .map(|d| d.spec.namespace().to_string())
+            .collect();
+        super::checks::check(&self.pool, check, &schemas, evidence)
+            .await
+            .map_err(|e| super::target_error(&self.target, "configuration check", e))
+    }
+
     async fn close_workers(pool: PgPool) -> u32 {
         // Dropped connections return to the pool asynchronously: give them a moment before
         // counting any still checked out as leaked.

@@ -2,6 +2,7 @@
 //! request), the per-worker executor, bucket ownership, profiles and server evidence.
 
 mod bucket;
+mod checks;
 mod exec;
 mod metrics;
 mod server;

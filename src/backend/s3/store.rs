@@ -482,6 +482,19 @@ impl Store for S3Store {
         Ok(((), execs))
     }
 
+    async fn check(
+        &self,
+        check: &crate::scenario::CheckKind,
+        datasets: &[&Dataset],
+        _evidence: Option<&Evidence>,
+    ) -> Result<crate::results::CheckOutcome> {
+        let buckets: Vec<String> = datasets
+            .iter()
+            .map(|d| d.spec.namespace().to_string())
+            .collect();
+        super::checks::check(&self.client, &self.target, &buckets, check).await
+    }
+
     async fn close_workers(_: ()) -> u32 {
         // The SDK's connection pool has no checkout to leak; nothing to count.
         0

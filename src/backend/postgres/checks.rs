@@ -1,0 +1,200 @@
+//! Configuration checks on PostgreSQL, read from the catalog and settings.
+
+use sqlx::{PgPool, Row};
+
+use crate::results::{CheckOutcome, CheckStatus, Evidence};
+use crate::scenario::CheckKind;
+
+fn outcome(pass: bool, actual: String, details: Vec<String>) -> CheckOutcome {
+    CheckOutcome {
+        status: if pass {
+            CheckStatus::Pass
+        } else {
+            CheckStatus::Fail
+        },
+        actual,
+        details,
+    }
+}
+
+/// Foreign keys in `schemas` without an index whose leading columns are the key's columns
+/// (in any order): `table (columns) -> referenced table`.
+pub async fn unindexed_foreign_keys(
+    pool: &PgPool,
+    schemas: &[String],
+) -> sqlx::Result<(usize, Vec<String>)> {
+    let rows = sqlx::query(
+        "SELECT c.conrelid::regclass::text AS tbl, c.confrelid::regclass::text AS ref,
+                (SELECT string_agg(a.attname, ', ' ORDER BY k.ord)
+                   FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+                   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS cols,
+                EXISTS (
+                  SELECT 1 FROM pg_index i
+                   WHERE i.indrelid = c.conrelid AND i.indisvalid
+                     AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(c.conkey)] @> c.conkey
+                     AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(c.conkey)] <@ c.conkey
+                ) AS indexed
+           FROM pg_constraint c
+           JOIN pg_namespace n ON n.oid = c.connamespace
+          WHERE c.contype = 'f' AND n.nspname = ANY($1)
+          ORDER BY 1, 3",
+    )
+    .bind(schemas)
+    .fetch_all(pool)
+    .await?;
+    let missing = rows
+        .iter()
+        .filter(|r| !r.get::<bool, _>("indexed"))
+        .map(|r| {
+            format!(
+                "{} ({}) -> {}",
+                r.get::<String, _>("tbl"),
+                r.get::<String, _>("cols"),
+                r.get::<String, _>("ref")
+            )
+        })
+        .collect();
+    Ok((rows.len(), missing))
+}
+
+pub async fn check(
+    pool: &PgPool,
+    kind: &CheckKind,
+    schemas: &[String],
+    evidence: Option<&Evidence>,
+) -> sqlx::Result<CheckOutcome> {
+    Ok(match kind {
+        CheckKind::PgStatStatements => {
+            let installed: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')",
+            )
+            .fetch_one(pool)
+            .await?;
+            let preload: String =
+                sqlx::query_scalar("SELECT current_setting('shared_preload_libraries')")
+                    .fetch_one(pool)
+                    .await?;
+            let preloaded = preload
+                .split(',')
+                .any(|l| l.trim().trim_matches('"') == "pg_stat_statements");
+            outcome(
+                installed && preloaded,
+                format!(
+                    "extension {}, shared_preload_libraries = '{preload}'",
+                    if installed {
+                        "installed"
+                    } else {
+                        "not installed"
+                    }
+                ),
+                Vec::new(),
+            )
+        }
+        CheckKind::FkIndexes => {
+            let (total, missing) = unindexed_foreign_keys(pool, schemas).await?;
+            let actual = if total == 0 {
+                format!("no foreign keys in schema(s) {}", schemas.join(", "))
+            } else {
+                format!("{} of {total} foreign key(s) lack an index", missing.len())
+            };
+            outcome(missing.is_empty(), actual, missing)
+        }
+        CheckKind::SlowQueryLog { max_ms } => {
+            let ms: String = sqlx::query_scalar(
+                "SELECT setting FROM pg_settings WHERE name = 'log_min_duration_statement'",
+            )
+            .fetch_one(pool)
+            .await?;
+            let v: f64 = ms.parse().unwrap_or(-1.0);
+            outcome(
+                v >= 0.0 && v <= *max_ms,
+                if v < 0.0 {
+                    "log_min_duration_statement = -1 (off)".into()
+                } else {
+                    format!("log_min_duration_statement = {v} ms")
+                },
+                Vec::new(),
+            )
+        }
+        CheckKind::CacheHitRatio { min } => match evidence {
+            Some(Evidence::Postgres(e)) => match e.cache_hit_ratio {
+                Some(r) => outcome(
+                    r >= *min,
+                    format!(
+                        "{:.2} % over the measured phases ({} hits, {} reads)",
+                        r * 100.0,
+                        e.blocks_hit,
+                        e.blocks_read
+                    ),
+                    Vec::new(),
+                ),
+                None => CheckOutcome {
+                    status: CheckStatus::NotEvaluated,
+                    actual: "no blocks were read or hit during the measured phases".into(),
+                    details: Vec::new(),
+                },
+            },
+            _ => {
+                let row = sqlx::query(
+                    "SELECT blks_hit, blks_read, stats_reset::text AS reset FROM pg_stat_database WHERE datname = current_database()",
+                )
+                .fetch_one(pool)
+                .await?;
+                let (hit, read): (i64, i64) = (row.get("blks_hit"), row.get("blks_read"));
+                let reset: Option<String> = row.get("reset");
+                if hit + read == 0 {
+                    CheckOutcome {
+                        status: CheckStatus::NotEvaluated,
+                        actual: "no blocks read or hit since the statistics were reset".into(),
+                        details: Vec::new(),
+                    }
+                } else {
+                    let r = hit as f64 / (hit + read) as f64;
+                    outcome(
+                        r >= *min,
+                        format!(
+                            "{:.2} % since {} ({hit} hits, {read} reads)",
+                            r * 100.0,
+                            reset.as_deref().unwrap_or("the server started")
+                        ),
+                        Vec::new(),
+                    )
+                }
+            }
+        },
+        CheckKind::FtsIndex => {
+            let found: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT ic.relname::text
+                   FROM pg_index i
+                   JOIN pg_class ic ON ic.oid = i.indexrelid
+                   JOIN pg_am am ON am.oid = ic.relam
+                   JOIN pg_class tc ON tc.oid = i.indrelid
+                   JOIN pg_namespace n ON n.oid = tc.relnamespace
+                   JOIN pg_attribute a ON a.attrelid = tc.oid AND a.attnum = ANY(i.indkey)
+                  WHERE am.amname = 'gin' AND a.atttypid = 'tsvector'::regtype
+                    AND n.nspname = ANY($1) AND i.indisvalid
+                  ORDER BY 1",
+            )
+            .bind(schemas)
+            .fetch_all(pool)
+            .await?;
+            outcome(
+                !found.is_empty(),
+                if found.is_empty() {
+                    format!(
+                        "no GIN index on a tsvector column in {}",
+                        schemas.join(", ")
+                    )
+                } else {
+                    format!("GIN: {}", found.join(", "))
+                },
+                Vec::new(),
+            )
+        }
+        other => CheckOutcome {
+            status: CheckStatus::NotEvaluated,
+            actual: format!("`{}` is not a PostgreSQL check", other.expected()),
+            details: Vec::new(),
+        },
+    })
+}
