@@ -38,7 +38,7 @@ struct Context<'a> {
     sweeps: Vec<sweeps::Sweep>,
     /// Latency percentile spectrum per workload, every profile in one chart.
     latency_charts: Vec<charts::Chart>,
-    /// S3 upload MB/s per measured second, per workload.
+    /// S3 payload MB/s per measured second, per workload.
     throughput_charts: Vec<charts::Chart>,
     noise: crate::compare::NoiseThresholds,
     indexes: Vec<IndexGroup<'a>>,
