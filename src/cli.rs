@@ -57,10 +57,31 @@ pub enum Command {
         /// A tera template of your own (default: the built-in reports/default.md.tera).
         #[arg(long)]
         template: Option<PathBuf>,
-        /// Where to write the report (default: report.md beside the results file).
+        /// Where to write the report: a file, or an existing folder to write report.md /
+        /// report.html into (default: beside the results file). Charts go beside it.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Markdown, or one self-contained HTML page with the charts inline.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// report.md, linking the SVG charts under charts/.
+    Md,
+    /// report.html: one page, charts embedded, no other file or network needed.
+    Html,
+}
+
+impl ReportFormat {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ReportFormat::Md => "report.md",
+            ReportFormat::Html => "report.html",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -130,6 +151,10 @@ pub struct RunArgs {
     /// A tera template of your own for report.md.
     #[arg(long)]
     pub template: Option<PathBuf>,
+    /// Also write report.html: one self-contained page with the charts inline (report.md is
+    /// always written).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
     /// Gate against an earlier results file in the same invocation (exit 1 on a regression).
     #[arg(long)]
     pub baseline: Option<PathBuf>,

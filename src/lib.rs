@@ -46,7 +46,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             results,
             template,
             out,
-        } => rerender(&results, template.as_deref(), out.as_deref()),
+            format,
+        } => rerender(&results, template.as_deref(), out.as_deref(), format),
     }
 }
 
@@ -137,16 +138,19 @@ fn export(results: &Path, format: cli::ExportFormat, out: Option<&Path>) -> Resu
     }
 }
 
-fn rerender(results: &Path, template: Option<&Path>, out: Option<&Path>) -> Result<Outcome> {
+fn rerender(
+    results: &Path,
+    template: Option<&Path>,
+    out: Option<&Path>,
+    format: cli::ReportFormat,
+) -> Result<Outcome> {
     let r = Results::read(results)?;
-    let text = report::render(&r, template)?;
-    let out = out
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| results.with_file_name("report.md"));
-    std::fs::write(&out, text).map_err(|e| Error::io(&out, e))?;
-    if let Some(dir) = out.parent() {
-        report::sweeps::write_charts(&report::sweeps::collect(&r), dir)?;
-    }
+    let out = match out {
+        Some(p) if p.is_dir() => p.join(format.file_name()),
+        Some(p) => p.to_path_buf(),
+        None => results.with_file_name(format.file_name()),
+    };
+    report::write(&r, template, &[(format, &out)])?;
     Ok(Outcome {
         exit_code: exit::OK,
         results_path: Some(results.to_path_buf()),

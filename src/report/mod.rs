@@ -1,6 +1,8 @@
 //! The markdown report: a tera template over a context built from results.json. The context
 //! holds only what was measured (or computed by `compare`), never invented figures.
 
+pub mod charts;
+pub mod html;
 pub mod sweeps;
 
 use std::collections::BTreeMap;
@@ -8,6 +10,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::cli::ReportFormat;
 use crate::compare::{DeltaRow, before_after};
 use crate::error::{Error, InputIssue, Result};
 use crate::results::{
@@ -33,6 +36,10 @@ struct Context<'a> {
     deltas: Vec<DeltaRow>,
     /// Swept search parameters with their charts (written beside the report).
     sweeps: Vec<sweeps::Sweep>,
+    /// Latency percentile spectrum per workload, every profile in one chart.
+    latency_charts: Vec<charts::Chart>,
+    /// S3 payload MB/s per measured second, per workload.
+    throughput_charts: Vec<charts::Chart>,
     noise: crate::compare::NoiseThresholds,
     indexes: Vec<IndexGroup<'a>>,
     settings: Vec<SettingGroup<'a>>,
@@ -109,7 +116,65 @@ struct MonitoringRow {
     value: String,
 }
 
+/// The report as markdown (the charts it links are not written; see [`write`]).
 pub fn render(results: &Results, template: Option<&Path>) -> Result<String> {
+    let charts = Charts::collect(results)?;
+    render_with(results, template, &charts).map(|(_, text)| text)
+}
+
+/// Renders the report once and writes it to each `(format, path)`, with the charts it links
+/// beside each path (`charts/` and the sweep charts). Nothing is written when the template
+/// fails, so a bad template leaves no half-made report.
+pub fn write(
+    results: &Results,
+    template: Option<&Path>,
+    outputs: &[(ReportFormat, &Path)],
+) -> Result<()> {
+    let charts = Charts::collect(results)?;
+    let (source, markdown) = render_with(results, template, &charts)?;
+    let sweeps = sweeps::collect(results);
+    let title = format!("Database optimization report: {}", scenario_name(results));
+    let mut chart_dirs: Vec<&Path> = Vec::new();
+    for (format, out) in outputs {
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !chart_dirs.contains(&dir) {
+            charts::write(&charts.latency, dir)?;
+            charts::write(&charts.throughput, dir)?;
+            sweeps::write_charts(&sweeps, dir)?;
+            chart_dirs.push(dir);
+        }
+        let text = match format {
+            ReportFormat::Md => markdown.clone(),
+            ReportFormat::Html => html::page(&markdown, dir, &title, &source)?,
+        };
+        std::fs::write(out, text).map_err(|e| Error::io(out, e))?;
+    }
+    Ok(())
+}
+
+struct Charts {
+    latency: Vec<charts::Chart>,
+    throughput: Vec<charts::Chart>,
+}
+
+impl Charts {
+    fn collect(results: &Results) -> Result<Self> {
+        Ok(Charts {
+            latency: charts::latency(results)?,
+            throughput: charts::throughput(results),
+        })
+    }
+}
+
+/// (template name, rendered markdown).
+fn render_with(
+    results: &Results,
+    template: Option<&Path>,
+    charts: &Charts,
+) -> Result<(String, String)> {
     let (name, text) = match template {
         Some(p) => (
             p.display().to_string(),
@@ -130,15 +195,23 @@ pub fn render(results: &Results, template: Option<&Path>) -> Result<String> {
             format!("template does not parse: {}", chain(&e)),
         ))
     })?;
-    let ctx = tera::Context::from_serialize(context(results))
+    let ctx = tera::Context::from_serialize(context(results, charts))
         .map_err(|e| Error::input(InputIssue::new(&name, "", chain(&e))))?;
-    tera.render(&name, &ctx).map_err(|e| {
+    let text = tera.render(&name, &ctx).map_err(|e| {
         Error::input(InputIssue::new(
             &name,
             "",
             format!("template does not render: {}", chain(&e)),
         ))
-    })
+    })?;
+    Ok((name, text))
+}
+
+fn scenario_name(results: &Results) -> String {
+    results.scenario["name"]
+        .as_str()
+        .unwrap_or("(unnamed)")
+        .to_string()
 }
 
 /// Checks a user template parses before a long run starts.
@@ -186,7 +259,7 @@ fn gate_bootstrap(results: &Results) -> crate::stats::BootstrapConfig {
     }
 }
 
-fn context(results: &Results) -> Context<'_> {
+fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
     let runs = &results.runs;
     let profiles: Vec<&str> = runs.iter().map(|r| r.profile.as_str()).collect();
     let kinds: BTreeMap<&str, Vec<String>> =
@@ -330,16 +403,15 @@ fn context(results: &Results) -> Context<'_> {
         .collect();
 
     Context {
-        scenario_name: results.scenario["name"]
-            .as_str()
-            .unwrap_or("(unnamed)")
-            .to_string(),
+        scenario_name: scenario_name(results),
         before_profile: profiles.first().copied(),
         after_profile: profiles.last().copied().filter(|_| profiles.len() > 1),
         profiles,
         stores,
         deltas: before_after(runs, &gate_noise(results), &gate_bootstrap(results)),
         sweeps: sweeps::collect(results),
+        latency_charts: charts.latency.clone(),
+        throughput_charts: charts.throughput.clone(),
         noise: gate_noise(results),
         indexes,
         settings,
@@ -351,5 +423,45 @@ fn context(results: &Results) -> Context<'_> {
         worst_workloads,
         monitoring,
         results,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/report-template.md documents the context field by field: a field added here
+    /// without a line there fails this test.
+    #[test]
+    fn every_context_field_is_documented() {
+        let doc = include_str!("../../docs/report-template.md");
+        let mut checked = 0;
+        for fixture in ["results-small.json", "results-s3.json"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(fixture);
+            let results = Results::read(&path).expect("fixture reads");
+            let charts = Charts::collect(&results).expect("fixture histograms decode");
+            let ctx = serde_json::to_value(context(&results, &charts)).expect("serializes");
+            for (key, value) in ctx.as_object().expect("context is an object") {
+                assert!(
+                    doc.contains(&format!("| `{key}` |")),
+                    "context field `{key}` is not in the table of docs/report-template.md"
+                );
+                checked += 1;
+                if key == "results" {
+                    continue; // documented by schemas/results.schema.json and the doc's summary
+                }
+                let first = value.as_array().and_then(|a| a.first()).unwrap_or(value);
+                for nested in first.as_object().into_iter().flat_map(|o| o.keys()) {
+                    assert!(
+                        doc.contains(&format!("`{nested}`")),
+                        "field `{key}[].{nested}` is not documented in docs/report-template.md"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 40, "only {checked} fields checked");
     }
 }

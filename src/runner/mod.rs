@@ -13,7 +13,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use crate::cli::{CriteriaMode, RunArgs};
+use crate::cli::{CriteriaMode, ReportFormat, RunArgs};
 use crate::compare;
 use crate::error::{Error, Result, exit};
 use crate::results::{
@@ -141,15 +141,21 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     let results_path = args.out.join("results.json");
     results.write(&results_path)?;
     let report_path = args.out.join("report.md");
-    let text = report::render(&results, args.template.as_deref())?;
-    std::fs::write(&report_path, text).map_err(|e| Error::io(&report_path, e))?;
-    report::sweeps::write_charts(&report::sweeps::collect(&results), &args.out)?;
+    let html_path = args.out.join(ReportFormat::Html.file_name());
+    let mut outputs = vec![(ReportFormat::Md, report_path.as_path())];
+    if args.format == ReportFormat::Html {
+        outputs.push((ReportFormat::Html, html_path.as_path()));
+    }
+    report::write(&results, args.template.as_deref(), &outputs)?;
 
     let mut summary = format!(
         "results: {}\nreport:  {}",
         results_path.display(),
         report_path.display()
     );
+    if args.format == ReportFormat::Html {
+        summary.push_str(&format!("\nhtml:    {}", html_path.display()));
+    }
     let mut code = exit::OK;
     let last = results.runs.last().map_or("", |r| r.profile.as_str());
     for c in results

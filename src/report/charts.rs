@@ -1,0 +1,504 @@
+//! Per-workload charts written under `charts/` beside the report: the latency percentile
+//! spectrum of every profile (read from the merged HDR histogram, so the tail is the real
+//! tail, not an interpolation of five summary numbers) and, for S3 workloads, payload MB/s
+//! in each measured second (uploads count each part as it completes). Figures come from results.json only.
+
+use std::ops::Range;
+use std::path::Path;
+
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, InputIssue, Result};
+use crate::results::{Evidence, Results};
+
+/// Folder of the charts, relative to the report (links in the report use it as is).
+pub const DIR: &str = "charts";
+
+/// Finest step on the nines axis: ~50 points per decade of tail.
+const NINES_STEP: f64 = 0.02;
+/// The deepest percentile drawn (99.999); beyond it no run here has enough samples.
+const MAX_NINES: f64 = 5.0;
+
+/// One chart file: what it shows (for the template) and its lines (for drawing).
+#[derive(Debug, Clone, Serialize)]
+pub struct Chart {
+    pub workload: String,
+    pub target: String,
+    /// Path relative to the report, e.g. `charts/latency-fts_search.svg`.
+    pub file: String,
+    /// The profiles drawn, in run order.
+    pub profiles: Vec<String>,
+    #[serde(skip)]
+    lines: Vec<Line>,
+    #[serde(skip)]
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Latency,
+    Throughput,
+}
+
+#[derive(Debug, Clone)]
+struct Line {
+    label: String,
+    /// (x, y) in data units: (nines, ms) or (second, MB/s).
+    points: Vec<(f64, f64)>,
+}
+
+/// The latency spectrum chart of every workload, one line per profile that ran it.
+pub fn latency(results: &Results) -> Result<Vec<Chart>> {
+    let mut charts: Vec<Chart> = Vec::new();
+    for (ri, run) in results.runs.iter().enumerate() {
+        for (wi, w) in run.workloads.iter().enumerate() {
+            let h = crate::metrics::decode(&w.histogram).map_err(|e| {
+                Error::input(InputIssue::new(
+                    "results file",
+                    format!("runs[{ri}].workloads[{wi}].histogram"),
+                    format!("{e} (workload {}, profile {})", w.workload, run.profile),
+                ))
+            })?;
+            if h.is_empty() {
+                continue;
+            }
+            let line = Line {
+                label: run.profile.clone(),
+                points: spectrum(&h),
+            };
+            chart_for(&mut charts, Kind::Latency, &w.workload, &w.target).push(line);
+        }
+    }
+    Ok(charts)
+}
+
+/// Payload MB/s per measured second from the S3 evidence (uploads and downloads alike), one
+/// chart per workload that moved bytes, one line per profile. Trials are drawn one after
+/// another.
+pub fn throughput(results: &Results) -> Vec<Chart> {
+    let mut charts: Vec<Chart> = Vec::new();
+    for run in &results.runs {
+        for (target, ev) in &run.server {
+            let Evidence::S3(s3) = ev else { continue };
+            let mut by_workload: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
+            for p in &s3.throughput_series {
+                let series = match by_workload.iter_mut().find(|(w, _)| *w == p.workload) {
+                    Some((_, s)) => s,
+                    None => {
+                        by_workload.push((&p.workload, Vec::new()));
+                        &mut by_workload.last_mut().expect("just pushed").1
+                    }
+                };
+                // `second` restarts at 0 in each trial: the x axis counts measured seconds.
+                let x = series.len() as f64;
+                series.push((x, p.bytes as f64 / 1e6));
+            }
+            for (workload, points) in by_workload {
+                if points.iter().all(|p| p.1 == 0.0) {
+                    continue; // nothing moved: a flat zero line says nothing
+                }
+                chart_for(&mut charts, Kind::Throughput, workload, target).push(Line {
+                    label: run.profile.clone(),
+                    points,
+                });
+            }
+        }
+    }
+    charts
+}
+
+fn chart_for<'a>(
+    charts: &'a mut Vec<Chart>,
+    kind: Kind,
+    workload: &str,
+    target: &str,
+) -> ChartLines<'a> {
+    let i = match charts
+        .iter()
+        .position(|c| c.workload == workload && c.target == target)
+    {
+        Some(i) => i,
+        None => {
+            let prefix = match kind {
+                Kind::Latency => "latency",
+                Kind::Throughput => "throughput",
+            };
+            // Two targets may run workloads of the same name: the second gets its target
+            // in the file name so no chart overwrites another.
+            let clash = charts.iter().any(|c| c.workload == workload);
+            let stem = if clash {
+                format!("{prefix}-{}-{}", file_safe(workload), file_safe(target))
+            } else {
+                format!("{prefix}-{}", file_safe(workload))
+            };
+            charts.push(Chart {
+                workload: workload.to_string(),
+                target: target.to_string(),
+                file: format!("{DIR}/{stem}.svg"),
+                profiles: Vec::new(),
+                lines: Vec::new(),
+                kind,
+            });
+            charts.len() - 1
+        }
+    };
+    ChartLines(&mut charts[i])
+}
+
+struct ChartLines<'a>(&'a mut Chart);
+
+impl ChartLines<'_> {
+    fn push(self, line: Line) {
+        self.0.profiles.push(line.label.clone());
+        self.0.lines.push(line);
+    }
+}
+
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// (nines, ms) from the minimum up to the deepest quantile the sample count resolves:
+/// nines = -log10(1 - q), so p90 is 1, p99 2, p99.9 3. With n samples quantiles past
+/// 1 - 1/n only repeat the maximum, so the line ends at log10(n), with the max as last point.
+pub(crate) fn spectrum(h: &hdrhistogram::Histogram<u64>) -> Vec<(f64, f64)> {
+    let ms = |us: u64| us as f64 / 1000.0;
+    let deepest = (h.len() as f64).log10().min(MAX_NINES);
+    let steps = (deepest / NINES_STEP).floor() as usize;
+    let mut points: Vec<(f64, f64)> = (0..=steps)
+        .map(|i| {
+            let x = i as f64 * NINES_STEP;
+            let q = 1.0 - 10f64.powf(-x);
+            (x, ms(h.value_at_quantile(q)))
+        })
+        .collect();
+    let max = ms(h.max());
+    match points.last_mut() {
+        // The last step landed on the deepest quantile (up to rounding): end it at the max.
+        Some(p) if p.0 >= deepest - 1e-9 => p.1 = p.1.max(max),
+        _ => points.push((deepest, max)),
+    }
+    points
+}
+
+/// Writes every chart into `dir/charts/`.
+pub fn write(charts: &[Chart], dir: &Path) -> Result<()> {
+    if charts.is_empty() {
+        return Ok(());
+    }
+    let folder = dir.join(DIR);
+    std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+    for c in charts {
+        let path = dir.join(&c.file);
+        std::fs::write(&path, svg(c)).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// The chart as an SVG document.
+pub fn svg(c: &Chart) -> String {
+    let (title, x, y) = match c.kind {
+        Kind::Latency => latency_axes(c),
+        Kind::Throughput => throughput_axes(c),
+    };
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (760, 460)).into_drawing_area();
+        // Drawing into a string cannot fail for I/O reasons; a failure would only lose the
+        // chart, so errors are dropped deliberately (as for the sweep charts).
+        let _ = draw(&root, &title, &x, &y, &c.lines);
+        let _ = root.present();
+    }
+    out
+}
+
+/// One axis in plotted units: the range, tick positions and how a tick is labelled.
+struct Axis {
+    range: Range<f64>,
+    ticks: Vec<f64>,
+    desc: String,
+    /// Plotted value -> data value (log10 axes plot the exponent).
+    log: bool,
+    label: fn(f64) -> String,
+}
+
+impl Axis {
+    fn to_plot(&self, v: f64) -> f64 {
+        if self.log { v.max(1e-6).log10() } else { v }
+    }
+}
+
+fn latency_axes(c: &Chart) -> (String, Axis, Axis) {
+    let x_hi = c
+        .lines
+        .iter()
+        .filter_map(|l| l.points.last().map(|p| p.0))
+        .fold(1.0, f64::max);
+    let x = Axis {
+        range: 0.0..x_hi,
+        ticks: [0.0, 2f64.log10(), 1.0, 2.0, 3.0, 4.0, 5.0]
+            .into_iter()
+            .filter(|t| *t <= x_hi + 1e-9)
+            .collect(),
+        desc: "percentile".into(),
+        log: false,
+        label: percentile_label,
+    };
+    let ys = c.lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+    let (lo, hi) = ys.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v.max(0.001)), hi.max(v))
+    });
+    // A wide range (the usual latency tail) reads better on a log axis.
+    let y = if hi / lo > 20.0 {
+        let (l, h) = (lo.log10().floor(), hi.log10().ceil());
+        Axis {
+            range: l..h,
+            ticks: log_ticks(l, h),
+            desc: "latency (ms, log scale)".into(),
+            log: true,
+            label: |v| number(10f64.powf(v)),
+        }
+    } else {
+        let h = if hi > 0.0 { hi * 1.1 } else { 1.0 };
+        Axis {
+            range: 0.0..h,
+            ticks: linear_ticks(h),
+            desc: "latency (ms)".into(),
+            log: false,
+            label: number,
+        }
+    };
+    let title = format!(
+        "{} ({}): latency by percentile, all profiles",
+        c.workload, c.target
+    );
+    (title, x, y)
+}
+
+fn throughput_axes(c: &Chart) -> (String, Axis, Axis) {
+    let x_hi = c
+        .lines
+        .iter()
+        .map(|l| l.points.len() as f64)
+        .fold(1.0, f64::max);
+    let y_hi = c
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .fold(0.0, f64::max)
+        * 1.1
+        + 1e-9;
+    let x = Axis {
+        range: 0.0..x_hi,
+        ticks: linear_ticks(x_hi),
+        desc: "measured second (trials one after another)".into(),
+        log: false,
+        label: number,
+    };
+    let y = Axis {
+        range: 0.0..y_hi,
+        ticks: linear_ticks(y_hi),
+        desc: "payload throughput (MB/s)".into(),
+        log: false,
+        label: number,
+    };
+    let title = format!("{} ({}): payload MB/s per second", c.workload, c.target);
+    (title, x, y)
+}
+
+fn percentile_label(nines: f64) -> String {
+    let p = (1.0 - 10f64.powf(-nines)) * 100.0;
+    let s = format!("{p:.3}");
+    format!("p{}", s.trim_end_matches('0').trim_end_matches('.'))
+}
+
+fn number(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        let s = format!("{v:.1}");
+        s.trim_end_matches(".0").to_string()
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').to_string()
+    }
+}
+
+/// 1, 2, 5 x 10^k between 10^lo and 10^hi (as exponents); decades only if that is too many.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let decades: Vec<f64> = (lo as i32..=hi as i32).map(f64::from).collect();
+    if decades.len() > 5 {
+        return decades;
+    }
+    decades
+        .iter()
+        .flat_map(|d| [1.0f64, 2.0, 5.0].map(|m| d + m.log10()))
+        .filter(|t| *t <= hi + 1e-9)
+        .collect()
+}
+
+/// About six round ticks (1, 2 or 5 x 10^k apart) from 0 to `hi`.
+fn linear_ticks(hi: f64) -> Vec<f64> {
+    let raw = hi / 6.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .min_by(|a, b| (a / raw).ln().abs().total_cmp(&(b / raw).ln().abs()))
+        .unwrap_or(mag);
+    (0..)
+        .map(|i| f64::from(i) * step)
+        .take_while(|t| *t <= hi + 1e-9)
+        .collect()
+}
+
+fn draw(
+    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    title: &str,
+    x: &Axis,
+    y: &Axis,
+    lines: &[Line],
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 16))
+        .margin(14)
+        .x_label_area_size(42)
+        .y_label_area_size(64)
+        .build_cartesian_2d(Ticked::of(x), Ticked::of(y))?;
+    let (xl, yl) = (x.label, y.label);
+    chart
+        .configure_mesh()
+        .x_desc(x.desc.as_str())
+        .y_desc(y.desc.as_str())
+        .x_label_formatter(&|v| xl(*v))
+        .y_label_formatter(&|v| yl(*v))
+        .draw()?;
+    for (i, line) in lines.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let pts: Vec<(f64, f64)> = line
+            .points
+            .iter()
+            .map(|&(px, py)| (x.to_plot(px), y.to_plot(py)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))?
+            .label(line.label.as_str())
+            .legend(move |(lx, ly)| {
+                PathElement::new(vec![(lx, ly), (lx + 20, ly)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    Ok(())
+}
+
+/// A linear f64 axis with our own tick positions (plotters' `with_key_points` drops the
+/// label formatter for floats, and the nines axis needs ticks at p50, p90, p99 ...).
+struct Ticked {
+    range: Range<f64>,
+    ticks: Vec<f64>,
+}
+
+impl Ticked {
+    fn of(axis: &Axis) -> Self {
+        Ticked {
+            range: axis.range.clone(),
+            ticks: axis.ticks.clone(),
+        }
+    }
+}
+
+impl Ranged for Ticked {
+    type ValueType = f64;
+    type FormatOption = DefaultFormatting;
+
+    fn range(&self) -> Range<f64> {
+        self.range.clone()
+    }
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let span = self.range.end - self.range.start;
+        if span <= 0.0 {
+            return (limit.0 + limit.1) / 2;
+        }
+        let f = (v - self.range.start) / span;
+        limit.0 + (f64::from(limit.1 - limit.0) * f).round() as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        // Bold points only: light grid lines between uneven ticks would mislead.
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn spectrum_reads_the_tail_from_the_histogram() {
+        // 990 ops at 1 ms, 9 at 50 ms, 1 at 400 ms: p99 is still 1 ms, the tail past it is slow.
+        let mut h = crate::metrics::new_histogram();
+        for _ in 0..990 {
+            crate::metrics::record(&mut h, Duration::from_millis(1));
+        }
+        for _ in 0..9 {
+            crate::metrics::record(&mut h, Duration::from_millis(50));
+        }
+        crate::metrics::record(&mut h, Duration::from_millis(400));
+        let s = spectrum(&h);
+        let at = |nines: f64| {
+            s.iter()
+                .find(|p| (p.0 - nines).abs() < 1e-9)
+                .unwrap_or_else(|| panic!("no point at {nines}: {s:?}"))
+                .1
+        };
+        assert!((at(1.0) - 1.0).abs() < 0.01, "p90 {}", at(1.0));
+        assert!((at(2.0) - 1.0).abs() < 0.01, "p99 {}", at(2.0));
+        // p99.5 falls among the 50 ms ops.
+        assert!((at(2.3) - 50.0).abs() < 0.1, "p99.5 {}", at(2.3));
+        // 1000 samples resolve three nines; the line ends there, at the max.
+        let last = s.last().unwrap();
+        assert!((last.0 - 3.0).abs() < 1e-9, "{last:?}");
+        assert!((last.1 - 400.0).abs() < 0.5, "{last:?}");
+        // Never decreasing: a spectrum is a quantile function.
+        assert!(s.windows(2).all(|w| w[1].1 >= w[0].1 && w[1].0 > w[0].0));
+    }
+
+    #[test]
+    fn labels_and_ticks() {
+        assert_eq!(percentile_label(1.0), "p90");
+        assert_eq!(percentile_label(3.0), "p99.9");
+        assert_eq!(percentile_label(2f64.log10()), "p50");
+        assert_eq!(percentile_label(0.0), "p0");
+        assert_eq!(
+            linear_ticks(13.0),
+            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]
+        );
+        let lt = log_ticks(-1.0, 1.0);
+        assert_eq!(lt.len(), 7, "{lt:?}"); // 0.1 0.2 0.5 1 2 5 10
+        assert_eq!(file_safe("a/b c"), "a_b_c");
+    }
+}
