@@ -4,6 +4,7 @@
 //! Adding a store: a module implementing `Store` and `Executor`, a `TargetKind` variant, its
 //! dataset / op / profile / evidence variants, one scenario and one integration test.
 
+pub mod http;
 pub mod neo4j;
 pub mod postgres;
 pub mod s3;

@@ -42,6 +42,8 @@ struct ProfileAcc {
 struct Stack {
     stores: BTreeMap<String, AnyStore>,
     data: BTreeMap<String, AnyData>,
+    /// Per target, for targets that take no dataset (http endpoints).
+    own: BTreeMap<String, AnyData>,
     leaked: BTreeMap<String, u32>,
 }
 
@@ -71,6 +73,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     let mut stack = Stack {
         stores: BTreeMap::new(),
         data: BTreeMap::new(),
+        own: BTreeMap::new(),
         leaked: BTreeMap::new(),
     };
     let mut envs = BTreeMap::new();
@@ -93,6 +96,12 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
         }
         datasets.push(report);
         stack.data.insert(name.clone(), data);
+    }
+
+    for (name, store) in &stack.stores {
+        if let Some(data) = store.own_data(&scenario.workloads)? {
+            stack.own.insert(name.clone(), data);
+        }
     }
 
     let blocks = schedule(&scenario);
@@ -428,11 +437,26 @@ async fn measure_block(
         }
         readiness.extend(checks);
     }
+    for (tname, data) in &stack.own {
+        let checks = stack.stores[tname]
+            .readiness(data, profile.apply.get(tname))
+            .await?;
+        if let Some(bad) = checks.iter().find(|c| !c.ok) {
+            return Err(Error::target(
+                format!("target {tname}: readiness check"),
+                format!("{}: {}; not measuring", bad.check, bad.actual),
+            ));
+        }
+        readiness.extend(checks);
+    }
     acc.readiness = readiness;
 
     for workload in &scenario.workloads {
         let store = &stack.stores[&workload.target];
-        let data = &stack.data[&workload.dataset];
+        let data = match &workload.dataset {
+            Some(d) => &stack.data[d],
+            None => &stack.own[&workload.target],
+        };
         let evidence = acc
             .server
             .entry(workload.target.clone())

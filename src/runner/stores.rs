@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::measure::{WorkloadAcc, measure_workload};
 use crate::backend::Store;
+use crate::backend::http::{Endpoints, HttpStore};
 use crate::backend::neo4j::{AppliedNeoProfile, NeoStore};
 use crate::backend::postgres::{AppliedProfile, PgData, PgStore};
 use crate::backend::s3::{AppliedS3, S3Store};
@@ -21,12 +22,14 @@ pub enum AnyStore {
     Postgres(PgStore),
     Neo4j(NeoStore),
     S3(S3Store),
+    Http(HttpStore),
 }
 
 pub enum AnyData {
     Postgres(Arc<PgData>),
     Neo4j(Arc<Graph>),
     S3(Arc<ObjectSet>),
+    Http(Arc<Endpoints>),
 }
 
 pub enum AnyApplied {
@@ -45,6 +48,7 @@ impl AnyStore {
             TargetKind::Postgres => Ok(AnyStore::Postgres(PgStore::connect(target).await?)),
             TargetKind::Neo4j => Ok(AnyStore::Neo4j(NeoStore::connect(target).await?)),
             TargetKind::S3 => Ok(AnyStore::S3(S3Store::connect(target).await?)),
+            TargetKind::Http => Ok(AnyStore::Http(HttpStore::connect(target).await?)),
         }
     }
 
@@ -53,6 +57,7 @@ impl AnyStore {
             AnyStore::Postgres(s) => s.environment().await,
             AnyStore::Neo4j(s) => s.environment().await,
             AnyStore::S3(s) => s.environment().await,
+            AnyStore::Http(s) => s.environment().await,
         }
     }
 
@@ -67,6 +72,16 @@ impl AnyStore {
                 .await
                 .map(|(r, d)| (r, AnyData::Neo4j(d))),
             AnyStore::S3(s) => s.prepare(dataset).await.map(|(r, d)| (r, AnyData::S3(d))),
+            AnyStore::Http(s) => s.prepare(dataset).await.map(|(r, d)| (r, AnyData::Http(d))),
+        }
+    }
+
+    /// What a target that takes no dataset works on (http: the endpoints its workloads call);
+    /// None for stores that need a dataset.
+    pub fn own_data(&self, workloads: &[Workload]) -> Result<Option<AnyData>> {
+        match self {
+            AnyStore::Http(s) => Ok(Some(AnyData::Http(s.endpoints(workloads)?))),
+            AnyStore::Postgres(_) | AnyStore::Neo4j(_) | AnyStore::S3(_) => Ok(None),
         }
     }
 
@@ -105,6 +120,8 @@ impl AnyStore {
                 };
                 s.apply(file, data, host_memory).await.map(AnyApplied::S3)
             }
+            // Nothing to tune: HttpStore::apply explains why (the scenario already refuses it).
+            AnyStore::Http(s) => match s.apply(file, None, host_memory).await? {},
         }
     }
 
@@ -126,6 +143,7 @@ impl AnyStore {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.readiness(d, file).await,
             (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => s.readiness(d, file).await,
             (AnyStore::S3(s), AnyData::S3(d)) => s.readiness(d, file).await,
+            (AnyStore::Http(s), AnyData::Http(d)) => s.readiness(d, file).await,
             _ => Err(mismatch("a dataset")),
         }
     }
@@ -135,6 +153,7 @@ impl AnyStore {
             AnyStore::Postgres(_) => PgStore::new_evidence(),
             AnyStore::Neo4j(_) => NeoStore::new_evidence(),
             AnyStore::S3(_) => S3Store::new_evidence(),
+            AnyStore::Http(_) => HttpStore::new_evidence(),
         }
     }
 
@@ -148,6 +167,7 @@ impl AnyStore {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.explain(workload, d, evidence).await,
             (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => s.explain(workload, d, evidence).await,
             (AnyStore::S3(s), AnyData::S3(d)) => s.explain(workload, d, evidence).await,
+            (AnyStore::Http(s), AnyData::Http(d)) => s.explain(workload, d, evidence).await,
             _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
@@ -173,6 +193,9 @@ impl AnyStore {
             (AnyStore::S3(s), AnyData::S3(d)) => {
                 measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
             }
+            (AnyStore::Http(s), AnyData::Http(d)) => {
+                measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
+            }
             _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
@@ -187,6 +210,7 @@ impl AnyStore {
             AnyStore::Postgres(s) => s.check(check, datasets, evidence).await,
             AnyStore::Neo4j(s) => s.check(check, datasets, evidence).await,
             AnyStore::S3(s) => s.check(check, datasets, evidence).await,
+            AnyStore::Http(s) => s.check(check, datasets, evidence).await,
         }
     }
 
@@ -194,7 +218,7 @@ impl AnyStore {
         match self {
             AnyStore::Postgres(s) => s.pool().close().await,
             AnyStore::Neo4j(s) => s.close().await,
-            AnyStore::S3(_) => {}
+            AnyStore::S3(_) | AnyStore::Http(_) => {}
         }
     }
 }

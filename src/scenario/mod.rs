@@ -3,6 +3,7 @@
 
 mod checks;
 mod criteria;
+mod http;
 mod profile;
 pub mod source;
 mod workload;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use checks::{CheckKind, ConfigCheck};
 pub use criteria::{Comparison, Criterion, Metric};
+pub use http::{Headers, HttpOp};
 pub use profile::{
     IndexDef, LifecycleRule, NeoProfile, NeoSchemaDef, PgProfile, S3Profile, SettingValue,
 };
@@ -31,6 +33,8 @@ pub enum TargetKind {
     Postgres,
     Neo4j,
     S3,
+    /// An application's HTTP endpoint (e.g. `/health`): no dataset, nothing to tune.
+    Http,
 }
 
 impl TargetKind {
@@ -39,6 +43,7 @@ impl TargetKind {
             TargetKind::Postgres => "postgres",
             TargetKind::Neo4j => "neo4j",
             TargetKind::S3 => "s3",
+            TargetKind::Http => "http",
         }
     }
 }
@@ -212,7 +217,8 @@ pub enum LoadMode {
 struct WorkloadFile {
     name: String,
     target: String,
-    dataset: String,
+    /// Every store but http needs one; http endpoints are called as they are.
+    dataset: Option<String>,
     definition: String,
     ops: Vec<OpWeight>,
     /// Result size whose recall is judged (vector queries); 10 when unset.
@@ -365,7 +371,8 @@ mod secs {
 pub struct Workload {
     pub name: String,
     pub target: String,
-    pub dataset: String,
+    /// None only for http targets, which take no dataset.
+    pub dataset: Option<String>,
     pub definition_file: PathBuf,
     pub ops: Vec<WeightedOp>,
     /// Result size whose recall is measured (vector searches).
@@ -515,7 +522,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                     }
                 }
             }
-            TargetKind::Postgres => {}
+            TargetKind::Postgres | TargetKind::Http => {}
         }
         let restart_command = match t.restart_command.as_deref().map(interpolate) {
             Some(Ok(c)) if !c.trim().is_empty() => Some(c),
@@ -610,7 +617,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                     issues.push(src.issue(
                         &format!("{field}.file"),
                         format!(
-                            "{} is a {:?} dataset, which target `{}` (kind = \"{}\") cannot hold; documents and vectors go to postgres, graph to neo4j, objects to s3",
+                            "{} is a {:?} dataset, which target `{}` (kind = \"{}\") cannot hold; documents and vectors go to postgres, graph to neo4j, objects to s3; http targets take none",
                             path.display(),
                             spec.kind(),
                             d.target,
@@ -687,11 +694,31 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 unknown_name("target", &w.target, targets.keys()),
             ));
         }
-        if !datasets.contains_key(&w.dataset) && !broken_datasets.contains(&w.dataset) {
-            issues.push(src.issue(
+        let http = targets
+            .get(&w.target)
+            .is_some_and(|t| t.kind == TargetKind::Http);
+        match &w.dataset {
+            Some(_) if http => issues.push(src.issue(
                 &format!("{field}.dataset"),
-                unknown_name("dataset", &w.dataset, datasets.keys()),
-            ));
+                format!(
+                    "target `{}` is kind = \"http\", which takes no dataset; remove this line",
+                    w.target
+                ),
+            )),
+            Some(d) if !datasets.contains_key(d) && !broken_datasets.contains(d) => {
+                issues.push(src.issue(
+                    &format!("{field}.dataset"),
+                    unknown_name("dataset", d, datasets.keys()),
+                ))
+            }
+            None if !http && targets.contains_key(&w.target) => issues.push(src.issue(
+                &field,
+                format!(
+                    "dataset is missing: target `{}` needs one of the [datasets.*] (only http targets take none); add dataset = \"NAME\"",
+                    w.target
+                ),
+            )),
+            _ => {}
         }
         let def_path = src.resolve(&w.definition);
         let def = match workload::load(&def_path) {
@@ -759,8 +786,10 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             }
         }
         // Vector parameters need a vector set, corpus parameters a document corpus.
-        let vectors = datasets
-            .get(&w.dataset)
+        let vectors = w
+            .dataset
+            .as_ref()
+            .and_then(|d| datasets.get(d))
             .map(|d| d.spec.kind() == crate::dataset::DatasetKind::Vectors);
         let mut judged = false;
         for (j, o) in ops.iter().enumerate() {
@@ -775,17 +804,22 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                         &format!("{field}.ops[{j}].op"),
                         format!(
                             "op `{}` draws parameter {g:?}, which dataset `{}` cannot give: query_vector* parameters need a kind = \"vectors\" dataset, the others a kind = \"documents\" dataset",
-                            o.name, w.dataset
+                            o.name,
+                            w.dataset.as_deref().unwrap_or_default()
                         ),
                     ));
                 }
             }
         }
         if let Some(k) = w.k {
-            let k_max = datasets.get(&w.dataset).and_then(|d| match &d.spec {
-                DatasetSpec::Vectors(v) => Some(v.k_max),
-                _ => None,
-            });
+            let k_max = w
+                .dataset
+                .as_ref()
+                .and_then(|d| datasets.get(d))
+                .and_then(|d| match &d.spec {
+                    DatasetSpec::Vectors(v) => Some(v.k_max),
+                    _ => None,
+                });
             if k == 0 || k_max.is_some_and(|m| k > m) {
                 issues.push(src.issue(
                     &format!("{field}.k"),
@@ -882,6 +916,15 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 ));
                 continue;
             }
+            if targets[&target].kind == TargetKind::Http {
+                issues.push(src.issue(
+                    &format!("{field}.apply.{target}"),
+                    format!(
+                        "target `{target}` is kind = \"http\": an endpoint has nothing for tunebench to tune; leave it out of apply (apply = {{}} is a valid profile)"
+                    ),
+                ));
+                continue;
+            }
             let path = src.resolve(&rel);
             if !referenced_file_exists(src, &format!("{field}.apply.{target}"), &path, issues) {
                 continue;
@@ -890,6 +933,8 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 TargetKind::Postgres => profile::load_postgres(&path).map(ProfileDef::Postgres),
                 TargetKind::Neo4j => profile::load_neo4j(&path).map(ProfileDef::Neo4j),
                 TargetKind::S3 => profile::load_s3(&path).map(ProfileDef::S3),
+                // Refused above, with its reason.
+                TargetKind::Http => continue,
             };
             match loaded {
                 Ok(profile) => {
@@ -1007,6 +1052,13 @@ fn check_url(
                 && !url.contains('@')
                 && url.len() > "https://".len(),
             "an S3 endpoint; expected http://HOST:PORT (keys go in access_key / secret_key, not the URL)",
+        ),
+        TargetKind::Http => (
+            (url.starts_with("http://") || url.starts_with("https://"))
+                && !url.contains('@')
+                && !url.contains(['?', '#'])
+                && reqwest::Url::parse(url).is_ok_and(|u| u.has_host()),
+            "an HTTP base URL; expected http://HOST:PORT[/PREFIX] (no user:password@, no query; credentials go in an op's headers)",
         ),
     };
     if !(url.is_empty() || ok) {

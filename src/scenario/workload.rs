@@ -21,12 +21,12 @@ pub struct WorkloadDef {
 /// The file as written for one store; `ops` is typed per store.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WorkloadFile<Op> {
+pub(super) struct WorkloadFile<Op> {
     #[allow(dead_code)]
     store: TargetKind,
     #[serde(default)]
-    description: String,
-    ops: BTreeMap<String, Op>,
+    pub(super) description: String,
+    pub(super) ops: BTreeMap<String, Op>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +41,7 @@ pub enum OpDef {
     Sql(SqlOp),
     Cypher(CypherOp),
     S3(S3Op),
+    Http(super::HttpOp),
 }
 
 /// A Cypher operation (neo4j workloads).
@@ -192,13 +193,17 @@ pub fn load(path: &Path) -> Result<WorkloadDef> {
     let src = SourceFile::read(path)?;
     let store = toml::from_str::<StoreOnly>(&src.text)
         .map_err(|_| {
-            Error::input(src.issue("store", "is missing or unknown; valid: postgres, neo4j"))
+            Error::input(src.issue(
+                "store",
+                "is missing or unknown; valid: postgres, neo4j, s3, http",
+            ))
         })?
         .store;
     let def = match store {
         TargetKind::Postgres => load_sql(&src)?,
         TargetKind::Neo4j => load_cypher(&src)?,
         TargetKind::S3 => load_s3(&src)?,
+        TargetKind::Http => super::http::load_http(&src)?,
     };
     if def.ops.is_empty() {
         return Err(Error::input(

@@ -1,0 +1,275 @@
+//! An application's own HTTP endpoints (e.g. `/health`), measured by the common driver so
+//! their latencies land in the same HDR results, with the same open-loop timing, as every
+//! store's. No dataset, nothing to tune: readiness is one GET per op's path.
+
+mod exec;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::Store;
+use crate::error::{Error, Result};
+use crate::results::{
+    DatasetReport, Evidence, HttpEvidence, PoolReport, ReadinessCheck, RevertReport, StatusCount,
+    TargetChanges, TargetEnv,
+};
+use crate::scenario::{AppliedFile, Dataset, OpDef, Target, Workload};
+pub use exec::HttpExec;
+use exec::{Counts, Request, client, send};
+
+pub struct HttpStore {
+    target: Target,
+    /// What the base URL answered at connect: `Server` header and HTTP version.
+    server: String,
+    counts: Arc<Counts>,
+}
+
+/// The endpoints the scenario's workloads call on this target, for readiness.
+pub struct Endpoints {
+    requests: Vec<Request>,
+}
+
+/// Status counts of one measured phase.
+pub struct HttpSnapshot {
+    workload: String,
+    ops: Vec<String>,
+    statuses: BTreeMap<(usize, u16), u64>,
+    server: Option<String>,
+}
+
+impl HttpStore {
+    fn client(&self) -> Result<reqwest::Client> {
+        client(
+            self.target.pool_idle_timeout,
+            self.target.pool_connect_timeout,
+        )
+    }
+
+    fn requests(&self, workload: &Workload) -> Result<Vec<Request>> {
+        workload
+            .ops
+            .iter()
+            .map(|o| match &o.def {
+                OpDef::Http(op) => Request::new(&self.target.url, &o.name, op),
+                _ => Err(Error::Usage(format!(
+                    "workload {}: op {} is not an HTTP request",
+                    workload.name, o.name
+                ))),
+            })
+            .collect()
+    }
+
+    /// The requests of every workload on this target: what readiness checks.
+    pub fn endpoints(&self, workloads: &[Workload]) -> Result<Arc<Endpoints>> {
+        let mut requests = Vec::new();
+        for w in workloads.iter().filter(|w| w.target == self.target.name) {
+            for r in self.requests(w)? {
+                if !requests.iter().any(|k: &Request| k.url == r.url) {
+                    requests.push(r);
+                }
+            }
+        }
+        Ok(Arc::new(Endpoints { requests }))
+    }
+}
+
+fn ev(e: &mut Evidence) -> &mut HttpEvidence {
+    match e {
+        Evidence::Http(h) => h,
+        _ => unreachable!("http evidence is created by HttpStore::new_evidence"),
+    }
+}
+
+impl Store for HttpStore {
+    type Exec = HttpExec;
+    type Data = Endpoints;
+    type Applied = Infallible;
+    type Snapshot = HttpSnapshot;
+    type Workers = ();
+
+    async fn connect(target: &Target) -> Result<Self> {
+        // reqwest is built without a crypto provider of its own, so https uses the same ring
+        // provider as the other stores (one TLS stack in the binary).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let c = client(target.pool_idle_timeout, target.pool_connect_timeout)?;
+        // Any HTTP answer at the base URL (even 404) proves the application is reachable.
+        let resp = c.get(&target.url).send().await.map_err(|e| {
+            Error::target(
+                format!(
+                    "target {}: connecting to {}",
+                    target.name, target.url_redacted
+                ),
+                exec::client_error(e).message,
+            )
+        })?;
+        let server = match resp.headers().get(reqwest::header::SERVER) {
+            Some(v) => format!("{} ({:?})", v.to_str().unwrap_or("?"), resp.version()),
+            None => format!("no Server header ({:?})", resp.version()),
+        };
+        Ok(HttpStore {
+            target: target.clone(),
+            server,
+            counts: Arc::new(Counts::default()),
+        })
+    }
+
+    async fn environment(&self) -> Result<TargetEnv> {
+        let t = &self.target;
+        Ok(TargetEnv {
+            kind: "http".into(),
+            url: t.url_redacted.clone(),
+            server_version: self.server.clone(),
+            non_default_settings: Default::default(),
+            // One client per worker, each keeping one connection alive.
+            pool: PoolReport {
+                min_connections: 0,
+                max_connections: t.pool.max_connections,
+                idle_timeout_s: t.pool_idle_timeout.as_secs_f64(),
+                connect_timeout_s: t.pool_connect_timeout.as_secs_f64(),
+                leaked_connections: 0,
+            },
+        })
+    }
+
+    async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<Endpoints>)> {
+        Err(Error::Usage(format!(
+            "dataset {}: target {} is kind = \"http\", which takes no dataset",
+            dataset.name, self.target.name
+        )))
+    }
+
+    async fn apply(
+        &mut self,
+        file: &AppliedFile,
+        _data: Option<&Endpoints>,
+        _host_memory: u64,
+    ) -> Result<Infallible> {
+        Err(Error::Usage(format!(
+            "{}: target {} is kind = \"http\", which has nothing to tune",
+            file.file.display(),
+            self.target.name
+        )))
+    }
+
+    fn changes(applied: &Infallible) -> TargetChanges {
+        match *applied {}
+    }
+
+    async fn revert(&mut self, applied: Infallible) -> Result<RevertReport> {
+        match applied {}
+    }
+
+    async fn readiness(
+        &self,
+        endpoints: &Endpoints,
+        _file: Option<&AppliedFile>,
+    ) -> Result<Vec<ReadinessCheck>> {
+        let c = self.client()?;
+        let mut checks = Vec::new();
+        for r in &endpoints.requests {
+            // A GET with the op's headers (a token may be needed to get past the door), no
+            // body: it shows what the endpoint answers, not what the op's method would do.
+            let probe = Request {
+                method: reqwest::Method::GET,
+                body: None,
+                name: r.name.clone(),
+                url: r.url.clone(),
+                headers: r.headers.clone(),
+                timeout: Some(self.target.pool_connect_timeout.max(Duration::from_secs(5))),
+                expect: r.expect,
+            };
+            let started = Instant::now();
+            let answer = send(&c, &probe).await;
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            let (actual, ok) = match answer {
+                Ok(a) => (
+                    format!("HTTP {} in {ms:.1} ms, {} bytes", a.status, a.bytes),
+                    true,
+                ),
+                Err(e) => (format!("no answer: {} ({})", e.message, e.kind), false),
+            };
+            checks.push(ReadinessCheck {
+                target: self.target.name.clone(),
+                check: probe.label(),
+                // Readiness asks only that the endpoint answers: a wrong status is measured
+                // (as errors by status), not hidden by refusing to measure.
+                expected: format!("an HTTP answer (op {} expects {})", r.name, r.expect),
+                actual,
+                ok,
+            });
+        }
+        Ok(checks)
+    }
+
+    fn new_evidence() -> Evidence {
+        Evidence::Http(HttpEvidence::default())
+    }
+
+    async fn explain(&self, _w: &Workload, _d: &Endpoints, _e: &mut Evidence) -> Result<()> {
+        Ok(())
+    }
+
+    async fn snapshot(&self, workload: &Workload, _e: &Evidence) -> Result<HttpSnapshot> {
+        // Taken right before and right after a measured phase: the first take drops what the
+        // warm-up counted.
+        let c = self.counts.take();
+        Ok(HttpSnapshot {
+            workload: workload.name.clone(),
+            ops: workload.ops.iter().map(|o| o.name.clone()).collect(),
+            statuses: c.statuses,
+            server: c.server,
+        })
+    }
+
+    fn accumulate(after: &HttpSnapshot, _before: &HttpSnapshot, e: &mut Evidence) {
+        let ev = ev(e);
+        for (&(op, status), &count) in &after.statuses {
+            let op = &after.ops[op];
+            match ev
+                .statuses
+                .iter_mut()
+                .find(|s| s.workload == after.workload && &s.op == op && s.status == status)
+            {
+                Some(s) => s.count += count,
+                None => ev.statuses.push(StatusCount {
+                    workload: after.workload.clone(),
+                    op: op.clone(),
+                    status,
+                    count,
+                }),
+            }
+        }
+        if ev.server_header.is_none() {
+            ev.server_header = after.server.clone();
+        }
+    }
+
+    async fn workers(
+        &self,
+        workload: &Workload,
+        _data: Arc<Endpoints>,
+        n: u32,
+        _op_timeout: Duration,
+    ) -> Result<((), Vec<HttpExec>)> {
+        let ops = Arc::new(self.requests(workload)?);
+        // One client per worker: each keeps its own connection, like one database session
+        // per worker, so concurrency means connections.
+        let execs = (0..n)
+            .map(|_| {
+                Ok(HttpExec::new(
+                    self.client()?,
+                    ops.clone(),
+                    self.counts.clone(),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(((), execs))
+    }
+
+    async fn close_workers(_: ()) -> u32 {
+        // reqwest's pool has no checkout to leak; dropped clients close their connections.
+        0
+    }
+}

@@ -1,0 +1,194 @@
+//! HTTP endpoint operations (`store = "http"` workloads): one request per op against the
+//! target's base URL, judged by its status code.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::source::{interpolate, parse_duration};
+use super::workload::{OpDef, WorkloadDef, WorkloadFile};
+use super::{SourceFile, TargetKind};
+use crate::error::{Error, Result};
+
+/// Methods an op may use. CONNECT and TRACE are left out: neither measures an endpoint.
+pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// One request, as written in the workload file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpOp {
+    #[serde(default)]
+    pub description: String,
+    /// Appended to the target's base URL; starts with `/` and may carry a query.
+    pub path: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Any other status counts as an error of kind `status_NNN`.
+    #[serde(default = "default_status")]
+    pub expect_status: u16,
+    /// Request headers; values may use `${VAR}`. Values are never written to results or logs
+    /// unless the header is on [`PUBLIC_HEADERS`].
+    #[serde(default)]
+    pub headers: Headers,
+    /// Request body, sent as is.
+    pub body: Option<String>,
+    /// Per-request timeout (e.g. "500ms"), on top of the load's op_timeout.
+    pub timeout: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+fn default_status() -> u16 {
+    200
+}
+
+impl HttpOp {
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout.as_deref().and_then(parse_duration)
+    }
+}
+
+/// Headers whose values are shown in results and logs; every other value is `***`, since
+/// tokens hide under many names (Authorization, X-Api-Key, Cookie, vendor headers ...).
+pub const PUBLIC_HEADERS: [&str; 6] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "content-type",
+    "user-agent",
+];
+
+/// Request headers: the real values for the request, redacted everywhere else.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Headers(pub BTreeMap<String, String>);
+
+impl Headers {
+    fn shown(&self) -> BTreeMap<&str, &str> {
+        self.0
+            .iter()
+            .map(|(k, v)| {
+                let public = PUBLIC_HEADERS.contains(&k.to_ascii_lowercase().as_str());
+                (k.as_str(), if public { v.as_str() } else { "***" })
+            })
+            .collect()
+    }
+}
+
+impl Serialize for Headers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.shown().serialize(s)
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.shown()).finish()
+    }
+}
+
+pub(super) fn load_http(src: &SourceFile) -> Result<WorkloadDef> {
+    let mut file: WorkloadFile<HttpOp> = src.parse()?;
+    let mut issues = Vec::new();
+    for (name, op) in file.ops.iter_mut() {
+        let f = |k: &str| format!("ops.{name}.{k}");
+        if !op.path.starts_with('/') || op.path.contains(char::is_whitespace) {
+            issues.push(src.issue(
+                &f("path"),
+                format!(
+                    "`{}` must start with / and hold no spaces, e.g. \"/health\"",
+                    op.path
+                ),
+            ));
+        }
+        if !METHODS.contains(&op.method.as_str()) {
+            issues.push(src.issue(
+                &f("method"),
+                format!(
+                    "`{}` is not a method tunebench sends; valid: {}",
+                    op.method,
+                    METHODS.join(", ")
+                ),
+            ));
+        }
+        if !(100..=599).contains(&op.expect_status) {
+            issues.push(src.issue(
+                &f("expect_status"),
+                format!(
+                    "{} is not an HTTP status; write 100..=599, e.g. 200",
+                    op.expect_status
+                ),
+            ));
+        }
+        if let Some(t) = &op.timeout
+            && parse_duration(t).is_none_or(|d| d.is_zero())
+        {
+            issues.push(src.issue(
+                &f("timeout"),
+                format!("`{t}` is not a duration above 0; write e.g. \"500ms\" or \"2s\""),
+            ));
+        }
+        if op.body.is_some() && op.method == "HEAD" {
+            issues.push(src.issue(&f("body"), "a HEAD request carries no body"));
+        }
+        for (h, v) in op.headers.0.iter_mut() {
+            let field = f(&format!("headers.{h}"));
+            if reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                issues.push(src.issue(&field, format!("`{h}` is not a valid header name")));
+            }
+            match interpolate(v) {
+                // The value itself is never echoed: it may be a token.
+                Ok(value) if reqwest::header::HeaderValue::from_str(&value).is_err() => issues
+                    .push(src.issue(
+                        &field,
+                        "the value (after ${VAR} substitution) is not a valid header value (no line breaks or control characters)",
+                    )),
+                Ok(value) => *v = value,
+                Err(e) => issues.push(src.issue(&field, e)),
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(WorkloadDef {
+            store: TargetKind::Http,
+            description: file.description,
+            ops: file
+                .ops
+                .into_iter()
+                .map(|(k, v)| (k, OpDef::Http(v)))
+                .collect(),
+        })
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_redacted_unless_public() {
+        let h = Headers(
+            [
+                ("Authorization".to_string(), "Bearer s3cr3t".to_string()),
+                ("X-Api-Key".to_string(), "k3y".to_string()),
+                ("Accept".to_string(), "application/json".to_string()),
+            ]
+            .into(),
+        );
+        let json = serde_json::to_string(&h).unwrap();
+        let debug = format!("{h:?}");
+        for text in [&json, &debug] {
+            assert!(!text.contains("s3cr3t") && !text.contains("k3y"), "{text}");
+            assert!(text.contains("application/json"), "{text}");
+            assert!(text.contains("Authorization"), "{text}");
+        }
+        // The request still gets the real value.
+        assert_eq!(h.0["Authorization"], "Bearer s3cr3t");
+    }
+}
