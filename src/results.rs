@@ -223,6 +223,7 @@ pub struct TrialResult {
 pub enum Evidence {
     Postgres(PgEvidence),
     Neo4j(NeoEvidence),
+    Qdrant(QdrantEvidence),
 }
 
 impl Evidence {
@@ -231,6 +232,15 @@ impl Evidence {
         match self {
             Evidence::Postgres(p) => &p.plans,
             Evidence::Neo4j(n) => &n.plans,
+            Evidence::Qdrant(_) => &[],
+        }
+    }
+
+    /// Vectors indexed per second (index build included), where the store measured it.
+    pub fn index_vectors_per_s(&self) -> Option<f64> {
+        match self {
+            Evidence::Qdrant(q) => q.index_vectors_per_s,
+            Evidence::Postgres(_) | Evidence::Neo4j(_) => None,
         }
     }
 
@@ -290,6 +300,42 @@ impl Evidence {
                 }
                 rows
             }
+            Evidence::Qdrant(q) => {
+                let mib = |b: Option<u64>| {
+                    b.map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+                };
+                vec![
+                    (
+                        "collection".into(),
+                        format!(
+                            "{} ({}, status {})",
+                            q.collection,
+                            q.mode,
+                            q.status.as_deref().unwrap_or("n/a")
+                        ),
+                    ),
+                    (
+                        "points / indexed vectors / segments".into(),
+                        format!(
+                            "{} / {} / {}",
+                            q.points_count, q.indexed_vectors_count, q.segments_count
+                        ),
+                    ),
+                    (
+                        "index build (vectors/s incl. build)".into(),
+                        match (q.index_build_seconds, q.index_vectors_per_s) {
+                            (Some(s), Some(r)) => format!(
+                                "{s:.1} s, {r:.0} vectors/s ({})",
+                                q.index_source.as_deref().unwrap_or("n/a")
+                            ),
+                            _ => "n/a".into(),
+                        },
+                    ),
+                    ("collection size on disk".into(), mib(q.disk_bytes)),
+                    ("collection config as applied".into(), q.config.to_string()),
+                    ("search parameters".into(), q.search.to_string()),
+                ]
+            }
         }
     }
 }
@@ -333,6 +379,34 @@ pub struct NeoEvidence {
     pub fallbacks: Vec<String>,
     /// One PROFILE per operation: operators outermost first, db hits in `shared_hit`.
     pub plans: Vec<PlanCapture>,
+}
+
+/// Qdrant evidence for one profile: the collection as measured.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantEvidence {
+    /// `embedded` (qdrant-edge, in-process) or `server` (gRPC).
+    pub mode: String,
+    pub collection: String,
+    /// Server: green / yellow / grey / red. Embedded: `green` when every point is indexed
+    /// and no optimization is pending, else `yellow`.
+    pub status: Option<String>,
+    pub points_count: u64,
+    pub indexed_vectors_count: u64,
+    pub segments_count: u64,
+    /// The collection config as applied (HNSW, optimizers, quantization), as the engine
+    /// reports it.
+    pub config: serde_json::Value,
+    /// Search parameters the workers sent (hnsw_ef, exact, quantization rescore/oversampling).
+    pub search: serde_json::Value,
+    /// Seconds until the index was really built (all vectors indexed), and vectors/s over
+    /// that time.
+    pub index_build_seconds: Option<f64>,
+    pub index_vectors_per_s: Option<f64>,
+    /// `profile apply (re-index n vectors)` or `dataset load (upsert + index)`.
+    pub index_source: Option<String>,
+    /// Shard folder size (embedded); the server does not report one over gRPC.
+    pub disk_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

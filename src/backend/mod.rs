@@ -6,6 +6,7 @@
 
 pub mod neo4j;
 pub mod postgres;
+pub mod qdrant;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,9 +1,15 @@
 //! Acceptance criteria evaluated on one profile's merged results.
 
-use crate::results::{CriterionResult, WorkloadResult};
+use std::collections::BTreeMap;
+
+use crate::results::{CriterionResult, Evidence, WorkloadResult};
 use crate::scenario::{Metric, Scenario};
 
-pub fn evaluate(scenario: &Scenario, workloads: &[WorkloadResult]) -> Vec<CriterionResult> {
+pub fn evaluate(
+    scenario: &Scenario,
+    workloads: &[WorkloadResult],
+    server: &BTreeMap<String, Evidence>,
+) -> Vec<CriterionResult> {
     scenario
         .criteria
         .iter()
@@ -44,6 +50,8 @@ pub fn evaluate(scenario: &Scenario, workloads: &[WorkloadResult]) -> Vec<Criter
                     Metric::ErrorRate => errors as f64 * 100.0 / (ops + errors).max(1) as f64,
                     // No recall measured (not a vector workload, or no queries) is no pass.
                     Metric::RecallAtK => recall?,
+                    // Not measured by this store (or not for this profile) is no pass.
+                    Metric::IndexVectorsPerS => server.get(&w.target)?.index_vectors_per_s()?,
                 })
             });
             CriterionResult {

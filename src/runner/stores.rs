@@ -8,6 +8,7 @@ use super::measure::{WorkloadAcc, measure_workload};
 use crate::backend::Store;
 use crate::backend::neo4j::{AppliedNeoProfile, NeoStore};
 use crate::backend::postgres::{AppliedProfile, PgData, PgStore};
+use crate::backend::qdrant::{AppliedQdrantProfile, QdrantData, QdrantStore};
 use crate::dataset::Graph;
 use crate::error::{Error, Result};
 use crate::results::{
@@ -18,16 +19,19 @@ use crate::scenario::{AppliedFile, Dataset, Load, Target, TargetKind, Workload};
 pub enum AnyStore {
     Postgres(PgStore),
     Neo4j(NeoStore),
+    Qdrant(QdrantStore),
 }
 
 pub enum AnyData {
     Postgres(Arc<PgData>),
     Neo4j(Arc<Graph>),
+    Qdrant(Arc<QdrantData>),
 }
 
 pub enum AnyApplied {
     Postgres(AppliedProfile),
     Neo4j(AppliedNeoProfile),
+    Qdrant(AppliedQdrantProfile),
 }
 
 fn mismatch(what: &str) -> Error {
@@ -39,6 +43,7 @@ impl AnyStore {
         match target.kind {
             TargetKind::Postgres => Ok(AnyStore::Postgres(PgStore::connect(target).await?)),
             TargetKind::Neo4j => Ok(AnyStore::Neo4j(NeoStore::connect(target).await?)),
+            TargetKind::Qdrant => Ok(AnyStore::Qdrant(QdrantStore::connect(target).await?)),
         }
     }
 
@@ -46,6 +51,7 @@ impl AnyStore {
         match self {
             AnyStore::Postgres(s) => s.environment().await,
             AnyStore::Neo4j(s) => s.environment().await,
+            AnyStore::Qdrant(s) => s.environment().await,
         }
     }
 
@@ -59,6 +65,10 @@ impl AnyStore {
                 .prepare(dataset)
                 .await
                 .map(|(r, d)| (r, AnyData::Neo4j(d))),
+            AnyStore::Qdrant(s) => s
+                .prepare(dataset)
+                .await
+                .map(|(r, d)| (r, AnyData::Qdrant(d))),
         }
     }
 
@@ -89,6 +99,16 @@ impl AnyStore {
                     .await
                     .map(AnyApplied::Neo4j)
             }
+            AnyStore::Qdrant(s) => {
+                let data = match data {
+                    Some(AnyData::Qdrant(d)) => Some(d.as_ref()),
+                    Some(_) => return Err(mismatch("the profile's dataset")),
+                    None => None,
+                };
+                s.apply(file, data, host_memory)
+                    .await
+                    .map(AnyApplied::Qdrant)
+            }
         }
     }
 
@@ -96,6 +116,7 @@ impl AnyStore {
         match (self, applied) {
             (AnyStore::Postgres(s), AnyApplied::Postgres(a)) => s.revert(a).await,
             (AnyStore::Neo4j(s), AnyApplied::Neo4j(a)) => s.revert(a).await,
+            (AnyStore::Qdrant(s), AnyApplied::Qdrant(a)) => s.revert(a).await,
             _ => Err(mismatch("a profile being reverted")),
         }
     }
@@ -108,6 +129,7 @@ impl AnyStore {
         match (self, data) {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.readiness(d, file).await,
             (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => s.readiness(d, file).await,
+            (AnyStore::Qdrant(s), AnyData::Qdrant(d)) => s.readiness(d, file).await,
             _ => Err(mismatch("a dataset")),
         }
     }
@@ -116,6 +138,7 @@ impl AnyStore {
         match self {
             AnyStore::Postgres(_) => PgStore::new_evidence(),
             AnyStore::Neo4j(_) => NeoStore::new_evidence(),
+            AnyStore::Qdrant(_) => QdrantStore::new_evidence(),
         }
     }
 
@@ -128,6 +151,7 @@ impl AnyStore {
         match (self, data) {
             (AnyStore::Postgres(s), AnyData::Postgres(d)) => s.explain(workload, d, evidence).await,
             (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => s.explain(workload, d, evidence).await,
+            (AnyStore::Qdrant(s), AnyData::Qdrant(d)) => s.explain(workload, d, evidence).await,
             _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
@@ -150,6 +174,9 @@ impl AnyStore {
             (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => {
                 measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
             }
+            (AnyStore::Qdrant(s), AnyData::Qdrant(d)) => {
+                measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
+            }
             _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
@@ -158,6 +185,8 @@ impl AnyStore {
         match self {
             AnyStore::Postgres(s) => s.pool().close().await,
             AnyStore::Neo4j(s) => s.close().await,
+            // The embedded shards flush when dropped; the gRPC channel closes with the client.
+            AnyStore::Qdrant(_) => {}
         }
     }
 }
@@ -167,6 +196,7 @@ impl AnyApplied {
         match self {
             AnyApplied::Postgres(a) => PgStore::changes(a),
             AnyApplied::Neo4j(a) => NeoStore::changes(a),
+            AnyApplied::Qdrant(a) => QdrantStore::changes(a),
         }
     }
 }

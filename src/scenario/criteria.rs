@@ -18,6 +18,9 @@ pub enum Metric {
     ErrorRate,
     /// Mean recall@k against exact ground truth, a fraction 0..1 (or written in %).
     RecallAtK,
+    /// Vectors indexed per second, index build included, on the workload's target under the
+    /// profile (the store's evidence says whether from the profile's re-index or the load).
+    IndexVectorsPerS,
 }
 
 impl Metric {
@@ -32,6 +35,7 @@ impl Metric {
             "throughput" => Metric::Throughput,
             "error_rate" => Metric::ErrorRate,
             "recall_at_k" | "recall" => Metric::RecallAtK,
+            "index_vectors_per_s" => Metric::IndexVectorsPerS,
             _ => return None,
         })
     }
@@ -39,7 +43,7 @@ impl Metric {
     pub fn is_latency(self) -> bool {
         !matches!(
             self,
-            Metric::Throughput | Metric::ErrorRate | Metric::RecallAtK
+            Metric::Throughput | Metric::ErrorRate | Metric::RecallAtK | Metric::IndexVectorsPerS
         )
     }
 
@@ -54,6 +58,7 @@ impl Metric {
             Metric::Throughput => "throughput",
             Metric::ErrorRate => "error_rate",
             Metric::RecallAtK => "recall_at_k",
+            Metric::IndexVectorsPerS => "index_vectors_per_s",
         }
     }
 
@@ -63,6 +68,7 @@ impl Metric {
             Metric::Throughput => "ops/s",
             Metric::ErrorRate => "%",
             Metric::RecallAtK => "fraction",
+            Metric::IndexVectorsPerS => "vectors/s",
             _ => "ms",
         }
     }
@@ -102,7 +108,7 @@ pub struct Criterion {
     pub threshold: f64,
 }
 
-const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k (e.g. `knn.recall_at_k > 0.95`)";
+const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k (e.g. `knn.recall_at_k > 0.95`) index_vectors_per_s (e.g. `knn.index_vectors_per_s > 1000`)";
 
 impl Criterion {
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -145,6 +151,7 @@ impl Criterion {
             (m, "us" | "µs") if m.is_latency() => number / 1000.0,
             (Metric::Throughput, "ops/s" | "/s" | "qps") => number,
             (Metric::ErrorRate, "%") => number,
+            (Metric::IndexVectorsPerS, "" | "vectors/s" | "/s") => number,
             (Metric::RecallAtK, "") if number <= 1.0 => number,
             (Metric::RecallAtK, "%") if number <= 100.0 => number / 100.0,
             (m, u) => {
@@ -152,6 +159,7 @@ impl Criterion {
                     Metric::Throughput => "ops/s",
                     Metric::ErrorRate => "%",
                     Metric::RecallAtK => "a fraction 0..1 (0.95) or a percentage (95%)",
+                    Metric::IndexVectorsPerS => "vectors/s (e.g. `knn.index_vectors_per_s > 1000`)",
                     _ => "us, ms or s",
                 };
                 return Err(format!(
@@ -187,6 +195,9 @@ mod tests {
             (c.op.as_deref(), c.threshold, c.comparison),
             (Some("op_a"), 500.0, Comparison::Le)
         );
+        let c = Criterion::parse("knn.index_vectors_per_s > 1,000").unwrap();
+        assert_eq!((c.metric, c.threshold), (Metric::IndexVectorsPerS, 1000.0));
+        assert!(Criterion::parse("knn.index_vectors_per_s > 1000ms").is_err());
         let c = Criterion::parse("w.throughput > 1,000ops/s").unwrap();
         assert_eq!(c.threshold, 1000.0);
         assert!(c.comparison.holds(1001.0, c.threshold));

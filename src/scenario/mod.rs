@@ -13,9 +13,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use criteria::{Comparison, Criterion, Metric};
-pub use profile::{IndexDef, NeoProfile, NeoSchemaDef, PgProfile, SettingValue};
+pub use profile::{
+    IndexDef, NeoProfile, NeoSchemaDef, PgProfile, QdrantHnsw, QdrantOptimizers, QdrantProfile,
+    QdrantQuantization, QdrantSearch, QuantizationKind, SettingValue,
+};
 pub use source::SourceFile;
-pub use workload::{CypherOp, OpDef, ParamGen, SqlOp, TermBand, WorkloadDef};
+pub use workload::{CypherOp, OpDef, ParamGen, QdrantOp, SqlOp, TermBand, WorkloadDef};
 
 use crate::dataset::DatasetSpec;
 use crate::error::{Error, InputIssue, Result};
@@ -26,6 +29,7 @@ use source::{interpolate, parse_duration};
 pub enum TargetKind {
     Postgres,
     Neo4j,
+    Qdrant,
 }
 
 impl TargetKind {
@@ -33,6 +37,7 @@ impl TargetKind {
         match self {
             TargetKind::Postgres => "postgres",
             TargetKind::Neo4j => "neo4j",
+            TargetKind::Qdrant => "qdrant",
         }
     }
 }
@@ -219,6 +224,9 @@ struct SweepFile {
     min_recall: f64,
 }
 
+/// Search parameters a sweep on a qdrant target can vary (per request, nothing to revert).
+pub const QDRANT_SWEEPS: [&str; 2] = ["hnsw_ef", "oversampling"];
+
 fn default_min_recall() -> f64 {
     0.95
 }
@@ -377,6 +385,7 @@ pub struct AppliedFile {
 pub enum ProfileDef {
     Postgres(PgProfile),
     Neo4j(NeoProfile),
+    Qdrant(QdrantProfile),
 }
 
 /// Command-line overrides that let a long scenario run briefly.
@@ -442,6 +451,17 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             issues.push(src.issue(
                 &field,
                 "a neo4j target needs user and password, e.g. user = \"${TUNEBENCH_NEO4J_USER:-neo4j}\", password = \"${TUNEBENCH_NEO4J_PASSWORD:-tunebench}\"",
+            ));
+        }
+        if t.kind == TargetKind::Qdrant
+            && (t.user.is_some()
+                || t.password.is_some()
+                || t.config_dir.is_some()
+                || t.restart_command.is_some())
+        {
+            issues.push(src.issue(
+                &field,
+                "a qdrant target takes only kind, url and pool: url = \"${TUNEBENCH_QDRANT_URL:-}\" (empty runs the embedded engine)",
             ));
         }
         if t.kind == TargetKind::Postgres
@@ -519,8 +539,9 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         match crate::dataset::load_spec(&path, &d.set) {
             Ok(spec) => {
                 let fits = |k: TargetKind| match spec {
-                    DatasetSpec::Documents(_) | DatasetSpec::Vectors(_) => {
-                        k == TargetKind::Postgres
+                    DatasetSpec::Documents(_) => k == TargetKind::Postgres,
+                    DatasetSpec::Vectors(_) => {
+                        k == TargetKind::Postgres || k == TargetKind::Qdrant
                     }
                     DatasetSpec::Graph(_) => k == TargetKind::Neo4j,
                 };
@@ -530,7 +551,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                     issues.push(src.issue(
                         &format!("{field}.file"),
                         format!(
-                            "{} is a {:?} dataset, which target `{}` (kind = \"{}\") cannot hold; documents go to postgres, graph to neo4j",
+                            "{} is a {:?} dataset, which target `{}` (kind = \"{}\") cannot hold; documents go to postgres, vectors to postgres or qdrant, graph to neo4j",
                             path.display(),
                             spec.kind(),
                             d.target,
@@ -683,10 +704,12 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             .map(|d| d.spec.kind() == crate::dataset::DatasetKind::Vectors);
         let mut judged = false;
         for (j, o) in ops.iter().enumerate() {
-            let OpDef::Sql(sql) = &o.def else {
-                continue;
+            let params: &[ParamGen] = match &o.def {
+                OpDef::Sql(sql) => &sql.params,
+                OpDef::Qdrant(q) => std::slice::from_ref(&q.query),
+                OpDef::Cypher(_) => continue,
             };
-            for g in &sql.params {
+            for g in params {
                 let is_vector = g.vector_filter().is_some();
                 judged |= is_vector;
                 if vectors.is_some_and(|v| v != is_vector) {
@@ -742,6 +765,18 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                     issues.push(src.issue(
                         &format!("{field}.sweep.setting"),
                         "must be a setting name (letters, digits, _ and .), e.g. hnsw.ef_search",
+                    ));
+                }
+                if targets.get(&workload.target).map(|t| t.kind) == Some(TargetKind::Qdrant)
+                    && !QDRANT_SWEEPS.contains(&sw.setting.as_str())
+                {
+                    issues.push(src.issue(
+                        &format!("{field}.sweep.setting"),
+                        format!(
+                            "`{}` is not a Qdrant search parameter; valid: {}",
+                            sw.setting,
+                            QDRANT_SWEEPS.join(", ")
+                        ),
                     ));
                 }
                 if !(sw.min_recall > 0.0 && sw.min_recall <= 1.0) {
@@ -808,6 +843,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             let loaded = match targets[&target].kind {
                 TargetKind::Postgres => profile::load_postgres(&path).map(ProfileDef::Postgres),
                 TargetKind::Neo4j => profile::load_neo4j(&path).map(ProfileDef::Neo4j),
+                TargetKind::Qdrant => profile::load_qdrant(&path).map(ProfileDef::Qdrant),
             };
             match loaded {
                 Ok(profile) => {
@@ -910,6 +946,10 @@ fn check_url(
             .iter()
             .any(|s| url.starts_with(s)),
             "a Neo4j Bolt URL; expected bolt://HOST:PORT (user and password are separate fields)",
+        ),
+        TargetKind::Qdrant => (
+            url.starts_with("http://") || url.starts_with("https://"),
+            "a Qdrant gRPC URL; expected http://HOST:6334, or empty for the embedded engine",
         ),
     };
     if !(url.is_empty() || ok) {

@@ -26,7 +26,9 @@ pub struct AppliedNeoProfile {
 pub fn neo_profile(file: &AppliedFile) -> &NeoProfile {
     match &file.profile {
         ProfileDef::Neo4j(p) => p,
-        ProfileDef::Postgres(_) => unreachable!("profiles are loaded per target kind"),
+        ProfileDef::Postgres(_) | ProfileDef::Qdrant(_) => {
+            unreachable!("profiles are loaded per target kind")
+        }
     }
 }
 

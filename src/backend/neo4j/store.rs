@@ -27,15 +27,17 @@ pub struct NeoStore {
 fn evidence(e: &mut Evidence) -> &mut NeoEvidence {
     match e {
         Evidence::Neo4j(n) => n,
-        Evidence::Postgres(_) => unreachable!("evidence is created by the store itself"),
+        Evidence::Postgres(_) | Evidence::Qdrant(_) => {
+            unreachable!("evidence is created by the store itself")
+        }
     }
 }
 
 fn cypher(op: &OpDef) -> Result<&CypherOp> {
     match op {
         OpDef::Cypher(c) => Ok(c),
-        OpDef::Sql(_) => Err(Error::Usage(
-            "a SQL workload runs against a neo4j target; use a workload file with store = \"neo4j\"".into(),
+        OpDef::Sql(_) | OpDef::Qdrant(_) => Err(Error::Usage(
+            "a SQL or Qdrant workload runs against a neo4j target; use a workload file with store = \"neo4j\"".into(),
         )),
     }
 }

@@ -238,7 +238,7 @@ impl Store for PgStore {
         let schema = corpus.schema().to_string();
         let sql = |o: &crate::scenario::WeightedOp| match &o.def {
             OpDef::Sql(s) => s.clone(),
-            OpDef::Cypher(_) => {
+            OpDef::Cypher(_) | OpDef::Qdrant(_) => {
                 unreachable!("workload files are checked against their target's kind")
             }
         };
