@@ -240,7 +240,8 @@ impl Evidence {
     pub fn index_vectors_per_s(&self) -> Option<f64> {
         match self {
             Evidence::Qdrant(q) => q.index_vectors_per_s,
-            Evidence::Postgres(_) | Evidence::Neo4j(_) => None,
+            Evidence::Postgres(p) => p.index_vectors_per_s,
+            Evidence::Neo4j(_) => None,
         }
     }
 
@@ -262,6 +263,13 @@ impl Evidence {
                 (
                     "plans captured (EXPLAIN ANALYZE)".into(),
                     p.plans.len().to_string(),
+                ),
+                (
+                    "index build (vectors/s incl. build)".into(),
+                    match (p.index_vectors_per_s, &p.index_source) {
+                        (Some(r), Some(s)) => format!("{r:.0} vectors/s ({s})"),
+                        _ => "n/a".into(),
+                    },
                 ),
             ],
             Evidence::Neo4j(n) => {
@@ -351,6 +359,12 @@ pub struct PgEvidence {
     pub statements: Vec<StatementDelta>,
     pub statements_note: Option<String>,
     pub plans: Vec<PlanCapture>,
+    /// Vector sets: rows / (COPY load + the profile's CREATE INDEX) seconds, so pgvector's
+    /// indexing throughput compares with Qdrant's; absent without an index built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_vectors_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_source: Option<String>,
 }
 
 /// Neo4j evidence over the measured phases of one profile.
