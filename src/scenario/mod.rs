@@ -540,9 +540,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             Ok(spec) => {
                 let fits = |k: TargetKind| match spec {
                     DatasetSpec::Documents(_) => k == TargetKind::Postgres,
-                    DatasetSpec::Vectors(_) => {
-                        k == TargetKind::Postgres || k == TargetKind::Qdrant
-                    }
+                    DatasetSpec::Vectors(_) => k == TargetKind::Postgres || k == TargetKind::Qdrant,
                     DatasetSpec::Graph(_) => k == TargetKind::Neo4j,
                 };
                 if let Some(t) = targets.get(&d.target)

@@ -318,7 +318,13 @@ pub fn load_qdrant(path: &Path) -> Result<QdrantProfile> {
         }
     };
     if let Some(h) = &profile.hnsw {
-        range("hnsw.m", h.m.map(f64::from), 4.0, 128.0, "4..=128 (e.g. 16)");
+        range(
+            "hnsw.m",
+            h.m.map(f64::from),
+            4.0,
+            128.0,
+            "4..=128 (e.g. 16)",
+        );
         range(
             "hnsw.ef_construct",
             h.ef_construct.map(f64::from),

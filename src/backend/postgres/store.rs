@@ -201,9 +201,13 @@ impl Store for PgStore {
         if let (PgData::Vectors(set), Some(build)) = (corpus, self.index_build_seconds) {
             let copy = self.vector_load_seconds.get(corpus.schema()).copied();
             let e = evidence(ev);
-            e.index_vectors_per_s = Some(set.len() as f64 / (build + copy.unwrap_or(0.0)).max(1e-9));
+            e.index_vectors_per_s =
+                Some(set.len() as f64 / (build + copy.unwrap_or(0.0)).max(1e-9));
             e.index_source = Some(match copy {
-                Some(c) => format!("COPY {c:.1} s + CREATE INDEX {build:.1} s of {} rows", set.len()),
+                Some(c) => format!(
+                    "COPY {c:.1} s + CREATE INDEX {build:.1} s of {} rows",
+                    set.len()
+                ),
                 None => format!(
                     "CREATE INDEX {build:.1} s of {} rows (the COPY load was reused from an earlier run)",
                     set.len()

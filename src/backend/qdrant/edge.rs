@@ -98,7 +98,8 @@ impl EdgeEngine {
     /// Opens an existing shard (tunebench's own, checked by `manifest`).
     pub async fn open(&self, collection: &str) -> Result<(), String> {
         let dir = self.dir(collection);
-        let shard = blocking(move || EdgeShard::load(&dir, None).map_err(|e| e.to_string())).await?;
+        let shard =
+            blocking(move || EdgeShard::load(&dir, None).map_err(|e| e.to_string())).await?;
         self.shards
             .lock()
             .expect("shard map")
@@ -274,7 +275,10 @@ fn managed(c: &EdgeConfig) -> ManagedConfig {
         m: c.hnsw_config.m as u32,
         ef_construct: c.hnsw_config.ef_construct as u32,
         full_scan_threshold: c.hnsw_config.full_scan_threshold as u32,
-        indexing_threshold: c.optimizers.get_indexing_threshold_kb().min(u32::MAX as usize) as u32,
+        indexing_threshold: c
+            .optimizers
+            .get_indexing_threshold_kb()
+            .min(u32::MAX as usize) as u32,
         quantization: match &c.quantization_config {
             Some(QuantizationConfig::Scalar(s)) => Some(Quantization {
                 quantile: s.scalar.quantile,

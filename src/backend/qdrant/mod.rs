@@ -143,7 +143,11 @@ impl Searcher {
 
 impl Engine {
     /// Embedded under `cache`, or a server at `url` (version checked explicitly).
-    pub async fn open(url: &str, cache: std::path::PathBuf, timeout: Duration) -> Result<(Self, String), String> {
+    pub async fn open(
+        url: &str,
+        cache: std::path::PathBuf,
+        timeout: Duration,
+    ) -> Result<(Self, String), String> {
         if url.is_empty() {
             Ok((
                 Engine::Edge(edge::EdgeEngine::new(cache)),
@@ -151,7 +155,10 @@ impl Engine {
             ))
         } else {
             let (s, version) = server::ServerEngine::connect(url, timeout).await?;
-            Ok((Engine::Server(s), format!("Qdrant {version} (server, gRPC)")))
+            Ok((
+                Engine::Server(s),
+                format!("Qdrant {version} (server, gRPC)"),
+            ))
         }
     }
 
@@ -198,7 +205,11 @@ impl Engine {
         }
     }
 
-    pub async fn upsert(&self, c: &str, points: Vec<(u64, Vec<f32>, u8, i64)>) -> Result<(), String> {
+    pub async fn upsert(
+        &self,
+        c: &str,
+        points: Vec<(u64, Vec<f32>, u8, i64)>,
+    ) -> Result<(), String> {
         match self {
             Engine::Edge(e) => e.upsert(c, points).await,
             Engine::Server(s) => s.upsert(c, points).await,

@@ -9,9 +9,9 @@ use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     CollectionStatus, Condition, CreateCollection, CreateFieldIndexCollection, DeleteCollection,
     Disabled, Distance, FieldType, Filter, GetCollectionInfoRequest, HnswConfigDiff,
-    OptimizersConfigDiff, PointStruct, QuantizationConfigDiff,
-    QuantizationSearchParams, QuantizationType, ScalarQuantization, SearchParams, SearchPoints,
-    UpdateCollection, UpsertPoints, Value, VectorParams, VectorsConfig, quantization_config,
+    OptimizersConfigDiff, PointStruct, QuantizationConfigDiff, QuantizationSearchParams,
+    QuantizationType, ScalarQuantization, SearchParams, SearchPoints, UpdateCollection,
+    UpsertPoints, Value, VectorParams, VectorsConfig, quantization_config,
     quantization_config_diff, value::Kind, vectors_config,
 };
 
@@ -192,13 +192,18 @@ impl ServerEngine {
                 return Ok(());
             }
             if info.status == CollectionStatus::Red as i32 {
-                return Err(format!("collection {collection} is red (optimization failed)"));
+                return Err(format!(
+                    "collection {collection} is red (optimization failed)"
+                ));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
-    async fn raw_info(&self, collection: &str) -> Result<qdrant_client::qdrant::CollectionInfo, String> {
+    async fn raw_info(
+        &self,
+        collection: &str,
+    ) -> Result<qdrant_client::qdrant::CollectionInfo, String> {
         self.client
             .collection_info(GetCollectionInfoRequest {
                 collection_name: collection.into(),
@@ -361,7 +366,11 @@ mod tests {
     fn version_check_is_explicit() {
         assert!(super::compatible("1.20.3").is_ok());
         assert!(super::compatible("v1.19.0").is_ok());
-        assert!(super::compatible("1.17.0").unwrap_err().contains("not supported"));
+        assert!(
+            super::compatible("1.17.0")
+                .unwrap_err()
+                .contains("not supported")
+        );
         assert!(super::compatible("2.0.0").is_err());
         assert!(super::compatible("dev").unwrap_err().contains("unreadable"));
     }

@@ -15,8 +15,8 @@ use crate::dataset::{DatasetSpec, VectorsSpec};
 use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, InputIssue, Result};
 use crate::results::{
-    DatasetReport, Evidence, IndexChange, PoolReport, QdrantEvidence, ReadinessCheck,
-    RevertReport, SettingChange, TargetChanges, TargetEnv,
+    DatasetReport, Evidence, IndexChange, PoolReport, QdrantEvidence, ReadinessCheck, RevertReport,
+    SettingChange, TargetChanges, TargetEnv,
 };
 use crate::scenario::{
     AppliedFile, Dataset, OpDef, ParamGen, ProfileDef, QdrantProfile, Target, Workload,
@@ -75,7 +75,14 @@ impl QdrantStore {
     }
 
     /// Re-indexes (when the config change needs it) and records the build.
-    async fn rebuild(&mut self, c: &str, vectors: u64, dim: usize, cfg: &ManagedConfig, source: &str) -> Result<Option<f64>> {
+    async fn rebuild(
+        &mut self,
+        c: &str,
+        vectors: u64,
+        dim: usize,
+        cfg: &ManagedConfig,
+        source: &str,
+    ) -> Result<Option<f64>> {
         let started = Instant::now();
         self.engine
             .build_index(c, cfg.expects_index(vectors, dim))
@@ -294,12 +301,18 @@ impl Store for QdrantStore {
             }
         }
         let (upsert, index) = match &reused {
-            Some(m) => (m.upsert_seconds.unwrap_or(0.0), m.index_seconds.unwrap_or(0.0)),
+            Some(m) => (
+                m.upsert_seconds.unwrap_or(0.0),
+                m.index_seconds.unwrap_or(0.0),
+            ),
             None => self.load(&c, &set, &hash).await?,
         };
         let info = self.info(&c).await?;
         let total = upsert + index;
-        let mut rates = BTreeMap::from([("upsert_vectors_per_s".to_string(), n as f64 / upsert.max(1e-9))]);
+        let mut rates = BTreeMap::from([(
+            "upsert_vectors_per_s".to_string(),
+            n as f64 / upsert.max(1e-9),
+        )]);
         if info.managed.expects_index(n, set.dim) {
             rates.insert("indexed_vectors_per_s".into(), n as f64 / total.max(1e-9));
             self.builds.insert(
@@ -309,7 +322,11 @@ impl Store for QdrantStore {
                     vectors: n,
                     source: format!(
                         "dataset load: upsert + index of {n} vectors{}",
-                        if reused.is_some() { ", from the collection's manifest" } else { "" }
+                        if reused.is_some() {
+                            ", from the collection's manifest"
+                        } else {
+                            ""
+                        }
                     ),
                 },
             );
@@ -364,8 +381,14 @@ impl Store for QdrantStore {
         for (name, value) in [
             ("search.hnsw_ef", search.hnsw_ef.map(|v| v.to_string())),
             ("search.exact", search.exact.then(|| "true".to_string())),
-            ("search.quantization.rescore", search.rescore.map(|v| v.to_string())),
-            ("search.quantization.oversampling", search.oversampling.map(|v| v.to_string())),
+            (
+                "search.quantization.rescore",
+                search.rescore.map(|v| v.to_string()),
+            ),
+            (
+                "search.quantization.oversampling",
+                search.oversampling.map(|v| v.to_string()),
+            ),
         ] {
             if let Some(v) = value {
                 settings.push(SettingChange {
@@ -402,7 +425,11 @@ impl Store for QdrantStore {
                         "hnsw m={} ef_construct={}{}",
                         after.m,
                         after.ef_construct,
-                        if after.quantization.is_some() { " + int8 scalar quantization" } else { "" }
+                        if after.quantization.is_some() {
+                            " + int8 scalar quantization"
+                        } else {
+                            ""
+                        }
                     ),
                     table: c.clone(),
                     definition: serde_json::to_string(&after).expect("config"),
@@ -545,9 +572,11 @@ impl Store for QdrantStore {
         *evidence(ev) = QdrantEvidence {
             mode: self.engine.mode().into(),
             collection: c.clone(),
-            status: Some(info.status.clone().unwrap_or_else(|| {
-                if indexed_all { "green" } else { "yellow" }.into()
-            })),
+            status: Some(
+                info.status
+                    .clone()
+                    .unwrap_or_else(|| if indexed_all { "green" } else { "yellow" }.into()),
+            ),
             points_count: info.points,
             indexed_vectors_count: info.indexed,
             segments_count: info.segments,
@@ -656,11 +685,7 @@ impl Executor for QdrantExecutor {
         }
     }
 
-    async fn execute(
-        &mut self,
-        op: usize,
-        p: &QdrantParams,
-    ) -> std::result::Result<Done, OpError> {
+    async fn execute(&mut self, op: usize, p: &QdrantParams) -> std::result::Result<Done, OpError> {
         let category = (p.filter > 0).then(|| FILTERS[p.filter - 1].1);
         let limit = self.ops[op].1;
         let ids = tokio::time::timeout(
