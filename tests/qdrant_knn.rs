@@ -478,3 +478,62 @@ async fn server_collection_not_created_by_tunebench_is_refused() {
     assert!(client.collection_exists(name).await.unwrap());
     client.delete_collection(name).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_of_hnsw_ef_reports_recall_against_speed_with_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), "tunebench_test_q_sweep", 3000);
+    let weak = profile(dir.path(), "weak", WEAK);
+    let path = scenario(dir.path(), "", &ds, &[("weak", weak)]);
+    // One workload per hnsw_ef value, sent with every search request.
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "k = 10\n",
+        "k = 10\nsweep = { setting = \"hnsw_ef\", values = [10, 300], min_recall = 0.5 }\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("out");
+    let outcome = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--duration",
+        "800ms",
+        "--warmup",
+        "0s",
+    ])
+    .await
+    .unwrap();
+    let raw: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap();
+    // A Qdrant run's results (evidence, sweep points, load rates) fit the schema.
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{ROOT}/schemas/results.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = validator.iter_errors(&raw).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let r: Results = serde_json::from_value(raw).unwrap();
+    let recall = |name: &str| {
+        r.runs[0]
+            .workloads
+            .iter()
+            .find(|w| w.workload == name)
+            .and_then(|w| w.recall_at_k)
+            .unwrap_or_else(|| panic!("no recall for {name}"))
+    };
+    let (low, high) = (recall("knn_10"), recall("knn_300"));
+    eprintln!("weak graph, recall@10 at hnsw_ef 10: {low:.4}, at 300: {high:.4}");
+    assert!(high > low + 0.05, "hnsw_ef 300 ({high}) should beat 10 ({low})");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("sweeping `hnsw_ef`"), "{report}");
+    for chart in ["recall-qps", "recall-p99"] {
+        let svg =
+            std::fs::read_to_string(out.join(format!("sweep-weak-knn-{chart}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.matches("<circle").count() >= 2);
+    }
+}
