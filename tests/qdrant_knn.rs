@@ -528,12 +528,14 @@ async fn a_sweep_of_hnsw_ef_reports_recall_against_speed_with_charts() {
     };
     let (low, high) = (recall("knn_10"), recall("knn_300"));
     eprintln!("weak graph, recall@10 at hnsw_ef 10: {low:.4}, at 300: {high:.4}");
-    assert!(high > low + 0.05, "hnsw_ef 300 ({high}) should beat 10 ({low})");
+    assert!(
+        high > low + 0.05,
+        "hnsw_ef 300 ({high}) should beat 10 ({low})"
+    );
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("sweeping `hnsw_ef`"), "{report}");
     for chart in ["recall-qps", "recall-p99"] {
-        let svg =
-            std::fs::read_to_string(out.join(format!("sweep-weak-knn-{chart}.svg"))).unwrap();
+        let svg = std::fs::read_to_string(out.join(format!("sweep-weak-knn-{chart}.svg"))).unwrap();
         assert!(svg.starts_with("<svg") && svg.matches("<circle").count() >= 2);
     }
 }

@@ -344,13 +344,12 @@ impl EdgeSearcher {
                 params: Some(SearchParams {
                     hnsw_ef: spec.hnsw_ef.map(|e| e as usize),
                     exact: spec.exact,
-                    quantization: (spec.rescore.is_some() || spec.oversampling.is_some()).then(
-                        || QuantizationSearchParams {
+                    quantization: (spec.rescore.is_some() || spec.oversampling.is_some())
+                        .then_some(QuantizationSearchParams {
                             ignore: false,
                             rescore: spec.rescore,
                             oversampling: spec.oversampling,
-                        },
-                    ),
+                        }),
                     ..Default::default()
                 }),
                 limit,

@@ -250,7 +250,7 @@ impl ServerEngine {
                 .payload_schema
                 .get("category")
                 .map(|s| s.points.unwrap_or(0)),
-            raw_config: serde_json::to_value(&managed).unwrap_or_default(),
+            raw_config: serde_json::to_value(managed).unwrap_or_default(),
             managed,
             disk_bytes: None,
         })
@@ -336,13 +336,12 @@ impl ServerSearcher {
                 params: Some(SearchParams {
                     hnsw_ef: spec.hnsw_ef.map(u64::from),
                     exact: Some(spec.exact),
-                    quantization: (spec.rescore.is_some() || spec.oversampling.is_some()).then(
-                        || QuantizationSearchParams {
+                    quantization: (spec.rescore.is_some() || spec.oversampling.is_some())
+                        .then_some(QuantizationSearchParams {
                             ignore: Some(false),
                             rescore: spec.rescore,
                             oversampling: spec.oversampling,
-                        },
-                    ),
+                        }),
                     ..Default::default()
                 }),
                 ..Default::default()
