@@ -109,17 +109,23 @@ impl EdgeEngine {
 
     /// Drops a shard tunebench created (the caller checked the manifest).
     pub async fn drop_collection(&self, collection: &str) -> Result<(), String> {
-        self.close(collection);
+        let shard = self.close(collection);
         let dir = self.dir(collection);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
+        blocking(move || {
+            drop(shard);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(())
     }
 
-    fn close(&self, collection: &str) {
-        // The last Arc drops the shard, which flushes it; workers were closed before.
-        self.shards.lock().expect("shard map").remove(collection);
+    /// Takes the shard out of the map. Dropping the last Arc flushes it (blocking), so the
+    /// caller drops it on the blocking pool; workers were closed before.
+    fn close(&self, collection: &str) -> Option<Arc<EdgeShard>> {
+        self.shards.lock().expect("shard map").remove(collection)
     }
 
     pub async fn create(
@@ -249,11 +255,13 @@ impl EdgeEngine {
                 always_ram: q.always_ram,
             })
         });
-        self.close(collection);
+        let old = self.close(collection);
         let dir = self.dir(collection);
-        let shard =
-            blocking(move || EdgeShard::load(&dir, Some(config)).map_err(|e| e.to_string()))
-                .await?;
+        let shard = blocking(move || {
+            drop(old);
+            EdgeShard::load(&dir, Some(config)).map_err(|e| e.to_string())
+        })
+        .await?;
         self.shards
             .lock()
             .expect("shard map")

@@ -338,8 +338,10 @@ impl Store for QdrantStore {
             spec_hash: hash,
             loaded: reused.is_none(),
             rows: BTreeMap::from([("points".to_string(), info.points)]),
-            load_seconds: Some(total),
-            load_rows_per_s: Some(n as f64 / total.max(1e-9)),
+            // A reused collection was not loaded by this run; its load_rates are the ones
+            // measured when it was (kept in its manifest), for the index criterion.
+            load_seconds: reused.is_none().then_some(total),
+            load_rows_per_s: reused.is_none().then(|| n as f64 / total.max(1e-9)),
             term_bands: Vec::new(),
             load_rates: rates,
         };
