@@ -163,6 +163,8 @@ async fn embedded_baseline_vs_tuned_recall_against_ground_truth_and_exact_revert
     let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
     let tuned = profile(dir.path(), "tuned", SMALL_TUNED);
     let weak = profile(dir.path(), "weak", WEAK);
+    // Start from a fresh collection (this test's own), so its config is the engine's.
+    let _ = std::fs::remove_dir_all(shard_dir(schema));
 
     // First run creates the collection; its persisted config is what revert must restore.
     let path = scenario(dir.path(), "", &ds, &[("baseline", baseline.clone())]);
@@ -227,7 +229,12 @@ async fn embedded_baseline_vs_tuned_recall_against_ground_truth_and_exact_revert
         }
     }
     let after = persisted_config(schema);
-    for key in ["hnsw_config", "quantization_config", "vectors"] {
+    for key in [
+        "hnsw_config",
+        "quantization_config",
+        "optimizers",
+        "vectors",
+    ] {
         assert_eq!(original.get(key), after.get(key), "{key} restored");
     }
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();

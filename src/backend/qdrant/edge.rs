@@ -244,10 +244,13 @@ impl EdgeEngine {
         config.hnsw_config.ef_construct = want.ef_construct as usize;
         config.hnsw_config.full_scan_threshold = want.full_scan_threshold as usize;
         config.hnsw_config.max_indexing_threads = self.cores;
-        config.optimizers = EdgeOptimizersConfig {
-            indexing_threshold: Some(want.indexing_threshold as usize),
-            ..config.optimizers
-        };
+        // Unset means the engine's default: the default is written back as unset, so a
+        // revert restores exactly the config that was captured.
+        let want_kb = want.indexing_threshold as usize;
+        if config.optimizers.get_indexing_threshold_kb() != want_kb {
+            let default_kb = EdgeOptimizersConfig::default().get_indexing_threshold_kb();
+            config.optimizers.indexing_threshold = (want_kb != default_kb).then_some(want_kb);
+        }
         config.quantization_config = want.quantization.map(|q| {
             QuantizationConfig::from(ScalarQuantizationConfig {
                 r#type: ScalarType::Int8,
