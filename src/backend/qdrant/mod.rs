@@ -3,6 +3,8 @@
 //! profiles, readiness, evidence and workloads are shared.
 
 mod edge;
+mod exec;
+mod profile;
 mod server;
 mod store;
 
@@ -10,8 +12,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use exec::QdrantExecutor;
 pub use server::compatible as server_version_compatible;
-pub use store::{AppliedQdrantProfile, QdrantData, QdrantExecutor, QdrantStore};
+pub use store::{AppliedQdrantProfile, QdrantData, QdrantStore};
 
 /// Written into the collection (embedded: a file in the shard folder; server: collection
 /// metadata) when tunebench creates it: only such collections are ever changed or dropped.

@@ -17,6 +17,9 @@ use qdrant_client::qdrant::{
 
 use super::{CollectionInfo, ManagedConfig, Manifest, Quantization, SearchSpec};
 
+/// How long to wait for the server's optimizers before calling the index build failed.
+const INDEX_WAIT: Duration = Duration::from_secs(3600);
+
 /// The client's major.minor; a server within one minor version is supported.
 const CLIENT: (u64, u64) = (1, 20);
 
@@ -183,7 +186,14 @@ impl ServerEngine {
     /// Waits until the server's optimizers are done: status green and every point indexed
     /// (or, below the indexing threshold, nothing left to index).
     pub async fn build_index(&self, collection: &str, expect_indexed: bool) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + INDEX_WAIT;
         loop {
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "collection {collection} was not green with every point indexed after {} min; check the server's optimizer (collection info)",
+                    INDEX_WAIT.as_secs() / 60
+                ));
+            }
             let info = self.raw_info(collection).await?;
             let points = info.points_count.unwrap_or(0);
             let indexed = info.indexed_vectors_count.unwrap_or(0);

@@ -6,17 +6,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand_chacha::ChaCha8Rng;
-
-use super::{Engine, ManagedConfig, Manifest, Quantization, SearchSpec, Searcher};
+use super::exec::QdrantExecutor;
+use super::profile::{search_spec, setting_changes, wanted};
+use super::{Engine, ManagedConfig, Manifest, SearchSpec};
 use crate::backend::Store;
-use crate::dataset::vectors::{FILTERS, VectorSet};
+use crate::dataset::vectors::VectorSet;
 use crate::dataset::{DatasetSpec, VectorsSpec};
-use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, InputIssue, Result};
 use crate::results::{
     DatasetReport, Evidence, IndexChange, PoolReport, QdrantEvidence, ReadinessCheck, RevertReport,
-    SettingChange, TargetChanges, TargetEnv,
+    TargetChanges, TargetEnv,
 };
 use crate::scenario::{
     AppliedFile, Dataset, OpDef, ParamGen, ProfileDef, QdrantProfile, Target, Workload,
@@ -173,36 +172,6 @@ fn evidence(e: &mut Evidence) -> &mut QdrantEvidence {
     match e {
         Evidence::Qdrant(q) => q,
         _ => unreachable!("evidence is created by the store itself"),
-    }
-}
-
-/// The profile's config on top of what the collection has.
-fn wanted(before: &ManagedConfig, p: &QdrantProfile) -> ManagedConfig {
-    let h = p.hnsw.unwrap_or_default();
-    ManagedConfig {
-        m: h.m.unwrap_or(before.m),
-        ef_construct: h.ef_construct.unwrap_or(before.ef_construct),
-        full_scan_threshold: h.full_scan_threshold.unwrap_or(before.full_scan_threshold),
-        indexing_threshold: p
-            .optimizers
-            .and_then(|o| o.indexing_threshold)
-            .unwrap_or(before.indexing_threshold),
-        quantization: match p.quantization {
-            Some(q) => Some(Quantization {
-                quantile: q.quantile,
-                always_ram: q.always_ram,
-            }),
-            None => before.quantization,
-        },
-    }
-}
-
-fn search_spec(p: &QdrantProfile) -> SearchSpec {
-    SearchSpec {
-        hnsw_ef: p.search.hnsw_ef,
-        exact: p.search.exact,
-        rescore: p.search.rescore,
-        oversampling: p.search.oversampling,
     }
 }
 
@@ -367,41 +336,7 @@ impl Store for QdrantStore {
         let before = self.info(&c).await?.managed;
         let after = wanted(&before, p);
         let search = search_spec(p);
-        let mut settings: Vec<SettingChange> = before
-            .fields()
-            .into_iter()
-            .zip(after.fields())
-            .filter(|(b, a)| b.1 != a.1)
-            .map(|(b, a)| SettingChange {
-                name: a.0.into(),
-                requested: a.1.clone(),
-                before: b.1,
-                after: a.1,
-                context: "collection".into(),
-            })
-            .collect();
-        for (name, value) in [
-            ("search.hnsw_ef", search.hnsw_ef.map(|v| v.to_string())),
-            ("search.exact", search.exact.then(|| "true".to_string())),
-            (
-                "search.quantization.rescore",
-                search.rescore.map(|v| v.to_string()),
-            ),
-            (
-                "search.quantization.oversampling",
-                search.oversampling.map(|v| v.to_string()),
-            ),
-        ] {
-            if let Some(v) = value {
-                settings.push(SettingChange {
-                    name: name.into(),
-                    requested: v.clone(),
-                    before: "engine default".into(),
-                    after: v,
-                    context: "search request".into(),
-                });
-            }
-        }
+        let settings = setting_changes(&before, &after, &search);
         let mut indexes = Vec::new();
         if after != before {
             self.engine
@@ -653,65 +588,6 @@ impl Store for QdrantStore {
 
     async fn close_workers(_workers: ()) -> u32 {
         0
-    }
-}
-
-/// Runs a workload's searches; each result is judged for recall inside the timed call
-/// (k exact distances cost microseconds against a search of a millisecond or more).
-pub struct QdrantExecutor {
-    searcher: Searcher,
-    data: Arc<QdrantData>,
-    ops: Arc<Vec<(ParamGen, usize)>>,
-    spec: SearchSpec,
-    k: usize,
-    timeout: Duration,
-}
-
-/// A drawn query: which held-out query, which filter (0 none), its vector.
-pub struct QdrantParams {
-    query: usize,
-    filter: usize,
-    vector: Vec<f32>,
-}
-
-impl Executor for QdrantExecutor {
-    type Params = QdrantParams;
-
-    fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> QdrantParams {
-        let set = &self.data.set;
-        let query = rand::RngExt::random_range(rng, 0..set.query_count());
-        QdrantParams {
-            query,
-            filter: self.ops[op].0.vector_filter().unwrap_or(0),
-            vector: set.query(query).to_vec(),
-        }
-    }
-
-    async fn execute(&mut self, op: usize, p: &QdrantParams) -> std::result::Result<Done, OpError> {
-        let category = (p.filter > 0).then(|| FILTERS[p.filter - 1].1);
-        let limit = self.ops[op].1;
-        let ids = tokio::time::timeout(
-            self.timeout,
-            self.searcher
-                .search(p.vector.clone(), category, limit, self.spec),
-        )
-        .await
-        .map_err(|_| OpError {
-            kind: "timeout".into(),
-            message: format!("search took longer than {:?}", self.timeout),
-        })?
-        .map_err(|e| OpError {
-            kind: "qdrant".into(),
-            message: e,
-        })?;
-        let ids: Vec<u32> = ids
-            .iter()
-            .map(|id| u32::try_from(id.saturating_sub(1)).unwrap_or(u32::MAX))
-            .collect();
-        Ok(Done {
-            bytes: 0,
-            recall: Some(self.data.set.recall(p.query, p.filter, self.k, &ids)),
-        })
     }
 }
 
