@@ -8,8 +8,10 @@ async fn main() {
     let cli = tunebench::Cli::parse();
     let level = match cli.verbose {
         // sqlx warns about every statement over 1 s: under a baseline profile that is the
-        // measurement itself, not a problem worth a log line.
-        0 => "warn,tunebench=info,sqlx::query=error",
+        // measurement itself, not a problem worth a log line. qdrant-edge 0.7 warns on every
+        // shard it opens that process-wide flags were never initialized: their init function
+        // is private to the crate, and the defaults are what it then uses.
+        0 => "warn,tunebench=info,sqlx::query=error,qdrant_edge=error",
         1 => "info",
         _ => "debug",
     };

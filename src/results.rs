@@ -228,6 +228,7 @@ pub enum Evidence {
     Neo4j(NeoEvidence),
     S3(S3Evidence),
     Http(HttpEvidence),
+    Qdrant(QdrantEvidence),
 }
 
 impl Evidence {
@@ -237,6 +238,16 @@ impl Evidence {
             Evidence::Postgres(p) => &p.plans,
             Evidence::Neo4j(n) => &n.plans,
             Evidence::S3(_) | Evidence::Http(_) => &[],
+            Evidence::Qdrant(_) => &[],
+        }
+    }
+
+    /// Vectors indexed per second (index build included), where the store measured it.
+    pub fn index_vectors_per_s(&self) -> Option<f64> {
+        match self {
+            Evidence::Qdrant(q) => q.index_vectors_per_s,
+            Evidence::Postgres(p) => p.index_vectors_per_s,
+            Evidence::Neo4j(_) | Evidence::S3(_) | Evidence::Http(_) => None,
         }
     }
 
@@ -258,6 +269,13 @@ impl Evidence {
                 (
                     "plans captured (EXPLAIN ANALYZE)".into(),
                     p.plans.len().to_string(),
+                ),
+                (
+                    "index build (vectors/s incl. build)".into(),
+                    match (p.index_vectors_per_s, &p.index_source) {
+                        (Some(r), Some(s)) => format!("{r:.0} vectors/s ({s})"),
+                        _ => "n/a".into(),
+                    },
                 ),
             ],
             Evidence::Neo4j(n) => {
@@ -298,6 +316,42 @@ impl Evidence {
             }
             Evidence::S3(s) => s.monitoring(),
             Evidence::Http(h) => h.monitoring(),
+            Evidence::Qdrant(q) => {
+                let mib = |b: Option<u64>| {
+                    b.map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+                };
+                vec![
+                    (
+                        "collection".into(),
+                        format!(
+                            "{} ({}, status {})",
+                            q.collection,
+                            q.mode,
+                            q.status.as_deref().unwrap_or("n/a")
+                        ),
+                    ),
+                    (
+                        "points / indexed vectors / segments".into(),
+                        format!(
+                            "{} / {} / {}",
+                            q.points_count, q.indexed_vectors_count, q.segments_count
+                        ),
+                    ),
+                    (
+                        "index build (vectors/s incl. build)".into(),
+                        match (q.index_build_seconds, q.index_vectors_per_s) {
+                            (Some(s), Some(r)) => format!(
+                                "{s:.1} s, {r:.0} vectors/s ({})",
+                                q.index_source.as_deref().unwrap_or("n/a")
+                            ),
+                            _ => "n/a".into(),
+                        },
+                    ),
+                    ("collection size on disk".into(), mib(q.disk_bytes)),
+                    ("collection config as applied".into(), q.config.to_string()),
+                    ("search parameters".into(), q.search.to_string()),
+                ]
+            }
         }
     }
 }
@@ -467,6 +521,12 @@ pub struct PgEvidence {
     pub statements: Vec<StatementDelta>,
     pub statements_note: Option<String>,
     pub plans: Vec<PlanCapture>,
+    /// Vector sets: rows / (COPY load + the profile's CREATE INDEX) seconds, so pgvector's
+    /// indexing throughput compares with Qdrant's; absent without an index built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_vectors_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_source: Option<String>,
 }
 
 /// Neo4j evidence over the measured phases of one profile.
@@ -495,6 +555,34 @@ pub struct NeoEvidence {
     pub fallbacks: Vec<String>,
     /// One PROFILE per operation: operators outermost first, db hits in `shared_hit`.
     pub plans: Vec<PlanCapture>,
+}
+
+/// Qdrant evidence for one profile: the collection as measured.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantEvidence {
+    /// `embedded` (qdrant-edge, in-process) or `server` (gRPC).
+    pub mode: String,
+    pub collection: String,
+    /// Server: green / yellow / grey / red. Embedded: `green` when every point is indexed
+    /// and no optimization is pending, else `yellow`.
+    pub status: Option<String>,
+    pub points_count: u64,
+    pub indexed_vectors_count: u64,
+    pub segments_count: u64,
+    /// The collection config as applied (HNSW, optimizers, quantization), as the engine
+    /// reports it.
+    pub config: serde_json::Value,
+    /// Search parameters the workers sent (hnsw_ef, exact, quantization rescore/oversampling).
+    pub search: serde_json::Value,
+    /// Seconds until the index was really built (all vectors indexed), and vectors/s over
+    /// that time.
+    pub index_build_seconds: Option<f64>,
+    pub index_vectors_per_s: Option<f64>,
+    /// `profile apply (re-index n vectors)` or `dataset load (upsert + index)`.
+    pub index_source: Option<String>,
+    /// Shard folder size (embedded); the server does not report one over gRPC.
+    pub disk_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

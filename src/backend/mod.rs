@@ -7,6 +7,7 @@
 pub mod http;
 pub mod neo4j;
 pub mod postgres;
+pub mod qdrant;
 pub mod s3;
 
 use std::sync::Arc;

@@ -1,9 +1,15 @@
 //! Acceptance criteria evaluated on one profile's merged results.
 
-use crate::results::{CriterionResult, WorkloadResult};
+use std::collections::BTreeMap;
+
+use crate::results::{CriterionResult, Evidence, WorkloadResult};
 use crate::scenario::{Metric, Scenario};
 
-pub fn evaluate(scenario: &Scenario, workloads: &[WorkloadResult]) -> Vec<CriterionResult> {
+pub fn evaluate(
+    scenario: &Scenario,
+    workloads: &[WorkloadResult],
+    server: &BTreeMap<String, Evidence>,
+) -> Vec<CriterionResult> {
     scenario
         .criteria
         .iter()
@@ -48,6 +54,8 @@ pub fn evaluate(scenario: &Scenario, workloads: &[WorkloadResult]) -> Vec<Criter
                     Metric::RecallAtK => recall?,
                     // No bytes moved is no value, so `> N MB/s` fails rather than passes.
                     Metric::BytesPerS => bytes? / 1e6,
+                    // Not measured by this store (or not for this profile) is no pass.
+                    Metric::IndexVectorsPerS => server.get(&w.target)?.index_vectors_per_s()?,
                 })
             });
             CriterionResult {

@@ -501,7 +501,7 @@ fn finish_profile(scenario: &Scenario, profile: &Profile, mut acc: ProfileAcc) -
         profile: profile.name.clone(),
         changes: acc.changes,
         readiness: acc.readiness,
-        criteria: criteria::evaluate(scenario, &workloads),
+        criteria: criteria::evaluate(scenario, &workloads, &acc.server),
         checks: acc.checks,
         workloads,
         server: acc.server,

@@ -9,6 +9,7 @@ use crate::backend::Store;
 use crate::backend::http::{Endpoints, HttpStore};
 use crate::backend::neo4j::{AppliedNeoProfile, NeoStore};
 use crate::backend::postgres::{AppliedProfile, PgData, PgStore};
+use crate::backend::qdrant::{AppliedQdrantProfile, QdrantData, QdrantStore};
 use crate::backend::s3::{AppliedS3, S3Store};
 use crate::dataset::Graph;
 use crate::dataset::objects::ObjectSet;
@@ -23,6 +24,7 @@ pub enum AnyStore {
     Neo4j(NeoStore),
     S3(S3Store),
     Http(HttpStore),
+    Qdrant(QdrantStore),
 }
 
 pub enum AnyData {
@@ -30,12 +32,14 @@ pub enum AnyData {
     Neo4j(Arc<Graph>),
     S3(Arc<ObjectSet>),
     Http(Arc<Endpoints>),
+    Qdrant(Arc<QdrantData>),
 }
 
 pub enum AnyApplied {
     Postgres(AppliedProfile),
     Neo4j(AppliedNeoProfile),
-    S3(AppliedS3),
+    S3(Box<AppliedS3>),
+    Qdrant(AppliedQdrantProfile),
 }
 
 fn mismatch(what: &str) -> Error {
@@ -49,6 +53,7 @@ impl AnyStore {
             TargetKind::Neo4j => Ok(AnyStore::Neo4j(NeoStore::connect(target).await?)),
             TargetKind::S3 => Ok(AnyStore::S3(S3Store::connect(target).await?)),
             TargetKind::Http => Ok(AnyStore::Http(HttpStore::connect(target).await?)),
+            TargetKind::Qdrant => Ok(AnyStore::Qdrant(QdrantStore::connect(target).await?)),
         }
     }
 
@@ -58,6 +63,7 @@ impl AnyStore {
             AnyStore::Neo4j(s) => s.environment().await,
             AnyStore::S3(s) => s.environment().await,
             AnyStore::Http(s) => s.environment().await,
+            AnyStore::Qdrant(s) => s.environment().await,
         }
     }
 
@@ -73,6 +79,10 @@ impl AnyStore {
                 .map(|(r, d)| (r, AnyData::Neo4j(d))),
             AnyStore::S3(s) => s.prepare(dataset).await.map(|(r, d)| (r, AnyData::S3(d))),
             AnyStore::Http(s) => s.prepare(dataset).await.map(|(r, d)| (r, AnyData::Http(d))),
+            AnyStore::Qdrant(s) => s
+                .prepare(dataset)
+                .await
+                .map(|(r, d)| (r, AnyData::Qdrant(d))),
         }
     }
 
@@ -81,7 +91,9 @@ impl AnyStore {
     pub fn own_data(&self, workloads: &[Workload]) -> Result<Option<AnyData>> {
         match self {
             AnyStore::Http(s) => Ok(Some(AnyData::Http(s.endpoints(workloads)?))),
-            AnyStore::Postgres(_) | AnyStore::Neo4j(_) | AnyStore::S3(_) => Ok(None),
+            AnyStore::Postgres(_) | AnyStore::Neo4j(_) | AnyStore::S3(_) | AnyStore::Qdrant(_) => {
+                Ok(None)
+            }
         }
     }
 
@@ -118,10 +130,22 @@ impl AnyStore {
                     Some(_) => return Err(mismatch("the profile's dataset")),
                     None => None,
                 };
-                s.apply(file, data, host_memory).await.map(AnyApplied::S3)
+                s.apply(file, data, host_memory)
+                    .await
+                    .map(|a| AnyApplied::S3(Box::new(a)))
             }
             // Nothing to tune: HttpStore::apply explains why (the scenario already refuses it).
             AnyStore::Http(s) => match s.apply(file, None, host_memory).await? {},
+            AnyStore::Qdrant(s) => {
+                let data = match data {
+                    Some(AnyData::Qdrant(d)) => Some(d.as_ref()),
+                    Some(_) => return Err(mismatch("the profile's dataset")),
+                    None => None,
+                };
+                s.apply(file, data, host_memory)
+                    .await
+                    .map(AnyApplied::Qdrant)
+            }
         }
     }
 
@@ -129,7 +153,8 @@ impl AnyStore {
         match (self, applied) {
             (AnyStore::Postgres(s), AnyApplied::Postgres(a)) => s.revert(a).await,
             (AnyStore::Neo4j(s), AnyApplied::Neo4j(a)) => s.revert(a).await,
-            (AnyStore::S3(s), AnyApplied::S3(a)) => s.revert(a).await,
+            (AnyStore::S3(s), AnyApplied::S3(a)) => s.revert(*a).await,
+            (AnyStore::Qdrant(s), AnyApplied::Qdrant(a)) => s.revert(a).await,
             _ => Err(mismatch("a profile being reverted")),
         }
     }
@@ -144,6 +169,7 @@ impl AnyStore {
             (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => s.readiness(d, file).await,
             (AnyStore::S3(s), AnyData::S3(d)) => s.readiness(d, file).await,
             (AnyStore::Http(s), AnyData::Http(d)) => s.readiness(d, file).await,
+            (AnyStore::Qdrant(s), AnyData::Qdrant(d)) => s.readiness(d, file).await,
             _ => Err(mismatch("a dataset")),
         }
     }
@@ -154,6 +180,7 @@ impl AnyStore {
             AnyStore::Neo4j(_) => NeoStore::new_evidence(),
             AnyStore::S3(_) => S3Store::new_evidence(),
             AnyStore::Http(_) => HttpStore::new_evidence(),
+            AnyStore::Qdrant(_) => QdrantStore::new_evidence(),
         }
     }
 
@@ -168,6 +195,7 @@ impl AnyStore {
             (AnyStore::Neo4j(s), AnyData::Neo4j(d)) => s.explain(workload, d, evidence).await,
             (AnyStore::S3(s), AnyData::S3(d)) => s.explain(workload, d, evidence).await,
             (AnyStore::Http(s), AnyData::Http(d)) => s.explain(workload, d, evidence).await,
+            (AnyStore::Qdrant(s), AnyData::Qdrant(d)) => s.explain(workload, d, evidence).await,
             _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
@@ -196,6 +224,9 @@ impl AnyStore {
             (AnyStore::Http(s), AnyData::Http(d)) => {
                 measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
             }
+            (AnyStore::Qdrant(s), AnyData::Qdrant(d)) => {
+                measure_workload(s, d.clone(), profile, workload, load, trials, acc, evidence).await
+            }
             _ => Err(mismatch(&format!("workload {}'s dataset", workload.name))),
         }
     }
@@ -211,6 +242,7 @@ impl AnyStore {
             AnyStore::Neo4j(s) => s.check(check, datasets, evidence).await,
             AnyStore::S3(s) => s.check(check, datasets, evidence).await,
             AnyStore::Http(s) => s.check(check, datasets, evidence).await,
+            AnyStore::Qdrant(s) => s.check(check, datasets, evidence).await,
         }
     }
 
@@ -218,7 +250,7 @@ impl AnyStore {
         match self {
             AnyStore::Postgres(s) => s.pool().close().await,
             AnyStore::Neo4j(s) => s.close().await,
-            AnyStore::S3(_) | AnyStore::Http(_) => {}
+            AnyStore::S3(_) | AnyStore::Http(_) | AnyStore::Qdrant(_) => {}
         }
     }
 }
@@ -229,6 +261,7 @@ impl AnyApplied {
             AnyApplied::Postgres(a) => PgStore::changes(a),
             AnyApplied::Neo4j(a) => NeoStore::changes(a),
             AnyApplied::S3(a) => S3Store::changes(a),
+            AnyApplied::Qdrant(a) => QdrantStore::changes(a),
         }
     }
 }

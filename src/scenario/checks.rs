@@ -24,6 +24,9 @@ pub(super) struct CheckFile {
     properties: Vec<String>,
     /// lifecycle: the expiry the rule must have, in days.
     expire_days: Option<i32>,
+    /// hnsw: the HNSW parameters the collection must have.
+    m: Option<u32>,
+    ef_construct: Option<u32>,
 }
 
 /// What a check verifies. Serialized into results.json with the scenario.
@@ -54,6 +57,10 @@ pub enum CheckKind {
     Lifecycle { expire_days: i32 },
     /// S3: a bucket policy is set.
     BucketPolicy,
+    /// Qdrant: the collection's HNSW graph has these parameters.
+    Hnsw { m: u32, ef_construct: u32 },
+    /// Qdrant: the collection has int8 scalar quantization.
+    Int8Quantization,
 }
 
 /// A resolved check: which target, what, and how it reads in a report.
@@ -66,7 +73,7 @@ pub struct ConfigCheck {
     pub text: String,
 }
 
-const VALID: &str = "postgres: pg_stat_statements, fk_indexes, slow_query_log (max), cache_hit_ratio (min), fts_index; neo4j: property_indexes (properties), fulltext_index, index_hit_ratio (min); s3: versioning, lifecycle (expire_days), bucket_policy";
+const VALID: &str = "postgres: pg_stat_statements, fk_indexes, slow_query_log (max), cache_hit_ratio (min), fts_index; neo4j: property_indexes (properties), fulltext_index, index_hit_ratio (min); s3: versioning, lifecycle (expire_days), bucket_policy; qdrant: hnsw (m, ef_construct), int8_quantization";
 
 impl CheckKind {
     pub fn store(&self) -> TargetKind {
@@ -82,6 +89,7 @@ impl CheckKind {
             CheckKind::Versioning | CheckKind::Lifecycle { .. } | CheckKind::BucketPolicy => {
                 TargetKind::S3
             }
+            CheckKind::Hnsw { .. } | CheckKind::Int8Quantization => TargetKind::Qdrant,
         }
     }
 
@@ -107,6 +115,10 @@ impl CheckKind {
                 format!("a lifecycle rule expiring objects after {expire_days} days")
             }
             CheckKind::BucketPolicy => "a bucket policy is set".into(),
+            CheckKind::Hnsw { m, ef_construct } => {
+                format!("HNSW m = {m}, ef_construct = {ef_construct}")
+            }
+            CheckKind::Int8Quantization => "int8 scalar quantization".into(),
         }
     }
 
@@ -123,6 +135,8 @@ impl CheckKind {
             CheckKind::Versioning => "versioning",
             CheckKind::Lifecycle { .. } => "lifecycle",
             CheckKind::BucketPolicy => "bucket_policy",
+            CheckKind::Hnsw { .. } => "hnsw",
+            CheckKind::Int8Quantization => "int8_quantization",
         }
     }
 }
@@ -177,6 +191,9 @@ pub(super) fn resolve(
                     CheckKind::Lifecycle { expire_days } => {
                         format!("{}: lifecycle expire_days = {expire_days}", c.target)
                     }
+                    CheckKind::Hnsw { m, ef_construct } => {
+                        format!("{}: hnsw m = {m}, ef_construct = {ef_construct}", c.target)
+                    }
                     k => format!("{}: {}", c.target, k.name()),
                 };
                 out.push(ConfigCheck {
@@ -210,9 +227,13 @@ fn parse_kind(
         !c.properties.is_empty(),
         c.expire_days.is_some(),
     );
+    if c.check != "hnsw" {
+        unused("m", c.m.is_some());
+        unused("ef_construct", c.ef_construct.is_some());
+    }
     let kind = match c.check.as_str() {
         "pg_stat_statements" | "fk_indexes" | "fts_index" | "fulltext_index" | "versioning"
-        | "bucket_policy" => {
+        | "bucket_policy" | "int8_quantization" => {
             unused("max", max);
             unused("min", min);
             unused("properties", props);
@@ -223,6 +244,7 @@ fn parse_kind(
                 "fts_index" => CheckKind::FtsIndex,
                 "fulltext_index" => CheckKind::FulltextIndex,
                 "versioning" => CheckKind::Versioning,
+                "int8_quantization" => CheckKind::Int8Quantization,
                 _ => CheckKind::BucketPolicy,
             }
         }
@@ -293,6 +315,16 @@ fn parse_kind(
             }
             CheckKind::PropertyIndexes {
                 properties: c.properties.clone(),
+            }
+        }
+        "hnsw" => {
+            unused("max", max);
+            unused("min", min);
+            unused("properties", props);
+            unused("expire_days", days);
+            CheckKind::Hnsw {
+                m: c.m.unwrap_or(16),
+                ef_construct: c.ef_construct.unwrap_or(100),
             }
         }
         "lifecycle" => {

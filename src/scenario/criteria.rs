@@ -20,6 +20,9 @@ pub enum Metric {
     RecallAtK,
     /// Payload bytes per second, in MB/s (10^6 bytes).
     BytesPerS,
+    /// Vectors indexed per second, index build included, on the workload's target under the
+    /// profile (the store's evidence says whether from the profile's re-index or the load).
+    IndexVectorsPerS,
 }
 
 impl Metric {
@@ -35,6 +38,7 @@ impl Metric {
             "error_rate" => Metric::ErrorRate,
             "recall_at_k" | "recall" => Metric::RecallAtK,
             "bytes_per_s" => Metric::BytesPerS,
+            "index_vectors_per_s" => Metric::IndexVectorsPerS,
             _ => return None,
         })
     }
@@ -42,7 +46,11 @@ impl Metric {
     pub fn is_latency(self) -> bool {
         !matches!(
             self,
-            Metric::Throughput | Metric::ErrorRate | Metric::RecallAtK | Metric::BytesPerS
+            Metric::Throughput
+                | Metric::ErrorRate
+                | Metric::RecallAtK
+                | Metric::BytesPerS
+                | Metric::IndexVectorsPerS
         )
     }
 
@@ -58,6 +66,7 @@ impl Metric {
             Metric::ErrorRate => "error_rate",
             Metric::RecallAtK => "recall_at_k",
             Metric::BytesPerS => "bytes_per_s",
+            Metric::IndexVectorsPerS => "index_vectors_per_s",
         }
     }
 
@@ -68,6 +77,7 @@ impl Metric {
             Metric::ErrorRate => "%",
             Metric::RecallAtK => "fraction",
             Metric::BytesPerS => "MB/s",
+            Metric::IndexVectorsPerS => "vectors/s",
             _ => "ms",
         }
     }
@@ -108,7 +118,7 @@ pub struct Criterion {
     pub threshold: f64,
 }
 
-const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k bytes_per_s (e.g. `knn.recall_at_k > 0.95`, `upload.bytes_per_s > 100MB/s`)";
+const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k bytes_per_s index_vectors_per_s (e.g. `knn.recall_at_k > 0.95`, `upload.bytes_per_s > 100MB/s`, `knn.index_vectors_per_s > 1000`)";
 
 impl Criterion {
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -151,6 +161,7 @@ impl Criterion {
             (m, "us" | "µs") if m.is_latency() => number / 1000.0,
             (Metric::Throughput, "ops/s" | "/s" | "qps") => number,
             (Metric::ErrorRate, "%") => number,
+            (Metric::IndexVectorsPerS, "" | "vectors/s" | "/s") => number,
             (Metric::RecallAtK, "") if number <= 1.0 => number,
             (Metric::RecallAtK, "%") if number <= 100.0 => number / 100.0,
             (Metric::BytesPerS, "MB/s") => number,
@@ -163,6 +174,7 @@ impl Criterion {
                     Metric::ErrorRate => "%",
                     Metric::RecallAtK => "a fraction 0..1 (0.95) or a percentage (95%)",
                     Metric::BytesPerS => "MB/s, MiB/s, GB/s or KB/s",
+                    Metric::IndexVectorsPerS => "vectors/s (e.g. `knn.index_vectors_per_s > 1000`)",
                     _ => "us, ms or s",
                 };
                 return Err(format!(
@@ -198,6 +210,9 @@ mod tests {
             (c.op.as_deref(), c.threshold, c.comparison),
             (Some("op_a"), 500.0, Comparison::Le)
         );
+        let c = Criterion::parse("knn.index_vectors_per_s > 1,000").unwrap();
+        assert_eq!((c.metric, c.threshold), (Metric::IndexVectorsPerS, 1000.0));
+        assert!(Criterion::parse("knn.index_vectors_per_s > 1000ms").is_err());
         let c = Criterion::parse("w.throughput > 1,000ops/s").unwrap();
         assert_eq!(c.threshold, 1000.0);
         assert!(c.comparison.holds(1001.0, c.threshold));

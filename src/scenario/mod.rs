@@ -18,10 +18,13 @@ pub use checks::{CheckKind, ConfigCheck};
 pub use criteria::{Comparison, Criterion, Metric};
 pub use http::{Headers, HttpOp};
 pub use profile::{
-    IndexDef, LifecycleRule, NeoProfile, NeoSchemaDef, PgProfile, S3Profile, SettingValue,
+    IndexDef, LifecycleRule, NeoProfile, NeoSchemaDef, PgProfile, QdrantHnsw, QdrantOptimizers,
+    QdrantProfile, QdrantQuantization, QdrantSearch, QuantizationKind, S3Profile, SettingValue,
 };
 pub use source::SourceFile;
-pub use workload::{CypherOp, OpDef, ParamGen, S3Op, SqlOp, TermBand, WorkloadDef, parse_size};
+pub use workload::{
+    CypherOp, OpDef, ParamGen, QdrantOp, S3Op, SqlOp, TermBand, WorkloadDef, parse_size,
+};
 
 use crate::dataset::DatasetSpec;
 use crate::error::{Error, InputIssue, Result};
@@ -35,6 +38,7 @@ pub enum TargetKind {
     S3,
     /// An application's HTTP endpoint (e.g. `/health`): no dataset, nothing to tune.
     Http,
+    Qdrant,
 }
 
 impl TargetKind {
@@ -44,6 +48,7 @@ impl TargetKind {
             TargetKind::Neo4j => "neo4j",
             TargetKind::S3 => "s3",
             TargetKind::Http => "http",
+            TargetKind::Qdrant => "qdrant",
         }
     }
 }
@@ -239,6 +244,9 @@ struct SweepFile {
     min_recall: f64,
 }
 
+/// Search parameters a sweep on a qdrant target can vary (per request, nothing to revert).
+pub const QDRANT_SWEEPS: [&str; 2] = ["hnsw_ef", "oversampling"];
+
 fn default_min_recall() -> f64 {
     0.95
 }
@@ -409,6 +417,7 @@ pub enum ProfileDef {
     Postgres(PgProfile),
     Neo4j(NeoProfile),
     S3(S3Profile),
+    Qdrant(QdrantProfile),
 }
 
 /// Command-line overrides that let a long scenario run briefly.
@@ -522,6 +531,14 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                     }
                 }
             }
+            TargetKind::Qdrant => {
+                if t.restart_command.is_some() {
+                    issues.push(src.issue(
+                        &format!("{field}.restart_command"),
+                        "a qdrant target takes only kind, url and pool: url = \"${TUNEBENCH_QDRANT_URL:-}\" (empty runs the embedded engine)",
+                    ));
+                }
+            }
             TargetKind::Postgres | TargetKind::Http => {}
         }
         let restart_command = match t.restart_command.as_deref().map(interpolate) {
@@ -605,9 +622,8 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         match crate::dataset::load_spec(&path, &d.set) {
             Ok(spec) => {
                 let fits = |k: TargetKind| match spec {
-                    DatasetSpec::Documents(_) | DatasetSpec::Vectors(_) => {
-                        k == TargetKind::Postgres
-                    }
+                    DatasetSpec::Documents(_) => k == TargetKind::Postgres,
+                    DatasetSpec::Vectors(_) => k == TargetKind::Postgres || k == TargetKind::Qdrant,
                     DatasetSpec::Graph(_) => k == TargetKind::Neo4j,
                     DatasetSpec::Objects(_) => k == TargetKind::S3,
                 };
@@ -617,7 +633,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                     issues.push(src.issue(
                         &format!("{field}.file"),
                         format!(
-                            "{} is a {:?} dataset, which target `{}` (kind = \"{}\") cannot hold; documents and vectors go to postgres, graph to neo4j, objects to s3; http targets take none",
+                            "{} is a {:?} dataset, which target `{}` (kind = \"{}\") cannot hold; documents go to postgres, vectors to postgres or qdrant, graph to neo4j, objects to s3; http targets take none",
                             path.display(),
                             spec.kind(),
                             d.target,
@@ -793,10 +809,12 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
             .map(|d| d.spec.kind() == crate::dataset::DatasetKind::Vectors);
         let mut judged = false;
         for (j, o) in ops.iter().enumerate() {
-            let OpDef::Sql(sql) = &o.def else {
-                continue;
+            let params: &[ParamGen] = match &o.def {
+                OpDef::Sql(sql) => &sql.params,
+                OpDef::Qdrant(q) => std::slice::from_ref(&q.query),
+                OpDef::Cypher(_) | OpDef::S3(_) | OpDef::Http(_) => continue,
             };
-            for g in &sql.params {
+            for g in params {
                 let is_vector = g.vector_filter().is_some();
                 judged |= is_vector;
                 if vectors.is_some_and(|v| v != is_vector) {
@@ -857,6 +875,18 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                     issues.push(src.issue(
                         &format!("{field}.sweep.setting"),
                         "must be a setting name (letters, digits, _ and .), e.g. hnsw.ef_search",
+                    ));
+                }
+                if targets.get(&workload.target).map(|t| t.kind) == Some(TargetKind::Qdrant)
+                    && !QDRANT_SWEEPS.contains(&sw.setting.as_str())
+                {
+                    issues.push(src.issue(
+                        &format!("{field}.sweep.setting"),
+                        format!(
+                            "`{}` is not a Qdrant search parameter; valid: {}",
+                            sw.setting,
+                            QDRANT_SWEEPS.join(", ")
+                        ),
                     ));
                 }
                 if !(sw.min_recall > 0.0 && sw.min_recall <= 1.0) {
@@ -935,6 +965,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 TargetKind::S3 => profile::load_s3(&path).map(ProfileDef::S3),
                 // Refused above, with its reason.
                 TargetKind::Http => continue,
+                TargetKind::Qdrant => profile::load_qdrant(&path).map(ProfileDef::Qdrant),
             };
             match loaded {
                 Ok(profile) => {
@@ -1059,6 +1090,10 @@ fn check_url(
                 && !url.contains(['?', '#'])
                 && reqwest::Url::parse(url).is_ok_and(|u| u.has_host()),
             "an HTTP base URL; expected http://HOST:PORT[/PREFIX] (no user:password@, no query; credentials go in an op's headers)",
+        ),
+        TargetKind::Qdrant => (
+            url.starts_with("http://") || url.starts_with("https://"),
+            "a Qdrant gRPC URL; expected http://HOST:6334, or empty for the embedded engine",
         ),
     };
     if !(url.is_empty() || ok) {

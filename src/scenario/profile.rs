@@ -362,6 +362,150 @@ pub fn load_s3(path: &Path) -> Result<S3Profile> {
     }
 }
 
+/// A Qdrant tuning profile: the collection's HNSW, optimizer and quantization config (which
+/// apply re-indexes under and revert restores) and the search parameters the workers send.
+/// Every field left out keeps what the collection had, so an empty profile is the baseline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantProfile {
+    pub store: TargetKind,
+    #[serde(default)]
+    pub description: String,
+    pub hnsw: Option<QdrantHnsw>,
+    pub optimizers: Option<QdrantOptimizers>,
+    pub quantization: Option<QdrantQuantization>,
+    #[serde(default)]
+    pub search: QdrantSearch,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantHnsw {
+    pub m: Option<u32>,
+    pub ef_construct: Option<u32>,
+    /// KB of vectors below which a (filtered) search scans instead of using the graph.
+    pub full_scan_threshold: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantOptimizers {
+    /// KB of vectors in a segment above which it gets an HNSW index.
+    pub indexing_threshold: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum QuantizationKind {
+    Int8,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantQuantization {
+    /// Scalar quantization; only "int8" exists.
+    #[serde(rename = "type")]
+    pub kind: QuantizationKind,
+    pub quantile: Option<f32>,
+    pub always_ram: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantSearch {
+    pub hnsw_ef: Option<u32>,
+    #[serde(default)]
+    pub exact: bool,
+    /// Re-score the quantized candidates with the original vectors.
+    pub rescore: Option<bool>,
+    /// Candidates fetched from the quantized index per result (>= 1.0) before rescoring.
+    pub oversampling: Option<f64>,
+}
+
+pub fn load_qdrant(path: &Path) -> Result<QdrantProfile> {
+    let src = SourceFile::read(path)?;
+    let profile: QdrantProfile = src.parse()?;
+    let mut issues = Vec::new();
+    if profile.store != TargetKind::Qdrant {
+        issues.push(src.issue("store", "must be \"qdrant\" for a qdrant target"));
+    }
+    let mut range = |field: &str, v: Option<f64>, lo: f64, hi: f64, hint: &str| {
+        if let Some(v) = v
+            && !(lo..=hi).contains(&v)
+        {
+            issues.push(src.issue(field, format!("is {v}; valid: {hint}")));
+        }
+    };
+    if let Some(h) = &profile.hnsw {
+        range(
+            "hnsw.m",
+            h.m.map(f64::from),
+            4.0,
+            128.0,
+            "4..=128 (e.g. 16)",
+        );
+        range(
+            "hnsw.ef_construct",
+            h.ef_construct.map(f64::from),
+            4.0,
+            4096.0,
+            "4..=4096 (e.g. 100)",
+        );
+        range(
+            "hnsw.full_scan_threshold",
+            h.full_scan_threshold.map(f64::from),
+            1.0,
+            1e9,
+            "KB >= 1 (e.g. 10000)",
+        );
+    }
+    if let Some(o) = &profile.optimizers {
+        range(
+            "optimizers.indexing_threshold",
+            o.indexing_threshold.map(f64::from),
+            1.0,
+            1e9,
+            "KB >= 1 (e.g. 20000); tunebench always builds the index it measures",
+        );
+    }
+    if let Some(q) = &profile.quantization {
+        range(
+            "quantization.quantile",
+            q.quantile.map(f64::from),
+            0.5,
+            1.0,
+            "0.5..=1.0 (e.g. 0.99)",
+        );
+    }
+    range(
+        "search.hnsw_ef",
+        profile.search.hnsw_ef.map(f64::from),
+        1.0,
+        100_000.0,
+        "1..=100000 (e.g. 64)",
+    );
+    range(
+        "search.oversampling",
+        profile.search.oversampling,
+        1.0,
+        100.0,
+        "1.0..=100.0 (e.g. 2.0)",
+    );
+    if profile.quantization.is_none()
+        && (profile.search.rescore.is_some() || profile.search.oversampling.is_some())
+    {
+        issues.push(src.issue(
+            "search",
+            "rescore and oversampling act on a quantized index; add [quantization] type = \"int8\" or remove them",
+        ));
+    }
+    if issues.is_empty() {
+        Ok(profile)
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::SettingValue;

@@ -42,6 +42,25 @@ pub enum OpDef {
     Cypher(CypherOp),
     S3(S3Op),
     Http(super::HttpOp),
+    Qdrant(QdrantOp),
+}
+
+/// A Qdrant search (qdrant workloads): a held-out query vector, optionally filtered on the
+/// payload's category; recall@k is judged against the matching exact ground truth.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantOp {
+    #[serde(default)]
+    pub description: String,
+    /// query_vector, or query_vector_category50 / 10 / 1 for a filtered search.
+    pub query: ParamGen,
+    /// Results requested (top-k); 10 when unset.
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+}
+
+fn default_limit() -> u32 {
+    10
 }
 
 /// A Cypher operation (neo4j workloads).
@@ -195,7 +214,7 @@ pub fn load(path: &Path) -> Result<WorkloadDef> {
         .map_err(|_| {
             Error::input(src.issue(
                 "store",
-                "is missing or unknown; valid: postgres, neo4j, s3, http",
+                "is missing or unknown; valid: postgres, neo4j, s3, http, qdrant",
             ))
         })?
         .store;
@@ -204,6 +223,7 @@ pub fn load(path: &Path) -> Result<WorkloadDef> {
         TargetKind::Neo4j => load_cypher(&src)?,
         TargetKind::S3 => load_s3(&src)?,
         TargetKind::Http => super::http::load_http(&src)?,
+        TargetKind::Qdrant => load_qdrant(&src)?,
     };
     if def.ops.is_empty() {
         return Err(Error::input(
@@ -293,6 +313,38 @@ fn load_cypher(src: &SourceFile) -> Result<WorkloadDef> {
                 .ops
                 .into_iter()
                 .map(|(k, v)| (k, OpDef::Cypher(v)))
+                .collect(),
+        })
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+fn load_qdrant(src: &SourceFile) -> Result<WorkloadDef> {
+    let file: WorkloadFile<QdrantOp> = src.parse()?;
+    let mut issues = Vec::new();
+    for (name, op) in &file.ops {
+        if op.query.vector_filter().is_none() {
+            issues.push(src.issue(
+                &format!("ops.{name}.query"),
+                format!(
+                    "{:?} is not a query vector; valid: query_vector, query_vector_category50, query_vector_category10, query_vector_category1",
+                    op.query
+                ),
+            ));
+        }
+        if !(1..=1000).contains(&op.limit) {
+            issues.push(src.issue(&format!("ops.{name}.limit"), "must be 1..=1000"));
+        }
+    }
+    if issues.is_empty() {
+        Ok(WorkloadDef {
+            store: TargetKind::Qdrant,
+            description: file.description,
+            ops: file
+                .ops
+                .into_iter()
+                .map(|(k, v)| (k, OpDef::Qdrant(v)))
                 .collect(),
         })
     } else {

@@ -21,6 +21,10 @@ use crate::scenario::{AppliedFile, Dataset, OpDef, ProfileDef, Target, Workload}
 pub struct PgStore {
     target: Target,
     pool: PgPool,
+    /// COPY seconds of vector sets loaded by this run, per schema.
+    vector_load_seconds: std::collections::BTreeMap<String, f64>,
+    /// Seconds the applied profile spent in CREATE INDEX (None: it built none).
+    index_build_seconds: Option<f64>,
 }
 
 impl PgStore {
@@ -61,6 +65,8 @@ impl Store for PgStore {
         Ok(PgStore {
             target: target.clone(),
             pool: connect(target).await?,
+            vector_load_seconds: Default::default(),
+            index_build_seconds: None,
         })
     }
 
@@ -96,6 +102,9 @@ impl Store for PgStore {
                 let set = build_vectors(dataset, spec.clone()).await?;
                 let report =
                     super::prepare_vectors(&self.pool, &self.target, dataset, &set).await?;
+                if let Some(s) = report.load_seconds {
+                    self.vector_load_seconds.insert(spec.schema.clone(), s);
+                }
                 // Connections opened before pgvector was installed have not loaded it (see
                 // `connect`): start a fresh pool so every session knows its settings.
                 self.pool.close().await;
@@ -135,6 +144,13 @@ impl Store for PgStore {
         {
             Ok((pool, applied)) => {
                 self.pool = pool;
+                let built: Vec<f64> = applied
+                    .changes
+                    .indexes
+                    .iter()
+                    .filter_map(|i| i.build_seconds)
+                    .collect();
+                self.index_build_seconds = (!built.is_empty()).then(|| built.iter().sum());
                 Ok(applied)
             }
             Err(e) => {
@@ -152,6 +168,7 @@ impl Store for PgStore {
     }
 
     async fn revert(&mut self, applied: AppliedProfile) -> Result<RevertReport> {
+        self.index_build_seconds = None;
         let (pool, report) = revert_profile(self.pool.clone(), &self.target, applied).await?;
         self.pool = pool;
         Ok(report)
@@ -181,6 +198,22 @@ impl Store for PgStore {
     }
 
     async fn explain(&self, workload: &Workload, corpus: &PgData, ev: &mut Evidence) -> Result<()> {
+        if let (PgData::Vectors(set), Some(build)) = (corpus, self.index_build_seconds) {
+            let copy = self.vector_load_seconds.get(corpus.schema()).copied();
+            let e = evidence(ev);
+            e.index_vectors_per_s =
+                Some(set.len() as f64 / (build + copy.unwrap_or(0.0)).max(1e-9));
+            e.index_source = Some(match copy {
+                Some(c) => format!(
+                    "COPY {c:.1} s + CREATE INDEX {build:.1} s of {} rows",
+                    set.len()
+                ),
+                None => format!(
+                    "CREATE INDEX {build:.1} s of {} rows (the COPY load was reused from an earlier run)",
+                    set.len()
+                ),
+            });
+        }
         for op in &workload.ops {
             let OpDef::Sql(sql) = &op.def else {
                 unreachable!("workload files are checked against their target's kind")

@@ -1,0 +1,383 @@
+//! The embedded engine: `qdrant-edge` 0.7 (Qdrant's own shard code, in-process). Every call
+//! blocks, so each runs on tokio's blocking pool; searches take a slot of a semaphore sized to
+//! the machine's cores, so the workers never run more engine threads than there are cores.
+//! There is no background optimizer: `build_index` runs `optimize()` until nothing is left.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use qdrant_edge::external::serde_json::json;
+use qdrant_edge::{
+    Condition, CreateIndex, Distance, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
+    EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, HnswIndexConfig, JsonPath,
+    Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointInsertOperations,
+    PointOperations, PointStruct, QuantizationConfig, QuantizationSearchParams, QueryEnum,
+    ScalarQuantizationConfig, ScalarType, SearchParams, SearchRequest, UpdateOperation,
+    ValueVariants, VectorInternal,
+};
+use tokio::sync::Semaphore;
+
+use super::{CollectionInfo, ManagedConfig, Manifest, Quantization, SearchSpec};
+
+const VECTOR: &str = "";
+const MANIFEST: &str = "tunebench_manifest.json";
+
+pub struct EdgeEngine {
+    root: PathBuf,
+    shards: std::sync::Mutex<HashMap<String, Arc<EdgeShard>>>,
+    slots: Arc<Semaphore>,
+    cores: usize,
+}
+
+/// Runs a blocking engine call off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("engine call panicked: {e}"))?
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |c| c.get())
+}
+
+impl EdgeEngine {
+    pub fn new(root: PathBuf) -> Self {
+        let cores = cores();
+        EdgeEngine {
+            root,
+            shards: Default::default(),
+            slots: Arc::new(Semaphore::new(cores)),
+            cores,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir(&self, collection: &str) -> PathBuf {
+        self.root.join(collection)
+    }
+
+    fn shard(&self, collection: &str) -> Result<Arc<EdgeShard>, String> {
+        self.shards
+            .lock()
+            .expect("shard map")
+            .get(collection)
+            .cloned()
+            .ok_or_else(|| format!("collection {collection} is not open"))
+    }
+
+    /// The collection's manifest: None when the folder does not exist; an error when it
+    /// exists but tunebench did not create it.
+    pub fn manifest(&self, collection: &str) -> Result<Option<Manifest>, String> {
+        let dir = self.dir(collection);
+        if !dir.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(dir.join(MANIFEST)).map_err(|_| {
+            format!(
+                "{} exists but was not created by tunebench (no {MANIFEST}); tunebench leaves it untouched: choose another schema name",
+                dir.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: unreadable manifest: {e}", dir.join(MANIFEST).display()))
+    }
+
+    pub fn write_manifest(&self, collection: &str, m: &Manifest) -> Result<(), String> {
+        let path = self.dir(collection).join(MANIFEST);
+        std::fs::write(&path, serde_json::to_vec_pretty(m).expect("manifest"))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Opens an existing shard (tunebench's own, checked by `manifest`).
+    pub async fn open(&self, collection: &str) -> Result<(), String> {
+        let dir = self.dir(collection);
+        let shard =
+            blocking(move || EdgeShard::load(&dir, None).map_err(|e| e.to_string())).await?;
+        self.shards
+            .lock()
+            .expect("shard map")
+            .insert(collection.to_string(), Arc::new(shard));
+        Ok(())
+    }
+
+    /// Drops a shard tunebench created (the caller checked the manifest).
+    pub async fn drop_collection(&self, collection: &str) -> Result<(), String> {
+        let shard = self.close(collection);
+        let dir = self.dir(collection);
+        blocking(move || {
+            drop(shard);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the shard out of the map. Dropping the last Arc flushes it (blocking), so the
+    /// caller drops it on the blocking pool; workers were closed before.
+    fn close(&self, collection: &str) -> Option<Arc<EdgeShard>> {
+        self.shards.lock().expect("shard map").remove(collection)
+    }
+
+    pub async fn create(
+        &self,
+        collection: &str,
+        dim: usize,
+        manifest: &Manifest,
+    ) -> Result<(), String> {
+        let dir = self.dir(collection);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        self.write_manifest(collection, manifest)?;
+        let config = EdgeConfig {
+            on_disk_payload: false,
+            vectors: HashMap::from([(
+                VECTOR.to_string(),
+                EdgeVectorParams {
+                    size: dim,
+                    distance: Distance::Cosine,
+                    on_disk: None,
+                    multivector_config: None,
+                    datatype: None,
+                    quantization_config: None,
+                    hnsw_config: None,
+                },
+            )]),
+            hnsw_config: HnswIndexConfig {
+                max_indexing_threads: self.cores,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let shard = blocking(move || {
+            let shard = EdgeShard::new(&dir, config).map_err(|e| e.to_string())?;
+            shard
+                .update(UpdateOperation::FieldIndexOperation(
+                    FieldIndexOperations::CreateIndex(CreateIndex {
+                        field_name: category_path(),
+                        field_schema: Some(PayloadFieldSchema::FieldType(
+                            PayloadSchemaType::Integer,
+                        )),
+                    }),
+                ))
+                .map_err(|e| e.to_string())?;
+            Ok(shard)
+        })
+        .await?;
+        self.shards
+            .lock()
+            .expect("shard map")
+            .insert(collection.to_string(), Arc::new(shard));
+        Ok(())
+    }
+
+    /// Upserts one batch of points: (id, vector, category, timestamp).
+    pub async fn upsert(
+        &self,
+        collection: &str,
+        points: Vec<(u64, Vec<f32>, u8, i64)>,
+    ) -> Result<(), String> {
+        let shard = self.shard(collection)?;
+        blocking(move || {
+            let points = points
+                .into_iter()
+                .map(|(id, v, c, t)| {
+                    PointStruct::new(id, v, json!({"category": c, "timestamp": t})).into()
+                })
+                .collect();
+            shard
+                .update(UpdateOperation::PointOperation(
+                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+                ))
+                .map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Runs the optimizers until none has work left: afterwards every segment above the
+    /// indexing threshold has its HNSW graph (and quantized vectors) built.
+    pub async fn build_index(&self, collection: &str) -> Result<(), String> {
+        let shard = self.shard(collection)?;
+        blocking(move || shard.optimize().map(|_| ()).map_err(|e| e.to_string())).await
+    }
+
+    pub async fn info(&self, collection: &str) -> Result<CollectionInfo, String> {
+        let shard = self.shard(collection)?;
+        let dir = self.dir(collection);
+        blocking(move || {
+            let info = shard.info();
+            let config = shard.config().clone();
+            let category_points = info
+                .payload_schema
+                .iter()
+                .find(|(k, _)| k.to_string() == "category")
+                .map(|(_, v)| v.points as u64);
+            Ok(CollectionInfo {
+                status: None,
+                points: info.points_count as u64,
+                indexed: info.indexed_vectors_count as u64,
+                segments: info.segments_count as u64,
+                category_index_points: category_points,
+                managed: managed(&config),
+                raw_config: serde_json::to_value(&config).unwrap_or_default(),
+                disk_bytes: Some(dir_size(&dir)),
+            })
+        })
+        .await
+    }
+
+    /// Changes the collection config: the shard is reopened with it (the engine checks it
+    /// fits the segments), and `build_index` then rebuilds what no longer matches.
+    pub async fn set_config(&self, collection: &str, want: &ManagedConfig) -> Result<(), String> {
+        let shard = self.shard(collection)?;
+        let mut config = shard.config().clone();
+        drop(shard);
+        config.hnsw_config.m = want.m as usize;
+        config.hnsw_config.ef_construct = want.ef_construct as usize;
+        config.hnsw_config.full_scan_threshold = want.full_scan_threshold as usize;
+        config.hnsw_config.max_indexing_threads = self.cores;
+        // Unset means the engine's default: the default is written back as unset, so a
+        // revert restores exactly the config that was captured.
+        let want_kb = want.indexing_threshold as usize;
+        if config.optimizers.get_indexing_threshold_kb() != want_kb {
+            let default_kb = EdgeOptimizersConfig::default().get_indexing_threshold_kb();
+            config.optimizers.indexing_threshold = (want_kb != default_kb).then_some(want_kb);
+        }
+        config.quantization_config = want.quantization.map(|q| {
+            QuantizationConfig::from(ScalarQuantizationConfig {
+                r#type: ScalarType::Int8,
+                quantile: q.quantile,
+                always_ram: q.always_ram,
+            })
+        });
+        let old = self.close(collection);
+        let dir = self.dir(collection);
+        let shard = blocking(move || {
+            drop(old);
+            EdgeShard::load(&dir, Some(config)).map_err(|e| e.to_string())
+        })
+        .await?;
+        self.shards
+            .lock()
+            .expect("shard map")
+            .insert(collection.to_string(), Arc::new(shard));
+        Ok(())
+    }
+
+    pub fn searcher(&self, collection: &str) -> Result<EdgeSearcher, String> {
+        Ok(EdgeSearcher {
+            shard: self.shard(collection)?,
+            slots: self.slots.clone(),
+        })
+    }
+}
+
+/// The part of an edge config tunebench manages, with the engine's defaults resolved.
+fn managed(c: &EdgeConfig) -> ManagedConfig {
+    ManagedConfig {
+        m: c.hnsw_config.m as u32,
+        ef_construct: c.hnsw_config.ef_construct as u32,
+        full_scan_threshold: c.hnsw_config.full_scan_threshold as u32,
+        indexing_threshold: c
+            .optimizers
+            .get_indexing_threshold_kb()
+            .min(u32::MAX as usize) as u32,
+        quantization: match &c.quantization_config {
+            Some(QuantizationConfig::Scalar(s)) => Some(Quantization {
+                quantile: s.scalar.quantile,
+                always_ram: s.scalar.always_ram,
+            }),
+            _ => None,
+        },
+    }
+}
+
+fn category_path() -> JsonPath {
+    "category".parse().expect("a plain key is a JSON path")
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// One worker's handle for searches.
+#[derive(Clone)]
+pub struct EdgeSearcher {
+    shard: Arc<EdgeShard>,
+    slots: Arc<Semaphore>,
+}
+
+impl EdgeSearcher {
+    pub async fn search(
+        &self,
+        query: Vec<f32>,
+        category: Option<u8>,
+        limit: usize,
+        spec: SearchSpec,
+    ) -> Result<Vec<u64>, String> {
+        let _slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let shard = self.shard.clone();
+        blocking(move || {
+            let request = SearchRequest {
+                query: QueryEnum::Nearest(NamedQuery {
+                    query: VectorInternal::from(query),
+                    using: None,
+                }),
+                filter: category.map(|c| {
+                    Filter::new_must(Condition::Field(FieldCondition::new_match(
+                        category_path(),
+                        Match::new_value(ValueVariants::Integer(i64::from(c))),
+                    )))
+                }),
+                params: Some(SearchParams {
+                    hnsw_ef: spec.hnsw_ef.map(|e| e as usize),
+                    exact: spec.exact,
+                    quantization: (spec.rescore.is_some() || spec.oversampling.is_some())
+                        .then_some(QuantizationSearchParams {
+                            ignore: false,
+                            rescore: spec.rescore,
+                            oversampling: spec.oversampling,
+                        }),
+                    ..Default::default()
+                }),
+                limit,
+                offset: 0,
+                with_payload: None,
+                with_vector: None,
+                score_threshold: None,
+            };
+            let points = shard.search(request).map_err(|e| e.to_string())?;
+            Ok(points
+                .into_iter()
+                .filter_map(|p| match p.id {
+                    qdrant_edge::PointId::NumId(n) => Some(n),
+                    _ => None,
+                })
+                .collect())
+        })
+        .await
+    }
+}

@@ -1,0 +1,386 @@
+//! A Qdrant server over gRPC (`qdrant-client`), used when the target has a URL. The client's
+//! own version check prints to stdout and carries on; it is switched off and done here
+//! instead, so an incompatible or silent server is a clear error before anything runs.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use qdrant_client::Qdrant;
+use qdrant_client::qdrant::{
+    CollectionStatus, Condition, CreateCollection, CreateFieldIndexCollection, DeleteCollection,
+    Disabled, Distance, FieldType, Filter, GetCollectionInfoRequest, HnswConfigDiff,
+    OptimizersConfigDiff, PointStruct, QuantizationConfigDiff, QuantizationSearchParams,
+    QuantizationType, ScalarQuantization, SearchParams, SearchPoints, UpdateCollection,
+    UpsertPoints, Value, VectorParams, VectorsConfig, quantization_config,
+    quantization_config_diff, value::Kind, vectors_config,
+};
+
+use super::{CollectionInfo, ManagedConfig, Manifest, Quantization, SearchSpec};
+
+/// How long to wait for the server's optimizers before calling the index build failed.
+const INDEX_WAIT: Duration = Duration::from_secs(3600);
+
+/// The client's major.minor; a server within one minor version is supported.
+const CLIENT: (u64, u64) = (1, 20);
+
+pub struct ServerEngine {
+    client: Qdrant,
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Whether a server version fits this client: same major, minor at most one apart.
+pub fn compatible(server: &str) -> Result<(), String> {
+    let mut parts = server
+        .trim_start_matches('v')
+        .split('.')
+        .map(|p| p.parse::<u64>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) if major == CLIENT.0 && minor.abs_diff(CLIENT.1) <= 1 => Ok(()),
+        (Some(_), Some(_)) => Err(format!(
+            "server version {server} is not supported by qdrant-client {}.{} (same major, minor within 1); use a Qdrant {}.{}-{}.{} server",
+            CLIENT.0,
+            CLIENT.1,
+            CLIENT.0,
+            CLIENT.1 - 1,
+            CLIENT.0,
+            CLIENT.1 + 1
+        )),
+        _ => Err(format!("server reported an unreadable version `{server}`")),
+    }
+}
+
+impl ServerEngine {
+    /// Connects and checks the server's version explicitly. Returns the version.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<(Self, String), String> {
+        let client = Qdrant::from_url(url)
+            .skip_compatibility_check()
+            .timeout(Duration::from_secs(600))
+            .connect_timeout(timeout)
+            .build()
+            .map_err(err)?;
+        let reply = client
+            .health_check()
+            .await
+            .map_err(|e| format!("the server does not answer a health check over gRPC: {e}"))?;
+        compatible(&reply.version)?;
+        Ok((ServerEngine { client }, reply.version))
+    }
+
+    pub async fn manifest(&self, collection: &str) -> Result<Option<Manifest>, String> {
+        if !self
+            .client
+            .collection_exists(collection)
+            .await
+            .map_err(err)?
+        {
+            return Ok(None);
+        }
+        let info = self.raw_info(collection).await?;
+        let meta = info
+            .config
+            .map(|c| c.metadata)
+            .unwrap_or_default()
+            .remove("tunebench_manifest")
+            .and_then(|v| match v.kind {
+                Some(Kind::StringValue(s)) => Some(s),
+                _ => None,
+            });
+        match meta {
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("collection {collection}: unreadable manifest: {e}")),
+            None => Err(format!(
+                "collection {collection} exists but was not created by tunebench (no tunebench_manifest metadata); tunebench leaves it untouched: choose another schema name"
+            )),
+        }
+    }
+
+    pub async fn write_manifest(&self, collection: &str, m: &Manifest) -> Result<(), String> {
+        self.client
+            .update_collection(UpdateCollection {
+                collection_name: collection.into(),
+                metadata: manifest_metadata(m),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    pub async fn drop_collection(&self, collection: &str) -> Result<(), String> {
+        self.client
+            .delete_collection(DeleteCollection {
+                collection_name: collection.into(),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    pub async fn create(
+        &self,
+        collection: &str,
+        dim: usize,
+        manifest: &Manifest,
+    ) -> Result<(), String> {
+        self.client
+            .create_collection(CreateCollection {
+                collection_name: collection.into(),
+                vectors_config: Some(VectorsConfig {
+                    config: Some(vectors_config::Config::Params(VectorParams {
+                        size: dim as u64,
+                        distance: Distance::Cosine as i32,
+                        ..Default::default()
+                    })),
+                }),
+                metadata: manifest_metadata(manifest),
+                ..Default::default()
+            })
+            .await
+            .map_err(err)?;
+        self.client
+            .create_field_index(CreateFieldIndexCollection {
+                collection_name: collection.into(),
+                wait: Some(true),
+                field_name: "category".into(),
+                field_type: Some(FieldType::Integer as i32),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    pub async fn upsert(
+        &self,
+        collection: &str,
+        points: Vec<(u64, Vec<f32>, u8, i64)>,
+    ) -> Result<(), String> {
+        let points = points
+            .into_iter()
+            .map(|(id, v, c, t)| PointStruct {
+                id: Some(id.into()),
+                vectors: Some(v.into()),
+                payload: HashMap::from([
+                    ("category".to_string(), Value::from(i64::from(c))),
+                    ("timestamp".to_string(), Value::from(t)),
+                ]),
+            })
+            .collect();
+        self.client
+            .upsert_points(UpsertPoints {
+                collection_name: collection.into(),
+                wait: Some(true),
+                points,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// Waits until the server's optimizers are done: status green and every point indexed
+    /// (or, below the indexing threshold, nothing left to index).
+    pub async fn build_index(&self, collection: &str, expect_indexed: bool) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + INDEX_WAIT;
+        loop {
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "collection {collection} was not green with every point indexed after {} min; check the server's optimizer (collection info)",
+                    INDEX_WAIT.as_secs() / 60
+                ));
+            }
+            let info = self.raw_info(collection).await?;
+            let points = info.points_count.unwrap_or(0);
+            let indexed = info.indexed_vectors_count.unwrap_or(0);
+            let green = info.status == CollectionStatus::Green as i32;
+            if green && (!expect_indexed || indexed >= points) {
+                return Ok(());
+            }
+            if info.status == CollectionStatus::Red as i32 {
+                return Err(format!(
+                    "collection {collection} is red (optimization failed)"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn raw_info(
+        &self,
+        collection: &str,
+    ) -> Result<qdrant_client::qdrant::CollectionInfo, String> {
+        self.client
+            .collection_info(GetCollectionInfoRequest {
+                collection_name: collection.into(),
+            })
+            .await
+            .map_err(err)?
+            .result
+            .ok_or_else(|| format!("collection {collection}: no info returned"))
+    }
+
+    #[allow(deprecated)] // always_ram: see `scalar`
+    pub async fn info(&self, collection: &str) -> Result<CollectionInfo, String> {
+        let info = self.raw_info(collection).await?;
+        let status = match CollectionStatus::try_from(info.status) {
+            Ok(CollectionStatus::Green) => "green",
+            Ok(CollectionStatus::Yellow) => "yellow",
+            Ok(CollectionStatus::Red) => "red",
+            Ok(CollectionStatus::Grey) => "grey",
+            _ => "unknown",
+        };
+        let config = info.config.clone().unwrap_or_default();
+        let hnsw = config.hnsw_config.unwrap_or_default();
+        let opt = config.optimizer_config.unwrap_or_default();
+        let quantization = match config.quantization_config.and_then(|q| q.quantization) {
+            Some(quantization_config::Quantization::Scalar(s)) => Some(Quantization {
+                quantile: s.quantile,
+                always_ram: s.always_ram,
+            }),
+            _ => None,
+        };
+        let managed = ManagedConfig {
+            m: hnsw.m.unwrap_or(16) as u32,
+            ef_construct: hnsw.ef_construct.unwrap_or(100) as u32,
+            full_scan_threshold: hnsw.full_scan_threshold.unwrap_or(10_000) as u32,
+            indexing_threshold: opt.indexing_threshold.unwrap_or(10_000) as u32,
+            quantization,
+        };
+        Ok(CollectionInfo {
+            status: Some(status.into()),
+            points: info.points_count.unwrap_or(0),
+            indexed: info.indexed_vectors_count.unwrap_or(0),
+            segments: info.segments_count,
+            category_index_points: info
+                .payload_schema
+                .get("category")
+                .map(|s| s.points.unwrap_or(0)),
+            raw_config: serde_json::to_value(managed).unwrap_or_default(),
+            managed,
+            disk_bytes: None,
+        })
+    }
+
+    pub async fn set_config(&self, collection: &str, want: &ManagedConfig) -> Result<(), String> {
+        let quantization = Some(QuantizationConfigDiff {
+            quantization: Some(match want.quantization {
+                Some(q) => quantization_config_diff::Quantization::Scalar(scalar(q)),
+                None => quantization_config_diff::Quantization::Disabled(Disabled {}),
+            }),
+        });
+        self.client
+            .update_collection(UpdateCollection {
+                collection_name: collection.into(),
+                hnsw_config: Some(HnswConfigDiff {
+                    m: Some(u64::from(want.m)),
+                    ef_construct: Some(u64::from(want.ef_construct)),
+                    full_scan_threshold: Some(u64::from(want.full_scan_threshold)),
+                    ..Default::default()
+                }),
+                optimizers_config: Some(OptimizersConfigDiff {
+                    indexing_threshold: Some(u64::from(want.indexing_threshold)),
+                    ..Default::default()
+                }),
+                quantization_config: quantization,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    pub fn searcher(&self, collection: &str) -> ServerSearcher {
+        ServerSearcher {
+            client: self.client.clone(),
+            collection: collection.to_string(),
+        }
+    }
+}
+
+// `always_ram` is deprecated for `memory` in 1.20, but servers 1.19 (within the supported
+// range) know only `always_ram`; the profile's field maps onto it one to one.
+#[allow(deprecated)]
+fn scalar(q: Quantization) -> ScalarQuantization {
+    ScalarQuantization {
+        r#type: QuantizationType::Int8 as i32,
+        quantile: q.quantile,
+        always_ram: q.always_ram,
+        ..Default::default()
+    }
+}
+
+fn manifest_metadata(m: &Manifest) -> HashMap<String, Value> {
+    HashMap::from([(
+        "tunebench_manifest".to_string(),
+        Value::from(serde_json::to_string(m).expect("manifest")),
+    )])
+}
+
+#[derive(Clone)]
+pub struct ServerSearcher {
+    client: Qdrant,
+    collection: String,
+}
+
+impl ServerSearcher {
+    pub async fn search(
+        &self,
+        query: Vec<f32>,
+        category: Option<u8>,
+        limit: usize,
+        spec: SearchSpec,
+    ) -> Result<Vec<u64>, String> {
+        let reply = self
+            .client
+            .search_points(SearchPoints {
+                collection_name: self.collection.clone(),
+                vector: query,
+                filter: category
+                    .map(|c| Filter::must([Condition::matches("category", i64::from(c))])),
+                limit: limit as u64,
+                params: Some(SearchParams {
+                    hnsw_ef: spec.hnsw_ef.map(u64::from),
+                    exact: Some(spec.exact),
+                    quantization: (spec.rescore.is_some() || spec.oversampling.is_some())
+                        .then_some(QuantizationSearchParams {
+                            ignore: Some(false),
+                            rescore: spec.rescore,
+                            oversampling: spec.oversampling,
+                        }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .map_err(err)?;
+        Ok(reply
+            .result
+            .into_iter()
+            .filter_map(|p| match p.id?.point_id_options? {
+                qdrant_client::qdrant::point_id::PointIdOptions::Num(n) => Some(n),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_check_is_explicit() {
+        assert!(super::compatible("1.20.3").is_ok());
+        assert!(super::compatible("v1.19.0").is_ok());
+        assert!(
+            super::compatible("1.17.0")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(super::compatible("2.0.0").is_err());
+        assert!(super::compatible("dev").unwrap_err().contains("unreadable"));
+    }
+}

@@ -1,0 +1,689 @@
+//! [`Store`] for Qdrant: the vector dataset as a `tunebench_` collection (Cosine, payload
+//! `category` + `timestamp`, a payload index on `category`), profiles as collection config
+//! changes that are re-indexed and timed, readiness on points and indexed vectors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::exec::QdrantExecutor;
+use super::profile::{search_spec, setting_changes, wanted};
+use super::{Engine, ManagedConfig, Manifest, SearchSpec};
+use crate::backend::Store;
+use crate::dataset::vectors::VectorSet;
+use crate::dataset::{DatasetSpec, VectorsSpec};
+use crate::error::{Error, InputIssue, Result};
+use crate::results::{
+    DatasetReport, Evidence, IndexChange, PoolReport, QdrantEvidence, ReadinessCheck, RevertReport,
+    TargetChanges, TargetEnv,
+};
+use crate::scenario::{
+    AppliedFile, Dataset, OpDef, ParamGen, ProfileDef, QdrantProfile, Target, Workload,
+};
+
+const BATCH: usize = 500;
+
+/// One measured index build: what `index_vectors_per_s` reports.
+#[derive(Debug, Clone)]
+struct IndexBuild {
+    seconds: f64,
+    vectors: u64,
+    source: String,
+}
+
+pub struct QdrantStore {
+    target: Target,
+    engine: Engine,
+    version: String,
+    /// The index build that produced each collection's current state.
+    builds: HashMap<String, IndexBuild>,
+    /// Search parameters of the applied profile, per collection.
+    search: HashMap<String, SearchSpec>,
+}
+
+/// A prepared vector set and the collection holding it.
+pub struct QdrantData {
+    pub set: VectorSet,
+    pub collection: String,
+}
+
+pub struct AppliedQdrantProfile {
+    collection: String,
+    vectors: u64,
+    dim: usize,
+    before: ManagedConfig,
+    after: ManagedConfig,
+    changes: TargetChanges,
+}
+
+impl QdrantStore {
+    fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        Error::target(
+            format!(
+                "target {} ({}, {}): {what}",
+                self.target.name,
+                self.engine.mode(),
+                self.target.url_redacted
+            ),
+            e,
+        )
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Re-indexes (when the config change needs it) and records the build.
+    async fn rebuild(
+        &mut self,
+        c: &str,
+        vectors: u64,
+        dim: usize,
+        cfg: &ManagedConfig,
+        source: &str,
+    ) -> Result<Option<f64>> {
+        let started = Instant::now();
+        self.engine
+            .build_index(c, cfg.expects_index(vectors, dim))
+            .await
+            .map_err(|e| self.fail(&format!("building the index of {c}"), e))?;
+        let seconds = started.elapsed().as_secs_f64();
+        if cfg.expects_index(vectors, dim) {
+            self.builds.insert(
+                c.to_string(),
+                IndexBuild {
+                    seconds,
+                    vectors,
+                    source: format!("{source} (re-index {vectors} vectors)"),
+                },
+            );
+            Ok(Some(seconds))
+        } else {
+            self.builds.remove(c);
+            Ok(None)
+        }
+    }
+
+    async fn load(&mut self, c: &str, set: &VectorSet, hash: &str) -> Result<(f64, f64)> {
+        let mut manifest = Manifest {
+            created_by: "tunebench".into(),
+            spec_hash: hash.to_string(),
+            complete: false,
+            upsert_seconds: None,
+            index_seconds: None,
+            vectors: set.len() as u64,
+        };
+        self.engine
+            .create(c, set.dim, &manifest)
+            .await
+            .map_err(|e| self.fail(&format!("creating collection {c}"), e))?;
+        let started = Instant::now();
+        for from in (0..set.len()).step_by(BATCH) {
+            let to = (from + BATCH).min(set.len());
+            let points = (from..to)
+                .map(|i| {
+                    (
+                        i as u64 + 1,
+                        set.row(i).to_vec(),
+                        set.categories[i],
+                        set.timestamps[i],
+                    )
+                })
+                .collect();
+            self.engine
+                .upsert(c, points)
+                .await
+                .map_err(|e| self.fail(&format!("upserting into {c}"), e))?;
+        }
+        let upsert = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let info = self.info(c).await?;
+        self.engine
+            .build_index(c, info.managed.expects_index(set.len() as u64, set.dim))
+            .await
+            .map_err(|e| self.fail(&format!("building the index of {c}"), e))?;
+        let index = started.elapsed().as_secs_f64();
+        manifest.complete = true;
+        manifest.upsert_seconds = Some(upsert);
+        manifest.index_seconds = Some(index);
+        self.engine
+            .write_manifest(c, &manifest)
+            .await
+            .map_err(|e| self.fail(&format!("marking {c} complete"), e))?;
+        Ok((upsert, index))
+    }
+
+    async fn info(&self, c: &str) -> Result<super::CollectionInfo> {
+        self.engine
+            .info(c)
+            .await
+            .map_err(|e| self.fail(&format!("reading collection info of {c}"), e))
+    }
+}
+
+fn qdrant_profile(file: &AppliedFile) -> &QdrantProfile {
+    match &file.profile {
+        ProfileDef::Qdrant(p) => p,
+        _ => unreachable!("profiles are loaded per target kind (scenario::resolve)"),
+    }
+}
+
+fn evidence(e: &mut Evidence) -> &mut QdrantEvidence {
+    match e {
+        Evidence::Qdrant(q) => q,
+        _ => unreachable!("evidence is created by the store itself"),
+    }
+}
+
+impl Store for QdrantStore {
+    type Exec = QdrantExecutor;
+    type Data = QdrantData;
+    type Applied = AppliedQdrantProfile;
+    type Snapshot = ();
+    type Workers = ();
+
+    async fn connect(target: &Target) -> Result<Self> {
+        let root = crate::dataset::vectors::cache_dir().join("qdrant-edge");
+        let (engine, version) = Engine::open(&target.url, root, target.pool_connect_timeout)
+            .await
+            .map_err(|e| {
+                Error::target(
+                    format!(
+                        "cannot connect to target {} at {}",
+                        target.name, target.url_redacted
+                    ),
+                    e,
+                )
+            })?;
+        Ok(QdrantStore {
+            target: target.clone(),
+            engine,
+            version,
+            builds: HashMap::new(),
+            search: HashMap::new(),
+        })
+    }
+
+    async fn environment(&self) -> Result<TargetEnv> {
+        let t = &self.target;
+        let url = match &self.engine {
+            Engine::Edge(e) => format!("embedded ({})", e.root().display()),
+            Engine::Server(_) => t.url_redacted.clone(),
+        };
+        let threads = std::thread::available_parallelism().map_or(2, |c| c.get());
+        let mut settings = BTreeMap::new();
+        if let Engine::Edge(_) = self.engine {
+            settings.insert("search_threads".into(), threads.to_string());
+            settings.insert("max_indexing_threads".into(), threads.to_string());
+        }
+        Ok(TargetEnv {
+            kind: "qdrant".into(),
+            url,
+            server_version: self.version.clone(),
+            non_default_settings: settings,
+            pool: PoolReport {
+                min_connections: t.pool.min_connections,
+                max_connections: t.pool.max_connections,
+                idle_timeout_s: t.pool_idle_timeout.as_secs_f64(),
+                connect_timeout_s: t.pool_connect_timeout.as_secs_f64(),
+                leaked_connections: 0,
+            },
+        })
+    }
+
+    async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<QdrantData>)> {
+        let DatasetSpec::Vectors(spec) = &dataset.spec else {
+            return Err(Error::Usage(format!(
+                "dataset {} ({}) is not a vector set; a qdrant target needs kind = \"vectors\"",
+                dataset.name,
+                dataset.file.display()
+            )));
+        };
+        let set = build_vectors(dataset, spec.clone()).await?;
+        let c = spec.schema.clone();
+        let hash = dataset.spec.hash();
+        let n = set.len() as u64;
+        let existing = self.engine.manifest(&c).await.map_err(|e| {
+            if e.contains("not created by tunebench") {
+                Error::input(InputIssue::new(&dataset.file, "schema", e))
+            } else {
+                self.fail(&format!("reading collection {c}"), e)
+            }
+        })?;
+        let mut reused = None;
+        if let Some(m) = existing {
+            if m.complete && m.spec_hash == hash {
+                self.engine
+                    .open_collection(&c)
+                    .await
+                    .map_err(|e| self.fail(&format!("opening {c}"), e))?;
+                if self.info(&c).await?.points == n {
+                    reused = Some(m);
+                }
+            }
+            if reused.is_none() {
+                tracing::info!("collection {c}: tunebench's own, stale or incomplete: reloading");
+                self.engine
+                    .drop_collection(&c)
+                    .await
+                    .map_err(|e| self.fail(&format!("dropping stale {c}"), e))?;
+            }
+        }
+        let (upsert, index) = match &reused {
+            Some(m) => (
+                m.upsert_seconds.unwrap_or(0.0),
+                m.index_seconds.unwrap_or(0.0),
+            ),
+            None => self.load(&c, &set, &hash).await?,
+        };
+        let info = self.info(&c).await?;
+        let total = upsert + index;
+        let mut rates = BTreeMap::from([(
+            "upsert_vectors_per_s".to_string(),
+            n as f64 / upsert.max(1e-9),
+        )]);
+        if info.managed.expects_index(n, set.dim) {
+            rates.insert("indexed_vectors_per_s".into(), n as f64 / total.max(1e-9));
+            self.builds.insert(
+                c.clone(),
+                IndexBuild {
+                    seconds: total,
+                    vectors: n,
+                    source: format!(
+                        "dataset load: upsert + index of {n} vectors{}",
+                        if reused.is_some() {
+                            ", from the collection's manifest"
+                        } else {
+                            ""
+                        }
+                    ),
+                },
+            );
+        }
+        let report = DatasetReport {
+            name: dataset.name.clone(),
+            target: dataset.target.clone(),
+            schema: c.clone(),
+            spec_hash: hash,
+            loaded: reused.is_none(),
+            rows: BTreeMap::from([("points".to_string(), info.points)]),
+            // A reused collection was not loaded by this run; its load_rates are the ones
+            // measured when it was (kept in its manifest), for the index criterion.
+            load_seconds: reused.is_none().then_some(total),
+            load_rows_per_s: reused.is_none().then(|| n as f64 / total.max(1e-9)),
+            term_bands: Vec::new(),
+            load_rates: rates,
+        };
+        Ok((report, Arc::new(QdrantData { set, collection: c })))
+    }
+
+    async fn apply(
+        &mut self,
+        file: &AppliedFile,
+        data: Option<&QdrantData>,
+        _host_memory: u64,
+    ) -> Result<AppliedQdrantProfile> {
+        let Some(data) = data else {
+            return Err(Error::Usage(format!(
+                "{}: target {} has no dataset, so there is no collection for the profile",
+                file.file.display(),
+                self.target.name
+            )));
+        };
+        let p = qdrant_profile(file);
+        let c = data.collection.clone();
+        let (n, dim) = (data.set.len() as u64, data.set.dim);
+        let before = self.info(&c).await?.managed;
+        let after = wanted(&before, p);
+        let search = search_spec(p);
+        let settings = setting_changes(&before, &after, &search);
+        let mut indexes = Vec::new();
+        if after != before {
+            self.engine
+                .set_config(&c, &after)
+                .await
+                .map_err(|e| self.fail(&format!("changing the config of {c}"), e))?;
+            let built = if before.needs_reindex(&after) {
+                match self.rebuild(&c, n, dim, &after, "profile apply").await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        // Undo our own partial work before reporting.
+                        let _ = self.engine.set_config(&c, &before).await;
+                        let _ = self.engine.build_index(&c, false).await;
+                        return Err(e);
+                    }
+                }
+            } else {
+                None
+            };
+            if let Some(seconds) = built {
+                indexes.push(IndexChange {
+                    name: format!(
+                        "hnsw m={} ef_construct={}{}",
+                        after.m,
+                        after.ef_construct,
+                        if after.quantization.is_some() {
+                            " + int8 scalar quantization"
+                        } else {
+                            ""
+                        }
+                    ),
+                    table: c.clone(),
+                    definition: serde_json::to_string(&after).expect("config"),
+                    created: true,
+                    build_seconds: Some(seconds),
+                    size_bytes: self.info(&c).await?.disk_bytes.map(|b| b as i64),
+                });
+            }
+        }
+        self.search.insert(c.clone(), search);
+        Ok(AppliedQdrantProfile {
+            collection: c,
+            vectors: n,
+            dim,
+            before,
+            after,
+            changes: TargetChanges {
+                target: self.target.name.clone(),
+                profile_file: file.file.display().to_string(),
+                description: p.description.clone(),
+                settings,
+                indexes,
+                restarted: false,
+            },
+        })
+    }
+
+    fn changes(applied: &AppliedQdrantProfile) -> TargetChanges {
+        applied.changes.clone()
+    }
+
+    async fn revert(&mut self, a: AppliedQdrantProfile) -> Result<RevertReport> {
+        self.search.remove(&a.collection);
+        let mut restored = Vec::new();
+        if a.after != a.before {
+            self.engine
+                .set_config(&a.collection, &a.before)
+                .await
+                .map_err(|e| self.fail(&format!("restoring the config of {}", a.collection), e))?;
+            if a.after.needs_reindex(&a.before) {
+                self.rebuild(&a.collection, a.vectors, a.dim, &a.before, "revert")
+                    .await?;
+            }
+            restored = a
+                .before
+                .fields()
+                .into_iter()
+                .zip(a.after.fields())
+                .filter(|(b, x)| b.1 != x.1)
+                .map(|(b, _)| b.0.to_string())
+                .collect();
+        }
+        let now = self.info(&a.collection).await?.managed;
+        let mismatches = a
+            .before
+            .fields()
+            .into_iter()
+            .zip(now.fields())
+            .filter(|(b, n)| b.1 != n.1)
+            .map(|(b, n)| format!("{}: captured {}, now {}", b.0, b.1, n.1))
+            .collect();
+        Ok(RevertReport {
+            target: self.target.name.clone(),
+            kept: false,
+            settings_restored: restored,
+            indexes_dropped: Vec::new(),
+            restarted: false,
+            mismatches,
+        })
+    }
+
+    async fn readiness(
+        &self,
+        data: &QdrantData,
+        _file: Option<&AppliedFile>,
+    ) -> Result<Vec<ReadinessCheck>> {
+        let c = &data.collection;
+        let n = data.set.len() as u64;
+        let info = self.info(c).await?;
+        let check = |check: String, expected: String, actual: String, ok: bool| ReadinessCheck {
+            target: self.target.name.clone(),
+            check,
+            expected,
+            actual,
+            ok,
+        };
+        let mut checks = vec![check(
+            format!("points in {c}"),
+            n.to_string(),
+            info.points.to_string(),
+            info.points == n,
+        )];
+        let kb = n * data.set.dim as u64 * 4 / 1024;
+        if info.managed.expects_index(n, data.set.dim) {
+            checks.push(check(
+                format!("indexed vectors in {c}"),
+                n.to_string(),
+                info.indexed.to_string(),
+                info.indexed >= n,
+            ));
+        } else {
+            checks.push(check(
+                format!("indexed vectors in {c}"),
+                format!(
+                    "none needed: {kb} KB of vectors is below indexing_threshold {} KB (searched without HNSW)",
+                    info.managed.indexing_threshold
+                ),
+                info.indexed.to_string(),
+                true,
+            ));
+        }
+        checks.push(check(
+            format!("payload index on {c}.category"),
+            "present".into(),
+            info.category_index_points
+                .map_or("absent".into(), |p| format!("present ({p} points)")),
+            info.category_index_points.is_some(),
+        ));
+        if let Some(status) = &info.status {
+            checks.push(check(
+                format!("status of {c}"),
+                "green".into(),
+                status.clone(),
+                status == "green",
+            ));
+        }
+        Ok(checks)
+    }
+
+    fn new_evidence() -> Evidence {
+        Evidence::Qdrant(QdrantEvidence::default())
+    }
+
+    async fn explain(&self, _w: &Workload, data: &QdrantData, ev: &mut Evidence) -> Result<()> {
+        let c = &data.collection;
+        let info = self.info(c).await?;
+        let build = self.builds.get(c);
+        let n = data.set.len() as u64;
+        let indexed_all = !info.managed.expects_index(n, data.set.dim) || info.indexed >= n;
+        *evidence(ev) = QdrantEvidence {
+            mode: self.engine.mode().into(),
+            collection: c.clone(),
+            status: Some(
+                info.status
+                    .clone()
+                    .unwrap_or_else(|| if indexed_all { "green" } else { "yellow" }.into()),
+            ),
+            points_count: info.points,
+            indexed_vectors_count: info.indexed,
+            segments_count: info.segments,
+            config: info.raw_config.clone(),
+            search: serde_json::to_value(self.search.get(c).copied().unwrap_or_default())
+                .expect("search spec"),
+            index_build_seconds: build.map(|b| b.seconds),
+            index_vectors_per_s: build.map(|b| b.vectors as f64 / b.seconds.max(1e-9)),
+            index_source: build.map(|b| b.source.clone()),
+            disk_bytes: info.disk_bytes,
+        };
+        Ok(())
+    }
+
+    async fn snapshot(&self, _w: &Workload, _e: &Evidence) -> Result<()> {
+        Ok(())
+    }
+
+    fn accumulate(_after: &(), _before: &(), _e: &mut Evidence) {}
+
+    async fn workers(
+        &self,
+        workload: &Workload,
+        data: Arc<QdrantData>,
+        n: u32,
+        op_timeout: Duration,
+    ) -> Result<((), Vec<QdrantExecutor>)> {
+        let c = data.collection.clone();
+        let mut spec = self.search.get(&c).copied().unwrap_or_default();
+        if let Some(sw) = &workload.sweep {
+            let bad = |e: &dyn std::fmt::Display| {
+                Error::Usage(format!(
+                    "workload {}: sweep value `{}` for {}: {e}",
+                    sw.base, sw.value, sw.setting
+                ))
+            };
+            match sw.setting.as_str() {
+                "hnsw_ef" => spec.hnsw_ef = Some(sw.value.parse().map_err(|e| bad(&e))?),
+                "oversampling" => spec.oversampling = Some(sw.value.parse().map_err(|e| bad(&e))?),
+                other => return Err(bad(&format!("`{other}` is not a Qdrant search parameter"))),
+            }
+        }
+        let searcher = self
+            .engine
+            .searcher(&c)
+            .map_err(|e| self.fail("opening search handles", e))?;
+        let ops: Arc<Vec<(ParamGen, usize)>> = Arc::new(
+            workload
+                .ops
+                .iter()
+                .map(|o| match &o.def {
+                    OpDef::Qdrant(q) => (q.query, q.limit as usize),
+                    _ => unreachable!("workload files are checked against their target's kind"),
+                })
+                .collect(),
+        );
+        let k = workload.k.unwrap_or(10) as usize;
+        let executors = (0..n)
+            .map(|_| QdrantExecutor {
+                searcher: searcher.clone(),
+                data: data.clone(),
+                ops: ops.clone(),
+                spec,
+                k,
+                timeout: op_timeout,
+            })
+            .collect();
+        Ok(((), executors))
+    }
+
+    async fn check(
+        &self,
+        check: &crate::scenario::CheckKind,
+        datasets: &[&Dataset],
+        _evidence: Option<&Evidence>,
+    ) -> Result<crate::results::CheckOutcome> {
+        let collections: Vec<String> = datasets
+            .iter()
+            .map(|d| d.spec.namespace().to_string())
+            .collect();
+        check_collections(&self.engine, check, &collections)
+            .await
+            .map_err(|e| self.fail("configuration check", e))
+    }
+
+    async fn close_workers(_workers: ()) -> u32 {
+        0
+    }
+}
+
+/// Generates (or reads) the vectors and their ground truth on a blocking thread.
+async fn build_vectors(dataset: &Dataset, spec: VectorsSpec) -> Result<VectorSet> {
+    let cache = crate::dataset::vectors::cache_dir();
+    let file = dataset.file.clone();
+    tokio::task::spawn_blocking(move || VectorSet::build(&spec, &cache))
+        .await
+        .map_err(|e| Error::Usage(format!("building the vector dataset failed: {e}")))?
+        .map_err(|e| Error::input(InputIssue::new(&file, "vectors_file", e)))
+}
+
+/// Configuration checks on the datasets' collections, read from the engine.
+pub(super) async fn check_collections(
+    engine: &Engine,
+    kind: &crate::scenario::CheckKind,
+    collections: &[String],
+) -> std::result::Result<crate::results::CheckOutcome, String> {
+    use crate::results::{CheckOutcome, CheckStatus};
+    use crate::scenario::CheckKind;
+    if collections.is_empty() {
+        return Ok(CheckOutcome {
+            status: CheckStatus::NotEvaluated,
+            actual: "no vectors dataset on this target, so no collection to check".into(),
+            details: Vec::new(),
+        });
+    }
+    let mut found = Vec::new();
+    let mut fails = Vec::new();
+    for c in collections {
+        if engine.manifest(c).await?.is_none() {
+            return Ok(CheckOutcome {
+                status: CheckStatus::NotEvaluated,
+                actual: format!("collection {c} has not been loaded by tunebench"),
+                details: Vec::new(),
+            });
+        }
+        engine.open_collection(c).await?;
+        let m = engine.info(c).await?.managed;
+        let (ok, what) = match kind {
+            CheckKind::Hnsw {
+                m: want_m,
+                ef_construct,
+            } => (
+                m.m == *want_m && m.ef_construct == *ef_construct,
+                format!("{c}: m = {}, ef_construct = {}", m.m, m.ef_construct),
+            ),
+            CheckKind::Int8Quantization => (
+                m.quantization.is_some(),
+                format!(
+                    "{c}: {}",
+                    if m.quantization.is_some() {
+                        "scalar int8"
+                    } else {
+                        "no quantization"
+                    }
+                ),
+            ),
+            other => {
+                return Ok(CheckOutcome {
+                    status: CheckStatus::NotEvaluated,
+                    actual: format!("`{}` is not a Qdrant check", other.expected()),
+                    details: Vec::new(),
+                });
+            }
+        };
+        if !ok {
+            fails.push(what.clone());
+        }
+        found.push(what);
+    }
+    Ok(CheckOutcome {
+        status: if fails.is_empty() {
+            CheckStatus::Pass
+        } else {
+            CheckStatus::Fail
+        },
+        actual: found.join("; "),
+        details: if collections.len() > 1 {
+            fails
+        } else {
+            Vec::new()
+        },
+    })
+}

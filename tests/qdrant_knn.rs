@@ -1,0 +1,548 @@
+//! Qdrant kNN end to end. The embedded engine (qdrant-edge, in-process) always runs: baseline
+//! vs tuned with recall against tunebench's ground truth, revert restoring the collection
+//! config, readiness refusing unindexed data, safety and bad input. Small data, seconds per
+//! test. The server tests run against `TUNEBENCH_QDRANT_URL` when it is set and otherwise say
+//! in one line that they were skipped.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use tunebench::backend::Store;
+use tunebench::backend::qdrant::{ManagedConfig, QdrantStore};
+use tunebench::dataset::vectors::cache_dir;
+use tunebench::{Cli, Outcome, Results};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Each test uses its own collection; the embedded shards live under the cache dir.
+fn shard_dir(schema: &str) -> PathBuf {
+    cache_dir().join("qdrant-edge").join(schema)
+}
+
+fn dataset(dir: &Path, schema: &str, count: u32) -> PathBuf {
+    let path = dir.join(format!("{schema}.toml"));
+    std::fs::write(
+        &path,
+        format!("kind = \"vectors\"\nschema = \"{schema}\"\nseed = 7\ncount = {count}\ndimension = 384\nqueries = 100\nclusters = 20\nk_max = 10\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// A small-data profile: the plan's tuned values, but thresholds low enough that a few
+/// thousand vectors get (and are searched through) an HNSW graph.
+const SMALL_TUNED: &str = r#"store = "qdrant"
+description = "tuned, small-data thresholds"
+[hnsw]
+m = 16
+ef_construct = 100
+full_scan_threshold = 10
+[optimizers]
+indexing_threshold = 100
+[quantization]
+type = "int8"
+quantile = 0.99
+always_ram = true
+[search]
+hnsw_ef = 64
+rescore = true
+oversampling = 2.0
+"#;
+
+/// A deliberately weak graph: few links, tiny beam, int8 without rescoring.
+const WEAK: &str = r#"store = "qdrant"
+[hnsw]
+m = 4
+ef_construct = 8
+full_scan_threshold = 10
+[optimizers]
+indexing_threshold = 100
+[quantization]
+type = "int8"
+[search]
+hnsw_ef = 10
+"#;
+
+/// `profiles`: (name, profile file) pairs; `url`: empty for embedded.
+fn scenario(dir: &Path, url: &str, ds: &Path, profiles: &[(&str, PathBuf)]) -> PathBuf {
+    let mut text = format!(
+        r#"
+name = "qdrant-test"
+
+[targets.qd]
+kind = "qdrant"
+url = "{url}"
+
+[datasets.vec]
+target = "qd"
+file = "{ds}"
+
+[load]
+mode = "closed"
+concurrency = 2
+warmup = "200ms"
+duration = "1500ms"
+interleave = false
+
+[[workload]]
+name = "knn"
+target = "qd"
+dataset = "vec"
+definition = "{ROOT}/workloads/qdrant-knn.toml"
+k = 10
+ops = [{{ op = "knn", weight = 2 }}, {{ op = "knn_filter_50" }}, {{ op = "knn_filter_10" }}]
+"#,
+        ds = ds.display()
+    );
+    for (name, file) in profiles {
+        text.push_str(&format!(
+            "\n[[profile]]\nname = \"{name}\"\napply = {{ qd = \"{}\" }}\n",
+            file.display()
+        ));
+    }
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn profile(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
+    let mut argv = vec!["tunebench"];
+    argv.extend_from_slice(args);
+    tunebench::run(Cli::parse_from(argv)).await
+}
+
+async fn run_scenario(path: &Path, out: &Path) -> Results {
+    let outcome = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await
+    .unwrap();
+    serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap()
+}
+
+fn op_recall(r: &Results, profile: &str, op: &str) -> f64 {
+    let w = r
+        .runs
+        .iter()
+        .find(|p| p.profile == profile)
+        .and_then(|p| p.workloads.iter().find(|w| w.workload == "knn"))
+        .unwrap_or_else(|| panic!("no {profile}/knn in results"));
+    assert_eq!(w.k, Some(10));
+    assert_eq!(w.errors, 0, "{profile}: {:?}", w.errors_by_kind);
+    let o = w.operations.iter().find(|o| o.op == op).unwrap();
+    assert!(o.ops > 30, "{profile}/{op}: only {} queries", o.ops);
+    o.recall_at_k
+        .unwrap_or_else(|| panic!("{profile}/{op}: no recall"))
+}
+
+fn evidence(r: &Results, profile: &str) -> serde_json::Value {
+    let run = r.runs.iter().find(|p| p.profile == profile).unwrap();
+    serde_json::to_value(&run.server["qd"]).unwrap()
+}
+
+/// The collection config as the engine persisted it, minus what tunebench does not manage.
+fn persisted_config(schema: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(shard_dir(schema).join("edge_config.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_baseline_vs_tuned_recall_against_ground_truth_and_exact_revert() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_q_e2e";
+    let ds = dataset(dir.path(), schema, 3000);
+    let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let tuned = profile(dir.path(), "tuned", SMALL_TUNED);
+    let weak = profile(dir.path(), "weak", WEAK);
+    // Start from a fresh collection (this test's own), so its config is the engine's.
+    let _ = std::fs::remove_dir_all(shard_dir(schema));
+
+    // First run creates the collection; its persisted config is what revert must restore.
+    let path = scenario(dir.path(), "", &ds, &[("baseline", baseline.clone())]);
+    run_scenario(&path, &dir.path().join("o1")).await;
+    let original = persisted_config(schema);
+
+    let path = scenario(
+        dir.path(),
+        "",
+        &ds,
+        &[("baseline", baseline), ("tuned", tuned), ("weak", weak)],
+    );
+    let out = dir.path().join("o2");
+    let r = run_scenario(&path, &out).await;
+
+    // Baseline: 3,000 vectors (4.5 MB) are below Qdrant's default indexing threshold, so the
+    // engine searches them exhaustively: recall must be exactly 1.0 against tunebench's own
+    // brute force, unfiltered and filtered (this is the ground-truth agreement check).
+    for op in ["knn", "knn_filter_50", "knn_filter_10"] {
+        assert_eq!(op_recall(&r, "baseline", op), 1.0, "baseline {op}");
+    }
+    let ev = evidence(&r, "baseline");
+    assert_eq!(ev["indexed_vectors_count"], 0, "{ev}");
+    assert_eq!(ev["points_count"], 3000);
+
+    // Tuned: HNSW + int8 with rescoring and oversampling keeps recall high.
+    let tuned_recall = op_recall(&r, "tuned", "knn");
+    assert!(tuned_recall > 0.9, "tuned recall@10 {tuned_recall}");
+    let ev = evidence(&r, "tuned");
+    assert_eq!(ev["indexed_vectors_count"], 3000, "{ev}");
+    assert_eq!(ev["mode"], "embedded");
+    assert_eq!(ev["config"]["hnsw_config"]["m"], 16);
+    assert_eq!(ev["config"]["hnsw_config"]["ef_construct"], 100);
+    assert_eq!(
+        ev["config"]["quantization_config"]["scalar"]["type"], "int8",
+        "{ev}"
+    );
+    assert_eq!(ev["search"]["oversampling"], 2.0);
+    let rate = ev["index_vectors_per_s"].as_f64().unwrap();
+    assert!(rate > 0.0 && ev["index_build_seconds"].as_f64().unwrap() > 0.0);
+    assert!(ev["disk_bytes"].as_u64().unwrap() > 3000 * 384 * 4 / 2);
+    let tuned_run = r.runs.iter().find(|p| p.profile == "tuned").unwrap();
+    assert_eq!(tuned_run.changes[0].indexes.len(), 1, "a timed re-index");
+    assert!(
+        tuned_run.readiness.iter().all(|c| c.ok),
+        "{:?}",
+        tuned_run.readiness
+    );
+
+    // Weak graph, int8 without rescoring: measurably worse than tuned.
+    let weak_recall = op_recall(&r, "weak", "knn");
+    eprintln!("recall@10: baseline 1.0, tuned {tuned_recall:.4}, weak {weak_recall:.4}");
+    assert!(
+        weak_recall < tuned_recall,
+        "weak {weak_recall} should lose recall against tuned {tuned_recall}"
+    );
+
+    // Every revert was exact and the engine's persisted config is back to the original.
+    for run in &r.runs {
+        for rev in &run.revert {
+            assert!(rev.mismatches.is_empty(), "{}: {:?}", run.profile, rev);
+        }
+    }
+    let after = persisted_config(schema);
+    for key in [
+        "hnsw_config",
+        "quantization_config",
+        "optimizers",
+        "vectors",
+    ] {
+        assert_eq!(original.get(key), after.get(key), "{key} restored");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("Qdrant") && report.contains("collection config as applied"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_refuses_unindexed_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_q_ready";
+    let ds = dataset(dir.path(), schema, 1500);
+    let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let path = scenario(dir.path(), "", &ds, &[("baseline", baseline)]);
+    let out = dir.path().join("o");
+    let args = [
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0s",
+    ];
+    run(&args).await.unwrap();
+
+    // Lower the indexing threshold without running the optimizer: the engine now owes an
+    // HNSW graph for every point, and none is built.
+    let scenario = tunebench::scenario::load(&path).unwrap();
+    let mut store = QdrantStore::connect(&scenario.targets["qd"]).await.unwrap();
+    let (_, data) = store.prepare(&scenario.datasets["vec"]).await.unwrap();
+    let info = store.engine().info(schema).await.unwrap();
+    assert_eq!(info.indexed, 0);
+    let lowered = ManagedConfig {
+        indexing_threshold: 100,
+        ..info.managed
+    };
+    store.engine().set_config(schema, &lowered).await.unwrap();
+    let checks = store.readiness(&data, None).await.unwrap();
+    let bad: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
+    assert_eq!(bad.len(), 1, "{checks:?}");
+    assert_eq!(bad[0].check, format!("indexed vectors in {schema}"));
+    assert_eq!(
+        (bad[0].expected.as_str(), bad[0].actual.as_str()),
+        ("1500", "0")
+    );
+    drop(data);
+    drop(store);
+
+    // A run refuses to measure it (exit 3), naming the check.
+    let err = run(&args).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(err.to_string().contains("indexed vectors"), "{err}");
+
+    // Put the threshold back (the engine's default) for the next run of this test.
+    let mut store = QdrantStore::connect(&scenario.targets["qd"]).await.unwrap();
+    store.prepare(&scenario.datasets["vec"]).await.unwrap();
+    store
+        .engine()
+        .set_config(schema, &info.managed)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_folder_tunebench_did_not_create_is_refused_and_left_alone() {
+    let schema = "tunebench_test_q_not_ours";
+    let shard = shard_dir(schema);
+    std::fs::create_dir_all(&shard).unwrap();
+    std::fs::write(shard.join("precious.txt"), "keep me").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), schema, 100);
+    let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let path = scenario(dir.path(), "", &ds, &[("baseline", baseline)]);
+    let err = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains("not created by tunebench"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(shard.join("precious.txt")).unwrap(),
+        "keep me"
+    );
+    std::fs::remove_dir_all(&shard).unwrap();
+}
+
+#[tokio::test]
+async fn a_bad_qdrant_profile_field_is_bad_input_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), "tunebench_test_q_bad", 100);
+    for (text, field, line, hint) in [
+        (
+            "store = \"qdrant\"\n[hnsw]\nm = 2\n",
+            "hnsw.m",
+            ":3:",
+            "4..=128",
+        ),
+        (
+            "store = \"qdrant\"\n[hnsw]\nef_constuct = 100\n",
+            "",
+            ":3:",
+            "ef_construct",
+        ),
+        (
+            "store = \"qdrant\"\n\n[quantization]\ntype = \"int4\"\n",
+            "",
+            ":4:",
+            "int8",
+        ),
+        (
+            "store = \"qdrant\"\n[search]\nrescore = true\n",
+            "search",
+            ":2:",
+            "quantization",
+        ),
+    ] {
+        let p = profile(dir.path(), "bad", text);
+        let path = scenario(dir.path(), "", &ds, &[("bad", p)]);
+        let err = run(&["validate", path.to_str().unwrap()])
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("bad.toml{line}")) && msg.contains(hint) && msg.contains(field),
+            "{msg}"
+        );
+    }
+    // A sweep of something that is not a Qdrant search parameter.
+    let p = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let path = scenario(dir.path(), "", &ds, &[("baseline", p)]);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "k = 10\n",
+        "k = 10\nsweep = { setting = \"hnsw.ef_search\", values = [10] }\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let err = run(&["validate", path.to_str().unwrap()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("valid: hnsw_ef"), "{err}");
+}
+
+#[tokio::test]
+async fn a_qdrant_server_that_does_not_answer_is_a_runtime_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), "tunebench_test_q_unreachable", 100);
+    let p = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let path = scenario(dir.path(), "http://127.0.0.1:1", &ds, &[("baseline", p)]);
+    let err = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(err.to_string().contains("health check"), "{err}");
+}
+
+/// The server under test, or None after printing the one skip line.
+fn server_url() -> Option<String> {
+    match std::env::var("TUNEBENCH_QDRANT_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            println!("skipped: TUNEBENCH_QDRANT_URL not set");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_baseline_vs_tuned_with_recall_and_exact_revert() {
+    let Some(url) = server_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_q_server";
+    let ds = dataset(dir.path(), schema, 3000);
+    let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let tuned = profile(dir.path(), "tuned", SMALL_TUNED);
+    let path = scenario(
+        dir.path(),
+        &url,
+        &ds,
+        &[("baseline", baseline), ("tuned", tuned)],
+    );
+    let r = run_scenario(&path, &dir.path().join("o")).await;
+    assert_eq!(op_recall(&r, "baseline", "knn"), 1.0);
+    let tuned_recall = op_recall(&r, "tuned", "knn");
+    assert!(tuned_recall > 0.9, "tuned recall@10 {tuned_recall}");
+    let ev = evidence(&r, "tuned");
+    assert_eq!(ev["mode"], "server");
+    assert_eq!(ev["status"], "green");
+    assert_eq!(ev["indexed_vectors_count"], 3000, "{ev}");
+    for run in &r.runs {
+        for rev in &run.revert {
+            assert!(rev.mismatches.is_empty(), "{}: {:?}", run.profile, rev);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_collection_not_created_by_tunebench_is_refused() {
+    let Some(url) = server_url() else { return };
+    let client = qdrant_client::Qdrant::from_url(&url)
+        .skip_compatibility_check()
+        .build()
+        .unwrap();
+    let name = "tunebench_test_q_server_not_ours";
+    let _ = client.delete_collection(name).await;
+    client
+        .create_collection(qdrant_client::qdrant::CreateCollection {
+            collection_name: name.into(),
+            vectors_config: Some(qdrant_client::qdrant::VectorsConfig {
+                config: Some(qdrant_client::qdrant::vectors_config::Config::Params(
+                    qdrant_client::qdrant::VectorParams {
+                        size: 384,
+                        distance: qdrant_client::qdrant::Distance::Cosine as i32,
+                        ..Default::default()
+                    },
+                )),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), name, 100);
+    let p = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let path = scenario(dir.path(), &url, &ds, &[("baseline", p)]);
+    let err = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(client.collection_exists(name).await.unwrap());
+    client.delete_collection(name).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_of_hnsw_ef_reports_recall_against_speed_with_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), "tunebench_test_q_sweep", 3000);
+    let weak = profile(dir.path(), "weak", WEAK);
+    let path = scenario(dir.path(), "", &ds, &[("weak", weak)]);
+    // One workload per hnsw_ef value, sent with every search request.
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "k = 10\n",
+        "k = 10\nsweep = { setting = \"hnsw_ef\", values = [10, 300], min_recall = 0.5 }\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("out");
+    let outcome = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--duration",
+        "800ms",
+        "--warmup",
+        "0s",
+    ])
+    .await
+    .unwrap();
+    let raw: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap();
+    // A Qdrant run's results (evidence, sweep points, load rates) fit the schema.
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{ROOT}/schemas/results.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = validator.iter_errors(&raw).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let r: Results = serde_json::from_value(raw).unwrap();
+    let recall = |name: &str| {
+        r.runs[0]
+            .workloads
+            .iter()
+            .find(|w| w.workload == name)
+            .and_then(|w| w.recall_at_k)
+            .unwrap_or_else(|| panic!("no recall for {name}"))
+    };
+    let (low, high) = (recall("knn_10"), recall("knn_300"));
+    eprintln!("weak graph, recall@10 at hnsw_ef 10: {low:.4}, at 300: {high:.4}");
+    assert!(
+        high > low + 0.05,
+        "hnsw_ef 300 ({high}) should beat 10 ({low})"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("sweeping `hnsw_ef`"), "{report}");
+    for chart in ["recall-qps", "recall-p99"] {
+        let svg = std::fs::read_to_string(out.join(format!("sweep-weak-knn-{chart}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.matches("<circle").count() >= 2);
+    }
+}
