@@ -95,8 +95,17 @@ impl EdgeEngine {
             .map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Opens an existing shard (tunebench's own, checked by `manifest`).
+    /// Opens an existing shard (tunebench's own, checked by `manifest`). A shard already
+    /// open stays as it is: opening it twice would contend for its WAL lock.
     pub async fn open(&self, collection: &str) -> Result<(), String> {
+        if self
+            .shards
+            .lock()
+            .expect("shard map")
+            .contains_key(collection)
+        {
+            return Ok(());
+        }
         let dir = self.dir(collection);
         let shard =
             blocking(move || EdgeShard::load(&dir, None).map_err(|e| e.to_string())).await?;
