@@ -659,6 +659,30 @@ pub struct CheckOutcome {
     pub details: Vec<String>,
 }
 
+impl CheckOutcome {
+    /// Pass or fail, with what was found and the offending objects.
+    pub fn judged(pass: bool, actual: String, details: Vec<String>) -> Self {
+        CheckOutcome {
+            status: if pass {
+                CheckStatus::Pass
+            } else {
+                CheckStatus::Fail
+            },
+            actual,
+            details,
+        }
+    }
+
+    /// The check needed something this invocation did not have; `why` says what.
+    pub fn not_evaluated(why: impl Into<String>) -> Self {
+        CheckOutcome {
+            status: CheckStatus::NotEvaluated,
+            actual: why.into(),
+            details: Vec::new(),
+        }
+    }
+}
+
 /// One configuration check's result under one profile.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -16,8 +16,7 @@ use std::time::Duration;
 use crate::driver::Executor;
 use crate::error::Result;
 use crate::results::{
-    CheckOutcome, CheckStatus, DatasetReport, Evidence, ReadinessCheck, RevertReport,
-    TargetChanges, TargetEnv,
+    CheckOutcome, DatasetReport, Evidence, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
 };
 use crate::scenario::{AppliedFile, CheckKind, Dataset, Target, Workload};
 
@@ -102,10 +101,8 @@ pub trait Store: Sized {
         evidence: Option<&Evidence>,
     ) -> Result<CheckOutcome> {
         let _ = (datasets, evidence);
-        Ok(CheckOutcome {
-            status: CheckStatus::NotEvaluated,
-            actual: format!("`{check:?}` is not implemented for this store"),
-            details: Vec::new(),
-        })
+        Ok(CheckOutcome::not_evaluated(format!(
+            "`{check:?}` is not implemented for this store"
+        )))
     }
 }

@@ -3,20 +3,8 @@
 use neo4rs::query;
 
 use super::{Bolt, rows};
-use crate::results::{CheckOutcome, CheckStatus, Evidence};
+use crate::results::{CheckOutcome, Evidence};
 use crate::scenario::CheckKind;
-
-fn outcome(pass: bool, actual: String, details: Vec<String>) -> CheckOutcome {
-    CheckOutcome {
-        status: if pass {
-            CheckStatus::Pass
-        } else {
-            CheckStatus::Fail
-        },
-        actual,
-        details,
-    }
-}
 
 /// An online index: (name, type, labels, properties).
 type IndexRow = (String, String, Vec<String>, Vec<String>);
@@ -66,7 +54,7 @@ pub async fn check(
                     None => missing.push(format!("{p}: no online range index")),
                 }
             }
-            outcome(
+            CheckOutcome::judged(
                 missing.is_empty(),
                 format!("{} of {} indexed", found.len(), properties.len()),
                 if missing.is_empty() { found } else { missing },
@@ -79,7 +67,7 @@ pub async fn check(
                 .filter(|(_, t, _, _)| t == "FULLTEXT")
                 .map(|(n, _, l, p)| format!("{n} on {}({})", l.join(" or "), p.join(", ")))
                 .collect();
-            outcome(
+            CheckOutcome::judged(
                 !ft.is_empty(),
                 if ft.is_empty() {
                     "no online full-text index".into()
@@ -91,7 +79,7 @@ pub async fn check(
         }
         CheckKind::IndexHitRatio { min } => match evidence {
             Some(Evidence::Neo4j(e)) => match e.index_hit_ratio {
-                Some(r) => outcome(
+                Some(r) => CheckOutcome::judged(
                     r >= *min,
                     format!(
                         "{:.1} % of the profiled plans' anchors are index seeks",
@@ -99,22 +87,12 @@ pub async fn check(
                     ),
                     Vec::new(),
                 ),
-                None => CheckOutcome {
-                    status: CheckStatus::NotEvaluated,
-                    actual: "no plan anchors were captured".into(),
-                    details: Vec::new(),
-                },
+                None => CheckOutcome::not_evaluated("no plan anchors were captured"),
             },
-            _ => CheckOutcome {
-                status: CheckStatus::NotEvaluated,
-                actual: "needs the PROFILE plans of a run (`tunebench run`)".into(),
-                details: Vec::new(),
-            },
+            _ => CheckOutcome::not_evaluated("needs the PROFILE plans of a run (`tunebench run`)"),
         },
-        other => CheckOutcome {
-            status: CheckStatus::NotEvaluated,
-            actual: format!("`{}` is not a Neo4j check", other.expected()),
-            details: Vec::new(),
-        },
+        other => {
+            CheckOutcome::not_evaluated(format!("`{}` is not a Neo4j check", other.expected()))
+        }
     })
 }

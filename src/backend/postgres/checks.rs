@@ -2,20 +2,8 @@
 
 use sqlx::{PgPool, Row};
 
-use crate::results::{CheckOutcome, CheckStatus, Evidence};
+use crate::results::{CheckOutcome, Evidence};
 use crate::scenario::CheckKind;
-
-fn outcome(pass: bool, actual: String, details: Vec<String>) -> CheckOutcome {
-    CheckOutcome {
-        status: if pass {
-            CheckStatus::Pass
-        } else {
-            CheckStatus::Fail
-        },
-        actual,
-        details,
-    }
-}
 
 /// Foreign keys in `schemas` without an index whose leading columns are the key's columns
 /// (in any order): `table (columns) -> referenced table`.
@@ -77,7 +65,7 @@ pub async fn check(
             let preloaded = preload
                 .split(',')
                 .any(|l| l.trim().trim_matches('"') == "pg_stat_statements");
-            outcome(
+            CheckOutcome::judged(
                 installed && preloaded,
                 format!(
                     "extension {}, shared_preload_libraries = '{preload}'",
@@ -97,7 +85,7 @@ pub async fn check(
             } else {
                 format!("{} of {total} foreign key(s) lack an index", missing.len())
             };
-            outcome(missing.is_empty(), actual, missing)
+            CheckOutcome::judged(missing.is_empty(), actual, missing)
         }
         CheckKind::SlowQueryLog { max_ms } => {
             let ms: String = sqlx::query_scalar(
@@ -106,7 +94,7 @@ pub async fn check(
             .fetch_one(pool)
             .await?;
             let v: f64 = ms.parse().unwrap_or(-1.0);
-            outcome(
+            CheckOutcome::judged(
                 v >= 0.0 && v <= *max_ms,
                 if v < 0.0 {
                     "log_min_duration_statement = -1 (off)".into()
@@ -118,7 +106,7 @@ pub async fn check(
         }
         CheckKind::CacheHitRatio { min } => match evidence {
             Some(Evidence::Postgres(e)) => match e.cache_hit_ratio {
-                Some(r) => outcome(
+                Some(r) => CheckOutcome::judged(
                     r >= *min,
                     format!(
                         "{:.2} % over the measured phases ({} hits, {} reads)",
@@ -128,11 +116,9 @@ pub async fn check(
                     ),
                     Vec::new(),
                 ),
-                None => CheckOutcome {
-                    status: CheckStatus::NotEvaluated,
-                    actual: "no blocks were read or hit during the measured phases".into(),
-                    details: Vec::new(),
-                },
+                None => CheckOutcome::not_evaluated(
+                    "no blocks were read or hit during the measured phases",
+                ),
             },
             _ => {
                 let row = sqlx::query(
@@ -143,14 +129,12 @@ pub async fn check(
                 let (hit, read): (i64, i64) = (row.get("blks_hit"), row.get("blks_read"));
                 let reset: Option<String> = row.get("reset");
                 if hit + read == 0 {
-                    CheckOutcome {
-                        status: CheckStatus::NotEvaluated,
-                        actual: "no blocks read or hit since the statistics were reset".into(),
-                        details: Vec::new(),
-                    }
+                    CheckOutcome::not_evaluated(
+                        "no blocks read or hit since the statistics were reset",
+                    )
                 } else {
                     let r = hit as f64 / (hit + read) as f64;
-                    outcome(
+                    CheckOutcome::judged(
                         r >= *min,
                         format!(
                             "{:.2} % since {} ({hit} hits, {read} reads)",
@@ -178,7 +162,7 @@ pub async fn check(
             .bind(schemas)
             .fetch_all(pool)
             .await?;
-            outcome(
+            CheckOutcome::judged(
                 !found.is_empty(),
                 if found.is_empty() {
                     format!(
@@ -191,10 +175,8 @@ pub async fn check(
                 Vec::new(),
             )
         }
-        other => CheckOutcome {
-            status: CheckStatus::NotEvaluated,
-            actual: format!("`{}` is not a PostgreSQL check", other.expected()),
-            details: Vec::new(),
-        },
+        other => {
+            CheckOutcome::not_evaluated(format!("`{}` is not a PostgreSQL check", other.expected()))
+        }
     })
 }

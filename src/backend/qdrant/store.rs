@@ -620,24 +620,20 @@ pub(super) async fn check_collections(
     kind: &crate::scenario::CheckKind,
     collections: &[String],
 ) -> std::result::Result<crate::results::CheckOutcome, String> {
-    use crate::results::{CheckOutcome, CheckStatus};
+    use crate::results::CheckOutcome;
     use crate::scenario::CheckKind;
     if collections.is_empty() {
-        return Ok(CheckOutcome {
-            status: CheckStatus::NotEvaluated,
-            actual: "no vectors dataset on this target, so no collection to check".into(),
-            details: Vec::new(),
-        });
+        return Ok(CheckOutcome::not_evaluated(
+            "no vectors dataset on this target, so no collection to check",
+        ));
     }
     let mut found = Vec::new();
     let mut fails = Vec::new();
     for c in collections {
         if engine.manifest(c).await?.is_none() {
-            return Ok(CheckOutcome {
-                status: CheckStatus::NotEvaluated,
-                actual: format!("collection {c} has not been loaded by tunebench"),
-                details: Vec::new(),
-            });
+            return Ok(CheckOutcome::not_evaluated(format!(
+                "collection {c} has not been loaded by tunebench"
+            )));
         }
         engine.open_collection(c).await?;
         let m = engine.info(c).await?.managed;
@@ -661,11 +657,10 @@ pub(super) async fn check_collections(
                 ),
             ),
             other => {
-                return Ok(CheckOutcome {
-                    status: CheckStatus::NotEvaluated,
-                    actual: format!("`{}` is not a Qdrant check", other.expected()),
-                    details: Vec::new(),
-                });
+                return Ok(CheckOutcome::not_evaluated(format!(
+                    "`{}` is not a Qdrant check",
+                    other.expected()
+                )));
             }
         };
         if !ok {
@@ -673,17 +668,11 @@ pub(super) async fn check_collections(
         }
         found.push(what);
     }
-    Ok(CheckOutcome {
-        status: if fails.is_empty() {
-            CheckStatus::Pass
-        } else {
-            CheckStatus::Fail
-        },
-        actual: found.join("; "),
-        details: if collections.len() > 1 {
-            fails
-        } else {
-            Vec::new()
-        },
-    })
+    let pass = fails.is_empty();
+    let details = if collections.len() > 1 {
+        fails
+    } else {
+        Vec::new()
+    };
+    Ok(CheckOutcome::judged(pass, found.join("; "), details))
 }

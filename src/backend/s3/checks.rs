@@ -4,20 +4,8 @@ use aws_sdk_s3::Client;
 
 use super::bucket;
 use crate::error::Result;
-use crate::results::{CheckOutcome, CheckStatus};
+use crate::results::CheckOutcome;
 use crate::scenario::{CheckKind, Target};
-
-fn outcome(pass: bool, actual: String) -> CheckOutcome {
-    CheckOutcome {
-        status: if pass {
-            CheckStatus::Pass
-        } else {
-            CheckStatus::Fail
-        },
-        actual,
-        details: Vec::new(),
-    }
-}
 
 pub async fn check(
     client: &Client,
@@ -26,11 +14,9 @@ pub async fn check(
     kind: &CheckKind,
 ) -> Result<CheckOutcome> {
     if buckets.is_empty() {
-        return Ok(CheckOutcome {
-            status: CheckStatus::NotEvaluated,
-            actual: "no objects dataset on this target, so no bucket to check".into(),
-            details: Vec::new(),
-        });
+        return Ok(CheckOutcome::not_evaluated(
+            "no objects dataset on this target, so no bucket to check",
+        ));
     }
     let mut fails = Vec::new();
     let mut seen = Vec::new();
@@ -77,11 +63,10 @@ pub async fn check(
                 },
             ),
             other => {
-                return Ok(CheckOutcome {
-                    status: CheckStatus::NotEvaluated,
-                    actual: format!("`{}` is not an S3 check", other.expected()),
-                    details: Vec::new(),
-                });
+                return Ok(CheckOutcome::not_evaluated(format!(
+                    "`{}` is not an S3 check",
+                    other.expected()
+                )));
             }
         };
         seen.push(format!("{b}: {what}"));
@@ -89,7 +74,7 @@ pub async fn check(
             fails.push(format!("{b}: {what}"));
         }
     }
-    let mut o = outcome(fails.is_empty(), seen.join("; "));
+    let mut o = CheckOutcome::judged(fails.is_empty(), seen.join("; "), Vec::new());
     if o.actual.is_empty() {
         o.actual = fails.join("; ");
     }
