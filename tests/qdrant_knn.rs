@@ -241,6 +241,86 @@ async fn embedded_baseline_vs_tuned_recall_against_ground_truth_and_exact_revert
     assert!(report.contains("Qdrant") && report.contains("collection config as applied"));
 }
 
+/// Searches and upserts of fresh points in one workload: 3 searches to 1 batch of 10.
+const MIXED: &str = r#"store = "qdrant"
+[ops.knn]
+query = "query_vector"
+[ops.knn_filter_10]
+query = "query_vector_category10"
+[ops.upsert]
+upsert = 10
+fresh_points = 500
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upserts_and_searches_are_judged_against_the_points_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_q_upsert";
+    let ds = dataset(dir.path(), schema, 3000);
+    let def = profile(dir.path(), "mixed-workload", MIXED);
+    let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let tuned = profile(dir.path(), "tuned", SMALL_TUNED);
+    let path = scenario(
+        dir.path(),
+        "",
+        &ds,
+        &[("baseline", baseline), ("tuned", tuned)],
+    );
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!(
+            "definition = \"{ROOT}/workloads/qdrant-knn.toml\"\nk = 10\nops = [{{ op = \"knn\", weight = 2 }}, {{ op = \"knn_filter_50\" }}, {{ op = \"knn_filter_10\" }}]"
+        ),
+        &format!(
+            "definition = \"{}\"\nk = 10\nops = [{{ op = \"knn\", weight = 2 }}, {{ op = \"knn_filter_10\" }}, {{ op = \"upsert\" }}]",
+            def.display()
+        ),
+    );
+    assert!(text.contains("upsert"), "the scenario template changed");
+    std::fs::write(&path, text).unwrap();
+    let r = run_scenario(&path, &dir.path().join("o")).await;
+
+    for profile in ["baseline", "tuned"] {
+        let w = r
+            .runs
+            .iter()
+            .find(|p| p.profile == profile)
+            .and_then(|p| p.workloads.iter().find(|w| w.workload == "knn"))
+            .unwrap();
+        assert_eq!(w.errors, 0, "{profile}: {:?}", w.errors_by_kind);
+        let up = w.operations.iter().find(|o| o.op == "upsert").unwrap();
+        assert!(up.ops > 5, "{profile}: {} upserts", up.ops);
+        assert!(up.recall_at_k.is_none());
+        // 10 points of 384 float32 per upsert.
+        let rate = up.bytes_per_s.unwrap() / (10.0 * 384.0 * 4.0);
+        assert!(
+            (rate - up.throughput_ops_s).abs() < 1e-6 * rate.max(1.0),
+            "{profile}: {rate} batches/s from bytes vs {} ops/s",
+            up.throughput_ops_s
+        );
+        let recall = op_recall(&r, profile, "knn");
+        eprintln!("{profile}: {} upserts, knn recall@10 {recall:.4}", up.ops);
+        if profile == "baseline" {
+            // Below the indexing threshold the engine searches exhaustively, fresh points
+            // included: judged against the points visible when each search started, recall
+            // is exactly 1.0. Judged against the loaded points alone it would not be, since
+            // fresh points from the same distribution enter top-10s.
+            assert_eq!(recall, 1.0, "baseline knn");
+            assert_eq!(op_recall(&r, profile, "knn_filter_10"), 1.0);
+        } else {
+            assert!(recall > 0.9, "tuned recall@10 {recall}");
+        }
+    }
+
+    // Every phase ended by deleting its fresh points: the collection holds exactly the
+    // dataset again, so readiness passes.
+    let scenario = tunebench::scenario::load(&path).unwrap();
+    let mut store = QdrantStore::connect(&scenario.targets["qd"]).await.unwrap();
+    let (_, data) = store.prepare(&scenario.datasets["vec"]).await.unwrap();
+    assert_eq!(store.engine().info(schema).await.unwrap().points, 3000);
+    let checks = store.readiness(&data, None).await.unwrap();
+    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_refuses_unindexed_data() {
     let dir = tempfile::tempdir().unwrap();

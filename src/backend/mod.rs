@@ -88,6 +88,15 @@ pub trait Store: Sized {
         op_timeout: Duration,
     ) -> Result<(Self::Workers, Vec<Self::Exec>)>;
 
+    /// Restores what a workload's writes changed (the fresh points of an upsert + search
+    /// workload), so every phase starts from the loaded dataset: called before the warm-up,
+    /// before each trial and after the last one. Stores whose workloads do not write to the
+    /// dataset keep the default.
+    async fn reset(&self, workload: &Workload, workers: &Self::Workers) -> Result<()> {
+        let _ = (workload, workers);
+        Ok(())
+    }
+
     /// Closes the workers' connections; returns how many were still checked out (leaked).
     async fn close_workers(workers: Self::Workers) -> u32;
 

@@ -177,6 +177,7 @@ pub async fn measure_workload<S: Store>(
         seed,
     };
 
+    store.reset(workload, &workers).await?;
     if !load.warmup.is_zero() {
         let spec = phase(
             format!("{profile}/{} warm-up", workload.name),
@@ -194,6 +195,7 @@ pub async fn measure_workload<S: Store>(
             load.duration,
             base_seed.wrapping_add(u64::from(trial)),
         );
+        store.reset(workload, &workers).await?;
         let before = store.snapshot(workload, evidence).await?;
         let (back, out) = run_phase(executors, mix.clone(), &spec).await;
         executors = back;
@@ -214,6 +216,7 @@ pub async fn measure_workload<S: Store>(
     }
 
     drop(executors);
+    store.reset(workload, &workers).await?;
     Ok(S::close_workers(workers).await)
 }
 

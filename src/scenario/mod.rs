@@ -811,7 +811,7 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
         for (j, o) in ops.iter().enumerate() {
             let params: &[ParamGen] = match &o.def {
                 OpDef::Sql(sql) => &sql.params,
-                OpDef::Qdrant(q) => std::slice::from_ref(&q.query),
+                OpDef::Qdrant(q) => q.params(),
                 OpDef::Cypher(_) | OpDef::S3(_) | OpDef::Http(_) => continue,
             };
             for g in params {

@@ -45,18 +45,33 @@ pub enum OpDef {
     Qdrant(QdrantOp),
 }
 
-/// A Qdrant search (qdrant workloads): a held-out query vector, optionally filtered on the
-/// payload's category; recall@k is judged against the matching exact ground truth.
+/// A Qdrant operation (qdrant workloads): a search with a held-out query vector, optionally
+/// filtered on the payload's category, judged for recall@k against exact ground truth; or an
+/// upsert of a batch of fresh points, for concurrent upsert + search workloads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QdrantOp {
     #[serde(default)]
     pub description: String,
     /// query_vector, or query_vector_category50 / 10 / 1 for a filtered search.
-    pub query: ParamGen,
+    #[serde(default)]
+    pub query: Option<ParamGen>,
     /// Results requested (top-k); 10 when unset.
     #[serde(default = "default_limit")]
     pub limit: u32,
+    /// Upsert this many fresh points per operation (instead of `query`).
+    #[serde(default)]
+    pub upsert: Option<u32>,
+    /// Size of the fresh-point pool the upserts write, in order, before rewriting it; 10 % of
+    /// the dataset when unset.
+    #[serde(default)]
+    pub fresh_points: Option<u32>,
+}
+
+impl QdrantOp {
+    pub fn params(&self) -> &[ParamGen] {
+        self.query.as_slice()
+    }
 }
 
 fn default_limit() -> u32 {
@@ -324,14 +339,41 @@ fn load_qdrant(src: &SourceFile) -> Result<WorkloadDef> {
     let file: WorkloadFile<QdrantOp> = src.parse()?;
     let mut issues = Vec::new();
     for (name, op) in &file.ops {
-        if op.query.vector_filter().is_none() {
-            issues.push(src.issue(
-                &format!("ops.{name}.query"),
-                format!(
-                    "{:?} is not a query vector; valid: query_vector, query_vector_category50, query_vector_category10, query_vector_category1",
-                    op.query
-                ),
-            ));
+        match (op.query, op.upsert) {
+            (Some(q), None) => {
+                if q.vector_filter().is_none() {
+                    issues.push(src.issue(
+                        &format!("ops.{name}.query"),
+                        format!(
+                            "{q:?} is not a query vector; valid: query_vector, query_vector_category50, query_vector_category10, query_vector_category1"
+                        ),
+                    ));
+                }
+                if op.fresh_points.is_some() {
+                    issues.push(src.issue(
+                        &format!("ops.{name}.fresh_points"),
+                        "fresh_points goes with `upsert`, not with a search",
+                    ));
+                }
+            }
+            (None, Some(batch)) => {
+                if !(1..=10_000).contains(&batch) {
+                    issues.push(src.issue(
+                        &format!("ops.{name}.upsert"),
+                        "points per upsert must be 1..=10000",
+                    ));
+                }
+                if op.fresh_points.is_some_and(|f| f < batch) {
+                    issues.push(src.issue(
+                        &format!("ops.{name}.fresh_points"),
+                        "must hold at least one batch (`upsert` points)",
+                    ));
+                }
+            }
+            _ => issues.push(src.issue(
+                &format!("ops.{name}"),
+                "set exactly one of `query` (a search) and `upsert` (points per batch)",
+            )),
         }
         if !(1..=1000).contains(&op.limit) {
             issues.push(src.issue(&format!("ops.{name}.limit"), "must be 1..=1000"));

@@ -11,7 +11,7 @@ use qdrant_edge::external::serde_json::json;
 use qdrant_edge::{
     Condition, CreateIndex, Distance, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
     EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, HnswIndexConfig, JsonPath,
-    Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointInsertOperations,
+    Match, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
     PointOperations, PointStruct, QuantizationConfig, QuantizationSearchParams, QueryEnum,
     ScalarQuantizationConfig, ScalarType, SearchParams, SearchRequest, UpdateOperation,
     ValueVariants, VectorInternal,
@@ -195,20 +195,7 @@ impl EdgeEngine {
         points: Vec<(u64, Vec<f32>, u8, i64)>,
     ) -> Result<(), String> {
         let shard = self.shard(collection)?;
-        blocking(move || {
-            let points = points
-                .into_iter()
-                .map(|(id, v, c, t)| {
-                    PointStruct::new(id, v, json!({"category": c, "timestamp": t})).into()
-                })
-                .collect();
-            shard
-                .update(UpdateOperation::PointOperation(
-                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
-                ))
-                .map_err(|e| e.to_string())
-        })
-        .await
+        blocking(move || upsert_points(&shard, points)).await
     }
 
     /// Runs the optimizers until none has work left: afterwards every segment above the
@@ -289,6 +276,18 @@ impl EdgeEngine {
     }
 }
 
+fn upsert_points(shard: &EdgeShard, points: Vec<(u64, Vec<f32>, u8, i64)>) -> Result<(), String> {
+    let points = points
+        .into_iter()
+        .map(|(id, v, c, t)| PointStruct::new(id, v, json!({"category": c, "timestamp": t})).into())
+        .collect();
+    shard
+        .update(UpdateOperation::PointOperation(
+            PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+        ))
+        .map_err(|e| e.to_string())
+}
+
 /// The part of an edge config tunebench manages, with the engine's defaults resolved.
 fn managed(c: &EdgeConfig) -> ManagedConfig {
     ManagedConfig {
@@ -335,6 +334,34 @@ pub struct EdgeSearcher {
 }
 
 impl EdgeSearcher {
+    /// Upserts a batch (an operation of a concurrent upsert + search workload); it takes an
+    /// engine slot like a search does.
+    pub async fn upsert(&self, points: Vec<(u64, Vec<f32>, u8, i64)>) -> Result<(), String> {
+        let _slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let shard = self.shard.clone();
+        blocking(move || upsert_points(&shard, points)).await
+    }
+
+    /// Deletes points by id (the fresh points an upsert workload wrote, between phases).
+    pub async fn delete(&self, ids: Vec<u64>) -> Result<(), String> {
+        let shard = self.shard.clone();
+        blocking(move || {
+            shard
+                .update(UpdateOperation::PointOperation(
+                    PointOperations::DeletePoints {
+                        ids: ids.into_iter().map(PointId::NumId).collect(),
+                    },
+                ))
+                .map_err(|e| e.to_string())
+        })
+        .await
+    }
+
     pub async fn search(
         &self,
         query: Vec<f32>,
@@ -382,7 +409,7 @@ impl EdgeSearcher {
             Ok(points
                 .into_iter()
                 .filter_map(|p| match p.id {
-                    qdrant_edge::PointId::NumId(n) => Some(n),
+                    PointId::NumId(n) => Some(n),
                     _ => None,
                 })
                 .collect())

@@ -1,4 +1,7 @@
-//! The workers' side: one search per operation, judged for recall against exact ground truth.
+//! The workers' side: one search or one upsert batch per operation. Searches are judged for
+//! recall against exact ground truth; in a workload that also upserts, against the base
+//! points plus the fresh points acknowledged before the search started
+//! ([`FreshPool::recall`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,64 +11,134 @@ use rand_chacha::ChaCha8Rng;
 use super::store::QdrantData;
 use super::{SearchSpec, Searcher};
 use crate::dataset::vectors::FILTERS;
+use crate::dataset::vectors::fresh::FreshPool;
 use crate::driver::{Done, Executor, OpError};
 use crate::scenario::ParamGen;
 
-/// Runs a workload's searches; each result is judged for recall inside the timed call
+/// One operation of a Qdrant workload.
+#[derive(Debug, Clone, Copy)]
+pub enum QdrantOpKind {
+    Search { query: ParamGen, limit: usize },
+    Upsert,
+}
+
+/// Runs a workload's operations; each search is judged for recall inside the timed call
 /// (k exact distances cost microseconds against a search of a millisecond or more).
 pub struct QdrantExecutor {
     pub(super) searcher: Searcher,
     pub(super) data: Arc<QdrantData>,
-    pub(super) ops: Arc<Vec<(ParamGen, usize)>>,
+    pub(super) ops: Arc<Vec<QdrantOpKind>>,
+    pub(super) fresh: Option<Arc<FreshPool>>,
     pub(super) spec: SearchSpec,
     pub(super) k: usize,
     pub(super) timeout: Duration,
 }
 
-/// A drawn query: which held-out query, which filter (0 none), its vector.
-pub struct QdrantParams {
-    query: usize,
-    filter: usize,
-    vector: Vec<f32>,
+/// A drawn operation: a search (which held-out query, which filter (0 none), its vector) or
+/// an upsert (the batch's ticket and points).
+pub enum QdrantParams {
+    Search {
+        query: usize,
+        filter: usize,
+        vector: Vec<f32>,
+    },
+    Upsert {
+        ticket: u64,
+        points: Vec<(u64, Vec<f32>, u8, i64)>,
+    },
+}
+
+fn timeout_error(what: &str, t: Duration) -> OpError {
+    OpError {
+        kind: "timeout".into(),
+        message: format!("{what} took longer than {t:?}"),
+    }
+}
+
+fn qdrant_error(e: String) -> OpError {
+    OpError {
+        kind: "qdrant".into(),
+        message: e,
+    }
 }
 
 impl Executor for QdrantExecutor {
     type Params = QdrantParams;
 
     fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> QdrantParams {
-        let set = &self.data.set;
-        let query = rand::RngExt::random_range(rng, 0..set.query_count());
-        QdrantParams {
-            query,
-            filter: self.ops[op].0.vector_filter().unwrap_or(0),
-            vector: set.query(query).to_vec(),
+        match self.ops[op] {
+            QdrantOpKind::Search { query: param, .. } => {
+                let set = &self.data.set;
+                let query = rand::RngExt::random_range(rng, 0..set.query_count());
+                QdrantParams::Search {
+                    query,
+                    filter: param.vector_filter().unwrap_or(0),
+                    vector: set.query(query).to_vec(),
+                }
+            }
+            QdrantOpKind::Upsert => {
+                let pool = self.fresh.as_ref().expect("upsert ops come with a pool");
+                let (ticket, points) = pool.next_batch();
+                QdrantParams::Upsert {
+                    ticket,
+                    // Row i is point id i + 1, as in the load.
+                    points: points
+                        .into_iter()
+                        .map(|(row, v, c, t)| (row as u64 + 1, v.to_vec(), c, t))
+                        .collect(),
+                }
+            }
         }
     }
 
     async fn execute(&mut self, op: usize, p: &QdrantParams) -> std::result::Result<Done, OpError> {
-        let category = (p.filter > 0).then(|| FILTERS[p.filter - 1].1);
-        let limit = self.ops[op].1;
-        let ids = tokio::time::timeout(
-            self.timeout,
-            self.searcher
-                .search(p.vector.clone(), category, limit, self.spec),
-        )
-        .await
-        .map_err(|_| OpError {
-            kind: "timeout".into(),
-            message: format!("search took longer than {:?}", self.timeout),
-        })?
-        .map_err(|e| OpError {
-            kind: "qdrant".into(),
-            message: e,
-        })?;
-        let ids: Vec<u32> = ids
-            .iter()
-            .map(|id| u32::try_from(id.saturating_sub(1)).unwrap_or(u32::MAX))
-            .collect();
-        Ok(Done {
-            bytes: 0,
-            recall: Some(self.data.set.recall(p.query, p.filter, self.k, &ids)),
-        })
+        match p {
+            QdrantParams::Search {
+                query,
+                filter,
+                vector,
+            } => {
+                let QdrantOpKind::Search { limit, .. } = self.ops[op] else {
+                    unreachable!("draw matches the op")
+                };
+                let category = (*filter > 0).then(|| FILTERS[filter - 1].1);
+                let visible = self.fresh.as_ref().map(|f| f.visible());
+                let ids = tokio::time::timeout(
+                    self.timeout,
+                    self.searcher
+                        .search(vector.clone(), category, limit, self.spec),
+                )
+                .await
+                .map_err(|_| timeout_error("search", self.timeout))?
+                .map_err(qdrant_error)?;
+                let ids: Vec<u32> = ids
+                    .iter()
+                    .map(|id| u32::try_from(id.saturating_sub(1)).unwrap_or(u32::MAX))
+                    .collect();
+                let set = &self.data.set;
+                let recall = match (&self.fresh, visible) {
+                    (Some(pool), Some(v)) => pool.recall(set, *query, *filter, self.k, v, &ids),
+                    _ => set.recall(*query, *filter, self.k, &ids),
+                };
+                Ok(Done {
+                    bytes: 0,
+                    recall: Some(recall),
+                })
+            }
+            QdrantParams::Upsert { ticket, points } => {
+                let bytes = points.iter().map(|p| p.1.len() as u64 * 4).sum();
+                tokio::time::timeout(self.timeout, self.searcher.upsert(points.clone()))
+                    .await
+                    .map_err(|_| timeout_error("upsert", self.timeout))?
+                    .map_err(qdrant_error)?;
+                if let Some(pool) = &self.fresh {
+                    pool.ack(*ticket);
+                }
+                Ok(Done {
+                    bytes,
+                    recall: None,
+                })
+            }
+        }
     }
 }

@@ -130,6 +130,21 @@ pub enum Searcher {
 }
 
 impl Searcher {
+    /// Upserts points (id, vector, category, timestamp) and returns once they are applied.
+    pub async fn upsert(&self, points: Vec<(u64, Vec<f32>, u8, i64)>) -> Result<(), String> {
+        match self {
+            Searcher::Edge(s) => s.upsert(points).await,
+            Searcher::Server(s) => s.upsert(points).await,
+        }
+    }
+
+    pub async fn delete(&self, ids: Vec<u64>) -> Result<(), String> {
+        match self {
+            Searcher::Edge(s) => s.delete(ids).await,
+            Searcher::Server(s) => s.delete(ids).await,
+        }
+    }
+
     pub async fn search(
         &self,
         query: Vec<f32>,

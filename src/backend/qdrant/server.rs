@@ -8,10 +8,10 @@ use std::time::Duration;
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     CollectionStatus, Condition, CreateCollection, CreateFieldIndexCollection, DeleteCollection,
-    Disabled, Distance, FieldType, Filter, GetCollectionInfoRequest, HnswConfigDiff,
-    OptimizersConfigDiff, PointStruct, QuantizationConfigDiff, QuantizationSearchParams,
-    QuantizationType, ScalarQuantization, SearchParams, SearchPoints, UpdateCollection,
-    UpsertPoints, Value, VectorParams, VectorsConfig, quantization_config,
+    DeletePointsBuilder, Disabled, Distance, FieldType, Filter, GetCollectionInfoRequest,
+    HnswConfigDiff, OptimizersConfigDiff, PointStruct, PointsIdsList, QuantizationConfigDiff,
+    QuantizationSearchParams, QuantizationType, ScalarQuantization, SearchParams, SearchPoints,
+    UpdateCollection, UpsertPoints, Value, VectorParams, VectorsConfig, quantization_config,
     quantization_config_diff, value::Kind, vectors_config,
 };
 
@@ -160,27 +160,7 @@ impl ServerEngine {
         collection: &str,
         points: Vec<(u64, Vec<f32>, u8, i64)>,
     ) -> Result<(), String> {
-        let points = points
-            .into_iter()
-            .map(|(id, v, c, t)| PointStruct {
-                id: Some(id.into()),
-                vectors: Some(v.into()),
-                payload: HashMap::from([
-                    ("category".to_string(), Value::from(i64::from(c))),
-                    ("timestamp".to_string(), Value::from(t)),
-                ]),
-            })
-            .collect();
-        self.client
-            .upsert_points(UpsertPoints {
-                collection_name: collection.into(),
-                wait: Some(true),
-                points,
-                ..Default::default()
-            })
-            .await
-            .map(|_| ())
-            .map_err(err)
+        upsert_points(&self.client, collection, points).await
     }
 
     /// Waits until the server's optimizers are done: status green and every point indexed
@@ -314,6 +294,35 @@ fn scalar(q: Quantization) -> ScalarQuantization {
     }
 }
 
+/// Upserts and waits until the server has applied the batch (so a later search sees it).
+async fn upsert_points(
+    client: &Qdrant,
+    collection: &str,
+    points: Vec<(u64, Vec<f32>, u8, i64)>,
+) -> Result<(), String> {
+    let points = points
+        .into_iter()
+        .map(|(id, v, c, t)| PointStruct {
+            id: Some(id.into()),
+            vectors: Some(v.into()),
+            payload: HashMap::from([
+                ("category".to_string(), Value::from(i64::from(c))),
+                ("timestamp".to_string(), Value::from(t)),
+            ]),
+        })
+        .collect();
+    client
+        .upsert_points(UpsertPoints {
+            collection_name: collection.into(),
+            wait: Some(true),
+            points,
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+        .map_err(err)
+}
+
 fn manifest_metadata(m: &Manifest) -> HashMap<String, Value> {
     HashMap::from([(
         "tunebench_manifest".to_string(),
@@ -328,6 +337,24 @@ pub struct ServerSearcher {
 }
 
 impl ServerSearcher {
+    pub async fn upsert(&self, points: Vec<(u64, Vec<f32>, u8, i64)>) -> Result<(), String> {
+        upsert_points(&self.client, &self.collection, points).await
+    }
+
+    pub async fn delete(&self, ids: Vec<u64>) -> Result<(), String> {
+        self.client
+            .delete_points(
+                DeletePointsBuilder::new(&self.collection)
+                    .points(PointsIdsList {
+                        ids: ids.into_iter().map(Into::into).collect(),
+                    })
+                    .wait(true),
+            )
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
     pub async fn search(
         &self,
         query: Vec<f32>,

@@ -6,11 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::exec::QdrantExecutor;
+use super::Searcher;
+use super::exec::{QdrantExecutor, QdrantOpKind};
 use super::profile::{search_spec, setting_changes, wanted};
 use super::{Engine, ManagedConfig, Manifest, SearchSpec};
 use crate::backend::Store;
 use crate::dataset::vectors::VectorSet;
+use crate::dataset::vectors::fresh::FreshPool;
 use crate::dataset::{DatasetSpec, VectorsSpec};
 use crate::error::{Error, InputIssue, Result};
 use crate::results::{
@@ -180,7 +182,8 @@ impl Store for QdrantStore {
     type Data = QdrantData;
     type Applied = AppliedQdrantProfile;
     type Snapshot = ();
-    type Workers = ();
+    /// The fresh-point pool of an upsert + search workload, and a handle to delete its points.
+    type Workers = Option<(Searcher, Arc<FreshPool>)>;
 
     async fn connect(target: &Target) -> Result<Self> {
         let root = crate::dataset::vectors::cache_dir().join("qdrant-edge");
@@ -540,7 +543,7 @@ impl Store for QdrantStore {
         data: Arc<QdrantData>,
         n: u32,
         op_timeout: Duration,
-    ) -> Result<((), Vec<QdrantExecutor>)> {
+    ) -> Result<(Self::Workers, Vec<QdrantExecutor>)> {
         let c = data.collection.clone();
         let mut spec = self.search.get(&c).copied().unwrap_or_default();
         if let Some(sw) = &workload.sweep {
@@ -560,28 +563,83 @@ impl Store for QdrantStore {
             .engine
             .searcher(&c)
             .map_err(|e| self.fail("opening search handles", e))?;
-        let ops: Arc<Vec<(ParamGen, usize)>> = Arc::new(
+        let mut upsert: Option<(u32, Option<u32>)> = None;
+        let ops: Arc<Vec<QdrantOpKind>> = Arc::new(
             workload
                 .ops
                 .iter()
                 .map(|o| match &o.def {
-                    OpDef::Qdrant(q) => (q.query, q.limit as usize),
+                    OpDef::Qdrant(q) => match (q.query, q.upsert) {
+                        (_, Some(batch)) => {
+                            upsert.get_or_insert((batch, q.fresh_points));
+                            QdrantOpKind::Upsert
+                        }
+                        (query, None) => QdrantOpKind::Search {
+                            query: query.unwrap_or(ParamGen::QueryVector),
+                            limit: q.limit as usize,
+                        },
+                    },
                     _ => unreachable!("workload files are checked against their target's kind"),
                 })
                 .collect(),
         );
         let k = workload.k.unwrap_or(10) as usize;
+        let fresh = match upsert {
+            None => None,
+            Some((batch, points)) => {
+                let d = data.clone();
+                let count = points.map_or((d.set.len() / 10).max(batch as usize), |p| p as usize);
+                let started = Instant::now();
+                let pool = tokio::task::spawn_blocking(move || {
+                    FreshPool::new(&d.set, count, batch as usize, k)
+                })
+                .await
+                .map_err(|e| self.fail("preparing fresh points", e))?
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "workload {}: upserts of dataset {}: {e}",
+                        workload.name,
+                        workload.dataset.as_deref().unwrap_or_default()
+                    ))
+                })?;
+                tracing::info!(
+                    "{}: {} fresh points and their distances to every query in {:.2} s",
+                    workload.name,
+                    pool.len(),
+                    started.elapsed().as_secs_f64()
+                );
+                Some(Arc::new(pool))
+            }
+        };
         let executors = (0..n)
             .map(|_| QdrantExecutor {
                 searcher: searcher.clone(),
                 data: data.clone(),
                 ops: ops.clone(),
+                fresh: fresh.clone(),
                 spec,
                 k,
                 timeout: op_timeout,
             })
             .collect();
-        Ok(((), executors))
+        Ok((fresh.map(|f| (searcher, f)), executors))
+    }
+
+    /// Deletes every fresh point an upsert workload may have written (ids after the
+    /// dataset's), so each phase starts from the loaded collection.
+    async fn reset(&self, workload: &Workload, workers: &Self::Workers) -> Result<()> {
+        let Some((searcher, pool)) = workers else {
+            return Ok(());
+        };
+        let ids: Vec<u64> = pool.rows().map(|r| r as u64 + 1).collect();
+        searcher.delete(ids).await.map_err(|e| {
+            self.fail(
+                &format!("deleting the fresh points of workload {}", workload.name),
+                e,
+            )
+        })?;
+        pool.reset();
+        Ok(())
     }
 
     async fn check(
@@ -599,7 +657,7 @@ impl Store for QdrantStore {
             .map_err(|e| self.fail("configuration check", e))
     }
 
-    async fn close_workers(_workers: ()) -> u32 {
+    async fn close_workers(_workers: Self::Workers) -> u32 {
         0
     }
 }

@@ -12,6 +12,7 @@
 //! neighbours mostly share the query's cluster). Measured numbers are in the README.
 
 pub mod files;
+pub mod fresh;
 pub mod truth;
 
 use std::path::{Path, PathBuf};
@@ -321,7 +322,7 @@ pub fn payload(seed: u64, i: u64) -> (u8, i64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn spec(count: u64, dim: u32) -> VectorsSpec {

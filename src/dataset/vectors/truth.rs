@@ -195,7 +195,25 @@ pub fn recall(
     if k == 0 {
         return 1.0;
     }
-    let threshold = truth.distances[k - 1] as f64 + EPSILON;
+    recall_within(
+        truth.distances[k - 1] as f64 + EPSILON,
+        k,
+        returned,
+        true_distance,
+    )
+}
+
+/// The share of `k` slots filled by distinct returned ids whose exact distance is at most
+/// `threshold` (the k-th true distance plus [`EPSILON`]).
+pub fn recall_within(
+    threshold: f64,
+    k: usize,
+    returned: &[u32],
+    true_distance: impl Fn(u32) -> Option<f64>,
+) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
     let mut seen = std::collections::HashSet::with_capacity(returned.len());
     let hits = returned
         .iter()
