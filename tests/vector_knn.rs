@@ -218,6 +218,60 @@ async fn exact_scan_is_recall_one_and_weak_hnsw_matches_an_independent_brute_for
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upserts_and_searches_are_judged_against_the_rows_visible() {
+    let _settings = SETTINGS.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_vec_upsert";
+    let ds = dataset(dir.path(), schema, 3000, "");
+    let ops = r#"{ op = "knn", weight = 3 }, { op = "knn_filter_10" }, { op = "upsert" }"#;
+    let path = scenario(dir.path(), &ds, ops, &["exact", "hnsw"]);
+    let out = dir.path().join("out");
+    let outcome = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await
+    .unwrap();
+    let r: Results =
+        serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap();
+    for profile in ["exact", "hnsw"] {
+        let w = r
+            .runs
+            .iter()
+            .find(|p| p.profile == profile)
+            .and_then(|p| p.workloads.iter().find(|w| w.workload == "knn"))
+            .unwrap();
+        assert_eq!(w.errors, 0, "{profile}: {:?}", w.errors_by_kind);
+        let up = w.operations.iter().find(|o| o.op == "upsert").unwrap();
+        assert!(up.ops > 3, "{profile}: {} upserts", up.ops);
+        // 100 points of 384 float32 per upsert.
+        let batches = up.bytes_per_s.unwrap() / (100.0 * 384.0 * 4.0);
+        assert!((batches - up.throughput_ops_s).abs() < 1e-6 * batches.max(1.0));
+        let recall = op_recall(&r, profile, "knn");
+        eprintln!("{profile}: {} upserts, knn recall@10 {recall:.4}", up.ops);
+        if profile == "exact" {
+            // An exact scan sees every committed row, fresh ones included: judged against
+            // the rows visible when each search started, recall is exactly 1.0.
+            assert_eq!(recall, 1.0);
+            assert_eq!(op_recall(&r, profile, "knn_filter_10"), 1.0);
+        } else {
+            assert!(recall > 0.8, "hnsw recall@10 {recall}");
+        }
+    }
+    // Each phase ended by deleting its fresh rows: the table holds the dataset again.
+    let mut conn = PgConnection::connect(&pg_url()).await.unwrap();
+    let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT count(*) FROM {schema}.items"
+    )))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(n, 3000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_refuses_a_half_loaded_table() {
     let dir = tempfile::tempdir().unwrap();
     let schema = "tunebench_test_vec_ready";

@@ -66,6 +66,9 @@ pub enum ParamValue {
     Text(String),
     /// A query vector, bound as float4[] (the SQL casts it: `$1::vector`).
     Vector(Vec<f32>),
+    /// int8[] and timestamptz[] (the arrays of an upsert batch).
+    Ints(Vec<i64>),
+    Times(Vec<DateTime<Utc>>),
 }
 
 /// Which words fall in each document-frequency band, with the expected fraction of documents
@@ -255,7 +258,8 @@ impl Corpus {
                 ParamGen::QueryVector
                 | ParamGen::QueryVectorCategory50
                 | ParamGen::QueryVectorCategory10
-                | ParamGen::QueryVectorCategory1 => {}
+                | ParamGen::QueryVectorCategory1
+                | ParamGen::FreshPoints => {}
                 ParamGen::DateWindow => {
                     let from = START_UNIX_US + rng.random_range(0..SPAN_US - 30 * DAY_US);
                     out.push(ParamValue::Time(us_to_time(from)));

@@ -815,8 +815,8 @@ fn resolve(src: &SourceFile, file: ScenarioFile, issues: &mut Vec<InputIssue>) -
                 OpDef::Cypher(_) | OpDef::S3(_) | OpDef::Http(_) => continue,
             };
             for g in params {
-                let is_vector = g.vector_filter().is_some();
-                judged |= is_vector;
+                let is_vector = g.needs_vectors();
+                judged |= g.vector_filter().is_some();
                 if vectors.is_some_and(|v| v != is_vector) {
                     issues.push(src.issue(
                         &format!("{field}.ops[{j}].op"),

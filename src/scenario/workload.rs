@@ -158,6 +158,13 @@ pub struct SqlOp {
     /// One generator per group of parameters, in order (see [`ParamGen`]).
     #[serde(default)]
     pub params: Vec<ParamGen>,
+    /// With `params = ["fresh_points"]`: points per operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
+    /// With `params = ["fresh_points"]`: size of the fresh-point pool the upserts write, in
+    /// order, before rewriting it; 10 % of the dataset when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fresh_points: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +203,11 @@ pub enum ParamGen {
     QueryVectorCategory50,
     QueryVectorCategory10,
     QueryVectorCategory1,
+    /// A batch of fresh points for an upsert, as four arrays: ids (int8[]), categories
+    /// (int8[]), timestamps (timestamptz[]) and every vector's components one after another
+    /// (float4[], `batch` x dimension). Searches in the same workload are judged against the
+    /// points acknowledged before they started.
+    FreshPoints,
 }
 
 impl ParamGen {
@@ -211,9 +223,15 @@ impl ParamGen {
         }
     }
 
+    /// Whether it needs a vector dataset (query vectors and fresh points).
+    pub fn needs_vectors(self) -> bool {
+        self.vector_filter().is_some() || self == ParamGen::FreshPoints
+    }
+
     /// How many bind parameters this generator fills.
     pub fn arity(self) -> usize {
         match self {
+            ParamGen::FreshPoints => 4,
             ParamGen::DateWindow
             | ParamGen::QueryVectorCategory50
             | ParamGen::QueryVectorCategory10
@@ -262,6 +280,42 @@ fn load_sql(src: &SourceFile) -> Result<WorkloadDef> {
         }
         if op.sql.trim().is_empty() {
             issues.push(src.issue(&format!("ops.{name}.sql"), "must not be empty"));
+        }
+        let fresh = op.params.contains(&ParamGen::FreshPoints);
+        if fresh && op.params.len() > 1 {
+            issues.push(src.issue(
+                &format!("ops.{name}.params"),
+                "fresh_points fills all four parameters of an upsert; use it alone",
+            ));
+        }
+        match (fresh, op.batch) {
+            (true, None) => issues.push(src.issue(
+                &format!("ops.{name}.batch"),
+                "is required with fresh_points: the points per upsert, 1..=10000",
+            )),
+            (true, Some(b)) if !(1..=10_000).contains(&b) => issues.push(src.issue(
+                &format!("ops.{name}.batch"),
+                "points per upsert must be 1..=10000",
+            )),
+            (false, Some(_)) => issues.push(src.issue(
+                &format!("ops.{name}.batch"),
+                "goes with params = [\"fresh_points\"] only",
+            )),
+            _ => {}
+        }
+        if op.fresh_points.is_some() && !fresh {
+            issues.push(src.issue(
+                &format!("ops.{name}.fresh_points"),
+                "goes with params = [\"fresh_points\"] only",
+            ));
+        }
+        if let (Some(f), Some(b)) = (op.fresh_points, op.batch)
+            && f < b
+        {
+            issues.push(src.issue(
+                &format!("ops.{name}.fresh_points"),
+                "must hold at least one batch",
+            ));
         }
     }
     if issues.is_empty() {

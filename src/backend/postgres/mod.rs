@@ -24,11 +24,13 @@ pub use vectors::prepare_vectors;
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::dataset::vectors::fresh::FreshPool;
 use crate::dataset::{Corpus, ParamValue, VectorSet};
 use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, Result};
 use crate::scenario::ParamGen;
 use crate::scenario::Target;
+use chrono::DateTime;
 
 /// Opens the harness's pool with the target's pool settings. Every failure is a runtime
 /// error (exit 3) whose message carries the redacted URL, never the password.
@@ -193,12 +195,43 @@ pub struct PgOps {
     pub data: Arc<PgData>,
     /// Recall is judged at this k (the workload's `k`).
     pub k: usize,
+    /// The fresh points of an upsert + search workload.
+    pub fresh: Option<Arc<FreshPool>>,
 }
 
-/// One execution's bind values and, for vector queries, (query, filter) to judge recall by.
+/// One execution's bind values and, for vector queries, (query, filter) to judge recall by;
+/// for an upsert, its batch's ticket and payload bytes.
 pub struct PgParams {
     pub values: Vec<ParamValue>,
     pub judged: Option<(usize, usize)>,
+    pub upsert: Option<(u64, u64)>,
+}
+
+/// An upsert batch's bind values: ids (row + 1, as loaded), categories, timestamps and the
+/// vectors' components one after another.
+fn upsert_values(pool: &FreshPool) -> (u64, u64, Vec<ParamValue>) {
+    let (ticket, points) = pool.next_batch();
+    let mut ids = Vec::with_capacity(points.len());
+    let mut cats = Vec::with_capacity(points.len());
+    let mut times = Vec::with_capacity(points.len());
+    let mut flat = Vec::with_capacity(points.iter().map(|p| p.1.len()).sum());
+    for (row, v, c, t) in points {
+        ids.push(row as i64 + 1);
+        cats.push(i64::from(c));
+        times.push(DateTime::from_timestamp(t, 0).unwrap_or_default());
+        flat.extend_from_slice(v);
+    }
+    let bytes = flat.len() as u64 * 4;
+    (
+        ticket,
+        bytes,
+        vec![
+            ParamValue::Ints(ids),
+            ParamValue::Ints(cats),
+            ParamValue::Times(times),
+            ParamValue::Vector(flat),
+        ],
+    )
 }
 
 impl PgExecutor {
@@ -238,6 +271,8 @@ pub fn bind_all<'q>(
             ParamValue::Text(s) => q.bind(s.clone()),
             ParamValue::Time(t) => q.bind(*t),
             ParamValue::Vector(v) => q.bind(v.clone()),
+            ParamValue::Ints(v) => q.bind(v.clone()),
+            ParamValue::Times(v) => q.bind(v.clone()),
         };
     }
     q
@@ -247,9 +282,26 @@ impl Executor for PgExecutor {
     type Params = PgParams;
 
     fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> PgParams {
+        if self.ops.params[op].contains(&ParamGen::FreshPoints) {
+            let pool = self
+                .ops
+                .fresh
+                .as_ref()
+                .expect("upsert ops come with a pool");
+            let (ticket, bytes, values) = upsert_values(pool);
+            return PgParams {
+                values,
+                judged: None,
+                upsert: Some((ticket, bytes)),
+            };
+        }
         let mut values = Vec::with_capacity(3);
         let judged = self.ops.data.draw(&self.ops.params[op], rng, &mut values);
-        PgParams { values, judged }
+        PgParams {
+            values,
+            judged,
+            upsert: None,
+        }
     }
 
     async fn execute(
@@ -261,8 +313,18 @@ impl Executor for PgExecutor {
             sqlx::query(AssertSqlSafe(self.ops.statements[op].clone())),
             &params.values,
         );
+        let visible = self.ops.fresh.as_ref().map(|f| f.visible());
         // Rows are fetched whole: the latency covers the full result, not the first row.
         let rows = q.fetch_all(&mut *self.conn).await.map_err(classify)?;
+        if let Some((ticket, bytes)) = params.upsert {
+            if let Some(pool) = &self.ops.fresh {
+                pool.ack(ticket);
+            }
+            return Ok(Done {
+                bytes,
+                recall: None,
+            });
+        }
         let (Some((query, filter)), PgData::Vectors(set)) = (params.judged, &*self.ops.data) else {
             return Ok(Done::default());
         };
@@ -278,7 +340,10 @@ impl Executor for PgExecutor {
         }
         Ok(Done {
             bytes: 0,
-            recall: Some(set.recall(query, filter, self.ops.k, &ids)),
+            recall: Some(match (&self.ops.fresh, visible) {
+                (Some(pool), Some(v)) => pool.recall(set, query, filter, self.ops.k, v, &ids),
+                _ => set.recall(query, filter, self.ops.k, &ids),
+            }),
         })
     }
 }

@@ -10,13 +10,15 @@ use super::{
     readiness, revert_profile, target_error, with_schema,
 };
 use crate::backend::Store;
+use crate::dataset::vectors::fresh::FreshPool;
 use crate::dataset::{Corpus, DatasetSpec, VectorSet};
 use crate::error::{Error, Result};
 use crate::results::{
     DatasetReport, Evidence, PgEvidence, PoolReport, ReadinessCheck, RevertReport, TargetChanges,
     TargetEnv,
 };
-use crate::scenario::{AppliedFile, Dataset, OpDef, ProfileDef, Target, Workload};
+use crate::scenario::{AppliedFile, Dataset, OpDef, ParamGen, ProfileDef, Target, Workload};
+use sqlx::AssertSqlSafe;
 
 pub struct PgStore {
     target: Target,
@@ -59,7 +61,8 @@ impl Store for PgStore {
     type Data = PgData;
     type Applied = AppliedProfile;
     type Snapshot = PgSnapshot;
-    type Workers = PgPool;
+    /// The workers' pool, and the fresh-point pool of an upsert + search workload.
+    type Workers = (PgPool, Option<(Arc<FreshPool>, String)>);
 
     async fn connect(target: &Target) -> Result<Self> {
         Ok(PgStore {
@@ -218,6 +221,10 @@ impl Store for PgStore {
             let OpDef::Sql(sql) = &op.def else {
                 unreachable!("workload files are checked against their target's kind")
             };
+            // Writes are not EXPLAINed: EXPLAIN ANALYZE would run them.
+            if sql.params.contains(&ParamGen::FreshPoints) {
+                continue;
+            }
             // The same parameters under every profile, so plans are comparable.
             let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
                 crate::runner::name_seed(&workload.name, &op.name),
@@ -267,11 +274,40 @@ impl Store for PgStore {
         corpus: Arc<PgData>,
         n: u32,
         op_timeout: Duration,
-    ) -> Result<(PgPool, Vec<PgExecutor>)> {
+    ) -> Result<(Self::Workers, Vec<PgExecutor>)> {
         let schema = corpus.schema().to_string();
         let sql = |o: &crate::scenario::WeightedOp| match &o.def {
             OpDef::Sql(s) => s.clone(),
             _ => unreachable!("workload files are checked against their target's kind"),
+        };
+        let k = workload.k.unwrap_or(10) as usize;
+        let upsert = workload.ops.iter().map(sql).find_map(|s| {
+            s.params
+                .contains(&ParamGen::FreshPoints)
+                .then(|| (s.batch.unwrap_or(1), s.fresh_points))
+        });
+        let fresh = match (upsert, &*corpus) {
+            (Some((batch, points)), PgData::Vectors(_)) => {
+                let d = corpus.clone();
+                let pool = tokio::task::spawn_blocking(move || {
+                    let PgData::Vectors(set) = &*d else {
+                        unreachable!("matched above")
+                    };
+                    let count = points.map_or((set.len() / 10).max(batch as usize), |p| p as usize);
+                    FreshPool::new(set, count, batch as usize, k)
+                })
+                .await
+                .map_err(|e| Error::Usage(format!("preparing fresh points: {e}")))?
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "workload {}: upserts of dataset {}: {e}",
+                        workload.name,
+                        workload.dataset.as_deref().unwrap_or_default()
+                    ))
+                })?;
+                Some(Arc::new(pool))
+            }
+            _ => None,
         };
         let ops = Arc::new(PgOps {
             statements: workload
@@ -281,7 +317,8 @@ impl Store for PgStore {
                 .collect(),
             params: workload.ops.iter().map(|o| sql(o).params).collect(),
             data: corpus,
-            k: workload.k.unwrap_or(10) as usize,
+            k,
+            fresh: fresh.clone(),
         });
         let pool = connect(&self.target).await?;
         let mut executors = Vec::new();
@@ -300,7 +337,7 @@ impl Store for PgStore {
                 .map_err(|e| target_error(&self.target, "opening worker connections", e))?,
             );
         }
-        Ok((pool, executors))
+        Ok(((pool, fresh.map(|f| (f, schema))), executors))
     }
 
     async fn check(
@@ -318,7 +355,39 @@ impl Store for PgStore {
             .map_err(|e| super::target_error(&self.target, "configuration check", e))
     }
 
-    async fn close_workers(pool: PgPool) -> u32 {
+    /// Deletes the fresh points an upsert workload may have written (ids after the
+    /// dataset's, in tunebench's own schema) and vacuums, so each phase starts from the loaded
+    /// table and its index without dead entries.
+    async fn reset(&self, workload: &Workload, workers: &Self::Workers) -> Result<()> {
+        let Some((pool, schema)) = &workers.1 else {
+            return Ok(());
+        };
+        let fail = |e| {
+            target_error(
+                &self.target,
+                &format!("deleting the fresh points of workload {}", workload.name),
+                e,
+            )
+        };
+        let deleted = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {schema}.items WHERE id > $1"
+        )))
+        .bind(pool.start as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(fail)?
+        .rows_affected();
+        if deleted > 0 {
+            sqlx::query(AssertSqlSafe(format!("VACUUM {schema}.items")))
+                .execute(&self.pool)
+                .await
+                .map_err(fail)?;
+        }
+        pool.reset();
+        Ok(())
+    }
+
+    async fn close_workers((pool, _): Self::Workers) -> u32 {
         // Dropped connections return to the pool asynchronously: give them a moment before
         // counting any still checked out as leaked.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
