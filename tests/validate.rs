@@ -186,6 +186,23 @@ const SEMANTIC_ERRORS: &[Bad] = &[
             "params fill 1",
         ],
     },
+    Bad {
+        fixture: "workload_upsert_and_query.toml",
+        at: "workload-upsert-and-query.toml:4:1",
+        expect: &[
+            "field `ops.mixed`",
+            "set exactly one of `query` (a search) and `upsert`",
+        ],
+    },
+    Bad {
+        fixture: "workload_fresh_points_without_batch.toml",
+        at: "workload-fresh-points-without-batch.toml:4:1",
+        expect: &[
+            "field `ops.upsert.batch`",
+            "is required with fresh_points",
+            "1..=10000",
+        ],
+    },
     // [[profile]] files
     Bad {
         fixture: "profile_bad_index_name.toml",
