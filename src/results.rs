@@ -348,6 +348,17 @@ impl Evidence {
                         },
                     ),
                     ("collection size on disk".into(), mib(q.disk_bytes)),
+                    (
+                        "on disk by part".into(),
+                        match &q.disk_by_part {
+                            Some(parts) => parts
+                                .iter()
+                                .map(|(k, v)| format!("{k} {}", mib(Some(*v))))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            None => "n/a".into(),
+                        },
+                    ),
                     ("collection config as applied".into(), q.config.to_string()),
                     ("search parameters".into(), q.search.to_string()),
                 ]
@@ -583,6 +594,10 @@ pub struct QdrantEvidence {
     pub index_source: Option<String>,
     /// Shard folder size (embedded); the server does not report one over gRPC.
     pub disk_bytes: Option<u64>,
+    /// Embedded: the shard's bytes by part: `quantized` (int8 vectors, held in RAM with
+    /// `always_ram`), `vectors` (float originals), `hnsw`, `payload`, `wal`, `other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_by_part: Option<BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -206,6 +206,24 @@ async fn embedded_baseline_vs_tuned_recall_against_ground_truth_and_exact_revert
     let rate = ev["index_vectors_per_s"].as_f64().unwrap();
     assert!(rate > 0.0 && ev["index_build_seconds"].as_f64().unwrap() > 0.0);
     assert!(ev["disk_bytes"].as_u64().unwrap() > 3000 * 384 * 4 / 2);
+    // int8: one byte per component (plus offsets) next to the float originals.
+    let parts = &ev["disk_by_part"];
+    let quantized = parts["quantized"].as_u64().unwrap_or(0);
+    assert!(
+        quantized >= 3000 * 384 && quantized < 3000 * 384 * 4,
+        "{parts}"
+    );
+    assert!(
+        parts["vectors"].as_u64().unwrap() >= 3000 * 384 * 4,
+        "{parts}"
+    );
+    assert!(parts["hnsw"].as_u64().unwrap() > 0, "{parts}");
+    assert!(
+        evidence(&r, "baseline")["disk_by_part"]
+            .get("quantized")
+            .is_none(),
+        "no quantization in the baseline"
+    );
     let tuned_run = r.runs.iter().find(|p| p.profile == "tuned").unwrap();
     assert_eq!(tuned_run.changes[0].indexes.len(), 1, "a timed re-index");
     assert!(

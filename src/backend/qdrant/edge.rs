@@ -225,6 +225,7 @@ impl EdgeEngine {
                 managed: managed(&config),
                 raw_config: serde_json::to_value(&config).unwrap_or_default(),
                 disk_bytes: Some(dir_size(&dir)),
+                disk_by_part: Some(disk_parts(&dir)),
             })
         })
         .await
@@ -310,6 +311,48 @@ fn managed(c: &EdgeConfig) -> ManagedConfig {
 
 fn category_path() -> JsonPath {
     "category".parse().expect("a plain key is a JSON path")
+}
+
+/// Shard files by what they hold: `wal`, `quantized` (int8 vectors; held in RAM with
+/// `always_ram`), `hnsw` (the graph), `vectors` (the float originals), `payload` (payload
+/// storage and indexes), `other`.
+fn disk_parts(dir: &Path) -> std::collections::BTreeMap<String, u64> {
+    fn walk(dir: &Path, root: &Path, out: &mut std::collections::BTreeMap<String, u64>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            let path = e.path();
+            if m.is_dir() {
+                walk(&path, root, out);
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let has = |name: &str| rel.components().any(|c| c.as_os_str() == name);
+            let file = e.file_name().to_string_lossy().into_owned();
+            let part = if has("wal") {
+                "wal"
+            } else if file.starts_with("quantized") {
+                "quantized"
+            } else if has("vector_index") {
+                "hnsw"
+            } else if has("vector_storage") {
+                "vectors"
+            } else if rel
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with("payload"))
+            {
+                "payload"
+            } else {
+                "other"
+            };
+            *out.entry(part.to_string()).or_default() += m.len();
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
 }
 
 fn dir_size(dir: &Path) -> u64 {

@@ -113,6 +113,8 @@ pub struct CollectionInfo {
     pub managed: ManagedConfig,
     pub raw_config: serde_json::Value,
     pub disk_bytes: Option<u64>,
+    /// Embedded: the shard's bytes by part (wal, quantized, hnsw, vectors, payload, other).
+    pub disk_by_part: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 /// The two ways to run Qdrant. Every method is async; the embedded engine's blocking calls

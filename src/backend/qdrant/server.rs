@@ -243,6 +243,7 @@ impl ServerEngine {
             raw_config: serde_json::to_value(managed).unwrap_or_default(),
             managed,
             disk_bytes: None,
+            disk_by_part: None,
         })
     }
 

@@ -527,6 +527,7 @@ impl Store for QdrantStore {
             index_vectors_per_s: build.map(|b| b.vectors as f64 / b.seconds.max(1e-9)),
             index_source: build.map(|b| b.source.clone()),
             disk_bytes: info.disk_bytes,
+            disk_by_part: info.disk_by_part.clone(),
         };
         Ok(())
     }
@@ -588,10 +589,9 @@ impl Store for QdrantStore {
             None => None,
             Some((batch, points)) => {
                 let d = data.clone();
-                let count = points.map_or((d.set.len() / 10).max(batch as usize), |p| p as usize);
                 let started = Instant::now();
                 let pool = tokio::task::spawn_blocking(move || {
-                    FreshPool::new(&d.set, count, batch as usize, k)
+                    FreshPool::for_op(&d.set, batch, points, k)
                 })
                 .await
                 .map_err(|e| self.fail("preparing fresh points", e))?

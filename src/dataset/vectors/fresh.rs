@@ -37,6 +37,18 @@ pub struct FreshPool {
 }
 
 impl FreshPool {
+    /// The pool of an upsert op: `fresh_points` or, unset, 10 % of the dataset (at least one
+    /// batch).
+    pub fn for_op(
+        set: &VectorSet,
+        batch: u32,
+        fresh_points: Option<u32>,
+        k: usize,
+    ) -> Result<Self, String> {
+        let count = fresh_points.map_or((set.len() / 10).max(batch as usize), |p| p as usize);
+        Self::new(set, count, batch as usize, k)
+    }
+
     /// `count` fresh points (rounded up to whole batches) for a generated dataset, judged at
     /// `k`. Blocking and CPU-heavy: call it off the async workers.
     pub fn new(set: &VectorSet, count: usize, batch: usize, k: usize) -> Result<Self, String> {
