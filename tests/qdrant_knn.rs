@@ -209,10 +209,7 @@ async fn embedded_baseline_vs_tuned_recall_against_ground_truth_and_exact_revert
     // int8: one byte per component (plus offsets) next to the float originals.
     let parts = &ev["disk_by_part"];
     let quantized = parts["quantized"].as_u64().unwrap_or(0);
-    assert!(
-        quantized >= 3000 * 384 && quantized < 3000 * 384 * 4,
-        "{parts}"
-    );
+    assert!((3000 * 384..3000 * 384 * 4).contains(&quantized), "{parts}");
     assert!(
         parts["vectors"].as_u64().unwrap() >= 3000 * 384 * 4,
         "{parts}"
