@@ -135,6 +135,23 @@ fn full_stack_at_tiny_size_fills_every_section_and_evaluates_every_criterion() {
         assert!(report.contains(store), "{store} not measured:\n{report}");
     }
     assert!(!report.contains("not measured in this run"));
+    // Recall criteria print the measured recall to four decimals, as measured.
+    let knn = r.runs[1]
+        .criteria
+        .iter()
+        .find(|c| c.criterion.starts_with("knn.recall_at_k"))
+        .unwrap();
+    assert_eq!(knn.unit, "recall");
+    let shown = format!("{:.4}", knn.value.unwrap());
+    let shown = shown.trim_end_matches('0').trim_end_matches('.');
+    let row = report
+        .lines()
+        .find(|l| l.starts_with("| `knn.recall_at_k"))
+        .unwrap();
+    assert!(
+        row.contains(&format!(" ({shown} recall) |")),
+        "{shown}: {row}"
+    );
     for w in &r.runs[0].workloads {
         let chart = format!("charts/latency-{}.svg", w.workload);
         assert!(report.contains(&chart), "{chart} not linked");

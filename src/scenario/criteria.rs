@@ -70,12 +70,13 @@ impl Metric {
         }
     }
 
-    /// Unit the threshold is normalised to: ms, ops/s or percent.
+    /// Unit the threshold is normalised to: ms, ops/s, percent, MB/s, vectors/s, or `recall`
+    /// (a fraction 0..1, which the report prints to four decimals).
     pub fn unit(self) -> &'static str {
         match self {
             Metric::Throughput => "ops/s",
             Metric::ErrorRate => "%",
-            Metric::RecallAtK => "fraction",
+            Metric::RecallAtK => "recall",
             Metric::BytesPerS => "MB/s",
             Metric::IndexVectorsPerS => "vectors/s",
             _ => "ms",
