@@ -76,6 +76,20 @@ pub struct PoolReport {
     pub leaked_connections: u32,
 }
 
+impl PoolReport {
+    /// The target's pool settings as configured, before any workload ran. `min_connections`
+    /// is what the store keeps open (0 for clients that connect per worker).
+    pub fn configured(target: &crate::scenario::Target, min_connections: u32) -> Self {
+        PoolReport {
+            min_connections,
+            max_connections: target.pool.max_connections,
+            idle_timeout_s: target.pool_idle_timeout.as_secs_f64(),
+            connect_timeout_s: target.pool_connect_timeout.as_secs_f64(),
+            leaked_connections: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetReport {

@@ -10,6 +10,7 @@ use clap::Parser;
 use tunebench::backend::Store;
 use tunebench::backend::qdrant::{ManagedConfig, QdrantStore};
 use tunebench::dataset::vectors::cache_dir;
+use tunebench::results::WorkloadResult;
 use tunebench::{Cli, Outcome, Results};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -129,13 +130,17 @@ async fn run_scenario(path: &Path, out: &Path) -> Results {
     serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap()
 }
 
-fn op_recall(r: &Results, profile: &str, op: &str) -> f64 {
-    let w = r
-        .runs
+/// The `knn` workload's result under a profile.
+fn knn_workload<'a>(r: &'a Results, profile: &str) -> &'a WorkloadResult {
+    r.runs
         .iter()
         .find(|p| p.profile == profile)
         .and_then(|p| p.workloads.iter().find(|w| w.workload == "knn"))
-        .unwrap_or_else(|| panic!("no {profile}/knn in results"));
+        .unwrap_or_else(|| panic!("no {profile}/knn in results"))
+}
+
+fn op_recall(r: &Results, profile: &str, op: &str) -> f64 {
+    let w = knn_workload(r, profile);
     assert_eq!(w.k, Some(10));
     assert_eq!(w.errors, 0, "{profile}: {:?}", w.errors_by_kind);
     let o = w.operations.iter().find(|o| o.op == op).unwrap();
@@ -295,12 +300,7 @@ async fn concurrent_upserts_and_searches_are_judged_against_the_points_visible()
     let r = run_scenario(&path, &dir.path().join("o")).await;
 
     for profile in ["baseline", "tuned"] {
-        let w = r
-            .runs
-            .iter()
-            .find(|p| p.profile == profile)
-            .and_then(|p| p.workloads.iter().find(|w| w.workload == "knn"))
-            .unwrap();
+        let w = knn_workload(&r, profile);
         assert_eq!(w.errors, 0, "{profile}: {:?}", w.errors_by_kind);
         let up = w.operations.iter().find(|o| o.op == "upsert").unwrap();
         assert!(up.ops > 5, "{profile}: {} upserts", up.ops);

@@ -8,6 +8,7 @@ use clap::Parser;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use tunebench::dataset::vectors::{VectorSet, cache_dir};
 use tunebench::dataset::{DatasetSpec, load_spec};
+use tunebench::results::WorkloadResult;
 use tunebench::{Cli, Outcome, Results};
 
 /// Profiles change server-wide settings (ALTER SYSTEM): one such test at a time.
@@ -77,13 +78,17 @@ async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
     tunebench::run(Cli::parse_from(argv)).await
 }
 
-fn op_recall(r: &Results, profile: &str, op: &str) -> f64 {
-    let w = r
-        .runs
+/// The `knn` workload's result under a profile.
+fn knn_workload<'a>(r: &'a Results, profile: &str) -> &'a WorkloadResult {
+    r.runs
         .iter()
         .find(|p| p.profile == profile)
         .and_then(|p| p.workloads.iter().find(|w| w.workload == "knn"))
-        .unwrap_or_else(|| panic!("no {profile}/knn in results"));
+        .unwrap_or_else(|| panic!("no {profile}/knn in results"))
+}
+
+fn op_recall(r: &Results, profile: &str, op: &str) -> f64 {
+    let w = knn_workload(r, profile);
     assert_eq!(w.k, Some(10));
     let o = w.operations.iter().find(|o| o.op == op).unwrap();
     assert!(o.ops > 50, "{profile}/{op}: only {} queries", o.ops);
@@ -237,12 +242,7 @@ async fn concurrent_upserts_and_searches_are_judged_against_the_rows_visible() {
     let r: Results =
         serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap();
     for profile in ["exact", "hnsw"] {
-        let w = r
-            .runs
-            .iter()
-            .find(|p| p.profile == profile)
-            .and_then(|p| p.workloads.iter().find(|w| w.workload == "knn"))
-            .unwrap();
+        let w = knn_workload(&r, profile);
         assert_eq!(w.errors, 0, "{profile}: {:?}", w.errors_by_kind);
         let up = w.operations.iter().find(|o| o.op == "upsert").unwrap();
         assert!(up.ops > 3, "{profile}: {} upserts", up.ops);

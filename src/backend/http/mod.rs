@@ -123,13 +123,7 @@ impl Store for HttpStore {
             server_version: self.server.clone(),
             non_default_settings: Default::default(),
             // One client per worker, each keeping one connection alive.
-            pool: PoolReport {
-                min_connections: 0,
-                max_connections: t.pool.max_connections,
-                idle_timeout_s: t.pool_idle_timeout.as_secs_f64(),
-                connect_timeout_s: t.pool_connect_timeout.as_secs_f64(),
-                leaked_connections: 0,
-            },
+            pool: PoolReport::configured(t, 0),
         })
     }
 

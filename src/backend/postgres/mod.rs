@@ -24,7 +24,7 @@ pub use vectors::prepare_vectors;
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::dataset::vectors::fresh::FreshPool;
+use crate::dataset::vectors::fresh::{self, FreshPool};
 use crate::dataset::{Corpus, ParamValue, VectorSet};
 use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, Result};
@@ -313,7 +313,7 @@ impl Executor for PgExecutor {
             sqlx::query(AssertSqlSafe(self.ops.statements[op].clone())),
             &params.values,
         );
-        let visible = self.ops.fresh.as_ref().map(|f| f.visible());
+        let visible = self.ops.fresh.as_deref().map(|f| (f, f.visible()));
         // Rows are fetched whole: the latency covers the full result, not the first row.
         let rows = q.fetch_all(&mut *self.conn).await.map_err(classify)?;
         if let Some((ticket, bytes)) = params.upsert {
@@ -340,10 +340,7 @@ impl Executor for PgExecutor {
         }
         Ok(Done {
             bytes: 0,
-            recall: Some(match (&self.ops.fresh, visible) {
-                (Some(pool), Some(v)) => pool.recall(set, query, filter, self.ops.k, v, &ids),
-                _ => set.recall(query, filter, self.ops.k, &ids),
-            }),
+            recall: Some(fresh::judge(set, visible, query, filter, self.ops.k, &ids)),
         })
     }
 }

@@ -83,13 +83,7 @@ impl Store for PgStore {
             url: t.url_redacted.clone(),
             server_version: version,
             non_default_settings: settings,
-            pool: PoolReport {
-                min_connections: t.pool.min_connections,
-                max_connections: t.pool.max_connections,
-                idle_timeout_s: t.pool_idle_timeout.as_secs_f64(),
-                connect_timeout_s: t.pool_connect_timeout.as_secs_f64(),
-                leaked_connections: 0,
-            },
+            pool: PoolReport::configured(t, t.pool.min_connections),
         })
     }
 

@@ -216,6 +216,8 @@ impl EdgeEngine {
                 .iter()
                 .find(|(k, _)| k.to_string() == "category")
                 .map(|(_, v)| v.points as u64);
+            // One walk of the shard folder: the total is the sum of its parts.
+            let parts = disk_parts(&dir);
             Ok(CollectionInfo {
                 status: None,
                 points: info.points_count as u64,
@@ -224,8 +226,8 @@ impl EdgeEngine {
                 category_index_points: category_points,
                 managed: managed(&config),
                 raw_config: serde_json::to_value(&config).unwrap_or_default(),
-                disk_bytes: Some(dir_size(&dir)),
-                disk_by_part: Some(disk_parts(&dir)),
+                disk_bytes: Some(parts.values().sum()),
+                disk_by_part: Some(parts),
             })
         })
         .await
@@ -353,20 +355,6 @@ fn disk_parts(dir: &Path) -> std::collections::BTreeMap<String, u64> {
     let mut out = std::collections::BTreeMap::new();
     walk(dir, dir, &mut out);
     out
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// One worker's handle for searches.

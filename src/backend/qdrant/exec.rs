@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::store::QdrantData;
 use super::{SearchSpec, Searcher};
 use crate::dataset::vectors::FILTERS;
-use crate::dataset::vectors::fresh::FreshPool;
+use crate::dataset::vectors::fresh::{self, FreshPool};
 use crate::driver::{Done, Executor, OpError};
 use crate::scenario::ParamGen;
 
@@ -102,7 +102,7 @@ impl Executor for QdrantExecutor {
                     unreachable!("draw matches the op")
                 };
                 let category = (*filter > 0).then(|| FILTERS[filter - 1].1);
-                let visible = self.fresh.as_ref().map(|f| f.visible());
+                let visible = self.fresh.as_deref().map(|f| (f, f.visible()));
                 let ids = tokio::time::timeout(
                     self.timeout,
                     self.searcher
@@ -115,14 +115,16 @@ impl Executor for QdrantExecutor {
                     .iter()
                     .map(|id| u32::try_from(id.saturating_sub(1)).unwrap_or(u32::MAX))
                     .collect();
-                let set = &self.data.set;
-                let recall = match (&self.fresh, visible) {
-                    (Some(pool), Some(v)) => pool.recall(set, *query, *filter, self.k, v, &ids),
-                    _ => set.recall(*query, *filter, self.k, &ids),
-                };
                 Ok(Done {
                     bytes: 0,
-                    recall: Some(recall),
+                    recall: Some(fresh::judge(
+                        &self.data.set,
+                        visible,
+                        *query,
+                        *filter,
+                        self.k,
+                        &ids,
+                    )),
                 })
             }
             QdrantParams::Upsert { ticket, points } => {

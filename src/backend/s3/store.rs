@@ -137,13 +137,7 @@ impl Store for S3Store {
             url: t.url_redacted.clone(),
             server_version: version,
             non_default_settings: Default::default(),
-            pool: PoolReport {
-                min_connections: 0,
-                max_connections: t.pool.max_connections,
-                idle_timeout_s: t.pool_idle_timeout.as_secs_f64(),
-                connect_timeout_s: t.pool_connect_timeout.as_secs_f64(),
-                leaked_connections: 0,
-            },
+            pool: PoolReport::configured(t, 0),
         })
     }
 

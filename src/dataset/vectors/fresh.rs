@@ -183,46 +183,55 @@ impl FreshPool {
     ) -> f64 {
         let base = &set.truth.filters[filter][query];
         let fresh = &self.near.filters[filter][query];
-        // k-th smallest of the base truth and the visible fresh points, both sorted.
-        let (mut i, mut j, mut taken, mut kth) = (0, 0, 0, None);
-        let k = k.min(base.ids.len() + visible.min(fresh.ids.len()));
+        // The k-th smallest of two sorted lists: the base truth and the visible fresh points.
+        let mut base_d = base.distances.iter().copied().peekable();
+        let mut fresh_d = fresh
+            .ids
+            .iter()
+            .zip(&fresh.distances)
+            .filter(|(id, _)| (**id as usize) < visible)
+            .map(|(_, d)| *d)
+            .peekable();
+        let (mut taken, mut kth) = (0, None);
         while taken < k {
-            let next_fresh = (j..fresh.ids.len()).find(|&x| (fresh.ids[x] as usize) < visible);
-            let b = base.distances.get(i).copied();
-            let f = next_fresh.map(|x| fresh.distances[x]);
-            match (b, f) {
-                (Some(b), Some(f)) if f < b => {
-                    kth = Some(f);
-                    j = next_fresh.expect("some") + 1;
-                }
-                (Some(b), _) => {
-                    kth = Some(b);
-                    i += 1;
-                }
-                (None, Some(f)) => {
-                    kth = Some(f);
-                    j = next_fresh.expect("some") + 1;
-                }
-                (None, None) => break,
-            }
+            let next = match (base_d.peek(), fresh_d.peek()) {
+                (Some(b), Some(f)) if f < b => fresh_d.next(),
+                (Some(_), _) => base_d.next(),
+                (None, _) => fresh_d.next(),
+            };
+            let Some(d) = next else { break };
+            kth = Some(d);
             taken += 1;
         }
         let Some(kth) = kth else { return 1.0 };
-        let k = taken;
         let cat = filter.checked_sub(1).map(|f| FILTERS[f].1);
-        let q = set.query(query);
-        let metric = set.spec().metric;
-        truth::recall_within(f64::from(kth) + EPSILON, k, returned, |id| {
+        truth::recall_within(f64::from(kth) + EPSILON, taken, returned, |id| {
             let i = id as usize;
             if i < set.len() {
-                cat.is_none_or(|c| set.categories[i] == c)
-                    .then(|| metric.distance(q, set.row(i)))
-            } else {
-                let j = i - self.start;
-                (j < self.len() && cat.is_none_or(|c| self.categories[j] == c))
-                    .then(|| metric.distance(q, &self.vectors[j * self.dim..(j + 1) * self.dim]))
+                return set.true_distance(query, filter, id);
             }
+            let j = i - self.start;
+            (j < self.len() && cat.is_none_or(|c| self.categories[j] == c)).then(|| {
+                let v = &self.vectors[j * self.dim..(j + 1) * self.dim];
+                set.spec().metric.distance(set.query(query), v)
+            })
         })
+    }
+}
+
+/// Recall@k of one answer: against the loaded points alone, or, in an upsert + search
+/// workload, with the fresh points `visible` when the search started.
+pub fn judge(
+    set: &VectorSet,
+    fresh: Option<(&FreshPool, usize)>,
+    query: usize,
+    filter: usize,
+    k: usize,
+    returned: &[u32],
+) -> f64 {
+    match fresh {
+        Some((pool, visible)) => pool.recall(set, query, filter, k, visible, returned),
+        None => set.recall(query, filter, k, returned),
     }
 }
 

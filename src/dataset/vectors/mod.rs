@@ -236,13 +236,18 @@ impl VectorSet {
     /// Recall@k of one answer. `filter` is 0 for unfiltered, else 1 + index into
     /// [`FILTERS`]; `returned` holds 0-based row indexes, nearest first.
     pub fn recall(&self, query: usize, filter: usize, k: usize, returned: &[u32]) -> f64 {
-        let cat = filter.checked_sub(1).map(|f| FILTERS[f].1);
-        let q = self.query(query);
         truth::recall(&self.truth.filters[filter][query], k, returned, |id| {
-            let i = id as usize;
-            (i < self.len() && cat.is_none_or(|c| self.categories[i] == c))
-                .then(|| self.spec.metric.distance(q, self.row(i)))
+            self.true_distance(query, filter, id)
         })
+    }
+
+    /// Exact distance from a query to row `id`; None when the row does not exist or does
+    /// not pass the filter (0 none, else 1 + index into [`FILTERS`]), so it never counts.
+    pub fn true_distance(&self, query: usize, filter: usize, id: u32) -> Option<f64> {
+        let i = id as usize;
+        let cat = filter.checked_sub(1).map(|f| FILTERS[f].1);
+        (i < self.len() && cat.is_none_or(|c| self.categories[i] == c))
+            .then(|| self.spec.metric.distance(self.query(query), self.row(i)))
     }
 }
 
