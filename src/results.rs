@@ -188,16 +188,46 @@ pub struct WorkloadResult {
     pub throughput_ops_s: f64,
     /// Payload bytes moved / measured wall time, where operations move payloads.
     pub bytes_per_s: Option<f64>,
-    /// Mean recall@k over the queries, against exact ground truth, where it applies.
+    /// Mean recall@k over the queries, against exact ground truth, where it applies: an id
+    /// counts only if it is in the exact top-k (ties within f32 rounding).
     pub recall_at_k: Option<f64>,
+    /// The same, judged with ann-benchmarks' tolerance (an id within 1e-3 of the k-th true
+    /// distance counts): a second figure, used by criteria only when they name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall_at_k_tolerant: Option<f64>,
+    /// Recall per judged query (mean over its answers), so a figure can be checked query by
+    /// query against an independent computation (scripts/crosscheck-recall).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recall_by_query: Vec<QueryRecall>,
     pub k: Option<u32>,
     pub latency_ms: LatencySummary,
-    /// Open loop only: how late operations started against their schedule.
+    /// Open loop only: how late operations started against their schedule (queueing behind
+    /// busy connections included).
     pub schedule_lag_ms: Option<LatencySummary>,
+    /// Open loop only: how late the pacer woke a connection that was waiting for its next
+    /// start (the timer's own precision; queueing excluded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_lag_ms: Option<LatencySummary>,
+    /// The load generator's own cost and the host's load while this workload was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<HarnessReport>,
     /// HdrHistogram V2 (deflate), base64; microseconds.
     pub histogram: String,
     pub operations: Vec<OpResult>,
     pub per_trial: Vec<TrialResult>,
+}
+
+/// One held-out query's recall@k: `filter` 0 is unfiltered, else 1 + the index of the
+/// dataset's filter; `query` is the 0-based query row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRecall {
+    pub filter: u32,
+    pub query: u32,
+    /// Answers judged (the query may be drawn several times).
+    pub answers: u64,
+    pub recall: f64,
+    pub recall_tolerant: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -217,6 +247,8 @@ pub struct OpResult {
     pub throughput_ops_s: f64,
     pub bytes_per_s: Option<f64>,
     pub recall_at_k: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall_at_k_tolerant: Option<f64>,
     pub latency_ms: LatencySummary,
     pub histogram: String,
 }
@@ -232,6 +264,35 @@ pub struct TrialResult {
     pub bytes_per_s: Option<f64>,
     pub latency_ms: LatencySummary,
     pub histogram: String,
+    /// CPU seconds the tunebench process used during this trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cpu_s: Option<f64>,
+    /// The host's load during this trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<crate::host::HostLoad>,
+}
+
+/// What the load generator itself cost while a workload was measured (all trials), and
+/// whether it may have limited the figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HarnessReport {
+    /// CPU seconds of the whole tunebench process over the measured trials.
+    pub client_cpu_s: f64,
+    /// Client CPU per completed operation, microseconds.
+    pub client_cpu_per_op_us: f64,
+    /// Client CPU per worker (connection), in cores: 1.0 keeps one core busy per worker.
+    pub client_cores_per_worker: f64,
+    /// CPU seconds of the open-loop pacing thread (included in `client_cpu_s`).
+    pub pacer_cpu_s: Option<f64>,
+    /// True when the server runs inside the tunebench process (embedded Qdrant): then the
+    /// client CPU includes the server's, and is not a measure of the harness alone.
+    pub server_in_process: bool,
+    /// The host over the measured trials: load average (highest), busy and steal shares
+    /// (time-weighted).
+    pub host: crate::host::HostLoad,
+    /// Set when the load generator may have limited the figures; each reason says why.
+    pub limited_by_harness: Vec<String>,
 }
 
 /// Server-side evidence per target, by store.

@@ -36,6 +36,12 @@ pub trait Store: Sized {
     /// Connects to the target; failures are runtime errors (exit 3) without credentials.
     async fn connect(target: &Target) -> Result<Self>;
 
+    /// True when the server runs inside this process (an embedded engine): its CPU then
+    /// counts as the client's, so the harness's own cost cannot be told apart.
+    fn in_process(&self) -> bool {
+        false
+    }
+
     /// Server version, settings that differ from defaults, the harness's pool settings.
     async fn environment(&self) -> Result<TargetEnv>;
 

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 pub use copy::CopyEncoder;
 pub use documents::{Author, Comment, Corpus, Document, ParamValue, TermStats};
 pub use graph::{Graph, GraphParam, GraphSpec, GraphValue};
-pub use vectors::{VectorSet, VectorsSpec};
+pub use vectors::{Recall, VectorSet, VectorsSpec};
 
 use crate::error::{Error, InputIssue, Result};
 use crate::scenario::SourceFile;

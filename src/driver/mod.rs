@@ -3,6 +3,7 @@
 
 pub mod pacing;
 mod progress;
+pub mod timer;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,6 +22,7 @@ use crate::metrics;
 use crate::results::ErrorCount;
 pub use pacing::{Pacing, Schedule};
 pub use progress::Progress;
+use timer::{PreciseTimer, TimerHandle};
 
 /// One failed operation, classified so errors can be counted by kind.
 #[derive(Debug, Clone)]
@@ -34,8 +36,14 @@ pub struct OpError {
 pub struct Done {
     /// Payload bytes moved (uploads, downloads); 0 where it does not apply.
     pub bytes: u64,
-    /// Recall@k of this query against exact ground truth, where it applies.
-    pub recall: Option<f64>,
+}
+
+/// A query's answer judged against exact ground truth: which query (and filter, 0 none).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judged {
+    pub filter: usize,
+    pub query: usize,
+    pub recall: crate::dataset::Recall,
 }
 
 /// Executes operations against one connection of a store.
@@ -51,6 +59,12 @@ pub trait Executor: Send + 'static {
         op: usize,
         params: &Self::Params,
     ) -> impl Future<Output = Result<Done, OpError>> + Send;
+
+    /// Judges the answer of the operation that just succeeded (recall against exact ground
+    /// truth), after the clock stopped: the judging is the harness's work, not the server's.
+    fn settle(&mut self, _op: usize, _params: &Self::Params) -> Option<Judged> {
+        None
+    }
 }
 
 /// The weighted operations of a workload.
@@ -69,26 +83,65 @@ impl OpMix {
 }
 
 /// Bytes and recall per operation kind.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct OpExtras {
     pub bytes: u64,
-    pub recall_sum: f64,
-    pub recall_count: u64,
+    pub recall: RecallSum,
+    /// Per (filter, query): recall of every judged answer to it, so each query's recall is
+    /// kept, not only the mean.
+    pub by_query: BTreeMap<(usize, usize), RecallSum>,
+}
+
+/// Recall of judged answers, summed (strict, and with ann-benchmarks' tolerance).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RecallSum {
+    pub strict: f64,
+    pub tolerant: f64,
+    pub count: u64,
+}
+
+impl RecallSum {
+    fn add(&mut self, r: crate::dataset::Recall) {
+        self.strict += r.strict;
+        self.tolerant += r.tolerant;
+        self.count += 1;
+    }
+
+    pub fn merge(&mut self, o: &RecallSum) {
+        self.strict += o.strict;
+        self.tolerant += o.tolerant;
+        self.count += o.count;
+    }
+
+    /// Mean recall (strict, tolerant); None when nothing was judged.
+    pub fn mean(&self) -> Option<(f64, f64)> {
+        (self.count > 0).then(|| {
+            (
+                self.strict / self.count as f64,
+                self.tolerant / self.count as f64,
+            )
+        })
+    }
 }
 
 impl OpExtras {
-    fn add(&mut self, d: &Done) {
+    fn add(&mut self, d: &Done, judged: Option<Judged>) {
         self.bytes += d.bytes;
-        if let Some(r) = d.recall {
-            self.recall_sum += r;
-            self.recall_count += 1;
+        if let Some(j) = judged {
+            self.recall.add(j.recall);
+            self.by_query
+                .entry((j.filter, j.query))
+                .or_default()
+                .add(j.recall);
         }
     }
 
     pub fn merge(&mut self, o: &OpExtras) {
         self.bytes += o.bytes;
-        self.recall_sum += o.recall_sum;
-        self.recall_count += o.recall_count;
+        self.recall.merge(&o.recall);
+        for (k, v) in &o.by_query {
+            self.by_query.entry(*k).or_default().merge(v);
+        }
     }
 }
 
@@ -108,12 +161,28 @@ pub struct PhaseOutcome {
     pub per_op_errors: Vec<u64>,
     pub total: Histogram<u64>,
     pub schedule_lag: Option<Histogram<u64>>,
+    /// Open loop: lateness of the operations whose connection was idle and waiting for
+    /// their start, i.e. the pacer's own precision.
+    pub timer_lag: Option<Histogram<u64>>,
     pub ops: u64,
     pub errors: u64,
     pub errors_by_kind: BTreeMap<String, ErrorCount>,
     pub wall: Duration,
     /// Set when the error budget was exceeded and the phase stopped early.
     pub aborted: bool,
+    /// What the harness itself used during the phase.
+    pub cost: HarnessCost,
+}
+
+/// The load generator's own cost over one phase, so a figure it limits can be labelled.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HarnessCost {
+    /// CPU time of the whole tunebench process (every thread).
+    pub process_cpu: Duration,
+    /// CPU time of the open-loop pacing thread (part of `process_cpu`).
+    pub pacer_cpu: Duration,
+    /// The host over the same interval.
+    pub host: crate::host::HostLoad,
 }
 
 struct Shared {
@@ -132,6 +201,7 @@ struct WorkerOutcome {
     per_op_extras: Vec<OpExtras>,
     per_op_errors: Vec<u64>,
     lag: Histogram<u64>,
+    timer_lag: Histogram<u64>,
     errors_by_kind: BTreeMap<String, ErrorCount>,
     last_completion: Instant,
 }
@@ -151,6 +221,10 @@ pub async fn run_phase<E: Executor>(
     let start = Instant::now() + Duration::from_millis(20);
     let schedule = Schedule::new(start, spec.duration, spec.pacing);
     let progress = Progress::start(&spec.label, spec.duration, shared_counters(&shared));
+    let timer = matches!(spec.pacing, Pacing::Open { .. })
+        .then(|| PreciseTimer::start(executors.len()));
+    let host_before = crate::host::HostSample::take();
+    let cpu_before = timer::process_cpu_time();
 
     let mut handles = Vec::new();
     for (i, exec) in executors.into_iter().enumerate() {
@@ -158,8 +232,9 @@ pub async fn run_phase<E: Executor>(
         let mix = mix.clone();
         let seed = spec.seed.wrapping_add(i as u64 * 0x9E37_79B9);
         let (timeout, budget) = (spec.op_timeout, spec.error_budget);
+        let pacer = timer.as_ref().map(|t| t.handle(i));
         handles.push(tokio::spawn(async move {
-            worker(exec, schedule, shared, mix, seed, timeout, budget).await
+            worker(exec, schedule, pacer, shared, mix, seed, timeout, budget).await
         }));
     }
 
@@ -170,6 +245,7 @@ pub async fn run_phase<E: Executor>(
     let mut per_op_errors = vec![0; mix.names.len()];
     let mut per_op_extras = vec![OpExtras::default(); mix.names.len()];
     let mut lag = metrics::new_histogram();
+    let mut timer_lag = metrics::new_histogram();
     let mut errors_by_kind: BTreeMap<String, ErrorCount> = BTreeMap::new();
     let mut last = start;
     for h in handles {
@@ -182,6 +258,7 @@ pub async fn run_phase<E: Executor>(
             per_op_extras[i].merge(&out.per_op_extras[i]);
         }
         metrics::merge(&mut lag, &out.lag);
+        metrics::merge(&mut timer_lag, &out.timer_lag);
         for (kind, c) in out.errors_by_kind {
             let e = errors_by_kind.entry(kind).or_default();
             e.count += c.count;
@@ -192,6 +269,11 @@ pub async fn run_phase<E: Executor>(
         last = last.max(out.last_completion);
     }
     progress.finish();
+    let cost = HarnessCost {
+        process_cpu: timer::process_cpu_time().saturating_sub(cpu_before),
+        pacer_cpu: timer.map(PreciseTimer::stop).unwrap_or_default().cpu,
+        host: host_before.until_now(),
+    };
     let errors = shared.failed.load(Ordering::Relaxed);
     let outcome = PhaseOutcome {
         ops: total.len(),
@@ -200,6 +282,7 @@ pub async fn run_phase<E: Executor>(
         per_op_extras,
         total,
         schedule_lag: matches!(spec.pacing, Pacing::Open { .. }).then_some(lag),
+        timer_lag: matches!(spec.pacing, Pacing::Open { .. }).then_some(timer_lag),
         errors,
         errors_by_kind,
         // Measured from the schedule's start to the last completion: in-flight operations
@@ -208,6 +291,7 @@ pub async fn run_phase<E: Executor>(
             .saturating_duration_since(start)
             .max(Duration::from_micros(1)),
         aborted: shared.stop.load(Ordering::Relaxed),
+        cost,
     };
     (executors, outcome)
 }
@@ -226,6 +310,7 @@ fn shared_counters(shared: &Arc<Shared>) -> impl Fn() -> (u64, u64) + Send + 'st
 async fn worker<E: Executor>(
     mut exec: E,
     schedule: Schedule,
+    pacer: Option<TimerHandle>,
     shared: Arc<Shared>,
     mix: Arc<OpMix>,
     seed: u64,
@@ -238,6 +323,7 @@ async fn worker<E: Executor>(
     let mut per_op_errors = vec![0u64; mix.names.len()];
     let mut per_op_extras = vec![OpExtras::default(); mix.names.len()];
     let mut lag = metrics::new_histogram();
+    let mut timer_lag = metrics::new_histogram();
     let mut errors_by_kind: BTreeMap<String, ErrorCount> = BTreeMap::new();
     let mut last_completion = schedule.start;
     tokio::time::sleep_until(schedule.start).await;
@@ -263,8 +349,16 @@ async fn worker<E: Executor>(
                 let Some(intended) = schedule.intended(ticket) else {
                     break;
                 };
-                tokio::time::sleep_until(intended).await;
-                metrics::record(&mut lag, Instant::now().saturating_duration_since(intended));
+                let waited = Instant::now() < intended;
+                match &pacer {
+                    Some(p) => p.sleep_until(intended.into_std()).await,
+                    None => tokio::time::sleep_until(intended).await,
+                }
+                let late = Instant::now().saturating_duration_since(intended);
+                metrics::record(&mut lag, late);
+                if waited {
+                    metrics::record(&mut timer_lag, late);
+                }
                 intended
             }
         };
@@ -282,7 +376,8 @@ async fn worker<E: Executor>(
             // slow operation is part of what the user sees.
             Ok(d) => {
                 metrics::record(&mut per_op[op], done - started_from);
-                per_op_extras[op].add(&d);
+                let judged = exec.settle(op, &params);
+                per_op_extras[op].add(&d, judged);
                 shared.completed.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
@@ -307,6 +402,7 @@ async fn worker<E: Executor>(
             per_op_extras,
             per_op_errors,
             lag,
+            timer_lag,
             errors_by_kind,
             last_completion,
         },
@@ -331,9 +427,17 @@ mod tests {
             if self.n.is_multiple_of(50) {
                 tokio::time::sleep(self.stall).await;
             }
-            Ok(Done {
-                bytes: 10,
-                recall: Some(0.5),
+            Ok(Done { bytes: 10 })
+        }
+
+        fn settle(&mut self, _op: usize, _params: &()) -> Option<Judged> {
+            Some(Judged {
+                filter: 0,
+                query: (self.n % 3) as usize,
+                recall: crate::dataset::Recall {
+                    strict: 0.5,
+                    tolerant: 0.75,
+                },
             })
         }
     }
@@ -398,7 +502,12 @@ mod tests {
         assert!(s.max >= 200.0, "{s:?}");
         assert!(out.schedule_lag.is_none());
         assert_eq!(out.per_op_extras[0].bytes, out.ops * 10);
-        assert_eq!(out.per_op_extras[0].recall_count, out.ops);
+        let recall = &out.per_op_extras[0].recall;
+        assert_eq!(recall.count, out.ops);
+        assert_eq!(recall.mean(), Some((0.5, 0.75)));
+        let by_query = &out.per_op_extras[0].by_query;
+        assert_eq!(by_query.len(), 3);
+        assert_eq!(by_query.values().map(|r| r.count).sum::<u64>(), out.ops);
         assert!(out.wall >= Duration::from_millis(500));
     }
 

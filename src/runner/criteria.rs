@@ -16,7 +16,7 @@ pub fn evaluate(
         .map(|c| {
             let w = workloads.iter().find(|w| w.workload == c.workload);
             let value = w.and_then(|w| {
-                let (lat, ops, errors, tput, recall, bytes) = match &c.op {
+                let (lat, ops, errors, tput, recall, tolerant, bytes) = match &c.op {
                     Some(op) => {
                         let o = w.operations.iter().find(|o| &o.op == op)?;
                         (
@@ -25,6 +25,7 @@ pub fn evaluate(
                             o.errors,
                             o.throughput_ops_s,
                             o.recall_at_k,
+                            o.recall_at_k_tolerant,
                             o.bytes_per_s,
                         )
                     }
@@ -34,6 +35,7 @@ pub fn evaluate(
                         w.errors,
                         w.throughput_ops_s,
                         w.recall_at_k,
+                        w.recall_at_k_tolerant,
                         w.bytes_per_s,
                     ),
                 };
@@ -52,6 +54,7 @@ pub fn evaluate(
                     Metric::ErrorRate => errors as f64 * 100.0 / (ops + errors).max(1) as f64,
                     // No recall measured (not a vector workload, or no queries) is no pass.
                     Metric::RecallAtK => recall?,
+                    Metric::RecallAtKTolerant => tolerant?,
                     // No bytes moved is no value, so `> N MB/s` fails rather than passes.
                     Metric::BytesPerS => bytes? / 1e6,
                     // Not measured by this store (or not for this profile) is no pass.

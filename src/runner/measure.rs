@@ -12,7 +12,10 @@ use crate::backend::Store;
 use crate::driver::{OpExtras, OpMix, Pacing, PhaseOutcome, PhaseSpec, run_phase};
 use crate::error::{Error, Result};
 use crate::metrics::{self, LatencySummary};
-use crate::results::{ErrorCount, Evidence, OpResult, TrialResult, WorkloadResult};
+use crate::host::HostLoad;
+use crate::results::{
+    ErrorCount, Evidence, HarnessReport, OpResult, QueryRecall, TrialResult, WorkloadResult,
+};
 use crate::scenario::{Load, LoadMode, Workload};
 
 /// Everything measured for one (profile, workload) so far, over all its trials.
@@ -22,10 +25,23 @@ pub struct WorkloadAcc {
     per_op_errors: Vec<u64>,
     per_op_extras: Vec<OpExtras>,
     lag: Histogram<u64>,
+    timer_lag: Histogram<u64>,
     errors_by_kind: BTreeMap<String, ErrorCount>,
     wall_s: f64,
     errors: u64,
     trials: Vec<TrialResult>,
+    cost: CostAcc,
+}
+
+/// The harness's cost summed over trials; host shares weighted by trial time.
+#[derive(Default)]
+struct CostAcc {
+    process_cpu_s: f64,
+    pacer_cpu_s: f64,
+    busy_s: f64,
+    steal_s: f64,
+    load_max: f64,
+    server_in_process: bool,
 }
 
 impl WorkloadAcc {
@@ -36,10 +52,12 @@ impl WorkloadAcc {
             per_op_errors: vec![0; ops],
             per_op_extras: vec![OpExtras::default(); ops],
             lag: metrics::new_histogram(),
+            timer_lag: metrics::new_histogram(),
             errors_by_kind: BTreeMap::new(),
             wall_s: 0.0,
             errors: 0,
             trials: Vec::new(),
+            cost: CostAcc::default(),
         }
     }
 
@@ -55,7 +73,15 @@ impl WorkloadAcc {
             bytes_per_s: (bytes > 0).then(|| bytes as f64 / secs),
             latency_ms: LatencySummary::of(&out.total),
             histogram: metrics::encode(&out.total),
+            client_cpu_s: Some(out.cost.process_cpu.as_secs_f64()),
+            host: Some(out.cost.host),
         });
+        let c = &mut self.cost;
+        c.process_cpu_s += out.cost.process_cpu.as_secs_f64();
+        c.pacer_cpu_s += out.cost.pacer_cpu.as_secs_f64();
+        c.busy_s += out.cost.host.busy * secs;
+        c.steal_s += out.cost.host.steal * secs;
+        c.load_max = c.load_max.max(out.cost.host.load_1m);
         metrics::merge(&mut self.total, &out.total);
         for (i, h) in out.per_op.iter().enumerate() {
             metrics::merge(&mut self.per_op[i], h);
@@ -64,6 +90,9 @@ impl WorkloadAcc {
         }
         if let Some(l) = &out.schedule_lag {
             metrics::merge(&mut self.lag, l);
+        }
+        if let Some(l) = &out.timer_lag {
+            metrics::merge(&mut self.timer_lag, l);
         }
         for (k, v) in out.errors_by_kind {
             let e = self.errors_by_kind.entry(k).or_default();
@@ -79,8 +108,8 @@ impl WorkloadAcc {
     pub fn finish(mut self, profile: &str, workload: &Workload, load: &Load) -> WorkloadResult {
         self.trials.sort_by_key(|t| t.trial);
         let wall = self.wall_s.max(1e-9);
-        let recall =
-            |e: &OpExtras| (e.recall_count > 0).then(|| e.recall_sum / e.recall_count as f64);
+        let recall = |e: &OpExtras| e.recall.mean().map(|m| m.0);
+        let tolerant = |e: &OpExtras| e.recall.mean().map(|m| m.1);
         let bytes_per_s = |e: &OpExtras| (e.bytes > 0).then(|| e.bytes as f64 / wall);
         let operations = workload
             .ops
@@ -94,12 +123,22 @@ impl WorkloadAcc {
                 throughput_ops_s: self.per_op[i].len() as f64 / wall,
                 bytes_per_s: bytes_per_s(&self.per_op_extras[i]),
                 recall_at_k: recall(&self.per_op_extras[i]),
+                recall_at_k_tolerant: tolerant(&self.per_op_extras[i]),
                 latency_ms: LatencySummary::of(&self.per_op[i]),
                 histogram: metrics::encode(&self.per_op[i]),
             })
             .collect();
         let mut all = OpExtras::default();
         self.per_op_extras.iter().for_each(|e| all.merge(e));
+        let open = load.mode == LoadMode::Open;
+        let timer_lag = open.then(|| LatencySummary::of(&self.timer_lag));
+        let harness = self.cost.report(
+            self.total.len(),
+            wall,
+            load.connections(),
+            open,
+            timer_lag.as_ref(),
+        );
         WorkloadResult {
             profile: profile.to_string(),
             workload: workload.name.clone(),
@@ -119,12 +158,80 @@ impl WorkloadAcc {
             throughput_ops_s: self.total.len() as f64 / wall,
             bytes_per_s: bytes_per_s(&all),
             recall_at_k: recall(&all),
+            recall_at_k_tolerant: tolerant(&all),
+            recall_by_query: all
+                .by_query
+                .iter()
+                .filter_map(|(&(filter, query), r)| {
+                    let (strict, tolerant) = r.mean()?;
+                    Some(QueryRecall {
+                        filter: filter as u32,
+                        query: query as u32,
+                        answers: r.count,
+                        recall: strict,
+                        recall_tolerant: tolerant,
+                    })
+                })
+                .collect(),
             k: workload.k,
             latency_ms: LatencySummary::of(&self.total),
-            schedule_lag_ms: (load.mode == LoadMode::Open).then(|| LatencySummary::of(&self.lag)),
+            schedule_lag_ms: open.then(|| LatencySummary::of(&self.lag)),
+            timer_lag_ms: timer_lag,
+            harness: (!self.trials.is_empty()).then_some(harness),
             histogram: metrics::encode(&self.total),
             operations,
             per_trial: self.trials,
+        }
+    }
+}
+
+/// Client CPU per worker above this share of a core: the load generator competes with the
+/// server for the host's cores, and may cap the throughput it reports.
+pub const CLIENT_CORES_PER_WORKER_LIMIT: f64 = 0.5;
+/// Pacer lateness (p99, of operations whose connection was waiting) above this: open-loop
+/// latencies carry the harness's own delay.
+pub const TIMER_LAG_P99_LIMIT_MS: f64 = 0.2;
+
+impl CostAcc {
+    fn report(
+        &self,
+        ops: u64,
+        wall_s: f64,
+        workers: u32,
+        open: bool,
+        timer_lag: Option<&LatencySummary>,
+    ) -> HarnessReport {
+        let cores_per_worker = self.process_cpu_s / wall_s / f64::from(workers.max(1));
+        let mut limited = Vec::new();
+        if cores_per_worker > CLIENT_CORES_PER_WORKER_LIMIT {
+            limited.push(if self.server_in_process {
+                format!(
+                    "the process used {cores_per_worker:.2} cores per worker, above {CLIENT_CORES_PER_WORKER_LIMIT}; the server runs in-process (embedded), so this includes its own work"
+                )
+            } else {
+                format!(
+                    "the load generator used {cores_per_worker:.2} cores per worker, above {CLIENT_CORES_PER_WORKER_LIMIT}: on a shared host the throughput may be limited by the load generator"
+                )
+            });
+        }
+        if let Some(l) = timer_lag.filter(|l| l.p99 > TIMER_LAG_P99_LIMIT_MS) {
+            limited.push(format!(
+                "the pacer started operations up to {:.3} ms late (p99), above {TIMER_LAG_P99_LIMIT_MS} ms: open-loop latencies include the harness's delay",
+                l.p99
+            ));
+        }
+        HarnessReport {
+            client_cpu_s: self.process_cpu_s,
+            client_cpu_per_op_us: self.process_cpu_s * 1e6 / (ops.max(1)) as f64,
+            client_cores_per_worker: cores_per_worker,
+            pacer_cpu_s: open.then_some(self.pacer_cpu_s),
+            server_in_process: self.server_in_process,
+            host: HostLoad {
+                load_1m: self.load_max,
+                busy: self.busy_s / wall_s,
+                steal: self.steal_s / wall_s,
+            },
+            limited_by_harness: limited,
         }
     }
 }
@@ -177,6 +284,7 @@ pub async fn measure_workload<S: Store>(
         seed,
     };
 
+    acc.cost.server_in_process = store.in_process();
     store.reset(workload, &workers).await?;
     if !load.warmup.is_zero() {
         let spec = phase(

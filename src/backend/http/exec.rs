@@ -206,7 +206,6 @@ impl Executor for HttpExec {
         let sent = r.body.as_ref().map_or(0, |b| b.len() as u64);
         Ok(Done {
             bytes: a.bytes + sent,
-            recall: None,
         })
     }
 }

@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::dataset::vectors::fresh::{self, FreshPool};
 use crate::dataset::{Corpus, ParamValue, VectorSet};
-use crate::driver::{Done, Executor, OpError};
+use crate::driver::{Done, Executor, Judged, OpError};
 use crate::error::{Error, Result};
 use crate::scenario::ParamGen;
 use crate::scenario::Target;
@@ -186,6 +186,10 @@ impl PgData {
 pub struct PgExecutor {
     conn: PoolConnection<Postgres>,
     ops: Arc<PgOps>,
+    /// The last kNN answer (row indexes) and the fresh points visible when it started,
+    /// judged by `settle` once the clock has stopped.
+    answer: Vec<u32>,
+    visible: Option<usize>,
 }
 
 /// The statements of a workload (schema filled in) and how each draws its parameters.
@@ -257,7 +261,12 @@ impl PgExecutor {
                 .execute(&mut *conn)
                 .await?;
         }
-        Ok(PgExecutor { conn, ops })
+        Ok(PgExecutor {
+            conn,
+            ops,
+            answer: Vec::new(),
+            visible: None,
+        })
     }
 }
 
@@ -313,34 +322,39 @@ impl Executor for PgExecutor {
             sqlx::query(AssertSqlSafe(self.ops.statements[op].clone())),
             &params.values,
         );
-        let visible = self.ops.fresh.as_deref().map(|f| (f, f.visible()));
+        self.visible = self.ops.fresh.as_deref().map(FreshPool::visible);
         // Rows are fetched whole: the latency covers the full result, not the first row.
         let rows = q.fetch_all(&mut *self.conn).await.map_err(classify)?;
         if let Some((ticket, bytes)) = params.upsert {
             if let Some(pool) = &self.ops.fresh {
                 pool.ack(ticket);
             }
-            return Ok(Done {
-                bytes,
-                recall: None,
-            });
+            return Ok(Done { bytes });
         }
+        if params.judged.is_some() {
+            self.answer.clear();
+            for r in &rows {
+                let id: i64 = r.try_get(0).map_err(|e| OpError {
+                    kind: "result_shape".into(),
+                    message: format!(
+                        "a kNN statement's first column must be the bigint row id: {e}"
+                    ),
+                })?;
+                self.answer.push(u32::try_from(id - 1).unwrap_or(u32::MAX));
+            }
+        }
+        Ok(Done::default())
+    }
+
+    fn settle(&mut self, _op: usize, params: &PgParams) -> Option<Judged> {
         let (Some((query, filter)), PgData::Vectors(set)) = (params.judged, &*self.ops.data) else {
-            return Ok(Done::default());
+            return None;
         };
-        // Judged inside the timed call: k exact distances cost microseconds, against a
-        // server round trip of a millisecond or more.
-        let mut ids = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: i64 = r.try_get(0).map_err(|e| OpError {
-                kind: "result_shape".into(),
-                message: format!("a kNN statement's first column must be the bigint row id: {e}"),
-            })?;
-            ids.push(u32::try_from(id - 1).unwrap_or(u32::MAX));
-        }
-        Ok(Done {
-            bytes: 0,
-            recall: Some(fresh::judge(set, visible, query, filter, self.ops.k, &ids)),
+        let visible = self.ops.fresh.as_deref().zip(self.visible);
+        Some(Judged {
+            filter,
+            query,
+            recall: fresh::judge(set, visible, query, filter, self.ops.k, &self.answer),
         })
     }
 }

@@ -12,7 +12,7 @@ use super::store::QdrantData;
 use super::{SearchSpec, Searcher};
 use crate::dataset::vectors::FILTERS;
 use crate::dataset::vectors::fresh::{self, FreshPool};
-use crate::driver::{Done, Executor, OpError};
+use crate::driver::{Done, Executor, Judged, OpError};
 use crate::scenario::ParamGen;
 
 /// One operation of a Qdrant workload.
@@ -22,8 +22,8 @@ pub enum QdrantOpKind {
     Upsert,
 }
 
-/// Runs a workload's operations; each search is judged for recall inside the timed call
-/// (k exact distances cost microseconds against a search of a millisecond or more).
+/// Runs a workload's operations; each search's answer is kept and judged for recall by
+/// `settle`, after the clock stopped.
 pub struct QdrantExecutor {
     pub(super) searcher: Searcher,
     pub(super) data: Arc<QdrantData>,
@@ -32,6 +32,9 @@ pub struct QdrantExecutor {
     pub(super) spec: SearchSpec,
     pub(super) k: usize,
     pub(super) timeout: Duration,
+    /// The last search's answer (row indexes) and the fresh points visible when it started.
+    pub(super) answer: Vec<u32>,
+    pub(super) visible: Option<usize>,
 }
 
 /// A drawn operation: a search (which held-out query, which filter (0 none), its vector) or
@@ -93,16 +96,12 @@ impl Executor for QdrantExecutor {
 
     async fn execute(&mut self, op: usize, p: &QdrantParams) -> std::result::Result<Done, OpError> {
         match p {
-            QdrantParams::Search {
-                query,
-                filter,
-                vector,
-            } => {
+            QdrantParams::Search { filter, vector, .. } => {
                 let QdrantOpKind::Search { limit, .. } = self.ops[op] else {
                     unreachable!("draw matches the op")
                 };
                 let category = (*filter > 0).then(|| FILTERS[filter - 1].1);
-                let visible = self.fresh.as_deref().map(|f| (f, f.visible()));
+                self.visible = self.fresh.as_deref().map(FreshPool::visible);
                 let ids = tokio::time::timeout(
                     self.timeout,
                     self.searcher
@@ -111,21 +110,12 @@ impl Executor for QdrantExecutor {
                 .await
                 .map_err(|_| timeout_error("search", self.timeout))?
                 .map_err(qdrant_error)?;
-                let ids: Vec<u32> = ids
-                    .iter()
-                    .map(|id| u32::try_from(id.saturating_sub(1)).unwrap_or(u32::MAX))
-                    .collect();
-                Ok(Done {
-                    bytes: 0,
-                    recall: Some(fresh::judge(
-                        &self.data.set,
-                        visible,
-                        *query,
-                        *filter,
-                        self.k,
-                        &ids,
-                    )),
-                })
+                self.answer.clear();
+                self.answer.extend(
+                    ids.iter()
+                        .map(|id| u32::try_from(id.saturating_sub(1)).unwrap_or(u32::MAX)),
+                );
+                Ok(Done::default())
             }
             QdrantParams::Upsert { ticket, points } => {
                 let bytes = points.iter().map(|p| p.1.len() as u64 * 4).sum();
@@ -138,9 +128,27 @@ impl Executor for QdrantExecutor {
                 }
                 Ok(Done {
                     bytes,
-                    recall: None,
                 })
             }
         }
+    }
+
+    fn settle(&mut self, _op: usize, p: &QdrantParams) -> Option<Judged> {
+        let QdrantParams::Search { query, filter, .. } = p else {
+            return None;
+        };
+        let visible = self.fresh.as_deref().zip(self.visible);
+        Some(Judged {
+            filter: *filter,
+            query: *query,
+            recall: fresh::judge(
+                &self.data.set,
+                visible,
+                *query,
+                *filter,
+                self.k,
+                &self.answer,
+            ),
+        })
     }
 }

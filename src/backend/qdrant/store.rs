@@ -207,6 +207,10 @@ impl Store for QdrantStore {
         })
     }
 
+    fn in_process(&self) -> bool {
+        matches!(self.engine, Engine::Edge(_))
+    }
+
     async fn environment(&self) -> Result<TargetEnv> {
         let t = &self.target;
         let url = match &self.engine {
@@ -614,6 +618,8 @@ impl Store for QdrantStore {
                 spec,
                 k,
                 timeout: op_timeout,
+                answer: Vec::with_capacity(k),
+                visible: None,
             })
             .collect();
         Ok((fresh.map(|f| (searcher, f)), executors))

@@ -200,7 +200,6 @@ impl Executor for S3Exec {
         o.recorder.add(if multipart { 0 } else { bytes }, 1);
         Ok(Done {
             bytes,
-            recall: None,
         })
     }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::truth::{self, EPSILON, GroundTruth};
+use super::truth::{self, GroundTruth, Recall, TOLERANT_EPSILON};
 use super::{FILTERS, VectorSet, generate, payload};
 
 /// Generator stream of fresh points (0 base, 1 queries, 2 centers, 3 payload).
@@ -87,7 +87,7 @@ impl FreshPool {
                     && depth < count
                     && kk > 0
                     && f64::from(nb.distances[depth - 1])
-                        <= f64::from(base.distances[kk - 1]) + EPSILON
+                        <= f64::from(base.distances[kk - 1]) + TOLERANT_EPSILON
                 {
                     return Err(format!(
                         "{count} fresh points are too many to judge recall exactly against a {start}-vector dataset at k = {kk} (query {q} has {depth} fresh points inside its top-{kk}); use fewer fresh points or raise the dataset's k_max"
@@ -180,7 +180,7 @@ impl FreshPool {
         k: usize,
         visible: usize,
         returned: &[u32],
-    ) -> f64 {
+    ) -> Recall {
         let base = &set.truth.filters[filter][query];
         let fresh = &self.near.filters[filter][query];
         // The k-th smallest of two sorted lists: the base truth and the visible fresh points.
@@ -203,9 +203,11 @@ impl FreshPool {
             kth = Some(d);
             taken += 1;
         }
-        let Some(kth) = kth else { return 1.0 };
+        let Some(kth) = kth else {
+            return Recall::PERFECT;
+        };
         let cat = filter.checked_sub(1).map(|f| FILTERS[f].1);
-        truth::recall_within(f64::from(kth) + EPSILON, taken, returned, |id| {
+        truth::recall_at(f64::from(kth), taken, returned, |id| {
             let i = id as usize;
             if i < set.len() {
                 return set.true_distance(query, filter, id);
@@ -228,7 +230,7 @@ pub fn judge(
     filter: usize,
     k: usize,
     returned: &[u32],
-) -> f64 {
+) -> Recall {
     match fresh {
         Some((pool, visible)) => pool.recall(set, query, filter, k, visible, returned),
         None => set.recall(query, filter, k, returned),
@@ -268,13 +270,13 @@ mod tests {
         for q in 0..set.query_count() {
             // Nothing visible: the plain ground truth.
             let base = &set.truth.filters[0][q].ids;
-            assert_eq!(pool.recall(&set, q, 0, 10, 0, base), 1.0);
+            assert_eq!(pool.recall(&set, q, 0, 10, 0, base).strict, 1.0);
             // Everything visible: the union's exact top-10 is perfect; the base truth alone
             // misses exactly the fresh points that displaced base rows.
             let union = brute(&set, &pool, q, pool.len(), 10);
-            assert_eq!(pool.recall(&set, q, 0, 10, pool.len(), &union), 1.0);
+            assert_eq!(pool.recall(&set, q, 0, 10, pool.len(), &union).strict, 1.0);
             let fresh_in_top = union.iter().filter(|&&id| id >= 2000).count();
-            let stale = pool.recall(&set, q, 0, 10, pool.len(), base);
+            let stale = pool.recall(&set, q, 0, 10, pool.len(), base).strict;
             let metric = set.spec().metric;
             let dist = |id: u32| {
                 let i = id as usize;
@@ -291,7 +293,7 @@ mod tests {
             let kth = dist(union[9]);
             let expected = base[..10]
                 .iter()
-                .filter(|&&id| dist(id) <= kth + EPSILON)
+                .filter(|&&id| dist(id) <= kth + truth::tie_tolerance(kth))
                 .count();
             assert!((stale - expected as f64 / 10.0).abs() < 1e-9, "query {q}");
             if fresh_in_top > 0 && stale < 1.0 {
@@ -299,7 +301,7 @@ mod tests {
             }
             // Half visible: the union with the first 500 only.
             let half = brute(&set, &pool, q, 500, 10);
-            assert_eq!(pool.recall(&set, q, 0, 10, 500, &half), 1.0);
+            assert_eq!(pool.recall(&set, q, 0, 10, 500, &half).strict, 1.0);
         }
         assert!(
             displaced > 0,
@@ -320,7 +322,7 @@ mod tests {
             .unwrap();
         let mut ids = set.truth.filters[1][0].ids.clone();
         ids[0] = (pool.start + other) as u32;
-        assert!((pool.recall(&set, 0, 1, 10, 0, &ids) - 0.9).abs() < 1e-9);
+        assert!((pool.recall(&set, 0, 1, 10, 0, &ids).strict - 0.9).abs() < 1e-9);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use files::{Matrix, read_matrix};
-pub use truth::{GroundTruth, Metric, Neighbours};
+pub use truth::{GroundTruth, Metric, Neighbours, Recall};
 
 use super::DatasetKind;
 
@@ -164,7 +164,8 @@ impl VectorSet {
             truth_seconds: None,
         };
         let path = cache_dir
-            .join("ground-truth")
+            // v2: stored distances are exact (f64, rounded to f32), not the kernel's f32.
+            .join("ground-truth-v2")
             .join(format!("{}.json", spec.hash()));
         let cached = std::fs::read(&path)
             .ok()
@@ -235,7 +236,13 @@ impl VectorSet {
 
     /// Recall@k of one answer. `filter` is 0 for unfiltered, else 1 + index into
     /// [`FILTERS`]; `returned` holds 0-based row indexes, nearest first.
-    pub fn recall(&self, query: usize, filter: usize, k: usize, returned: &[u32]) -> f64 {
+    pub fn recall(
+        &self,
+        query: usize,
+        filter: usize,
+        k: usize,
+        returned: &[u32],
+    ) -> truth::Recall {
         truth::recall(&self.truth.filters[filter][query], k, returned, |id| {
             self.true_distance(query, filter, id)
         })
@@ -401,7 +408,7 @@ pub(crate) mod tests {
         for f in 0..=FILTERS.len() {
             for q in 0..a.query_count() {
                 let ids = &a.truth.filters[f][q].ids;
-                assert_eq!(a.recall(q, f, 10, ids), 1.0);
+                assert_eq!(a.recall(q, f, 10, ids).strict, 1.0);
             }
         }
         // A filtered answer holding a row of another category does not count.
@@ -410,7 +417,7 @@ pub(crate) mod tests {
             .unwrap();
         let mut ids = a.truth.filters[3][0].ids.clone();
         ids[0] = wrong;
-        assert!((a.recall(0, 3, 10, &ids) - 0.9).abs() < 1e-9);
+        assert!((a.recall(0, 3, 10, &ids).strict - 0.9).abs() < 1e-9);
     }
 
     #[test]

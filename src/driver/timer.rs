@@ -1,0 +1,283 @@
+//! A precise timer for open-loop pacing. tokio's timer wheel has millisecond granularity and
+//! fires up to a tick late; since open-loop latency is counted from the intended start, that
+//! lateness would land in every latency. One OS thread per phase sleeps (with the kernel's
+//! timer slack at 1 ns) until shortly before the earliest registered deadline, spins the
+//! rest, and wakes that worker's task. Its CPU time is measured, so the cost is known.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Below this distance to a deadline the timer thread spins instead of sleeping: a sleeping
+/// thread wakes tens of microseconds late on a virtual machine.
+const SPIN: Duration = Duration::from_micros(80);
+/// A parked timer thread re-checks for stop at least this often.
+const IDLE: Duration = Duration::from_millis(20);
+
+struct Slots {
+    /// One slot per worker: the deadline it waits for and its task's waker.
+    waiting: Vec<Option<(Instant, Waker)>>,
+}
+
+struct Inner {
+    slots: Mutex<Slots>,
+    stop: AtomicBool,
+    /// The deadline the thread is sleeping towards, in ns after `base` (u64::MAX: none), so
+    /// a registration only unparks it when it brings an earlier one.
+    target_ns: AtomicU64,
+    base: Instant,
+    thread: OnceLock<thread::Thread>,
+}
+
+/// The timer thread of one phase; stopped (and joined) by [`PreciseTimer::stop`].
+pub struct PreciseTimer {
+    inner: Arc<Inner>,
+    thread: Option<JoinHandle<Duration>>,
+}
+
+/// What the timer cost: the CPU time its thread used, spinning included.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimerCost {
+    pub cpu: Duration,
+}
+
+impl PreciseTimer {
+    pub fn start(workers: usize) -> Self {
+        let inner = Arc::new(Inner {
+            slots: Mutex::new(Slots {
+                waiting: (0..workers).map(|_| None).collect(),
+            }),
+            stop: AtomicBool::new(false),
+            target_ns: AtomicU64::new(u64::MAX),
+            base: Instant::now(),
+            thread: OnceLock::new(),
+        });
+        let thread = {
+            let inner = inner.clone();
+            thread::Builder::new()
+                .name("tunebench-pacer".into())
+                .spawn(move || run(&inner))
+                .expect("spawning the pacing thread")
+        };
+        let _ = inner.thread.set(thread.thread().clone());
+        PreciseTimer {
+            inner,
+            thread: Some(thread),
+        }
+    }
+
+    /// A handle a worker uses to sleep until its operations' intended starts.
+    pub fn handle(&self, worker: usize) -> TimerHandle {
+        TimerHandle {
+            inner: self.inner.clone(),
+            slot: worker,
+        }
+    }
+
+    pub fn stop(mut self) -> TimerCost {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> TimerCost {
+        self.inner.stop.store(true, Ordering::Release);
+        let Some(t) = self.thread.take() else {
+            return TimerCost::default();
+        };
+        t.thread().unpark();
+        TimerCost {
+            cpu: t.join().unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for PreciseTimer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+pub struct TimerHandle {
+    inner: Arc<Inner>,
+    slot: usize,
+}
+
+impl TimerHandle {
+    /// Completes at `deadline` (or at once if it has passed), to within the spin's precision
+    /// plus the time the runtime takes to poll the woken task.
+    pub fn sleep_until(&self, deadline: Instant) -> PreciseSleep<'_> {
+        PreciseSleep {
+            handle: self,
+            deadline,
+        }
+    }
+}
+
+pub struct PreciseSleep<'a> {
+    handle: &'a TimerHandle,
+    deadline: Instant,
+}
+
+impl Future for PreciseSleep<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        let inner = &self.handle.inner;
+        {
+            let mut slots = inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.waiting[self.handle.slot] = Some((self.deadline, cx.waker().clone()));
+        }
+        let ns = nanos_after(inner.base, self.deadline);
+        if inner.target_ns.fetch_min(ns, Ordering::AcqRel) > ns {
+            // Earlier than what the thread sleeps towards: wake it to re-plan.
+            if let Some(t) = inner.thread.get() {
+                t.unpark();
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for PreciseSleep<'_> {
+    fn drop(&mut self) {
+        // A sleep dropped early (its phase stopped) must not leave a waker behind.
+        let mut slots = self
+            .handle
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((d, _)) = &slots.waiting[self.handle.slot]
+            && *d == self.deadline
+        {
+            slots.waiting[self.handle.slot] = None;
+        }
+    }
+}
+
+fn nanos_after(base: Instant, t: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(base).as_nanos()).unwrap_or(u64::MAX - 1)
+}
+
+fn run(inner: &Inner) -> Duration {
+    set_timer_slack_ns(1);
+    let cpu_start = thread_cpu_time();
+    loop {
+        if inner.stop.load(Ordering::Acquire) {
+            break;
+        }
+        let earliest = {
+            let slots = inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.waiting.iter().flatten().map(|(d, _)| *d).min()
+        };
+        let Some(deadline) = earliest else {
+            inner.target_ns.store(u64::MAX, Ordering::Release);
+            thread::park_timeout(IDLE);
+            continue;
+        };
+        inner
+            .target_ns
+            .store(nanos_after(inner.base, deadline), Ordering::Release);
+        let now = Instant::now();
+        if deadline > now + SPIN {
+            thread::park_timeout(deadline - now - SPIN);
+            // Re-plan: an earlier deadline may have been registered meanwhile.
+            continue;
+        }
+        while Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
+        let now = Instant::now();
+        let due: Vec<Waker> = {
+            let mut slots = inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots
+                .waiting
+                .iter_mut()
+                .filter(|s| s.as_ref().is_some_and(|(d, _)| *d <= now))
+                .filter_map(|s| s.take().map(|(_, w)| w))
+                .collect()
+        };
+        inner.target_ns.store(u64::MAX, Ordering::Release);
+        due.into_iter().for_each(Waker::wake);
+    }
+    thread_cpu_time().saturating_sub(cpu_start)
+}
+
+/// Linux rounds a sleeping thread's wake-up up by its timer slack (50 us by default).
+fn set_timer_slack_ns(ns: u64) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK takes an unsigned long and touches only this thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = ns;
+}
+
+/// CPU time of the calling thread.
+pub fn thread_cpu_time() -> Duration {
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// CPU time of the whole process (every thread, the runtime's workers included).
+pub fn process_cpu_time() -> Duration {
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn cpu_clock(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sleeps_end_at_their_deadline_not_before() {
+        let timer = PreciseTimer::start(2);
+        let (a, b) = (timer.handle(0), timer.handle(1));
+        let start = Instant::now();
+        // Two workers with interleaved deadlines: each must wake no earlier than its own.
+        let run = |h: TimerHandle, offset: u64| async move {
+            for i in 0..20u64 {
+                let due = start + Duration::from_micros(500 + offset + i * 1000);
+                h.sleep_until(due).await;
+                assert!(Instant::now() >= due, "woke before the deadline");
+            }
+        };
+        let (x, y) = tokio::join!(tokio::spawn(run(a, 0)), tokio::spawn(run(b, 500)));
+        x.unwrap();
+        y.unwrap();
+        let cost = timer.stop();
+        assert!(cost.cpu > Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_past_deadline_completes_at_once_and_leaves_no_waker() {
+        let timer = PreciseTimer::start(1);
+        let h = timer.handle(0);
+        h.sleep_until(Instant::now() - Duration::from_millis(1)).await;
+        // Dropped before its deadline: the slot is cleared.
+        let far = h.sleep_until(Instant::now() + Duration::from_secs(60));
+        let mut far = Box::pin(far);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(far.as_mut().poll(&mut cx).is_pending());
+        drop(far);
+        let slots = timer.inner.slots.lock().unwrap();
+        assert!(slots.waiting[0].is_none());
+    }
+}
