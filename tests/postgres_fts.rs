@@ -637,6 +637,12 @@ async fn open_loop_holds_the_rate_and_reports_schedule_lag() {
     assert_eq!(w.ops + w.errors, 400, "{w:?}");
     let lag = w.schedule_lag_ms.expect("open loop reports schedule lag");
     assert!(lag.max >= 0.0 && lag.p50 < 50.0, "{lag:?}");
+    // The pacer's own lateness and the harness's cost are recorded beside it.
+    assert!(w.timer_lag_ms.is_some(), "{w:?}");
+    let h = w.harness.as_ref().expect("the harness's cost is recorded");
+    assert!(h.client_cpu_s > 0.0 && h.pacer_cpu_s.is_some(), "{h:?}");
+    assert!(!h.server_in_process);
+    assert!(w.per_trial.iter().all(|t| t.host.is_some()));
     assert!(
         (w.throughput_ops_s - 200.0).abs() < 20.0,
         "{}",

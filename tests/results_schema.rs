@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use tunebench::metrics::LatencySummary;
 use tunebench::results::{
-    CriterionResult, ErrorCount, IndexChange, PgEvidence, Results, SettingChange, TargetChanges,
+    CriterionResult, ErrorCount, HarnessReport, IndexChange, PgEvidence, QueryRecall, Results,
+    SettingChange, TargetChanges,
 };
 
 const SCHEMA: &str = "schemas/results.schema.json";
@@ -381,6 +382,32 @@ fn optional_and_rare_shapes_from_the_structs_match_the_schema() {
     w.mode = "open".into();
     w.rate_ops_s = Some(500.0);
     w.schedule_lag_ms = Some(lag);
+    w.timer_lag_ms = Some(lag);
+    w.recall_at_k = Some(0.9451);
+    w.recall_at_k_tolerant = Some(0.9512);
+    w.recall_by_query = vec![QueryRecall {
+        filter: 0,
+        query: 7,
+        answers: 3,
+        recall: 0.9,
+        recall_tolerant: 1.0,
+    }];
+    let host = tunebench::host::HostLoad {
+        load_1m: 2.5,
+        busy: 0.93,
+        steal: 0.01,
+    };
+    w.harness = Some(HarnessReport {
+        client_cpu_s: 3.2,
+        client_cpu_per_op_us: 21.5,
+        client_cores_per_worker: 0.8,
+        pacer_cpu_s: Some(0.4),
+        server_in_process: false,
+        host,
+        limited_by_harness: vec!["the load generator used 0.80 cores per worker".into()],
+    });
+    w.per_trial[0].client_cpu_s = Some(1.6);
+    w.per_trial[0].host = Some(host);
     w.errors = 3;
     w.errors_by_kind.insert(
         "timeout".into(),

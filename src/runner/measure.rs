@@ -350,3 +350,47 @@ fn check_budget(workload: &Workload, out: &PhaseOutcome, phase: &str) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lag(p99: f64) -> LatencySummary {
+        LatencySummary {
+            p99,
+            ..LatencySummary::default()
+        }
+    }
+
+    #[test]
+    fn the_harness_is_named_as_the_limit_only_past_its_thresholds() {
+        // 2 workers, 10 s: 4 CPU seconds is 0.2 cores per worker.
+        let light = CostAcc {
+            process_cpu_s: 4.0,
+            ..CostAcc::default()
+        };
+        let r = light.report(1000, 10.0, 2, true, Some(&lag(0.05)));
+        assert!(r.limited_by_harness.is_empty(), "{r:?}");
+        assert!((r.client_cores_per_worker - 0.2).abs() < 1e-12);
+        assert!((r.client_cpu_per_op_us - 4000.0).abs() < 1e-9);
+        assert_eq!(r.pacer_cpu_s, Some(0.0));
+        // 12 CPU seconds: 0.6 cores per worker; and a late pacer.
+        let heavy = CostAcc {
+            process_cpu_s: 12.0,
+            ..CostAcc::default()
+        };
+        let r = heavy.report(1000, 10.0, 2, true, Some(&lag(0.5)));
+        assert_eq!(r.limited_by_harness.len(), 2, "{r:?}");
+        assert!(r.limited_by_harness[0].contains("load generator used 0.60 cores"));
+        assert!(r.limited_by_harness[1].contains("0.500 ms late"));
+        // Closed loop: no pacer; an embedded server's CPU is said to be included.
+        let embedded = CostAcc {
+            process_cpu_s: 12.0,
+            server_in_process: true,
+            ..CostAcc::default()
+        };
+        let r = embedded.report(1000, 10.0, 2, false, None);
+        assert_eq!(r.pacer_cpu_s, None);
+        assert!(r.limited_by_harness[0].contains("runs in-process"), "{r:?}");
+    }
+}
