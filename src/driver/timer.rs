@@ -12,15 +12,23 @@ use std::task::{Context, Poll, Waker};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// Below this distance to a deadline the timer thread spins instead of sleeping: a sleeping
-/// thread wakes tens of microseconds late on a virtual machine.
-const SPIN: Duration = Duration::from_micros(80);
+/// Below this distance to a deadline the timer thread spins instead of sleeping (a sleeping
+/// thread wakes tens of microseconds late on a virtual machine). It starts here and then
+/// follows how late the thread's sleeps really end, within the bounds below.
+const SPIN_START: Duration = Duration::from_micros(80);
+const SPIN_MIN: Duration = Duration::from_micros(10);
+const SPIN_MAX: Duration = Duration::from_micros(500);
+/// A woken task is polled some microseconds after its waker fires (the runtime's own
+/// wake-up); the timer fires that much early and the task spins the rest inside its poll.
+/// The margin follows the lower part of the observed delays (it falls fast and rises slowly),
+/// so the spin stays short, and is capped: a spinning task holds up its runtime thread.
+const EARLY_MAX_NS: u64 = 50_000;
 /// A parked timer thread re-checks for stop at least this often.
 const IDLE: Duration = Duration::from_millis(20);
 
 struct Slots {
-    /// One slot per worker: the deadline it waits for and its task's waker.
-    waiting: Vec<Option<(Instant, Waker)>>,
+    /// One slot per worker: when to fire its waker, the deadline it waits for, the waker.
+    waiting: Vec<Option<(Instant, Instant, Waker)>>,
 }
 
 struct Inner {
@@ -31,6 +39,8 @@ struct Inner {
     target_ns: AtomicU64,
     base: Instant,
     thread: OnceLock<thread::Thread>,
+    /// How early wakers fire (ns): the average wake-to-poll delay of the runtime.
+    early_ns: AtomicU64,
 }
 
 /// The timer thread of one phase; stopped (and joined) by [`PreciseTimer::stop`].
@@ -55,6 +65,7 @@ impl PreciseTimer {
             target_ns: AtomicU64::new(u64::MAX),
             base: Instant::now(),
             thread: OnceLock::new(),
+            early_ns: AtomicU64::new(0),
         });
         let thread = {
             let inner = inner.clone();
@@ -112,6 +123,7 @@ impl TimerHandle {
         PreciseSleep {
             handle: self,
             deadline,
+            fire_at: None,
         }
     }
 }
@@ -119,21 +131,48 @@ impl TimerHandle {
 pub struct PreciseSleep<'a> {
     handle: &'a TimerHandle,
     deadline: Instant,
+    /// When the registered waker is due to fire (the deadline less the learnt early margin).
+    fire_at: Option<Instant>,
 }
 
 impl Future for PreciseSleep<'_> {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let now = Instant::now();
+        let inner = self.handle.inner.clone();
+        if let Some(fire_at) = self.fire_at
+            && now >= fire_at
+        {
+            // Woken: learn the wake-to-poll delay, then spin what is left of the margin.
+            let seen = u64::try_from((now - fire_at).as_nanos()).unwrap_or(u64::MAX);
+            let early = inner.early_ns.load(Ordering::Relaxed);
+            let next = if seen < early {
+                early - (early - seen) / 4
+            } else {
+                early + (seen - early) / 32
+            }
+            .min(EARLY_MAX_NS);
+            inner.early_ns.store(next, Ordering::Relaxed);
+            while Instant::now() < self.deadline {
+                std::hint::spin_loop();
+            }
             return Poll::Ready(());
         }
-        let inner = &self.handle.inner;
+        if now >= self.deadline {
+            return Poll::Ready(());
+        }
+        let early = Duration::from_nanos(inner.early_ns.load(Ordering::Relaxed));
+        let fire_at = self
+            .deadline
+            .checked_sub(early)
+            .map_or(self.deadline, |f| f.max(now));
+        self.fire_at = Some(fire_at);
         {
             let mut slots = inner.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.waiting[self.handle.slot] = Some((self.deadline, cx.waker().clone()));
+            slots.waiting[self.handle.slot] = Some((fire_at, self.deadline, cx.waker().clone()));
         }
-        let ns = nanos_after(inner.base, self.deadline);
+        let ns = nanos_after(inner.base, fire_at);
         if inner.target_ns.fetch_min(ns, Ordering::AcqRel) > ns {
             // Earlier than what the thread sleeps towards: wake it to re-plan.
             if let Some(t) = inner.thread.get() {
@@ -153,7 +192,7 @@ impl Drop for PreciseSleep<'_> {
             .slots
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some((d, _)) = &slots.waiting[self.handle.slot]
+        if let Some((_, d, _)) = &slots.waiting[self.handle.slot]
             && *d == self.deadline
         {
             slots.waiting[self.handle.slot] = None;
@@ -168,13 +207,14 @@ fn nanos_after(base: Instant, t: Instant) -> u64 {
 fn run(inner: &Inner) -> Duration {
     set_timer_slack_ns(1);
     let cpu_start = thread_cpu_time();
+    let mut spin = SPIN_START;
     loop {
         if inner.stop.load(Ordering::Acquire) {
             break;
         }
         let earliest = {
             let slots = inner.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.waiting.iter().flatten().map(|(d, _)| *d).min()
+            slots.waiting.iter().flatten().map(|(f, _, _)| *f).min()
         };
         let Some(deadline) = earliest else {
             inner.target_ns.store(u64::MAX, Ordering::Release);
@@ -185,8 +225,12 @@ fn run(inner: &Inner) -> Duration {
             .target_ns
             .store(nanos_after(inner.base, deadline), Ordering::Release);
         let now = Instant::now();
-        if deadline > now + SPIN {
-            thread::park_timeout(deadline - now - SPIN);
+        if deadline > now + spin {
+            let wake = deadline - spin;
+            thread::park_timeout(wake - now);
+            // Follow how late sleeps end (an unpark ends one early: that only decays it).
+            let late = Instant::now().saturating_duration_since(wake);
+            spin = (spin - spin / 32).max(late + late / 4).clamp(SPIN_MIN, SPIN_MAX);
             // Re-plan: an earlier deadline may have been registered meanwhile.
             continue;
         }
@@ -199,8 +243,8 @@ fn run(inner: &Inner) -> Duration {
             slots
                 .waiting
                 .iter_mut()
-                .filter(|s| s.as_ref().is_some_and(|(d, _)| *d <= now))
-                .filter_map(|s| s.take().map(|(_, w)| w))
+                .filter(|s| s.as_ref().is_some_and(|(f, _, _)| *f <= now))
+                .filter_map(|s| s.take().map(|(_, _, w)| w))
                 .collect()
         };
         inner.target_ns.store(u64::MAX, Ordering::Release);
