@@ -221,8 +221,8 @@ pub async fn run_phase<E: Executor>(
     let start = Instant::now() + Duration::from_millis(20);
     let schedule = Schedule::new(start, spec.duration, spec.pacing);
     let progress = Progress::start(&spec.label, spec.duration, shared_counters(&shared));
-    let timer = matches!(spec.pacing, Pacing::Open { .. })
-        .then(|| PreciseTimer::start(executors.len()));
+    let timer =
+        matches!(spec.pacing, Pacing::Open { .. }).then(|| PreciseTimer::start(executors.len()));
     let host_before = crate::host::HostSample::take();
     let cpu_before = timer::process_cpu_time();
 

@@ -230,7 +230,9 @@ fn run(inner: &Inner) -> Duration {
             thread::park_timeout(wake - now);
             // Follow how late sleeps end (an unpark ends one early: that only decays it).
             let late = Instant::now().saturating_duration_since(wake);
-            spin = (spin - spin / 32).max(late + late / 4).clamp(SPIN_MIN, SPIN_MAX);
+            spin = (spin - spin / 32)
+                .max(late + late / 4)
+                .clamp(SPIN_MIN, SPIN_MAX);
             // Re-plan: an earlier deadline may have been registered meanwhile.
             continue;
         }
@@ -283,7 +285,10 @@ fn cpu_clock(clock: libc::clockid_t) -> Duration {
     if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
         return Duration::ZERO;
     }
-    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 #[cfg(test)]
@@ -314,7 +319,8 @@ mod tests {
     async fn a_past_deadline_completes_at_once_and_leaves_no_waker() {
         let timer = PreciseTimer::start(1);
         let h = timer.handle(0);
-        h.sleep_until(Instant::now() - Duration::from_millis(1)).await;
+        h.sleep_until(Instant::now() - Duration::from_millis(1))
+            .await;
         // Dropped before its deadline: the slot is cleared.
         let far = h.sleep_until(Instant::now() + Duration::from_secs(60));
         let mut far = Box::pin(far);

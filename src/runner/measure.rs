@@ -11,8 +11,8 @@ use hdrhistogram::Histogram;
 use crate::backend::Store;
 use crate::driver::{OpExtras, OpMix, Pacing, PhaseOutcome, PhaseSpec, run_phase};
 use crate::error::{Error, Result};
-use crate::metrics::{self, LatencySummary};
 use crate::host::HostLoad;
+use crate::metrics::{self, LatencySummary};
 use crate::results::{
     ErrorCount, Evidence, HarnessReport, OpResult, QueryRecall, TrialResult, WorkloadResult,
 };

@@ -126,9 +126,7 @@ impl Executor for QdrantExecutor {
                 if let Some(pool) = &self.fresh {
                     pool.ack(*ticket);
                 }
-                Ok(Done {
-                    bytes,
-                })
+                Ok(Done { bytes })
             }
         }
     }

@@ -198,9 +198,7 @@ impl Executor for S3Exec {
         let multipart = matches!(o.ops[op], Op::Multipart { .. });
         // Multipart parts were counted in the series as they completed.
         o.recorder.add(if multipart { 0 } else { bytes }, 1);
-        Ok(Done {
-            bytes,
-        })
+        Ok(Done { bytes })
     }
 }
 

@@ -236,13 +236,7 @@ impl VectorSet {
 
     /// Recall@k of one answer. `filter` is 0 for unfiltered, else 1 + index into
     /// [`FILTERS`]; `returned` holds 0-based row indexes, nearest first.
-    pub fn recall(
-        &self,
-        query: usize,
-        filter: usize,
-        k: usize,
-        returned: &[u32],
-    ) -> truth::Recall {
+    pub fn recall(&self, query: usize, filter: usize, k: usize, returned: &[u32]) -> truth::Recall {
         truth::recall(&self.truth.filters[filter][query], k, returned, |id| {
             self.true_distance(query, filter, id)
         })
