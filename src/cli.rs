@@ -166,6 +166,5 @@ pub struct RunArgs {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    crate::scenario::source::parse_duration(s)
-        .ok_or_else(|| format!("`{s}` is not a duration; write e.g. 500ms, 10s or 2m"))
+    crate::scenario::source::duration(s)
 }

@@ -47,9 +47,10 @@ impl Error {
     }
 
     pub fn target(context: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        // A driver's message may quote the URL or a header it was given.
         Error::Target {
-            context: context.into(),
-            message: message.to_string(),
+            context: crate::secrets::scrub(&context.into()),
+            message: crate::secrets::scrub(&message.to_string()),
         }
     }
 

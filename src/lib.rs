@@ -14,6 +14,7 @@ pub mod report;
 pub mod results;
 mod runner;
 pub mod scenario;
+pub mod secrets;
 pub mod stats;
 
 use std::path::{Path, PathBuf};

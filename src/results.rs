@@ -841,12 +841,18 @@ impl Results {
                 )));
             }
         }
-        serde_json::from_value(value).map_err(|e| {
-            Error::input(InputIssue::new(
-                path,
-                "",
-                format!("does not match results schema {SCHEMA_VERSION}: {e}"),
-            ))
-        })
+        // From the text again (not the value) so that the error has a line and column.
+        let results: Self = serde_json::from_str(&text).map_err(|e| {
+            Error::input(
+                InputIssue::new(
+                    path,
+                    "",
+                    format!("does not match results schema {SCHEMA_VERSION}: {e}"),
+                )
+                .at(Some((e.line(), e.column()))),
+            )
+        })?;
+        crate::scenario::GateSpec::of_results(&results.scenario, path)?;
+        Ok(results)
     }
 }

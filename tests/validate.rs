@@ -288,6 +288,185 @@ const SEMANTIC_ERRORS: &[Bad] = &[
     },
 ];
 
+/// Values no clock, float or server could take (issue 13): each refused at validate.
+const OUT_OF_RANGE: &[Bad] = &[
+    Bad {
+        fixture: "duration_too_large.toml",
+        at: "duration_too_large.toml:16:12",
+        expect: &[
+            "field `load.duration`",
+            "`99999999999999999999s` is longer than",
+            "365 days",
+        ],
+    },
+    Bad {
+        fixture: "warmup_too_large.toml",
+        at: "warmup_too_large.toml:17:10",
+        expect: &["field `load.warmup`", "`9000h` is longer than", "\"8760h\""],
+    },
+    Bad {
+        fixture: "pool_timeout_too_large.toml",
+        at: "pool_timeout_too_large.toml:7:47",
+        expect: &["field `targets.pg.pool.idle_timeout`", "365 days"],
+    },
+    Bad {
+        fixture: "op_timeout_zero.toml",
+        at: "op_timeout_zero.toml:17:14",
+        expect: &[
+            "field `load.op_timeout`",
+            "must be longer than 0s",
+            "\"30s\"",
+        ],
+    },
+    Bad {
+        fixture: "rate_too_small.toml",
+        at: "rate_too_small.toml:15:8",
+        expect: &[
+            "field `load.rate`",
+            "is 1e-300",
+            "between 0.001 and 10000000",
+        ],
+    },
+    Bad {
+        fixture: "iterations_zero.toml",
+        at: "iterations_zero.toml:16:14",
+        expect: &["field `load.iterations`", "must be at least 1"],
+    },
+    Bad {
+        fixture: "duration_missing.toml",
+        at: "duration_missing.toml:13:",
+        expect: &["field `load.duration`", "is missing", "or iterations"],
+    },
+    Bad {
+        fixture: "criteria_infinite_threshold.toml",
+        at: "criteria_infinite_threshold.toml:3:13",
+        expect: &[
+            "field `criteria[0]`",
+            "does not start with a finite number",
+            "WORKLOAD[.OP].METRIC",
+        ],
+    },
+    Bad {
+        fixture: "gate_noise_infinite.toml",
+        at: "gate_noise_infinite.toml:31:17",
+        expect: &["field `gate.noise.p99`", "between 0 and 1"],
+    },
+    Bad {
+        fixture: "gate_confidence_nan.toml",
+        at: "gate_confidence_nan.toml:31:14",
+        expect: &["field `gate.confidence`", "between 0.5 and 1"],
+    },
+    Bad {
+        fixture: "sweep_duplicate_values.toml",
+        at: "sweep_duplicate_values.toml:25:57",
+        expect: &[
+            "field `workload[0].sweep.values[2]`",
+            "`4MB` repeats an earlier value",
+            "list each value once",
+        ],
+    },
+    Bad {
+        fixture: "url_password_slash.toml",
+        at: "url_password_slash.toml:6:7",
+        expect: &[
+            "field `targets.pg.url`",
+            "`postgres://u:***@127.0.0.1:1/db` does not parse",
+            "/ as %2F",
+        ],
+    },
+    Bad {
+        fixture: "url_bad_port.toml",
+        at: "url_bad_port.toml:6:7",
+        expect: &[
+            "field `targets.pg.url`",
+            "invalid port number",
+            "postgres://USER:PASSWORD@HOST:PORT/DB",
+        ],
+    },
+    Bad {
+        fixture: "url_unterminated_variable.toml",
+        at: "url_unterminated_variable.toml:6:7",
+        expect: &[
+            "field `targets.pg.url`",
+            "unterminated `${` at character 39",
+            "${NAME:-default}",
+        ],
+    },
+    Bad {
+        fixture: "dataset_schema_too_long.toml",
+        at: "dataset-schema-too-long.toml:3:10",
+        expect: &["field `schema`", "at most 63 bytes", "it is 70 here"],
+    },
+    Bad {
+        fixture: "profile_setting_nan.toml",
+        at: "profile-setting-nan.toml:5:20",
+        expect: &[
+            "field `settings.random_page_cost`",
+            "`NaN`",
+            "a finite number or a string",
+        ],
+    },
+    Bad {
+        fixture: "dataset_npy_rows_overflow.toml",
+        at: "dataset-npy-rows-overflow.toml:6:16",
+        expect: &[
+            "field `vectors_file`",
+            "shape (4611686018427387904, 4) needs more than 2^64 bytes",
+            "holds 32",
+        ],
+    },
+    Bad {
+        fixture: "dataset_npy_zero_rows.toml",
+        at: "dataset-npy-zero-rows.toml:6:16",
+        expect: &[
+            "field `vectors_file`",
+            "shape (0, 4): no vectors",
+            "at least one row",
+        ],
+    },
+    Bad {
+        fixture: "dataset_npy_nan.toml",
+        at: "dataset-npy-nan.toml:6:16",
+        expect: &[
+            "field `vectors_file`",
+            "row 1, value 1 is NaN or infinite",
+            "finite float32",
+        ],
+    },
+    Bad {
+        fixture: "dataset_fvecs_empty.toml",
+        at: "dataset-fvecs-empty.toml:6:16",
+        expect: &["field `vectors_file`", "no vectors"],
+    },
+    Bad {
+        fixture: "dataset_fvecs_infinite.toml",
+        at: "dataset-fvecs-infinite.toml:6:16",
+        expect: &["field `vectors_file`", "row 2, value 1 is NaN or infinite"],
+    },
+];
+
+/// Profile SQL that reaches outside tunebench's namespace (no `allow_foreign_indexes` yet).
+const FOREIGN_SQL: &[Bad] = &[
+    Bad {
+        fixture: "profile_foreign_index.toml",
+        at: "profile-foreign-index.toml:7:6",
+        expect: &[
+            "field `indexes[0].up`",
+            "ON public.users, outside the dataset's schema",
+            "ON {schema}.users",
+        ],
+    },
+    Bad {
+        fixture: "profile_two_statements.toml",
+        at: "profile-two-statements.toml:7:6",
+        expect: &[
+            "field `indexes[0].up`",
+            "more than one statement",
+            "a single CREATE INDEX",
+        ],
+    },
+];
+
 /// A referenced file that does not exist: the message must say which scenario field (and
 /// line) points at it, not only the missing path (see `missing_referenced_file_names_the_scenario_field`).
 const MISSING_FILES: &[Bad] = &[
@@ -342,6 +521,8 @@ fn all_bad() -> impl Iterator<Item = &'static Bad> {
         .chain(MISTYPED)
         .chain(SEMANTIC_ERRORS)
         .chain(MISSING_FILES)
+        .chain(OUT_OF_RANGE)
+        .chain(FOREIGN_SQL)
         .chain(std::iter::once(&THREE_PROBLEMS))
 }
 
@@ -438,6 +619,32 @@ fn semantic_errors_give_line_and_column() {
 }
 
 #[test]
+fn out_of_range_values_are_refused_located() {
+    check_all(OUT_OF_RANGE, true);
+}
+
+#[test]
+fn profile_sql_outside_the_tunebench_namespace_is_refused() {
+    check_all(FOREIGN_SQL, true);
+}
+
+/// Every file in tests/fixtures/bad/ is used by a case above (or is a referenced copy), so a
+/// fixture cannot be added and silently never checked.
+#[test]
+fn every_fixture_is_covered() {
+    let named: Vec<&str> = all_bad().map(|b| b.fixture).collect();
+    let mut unused = Vec::new();
+    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES)).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        let scenario = name.ends_with(".toml") && !name.contains('-');
+        if scenario && !named.contains(&name.as_str()) {
+            unused.push(name);
+        }
+    }
+    assert!(unused.is_empty(), "fixtures no case checks: {unused:?}");
+}
+
+#[test]
 fn mistyped_value_names_the_field() {
     check_all(MISTYPED, true);
 }
@@ -507,6 +714,18 @@ fn run_rejects_bad_flag_values_before_touching_the_server() {
         (
             &["--warmup", "soon"],
             &["--warmup", "`soon` is not a duration"],
+        ),
+        (
+            &["--duration", "99999999999999999999s"],
+            &[
+                "--duration",
+                "is longer than the longest duration",
+                "365 days",
+            ],
+        ),
+        (
+            &["--warmup", "1e300s"],
+            &["--warmup", "`1e300s` is not a duration"],
         ),
         (&["--concurrency", "0"], &["--concurrency", "at least 1"]),
         (
@@ -649,4 +868,85 @@ fn report_on_an_unknown_schema_version_exits_2() {
             "reads schema_version 1",
         ],
     );
+}
+
+/// A results file whose gate settings are out of range (hand-edited, or from a broken tool):
+/// `report` and `compare` both exit 2 naming the field, instead of crashing in the bootstrap.
+#[test]
+fn results_with_an_impossible_gate_exit_2_for_report_and_compare() {
+    let good = "tests/fixtures/results-small.json";
+    for (name, field) in [
+        (
+            "results-gate-confidence-two.json",
+            "scenario.gate.confidence",
+        ),
+        (
+            "results-gate-noise-negative.json",
+            "scenario.gate.noise.p50",
+        ),
+    ] {
+        let bad = fixture(name);
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let json = tmp.path().join("comparison.json");
+        let report = tmp.path().join("report.md");
+        for args in [
+            vec!["report", &bad, "--out", report.to_str().unwrap()],
+            vec!["compare", good, &bad, "--json", json.to_str().unwrap()],
+            vec!["compare", &bad, good, "--json", json.to_str().unwrap()],
+        ] {
+            let out = tunebench(&args);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+            assert!(err.contains(name) && err.contains(field), "{args:?}: {err}");
+        }
+        assert!(
+            !json.exists() && !report.exists(),
+            "{name}: nothing may be written"
+        );
+    }
+}
+
+/// Tera has no depth limit: a template including itself, or macros calling each other, would
+/// overflow the stack. Both are refused naming the template file.
+#[test]
+fn recursive_templates_exit_2_naming_the_file() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    for (name, says) in [
+        (
+            "template-includes-itself.md.tera",
+            "names this template itself",
+        ),
+        ("template-macro-cycle.md.tera", "macro `ping` calls itself"),
+    ] {
+        let template = fixture(name);
+        let report = tmp.path().join("report.md");
+        let out = tunebench(&[
+            "report",
+            "tests/fixtures/results-small.json",
+            "--template",
+            &template,
+            "--out",
+            report.to_str().unwrap(),
+        ]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(&template) && err.contains(says),
+            "{name}: {err}"
+        );
+        assert!(!report.exists());
+        // `run --template` checks the template before touching a server.
+        let run = tunebench(&[
+            "run",
+            GOOD,
+            "--template",
+            &template,
+            "--out",
+            tmp.path().join("o").to_str().unwrap(),
+        ]);
+        let err = stderr(&run);
+        assert_eq!(run.status.code(), Some(2), "run {name}: {err}");
+        assert!(err.contains(says), "run {name}: {err}");
+    }
 }

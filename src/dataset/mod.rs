@@ -168,6 +168,26 @@ pub fn load_documents_spec(path: &Path, overrides: &toml::Table) -> Result<Docum
     }
 }
 
+/// The spec from its table (the file with the scenario's `set` overrides). A problem is
+/// located in the file when the file alone has it; otherwise the overrides caused it.
+pub(crate) fn spec_from<T: serde::de::DeserializeOwned>(
+    src: &SourceFile,
+    table: toml::Table,
+) -> Result<T> {
+    table
+        .try_into()
+        .map_err(|e: toml::de::Error| match src.parse::<T>() {
+            Err(located) => located,
+            Ok(_) => Error::input(src.issue(
+                "set",
+                format!(
+                    "{} (after the scenario's `set` overrides of this file)",
+                    e.message().trim()
+                ),
+            )),
+        })
+}
+
 fn schema_issue(src: &SourceFile, schema: &str) -> Option<crate::error::InputIssue> {
     let ok = schema.starts_with("tunebench_")
         && schema.len() <= 63
@@ -176,17 +196,12 @@ fn schema_issue(src: &SourceFile, schema: &str) -> Option<crate::error::InputIss
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     (!ok).then(|| src.issue(
         "schema",
-        format!("`{schema}`: the schema must start with tunebench_ and use lowercase letters, digits and _ only (at most 63), so tunebench never touches data it did not create"),
+        format!("`{schema}`: the schema must start with tunebench_ and use lowercase letters, digits and _ only, at most 63 bytes (PostgreSQL's identifier limit; it is {} here), so tunebench never touches data it did not create", schema.len()),
     ))
 }
 
 fn load_vectors(src: &SourceFile, table: toml::Table) -> Result<VectorsSpec> {
-    let mut spec: VectorsSpec = table.try_into().map_err(|e: toml::de::Error| {
-        Error::input(src.issue(
-            "",
-            format!("{} (after scenario overrides)", e.message().trim()),
-        ))
-    })?;
+    let mut spec: VectorsSpec = spec_from(src, table)?;
     let mut issues: Vec<_> = schema_issue(src, &spec.schema).into_iter().collect();
     if !(1..=16_000).contains(&spec.dimension) {
         issues.push(src.issue("dimension", "must be 1..=16000 (pgvector's vector limit)"));
@@ -223,8 +238,9 @@ fn load_vectors(src: &SourceFile, table: toml::Table) -> Result<VectorsSpec> {
                 src.resolve(&q.to_string_lossy()),
             );
             for (field, path) in [("vectors_file", &v), ("queries_file", &q)] {
-                // Checked here (header and size), so a bad file fails validation, not a run.
-                match vectors::read_matrix(path) {
+                // Checked here from the header, the size and a sample (never read whole), so
+                // a bad file fails validation, not a run.
+                match vectors::inspect(path) {
                     Err(e) => issues.push(src.issue(field, e)),
                     Ok(m) if m.dim != spec.dimension as usize => issues.push(src.issue(
                         field,
@@ -251,24 +267,8 @@ fn load_vectors(src: &SourceFile, table: toml::Table) -> Result<VectorsSpec> {
 }
 
 fn load_documents(src: &SourceFile, table: toml::Table) -> Result<DocumentsSpec> {
-    let spec: DocumentsSpec = table.try_into().map_err(|e: toml::de::Error| {
-        Error::input(src.issue(
-            "",
-            format!("{} (after scenario overrides)", e.message().trim()),
-        ))
-    })?;
-    let mut issues = Vec::new();
-    if !spec.schema.starts_with("tunebench_")
-        || !spec
-            .schema
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
-        issues.push(src.issue(
-            "schema",
-            format!("`{}`: the schema must start with tunebench_ and use lowercase letters, digits and _ only, so tunebench never touches data it did not create", spec.schema),
-        ));
-    }
+    let spec: DocumentsSpec = spec_from(src, table)?;
+    let mut issues: Vec<_> = schema_issue(src, &spec.schema).into_iter().collect();
     for (field, value) in [("authors", spec.authors), ("documents", spec.documents)] {
         if value == 0 {
             issues.push(src.issue(field, "must be at least 1 row"));
@@ -306,12 +306,7 @@ fn load_documents(src: &SourceFile, table: toml::Table) -> Result<DocumentsSpec>
 }
 
 fn load_graph(src: &SourceFile, table: toml::Table) -> Result<GraphSpec> {
-    let spec: GraphSpec = table.try_into().map_err(|e: toml::de::Error| {
-        Error::input(src.issue(
-            "",
-            format!("{} (after scenario overrides)", e.message().trim()),
-        ))
-    })?;
+    let spec: GraphSpec = spec_from(src, table)?;
     let issues: Vec<InputIssue> = spec
         .problems()
         .into_iter()

@@ -145,12 +145,7 @@ pub fn valid_bucket(name: &str) -> bool {
 }
 
 pub(super) fn load_objects(src: &SourceFile, table: toml::Table) -> Result<ObjectsSpec> {
-    let spec: ObjectsSpec = table.try_into().map_err(|e: toml::de::Error| {
-        Error::input(src.issue(
-            "",
-            format!("{} (after scenario overrides)", e.message().trim()),
-        ))
-    })?;
+    let spec: ObjectsSpec = super::spec_from(src, table)?;
     let mut issues = Vec::new();
     if !valid_bucket(&spec.bucket) {
         issues.push(src.issue(

@@ -149,6 +149,8 @@ pub struct PhaseSpec {
     pub label: String,
     pub pacing: Pacing,
     pub duration: Duration,
+    /// Stop after this many operations (all workers together), or at `duration`.
+    pub iterations: Option<u64>,
     pub op_timeout: Duration,
     pub error_budget: f64,
     pub seed: u64,
@@ -231,10 +233,10 @@ pub async fn run_phase<E: Executor>(
         let shared = shared.clone();
         let mix = mix.clone();
         let seed = spec.seed.wrapping_add(i as u64 * 0x9E37_79B9);
-        let (timeout, budget) = (spec.op_timeout, spec.error_budget);
+        let (timeout, budget, n) = (spec.op_timeout, spec.error_budget, spec.iterations);
         let pacer = timer.as_ref().map(|t| t.handle(i));
         handles.push(tokio::spawn(async move {
-            worker(exec, schedule, pacer, shared, mix, seed, timeout, budget).await
+            worker(exec, schedule, pacer, shared, mix, seed, timeout, budget, n).await
         }));
     }
 
@@ -316,6 +318,7 @@ async fn worker<E: Executor>(
     seed: u64,
     op_timeout: Duration,
     error_budget: f64,
+    iterations: Option<u64>,
 ) -> (E, WorkerOutcome) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut per_op: Vec<Histogram<u64>> =
@@ -339,7 +342,9 @@ async fn worker<E: Executor>(
         let started_from = match schedule.pacing {
             Pacing::Closed => {
                 let now = Instant::now();
-                if now >= schedule.end {
+                let past_count =
+                    iterations.is_some_and(|n| shared.ticket.fetch_add(1, Ordering::Relaxed) >= n);
+                if now >= schedule.end || past_count {
                     break;
                 }
                 now
@@ -349,6 +354,9 @@ async fn worker<E: Executor>(
                 let Some(intended) = schedule.intended(ticket) else {
                     break;
                 };
+                if iterations.is_some_and(|n| ticket >= n) {
+                    break;
+                }
                 let waited = Instant::now() < intended;
                 match &pacer {
                     Some(p) => p.sleep_until(intended.into_std()).await,
@@ -464,6 +472,7 @@ mod tests {
             label: "test".into(),
             pacing,
             duration: Duration::from_secs_f64(secs),
+            iterations: None,
             op_timeout: Duration::from_secs(5),
             error_budget: 0.01,
             seed: 1,
@@ -518,5 +527,23 @@ mod tests {
         assert!(out.wall < Duration::from_secs(4));
         assert_eq!(out.errors_by_kind["boom"].count, out.errors);
         assert_eq!(out.ops, 0);
+    }
+
+    #[tokio::test]
+    async fn iterations_stop_the_phase_after_exactly_that_many_operations() {
+        for pacing in [Pacing::Closed, Pacing::Open { rate: 2000.0 }] {
+            let execs = (0..3)
+                .map(|_| Stalling {
+                    n: 0,
+                    stall: Duration::ZERO,
+                })
+                .collect();
+            let spec = PhaseSpec {
+                iterations: Some(37),
+                ..spec(pacing, 20.0)
+            };
+            let (_, out) = run_phase(execs, mix(), &spec).await;
+            assert_eq!(out.ops, 37, "{pacing:?}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod charts;
 pub mod html;
+mod recursion;
 pub mod sweeps;
 
 use std::collections::BTreeMap;
@@ -187,6 +188,9 @@ fn render_with(
             DEFAULT_TEMPLATE.to_string(),
         ),
     };
+    if let Some(why) = recursion::problem(&name, &text) {
+        return Err(Error::input(InputIssue::new(&name, "", why)));
+    }
     let mut tera = tera::Tera::default();
     tera.add_raw_template(&name, &text).map_err(|e| {
         Error::input(InputIssue::new(
@@ -223,6 +227,9 @@ pub fn check_template(path: &Path) -> Result<()> {
             format!("cannot read template: {e}"),
         ))
     })?;
+    if let Some(why) = recursion::problem(&path.display().to_string(), &text) {
+        return Err(Error::input(InputIssue::new(path, "", why)));
+    }
     tera::Tera::default()
         .add_raw_template("check", &text)
         .map_err(|e| {

@@ -275,10 +275,11 @@ pub async fn measure_workload<S: Store>(
         },
     };
     let base_seed = name_seed(&workload.name, "params");
-    let phase = |label: String, duration: Duration, seed: u64| PhaseSpec {
+    let phase = |label: String, duration: Duration, iterations, seed: u64| PhaseSpec {
         label,
         pacing,
         duration,
+        iterations,
         op_timeout: load.op_timeout,
         error_budget: load.error_budget,
         seed,
@@ -290,6 +291,7 @@ pub async fn measure_workload<S: Store>(
         let spec = phase(
             format!("{profile}/{} warm-up", workload.name),
             load.warmup,
+            None,
             base_seed ^ 0xFFFF,
         );
         let (back, out) = run_phase(executors, mix.clone(), &spec).await;
@@ -301,6 +303,7 @@ pub async fn measure_workload<S: Store>(
         let spec = phase(
             format!("{profile}/{} trial {trial}/{}", workload.name, load.trials),
             load.duration,
+            load.iterations,
             base_seed.wrapping_add(u64::from(trial)),
         );
         store.reset(workload, &workers).await?;

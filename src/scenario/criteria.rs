@@ -160,7 +160,13 @@ impl Criterion {
         let number: f64 = rhs[..split]
             .replace(['_', ','], "")
             .parse()
-            .map_err(|_| format!("`{rhs}` does not start with a number; {HELP}"))?;
+            .ok()
+            .filter(|n: &f64| n.is_finite())
+            .ok_or_else(|| {
+                let shown: String = rhs.chars().take(24).collect();
+                let more = if shown.len() < rhs.len() { "..." } else { "" };
+                format!("`{shown}{more}` does not start with a finite number; {HELP}")
+            })?;
         let unit = rhs[split..].trim();
         let threshold = match (metric, unit) {
             (m, "ms") if m.is_latency() => number,
@@ -265,5 +271,7 @@ mod tests {
                 .unwrap_err()
                 .contains("number")
         );
+        let huge = format!("w.p99 < {}ms", "9".repeat(400));
+        assert!(Criterion::parse(&huge).unwrap_err().contains("finite"));
     }
 }

@@ -147,7 +147,14 @@ pub(super) fn load_http(src: &SourceFile) -> Result<WorkloadDef> {
                         &field,
                         "the value (after ${VAR} substitution) is not a valid header value (no line breaks or control characters)",
                     )),
-                Ok(value) => *v = value,
+                Ok(value) => {
+                    if !PUBLIC_HEADERS.contains(&h.to_ascii_lowercase().as_str()) {
+                        crate::secrets::register(&value);
+                        // "Bearer TOKEN": the token alone may be quoted too.
+                        value.split_whitespace().for_each(crate::secrets::register);
+                    }
+                    *v = value
+                }
                 Err(e) => issues.push(src.issue(&field, e)),
             }
         }

@@ -4,9 +4,12 @@
 mod checks;
 mod criteria;
 mod http;
+mod load;
+mod namespace;
 mod profile;
 mod resolve;
 pub mod source;
+mod spans;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -15,6 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::secrets::redact_url;
 pub use checks::{CheckKind, ConfigCheck};
 pub use criteria::{Comparison, Criterion, Metric};
 pub use http::{Headers, HttpOp};
@@ -90,6 +94,57 @@ pub struct GateSpec {
 
 fn default_confidence() -> f64 {
     0.95
+}
+
+impl GateSpec {
+    /// (field under `gate.`, what would be valid) for every value out of range. Checked when a
+    /// scenario is loaded and again when a results file is read (its copy may be edited).
+    pub fn problems(&self) -> Vec<(String, &'static str)> {
+        let mut out = Vec::new();
+        if !(0.5..1.0).contains(&self.confidence) {
+            out.push((
+                "confidence".to_string(),
+                "must be between 0.5 and 1 (e.g. 0.95)",
+            ));
+        }
+        for (metric, v) in [
+            ("p50", self.noise.p50),
+            ("p95", self.noise.p95),
+            ("p99", self.noise.p99),
+            ("throughput", self.noise.throughput),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                out.push((
+                    format!("noise.{metric}"),
+                    "is a fraction between 0 and 1 (0.1 = 10 %)",
+                ));
+            }
+        }
+        out
+    }
+
+    /// The `[gate]` a results file carries in its resolved scenario (defaults when absent),
+    /// checked like a scenario's.
+    pub fn of_results(scenario: &serde_json::Value, path: &Path) -> Result<GateSpec> {
+        let issue = |field: String, message: String| {
+            crate::error::InputIssue::new(path, format!("scenario.gate{field}"), message)
+        };
+        let gate: GateSpec = match scenario.get("gate") {
+            None | Some(serde_json::Value::Null) => GateSpec::default(),
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| Error::input(issue(String::new(), e.to_string())))?,
+        };
+        let problems: Vec<_> = gate
+            .problems()
+            .into_iter()
+            .map(|(f, m)| issue(format!(".{f}"), m.to_string()))
+            .collect();
+        if problems.is_empty() {
+            Ok(gate)
+        } else {
+            Err(Error::Input(problems))
+        }
+    }
 }
 
 impl Default for GateSpec {
@@ -180,7 +235,10 @@ struct LoadFile {
     max_in_flight: Option<u32>,
     #[serde(default = "default_warmup")]
     warmup: String,
-    duration: String,
+    /// Required unless `iterations` is set; then it only caps each trial.
+    duration: Option<String>,
+    /// Operations per trial, all workers together: the trial stops after exactly this many.
+    iterations: Option<u64>,
     #[serde(default = "default_trials")]
     trials: u32,
     #[serde(default = "default_error_budget")]
@@ -348,8 +406,12 @@ pub struct Load {
     pub max_in_flight: u32,
     #[serde(with = "secs")]
     pub warmup: Duration,
+    /// Each trial's length, or with `iterations` its cap.
     #[serde(with = "secs")]
     pub duration: Duration,
+    /// Operations per trial (all workers together); `None`: as many as `duration` allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u64>,
     pub trials: u32,
     pub error_budget: f64,
     #[serde(with = "secs")]
@@ -421,6 +483,14 @@ pub enum ProfileDef {
     Qdrant(QdrantProfile),
 }
 
+/// Operations per second an open loop accepts: below the lower end the schedule's next
+/// ticket lies beyond any clock.
+pub const RATE_RANGE: std::ops::RangeInclusive<f64> = 0.001..=10_000_000.0;
+pub const RATE_HINT: &str = "between 0.001 and 10000000 operations per second";
+
+/// A trial bounded by `iterations` alone stops anyway after this long.
+pub const ITERATIONS_CAP: Duration = Duration::from_secs(24 * 3600);
+
 /// Command-line overrides that let a long scenario run briefly.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -443,25 +513,6 @@ pub fn load(path: &Path) -> Result<Scenario> {
         Ok(scenario)
     } else {
         Err(Error::Input(issues))
-    }
-}
-
-/// Replaces the password of a URL with `***`, so results and logs never carry it.
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &url[..scheme_end + 3],
-            &authority[..colon],
-            &rest[at..]
-        ),
-        _ => url.to_string(),
     }
 }
 
@@ -490,10 +541,10 @@ impl Scenario {
                     self.path.display()
                 )));
             }
-            if !(r > 0.0 && r.is_finite()) {
-                return Err(Error::Usage(
-                    "--rate must be > 0 operations per second".into(),
-                ));
+            if !RATE_RANGE.contains(&r) {
+                return Err(Error::Usage(format!(
+                    "--rate must be {RATE_HINT}, got {r:?}"
+                )));
             }
             self.load.rate = Some(r);
         }
@@ -535,20 +586,5 @@ impl Scenario {
             self.profiles = chosen;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact_url("postgres://h:5432/db"), "postgres://h:5432/db");
     }
 }

@@ -84,6 +84,16 @@ pub fn load_postgres(path: &Path) -> Result<PgProfile> {
                 "is not a PostgreSQL setting name",
             ));
         }
+        if let SettingValue::Float(f) = v
+            && !f.is_finite()
+        {
+            issues.push(src.issue(
+                &format!("settings.{name}"),
+                format!(
+                    "`{f}` is not a value PostgreSQL accepts; write a finite number or a string"
+                ),
+            ));
+        }
         if let SettingValue::Text(t) = v
             && t.ends_with('%')
             && t.trim_end_matches('%')
@@ -116,6 +126,9 @@ pub fn load_postgres(path: &Path) -> Result<PgProfile> {
             || idx.table.is_empty()
         {
             issues.push(src.issue(&format!("indexes[{i}].table"), "must be a plain table name"));
+        }
+        if let Some(why) = super::namespace::foreign_reference(&idx.up, &idx.table) {
+            issues.push(src.issue(&format!("indexes[{i}].up"), why));
         }
         let up = idx.up.to_ascii_lowercase();
         if !up.trim_start().starts_with("create")

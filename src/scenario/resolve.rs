@@ -4,12 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::Duration;
 
-use super::source::{interpolate, parse_duration};
+use super::load::duration_field;
+use super::source::interpolate;
 use super::*;
 use crate::dataset::DatasetSpec;
 use crate::error::{Error, InputIssue};
+use crate::secrets::{register, url_secrets};
 
 pub(super) fn resolve(
     src: &SourceFile,
@@ -22,7 +23,7 @@ pub(super) fn resolve(
 
     let targets = resolve_targets(src, file.targets, issues);
     let (datasets, broken_datasets) = resolve_datasets(src, file.datasets, &targets, issues);
-    let load = resolve_load(src, &file.load, issues);
+    let load = super::load::resolve(src, &file.load, issues);
     let max_pool = targets
         .values()
         .map(|t| t.pool.max_connections)
@@ -99,6 +100,7 @@ fn resolve_targets(
                 String::new()
             }
         };
+        url_secrets(&url).iter().for_each(|s| register(s));
         check_url(src, &field, t.kind, &url, issues);
         let mut secret = |name: &str, value: &Option<String>| -> Option<String> {
             let v = value.as_deref()?;
@@ -112,9 +114,11 @@ fn resolve_targets(
         };
         let user = secret("user", &t.user);
         let password = secret("password", &t.password);
+        password.iter().for_each(|p| register(p));
         let config_dir = secret("config_dir", &t.config_dir).map(|d| src.resolve(&d));
         let access_key = secret("access_key", &t.access_key);
         let secret_key = secret("secret_key", &t.secret_key);
+        secret_key.iter().for_each(|k| register(k));
         let region = secret("region", &t.region);
         let settings_file = secret("settings_file", &t.settings_file);
         // Fields that belong to another kind of target are a mistake, not something to ignore.
@@ -528,12 +532,31 @@ fn resolve_workloads(
                         "must be in (0, 1], e.g. 0.95",
                     ));
                 }
-                for v in &sw.values {
+                let mut names = BTreeSet::new();
+                for (j, v) in sw.values.iter().enumerate() {
                     let value = v.resolve(0);
                     let suffix: String = value
                         .chars()
                         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                         .collect();
+                    if !names.insert(suffix.clone()) {
+                        issues.push(src.issue(
+                            &format!("{field}.sweep.values[{j}]"),
+                            format!(
+                                "`{value}` repeats an earlier value (workload {}_{suffix} would run twice); list each value once",
+                                workload.name
+                            ),
+                        ));
+                        continue;
+                    }
+                    if let SettingValue::Float(f) = v
+                        && !f.is_finite()
+                    {
+                        issues.push(src.issue(
+                            &format!("{field}.sweep.values[{j}]"),
+                            "must be a finite number or a string",
+                        ));
+                    }
                     let mut point = workload.clone();
                     point.name = format!("{}_{suffix}", workload.name);
                     point.sweep = Some(SweepPoint {
@@ -631,21 +654,8 @@ fn resolve_profiles(
 }
 
 fn check_gate(src: &SourceFile, gate: &GateSpec, issues: &mut Vec<InputIssue>) {
-    if !(0.5..1.0).contains(&gate.confidence) {
-        issues.push(src.issue("gate.confidence", "must be between 0.5 and 1 (e.g. 0.95)"));
-    }
-    for (metric, v) in [
-        ("p50", gate.noise.p50),
-        ("p95", gate.noise.p95),
-        ("p99", gate.noise.p99),
-        ("throughput", gate.noise.throughput),
-    ] {
-        if !(0.0..1.0).contains(&v) {
-            issues.push(src.issue(
-                &format!("gate.noise.{metric}"),
-                "is a fraction between 0 and 1 (0.1 = 10 %)",
-            ));
-        }
+    for (field, message) in gate.problems() {
+        issues.push(src.issue(&format!("gate.{field}"), message));
     }
 }
 
@@ -732,82 +742,35 @@ fn check_url(
             &format!("{field}.url"),
             format!("`{}` is not {expected}", redact_url(url)),
         ));
+    } else if !url.is_empty()
+        && let Some(why) = url_problem(kind, url)
+    {
+        issues.push(src.issue(
+            &format!("{field}.url"),
+            format!(
+                "`{}` does not parse ({why}); {expected}, with special characters of the user or password percent-encoded (/ as %2F, @ as %40, : as %3A, # as %23, % as %25)",
+                redact_url(url)
+            ),
+        ));
     }
 }
 
-fn resolve_load(src: &SourceFile, l: &LoadFile, issues: &mut Vec<InputIssue>) -> Load {
-    let warmup = duration_field(src, "load.warmup", &l.warmup, issues);
-    let duration = duration_field(src, "load.duration", &l.duration, issues);
-    let op_timeout = duration_field(src, "load.op_timeout", &l.op_timeout, issues);
-    if duration.is_zero() && parse_duration(&l.duration).is_some() {
-        issues.push(src.issue("load.duration", "must be longer than 0s"));
-    }
-    if l.trials == 0 {
-        issues.push(src.issue("load.trials", "must be at least 1"));
-    }
-    if !(0.0..=1.0).contains(&l.error_budget) {
-        issues.push(src.issue(
-            "load.error_budget",
-            "is a fraction of operations, between 0.0 and 1.0",
-        ));
-    }
-    let concurrency = l.concurrency.unwrap_or(1);
-    let mut max_in_flight = l.max_in_flight.unwrap_or(concurrency.max(1));
-    match l.mode {
-        LoadMode::Closed => {
-            if l.concurrency.is_none_or(|c| c == 0) {
-                issues.push(src.issue(
-                    "load.concurrency",
-                    "closed-loop load needs concurrency >= 1 (the number of clients)",
-                ));
-            }
-            if l.rate.is_some() {
-                issues.push(src.issue(
-                    "load.rate",
-                    "a rate only applies to mode = \"open\"; remove it or switch the mode",
-                ));
-            }
-            max_in_flight = concurrency;
-        }
-        LoadMode::Open => {
-            if l.rate.is_none_or(|r| !(r > 0.0 && r.is_finite())) {
-                issues.push(src.issue(
-                    "load.rate",
-                    "open-loop load needs rate > 0 (operations per second)",
-                ));
-            }
-            if l.max_in_flight.is_none_or(|m| m == 0) {
-                issues.push(src.issue("load.max_in_flight", "open-loop load needs max_in_flight >= 1 (connections that may be busy at once)"));
-            }
-        }
-    }
-    Load {
-        mode: l.mode,
-        concurrency,
-        rate: l.rate,
-        max_in_flight,
-        warmup,
-        duration,
-        trials: l.trials,
-        error_budget: l.error_budget,
-        op_timeout,
-        interleave: l.interleave,
-    }
-}
-
-fn duration_field(
-    src: &SourceFile,
-    field: &str,
-    text: &str,
-    issues: &mut Vec<InputIssue>,
-) -> Duration {
-    parse_duration(text).unwrap_or_else(|| {
-        issues.push(src.issue(
-            field,
-            format!("`{text}` is not a duration; write e.g. \"500ms\", \"20s\" or \"2m\""),
-        ));
-        Duration::ZERO
-    })
+/// Why `url` would fail to parse when a run connects: checked with the parser the run uses.
+fn url_problem(kind: TargetKind, url: &str) -> Option<String> {
+    let why = match kind {
+        TargetKind::Postgres => <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(
+            &crate::secrets::strip_secret_params(url, crate::secrets::PG_SECRET_PARAMS),
+        )
+        .err()
+        .map(|e| e.to_string()),
+        _ => match reqwest::Url::parse(url) {
+            Err(e) => Some(e.to_string()),
+            Ok(u) if !u.has_host() => Some("no host".to_string()),
+            Ok(_) => None,
+        },
+    };
+    // The parser's words may quote the URL.
+    why.map(|w| crate::secrets::scrub(&w))
 }
 
 /// Reports a referenced file that cannot be read at the scenario field that names it.

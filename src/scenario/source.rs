@@ -1,11 +1,14 @@
 //! Reading TOML input files so that every problem can be pinned to a line and column.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::spans::SpanIndex;
 use crate::error::{Error, InputIssue, Result};
 
 /// The text of one input file, kept so that later (semantic) errors can still be located.
@@ -13,6 +16,8 @@ use crate::error::{Error, InputIssue, Result};
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
+    /// Built on the first located issue, then shared: one parse however many problems.
+    spans: OnceLock<Arc<SpanIndex>>,
 }
 
 impl SourceFile {
@@ -20,10 +25,20 @@ impl SourceFile {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::input(InputIssue::new(path, "", format!("cannot read file: {e}")))
         })?;
-        Ok(SourceFile {
-            path: path.to_path_buf(),
-            text,
-        })
+        Ok(SourceFile::new(path, text))
+    }
+
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        SourceFile {
+            path: path.into(),
+            text: text.into(),
+            spans: OnceLock::new(),
+        }
+    }
+
+    fn spans(&self) -> &SpanIndex {
+        self.spans
+            .get_or_init(|| Arc::new(SpanIndex::build(&self.text)))
     }
 
     /// Deserializes the whole file; syntax errors and unknown or mistyped fields come back
@@ -37,7 +52,7 @@ impl SourceFile {
     }
 
     pub fn toml_issue(&self, e: &toml::de::Error) -> InputIssue {
-        let position = e.span().map(|s| line_col(&self.text, s.start));
+        let position = e.span().map(|s| self.spans().line_col(&self.text, s.start));
         let field = e
             .span()
             .and_then(|_| self.document())
@@ -61,23 +76,10 @@ impl SourceFile {
     }
 
     pub fn position(&self, field: &str) -> Option<(usize, usize)> {
-        let root = self.document()?;
-        let mut current = &root;
-        let mut best = None;
-        for part in split_path(field) {
-            let next = match part {
-                PathPart::Key(k) => current.get_ref().get(k),
-                PathPart::Index(i) => current.get_ref().get(i),
-            };
-            match next {
-                Some(v) => {
-                    current = v;
-                    best = Some(v.span().start);
-                }
-                None => break,
-            }
-        }
-        best.map(|offset| line_col(&self.text, offset))
+        let spans = self.spans();
+        spans
+            .offset(field)
+            .map(|offset| spans.line_col(&self.text, offset))
     }
 
     /// Resolves a path written in this file relative to the file's folder.
@@ -126,48 +128,24 @@ fn field_at(value: &Spanned<DeValue<'_>>, offset: usize) -> Option<String> {
         .map(|(key, _)| key)
 }
 
-enum PathPart<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-fn split_path(field: &str) -> Vec<PathPart<'_>> {
-    let mut parts = Vec::new();
-    for segment in field.split('.').filter(|s| !s.is_empty()) {
-        let (key, rest) = match segment.find('[') {
-            Some(i) => (&segment[..i], &segment[i..]),
-            None => (segment, ""),
-        };
-        if !key.is_empty() {
-            parts.push(PathPart::Key(key));
-        }
-        for idx in rest.split('[').filter(|s| !s.is_empty()) {
-            if let Ok(i) = idx.trim_end_matches(']').parse() {
-                parts.push(PathPart::Index(i));
-            }
-        }
-    }
-    parts
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let col = text[line_start..offset].chars().count() + 1;
-    (line, col)
-}
+/// The longest duration any field or flag accepts: far beyond any sensible run, and far below
+/// what would overflow a clock (`Instant + Duration`) anywhere in the harness.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Parses "250ms", "20s", "2m", "1h" (also "1.5s").
-pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    duration(text).ok()
+}
+
+/// Like [`parse_duration`], saying what is wrong: not a duration, or too long.
+pub fn duration(text: &str) -> std::result::Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration; write e.g. \"500ms\", \"20s\" or \"2m\"");
     let t = text.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic())?;
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(bad)?;
     let (num, unit) = t.split_at(split);
-    let value: f64 = num.trim().parse().ok()?;
+    let value: f64 = num.trim().parse().map_err(|_| bad())?;
     if !value.is_finite() || value < 0.0 {
-        return None;
+        return Err(bad());
     }
     let secs = match unit {
         "us" => value / 1e6,
@@ -175,9 +153,14 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
         "s" => value,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return None,
+        _ => return Err(bad()),
     };
-    Some(std::time::Duration::from_secs_f64(secs))
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!(
+            "`{text}` is longer than the longest duration tunebench accepts, 365 days (\"8760h\")"
+        )),
+    }
 }
 
 /// Expands `${VAR}` and `${VAR:-default}` from the process environment.
@@ -187,9 +170,11 @@ pub fn interpolate(text: &str) -> std::result::Result<String, String> {
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unterminated `${{` in `{text}`"))?;
+        // Errors give the position, never the text: the value may hold a password.
+        let column = text[..text.len() - rest.len() + start].chars().count() + 1;
+        let end = after.find('}').ok_or_else(|| {
+            format!("unterminated `${{` at character {column} of the value; close it with `}}`, e.g. ${{NAME}} or ${{NAME:-default}}")
+        })?;
         let expr = &after[..end];
         let (name, default) = match expr.find(":-") {
             Some(i) => (&expr[..i], Some(&expr[i + 2..])),
@@ -197,7 +182,7 @@ pub fn interpolate(text: &str) -> std::result::Result<String, String> {
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(format!(
-                "`${{{expr}}}` is not a valid variable reference; use ${{NAME}} or ${{NAME:-default}}"
+                "the `${{...}}` at character {column} of the value is not a variable reference; use ${{NAME}} or ${{NAME:-default}} (NAME: letters, digits, _)"
             ));
         }
         match std::env::var(name).ok().filter(|v| !v.is_empty()) {
@@ -238,6 +223,15 @@ mod tests {
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
         assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("8760h"), Some(MAX_DURATION));
+        for huge in ["99999999999999999999s", "8761h", "1e300s", "inf s"] {
+            assert_eq!(parse_duration(huge), None, "{huge}");
+        }
+        assert!(
+            duration("99999999999999999999s")
+                .unwrap_err()
+                .contains("365 days")
+        );
     }
 
     #[test]
@@ -247,16 +241,19 @@ mod tests {
             "abc"
         );
         assert!(interpolate("${TUNEBENCH_SURELY_UNSET_X}").is_err());
-        assert!(interpolate("${oops").is_err());
+        let e = interpolate("postgres://u:s3cr3t@h/${oops").unwrap_err();
+        assert!(e.contains("character 23") && !e.contains("s3cr3t"), "{e}");
+        let e = interpolate("p@ss${not valid}").unwrap_err();
+        assert!(e.contains("character 5") && !e.contains("p@ss"), "{e}");
         assert_eq!(interpolate("plain").unwrap(), "plain");
     }
 
     #[test]
     fn positions_of_nested_fields() {
-        let f = SourceFile {
-            path: "x.toml".into(),
-            text: "name = \"a\"\n[load]\nconcurrency = 0\n[[workload]]\nname = \"w\"\n[[workload]]\nname = \"v\"\n".into(),
-        };
+        let f = SourceFile::new(
+            "x.toml",
+            "name = \"a\"\n[load]\nconcurrency = 0\n[[workload]]\nname = \"w\"\n[[workload]]\nname = \"v\"\n",
+        );
         assert_eq!(f.position("load.concurrency"), Some((3, 15)));
         assert_eq!(f.position("workload[1].name"), Some((7, 8)));
         assert_eq!(f.position("missing"), None);

@@ -35,7 +35,8 @@ use chrono::DateTime;
 /// Opens the harness's pool with the target's pool settings. Every failure is a runtime
 /// error (exit 3) whose message carries the redacted URL, never the password.
 pub async fn connect(target: &Target) -> Result<PgPool> {
-    let options = PgConnectOptions::from_str(&target.url)
+    let url = crate::secrets::strip_secret_params(&target.url, crate::secrets::PG_SECRET_PARAMS);
+    let options = PgConnectOptions::from_str(&url)
         .map_err(|e| {
             Error::target(
                 format!("target {} ({})", target.name, target.url_redacted),

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use files::{Matrix, read_matrix};
+pub use files::{Matrix, Shape, inspect, read_matrix};
 pub use truth::{GroundTruth, Metric, Neighbours, Recall};
 
 use super::DatasetKind;
