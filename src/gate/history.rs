@@ -271,6 +271,8 @@ mod tests {
         let mut found = history(1.0, &[1.0, 1.02, 0.98, 1.01, 0.99, 1.03]);
         let mut other = testkit::results(1.0, 3, None);
         other.scenario["name"] = "another".into();
+        // Another run, not the current one seen again.
+        other.started_at += chrono::Duration::seconds(100);
         found.push(("other/results.json".into(), other));
         found.push(("self/results.json".into(), current.clone()));
         let (report, learned) = learn(&source(), found, &current, &NoiseThresholds::default());
