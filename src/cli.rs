@@ -102,12 +102,18 @@ pub enum CriteriaMode {
 #[derive(Debug, Args, Clone)]
 pub struct GateArgs {
     /// Noise threshold per metric, METRIC=FRACTION (repeatable), e.g. --noise p99=0.2.
-    /// Defaults: the scenario's [gate], else p50 0.05, p95 0.10, p99 0.10, throughput 0.05.
+    /// Defaults: the scenario's [gate], else p50 0.05, p95 0.15, p99 0.35, throughput 0.05.
     #[arg(long = "noise")]
     pub noise: Vec<String>,
     /// Compare even if scenario, dataset, load shape differ or the runs had errors.
     #[arg(long)]
     pub force: bool,
+    /// Learn each metric's noise threshold from earlier runs of the same scenario: a folder
+    /// (searched recursively for results.json) or s3://BUCKET/PREFIX (TUNEBENCH_S3_ENDPOINT,
+    /// _ACCESS_KEY, _SECRET_KEY, _REGION). Needs at least 5 runs per metric, else the
+    /// configured thresholds are kept.
+    #[arg(long, value_name = "DIR_OR_S3_PREFIX")]
+    pub history: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,91 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::gate::{self, Settings, host};
 use crate::results::{ProfileRun, Results, WorkloadResult};
-use crate::stats::{self, BootstrapConfig, Estimate, Verdict};
+use crate::stats::{self, Estimate, Verdict};
 
-/// Relative changes smaller than these (fractions) are treated as noise. Defaults come from
-/// ten A/A pairs on a 2-core machine (scripts/calibrate-gate, 5 trials of 1 s): between
-/// identical runs medians and throughput moved by up to 4 %, p95 by up to 11 %, and p99 by up
-/// to 100 % (its interval's lower end reached +30 %): a handful of slow operations decide a
-/// p99, short trials hold few of them, and two separate runs also drift apart. Longer trials
-/// narrow the tails' noise; scenarios can set their own thresholds under `[gate]`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct NoiseThresholds {
-    #[serde(default = "d05")]
-    pub p50: f64,
-    #[serde(default = "d15")]
-    pub p95: f64,
-    #[serde(default = "d35")]
-    pub p99: f64,
-    #[serde(default = "d05")]
-    pub throughput: f64,
-}
-
-fn d05() -> f64 {
-    0.05
-}
-fn d15() -> f64 {
-    0.15
-}
-fn d35() -> f64 {
-    0.35
-}
-
-impl Default for NoiseThresholds {
-    fn default() -> Self {
-        NoiseThresholds {
-            p50: d05(),
-            p95: d15(),
-            p99: d35(),
-            throughput: d05(),
-        }
-    }
-}
-
-impl NoiseThresholds {
-    /// Applies every `METRIC=FRACTION`.
-    pub fn set_all(&mut self, specs: &[String]) -> Result<(), String> {
-        specs.iter().try_for_each(|s| self.set(s))
-    }
-
-    /// Applies `METRIC=FRACTION` (e.g. `p99=0.2`).
-    pub fn set(&mut self, spec: &str) -> Result<(), String> {
-        let (metric, value) = spec
-            .split_once('=')
-            .ok_or_else(|| format!("`{spec}`: write METRIC=FRACTION, e.g. p99=0.15"))?;
-        let v: f64 = value
-            .trim()
-            .parse()
-            .ok()
-            .filter(|v: &f64| (0.0..1.0).contains(v))
-            .ok_or_else(|| {
-                format!("`{spec}`: the threshold is a fraction between 0 and 1, e.g. 0.1 for 10 %")
-            })?;
-        match metric.trim() {
-            "p50" => self.p50 = v,
-            "p95" => self.p95 = v,
-            "p99" => self.p99 = v,
-            "throughput" => self.throughput = v,
-            m => {
-                return Err(format!(
-                    "`{m}`: noise thresholds exist for p50, p95, p99 and throughput"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn of(&self, metric: &str) -> f64 {
-        match metric {
-            "p50" => self.p50,
-            "p95" => self.p95,
-            "p99" => self.p99,
-            _ => self.throughput,
-        }
-    }
-}
+pub use crate::gate::NoiseThresholds;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,7 +28,13 @@ pub struct DeltaRow {
     /// (fractions).
     pub change: Option<Estimate>,
     pub verdict: Verdict,
+    /// Why the verdict is `inconclusive` (how the hosts' conditions differed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub noise_threshold: f64,
+    /// History runs the threshold was learned from; absent: the configured threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_runs: Option<usize>,
     pub lower_is_better: bool,
     pub trials_before: u32,
     pub trials_after: u32,
@@ -205,12 +131,8 @@ impl Trials {
 /// Compares two runs of the same workloads, metric by metric. The interval comes from a
 /// bootstrap over trials in which each resample pools its trials' operations, so a p99 is
 /// estimated from all the operations of the drawn trials, not averaged over trials.
-pub fn compare_runs(
-    before: &ProfileRun,
-    after: &ProfileRun,
-    noise: &NoiseThresholds,
-    cfg: &BootstrapConfig,
-) -> Vec<DeltaRow> {
+pub fn compare_runs(before: &ProfileRun, after: &ProfileRun, settings: &Settings) -> Vec<DeltaRow> {
+    let cfg = &settings.bootstrap;
     let mut rows = Vec::new();
     for b in &before.workloads {
         let Some(a) = after
@@ -221,6 +143,7 @@ pub fn compare_runs(
             continue;
         };
         let (tb, ta) = (Trials::of(b), Trials::of(a));
+        let host = host::check(b, a, settings.cores);
         for (metric, unit, stat) in METRICS {
             let lower = matches!(stat, Stat::Quantile(_));
             let change = match (&tb, &ta) {
@@ -233,7 +156,11 @@ pub fn compare_runs(
                 ),
                 _ => None,
             };
-            let threshold = noise.of(metric);
+            // Noise is the baseline profile's: that is the configuration the history ran.
+            let (threshold, threshold_runs) =
+                settings.threshold(&before.profile, &b.target, &b.workload, metric);
+            let (verdict, reason) =
+                gate::judge(stats::classify(change.as_ref(), threshold, lower), &host);
             let pick = |w: &WorkloadResult| match stat {
                 Stat::Quantile(_) => match *metric {
                     "p50" => w.latency_ms.p50,
@@ -251,9 +178,11 @@ pub fn compare_runs(
                 after_profile: after.profile.clone(),
                 before: pick(b),
                 after: pick(a),
-                verdict: stats::classify(change.as_ref(), threshold, lower),
+                verdict,
+                reason,
                 change,
                 noise_threshold: threshold,
+                threshold_runs,
                 lower_is_better: lower,
                 trials_before: b.trials,
                 trials_after: a.trials,
@@ -264,16 +193,12 @@ pub fn compare_runs(
 }
 
 /// The first profile ("before") against each later one, within one results file.
-pub fn before_after(
-    runs: &[ProfileRun],
-    noise: &NoiseThresholds,
-    cfg: &BootstrapConfig,
-) -> Vec<DeltaRow> {
+pub fn before_after(runs: &[ProfileRun], settings: &Settings) -> Vec<DeltaRow> {
     let Some((first, rest)) = runs.split_first() else {
         return Vec::new();
     };
     rest.iter()
-        .flat_map(|after| compare_runs(first, after, noise, cfg))
+        .flat_map(|after| compare_runs(first, after, settings))
         .collect()
 }
 
@@ -286,10 +211,23 @@ pub struct FileComparison {
     pub forced: bool,
     /// What differs between the runs (empty when they are comparable).
     pub differences: Vec<String>,
+    /// The configured thresholds (rows say where a learned one replaced them).
     pub noise: NoiseThresholds,
     pub confidence: f64,
     pub rows: Vec<DeltaRow>,
     pub regressions: usize,
+    /// Rows beyond the noise under different host conditions: reported, never failing.
+    #[serde(default)]
+    pub inconclusive: usize,
+    /// The host-conditions bound applied (see `gate::host`).
+    #[serde(default)]
+    pub host_bound: String,
+    /// Said once: e.g. a side has no host data (older results file), so hosts were not checked.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// With `--history`: what it held and which thresholds were learned.
+    #[serde(default)]
+    pub history: Option<gate::HistoryReport>,
 }
 
 /// Pairs the runs of two files: a single profile on each side is compared whatever their
@@ -312,6 +250,26 @@ pub fn pair_runs<'a>(base: &'a Results, cur: &'a Results) -> Vec<(&'a ProfileRun
 /// Why two results files should not be compared: a different scenario, dataset or load shape,
 /// or errors during the runs.
 pub fn differences(base: &Results, cur: &Results) -> Vec<String> {
+    let mut out = shape_differences(base, cur);
+    for (label, r) in [("baseline", base), ("current", cur)] {
+        for run in &r.runs {
+            for w in run.workloads.iter().filter(|w| w.errors > 0) {
+                out.push(format!(
+                    "{label} {}/{} had {} errors",
+                    run.profile, w.workload, w.errors
+                ));
+            }
+        }
+    }
+    if pair_runs(base, cur).is_empty() {
+        out.push("no profile of the baseline pairs with one of the current run (names differ and a side has several)".into());
+    }
+    out
+}
+
+/// What makes two runs different experiments: the scenario's name, its datasets' specs, its
+/// load shape. The history keeps only runs without any.
+pub fn shape_differences(base: &Results, cur: &Results) -> Vec<String> {
     let mut out = Vec::new();
     let name = |r: &Results| r.scenario["name"].as_str().unwrap_or("").to_string();
     if name(base) != name(cur) {
@@ -344,19 +302,6 @@ pub fn differences(base: &Results, cur: &Results) -> Vec<String> {
             out.push(format!("load.{field}: {b} vs {c}"));
         }
     }
-    for (label, r) in [("baseline", base), ("current", cur)] {
-        for run in &r.runs {
-            for w in run.workloads.iter().filter(|w| w.errors > 0) {
-                out.push(format!(
-                    "{label} {}/{} had {} errors",
-                    run.profile, w.workload, w.errors
-                ));
-            }
-        }
-    }
-    if pair_runs(base, cur).is_empty() {
-        out.push("no profile of the baseline pairs with one of the current run (names differ and a side has several)".into());
-    }
     out
 }
 
@@ -364,116 +309,45 @@ pub fn compare_files(
     base: &Results,
     cur: &Results,
     names: (&str, &str),
-    noise: &NoiseThresholds,
-    cfg: &BootstrapConfig,
+    settings: &Settings,
     forced: bool,
 ) -> FileComparison {
-    let rows: Vec<DeltaRow> = pair_runs(base, cur)
-        .into_iter()
-        .flat_map(|(b, c)| compare_runs(b, c, noise, cfg))
+    let pairs = pair_runs(base, cur);
+    let rows: Vec<DeltaRow> = pairs
+        .iter()
+        .flat_map(|(b, c)| compare_runs(b, c, settings))
         .collect();
+    let mut notes = Vec::new();
+    let unknown = pairs.iter().any(|(b, c)| {
+        b.workloads.iter().any(|bw| {
+            c.workloads
+                .iter()
+                .find(|cw| cw.workload == bw.workload && cw.target == bw.target)
+                .is_some_and(|cw| host::check(bw, cw, settings.cores) == host::HostCheck::Unknown)
+        })
+    });
+    if unknown {
+        notes.push("host conditions not checked: a side has no host load per trial (results written by an older tunebench)".into());
+    }
+    let (bc, cc) = (base.environment.host.cores, cur.environment.host.cores);
+    if bc != cc {
+        notes.push(format!(
+            "the runs had different core counts ({bc} vs {cc}): host load is judged against the current run's"
+        ));
+    }
+    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
     FileComparison {
         baseline: names.0.to_string(),
         current: names.1.to_string(),
         forced,
         differences: differences(base, cur),
-        noise: noise.clone(),
-        confidence: cfg.confidence,
-        regressions: rows
-            .iter()
-            .filter(|r| r.verdict == Verdict::Regressed)
-            .count(),
+        noise: settings.noise.clone(),
+        confidence: settings.bootstrap.confidence,
+        regressions: count(Verdict::Regressed),
+        inconclusive: count(Verdict::Inconclusive),
+        host_bound: host::bound(settings.cores),
+        notes,
+        history: None,
         rows,
-    }
-}
-
-/// The gate: compares `cur` against `base` with the current run's `[gate]` settings and the
-/// command line's overrides, refusing (exit 2) runs that are not comparable unless forced.
-pub fn gate(
-    base: (&Results, &std::path::Path),
-    cur: (&Results, &std::path::Path),
-    gate: &crate::scenario::GateSpec,
-    args: &crate::cli::GateArgs,
-) -> crate::error::Result<FileComparison> {
-    let mut noise = gate.noise.clone();
-    noise
-        .set_all(&args.noise)
-        .map_err(|e| crate::error::Error::Usage(format!("--noise {e}")))?;
-    let cfg = BootstrapConfig {
-        confidence: gate.confidence,
-        ..Default::default()
-    };
-    let names = (base.1.display().to_string(), cur.1.display().to_string());
-    let cmp = compare_files(
-        base.0,
-        cur.0,
-        (&names.0, &names.1),
-        &noise,
-        &cfg,
-        args.force,
-    );
-    if !cmp.differences.is_empty() && !args.force {
-        let issue = |msg: String| crate::error::InputIssue::new(cur.1, "", msg);
-        return Err(crate::error::Error::Input(
-            cmp.differences
-                .iter()
-                .map(|d| issue(format!("not comparable with {}: {d}", names.0)))
-                .chain(std::iter::once(issue(
-                    "use --force to compare anyway".into(),
-                )))
-                .collect(),
-        ));
-    }
-    Ok(cmp)
-}
-
-/// The comparison as a markdown table, for a terminal or a pull-request comment.
-pub fn markdown(c: &FileComparison) -> String {
-    let mut s = format!("### tunebench: `{}` vs `{}`\n\n", c.baseline, c.current);
-    if c.forced && !c.differences.is_empty() {
-        s.push_str(&format!(
-            "Compared with --force despite: {}.\n\n",
-            c.differences.join("; ")
-        ));
-    }
-    s.push_str("| Workload | Metric | Baseline | Current | Change (95 % CI) | Noise | Verdict |\n|---|---|---:|---:|---:|---:|---|\n");
-    for r in &c.rows {
-        s.push_str(&format!(
-            "| {} | {} | {:.2} {} | {:.2} {} | {} | ±{:.0} % | {} |\n",
-            r.workload,
-            r.metric,
-            r.before,
-            r.unit,
-            r.after,
-            r.unit,
-            change_text(r.change.as_ref()),
-            r.noise_threshold * 100.0,
-            verdict_text(r.verdict)
-        ));
-    }
-    s.push_str(&format!(
-        "\n{} regression(s). A change counts only when its whole {:.0} % interval (bootstrap over trials) lies beyond the noise threshold.\n",
-        c.regressions,
-        c.confidence * 100.0
-    ));
-    s
-}
-
-pub fn change_text(e: Option<&Estimate>) -> String {
-    match e {
-        Some(e) => format!(
-            "{:+.1} % [{:+.1}, {:+.1}]",
-            e.point * 100.0,
-            e.lower * 100.0,
-            e.upper * 100.0
-        ),
-        None => "n/a".into(),
-    }
-}
-
-fn verdict_text(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Regressed => "**regressed**",
-        other => other.label(),
     }
 }

@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod driver;
 pub mod error;
 pub mod export;
+pub mod gate;
 pub mod host;
 pub mod metrics;
 pub mod report;
@@ -37,7 +38,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Run(args) => runner::run(args).await,
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Check { scenario, json } => runner::check(&scenario, json.as_deref()).await,
-        Command::Compare(args) => compare_files(&args),
+        Command::Compare(args) => compare_files(&args).await,
         Command::Export {
             results,
             format,
@@ -81,17 +82,18 @@ fn validate(paths: &[PathBuf]) -> Result<Outcome> {
     }
 }
 
-fn compare_files(args: &cli::CompareArgs) -> Result<Outcome> {
+async fn compare_files(args: &cli::CompareArgs) -> Result<Outcome> {
     let base = Results::read(&args.baseline)?;
     let cur = Results::read(&args.current)?;
     let gate: scenario::GateSpec =
         serde_json::from_value(cur.scenario["gate"].clone()).unwrap_or_default();
-    let cmp = compare::gate(
+    let cmp = gate::gate(
         (&base, &args.baseline),
         (&cur, &args.current),
         &gate,
         &args.gate,
-    )?;
+    )
+    .await?;
     let json = args
         .json
         .clone()
@@ -102,14 +104,10 @@ fn compare_files(args: &cli::CompareArgs) -> Result<Outcome> {
     )
     .map_err(|e| Error::io(&json, e))?;
     Ok(Outcome {
-        exit_code: if cmp.regressions > 0 {
-            exit::CRITERIA_FAILED
-        } else {
-            exit::OK
-        },
+        exit_code: gate::exit_code(&cmp),
         results_path: Some(json),
         report_path: None,
-        summary: compare::markdown(&cmp),
+        summary: report::comparison::markdown(&cmp),
     })
 }
 

@@ -812,7 +812,12 @@ impl Results {
                 format!("cannot read results file: {e}"),
             ))
         })?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Self::parse(&text, path)
+    }
+
+    /// A results file's text; `path` names it in errors (a file, or an s3:// URL).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             Error::input(
                 InputIssue::new(
                     path,

@@ -25,6 +25,9 @@ pub enum Verdict {
     NoSignificantChange,
     /// Fewer than two trials on a side: the noise cannot be estimated.
     NotAssessed,
+    /// Beyond the noise, but the two runs' hosts were loaded differently: not a verdict, and
+    /// never a gate failure.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -34,6 +37,7 @@ impl Verdict {
             Verdict::Regressed => "regressed",
             Verdict::NoSignificantChange => "no significant change",
             Verdict::NotAssessed => "not assessed (needs >= 2 trials per side)",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 }
@@ -138,6 +142,47 @@ pub fn classify(estimate: Option<&Estimate>, noise: f64, lower_is_better: bool) 
     }
 }
 
+/// Learned thresholds hold this one-sided confidence against between-run noise (Bencher's
+/// default upper boundary is 0.99 too).
+pub const LEARN_CONFIDENCE: f64 = 0.99;
+/// The standard normal quantile at `LEARN_CONFIDENCE`.
+const LEARN_Z: f64 = 2.326_347_874;
+/// A learned threshold is never below this: HDR buckets hold 3 significant digits, and a
+/// history of identical values would otherwise call any 0.1 % move a change.
+pub const MIN_LEARNED_THRESHOLD: f64 = 0.01;
+/// Nor above this (thresholds are fractions below 1).
+pub const MAX_LEARNED_THRESHOLD: f64 = 0.95;
+
+/// Robust standard deviation of ln(x): 1.4826 x the median absolute deviation from the
+/// median, so one odd run in the history does not set the noise. `None` with fewer than two
+/// values or a value that is not positive and finite.
+pub fn robust_log_sd(xs: &[f64]) -> Option<f64> {
+    if xs.len() < 2 || xs.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+        return None;
+    }
+    let logs: Vec<f64> = xs.iter().map(|x| x.ln()).collect();
+    let m = median(logs.clone());
+    Some(1.4826 * median(logs.iter().map(|l| (l - m).abs()).collect()))
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    if xs.len() % 2 == 1 {
+        xs[mid]
+    } else {
+        (xs[mid - 1] + xs[mid]) / 2.0
+    }
+}
+
+/// The relative change two runs of the same code exceed with probability 1 - LEARN_CONFIDENCE
+/// (one-sided), when each run's ln(value) has standard deviation `sigma_log`: their
+/// difference has sqrt(2) x sigma_log, so exp(z x sqrt(2) x sigma_log) - 1.
+pub fn learned_threshold(sigma_log: f64) -> f64 {
+    ((LEARN_Z * std::f64::consts::SQRT_2 * sigma_log).exp() - 1.0)
+        .clamp(MIN_LEARNED_THRESHOLD, MAX_LEARNED_THRESHOLD)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +275,43 @@ mod tests {
             );
         }
         assert!(caught >= 90, "caught {caught} of 100");
+    }
+
+    #[test]
+    fn robust_log_sd_ignores_one_odd_run() {
+        // ln-values spread +-1 %: sd about 0.01 whatever the scale.
+        let runs = [100.0, 101.0, 99.0, 100.5, 99.5, 100.2, 99.8];
+        let s = robust_log_sd(&runs).unwrap();
+        assert!((0.003..0.012).contains(&s), "{s}");
+        let scaled: Vec<f64> = runs.iter().map(|x| x * 1000.0).collect();
+        assert!((robust_log_sd(&scaled).unwrap() - s).abs() < 1e-9);
+        // One run three times slower barely moves it (a plain sd would be ~0.4).
+        let mut odd = runs.to_vec();
+        odd[3] = 300.0;
+        assert!(robust_log_sd(&odd).unwrap() < 0.02);
+        assert_eq!(robust_log_sd(&[1.0]), None);
+        assert_eq!(robust_log_sd(&[1.0, 0.0, 2.0]), None);
+    }
+
+    #[test]
+    fn learned_threshold_formula_and_bounds() {
+        // sigma 5 %: exp(2.326 x 1.414 x 0.05) - 1 = 17.9 %.
+        assert!(
+            (learned_threshold(0.05) - 0.1787).abs() < 1e-3,
+            "{}",
+            learned_threshold(0.05)
+        );
+        // Against simulated A/A pairs with that noise, about 1 % exceed it one-sided.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let n = Normal::<f64>::new(0.0, 0.05).unwrap();
+        let over = (0..20_000)
+            .filter(|_| {
+                (n.sample(&mut rng) - n.sample(&mut rng)).exp() - 1.0 > learned_threshold(0.05)
+            })
+            .count();
+        assert!((100..300).contains(&over), "{over} of 20000");
+        assert_eq!(learned_threshold(0.0), MIN_LEARNED_THRESHOLD);
+        assert_eq!(learned_threshold(5.0), MAX_LEARNED_THRESHOLD);
     }
 
     proptest::proptest! {

@@ -2,6 +2,7 @@
 //! holds only what was measured (or computed by `compare`), never invented figures.
 
 pub mod charts;
+pub mod comparison;
 pub mod html;
 mod recursion;
 pub mod sweeps;
@@ -415,7 +416,14 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
         after_profile: profiles.last().copied().filter(|_| profiles.len() > 1),
         profiles,
         stores,
-        deltas: before_after(runs, &gate_noise(results), &gate_bootstrap(results)),
+        deltas: before_after(
+            runs,
+            &crate::gate::Settings::configured(
+                gate_noise(results),
+                gate_bootstrap(results),
+                results.environment.host.cores.max(1),
+            ),
+        ),
         sweeps: sweeps::collect(results),
         latency_charts: charts.latency.clone(),
         throughput_charts: charts.throughput.clone(),

@@ -65,6 +65,9 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     compare::NoiseThresholds::default()
         .set_all(&args.gate.noise)
         .map_err(|e| Error::Usage(format!("--noise {e}")))?;
+    if let Some(h) = &args.gate.history {
+        crate::gate::history::Source::parse(h)?;
+    }
     let baseline = args.baseline.as_deref().map(Results::read).transpose()?;
     check_writable(&args.out)?;
 
@@ -201,20 +204,21 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
         }
     }
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
-        let cmp = compare::gate(
+        let cmp = crate::gate::gate(
             (base, path),
             (&results, &results_path),
             &scenario.gate,
             &args.gate,
-        )?;
+        )
+        .await?;
         let cmp_path = args.out.join("comparison.json");
         std::fs::write(
             &cmp_path,
             serde_json::to_string_pretty(&cmp).expect("serializes"),
         )
         .map_err(|e| Error::io(&cmp_path, e))?;
-        summary.push_str(&format!("\n\n{}", compare::markdown(&cmp)));
-        if cmp.regressions > 0 {
+        summary.push_str(&format!("\n\n{}", report::comparison::markdown(&cmp)));
+        if crate::gate::exit_code(&cmp) != exit::OK {
             code = exit::CRITERIA_FAILED;
         }
     }

@@ -1,0 +1,362 @@
+//! Thresholds learned from history: earlier results files of the same scenario (a folder,
+//! searched recursively for `results.json`, or an S3 prefix) give each (profile, workload,
+//! metric) its between-run noise, which the bootstrap over one run's trials cannot see.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::NoiseThresholds;
+use crate::error::{Error, InputIssue, Result};
+use crate::results::Results;
+use crate::stats;
+
+/// Fewer runs than this of a (profile, workload, metric) keep the configured threshold.
+pub const MIN_RUNS: usize = 5;
+
+/// Where the history is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Folder(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl Source {
+    /// `s3://BUCKET/PREFIX` or an existing folder.
+    pub fn parse(text: &str) -> Result<Self> {
+        let usage = |why: String| {
+            Error::Usage(format!(
+                "--history `{text}`: {why}; give a folder of earlier results (searched recursively for results.json) or s3://BUCKET/PREFIX"
+            ))
+        };
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let valid = (3..=63).contains(&bucket.len())
+                && bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+                && !bucket.starts_with(['-', '.'])
+                && !bucket.ends_with(['-', '.']);
+            if !valid {
+                return Err(usage(format!(
+                    "`{bucket}` is not a valid bucket name (3-63 lowercase letters, digits, '-' or '.')"
+                )));
+            }
+            return Ok(Source::S3 {
+                bucket: bucket.into(),
+                prefix: prefix.into(),
+            });
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            return Err(usage(format!("the scheme `{scheme}://` is not supported")));
+        }
+        let path = PathBuf::from(text);
+        if !path.is_dir() {
+            return Err(usage(if path.exists() {
+                "is a file, not a folder".into()
+            } else {
+                "no such folder".into()
+            }));
+        }
+        Ok(Source::Folder(path))
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Source::Folder(p) => p.display().to_string(),
+            Source::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// Every results file of the history, with where it came from. A file that cannot be read
+/// is an error naming it (exit 2): a silently shorter history would move the thresholds.
+pub async fn load(source: &Source) -> Result<Vec<(String, Results)>> {
+    match source {
+        Source::Folder(dir) => {
+            let mut files = Vec::new();
+            walk(dir, &mut files)?;
+            files.sort();
+            files
+                .into_iter()
+                .map(|p| Ok((p.display().to_string(), Results::read(&p)?)))
+                .collect()
+        }
+        Source::S3 { bucket, prefix } => super::s3::load(bucket, prefix).await,
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::input(InputIssue::new(
+            dir,
+            "",
+            format!("cannot read the --history folder: {e}"),
+        ))
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::input(InputIssue::new(dir, "", e.to_string())))?;
+        let path = entry.path();
+        // file_type() does not follow symlinks, so a link loop cannot recurse forever.
+        let kind = entry
+            .file_type()
+            .map_err(|e| Error::input(InputIssue::new(&path, "", e.to_string())))?;
+        if kind.is_dir() {
+            walk(&path, out)?;
+        } else if path.file_name().is_some_and(|n| n == "results.json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// One metric's threshold learned from history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LearnedThreshold {
+    pub profile: String,
+    pub target: String,
+    pub workload: String,
+    pub metric: String,
+    /// History runs the noise was estimated from.
+    pub runs: usize,
+    /// Robust standard deviation of the log of the merged values (1.4826 x MAD).
+    pub sigma_log: f64,
+    /// The threshold used: exp(z x sqrt(2) x sigma_log) - 1, z one-sided at
+    /// `stats::LEARN_CONFIDENCE`, at least `stats::MIN_LEARNED_THRESHOLD`.
+    pub threshold: f64,
+}
+
+/// What the history held and what was learned from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryReport {
+    pub source: String,
+    /// Results files of the same scenario, dataset specs and load shape that were used.
+    pub runs: usize,
+    /// Files of another scenario, dataset or load shape, left out.
+    pub skipped: usize,
+    /// The current run itself, found in the history and left out (it would judge itself).
+    pub current_excluded: bool,
+    pub min_runs: usize,
+    pub confidence: f64,
+    pub learned: Vec<LearnedThreshold>,
+    /// In words, for the reader.
+    pub note: String,
+}
+
+/// Keeps the history runs of the current run's scenario and learns a threshold for each
+/// (profile, target, workload, metric) with at least `MIN_RUNS` error-free values.
+pub fn learn(
+    source: &Source,
+    found: Vec<(String, Results)>,
+    current: &Results,
+    configured: &NoiseThresholds,
+) -> (HistoryReport, Vec<LearnedThreshold>) {
+    let total = found.len();
+    let mut current_excluded = false;
+    let mut used = Vec::new();
+    for (_, r) in found {
+        if r.started_at == current.started_at
+            && r.finished_at == current.finished_at
+            && r.environment.host.hostname == current.environment.host.hostname
+        {
+            current_excluded = true;
+        } else if crate::compare::shape_differences(&r, current).is_empty() {
+            used.push(r);
+        }
+    }
+    let skipped = total - used.len() - usize::from(current_excluded);
+    let mut values: BTreeMap<(String, String, String, String), Vec<f64>> = BTreeMap::new();
+    for r in &used {
+        for run in &r.runs {
+            for w in run.workloads.iter().filter(|w| w.errors == 0 && w.ops > 0) {
+                for (metric, v) in [
+                    ("p50", w.latency_ms.p50),
+                    ("p95", w.latency_ms.p95),
+                    ("p99", w.latency_ms.p99),
+                    ("throughput", w.throughput_ops_s),
+                ] {
+                    let key = (
+                        run.profile.clone(),
+                        w.target.clone(),
+                        w.workload.clone(),
+                        metric.to_string(),
+                    );
+                    values.entry(key).or_default().push(v);
+                }
+            }
+        }
+    }
+    let learned: Vec<LearnedThreshold> = values
+        .into_iter()
+        .filter(|(_, v)| v.len() >= MIN_RUNS)
+        .filter_map(|((profile, target, workload, metric), v)| {
+            let sigma_log = stats::robust_log_sd(&v)?;
+            Some(LearnedThreshold {
+                profile,
+                target,
+                workload,
+                metric,
+                runs: v.len(),
+                sigma_log,
+                threshold: stats::learned_threshold(sigma_log),
+            })
+        })
+        .collect();
+    let mut note = format!(
+        "history {}: {} run(s) of this scenario used, {skipped} file(s) of another scenario, dataset or load shape skipped{}",
+        source.label(),
+        used.len(),
+        if current_excluded {
+            ", the current run itself left out"
+        } else {
+            ""
+        }
+    );
+    if learned.is_empty() {
+        note.push_str(&format!(
+            "; fewer than {MIN_RUNS} runs per metric, so the configured thresholds are kept (p50 {:.0} %, p95 {:.0} %, p99 {:.0} %, throughput {:.0} %)",
+            configured.p50 * 100.0,
+            configured.p95 * 100.0,
+            configured.p99 * 100.0,
+            configured.throughput * 100.0
+        ));
+    } else {
+        note.push_str(&format!(
+            "; {} threshold(s) learned (metrics with fewer than {MIN_RUNS} runs keep the configured one)",
+            learned.len()
+        ));
+    }
+    let report = HistoryReport {
+        source: source.label(),
+        runs: used.len(),
+        skipped,
+        current_excluded,
+        min_runs: MIN_RUNS,
+        confidence: stats::LEARN_CONFIDENCE,
+        learned: learned.clone(),
+        note,
+    };
+    (report, learned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::{Settings, testkit};
+    use crate::stats::Verdict;
+
+    /// Runs at `ms` x each factor, named as if found in a folder.
+    fn history(ms: f64, factors: &[f64]) -> Vec<(String, Results)> {
+        factors
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut r = testkit::results(ms * f, 3, testkit::load(1.0, 0.5));
+                r.started_at += chrono::Duration::seconds(i as i64 + 1);
+                (format!("h{i}/results.json"), r)
+            })
+            .collect()
+    }
+
+    fn source() -> Source {
+        Source::Folder("hist".into())
+    }
+
+    #[test]
+    fn learns_from_runs_of_the_same_scenario_and_skips_others() {
+        let current = testkit::results(1.0, 3, testkit::load(1.0, 0.5));
+        let mut found = history(1.0, &[1.0, 1.02, 0.98, 1.01, 0.99, 1.03]);
+        let mut other = testkit::results(1.0, 3, None);
+        other.scenario["name"] = "another".into();
+        // Another run, not the current one seen again.
+        other.started_at += chrono::Duration::seconds(100);
+        found.push(("other/results.json".into(), other));
+        found.push(("self/results.json".into(), current.clone()));
+        let (report, learned) = learn(&source(), found, &current, &NoiseThresholds::default());
+        assert_eq!((report.runs, report.skipped), (6, 1));
+        assert!(report.current_excluded);
+        let p99 = learned.iter().find(|l| l.metric == "p99").unwrap();
+        assert_eq!(p99.runs, 6);
+        // ln spread about 1.5 %: threshold exp(2.326 x 1.414 x sigma) - 1, about 3-8 %.
+        assert!((0.01..0.10).contains(&p99.sigma_log), "{p99:?}");
+        assert!((p99.threshold - crate::stats::learned_threshold(p99.sigma_log)).abs() < 1e-12);
+        // Throughput never moved: the floor.
+        let tp = learned.iter().find(|l| l.metric == "throughput").unwrap();
+        assert_eq!(tp.threshold, crate::stats::MIN_LEARNED_THRESHOLD);
+        assert!(report.note.contains("6 run(s)") && report.note.contains("1 file(s)"));
+    }
+
+    #[test]
+    fn fewer_than_five_runs_keep_the_configured_thresholds() {
+        let current = testkit::results(1.0, 3, testkit::load(1.0, 0.5));
+        let (report, learned) = learn(
+            &source(),
+            history(1.0, &[1.0, 1.02, 0.98, 1.01]),
+            &current,
+            &NoiseThresholds::default(),
+        );
+        assert!(learned.is_empty());
+        assert!(report.note.contains("fewer than 5 runs"), "{}", report.note);
+        assert!(report.note.contains("p99 35 %"), "{}", report.note);
+    }
+
+    /// The point of learning: a quiet history tightens the p99 threshold enough to catch a
+    /// +20 % p99 the configured 35 % misses; a noisy one widens p50's so a +20 % drift that
+    /// its history shows to be normal is not called a regression.
+    #[test]
+    fn learned_thresholds_change_verdicts_both_ways() {
+        let base = testkit::results(1.0, 3, testkit::load(1.0, 0.5));
+        let slow = testkit::results(1.2, 3, testkit::load(1.0, 0.5));
+        let verdict = |found: Vec<(String, Results)>, metric: &str| {
+            let mut s = Settings::configured(NoiseThresholds::default(), Default::default(), 2);
+            s.learned = learn(&source(), found, &slow, &s.noise).1;
+            let c = crate::compare::compare_files(&base, &slow, ("b", "c"), &s, false);
+            let r = c.rows.iter().find(|r| r.metric == metric).unwrap().clone();
+            (r.verdict, r.threshold_runs)
+        };
+        assert_eq!(
+            verdict(history(1.0, &[]), "p99"),
+            (Verdict::NoSignificantChange, None)
+        );
+        assert_eq!(
+            verdict(history(1.0, &[1.0, 1.01, 0.99, 1.0, 1.02]), "p99"),
+            (Verdict::Regressed, Some(5))
+        );
+        assert_eq!(
+            verdict(history(1.0, &[1.0],), "p50"),
+            (Verdict::Regressed, None)
+        );
+        assert_eq!(
+            verdict(history(1.0, &[1.0, 1.15, 0.85, 1.2, 0.8, 1.1]), "p50"),
+            (Verdict::NoSignificantChange, Some(6))
+        );
+    }
+
+    #[test]
+    fn bad_sources_are_usage_errors_naming_what_is_valid() {
+        for bad in [
+            "s3://",
+            "s3://A_b/x",
+            "http://host/x",
+            "/no/such/folder/tunebench",
+        ] {
+            let e = Source::parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains(bad) && msg.contains("s3://BUCKET/PREFIX"),
+                "{msg}"
+            );
+        }
+        assert_eq!(
+            Source::parse("s3://tunebench-history/ci/main").unwrap(),
+            Source::S3 {
+                bucket: "tunebench-history".into(),
+                prefix: "ci/main".into()
+            }
+        );
+    }
+}
