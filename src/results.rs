@@ -847,7 +847,7 @@ impl Results {
             }
         }
         // From the text again (not the value) so that the error has a line and column.
-        let results: Self = serde_json::from_str(&text).map_err(|e| {
+        let results: Self = serde_json::from_str(text).map_err(|e| {
             Error::input(
                 InputIssue::new(
                     path,
