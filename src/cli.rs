@@ -172,5 +172,5 @@ pub struct RunArgs {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    crate::scenario::source::duration(s)
+    crate::source::duration(s)
 }

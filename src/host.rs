@@ -1,6 +1,6 @@
 //! Facts about the machine the harness runs on.
 
-use crate::results::{Host, Tool};
+use serde::{Deserialize, Serialize};
 
 pub fn host() -> Host {
     let read = |p: &str| {
@@ -134,4 +134,22 @@ mod tests {
         assert_eq!(l.load_1m, 1.5);
         assert_eq!(a.until(&a, 0.0), HostLoad::default());
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+    pub git_commit: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub hostname: String,
+    pub os: String,
+    pub arch: String,
+    pub cores: usize,
+    pub memory_bytes: u64,
 }

@@ -16,6 +16,7 @@ pub mod results;
 mod runner;
 pub mod scenario;
 pub mod secrets;
+pub mod source;
 pub mod stats;
 
 use std::path::{Path, PathBuf};

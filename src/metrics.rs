@@ -123,3 +123,10 @@ mod tests {
         assert!(decode("not base64!").is_err());
     }
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorCount {
+    pub count: u64,
+    pub example: String,
+}

@@ -4,7 +4,11 @@
 //! Adding a store: a module implementing `Store` and `Executor`, a `TargetKind` variant, its
 //! dataset / op / profile / evidence variants, one scenario and one integration test.
 
+pub mod checks;
+pub mod evidence;
+pub mod facts;
 pub mod http;
+pub mod model;
 pub mod neo4j;
 pub mod postgres;
 pub mod qdrant;
@@ -13,15 +17,25 @@ pub mod s3;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use evidence::Evidence;
+pub use model::{Dataset, OpDef, ProfileDef, Target, TargetKind, WorkloadDef};
+
 use crate::driver::Executor;
 use crate::error::Result;
-use crate::results::{
-    CheckOutcome, DatasetReport, Evidence, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
-};
-use crate::scenario::{AppliedFile, CheckKind, Dataset, Target, Workload};
+use checks::CheckKind;
+use facts::{CheckOutcome, DatasetReport, ReadinessCheck, RevertReport, TargetChanges, TargetEnv};
+
+/// A workload as a store of kind `S` runs it: its ops are `S::Op`.
+pub type Workload<S> = crate::backend::model::Workload<<S as Store>::Op>;
+/// A profile file as a store of kind `S` applies it.
+pub type AppliedFile<S> = crate::backend::model::AppliedFile<<S as Store>::Profile>;
 
 #[allow(async_fn_in_trait)]
 pub trait Store: Sized {
+    /// One operation of a workload on this store (the store's arm of [`OpDef`]).
+    type Op: TryFrom<OpDef, Error = OpDef>;
+    /// A profile file's contents for this store (its arm of [`ProfileDef`]).
+    type Profile: TryFrom<ProfileDef, Error = ProfileDef>;
     /// One worker connection.
     type Exec: Executor;
     /// A prepared dataset as the store needs it: to draw parameters and check readiness.
@@ -30,6 +44,9 @@ pub trait Store: Sized {
     type Applied;
     /// Server counters read around each measured phase.
     type Snapshot;
+    /// What the store collects on the server per profile; goes into results.json as one arm
+    /// of [`Evidence`].
+    type Evidence: Into<Evidence>;
     /// The worker connections of one workload, closed (and checked for leaks) after it.
     type Workers;
 
@@ -52,7 +69,7 @@ pub trait Store: Sized {
     /// partial work before returning the error.
     async fn apply(
         &mut self,
-        file: &AppliedFile,
+        file: &AppliedFile<Self>,
         data: Option<&Self::Data>,
         host_memory: u64,
     ) -> Result<Self::Applied>;
@@ -66,29 +83,43 @@ pub trait Store: Sized {
     async fn readiness(
         &self,
         data: &Self::Data,
-        file: Option<&AppliedFile>,
+        file: Option<&AppliedFile<Self>>,
     ) -> Result<Vec<ReadinessCheck>>;
 
     /// Fresh evidence holder for this store.
-    fn new_evidence() -> Evidence;
+    fn new_evidence() -> Self::Evidence;
+
+    /// What a target that takes no dataset works on (http: the endpoints its workloads
+    /// call); None for stores whose workloads run on a dataset.
+    fn own_data(&self, workloads: &[Workload<Self>]) -> Result<Option<Arc<Self::Data>>> {
+        let _ = workloads;
+        Ok(None)
+    }
+
+    /// Closes the target's own connections at the end of a run.
+    async fn close(&self) {}
 
     /// Evidence captured once per profile before measuring (e.g. one EXPLAIN per op).
     async fn explain(
         &self,
-        workload: &Workload,
+        workload: &Workload<Self>,
         data: &Self::Data,
-        evidence: &mut Evidence,
+        evidence: &mut Self::Evidence,
     ) -> Result<()>;
 
-    async fn snapshot(&self, workload: &Workload, evidence: &Evidence) -> Result<Self::Snapshot>;
+    async fn snapshot(
+        &self,
+        workload: &Workload<Self>,
+        evidence: &Self::Evidence,
+    ) -> Result<Self::Snapshot>;
 
     /// Adds the change between two snapshots to the evidence.
-    fn accumulate(after: &Self::Snapshot, before: &Self::Snapshot, evidence: &mut Evidence);
+    fn accumulate(after: &Self::Snapshot, before: &Self::Snapshot, evidence: &mut Self::Evidence);
 
     /// `n` fresh worker connections for a workload (fresh: servers cache plans per connection).
     async fn workers(
         &self,
-        workload: &Workload,
+        workload: &Workload<Self>,
         data: Arc<Self::Data>,
         n: u32,
         op_timeout: Duration,
@@ -98,7 +129,7 @@ pub trait Store: Sized {
     /// workload), so every phase starts from the loaded dataset: called before the warm-up,
     /// before each trial and after the last one. Stores whose workloads do not write to the
     /// dataset keep the default.
-    async fn reset(&self, workload: &Workload, workers: &Self::Workers) -> Result<()> {
+    async fn reset(&self, workload: &Workload<Self>, workers: &Self::Workers) -> Result<()> {
         let _ = (workload, workers);
         Ok(())
     }
@@ -113,7 +144,7 @@ pub trait Store: Sized {
         &self,
         check: &CheckKind,
         datasets: &[&Dataset],
-        evidence: Option<&Evidence>,
+        evidence: Option<&Self::Evidence>,
     ) -> Result<CheckOutcome> {
         let _ = (datasets, evidence);
         Ok(CheckOutcome::not_evaluated(format!(

@@ -13,7 +13,7 @@ use rand_distr::{Distribution, Zipf};
 use serde::{Deserialize, Serialize};
 
 use super::DocumentsSpec;
-use crate::scenario::{ParamGen, TermBand};
+use super::params::{ParamGen, TermBand};
 
 /// 2023-01-01T00:00:00Z: documents are spread over three years from here.
 const START_UNIX_US: i64 = 1_672_531_200_000_000;

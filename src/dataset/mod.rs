@@ -5,6 +5,7 @@ mod copy;
 mod documents;
 pub mod graph;
 pub mod objects;
+pub mod params;
 pub mod vectors;
 
 use std::path::Path;
@@ -15,10 +16,11 @@ use sha2::{Digest, Sha256};
 pub use copy::CopyEncoder;
 pub use documents::{Author, Comment, Corpus, Document, ParamValue, TermStats};
 pub use graph::{Graph, GraphParam, GraphSpec, GraphValue};
+pub use params::{ParamGen, TermBand, name_seed};
 pub use vectors::{Recall, VectorSet, VectorsSpec};
 
 use crate::error::{Error, InputIssue, Result};
-use crate::scenario::SourceFile;
+use crate::source::SourceFile;
 
 /// Bumped whenever generated content changes, so cached loads are not reused wrongly.
 pub const GENERATOR_VERSION: u32 = 1;

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::{DatasetKind, GENERATOR_VERSION};
 use crate::error::{Error, Result};
-use crate::scenario::{SourceFile, parse_size};
+use crate::source::{SourceFile, parse_size};
 
 /// Length of the random block. Objects longer than this repeat it, which still defeats
 /// MinIO's S2 compression (its window is far smaller).

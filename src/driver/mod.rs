@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use crate::metrics;
-use crate::results::ErrorCount;
+use crate::metrics::ErrorCount;
 pub use pacing::{Pacing, Schedule};
 pub use progress::Progress;
 use timer::{PreciseTimer, TimerHandle};

@@ -20,12 +20,6 @@ use crate::results::{
 };
 
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../reports/default.md.tera");
-const STORES: [(&str, &str); 4] = [
-    ("postgres", "PostgreSQL"),
-    ("qdrant", "Qdrant"),
-    ("neo4j", "Neo4j"),
-    ("s3", "MinIO / S3"),
-];
 
 #[derive(Serialize)]
 struct Context<'a> {
@@ -281,12 +275,13 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
                     .push(name.clone());
                 m
             });
-    let stores = STORES
+    let stores = crate::backend::TargetKind::ALL
         .iter()
-        .map(|(kind, label)| StoreRow {
-            store: label,
-            measured: kinds.contains_key(kind),
-            targets: kinds.get(kind).cloned().unwrap_or_default(),
+        .filter(|k| k.listed_when_absent() || kinds.contains_key(k.name()))
+        .map(|k| StoreRow {
+            store: k.label(),
+            measured: kinds.contains_key(k.name()),
+            targets: kinds.get(k.name()).cloned().unwrap_or_default(),
         })
         .collect();
 

@@ -3,15 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use super::stores::AnyStore;
+use super::session::Connected;
 use crate::error::Result;
-use crate::results::{CheckResult, Evidence};
+use crate::results::CheckResult;
 use crate::scenario::{Dataset, Scenario};
 
+/// `profile`: the measured profile whose evidence checks may read (None: `tunebench check`).
 pub async fn evaluate(
     scenario: &Scenario,
-    stores: &BTreeMap<String, AnyStore>,
-    evidence: Option<&BTreeMap<String, Evidence>>,
+    stores: &BTreeMap<String, Box<dyn Connected>>,
+    profile: Option<&str>,
 ) -> Result<Vec<CheckResult>> {
     let mut out = Vec::new();
     for c in &scenario.checks {
@@ -23,8 +24,7 @@ pub async fn evaluate(
             .values()
             .filter(|d| d.target == c.target)
             .collect();
-        let ev = evidence.and_then(|e| e.get(&c.target));
-        let o = store.check(&c.kind, &datasets, ev).await?;
+        let o = store.check(&c.kind, &datasets, profile).await?;
         out.push(CheckResult {
             target: c.target.clone(),
             check: c.text.clone(),

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::host::HostLoad;
 use crate::metrics::{self, LatencySummary};
 use crate::results::{
-    ErrorCount, Evidence, HarnessReport, OpResult, QueryRecall, TrialResult, WorkloadResult,
+    ErrorCount, HarnessReport, OpResult, QueryRecall, TrialResult, WorkloadResult,
 };
 use crate::scenario::{Load, LoadMode, Workload};
 
@@ -236,15 +236,6 @@ impl CostAcc {
     }
 }
 
-/// Stable seed from names (FNV-1a), so every profile draws the same parameter sequence.
-pub fn name_seed(a: &str, b: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in a.bytes().chain([0]).chain(b.bytes()) {
-        h = (h ^ u64::from(byte)).wrapping_mul(0x1000_0000_01b3);
-    }
-    h
-}
-
 /// Warm-up, then the given trials; returns the number of connections still checked out when
 /// the workers closed (a leak if above zero).
 #[allow(clippy::too_many_arguments)]
@@ -252,11 +243,11 @@ pub async fn measure_workload<S: Store>(
     store: &S,
     data: Arc<S::Data>,
     profile: &str,
-    workload: &Workload,
+    workload: &crate::backend::Workload<S>,
     load: &Load,
     trials: &[u32],
     acc: &mut WorkloadAcc,
-    evidence: &mut Evidence,
+    evidence: &mut S::Evidence,
 ) -> Result<u32> {
     let mix = Arc::new(OpMix::new(
         &workload
@@ -274,7 +265,7 @@ pub async fn measure_workload<S: Store>(
             rate: load.rate.expect("validated"),
         },
     };
-    let base_seed = name_seed(&workload.name, "params");
+    let base_seed = crate::dataset::name_seed(&workload.name, "params");
     let phase = |label: String, duration: Duration, iterations, seed: u64| PhaseSpec {
         label,
         pacing,
@@ -331,7 +322,7 @@ pub async fn measure_workload<S: Store>(
     Ok(S::close_workers(workers).await)
 }
 
-fn check_budget(workload: &Workload, out: &PhaseOutcome, phase: &str) -> Result<()> {
+fn check_budget<O>(workload: &Workload<O>, out: &PhaseOutcome, phase: &str) -> Result<()> {
     if out.aborted {
         let kinds: Vec<String> = out
             .errors_by_kind

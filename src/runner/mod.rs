@@ -6,7 +6,7 @@
 mod checks;
 mod criteria;
 mod measure;
-mod stores;
+mod session;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,27 +23,22 @@ use crate::results::{
 use crate::scenario::{self, Overrides, Profile, Scenario};
 use crate::{Outcome, host, report};
 use measure::WorkloadAcc;
-pub use measure::name_seed;
-use stores::{AnyApplied, AnyData, AnyStore};
+use session::Connected;
 
 /// What one profile collected over all its blocks.
 #[derive(Default)]
 struct ProfileAcc {
     changes: Vec<TargetChanges>,
     readiness: Vec<ReadinessCheck>,
-    server: BTreeMap<String, Evidence>,
     explained: std::collections::BTreeSet<String>,
     workloads: BTreeMap<String, WorkloadAcc>,
     checks: Vec<crate::results::CheckResult>,
     revert: Vec<RevertReport>,
 }
 
-/// The connected targets and their prepared datasets.
+/// The connected targets (with their prepared datasets).
 struct Stack {
-    stores: BTreeMap<String, AnyStore>,
-    data: BTreeMap<String, AnyData>,
-    /// Per target, for targets that take no dataset (http endpoints).
-    own: BTreeMap<String, AnyData>,
+    stores: BTreeMap<String, Box<dyn Connected>>,
     leaked: BTreeMap<String, u32>,
 }
 
@@ -75,13 +70,11 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     let host = host::host();
     let mut stack = Stack {
         stores: BTreeMap::new(),
-        data: BTreeMap::new(),
-        own: BTreeMap::new(),
         leaked: BTreeMap::new(),
     };
     let mut envs = BTreeMap::new();
     for (name, t) in &scenario.targets {
-        let store = AnyStore::connect(t).await?;
+        let store = session::open(t, &scenario).await?;
         envs.insert(name.clone(), store.environment().await?);
         stack.stores.insert(name.clone(), store);
     }
@@ -90,7 +83,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     for (name, ds) in &scenario.datasets {
         tracing::info!("dataset {name}: preparing {}", ds.spec.namespace());
         let store = stack.stores.get_mut(&ds.target).expect("validated target");
-        let (report, data) = store.prepare(ds).await?;
+        let report = store.prepare(ds).await?;
         if let Some(rps) = report.load_rows_per_s {
             tracing::info!(
                 "dataset {name}: loaded in {:.1} s ({rps:.0} rows/s)",
@@ -98,13 +91,10 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
             );
         }
         datasets.push(report);
-        stack.data.insert(name.clone(), data);
     }
 
-    for (name, store) in &stack.stores {
-        if let Some(data) = store.own_data(&scenario.workloads)? {
-            stack.own.insert(name.clone(), data);
-        }
+    for store in stack.stores.values_mut() {
+        store.adopt()?;
     }
 
     let blocks = schedule(&scenario);
@@ -135,7 +125,19 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     let runs: Vec<ProfileRun> = scenario
         .profiles
         .iter()
-        .map(|p| finish_profile(&scenario, p, accs.remove(&p.name).unwrap_or_default()))
+        .map(|p| {
+            let server = stack
+                .stores
+                .iter_mut()
+                .filter_map(|(name, s)| s.take_evidence(&p.name).map(|e| (name.clone(), e)))
+                .collect();
+            finish_profile(
+                &scenario,
+                p,
+                accs.remove(&p.name).unwrap_or_default(),
+                server,
+            )
+        })
         .collect();
     let results = Results {
         schema_version: SCHEMA_VERSION,
@@ -245,7 +247,7 @@ pub async fn check(path: &Path, json: Option<&Path>) -> Result<Outcome> {
     for c in &scenario.checks {
         if !stores.contains_key(&c.target) {
             let t = &scenario.targets[&c.target];
-            stores.insert(c.target.clone(), AnyStore::connect(t).await?);
+            stores.insert(c.target.clone(), session::open(t, &scenario).await?);
         }
     }
     let results = checks::evaluate(&scenario, &stores, None).await;
@@ -338,19 +340,6 @@ fn check_writable(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The prepared dataset living on `target`, if any (profiles' indexes go there).
-fn data_on<'a>(
-    scenario: &Scenario,
-    data: &'a BTreeMap<String, AnyData>,
-    target: &str,
-) -> Option<&'a AnyData> {
-    scenario
-        .datasets
-        .iter()
-        .find(|(_, d)| d.target == target)
-        .and_then(|(name, _)| data.get(name))
-}
-
 async fn run_block(
     scenario: &Scenario,
     profile: &Profile,
@@ -360,13 +349,16 @@ async fn run_block(
     keep: bool,
     host_memory: u64,
 ) -> Result<()> {
-    let mut applied: Vec<(String, AnyApplied)> = Vec::new();
+    let mut applied: Vec<String> = Vec::new();
+    let mut changes = Vec::new();
     let mut apply_error = None;
-    for (tname, file) in &profile.apply {
-        let data = data_on(scenario, &stack.data, tname);
+    for tname in profile.apply.keys() {
         let store = stack.stores.get_mut(tname).expect("validated target");
-        match store.apply(file, data, host_memory).await {
-            Ok(a) => applied.push((tname.clone(), a)),
+        match store.apply(&profile.name, host_memory).await {
+            Ok(c) => {
+                applied.push(tname.clone());
+                changes.push(c);
+            }
             Err(e) => {
                 apply_error = Some(e);
                 break;
@@ -374,7 +366,7 @@ async fn run_block(
         }
     }
     if acc.changes.is_empty() {
-        acc.changes = applied.iter().map(|(_, a)| a.changes()).collect();
+        acc.changes = changes;
     }
 
     let measured = match apply_error {
@@ -390,8 +382,10 @@ async fn run_block(
     // Reverted last-applied first: two targets on one server (say a documents and a vector
     // schema in one PostgreSQL) each restore the state they found, so the first one's
     // "before" must be restored last.
-    for (tname, a) in applied.into_iter().rev() {
+    for tname in applied.into_iter().rev() {
+        let store = stack.stores.get_mut(&tname).expect("validated target");
         if keep {
+            store.keep();
             acc.revert.push(RevertReport {
                 target: tname,
                 kept: true,
@@ -402,8 +396,9 @@ async fn run_block(
             });
             continue;
         }
-        let store = stack.stores.get_mut(&tname).expect("validated target");
-        let report = store.revert(a).await?;
+        let Some(report) = store.revert().await? else {
+            continue;
+        };
         if !report.mismatches.is_empty() {
             tracing::warn!(
                 "profile {}: revert left differences: {}",
@@ -427,9 +422,7 @@ async fn measure_block(
     let mut readiness = Vec::new();
     for (dname, ds) in &scenario.datasets {
         let store = &stack.stores[&ds.target];
-        let checks = store
-            .readiness(&stack.data[dname], profile.apply.get(&ds.target))
-            .await?;
+        let checks = store.readiness(Some(dname), &profile.name).await?;
         if let Some(bad) = checks.iter().find(|c| !c.ok) {
             return Err(Error::target(
                 format!("target {}: readiness check", ds.target),
@@ -441,10 +434,8 @@ async fn measure_block(
         }
         readiness.extend(checks);
     }
-    for (tname, data) in &stack.own {
-        let checks = stack.stores[tname]
-            .readiness(data, profile.apply.get(tname))
-            .await?;
+    for (tname, store) in stack.stores.iter().filter(|(_, s)| s.has_own_data()) {
+        let checks = store.readiness(None, &profile.name).await?;
         if let Some(bad) = checks.iter().find(|c| !c.ok) {
             return Err(Error::target(
                 format!("target {tname}: readiness check"),
@@ -456,42 +447,39 @@ async fn measure_block(
     acc.readiness = readiness;
 
     for workload in &scenario.workloads {
-        let store = &stack.stores[&workload.target];
-        let data = match &workload.dataset {
-            Some(d) => &stack.data[d],
-            None => &stack.own[&workload.target],
-        };
-        let evidence = acc
-            .server
-            .entry(workload.target.clone())
-            .or_insert_with(|| store.new_evidence());
-        if acc.explained.insert(workload.name.clone()) {
-            store.explain(workload, data, evidence).await?;
-        }
+        let store = stack
+            .stores
+            .get_mut(&workload.target)
+            .expect("validated target");
+        let explain = acc.explained.insert(workload.name.clone());
         let wacc = acc
             .workloads
             .entry(workload.name.clone())
             .or_insert_with(|| WorkloadAcc::new(workload.ops.len()));
         let leaked = store
             .measure(
-                data,
                 &profile.name,
-                workload,
+                &workload.name,
                 &scenario.load,
                 trials,
+                explain,
                 wacc,
-                evidence,
             )
             .await?;
         *stack.leaked.entry(workload.target.clone()).or_default() += leaked;
     }
     // Configuration checks while the profile is still applied; the last block's reading
     // stands for the profile.
-    acc.checks = checks::evaluate(scenario, &stack.stores, Some(&acc.server)).await?;
+    acc.checks = checks::evaluate(scenario, &stack.stores, Some(&profile.name)).await?;
     Ok(())
 }
 
-fn finish_profile(scenario: &Scenario, profile: &Profile, mut acc: ProfileAcc) -> ProfileRun {
+fn finish_profile(
+    scenario: &Scenario,
+    profile: &Profile,
+    mut acc: ProfileAcc,
+    server: BTreeMap<String, Evidence>,
+) -> ProfileRun {
     let workloads: Vec<_> = scenario
         .workloads
         .iter()
@@ -505,10 +493,10 @@ fn finish_profile(scenario: &Scenario, profile: &Profile, mut acc: ProfileAcc) -
         profile: profile.name.clone(),
         changes: acc.changes,
         readiness: acc.readiness,
-        criteria: criteria::evaluate(scenario, &workloads, &acc.server),
+        criteria: criteria::evaluate(scenario, &workloads, &server),
         checks: acc.checks,
         workloads,
-        server: acc.server,
+        server,
         revert: acc.revert,
     }
 }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use super::source::parse_duration;
 use super::*;
 use crate::error::InputIssue;
+use crate::source::parse_duration;
 
 pub(super) fn resolve(src: &SourceFile, l: &LoadFile, issues: &mut Vec<InputIssue>) -> Load {
     let warmup = duration_field(src, "load.warmup", &l.warmup, issues);
@@ -104,7 +104,7 @@ pub(super) fn duration_field(
     text: &str,
     issues: &mut Vec<InputIssue>,
 ) -> Duration {
-    super::source::duration(text).unwrap_or_else(|e| {
+    crate::source::duration(text).unwrap_or_else(|e| {
         issues.push(src.issue(field, e));
         Duration::ZERO
     })

@@ -1,16 +1,13 @@
 //! Scenario files: what to run, against which targets, with which load shape, profiles and
 //! criteria. Loading resolves every referenced file and reports every problem at once.
 
-mod checks;
 mod criteria;
-mod http;
 mod load;
-mod namespace;
-mod profile;
+
 mod resolve;
-pub mod source;
-mod spans;
+mod targets;
 mod workload;
+mod workloads;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,45 +15,28 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::backend::checks::{CheckKind, ConfigCheck};
 pub use crate::secrets::redact_url;
-pub use checks::{CheckKind, ConfigCheck};
 pub use criteria::{Comparison, Criterion, Metric};
-pub use http::{Headers, HttpOp};
-pub use profile::{
-    IndexDef, LifecycleRule, NeoProfile, NeoSchemaDef, PgProfile, QdrantHnsw, QdrantOptimizers,
-    QdrantProfile, QdrantQuantization, QdrantSearch, QuantizationKind, S3Profile, SettingValue,
+// What a scenario is made of is defined where it is used: the model and each store's ops
+// and profile format in `backend`, parameters in `dataset`, files in `source`.
+pub use crate::backend::http::spec::{Headers, HttpOp};
+pub use crate::backend::model::{
+    AppliedFile, Dataset, OpDef, PoolSpec, ProfileDef, SweepPoint, Target, TargetKind, WeightedOp,
+    Workload, WorkloadDef,
 };
-pub use source::SourceFile;
-pub use workload::{
-    CypherOp, OpDef, ParamGen, QdrantOp, S3Op, SqlOp, TermBand, WorkloadDef, parse_size,
+pub use crate::backend::neo4j::spec::{CypherOp, NeoProfile, NeoSchemaDef};
+pub use crate::backend::postgres::spec::{IndexDef, PgProfile, SettingValue, SqlOp};
+pub use crate::backend::qdrant::spec::{
+    QdrantHnsw, QdrantOp, QdrantOptimizers, QdrantProfile, QdrantQuantization, QdrantSearch,
+    QuantizationKind,
 };
+pub use crate::backend::s3::spec::{LifecycleRule, S3Op, S3Profile};
+pub use crate::dataset::{ParamGen, TermBand};
+pub use crate::source::{SourceFile, parse_size};
 
-use crate::dataset::DatasetSpec;
 use crate::error::{Error, Result};
 use resolve::unknown_name;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetKind {
-    Postgres,
-    Neo4j,
-    S3,
-    /// An application's HTTP endpoint (e.g. `/health`): no dataset, nothing to tune.
-    Http,
-    Qdrant,
-}
-
-impl TargetKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            TargetKind::Postgres => "postgres",
-            TargetKind::Neo4j => "neo4j",
-            TargetKind::S3 => "s3",
-            TargetKind::Http => "http",
-            TargetKind::Qdrant => "qdrant",
-        }
-    }
-}
 
 // ---- the file as written -------------------------------------------------------------
 
@@ -77,7 +57,7 @@ struct ScenarioFile {
     #[serde(default)]
     criteria: Vec<String>,
     #[serde(default)]
-    checks: Vec<checks::CheckFile>,
+    checks: Vec<crate::backend::checks::CheckFile>,
     #[serde(default)]
     gate: GateSpec,
 }
@@ -177,45 +157,6 @@ struct TargetFile {
     settings_file: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PoolSpec {
-    #[serde(default = "PoolSpec::default_min")]
-    pub min_connections: u32,
-    #[serde(default = "PoolSpec::default_max")]
-    pub max_connections: u32,
-    #[serde(default = "PoolSpec::default_idle")]
-    pub idle_timeout: String,
-    #[serde(default = "PoolSpec::default_connect")]
-    pub connect_timeout: String,
-}
-
-impl PoolSpec {
-    fn default_min() -> u32 {
-        2
-    }
-    fn default_max() -> u32 {
-        10
-    }
-    fn default_idle() -> String {
-        "30s".into()
-    }
-    fn default_connect() -> String {
-        "5s".into()
-    }
-}
-
-impl Default for PoolSpec {
-    fn default() -> Self {
-        PoolSpec {
-            min_connections: Self::default_min(),
-            max_connections: Self::default_max(),
-            idle_timeout: Self::default_idle(),
-            connect_timeout: Self::default_connect(),
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DatasetFile {
@@ -310,16 +251,6 @@ fn default_min_recall() -> f64 {
     0.95
 }
 
-/// One point of a sweep: the workload runs with `setting = value` on every worker session.
-#[derive(Debug, Clone, Serialize)]
-pub struct SweepPoint {
-    /// The workload name as written; each point is a workload `{base}_{value}`.
-    pub base: String,
-    pub setting: String,
-    pub value: String,
-    pub min_recall: f64,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpWeight {
@@ -355,47 +286,6 @@ pub struct Scenario {
     /// Configuration checks, evaluated under every profile and by `tunebench check`.
     pub checks: Vec<ConfigCheck>,
     pub gate: GateSpec,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Target {
-    pub name: String,
-    pub kind: TargetKind,
-    /// Never serialized: it may hold a password. `url_redacted` is what results show.
-    #[serde(skip)]
-    pub url: String,
-    pub url_redacted: String,
-    /// Neo4j: the user name (not a secret).
-    pub user: Option<String>,
-    /// Never serialized or logged.
-    #[serde(skip)]
-    pub password: Option<String>,
-    /// Neo4j: folder of neo4j.conf / jvm.conf (see `scripts/stack.d/neo4j.sh`).
-    pub config_dir: Option<PathBuf>,
-    pub restart_command: Option<String>,
-    /// Folder the restart command runs in (the scenario's folder).
-    pub workdir: PathBuf,
-    pub pool: PoolSpec,
-    #[serde(skip)]
-    pub pool_idle_timeout: Duration,
-    #[serde(skip)]
-    pub pool_connect_timeout: Duration,
-    /// S3 only: the access key is an identity, not a secret, so results show it.
-    pub access_key: Option<String>,
-    /// Never serialized or logged.
-    #[serde(skip)]
-    pub secret_key: Option<String>,
-    pub region: Option<String>,
-    /// MinIO's settings file (relative to `workdir`), read at each restart.
-    pub settings_file: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Dataset {
-    pub name: String,
-    pub target: String,
-    pub file: PathBuf,
-    pub spec: DatasetSpec,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -439,48 +329,10 @@ mod secs {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Workload {
-    pub name: String,
-    pub target: String,
-    /// None only for http targets, which take no dataset.
-    pub dataset: Option<String>,
-    pub definition_file: PathBuf,
-    pub ops: Vec<WeightedOp>,
-    /// Result size whose recall is measured (vector searches).
-    pub k: Option<u32>,
-    /// Set when this workload is one point of a sweep.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sweep: Option<SweepPoint>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct WeightedOp {
-    pub name: String,
-    pub weight: u32,
-    pub def: OpDef,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct Profile {
     pub name: String,
     /// Per target: the profile file applied to it.
     pub apply: BTreeMap<String, AppliedFile>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AppliedFile {
-    pub file: PathBuf,
-    pub profile: ProfileDef,
-}
-
-/// A tuning profile, by store.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum ProfileDef {
-    Postgres(PgProfile),
-    Neo4j(NeoProfile),
-    S3(S3Profile),
-    Qdrant(QdrantProfile),
 }
 
 /// Operations per second an open loop accepts: below the lower end the schedule's next

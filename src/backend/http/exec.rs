@@ -9,9 +9,9 @@ use rand_chacha::ChaCha8Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, Url};
 
+use crate::backend::http::spec::HttpOp;
 use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, Result};
-use crate::scenario::HttpOp;
 
 /// One op, ready to send: everything parsed once, outside the measured loop.
 #[derive(Debug)]

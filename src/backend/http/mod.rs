@@ -2,7 +2,9 @@
 //! their latencies land in the same HDR results, with the same open-loop timing, as every
 //! store's. No dataset, nothing to tune: readiness is one GET per op's path.
 
+mod evidence;
 mod exec;
+pub mod spec;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -10,12 +12,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::Store;
-use crate::error::{Error, Result};
-use crate::results::{
-    DatasetReport, Evidence, HttpEvidence, PoolReport, ReadinessCheck, RevertReport, StatusCount,
-    TargetChanges, TargetEnv,
+use crate::backend::facts::{
+    DatasetReport, PoolReport, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
 };
-use crate::scenario::{AppliedFile, Dataset, OpDef, Target, Workload};
+use crate::backend::http::spec::HttpOp;
+use crate::backend::model::{Dataset, Target};
+use crate::error::{Error, Result};
+/// This store's workloads and profile files.
+type Workload = crate::backend::model::Workload<HttpOp>;
+type AppliedFile = crate::backend::model::AppliedFile<Infallible>;
+
+pub use evidence::{HttpEvidence, StatusCount};
 pub use exec::HttpExec;
 use exec::{Counts, Request, client, send};
 
@@ -51,13 +58,7 @@ impl HttpStore {
         workload
             .ops
             .iter()
-            .map(|o| match &o.def {
-                OpDef::Http(op) => Request::new(&self.target.url, &o.name, op),
-                _ => Err(Error::Usage(format!(
-                    "workload {}: op {} is not an HTTP request",
-                    workload.name, o.name
-                ))),
-            })
+            .map(|o| Request::new(&self.target.url, &o.name, &o.def))
             .collect()
     }
 
@@ -75,18 +76,14 @@ impl HttpStore {
     }
 }
 
-fn ev(e: &mut Evidence) -> &mut HttpEvidence {
-    match e {
-        Evidence::Http(h) => h,
-        _ => unreachable!("http evidence is created by HttpStore::new_evidence"),
-    }
-}
-
 impl Store for HttpStore {
+    type Op = HttpOp;
+    type Profile = Infallible;
     type Exec = HttpExec;
     type Data = Endpoints;
     type Applied = Infallible;
     type Snapshot = HttpSnapshot;
+    type Evidence = HttpEvidence;
     type Workers = ();
 
     async fn connect(target: &Target) -> Result<Self> {
@@ -140,11 +137,8 @@ impl Store for HttpStore {
         _data: Option<&Endpoints>,
         _host_memory: u64,
     ) -> Result<Infallible> {
-        Err(Error::Usage(format!(
-            "{}: target {} is kind = \"http\", which has nothing to tune",
-            file.file.display(),
-            self.target.name
-        )))
+        // HTTP targets take no profile: `scenario::load` refuses one, and no file exists.
+        match file.profile {}
     }
 
     fn changes(applied: &Infallible) -> TargetChanges {
@@ -197,15 +191,19 @@ impl Store for HttpStore {
         Ok(checks)
     }
 
-    fn new_evidence() -> Evidence {
-        Evidence::Http(HttpEvidence::default())
+    fn own_data(&self, workloads: &[Workload]) -> Result<Option<Arc<Endpoints>>> {
+        self.endpoints(workloads).map(Some)
     }
 
-    async fn explain(&self, _w: &Workload, _d: &Endpoints, _e: &mut Evidence) -> Result<()> {
+    fn new_evidence() -> HttpEvidence {
+        HttpEvidence::default()
+    }
+
+    async fn explain(&self, _w: &Workload, _d: &Endpoints, _e: &mut HttpEvidence) -> Result<()> {
         Ok(())
     }
 
-    async fn snapshot(&self, workload: &Workload, _e: &Evidence) -> Result<HttpSnapshot> {
+    async fn snapshot(&self, workload: &Workload, _e: &HttpEvidence) -> Result<HttpSnapshot> {
         // Taken right before and right after a measured phase: the first take drops what the
         // warm-up counted.
         let c = self.counts.take();
@@ -217,8 +215,7 @@ impl Store for HttpStore {
         })
     }
 
-    fn accumulate(after: &HttpSnapshot, _before: &HttpSnapshot, e: &mut Evidence) {
-        let ev = ev(e);
+    fn accumulate(after: &HttpSnapshot, _before: &HttpSnapshot, ev: &mut HttpEvidence) {
         for (&(op, status), &count) in &after.statuses {
             let op = &after.ops[op];
             match ev

@@ -3,8 +3,9 @@
 use neo4rs::query;
 
 use super::{Bolt, rows};
-use crate::results::{CheckOutcome, Evidence};
-use crate::scenario::CheckKind;
+use crate::backend::checks::CheckKind;
+use crate::backend::facts::CheckOutcome;
+use crate::backend::neo4j::NeoEvidence;
 
 /// An online index: (name, type, labels, properties).
 type IndexRow = (String, String, Vec<String>, Vec<String>);
@@ -34,7 +35,7 @@ async fn online_indexes(bolt: &Bolt) -> Result<Vec<IndexRow>, neo4rs::Error> {
 pub async fn check(
     bolt: &Bolt,
     kind: &CheckKind,
-    evidence: Option<&Evidence>,
+    evidence: Option<&NeoEvidence>,
 ) -> Result<CheckOutcome, neo4rs::Error> {
     Ok(match kind {
         CheckKind::PropertyIndexes { properties } => {
@@ -78,7 +79,7 @@ pub async fn check(
             )
         }
         CheckKind::IndexHitRatio { min } => match evidence {
-            Some(Evidence::Neo4j(e)) => match e.index_hit_ratio {
+            Some(e) => match e.index_hit_ratio {
                 Some(r) => CheckOutcome::judged(
                     r >= *min,
                     format!(

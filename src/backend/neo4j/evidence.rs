@@ -9,7 +9,9 @@ use neo4rs::{Graph as Bolt, query};
 use super::load::count_graph;
 use super::rows;
 use crate::dataset::Graph;
-use crate::results::{IndexUsage, NeoEvidence, ReadinessCheck};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::facts::{PlanCapture, ReadinessCheck};
 
 /// Counters read around a measured phase.
 pub struct NeoSnapshot {
@@ -220,4 +222,86 @@ pub fn dir_bytes(path: &Path) -> Option<u64> {
         };
     }
     Some(total)
+}
+
+/// Neo4j evidence over the measured phases of one profile.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NeoEvidence {
+    /// Page cache hits / (hits + faults): over the measured phases where the server exposes
+    /// page cache counters (JMX), else over the captured PROFILE executions (see the note).
+    pub page_cache_hit_ratio: Option<f64>,
+    pub page_cache_hits: i64,
+    pub page_cache_faults: i64,
+    /// Where the page cache figures come from when not from measured-phase counters.
+    pub page_cache_note: Option<String>,
+    /// Index anchors / (index anchors + label or all-node scans) over the operators of the
+    /// captured PROFILE plans: how many of the queries' starting points an index serves.
+    pub index_hit_ratio: Option<f64>,
+    /// SHOW INDEXES readCount deltas over the measured phases, per index. Neo4j updates
+    /// readCount periodically, so a short phase may show fewer reads than it made.
+    pub index_usage: Vec<IndexUsage>,
+    /// Size of the database's store files on disk, bytes.
+    pub store_bytes: Option<u64>,
+    /// Indexes and constraints present while measuring (SHOW INDEXES / SHOW CONSTRAINTS).
+    pub indexes_present: Vec<String>,
+    pub constraints_present: Vec<String>,
+    /// Operations that ran their fallback Cypher because the index they need was absent.
+    pub fallbacks: Vec<String>,
+    /// One PROFILE per operation: operators outermost first, db hits in `shared_hit`.
+    pub plans: Vec<PlanCapture>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexUsage {
+    pub name: String,
+    /// RANGE, TEXT, FULLTEXT, LOOKUP, POINT, VECTOR.
+    pub index_type: String,
+    pub entity: String,
+    pub reads: i64,
+}
+
+impl crate::backend::evidence::StoreEvidence for NeoEvidence {
+    fn plans(&self) -> &[PlanCapture] {
+        &self.plans
+    }
+
+    fn monitoring(&self) -> Vec<(String, String)> {
+        let n = self;
+        let mut rows = vec![
+            (
+                "page cache hit ratio".to_string(),
+                match (n.page_cache_hit_ratio, &n.page_cache_note) {
+                    (Some(r), None) => format!("{:.2} %", r * 100.0),
+                    (Some(r), Some(note)) => format!("{:.2} % ({note})", r * 100.0),
+                    (None, note) => note.clone().unwrap_or("n/a".into()),
+                },
+            ),
+            (
+                "index hit ratio (index anchors / all anchors, PROFILE)".to_string(),
+                n.index_hit_ratio
+                    .map_or("n/a".into(), |r| format!("{:.2} %", r * 100.0)),
+            ),
+            (
+                "store size on disk".to_string(),
+                n.store_bytes
+                    .map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0)),
+            ),
+            (
+                "plans captured (PROFILE, db hits)".to_string(),
+                n.plans.len().to_string(),
+            ),
+        ];
+        for u in &n.index_usage {
+            rows.push((
+                format!("index reads: {} ({})", u.name, u.index_type),
+                u.reads.to_string(),
+            ));
+        }
+        for f in &n.fallbacks {
+            rows.push(("ran fallback query".to_string(), f.clone()));
+        }
+        rows
+    }
 }

@@ -8,11 +8,11 @@ use std::time::Instant;
 use neo4rs::{BoltType, Graph as Bolt, query};
 
 use super::{rows, target_error};
+use crate::backend::facts::DatasetReport;
+use crate::backend::model::{Dataset, Target};
 use crate::dataset::Graph;
 use crate::dataset::graph::{DOCUMENT, ENTITY, LABELS, MANIFEST, TOPIC, USER};
 use crate::error::Result;
-use crate::results::DatasetReport;
-use crate::scenario::{Dataset, Target};
 
 struct Manifest {
     hash: String,

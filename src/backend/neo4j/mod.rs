@@ -6,6 +6,7 @@ mod checks;
 mod evidence;
 mod load;
 mod profile;
+pub mod spec;
 mod store;
 
 use std::sync::Arc;
@@ -14,13 +15,14 @@ use std::time::Duration;
 use neo4rs::{BoltType, ConfigBuilder, Graph as Bolt, Query, Row, query};
 use rand_chacha::ChaCha8Rng;
 
+pub use evidence::{IndexUsage, NeoEvidence};
 pub use profile::AppliedNeoProfile;
 pub use store::NeoStore;
 
+use crate::backend::model::Target;
 use crate::dataset::{Graph, GraphParam, GraphValue};
 use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, Result};
-use crate::scenario::Target;
 
 pub fn target_error(target: &Target, what: &str, e: impl std::fmt::Display) -> Error {
     Error::target(

@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 use neo4rs::{Graph as Bolt, query};
 
 use super::{reconnect, rows, target_error};
+use crate::backend::facts::{IndexChange, RevertReport, SettingChange, TargetChanges};
+use crate::backend::model::Target;
+use crate::backend::neo4j::spec::NeoProfile;
 use crate::error::{Error, Result};
-use crate::results::{IndexChange, RevertReport, SettingChange, TargetChanges};
-use crate::scenario::{AppliedFile, NeoProfile, ProfileDef, Target};
+
+type AppliedFile = crate::backend::model::AppliedFile<NeoProfile>;
 
 pub struct AppliedNeoProfile {
     pub changes: TargetChanges,
@@ -21,13 +24,6 @@ pub struct AppliedNeoProfile {
     /// Files as they were before the profile, to be written back byte for byte.
     files_before: Vec<(PathBuf, String)>,
     schema_before: (BTreeSet<String>, BTreeSet<String>),
-}
-
-pub fn neo_profile(file: &AppliedFile) -> &NeoProfile {
-    match &file.profile {
-        ProfileDef::Neo4j(p) => p,
-        _ => unreachable!("profiles are loaded per target kind"),
-    }
 }
 
 /// Names of (indexes, constraints) on the server.
@@ -50,7 +46,7 @@ pub async fn apply(
     file: &AppliedFile,
     data_dir_bytes: impl Fn() -> Option<u64>,
 ) -> Result<AppliedNeoProfile> {
-    let profile = neo_profile(file);
+    let profile = &file.profile;
     let err = |what: &str, e: neo4rs::Error| {
         target_error(
             target,

@@ -8,36 +8,25 @@ use neo4rs::{Graph as Bolt, query};
 
 use super::bolt::{self, BoltProfile};
 use super::evidence::{NeoSnapshot, dir_bytes, index_states, plan_ratios, readiness};
-use super::profile::{self, AppliedNeoProfile, neo_profile};
+use super::profile::{self, AppliedNeoProfile};
 use super::{NeoExecutor, NeoOps, connect, rows, target_error};
 use crate::backend::Store;
+use crate::backend::facts::{
+    DatasetReport, PlanCapture, PoolReport, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
+};
+use crate::backend::model::{Dataset, Target};
+use crate::backend::neo4j::NeoEvidence;
+use crate::backend::neo4j::spec::{CypherOp, NeoProfile};
 use crate::dataset::{DatasetSpec, Graph, GraphValue, ParamValue};
 use crate::error::{Error, InputIssue, Result};
-use crate::results::{
-    DatasetReport, Evidence, NeoEvidence, PlanCapture, PoolReport, ReadinessCheck, RevertReport,
-    TargetChanges, TargetEnv,
-};
-use crate::scenario::{AppliedFile, CypherOp, Dataset, OpDef, SourceFile, Target, Workload};
+use crate::source::SourceFile;
+/// This store's workloads and profile files.
+type Workload = crate::backend::model::Workload<CypherOp>;
+type AppliedFile = crate::backend::model::AppliedFile<NeoProfile>;
 
 pub struct NeoStore {
     target: Target,
     bolt: Bolt,
-}
-
-fn evidence(e: &mut Evidence) -> &mut NeoEvidence {
-    match e {
-        Evidence::Neo4j(n) => n,
-        _ => unreachable!("evidence is created by the store itself"),
-    }
-}
-
-fn cypher(op: &OpDef) -> Result<&CypherOp> {
-    match op {
-        OpDef::Cypher(c) => Ok(c),
-        _ => Err(Error::Usage(
-            "a non-Cypher workload runs against a neo4j target; use a workload file with store = \"neo4j\"".into(),
-        )),
-    }
 }
 
 impl NeoStore {
@@ -55,7 +44,7 @@ impl NeoStore {
             .map_err(|e| target_error(&self.target, "SHOW INDEXES", e))?;
         let mut out = Vec::new();
         for op in &workload.ops {
-            let c = cypher(&op.def)?;
+            let c = &op.def;
             let online = c
                 .needs_index
                 .as_ref()
@@ -69,8 +58,6 @@ impl NeoStore {
         }
         Ok(out)
     }
-
-    pub async fn close(&self) {}
 
     /// One PROFILE of the op with the parameters EXPLAIN used (the same under every
     /// profile, so plans compare). Evidence, not a precondition: a failure is logged.
@@ -130,10 +117,13 @@ impl NeoStore {
 }
 
 impl Store for NeoStore {
+    type Op = CypherOp;
+    type Profile = NeoProfile;
     type Exec = NeoExecutor;
     type Data = Graph;
     type Applied = AppliedNeoProfile;
     type Snapshot = NeoSnapshot;
+    type Evidence = NeoEvidence;
     type Workers = Bolt;
 
     async fn connect(target: &Target) -> Result<Self> {
@@ -222,33 +212,32 @@ impl Store for NeoStore {
         file: Option<&AppliedFile>,
     ) -> Result<Vec<ReadinessCheck>> {
         let expected: Vec<String> = file
-            .map(|f| {
-                neo_profile(f)
-                    .schema
-                    .iter()
-                    .map(|s| s.name.clone())
-                    .collect()
-            })
+            .map(|f| f.profile.schema.iter().map(|s| s.name.clone()).collect())
             .unwrap_or_default();
         readiness(&self.bolt, &self.target.name, graph, &expected)
             .await
             .map_err(|e| target_error(&self.target, "readiness check", e))
     }
 
-    fn new_evidence() -> Evidence {
-        Evidence::Neo4j(NeoEvidence::default())
+    fn new_evidence() -> NeoEvidence {
+        NeoEvidence::default()
     }
 
-    async fn explain(&self, workload: &Workload, graph: &Graph, ev: &mut Evidence) -> Result<()> {
-        let ev = evidence(ev);
+    async fn explain(
+        &self,
+        workload: &Workload,
+        graph: &Graph,
+        ev: &mut NeoEvidence,
+    ) -> Result<()> {
         for (i, (op, text, fallback)) in self.resolve_ops(workload).await?.into_iter().enumerate() {
             // EXPLAIN compiles without executing: a broken user query fails here, once,
             // with its text and Neo4j's message, instead of as a run of counted errors.
             let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
-                crate::runner::name_seed(&workload.name, &op),
+                crate::dataset::name_seed(&workload.name, &op),
             );
             let mut q = query(&format!("EXPLAIN {text}"));
-            let params: Vec<(String, GraphValue)> = cypher(&workload.ops[i].def)?
+            let params: Vec<(String, GraphValue)> = workload.ops[i]
+                .def
                 .params
                 .iter()
                 .map(|(name, p)| (name.clone(), graph.draw(*p, &mut rng)))
@@ -297,14 +286,14 @@ impl Store for NeoStore {
         Ok(())
     }
 
-    async fn snapshot(&self, _workload: &Workload, _ev: &Evidence) -> Result<NeoSnapshot> {
+    async fn snapshot(&self, _workload: &Workload, _ev: &NeoEvidence) -> Result<NeoSnapshot> {
         NeoSnapshot::take(&self.bolt)
             .await
             .map_err(|e| target_error(&self.target, "reading index statistics", e))
     }
 
-    fn accumulate(after: &NeoSnapshot, before: &NeoSnapshot, ev: &mut Evidence) {
-        after.accumulate_delta(before, evidence(ev));
+    fn accumulate(after: &NeoSnapshot, before: &NeoSnapshot, ev: &mut NeoEvidence) {
+        after.accumulate_delta(before, ev);
     }
 
     async fn workers(
@@ -317,13 +306,7 @@ impl Store for NeoStore {
         let resolved = self.resolve_ops(workload).await?;
         let mut params = Vec::new();
         for op in &workload.ops {
-            params.push(
-                cypher(&op.def)?
-                    .params
-                    .iter()
-                    .map(|(k, v)| (k.clone(), *v))
-                    .collect(),
-            );
+            params.push(op.def.params.iter().map(|(k, v)| (k.clone(), *v)).collect());
         }
         let ops = Arc::new(NeoOps {
             cypher: resolved.into_iter().map(|(_, c, _)| Arc::from(c)).collect(),
@@ -342,10 +325,10 @@ impl Store for NeoStore {
 
     async fn check(
         &self,
-        check: &crate::scenario::CheckKind,
+        check: &crate::backend::checks::CheckKind,
         _datasets: &[&Dataset],
-        evidence: Option<&Evidence>,
-    ) -> Result<crate::results::CheckOutcome> {
+        evidence: Option<&NeoEvidence>,
+    ) -> Result<crate::backend::facts::CheckOutcome> {
         super::checks::check(&self.bolt, check, evidence)
             .await
             .map_err(|e| super::target_error(&self.target, "configuration check", e))

@@ -2,8 +2,9 @@
 
 use sqlx::{PgPool, Row};
 
-use crate::results::{CheckOutcome, Evidence};
-use crate::scenario::CheckKind;
+use crate::backend::checks::CheckKind;
+use crate::backend::facts::CheckOutcome;
+use crate::backend::postgres::PgEvidence;
 
 /// Foreign keys in `schemas` without an index whose leading columns are the key's columns
 /// (in any order): `table (columns) -> referenced table`.
@@ -49,7 +50,7 @@ pub async fn check(
     pool: &PgPool,
     kind: &CheckKind,
     schemas: &[String],
-    evidence: Option<&Evidence>,
+    evidence: Option<&PgEvidence>,
 ) -> sqlx::Result<CheckOutcome> {
     Ok(match kind {
         CheckKind::PgStatStatements => {
@@ -105,7 +106,7 @@ pub async fn check(
             )
         }
         CheckKind::CacheHitRatio { min } => match evidence {
-            Some(Evidence::Postgres(e)) => match e.cache_hit_ratio {
+            Some(e) => match e.cache_hit_ratio {
                 Some(r) => CheckOutcome::judged(
                     r >= *min,
                     format!(

@@ -10,7 +10,9 @@ use super::PgData;
 use super::load::count_rows;
 use super::{bind_all, with_schema};
 use crate::dataset::ParamValue;
-use crate::results::{PgEvidence, PlanCapture, ReadinessCheck, StatementDelta};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::facts::{PlanCapture, ReadinessCheck};
 
 /// Cumulative counters at one moment.
 #[derive(Debug, Clone, Default)]
@@ -241,5 +243,74 @@ mod tests {
                 "Bitmap Index Scan using tunebench_documents_tsv_gin"
             ]
         );
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PgEvidence {
+    /// Buffer cache hit ratio over the measured phases (pg_stat_database deltas).
+    pub cache_hit_ratio: Option<f64>,
+    pub blocks_hit: i64,
+    pub blocks_read: i64,
+    /// pg_stat_statements deltas over the measured phases, for the workloads' statements.
+    pub statements: Vec<StatementDelta>,
+    pub statements_note: Option<String>,
+    pub plans: Vec<PlanCapture>,
+    /// Vector sets: rows / (COPY load + the profile's CREATE INDEX) seconds, so pgvector's
+    /// indexing throughput compares with Qdrant's; absent without an index built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_vectors_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_source: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementDelta {
+    pub query: String,
+    pub calls: i64,
+    pub total_exec_ms: f64,
+    pub mean_exec_ms: f64,
+    pub rows: i64,
+    pub shared_blks_hit: i64,
+    pub shared_blks_read: i64,
+}
+
+impl crate::backend::evidence::StoreEvidence for PgEvidence {
+    fn plans(&self) -> &[PlanCapture] {
+        &self.plans
+    }
+
+    fn index_vectors_per_s(&self) -> Option<f64> {
+        self.index_vectors_per_s
+    }
+
+    fn monitoring(&self) -> Vec<(String, String)> {
+        let p = self;
+        vec![
+            (
+                "buffer cache hit ratio".into(),
+                p.cache_hit_ratio
+                    .map_or("n/a".into(), |r| format!("{:.2} %", r * 100.0)),
+            ),
+            (
+                "statements tracked (pg_stat_statements)".into(),
+                p.statements_note
+                    .clone()
+                    .unwrap_or_else(|| p.statements.len().to_string()),
+            ),
+            (
+                "plans captured (EXPLAIN ANALYZE)".into(),
+                p.plans.len().to_string(),
+            ),
+            (
+                "index build (vectors/s incl. build)".into(),
+                match (p.index_vectors_per_s, &p.index_source) {
+                    (Some(r), Some(s)) => format!("{r:.0} vectors/s ({s})"),
+                    _ => "n/a".into(),
+                },
+            ),
+        ]
     }
 }

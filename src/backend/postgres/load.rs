@@ -8,10 +8,10 @@ use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{target_error, with_schema};
+use crate::backend::facts::DatasetReport;
+use crate::backend::model::{Dataset, Target};
 use crate::dataset::{CopyEncoder, Corpus, DatasetSpec, GENERATOR_VERSION};
 use crate::error::{Error, InputIssue, Result};
-use crate::results::DatasetReport;
-use crate::scenario::{Dataset, Target};
 
 pub const TABLES: [&str; 3] = ["authors", "documents", "comments"];
 const CHUNK_BYTES: usize = 1 << 20;

@@ -4,7 +4,9 @@
 mod checks;
 mod evidence;
 mod load;
+mod namespace;
 mod profile;
+pub mod spec;
 mod store;
 mod vectors;
 
@@ -16,7 +18,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
-pub use evidence::{PgSnapshot, capture_plan, readiness};
+pub use evidence::{PgEvidence, PgSnapshot, StatementDelta, capture_plan, readiness};
 pub use load::prepare_dataset;
 pub use profile::{AppliedProfile, apply_profile, revert_profile};
 pub use store::PgStore;
@@ -24,12 +26,12 @@ pub use vectors::prepare_vectors;
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::backend::model::Target;
+use crate::dataset::ParamGen;
 use crate::dataset::vectors::fresh::{self, FreshPool};
 use crate::dataset::{Corpus, ParamValue, VectorSet};
 use crate::driver::{Done, Executor, Judged, OpError};
 use crate::error::{Error, Result};
-use crate::scenario::ParamGen;
-use crate::scenario::Target;
 use chrono::DateTime;
 
 /// Opens the harness's pool with the target's pool settings. Every failure is a runtime

@@ -8,9 +8,12 @@ use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{connect, target_error, with_schema};
+use crate::backend::facts::{IndexChange, RevertReport, SettingChange, TargetChanges};
+use crate::backend::model::Target;
+use crate::backend::postgres::spec::PgProfile;
 use crate::error::{Error, Result};
-use crate::results::{IndexChange, RevertReport, SettingChange, TargetChanges};
-use crate::scenario::{AppliedFile, ProfileDef, Target};
+
+type AppliedFile = crate::backend::model::AppliedFile<PgProfile>;
 
 /// What revert needs to know.
 pub struct AppliedProfile {
@@ -41,12 +44,7 @@ pub async fn apply_profile(
     tables: &[&str],
     host_memory: u64,
 ) -> Result<(PgPool, AppliedProfile)> {
-    let ProfileDef::Postgres(profile) = &file.profile else {
-        return Err(crate::error::Error::Usage(format!(
-            "{}: not a postgres profile",
-            file.file.display()
-        )));
-    };
+    let profile = &file.profile;
     let err = |what: &str, e: sqlx::Error| {
         target_error(
             target,
@@ -204,12 +202,7 @@ async fn apply_inner(
         }
     }
 
-    let ProfileDef::Postgres(profile) = &file.profile else {
-        return Err(crate::error::Error::Usage(format!(
-            "{}: not a postgres profile",
-            file.file.display()
-        )));
-    };
+    let profile = &file.profile;
     for idx in &profile.indexes {
         let exists = index_exists(&pool, &applied.schema, &idx.name)
             .await

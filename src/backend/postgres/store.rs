@@ -10,14 +10,20 @@ use super::{
     readiness, revert_profile, target_error, with_schema,
 };
 use crate::backend::Store;
+use crate::backend::facts::{
+    DatasetReport, PoolReport, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
+};
+use crate::backend::model::{Dataset, Target};
+use crate::backend::postgres::PgEvidence;
+use crate::backend::postgres::spec::{PgProfile, SqlOp};
+use crate::dataset::ParamGen;
 use crate::dataset::vectors::fresh::FreshPool;
 use crate::dataset::{Corpus, DatasetSpec, VectorSet};
 use crate::error::{Error, Result};
-use crate::results::{
-    DatasetReport, Evidence, PgEvidence, PoolReport, ReadinessCheck, RevertReport, TargetChanges,
-    TargetEnv,
-};
-use crate::scenario::{AppliedFile, Dataset, OpDef, ParamGen, ProfileDef, Target, Workload};
+/// This store's workloads and profile files.
+type Workload = crate::backend::model::Workload<SqlOp>;
+type AppliedFile = crate::backend::model::AppliedFile<PgProfile>;
+
 use sqlx::AssertSqlSafe;
 
 pub struct PgStore {
@@ -35,32 +41,14 @@ impl PgStore {
     }
 }
 
-fn evidence(e: &mut Evidence) -> &mut PgEvidence {
-    match e {
-        Evidence::Postgres(p) => p,
-        _ => unreachable!("evidence is created by the store itself"),
-    }
-}
-
-fn evidence_ref(e: &Evidence) -> &PgEvidence {
-    match e {
-        Evidence::Postgres(p) => p,
-        _ => unreachable!("evidence is created by the store itself"),
-    }
-}
-
-fn pg_profile(file: &AppliedFile) -> &crate::scenario::PgProfile {
-    match &file.profile {
-        ProfileDef::Postgres(p) => p,
-        _ => unreachable!("profiles are loaded per target kind (scenario::resolve)"),
-    }
-}
-
 impl Store for PgStore {
+    type Op = SqlOp;
+    type Profile = PgProfile;
     type Exec = PgExecutor;
     type Data = PgData;
     type Applied = AppliedProfile;
     type Snapshot = PgSnapshot;
+    type Evidence = PgEvidence;
     /// The workers' pool, and the fresh-point pool of an upsert + search workload.
     type Workers = (PgPool, Option<(Arc<FreshPool>, String)>);
 
@@ -177,27 +165,30 @@ impl Store for PgStore {
         file: Option<&AppliedFile>,
     ) -> Result<Vec<ReadinessCheck>> {
         let expected: Vec<String> = file
-            .map(|f| {
-                pg_profile(f)
-                    .indexes
-                    .iter()
-                    .map(|i| i.name.clone())
-                    .collect()
-            })
+            .map(|f| f.profile.indexes.iter().map(|i| i.name.clone()).collect())
             .unwrap_or_default();
         readiness(&self.pool, &self.target.name, corpus, &expected)
             .await
             .map_err(|e| target_error(&self.target, "readiness check", e))
     }
 
-    fn new_evidence() -> Evidence {
-        Evidence::Postgres(PgEvidence::default())
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
-    async fn explain(&self, workload: &Workload, corpus: &PgData, ev: &mut Evidence) -> Result<()> {
+    fn new_evidence() -> PgEvidence {
+        PgEvidence::default()
+    }
+
+    async fn explain(
+        &self,
+        workload: &Workload,
+        corpus: &PgData,
+        ev: &mut PgEvidence,
+    ) -> Result<()> {
         if let (PgData::Vectors(set), Some(build)) = (corpus, self.index_build_seconds) {
             let copy = self.vector_load_seconds.get(corpus.schema()).copied();
-            let e = evidence(ev);
+            let e = &mut *ev;
             e.index_vectors_per_s =
                 Some(set.len() as f64 / (build + copy.unwrap_or(0.0)).max(1e-9));
             e.index_source = Some(match copy {
@@ -212,16 +203,14 @@ impl Store for PgStore {
             });
         }
         for op in &workload.ops {
-            let OpDef::Sql(sql) = &op.def else {
-                unreachable!("workload files are checked against their target's kind")
-            };
+            let sql = &op.def;
             // Writes are not EXPLAINed: EXPLAIN ANALYZE would run them.
             if sql.params.contains(&ParamGen::FreshPoints) {
                 continue;
             }
             // The same parameters under every profile, so plans are comparable.
             let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
-                crate::runner::name_seed(&workload.name, &op.name),
+                crate::dataset::name_seed(&workload.name, &op.name),
             );
             let mut params = Vec::new();
             corpus.draw(&sql.params, &mut rng, &mut params);
@@ -241,13 +230,13 @@ impl Store for PgStore {
                     e,
                 )
             })?;
-            evidence(ev).plans.push(plan);
+            ev.plans.push(plan);
         }
         Ok(())
     }
 
-    async fn snapshot(&self, workload: &Workload, ev: &Evidence) -> Result<PgSnapshot> {
-        let ids: Vec<i64> = evidence_ref(ev)
+    async fn snapshot(&self, workload: &Workload, ev: &PgEvidence) -> Result<PgSnapshot> {
+        let ids: Vec<i64> = ev
             .plans
             .iter()
             .filter(|p| p.workload == workload.name)
@@ -258,8 +247,8 @@ impl Store for PgStore {
             .map_err(|e| target_error(&self.target, "reading statistics", e))
     }
 
-    fn accumulate(after: &PgSnapshot, before: &PgSnapshot, ev: &mut Evidence) {
-        after.accumulate_delta(before, evidence(ev));
+    fn accumulate(after: &PgSnapshot, before: &PgSnapshot, ev: &mut PgEvidence) {
+        after.accumulate_delta(before, ev);
     }
 
     async fn workers(
@@ -270,10 +259,7 @@ impl Store for PgStore {
         op_timeout: Duration,
     ) -> Result<(Self::Workers, Vec<PgExecutor>)> {
         let schema = corpus.schema().to_string();
-        let sql = |o: &crate::scenario::WeightedOp| match &o.def {
-            OpDef::Sql(s) => s.clone(),
-            _ => unreachable!("workload files are checked against their target's kind"),
-        };
+        let sql = |o: &crate::backend::model::WeightedOp<SqlOp>| o.def.clone();
         let k = workload.k.unwrap_or(10) as usize;
         let upsert = workload.ops.iter().map(sql).find_map(|s| {
             s.params
@@ -335,10 +321,10 @@ impl Store for PgStore {
 
     async fn check(
         &self,
-        check: &crate::scenario::CheckKind,
+        check: &crate::backend::checks::CheckKind,
         datasets: &[&Dataset],
-        evidence: Option<&Evidence>,
-    ) -> Result<crate::results::CheckOutcome> {
+        evidence: Option<&PgEvidence>,
+    ) -> Result<crate::backend::facts::CheckOutcome> {
         let schemas: Vec<String> = datasets
             .iter()
             .map(|d| d.spec.namespace().to_string())

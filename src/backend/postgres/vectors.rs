@@ -9,11 +9,11 @@ use sqlx::postgres::PgPool;
 
 use super::load::{count_rows, existing_load, finish_load};
 use super::{target_error, with_schema};
+use crate::backend::facts::DatasetReport;
+use crate::backend::model::{Dataset, Target};
 use crate::dataset::vectors::VectorSet;
 use crate::dataset::{CopyEncoder, DatasetSpec};
 use crate::error::Result;
-use crate::results::DatasetReport;
-use crate::scenario::{Dataset, Target};
 
 pub const TABLES: [&str; 1] = ["items"];
 const CHUNK_BYTES: usize = 1 << 20;

@@ -10,10 +10,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::store::QdrantData;
 use super::{SearchSpec, Searcher};
+use crate::dataset::ParamGen;
 use crate::dataset::vectors::FILTERS;
 use crate::dataset::vectors::fresh::{self, FreshPool};
 use crate::driver::{Done, Executor, Judged, OpError};
-use crate::scenario::ParamGen;
 
 /// One operation of a Qdrant workload.
 #[derive(Debug, Clone, Copy)]

@@ -3,15 +3,18 @@
 //! profiles, readiness, evidence and workloads are shared.
 
 mod edge;
+mod evidence;
 mod exec;
 mod profile;
 mod server;
+pub mod spec;
 mod store;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use evidence::QdrantEvidence;
 pub use exec::QdrantExecutor;
 pub use server::compatible as server_version_compatible;
 pub use store::{AppliedQdrantProfile, QdrantData, QdrantStore};

@@ -2,8 +2,8 @@
 //! collection has, and how the change is reported.
 
 use super::{ManagedConfig, Quantization, SearchSpec};
-use crate::results::SettingChange;
-use crate::scenario::QdrantProfile;
+use crate::backend::facts::SettingChange;
+use crate::backend::qdrant::spec::QdrantProfile;
 
 /// The profile's config on top of what the collection has.
 pub fn wanted(before: &ManagedConfig, p: &QdrantProfile) -> ManagedConfig {

@@ -11,17 +11,21 @@ use super::exec::{QdrantExecutor, QdrantOpKind};
 use super::profile::{search_spec, setting_changes, wanted};
 use super::{Engine, ManagedConfig, Manifest, SearchSpec};
 use crate::backend::Store;
+use crate::backend::facts::{
+    DatasetReport, IndexChange, PoolReport, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
+};
+use crate::backend::model::{Dataset, Target};
+use crate::backend::qdrant::QdrantEvidence;
+use crate::backend::qdrant::spec::{QdrantOp, QdrantProfile};
+use crate::dataset::ParamGen;
 use crate::dataset::vectors::VectorSet;
 use crate::dataset::vectors::fresh::FreshPool;
 use crate::dataset::{DatasetSpec, VectorsSpec};
 use crate::error::{Error, InputIssue, Result};
-use crate::results::{
-    DatasetReport, Evidence, IndexChange, PoolReport, QdrantEvidence, ReadinessCheck, RevertReport,
-    TargetChanges, TargetEnv,
-};
-use crate::scenario::{
-    AppliedFile, Dataset, OpDef, ParamGen, ProfileDef, QdrantProfile, Target, Workload,
-};
+
+/// This store's workloads and profile files.
+type Workload = crate::backend::model::Workload<QdrantOp>;
+type AppliedFile = crate::backend::model::AppliedFile<QdrantProfile>;
 
 const BATCH: usize = 500;
 
@@ -163,25 +167,14 @@ impl QdrantStore {
     }
 }
 
-fn qdrant_profile(file: &AppliedFile) -> &QdrantProfile {
-    match &file.profile {
-        ProfileDef::Qdrant(p) => p,
-        _ => unreachable!("profiles are loaded per target kind (scenario::resolve)"),
-    }
-}
-
-fn evidence(e: &mut Evidence) -> &mut QdrantEvidence {
-    match e {
-        Evidence::Qdrant(q) => q,
-        _ => unreachable!("evidence is created by the store itself"),
-    }
-}
-
 impl Store for QdrantStore {
+    type Op = QdrantOp;
+    type Profile = QdrantProfile;
     type Exec = QdrantExecutor;
     type Data = QdrantData;
     type Applied = AppliedQdrantProfile;
     type Snapshot = ();
+    type Evidence = QdrantEvidence;
     /// The fresh-point pool of an upsert + search workload, and a handle to delete its points.
     type Workers = Option<(Searcher, Arc<FreshPool>)>;
 
@@ -331,7 +324,7 @@ impl Store for QdrantStore {
                 self.target.name
             )));
         };
-        let p = qdrant_profile(file);
+        let p = &file.profile;
         let c = data.collection.clone();
         let (n, dim) = (data.set.len() as u64, data.set.dim);
         let before = self.info(&c).await?.managed;
@@ -497,17 +490,22 @@ impl Store for QdrantStore {
         Ok(checks)
     }
 
-    fn new_evidence() -> Evidence {
-        Evidence::Qdrant(QdrantEvidence::default())
+    fn new_evidence() -> QdrantEvidence {
+        QdrantEvidence::default()
     }
 
-    async fn explain(&self, _w: &Workload, data: &QdrantData, ev: &mut Evidence) -> Result<()> {
+    async fn explain(
+        &self,
+        _w: &Workload,
+        data: &QdrantData,
+        ev: &mut QdrantEvidence,
+    ) -> Result<()> {
         let c = &data.collection;
         let info = self.info(c).await?;
         let build = self.builds.get(c);
         let n = data.set.len() as u64;
         let indexed_all = !info.managed.expects_index(n, data.set.dim) || info.indexed >= n;
-        *evidence(ev) = QdrantEvidence {
+        *ev = QdrantEvidence {
             mode: self.engine.mode().into(),
             collection: c.clone(),
             status: Some(
@@ -530,11 +528,11 @@ impl Store for QdrantStore {
         Ok(())
     }
 
-    async fn snapshot(&self, _w: &Workload, _e: &Evidence) -> Result<()> {
+    async fn snapshot(&self, _w: &Workload, _e: &QdrantEvidence) -> Result<()> {
         Ok(())
     }
 
-    fn accumulate(_after: &(), _before: &(), _e: &mut Evidence) {}
+    fn accumulate(_after: &(), _before: &(), _e: &mut QdrantEvidence) {}
 
     async fn workers(
         &self,
@@ -567,8 +565,9 @@ impl Store for QdrantStore {
             workload
                 .ops
                 .iter()
-                .map(|o| match &o.def {
-                    OpDef::Qdrant(q) => match (q.query, q.upsert) {
+                .map(|o| {
+                    let q = &o.def;
+                    match (q.query, q.upsert) {
                         (_, Some(batch)) => {
                             upsert.get_or_insert((batch, q.fresh_points));
                             QdrantOpKind::Upsert
@@ -577,8 +576,7 @@ impl Store for QdrantStore {
                             query: query.unwrap_or(ParamGen::QueryVector),
                             limit: q.limit as usize,
                         },
-                    },
-                    _ => unreachable!("workload files are checked against their target's kind"),
+                    }
                 })
                 .collect(),
         );
@@ -644,10 +642,10 @@ impl Store for QdrantStore {
 
     async fn check(
         &self,
-        check: &crate::scenario::CheckKind,
+        check: &crate::backend::checks::CheckKind,
         datasets: &[&Dataset],
-        _evidence: Option<&Evidence>,
-    ) -> Result<crate::results::CheckOutcome> {
+        _evidence: Option<&QdrantEvidence>,
+    ) -> Result<crate::backend::facts::CheckOutcome> {
         let collections: Vec<String> = datasets
             .iter()
             .map(|d| d.spec.namespace().to_string())
@@ -675,11 +673,11 @@ async fn build_vectors(dataset: &Dataset, spec: VectorsSpec) -> Result<VectorSet
 /// Configuration checks on the datasets' collections, read from the engine.
 pub(super) async fn check_collections(
     engine: &Engine,
-    kind: &crate::scenario::CheckKind,
+    kind: &crate::backend::checks::CheckKind,
     collections: &[String],
-) -> std::result::Result<crate::results::CheckOutcome, String> {
-    use crate::results::CheckOutcome;
-    use crate::scenario::CheckKind;
+) -> std::result::Result<crate::backend::facts::CheckOutcome, String> {
+    use crate::backend::checks::CheckKind;
+    use crate::backend::facts::CheckOutcome;
     if collections.is_empty() {
         return Ok(CheckOutcome::not_evaluated(
             "no vectors dataset on this target, so no collection to check",

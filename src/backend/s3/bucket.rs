@@ -14,10 +14,12 @@ use aws_sdk_s3::types::{
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{OWNER_TAG, target_error};
+use crate::backend::facts::{SettingChange, TargetChanges};
+use crate::backend::model::Target;
+use crate::backend::s3::BucketConfig;
+use crate::backend::s3::spec::{LifecycleRule, S3Profile};
 use crate::dataset::objects::{DATA_PREFIX, ObjectSet, SCRATCH_PREFIX};
 use crate::error::{Error, Result};
-use crate::results::{BucketConfig, SettingChange, TargetChanges};
-use crate::scenario::{LifecycleRule, S3Profile, Target};
 
 const MARKER: &str = "tunebench-dataset.json";
 

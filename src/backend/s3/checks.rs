@@ -3,9 +3,10 @@
 use aws_sdk_s3::Client;
 
 use super::bucket;
+use crate::backend::checks::CheckKind;
+use crate::backend::facts::CheckOutcome;
+use crate::backend::model::Target;
 use crate::error::Result;
-use crate::results::CheckOutcome;
-use crate::scenario::{CheckKind, Target};
 
 pub async fn check(
     client: &Client,

@@ -3,9 +3,11 @@
 
 mod bucket;
 mod checks;
+mod evidence;
 mod exec;
 mod metrics;
 mod server;
+pub mod spec;
 mod store;
 
 use aws_sdk_s3::Client;
@@ -17,12 +19,13 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 pub use bucket::AppliedS3;
+pub use evidence::{BucketConfig, S3Evidence, SeriesPoint, TtfbSummary};
 pub use exec::S3Exec;
 pub use store::S3Store;
 
+use crate::backend::model::Target;
 use crate::driver::OpError;
 use crate::error::Error;
-use crate::scenario::Target;
 
 /// The tag tunebench puts on buckets it creates; a bucket without it is never touched.
 pub const OWNER_TAG: (&str, &str) = ("tunebench-owner", "tunebench");

@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::backend::model::Target;
 use crate::error::{Error, Result};
-use crate::scenario::Target;
 
 pub struct ServerApplied {
     pub file: PathBuf,

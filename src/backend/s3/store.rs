@@ -10,24 +10,28 @@ use super::exec::{Op, Ops, S3Exec};
 use super::metrics::{Recorder, scrape};
 use super::target_error;
 use crate::backend::Store;
+use crate::backend::facts::{
+    DatasetReport, PoolReport, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
+};
+use crate::backend::model::{Dataset, Target};
+use crate::backend::s3::spec::{S3Op, S3Profile};
+use crate::backend::s3::{S3Evidence, SeriesPoint, TtfbSummary};
 use crate::dataset::DatasetSpec;
 use crate::dataset::objects::{ObjectSet, SCRATCH_PREFIX};
 use crate::error::{Error, Result};
 use crate::metrics as hdr;
-use crate::results::{
-    DatasetReport, Evidence, PoolReport, ReadinessCheck, RevertReport, S3Evidence, SeriesPoint,
-    TargetChanges, TargetEnv, TtfbSummary,
-};
-use crate::scenario::{
-    AppliedFile, Dataset, OpDef, ProfileDef, S3Op, S3Profile, Target, Workload, parse_size,
-};
+use crate::source::parse_size;
+
+/// This store's workloads and profile files.
+type Workload = crate::backend::model::Workload<S3Op>;
+type AppliedFile = crate::backend::model::AppliedFile<S3Profile>;
 
 pub struct S3Store {
     target: Target,
     client: Client,
     recorder: Arc<Recorder>,
     /// The applied profile's client tuning, used by the next workers.
-    tuning: crate::scenario::S3Profile,
+    tuning: crate::backend::s3::spec::S3Profile,
     /// The bucket of the dataset (one per target).
     bucket: Option<String>,
 }
@@ -41,26 +45,9 @@ pub struct S3Snapshot {
     aborted: u64,
 }
 
-fn ev(e: &mut Evidence) -> &mut S3Evidence {
-    match e {
-        Evidence::S3(s) => s,
-        _ => unreachable!("the runner gives each store its own evidence"),
-    }
-}
-
-fn profile(file: &AppliedFile) -> Result<&S3Profile> {
-    match &file.profile {
-        ProfileDef::S3(p) => Ok(p),
-        _ => Err(Error::Usage(format!(
-            "{}: not an s3 profile",
-            file.file.display()
-        ))),
-    }
-}
-
 fn empty_tuning() -> S3Profile {
     S3Profile {
-        store: crate::scenario::TargetKind::S3,
+        store: crate::backend::model::TargetKind::S3,
         description: String::new(),
         versioning: None,
         policy: None,
@@ -103,10 +90,13 @@ impl S3Store {
 }
 
 impl Store for S3Store {
+    type Op = S3Op;
+    type Profile = S3Profile;
     type Exec = S3Exec;
     type Data = ObjectSet;
     type Applied = AppliedS3;
     type Snapshot = S3Snapshot;
+    type Evidence = S3Evidence;
     type Workers = ();
 
     async fn connect(target: &Target) -> Result<Self> {
@@ -179,7 +169,7 @@ impl Store for S3Store {
         _data: Option<&ObjectSet>,
         _host_memory: u64,
     ) -> Result<AppliedS3> {
-        let p = profile(file)?.clone();
+        let p = file.profile.clone();
         let bucket = self.bucket()?.to_string();
         bucket::check_owned(&self.client, &self.target, &bucket).await?;
         // The server first: a restart must not happen under an applied bucket config we
@@ -215,7 +205,7 @@ impl Store for S3Store {
             &after,
         );
         if let Some(s) = &server {
-            changes.settings.push(crate::results::SettingChange {
+            changes.settings.push(crate::backend::facts::SettingChange {
                 name: "MINIO_STORAGE_CLASS_STANDARD (parity of new objects)".into(),
                 requested: format!("EC:{}", p.server.parity.unwrap_or_default()),
                 before: format!("EC:{}", s.before_parity),
@@ -299,7 +289,7 @@ impl Store for S3Store {
             actual: n.to_string(),
             ok: n == set.objects.len() as u64,
         }];
-        if let Some(p) = file.map(profile).transpose()? {
+        if let Some(p) = file.map(|f| &f.profile) {
             let got = bucket::read_config(&self.client, t, bucket).await?;
             if let Some(v) = &p.versioning {
                 let want = if v == "enabled" {
@@ -338,19 +328,19 @@ impl Store for S3Store {
         Ok(checks)
     }
 
-    fn new_evidence() -> Evidence {
-        Evidence::S3(S3Evidence::default())
+    fn new_evidence() -> S3Evidence {
+        S3Evidence::default()
     }
 
-    async fn explain(&self, _w: &Workload, set: &ObjectSet, e: &mut Evidence) -> Result<()> {
-        if ev(e).bucket.is_none() {
-            ev(e).bucket =
+    async fn explain(&self, _w: &Workload, set: &ObjectSet, e: &mut S3Evidence) -> Result<()> {
+        if e.bucket.is_none() {
+            e.bucket =
                 Some(bucket::read_config(&self.client, &self.target, &set.spec.bucket).await?);
         }
         Ok(())
     }
 
-    async fn snapshot(&self, workload: &Workload, _e: &Evidence) -> Result<S3Snapshot> {
+    async fn snapshot(&self, workload: &Workload, _e: &S3Evidence) -> Result<S3Snapshot> {
         // Called right before and right after a measured phase, when no operation is in
         // flight: anything still registered was dropped by a timeout.
         let aborted = self.sweep().await;
@@ -372,8 +362,7 @@ impl Store for S3Store {
         })
     }
 
-    fn accumulate(after: &S3Snapshot, before: &S3Snapshot, e: &mut Evidence) {
-        let ev = ev(e);
+    fn accumulate(after: &S3Snapshot, before: &S3Snapshot, ev: &mut S3Evidence) {
         match (&before.metrics, &after.metrics) {
             (Ok(b), Ok(a)) => {
                 if ev.metrics_before.is_empty() {
@@ -435,12 +424,7 @@ impl Store for S3Store {
             .ops
             .iter()
             .map(|o| {
-                let OpDef::S3(op) = &o.def else {
-                    return Err(Error::Usage(format!(
-                        "workload {}: op {} is not an S3 operation",
-                        workload.name, o.name
-                    )));
-                };
+                let op = &o.def;
                 let size = |s: &str| parse_size(s).expect("validated");
                 Ok(match op {
                     S3Op::MultipartUpload {
@@ -478,10 +462,10 @@ impl Store for S3Store {
 
     async fn check(
         &self,
-        check: &crate::scenario::CheckKind,
+        check: &crate::backend::checks::CheckKind,
         datasets: &[&Dataset],
-        _evidence: Option<&Evidence>,
-    ) -> Result<crate::results::CheckOutcome> {
+        _evidence: Option<&S3Evidence>,
+    ) -> Result<crate::backend::facts::CheckOutcome> {
         let buckets: Vec<String> = datasets
             .iter()
             .map(|d| d.spec.namespace().to_string())

@@ -5,14 +5,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::source::parse_duration;
-use super::{SourceFile, TargetKind};
+use crate::backend::model::TargetKind;
 use crate::error::InputIssue;
+use crate::source::SourceFile;
+use crate::source::parse_duration;
 
 /// One `[[checks]]` entry as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CheckFile {
+pub struct CheckFile {
     target: String,
     check: String,
     /// slow_query_log: the largest acceptable `log_min_duration_statement`, e.g. "100ms".
@@ -142,7 +143,7 @@ impl CheckKind {
 }
 
 /// Resolves `[[checks]]`, reporting every problem with its field.
-pub(super) fn resolve(
+pub fn resolve(
     src: &SourceFile,
     files: &[CheckFile],
     target_kind: impl Fn(&str) -> Option<TargetKind>,

@@ -1,4 +1,7 @@
-//! Reading TOML input files so that every problem can be pinned to a line and column.
+//! Reading TOML input files so that every problem can be pinned to a line and column, and
+//! the small value syntaxes they share (durations, sizes, `${VAR}` interpolation).
+
+mod spans;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -8,8 +11,8 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::spans::SpanIndex;
 use crate::error::{Error, InputIssue, Result};
+use spans::SpanIndex;
 
 /// The text of one input file, kept so that later (semantic) errors can still be located.
 #[derive(Debug, Clone)]
@@ -202,8 +205,36 @@ pub fn interpolate(text: &str) -> std::result::Result<String, String> {
     Ok(out)
 }
 
+/// Parses `64MiB`, `16MB`, `512KiB`, `100` (bytes).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let n: u64 = t[..split].parse().ok()?;
+    let mult: u64 = match t[split..].trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(super::parse_size("1MB"), Some(1_000_000));
+        assert_eq!(super::parse_size("100"), Some(100));
+        assert_eq!(super::parse_size("12 KiB"), Some(12 << 10));
+        assert_eq!(super::parse_size("lots"), None);
+        assert_eq!(super::parse_size("5XB"), None);
+    }
+
     use super::*;
 
     #[test]

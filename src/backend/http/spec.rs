@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::source::{interpolate, parse_duration};
-use super::workload::{OpDef, WorkloadDef, WorkloadFile};
-use super::{SourceFile, TargetKind};
+use crate::backend::model::TargetKind;
+use crate::backend::model::{OpDef, WorkloadDef, WorkloadFile};
 use crate::error::{Error, Result};
+use crate::source::SourceFile;
+use crate::source::{interpolate, parse_duration};
 
 /// Methods an op may use. CONNECT and TRACE are left out: neither measures an endpoint.
 pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -91,7 +92,7 @@ impl std::fmt::Debug for Headers {
     }
 }
 
-pub(super) fn load_http(src: &SourceFile) -> Result<WorkloadDef> {
+pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
     let mut file: WorkloadFile<HttpOp> = src.parse()?;
     let mut issues = Vec::new();
     for (name, op) in file.ops.iter_mut() {
@@ -172,6 +173,16 @@ pub(super) fn load_http(src: &SourceFile) -> Result<WorkloadDef> {
     } else {
         Err(Error::Input(issues))
     }
+}
+
+/// What a target URL must look like, and whether `url` does (checked without connecting).
+pub const URL_EXPECTED: &str = "an HTTP base URL; expected http://HOST:PORT[/PREFIX] (no user:password@, no query; credentials go in an op's headers)";
+
+pub fn url_fits(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && !url.contains('@')
+        && !url.contains(['?', '#'])
+        && reqwest::Url::parse(url).is_ok_and(|u| u.has_host())
 }
 
 #[cfg(test)]

@@ -1,0 +1,266 @@
+//! This store's part of the input files: its ops (workload files) and its profile format,
+//! with the checks that need no server.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::model::{OpDef, TargetKind, WorkloadDef, WorkloadFile};
+use crate::dataset::ParamGen;
+use crate::error::{Error, Result};
+use crate::source::SourceFile;
+
+/// A Qdrant operation (qdrant workloads): a search with a held-out query vector, optionally
+/// filtered on the payload's category, judged for recall@k against exact ground truth; or an
+/// upsert of a batch of fresh points, for concurrent upsert + search workloads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantOp {
+    #[serde(default)]
+    pub description: String,
+    /// query_vector, or query_vector_category50 / 10 / 1 for a filtered search.
+    #[serde(default)]
+    pub query: Option<ParamGen>,
+    /// Results requested (top-k); 10 when unset.
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+    /// Upsert this many fresh points per operation (instead of `query`).
+    #[serde(default)]
+    pub upsert: Option<u32>,
+    /// Size of the fresh-point pool the upserts write, in order, before rewriting it; 10 % of
+    /// the dataset when unset.
+    #[serde(default)]
+    pub fresh_points: Option<u32>,
+}
+
+impl QdrantOp {
+    pub fn params(&self) -> &[ParamGen] {
+        self.query.as_slice()
+    }
+}
+
+fn default_limit() -> u32 {
+    10
+}
+
+pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
+    let file: WorkloadFile<QdrantOp> = src.parse()?;
+    let mut issues = Vec::new();
+    for (name, op) in &file.ops {
+        match (op.query, op.upsert) {
+            (Some(q), None) => {
+                if q.vector_filter().is_none() {
+                    issues.push(src.issue(
+                        &format!("ops.{name}.query"),
+                        format!(
+                            "{q:?} is not a query vector; valid: query_vector, query_vector_category50, query_vector_category10, query_vector_category1"
+                        ),
+                    ));
+                }
+                if op.fresh_points.is_some() {
+                    issues.push(src.issue(
+                        &format!("ops.{name}.fresh_points"),
+                        "fresh_points goes with `upsert`, not with a search",
+                    ));
+                }
+            }
+            (None, Some(batch)) => {
+                if !(1..=10_000).contains(&batch) {
+                    issues.push(src.issue(
+                        &format!("ops.{name}.upsert"),
+                        "points per upsert must be 1..=10000",
+                    ));
+                }
+                if op.fresh_points.is_some_and(|f| f < batch) {
+                    issues.push(src.issue(
+                        &format!("ops.{name}.fresh_points"),
+                        "must hold at least one batch (`upsert` points)",
+                    ));
+                }
+            }
+            _ => issues.push(src.issue(
+                &format!("ops.{name}"),
+                "set exactly one of `query` (a search) and `upsert` (points per batch)",
+            )),
+        }
+        if !(1..=1000).contains(&op.limit) {
+            issues.push(src.issue(&format!("ops.{name}.limit"), "must be 1..=1000"));
+        }
+    }
+    if issues.is_empty() {
+        Ok(WorkloadDef {
+            store: TargetKind::Qdrant,
+            description: file.description,
+            ops: file
+                .ops
+                .into_iter()
+                .map(|(k, v)| (k, OpDef::Qdrant(v)))
+                .collect(),
+        })
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+/// A Qdrant tuning profile: the collection's HNSW, optimizer and quantization config (which
+/// apply re-indexes under and revert restores) and the search parameters the workers send.
+/// Every field left out keeps what the collection had, so an empty profile is the baseline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantProfile {
+    pub store: TargetKind,
+    #[serde(default)]
+    pub description: String,
+    pub hnsw: Option<QdrantHnsw>,
+    pub optimizers: Option<QdrantOptimizers>,
+    pub quantization: Option<QdrantQuantization>,
+    #[serde(default)]
+    pub search: QdrantSearch,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantHnsw {
+    pub m: Option<u32>,
+    pub ef_construct: Option<u32>,
+    /// KB of vectors below which a (filtered) search scans instead of using the graph.
+    pub full_scan_threshold: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantOptimizers {
+    /// KB of vectors in a segment above which it gets an HNSW index.
+    pub indexing_threshold: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum QuantizationKind {
+    Int8,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantQuantization {
+    /// Scalar quantization; only "int8" exists.
+    #[serde(rename = "type")]
+    pub kind: QuantizationKind,
+    pub quantile: Option<f32>,
+    pub always_ram: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantSearch {
+    pub hnsw_ef: Option<u32>,
+    #[serde(default)]
+    pub exact: bool,
+    /// Re-score the quantized candidates with the original vectors.
+    pub rescore: Option<bool>,
+    /// Candidates fetched from the quantized index per result (>= 1.0) before rescoring.
+    pub oversampling: Option<f64>,
+}
+
+pub fn load_profile(path: &Path) -> Result<QdrantProfile> {
+    let src = SourceFile::read(path)?;
+    let profile: QdrantProfile = src.parse()?;
+    let mut issues = Vec::new();
+    if profile.store != TargetKind::Qdrant {
+        issues.push(src.issue("store", "must be \"qdrant\" for a qdrant target"));
+    }
+    let mut range = |field: &str, v: Option<f64>, lo: f64, hi: f64, hint: &str| {
+        if let Some(v) = v
+            && !(lo..=hi).contains(&v)
+        {
+            issues.push(src.issue(field, format!("is {v}; valid: {hint}")));
+        }
+    };
+    if let Some(h) = &profile.hnsw {
+        range(
+            "hnsw.m",
+            h.m.map(f64::from),
+            4.0,
+            128.0,
+            "4..=128 (e.g. 16)",
+        );
+        range(
+            "hnsw.ef_construct",
+            h.ef_construct.map(f64::from),
+            4.0,
+            4096.0,
+            "4..=4096 (e.g. 100)",
+        );
+        range(
+            "hnsw.full_scan_threshold",
+            h.full_scan_threshold.map(f64::from),
+            1.0,
+            1e9,
+            "KB >= 1 (e.g. 10000)",
+        );
+    }
+    if let Some(o) = &profile.optimizers {
+        range(
+            "optimizers.indexing_threshold",
+            o.indexing_threshold.map(f64::from),
+            1.0,
+            1e9,
+            "KB >= 1 (e.g. 20000); tunebench always builds the index it measures",
+        );
+    }
+    if let Some(q) = &profile.quantization {
+        range(
+            "quantization.quantile",
+            q.quantile.map(f64::from),
+            0.5,
+            1.0,
+            "0.5..=1.0 (e.g. 0.99)",
+        );
+    }
+    range(
+        "search.hnsw_ef",
+        profile.search.hnsw_ef.map(f64::from),
+        1.0,
+        100_000.0,
+        "1..=100000 (e.g. 64)",
+    );
+    range(
+        "search.oversampling",
+        profile.search.oversampling,
+        1.0,
+        100.0,
+        "1.0..=100.0 (e.g. 2.0)",
+    );
+    if profile.quantization.is_none()
+        && (profile.search.rescore.is_some() || profile.search.oversampling.is_some())
+    {
+        issues.push(src.issue(
+            "search",
+            "rescore and oversampling act on a quantized index; add [quantization] type = \"int8\" or remove them",
+        ));
+    }
+    if issues.is_empty() {
+        Ok(profile)
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+/// What can be told about a profile for `target` without a server.
+pub fn profile_problems(target: &crate::backend::model::Target, has_dataset: bool) -> Vec<String> {
+    if has_dataset {
+        return Vec::new();
+    }
+    vec![format!(
+        "target {} has no dataset, so there is no collection for the profile; add a vectors dataset on it",
+        target.name
+    )]
+}
+
+/// What a target URL must look like, and whether `url` does (checked without connecting).
+pub const URL_EXPECTED: &str =
+    "a Qdrant gRPC URL; expected http://HOST:6334, or empty for the embedded engine";
+
+pub fn url_fits(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}

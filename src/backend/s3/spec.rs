@@ -1,0 +1,274 @@
+//! This store's part of the input files: its ops (workload files) and its profile format,
+//! with the checks that need no server.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::model::{OpDef, TargetKind, WorkloadDef, WorkloadFile};
+use crate::error::{Error, Result};
+use crate::source::{SourceFile, parse_size};
+
+/// One S3 operation. Sizes are written like `64MiB`, `512KiB`, `1MB` or a byte count.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum S3Op {
+    /// CreateMultipartUpload, UploadPart with `parts_in_flight` parts at once, Complete.
+    MultipartUpload {
+        object_size: String,
+        part_size: String,
+        parts_in_flight: u32,
+    },
+    /// One PutObject of `size` bytes.
+    Put { size: String },
+    /// GetObject of a dataset object, whole or `range` bytes of it, verified byte for byte.
+    Get {
+        #[serde(default)]
+        range: Option<String>,
+    },
+    /// One ListObjectsV2 page over the dataset's objects.
+    List {
+        #[serde(default = "default_max_keys")]
+        max_keys: i32,
+    },
+    /// DeleteObject of an object this worker wrote with `put` (the oldest one it still has).
+    Delete,
+}
+
+fn default_max_keys() -> i32 {
+    1000
+}
+
+/// S3's smallest part (except the last one) and largest part count.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+
+pub const MAX_PART_SIZE: u64 = 64 << 20;
+
+pub const MAX_PARTS: u64 = 10_000;
+
+/// Highest `$n` in the statement.
+pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
+    let file: WorkloadFile<S3Op> = src.parse()?;
+    let mut issues = Vec::new();
+    let size = |issues: &mut Vec<_>, field: String, text: &str| -> Option<u64> {
+        let v = parse_size(text).filter(|v| *v > 0);
+        if v.is_none() {
+            issues.push(src.issue(
+                &field,
+                format!("`{text}` is not a size; write e.g. \"64MiB\", \"512KiB\" or \"1MB\""),
+            ));
+        }
+        v
+    };
+    for (name, op) in &file.ops {
+        let f = |k: &str| format!("ops.{name}.{k}");
+        match op {
+            S3Op::MultipartUpload {
+                object_size,
+                part_size,
+                parts_in_flight,
+            } => {
+                let obj = size(&mut issues, f("object_size"), object_size);
+                let part = size(&mut issues, f("part_size"), part_size);
+                if let Some(p) = part
+                    && !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&p)
+                {
+                    issues.push(src.issue(&f("part_size"), format!("{part_size} is outside 5MiB..64MiB: S3 refuses parts below 5 MiB (except the last)")));
+                }
+                if let (Some(o), Some(p)) = (obj, part) {
+                    if o < MIN_PART_SIZE {
+                        issues.push(src.issue(&f("object_size"), format!("{object_size} is smaller than the minimum part size (5MiB); use kind = \"put\" for small objects")));
+                    } else if o.div_ceil(p) > MAX_PARTS {
+                        issues.push(src.issue(
+                            &f("part_size"),
+                            "the object would need more than 10,000 parts; raise part_size",
+                        ));
+                    }
+                }
+                if *parts_in_flight == 0 || *parts_in_flight > 64 {
+                    issues.push(src.issue(&f("parts_in_flight"), "must be between 1 and 64"));
+                }
+            }
+            S3Op::Put { size: s } => {
+                if let Some(v) = size(&mut issues, f("size"), s)
+                    && v > 5 << 30
+                {
+                    issues.push(src.issue(&f("size"), "a single PUT takes at most 5GiB"));
+                }
+            }
+            S3Op::Get { range: Some(r) } => {
+                size(&mut issues, f("range"), r);
+            }
+            S3Op::Get { range: None } | S3Op::Delete => {}
+            S3Op::List { max_keys } => {
+                if !(1..=1000).contains(max_keys) {
+                    issues.push(src.issue(&f("max_keys"), "must be between 1 and 1000"));
+                }
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(WorkloadDef {
+            store: TargetKind::S3,
+            description: file.description,
+            ops: file
+                .ops
+                .into_iter()
+                .map(|(k, v)| (k, OpDef::S3(v)))
+                .collect(),
+        })
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+/// An S3 profile: bucket configuration applied to the dataset's `tunebench-` bucket, and
+/// the harness's own client tuning. Every field is optional; what is absent is left alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Profile {
+    pub store: TargetKind,
+    #[serde(default)]
+    pub description: String,
+    /// `enabled` or `suspended` (S3 cannot return a bucket to "never versioned").
+    pub versioning: Option<String>,
+    /// Bucket policy JSON; `${bucket}` is replaced by the bucket's name.
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub lifecycle: Vec<LifecycleRule>,
+    #[serde(default)]
+    pub client: ClientTuning,
+    #[serde(default)]
+    pub server: ServerSettings,
+}
+
+/// MinIO server settings, applied through the target's settings file and restart command.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Erasure-coding parity of new objects (`MINIO_STORAGE_CLASS_STANDARD=EC:N`), 0..=2 on
+    /// the stack's 4-drive set.
+    pub parity: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleRule {
+    pub id: String,
+    #[serde(default)]
+    pub prefix: String,
+    /// Expire current versions this many days after creation.
+    pub expire_days: Option<i32>,
+    /// Remove noncurrent versions this many days after they became noncurrent.
+    pub noncurrent_days: Option<i32>,
+    /// Abort multipart uploads still incomplete this many days after they started.
+    pub abort_incomplete_days: Option<i32>,
+}
+
+/// Overrides of the workload's multipart settings, for client-side tuning profiles.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTuning {
+    pub part_size: Option<String>,
+    pub parts_in_flight: Option<u32>,
+}
+
+pub fn load_profile(path: &Path) -> Result<S3Profile> {
+    let src = SourceFile::read(path)?;
+    let profile: S3Profile = src.parse()?;
+    let mut issues = Vec::new();
+    if profile.store != TargetKind::S3 {
+        issues.push(src.issue(
+            "store",
+            "a profile for an s3 target must say store = \"s3\"",
+        ));
+    }
+    if let Some(v) = &profile.versioning
+        && v != "enabled"
+        && v != "suspended"
+    {
+        issues.push(src.issue("versioning", format!("`{v}`: valid: enabled, suspended")));
+    }
+    if let Some(p) = &profile.policy
+        && serde_json::from_str::<serde_json::Value>(&p.replace("${bucket}", "b")).is_err()
+    {
+        issues.push(src.issue("policy", "is not JSON; write the policy document as a JSON string (${bucket} is replaced by the bucket)"));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, r) in profile.lifecycle.iter().enumerate() {
+        if r.id.is_empty() || !ids.insert(r.id.clone()) {
+            issues.push(src.issue(
+                &format!("lifecycle[{i}].id"),
+                "must be non-empty and unique",
+            ));
+        }
+        let days = [r.expire_days, r.noncurrent_days, r.abort_incomplete_days];
+        if days.iter().all(Option::is_none) {
+            issues.push(src.issue(
+                &format!("lifecycle[{i}]"),
+                "set at least one of expire_days, noncurrent_days, abort_incomplete_days",
+            ));
+        }
+        if days.iter().flatten().any(|d| *d < 1) {
+            issues.push(src.issue(&format!("lifecycle[{i}]"), "days must be at least 1"));
+        }
+    }
+    if let Some(ps) = &profile.client.part_size {
+        match crate::source::parse_size(ps) {
+            Some(v) if (MIN_PART_SIZE..=MAX_PART_SIZE).contains(&v) => {}
+            _ => issues.push(src.issue(
+                "client.part_size",
+                format!("`{ps}`: a size between 5MiB and 64MiB, e.g. \"16MiB\""),
+            )),
+        }
+    }
+    if profile
+        .client
+        .parts_in_flight
+        .is_some_and(|n| n == 0 || n > 64)
+    {
+        issues.push(src.issue("client.parts_in_flight", "must be between 1 and 64"));
+    }
+    if issues.is_empty() {
+        Ok(profile)
+    } else {
+        Err(Error::Input(issues))
+    }
+}
+
+/// What can be told about a profile for `target` without a server (`has_dataset`: the
+/// scenario puts an objects dataset, hence a bucket, on the target).
+pub fn profile_problems(
+    target: &crate::backend::model::Target,
+    profile: &S3Profile,
+    has_dataset: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let bucket =
+        profile.versioning.is_some() || profile.policy.is_some() || !profile.lifecycle.is_empty();
+    if bucket && !has_dataset {
+        out.push(format!(
+            "target {} has no objects dataset, so there is no bucket to configure; add one on it",
+            target.name
+        ));
+    }
+    if profile.server.parity.is_some()
+        && (target.settings_file.is_none() || target.restart_command.is_none())
+    {
+        out.push(format!(
+            "sets [server] parity, which MinIO reads at start: targets.{} needs settings_file (e.g. \"${{TUNEBENCH_CACHE:-../.cache}}/minio/env\") and restart_command (e.g. \"../scripts/stack restart minio\")",
+            target.name
+        ));
+    }
+    out
+}
+
+/// What a target URL must look like, and whether `url` does (checked without connecting).
+pub const URL_EXPECTED: &str =
+    "an S3 endpoint; expected http://HOST:PORT (keys go in access_key / secret_key, not the URL)";
+
+pub fn url_fits(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && !url.contains('@')
+        && url.len() > "https://".len()
+}
