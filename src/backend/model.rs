@@ -401,3 +401,47 @@ impl TargetKind {
         })
     }
 }
+
+/// A runtime error about a target (exit 3), naming it by its redacted URL.
+pub fn target_error(target: &Target, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::target(
+        format!("target {} ({}): {what}", target.name, target.url_redacted),
+        e,
+    )
+}
+
+/// Runs a target's restart command (`sh -c`, in the scenario's folder, no stdin) and waits at
+/// most `limit` for it; its stderr is in the error when it fails.
+pub async fn run_restart_command(target: &Target, cmd: &str, limit: Duration) -> Result<()> {
+    tracing::info!("restarting target {} with `{cmd}`", target.name);
+    let output = tokio::time::timeout(
+        limit,
+        tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(&target.workdir)
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .map_err(|_| {
+        target_error(
+            target,
+            "restart",
+            format!("`{cmd}` did not finish within {} s", limit.as_secs()),
+        )
+    })?
+    .map_err(|e| target_error(target, "restart", format!("cannot run `{cmd}`: {e}")))?;
+    if !output.status.success() {
+        return Err(target_error(
+            target,
+            "restart",
+            format!(
+                "`{cmd}` failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        ));
+    }
+    Ok(())
+}

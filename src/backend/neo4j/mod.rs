@@ -24,12 +24,7 @@ use crate::dataset::{Graph, GraphParam, GraphValue};
 use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, Result};
 
-pub fn target_error(target: &Target, what: &str, e: impl std::fmt::Display) -> Error {
-    Error::target(
-        format!("target {} ({}): {what}", target.name, target.url_redacted),
-        e,
-    )
-}
+pub use crate::backend::model::target_error;
 
 /// Opens a Bolt connection pool and proves it with a query, so a wrong password or a dead
 /// server fails here (exit 3) and never later. Messages carry the URL, never the password.

@@ -301,36 +301,7 @@ async fn restart(target: &Target) -> Result<Bolt> {
         .restart_command
         .as_deref()
         .expect("checked before changing files");
-    tracing::info!("restarting target {} with `{cmd}`", target.name);
-    let output = tokio::time::timeout(
-        Duration::from_secs(300),
-        tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(&target.workdir)
-            .stdin(std::process::Stdio::null())
-            .output(),
-    )
-    .await
-    .map_err(|_| {
-        target_error(
-            target,
-            "restart",
-            format!("`{cmd}` did not finish within 300 s"),
-        )
-    })?
-    .map_err(|e| target_error(target, "restart", format!("cannot run `{cmd}`: {e}")))?;
-    if !output.status.success() {
-        return Err(target_error(
-            target,
-            "restart",
-            format!(
-                "`{cmd}` failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        ));
-    }
+    crate::backend::model::run_restart_command(target, cmd, Duration::from_secs(300)).await?;
     reconnect(target, Duration::from_secs(120)).await
 }
 

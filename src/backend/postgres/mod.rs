@@ -77,12 +77,7 @@ pub async fn connect(target: &Target) -> Result<PgPool> {
         })
 }
 
-pub fn target_error(target: &Target, what: &str, e: impl std::fmt::Display) -> Error {
-    Error::target(
-        format!("target {} ({}): {what}", target.name, target.url_redacted),
-        e,
-    )
-}
+pub use crate::backend::model::target_error;
 
 /// Server version and the settings that differ from their built-in defaults.
 pub async fn server_info(pool: &PgPool) -> sqlx::Result<(String, BTreeMap<String, String>)> {

@@ -73,10 +73,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    Error::target(
-        format!("target {} ({}): {what}", target.name, target.url_redacted),
-        describe(&e),
-    )
+    crate::backend::model::target_error(target, what, describe(&e))
 }
 
 /// The S3 error code and message when the server answered, else the transport failure.

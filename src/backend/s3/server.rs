@@ -70,31 +70,7 @@ fn with_parity(text: &str, parity: u32) -> String {
 }
 
 async fn restart(t: &Target, cmd: &str) -> Result<()> {
-    tracing::info!("restarting target {} with `{cmd}`", t.name);
-    let output = tokio::time::timeout(
-        Duration::from_secs(180),
-        tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(&t.workdir)
-            .stdin(std::process::Stdio::null())
-            .output(),
-    )
-    .await
-    .map_err(|_| err(t, "restart", format!("`{cmd}` did not finish within 180 s")))?
-    .map_err(|e| err(t, "restart", format!("cannot run `{cmd}`: {e}")))?;
-    if !output.status.success() {
-        return Err(err(
-            t,
-            "restart",
-            format!(
-                "`{cmd}` failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        ));
-    }
-    Ok(())
+    crate::backend::model::run_restart_command(t, cmd, Duration::from_secs(180)).await
 }
 
 fn write(t: &Target, file: &PathBuf, text: &str) -> Result<()> {
