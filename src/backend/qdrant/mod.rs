@@ -2,9 +2,11 @@
 //! (`qdrant-client`, when the target has a URL), behind one [`Engine`] so the dataset load,
 //! profiles, readiness, evidence and workloads are shared.
 
+mod checks;
 mod edge;
 mod evidence;
 mod exec;
+mod load;
 mod profile;
 mod server;
 pub mod spec;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::Searcher;
 use super::exec::{QdrantExecutor, QdrantOpKind};
 use super::profile::{search_spec, setting_changes, wanted};
-use super::{Engine, ManagedConfig, Manifest, SearchSpec};
+use super::{Engine, ManagedConfig, SearchSpec};
 use crate::backend::Store;
 use crate::backend::facts::{
     DatasetReport, IndexChange, PoolReport, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
@@ -20,31 +20,30 @@ use crate::backend::qdrant::spec::{QdrantOp, QdrantProfile};
 use crate::dataset::ParamGen;
 use crate::dataset::vectors::VectorSet;
 use crate::dataset::vectors::fresh::FreshPool;
-use crate::dataset::{DatasetSpec, VectorsSpec};
+use crate::dataset::DatasetSpec;
 use crate::error::{Error, InputIssue, Result};
 
 /// This store's workloads and profile files.
 type Workload = crate::backend::model::Workload<QdrantOp>;
 type AppliedFile = crate::backend::model::AppliedFile<QdrantProfile>;
 
-const BATCH: usize = 500;
 
 /// One measured index build: what `index_vectors_per_s` reports.
 #[derive(Debug, Clone)]
-struct IndexBuild {
-    seconds: f64,
-    vectors: u64,
-    source: String,
+pub(super) struct IndexBuild {
+    pub(super) seconds: f64,
+    pub(super) vectors: u64,
+    pub(super) source: String,
 }
 
 pub struct QdrantStore {
-    target: Target,
-    engine: Engine,
-    version: String,
+    pub(super) target: Target,
+    pub(super) engine: Engine,
+    pub(super) version: String,
     /// The index build that produced each collection's current state.
-    builds: HashMap<String, IndexBuild>,
+    pub(super) builds: HashMap<String, IndexBuild>,
     /// Search parameters of the applied profile, per collection.
-    search: HashMap<String, SearchSpec>,
+    pub(super) search: HashMap<String, SearchSpec>,
 }
 
 /// A prepared vector set and the collection holding it.
@@ -60,111 +59,6 @@ pub struct AppliedQdrantProfile {
     before: ManagedConfig,
     after: ManagedConfig,
     changes: TargetChanges,
-}
-
-impl QdrantStore {
-    fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
-        Error::target(
-            format!(
-                "target {} ({}, {}): {what}",
-                self.target.name,
-                self.engine.mode(),
-                self.target.url_redacted
-            ),
-            e,
-        )
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
-    /// Re-indexes (when the config change needs it) and records the build.
-    async fn rebuild(
-        &mut self,
-        c: &str,
-        vectors: u64,
-        dim: usize,
-        cfg: &ManagedConfig,
-        source: &str,
-    ) -> Result<Option<f64>> {
-        let started = Instant::now();
-        self.engine
-            .build_index(c, cfg.expects_index(vectors, dim))
-            .await
-            .map_err(|e| self.fail(&format!("building the index of {c}"), e))?;
-        let seconds = started.elapsed().as_secs_f64();
-        if cfg.expects_index(vectors, dim) {
-            self.builds.insert(
-                c.to_string(),
-                IndexBuild {
-                    seconds,
-                    vectors,
-                    source: format!("{source} (re-index {vectors} vectors)"),
-                },
-            );
-            Ok(Some(seconds))
-        } else {
-            self.builds.remove(c);
-            Ok(None)
-        }
-    }
-
-    async fn load(&mut self, c: &str, set: &VectorSet, hash: &str) -> Result<(f64, f64)> {
-        let mut manifest = Manifest {
-            created_by: "tunebench".into(),
-            spec_hash: hash.to_string(),
-            complete: false,
-            upsert_seconds: None,
-            index_seconds: None,
-            vectors: set.len() as u64,
-        };
-        self.engine
-            .create(c, set.dim, &manifest)
-            .await
-            .map_err(|e| self.fail(&format!("creating collection {c}"), e))?;
-        let started = Instant::now();
-        for from in (0..set.len()).step_by(BATCH) {
-            let to = (from + BATCH).min(set.len());
-            let points = (from..to)
-                .map(|i| {
-                    (
-                        i as u64 + 1,
-                        set.row(i).to_vec(),
-                        set.categories[i],
-                        set.timestamps[i],
-                    )
-                })
-                .collect();
-            self.engine
-                .upsert(c, points)
-                .await
-                .map_err(|e| self.fail(&format!("upserting into {c}"), e))?;
-        }
-        let upsert = started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        let info = self.info(c).await?;
-        self.engine
-            .build_index(c, info.managed.expects_index(set.len() as u64, set.dim))
-            .await
-            .map_err(|e| self.fail(&format!("building the index of {c}"), e))?;
-        let index = started.elapsed().as_secs_f64();
-        manifest.complete = true;
-        manifest.upsert_seconds = Some(upsert);
-        manifest.index_seconds = Some(index);
-        self.engine
-            .write_manifest(c, &manifest)
-            .await
-            .map_err(|e| self.fail(&format!("marking {c} complete"), e))?;
-        Ok((upsert, index))
-    }
-
-    async fn info(&self, c: &str) -> Result<super::CollectionInfo> {
-        self.engine
-            .info(c)
-            .await
-            .map_err(|e| self.fail(&format!("reading collection info of {c}"), e))
-    }
 }
 
 impl Store for QdrantStore {
@@ -233,7 +127,7 @@ impl Store for QdrantStore {
                 dataset.file.display()
             )));
         };
-        let set = build_vectors(dataset, spec.clone()).await?;
+        let set = super::load::build_vectors(dataset, spec.clone()).await?;
         let c = spec.schema.clone();
         let hash = dataset.spec.hash();
         let n = set.len() as u64;
@@ -650,7 +544,7 @@ impl Store for QdrantStore {
             .iter()
             .map(|d| d.spec.namespace().to_string())
             .collect();
-        check_collections(&self.engine, check, &collections)
+        super::checks::check_collections(&self.engine, check, &collections)
             .await
             .map_err(|e| self.fail("configuration check", e))
     }
@@ -660,75 +554,3 @@ impl Store for QdrantStore {
     }
 }
 
-/// Generates (or reads) the vectors and their ground truth on a blocking thread.
-async fn build_vectors(dataset: &Dataset, spec: VectorsSpec) -> Result<VectorSet> {
-    let cache = crate::dataset::vectors::cache_dir();
-    let file = dataset.file.clone();
-    tokio::task::spawn_blocking(move || VectorSet::build(&spec, &cache))
-        .await
-        .map_err(|e| Error::Usage(format!("building the vector dataset failed: {e}")))?
-        .map_err(|e| Error::input(InputIssue::new(&file, "vectors_file", e)))
-}
-
-/// Configuration checks on the datasets' collections, read from the engine.
-pub(super) async fn check_collections(
-    engine: &Engine,
-    kind: &crate::backend::checks::CheckKind,
-    collections: &[String],
-) -> std::result::Result<crate::backend::facts::CheckOutcome, String> {
-    use crate::backend::checks::CheckKind;
-    use crate::backend::facts::CheckOutcome;
-    if collections.is_empty() {
-        return Ok(CheckOutcome::not_evaluated(
-            "no vectors dataset on this target, so no collection to check",
-        ));
-    }
-    let mut found = Vec::new();
-    let mut fails = Vec::new();
-    for c in collections {
-        if engine.manifest(c).await?.is_none() {
-            return Ok(CheckOutcome::not_evaluated(format!(
-                "collection {c} has not been loaded by tunebench"
-            )));
-        }
-        engine.open_collection(c).await?;
-        let m = engine.info(c).await?.managed;
-        let (ok, what) = match kind {
-            CheckKind::Hnsw {
-                m: want_m,
-                ef_construct,
-            } => (
-                m.m == *want_m && m.ef_construct == *ef_construct,
-                format!("{c}: m = {}, ef_construct = {}", m.m, m.ef_construct),
-            ),
-            CheckKind::Int8Quantization => (
-                m.quantization.is_some(),
-                format!(
-                    "{c}: {}",
-                    if m.quantization.is_some() {
-                        "scalar int8"
-                    } else {
-                        "no quantization"
-                    }
-                ),
-            ),
-            other => {
-                return Ok(CheckOutcome::not_evaluated(format!(
-                    "`{}` is not a Qdrant check",
-                    other.expected()
-                )));
-            }
-        };
-        if !ok {
-            fails.push(what.clone());
-        }
-        found.push(what);
-    }
-    let pass = fails.is_empty();
-    let details = if collections.len() > 1 {
-        fails
-    } else {
-        Vec::new()
-    };
-    Ok(CheckOutcome::judged(pass, found.join("; "), details))
-}
