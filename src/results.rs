@@ -230,12 +230,8 @@ pub struct QueryRecall {
     pub recall_tolerant: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ErrorCount {
-    pub count: u64,
-    pub example: String,
-}
+/// Counted beside the latencies (see `metrics::Tally`).
+pub use crate::metrics::ErrorCount;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
