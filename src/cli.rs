@@ -67,22 +67,8 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
-    /// report.md, linking the SVG charts under charts/.
-    Md,
-    /// report.html: one page, charts embedded, no other file or network needed.
-    Html,
-}
-
-impl ReportFormat {
-    pub fn file_name(self) -> &'static str {
-        match self {
-            ReportFormat::Md => "report.md",
-            ReportFormat::Html => "report.html",
-        }
-    }
-}
+/// Defined beside the renderer; the command line only offers it.
+pub use crate::report::ReportFormat;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -114,6 +100,24 @@ pub struct GateArgs {
     /// configured thresholds are kept.
     #[arg(long, value_name = "DIR_OR_S3_PREFIX")]
     pub history: Option<String>,
+}
+
+impl GateArgs {
+    /// The gate's options, checked: a bad `--noise` or `--history` is a usage error (exit 2).
+    pub fn options(&self) -> crate::Result<crate::comparison::GateOptions> {
+        let noise = crate::gate::NoiseOverrides::parse(&self.noise)
+            .map_err(|e| crate::Error::Usage(format!("--noise {e}")))?;
+        let history = self
+            .history
+            .as_deref()
+            .map(crate::history::Source::parse)
+            .transpose()?;
+        Ok(crate::comparison::GateOptions {
+            noise,
+            force: self.force,
+            history,
+        })
+    }
 }
 
 #[derive(Debug, Args)]

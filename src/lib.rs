@@ -4,11 +4,13 @@
 pub mod backend;
 pub mod cli;
 pub mod compare;
+pub mod comparison;
 pub mod dataset;
 pub mod driver;
 pub mod error;
 pub mod export;
 pub mod gate;
+pub mod history;
 pub mod host;
 pub mod metrics;
 pub mod report;
@@ -86,29 +88,25 @@ fn validate(paths: &[PathBuf]) -> Result<Outcome> {
 async fn compare_files(args: &cli::CompareArgs) -> Result<Outcome> {
     let base = Results::read(&args.baseline)?;
     let cur = Results::read(&args.current)?;
-    let gate: scenario::GateSpec =
+    let gate: gate::GateSpec =
         serde_json::from_value(cur.scenario["gate"].clone()).unwrap_or_default();
-    let cmp = gate::gate(
-        (&base, &args.baseline),
-        (&cur, &args.current),
-        &gate,
-        &args.gate,
-    )
-    .await?;
     let json = args
         .json
         .clone()
         .unwrap_or_else(|| args.current.with_file_name("comparison.json"));
-    std::fs::write(
+    let out = comparison::compare_and_gate(
+        (&base, &args.baseline),
+        (&cur, &args.current),
+        &gate,
+        &args.gate.options()?,
         &json,
-        serde_json::to_string_pretty(&cmp).expect("serializes"),
     )
-    .map_err(|e| Error::io(&json, e))?;
+    .await?;
     Ok(Outcome {
-        exit_code: gate::exit_code(&cmp),
-        results_path: Some(json),
+        exit_code: out.exit_code,
+        results_path: Some(out.json_path),
         report_path: None,
-        summary: report::comparison::markdown(&cmp),
+        summary: out.markdown,
     })
 }
 

@@ -268,7 +268,7 @@ impl Results {
                 .at(Some((e.line(), e.column()))),
             )
         })?;
-        crate::scenario::GateSpec::of_results(&results.scenario, path)?;
+        crate::gate::GateSpec::of_results(&results.scenario, path)?;
         Ok(results)
     }
 }

@@ -18,8 +18,7 @@ use rand::distr::weighted::WeightedIndex;
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use crate::metrics;
-use crate::metrics::ErrorCount;
+use crate::metrics::{self, Tally};
 pub use pacing::{Pacing, Schedule};
 pub use progress::Progress;
 use timer::{PreciseTimer, TimerHandle};
@@ -135,8 +134,10 @@ impl OpExtras {
                 .add(j.recall);
         }
     }
+}
 
-    pub fn merge(&mut self, o: &OpExtras) {
+impl metrics::Merge for OpExtras {
+    fn merge(&mut self, o: &OpExtras) {
         self.bytes += o.bytes;
         self.recall.merge(&o.recall);
         for (k, v) in &o.by_query {
@@ -158,22 +159,31 @@ pub struct PhaseSpec {
 
 /// What a phase measured. Histograms are in microseconds.
 pub struct PhaseOutcome {
-    pub per_op: Vec<Histogram<u64>>,
-    pub per_op_extras: Vec<OpExtras>,
-    pub per_op_errors: Vec<u64>,
+    /// Every worker's operations, merged.
+    pub tally: Tally<OpExtras>,
+    /// All operation kinds' latencies together.
     pub total: Histogram<u64>,
-    pub schedule_lag: Option<Histogram<u64>>,
-    /// Open loop: lateness of the operations whose connection was idle and waiting for
-    /// their start, i.e. the pacer's own precision.
-    pub timer_lag: Option<Histogram<u64>>,
+    pub open_loop: bool,
     pub ops: u64,
     pub errors: u64,
-    pub errors_by_kind: BTreeMap<String, ErrorCount>,
     pub wall: Duration,
     /// Set when the error budget was exceeded and the phase stopped early.
     pub aborted: bool,
     /// What the harness itself used during the phase.
     pub cost: HarnessCost,
+}
+
+impl PhaseOutcome {
+    /// Open loop: how late each operation started against its schedule.
+    pub fn schedule_lag(&self) -> Option<&Histogram<u64>> {
+        self.open_loop.then_some(&self.tally.lag)
+    }
+
+    /// Open loop: lateness of the operations whose connection was idle and waiting for
+    /// their start, i.e. the pacer's own precision.
+    pub fn timer_lag(&self) -> Option<&Histogram<u64>> {
+        self.open_loop.then_some(&self.tally.timer_lag)
+    }
 }
 
 /// The load generator's own cost over one phase, so a figure it limits can be labelled.
@@ -199,12 +209,7 @@ struct Shared {
 const BUDGET_MIN_OPS: u64 = 100;
 
 struct WorkerOutcome {
-    per_op: Vec<Histogram<u64>>,
-    per_op_extras: Vec<OpExtras>,
-    per_op_errors: Vec<u64>,
-    lag: Histogram<u64>,
-    timer_lag: Histogram<u64>,
-    errors_by_kind: BTreeMap<String, ErrorCount>,
+    tally: Tally<OpExtras>,
     last_completion: Instant,
 }
 
@@ -241,35 +246,15 @@ pub async fn run_phase<E: Executor>(
     }
 
     let mut executors = Vec::new();
-    let mut total = metrics::new_histogram();
-    let mut per_op: Vec<Histogram<u64>> =
-        mix.names.iter().map(|_| metrics::new_histogram()).collect();
-    let mut per_op_errors = vec![0; mix.names.len()];
-    let mut per_op_extras = vec![OpExtras::default(); mix.names.len()];
-    let mut lag = metrics::new_histogram();
-    let mut timer_lag = metrics::new_histogram();
-    let mut errors_by_kind: BTreeMap<String, ErrorCount> = BTreeMap::new();
+    let mut tally = Tally::new(mix.names.len());
     let mut last = start;
     for h in handles {
         let (exec, out) = h.await.expect("worker tasks do not panic");
         executors.push(exec);
-        for (i, hist) in out.per_op.iter().enumerate() {
-            metrics::merge(&mut per_op[i], hist);
-            metrics::merge(&mut total, hist);
-            per_op_errors[i] += out.per_op_errors[i];
-            per_op_extras[i].merge(&out.per_op_extras[i]);
-        }
-        metrics::merge(&mut lag, &out.lag);
-        metrics::merge(&mut timer_lag, &out.timer_lag);
-        for (kind, c) in out.errors_by_kind {
-            let e = errors_by_kind.entry(kind).or_default();
-            e.count += c.count;
-            if e.example.is_empty() {
-                e.example = c.example;
-            }
-        }
+        tally.merge(&out.tally);
         last = last.max(out.last_completion);
     }
+    let total = tally.total();
     progress.finish();
     let cost = HarnessCost {
         process_cpu: timer::process_cpu_time().saturating_sub(cpu_before),
@@ -279,14 +264,10 @@ pub async fn run_phase<E: Executor>(
     let errors = shared.failed.load(Ordering::Relaxed);
     let outcome = PhaseOutcome {
         ops: total.len(),
-        per_op,
-        per_op_errors,
-        per_op_extras,
+        tally,
         total,
-        schedule_lag: matches!(spec.pacing, Pacing::Open { .. }).then_some(lag),
-        timer_lag: matches!(spec.pacing, Pacing::Open { .. }).then_some(timer_lag),
+        open_loop: matches!(spec.pacing, Pacing::Open { .. }),
         errors,
-        errors_by_kind,
         // Measured from the schedule's start to the last completion: in-flight operations
         // finishing after the deadline are counted, and so is their time.
         wall: last
@@ -321,13 +302,7 @@ async fn worker<E: Executor>(
     iterations: Option<u64>,
 ) -> (E, WorkerOutcome) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut per_op: Vec<Histogram<u64>> =
-        mix.names.iter().map(|_| metrics::new_histogram()).collect();
-    let mut per_op_errors = vec![0u64; mix.names.len()];
-    let mut per_op_extras = vec![OpExtras::default(); mix.names.len()];
-    let mut lag = metrics::new_histogram();
-    let mut timer_lag = metrics::new_histogram();
-    let mut errors_by_kind: BTreeMap<String, ErrorCount> = BTreeMap::new();
+    let mut tally = Tally::<OpExtras>::new(mix.names.len());
     let mut last_completion = schedule.start;
     tokio::time::sleep_until(schedule.start).await;
 
@@ -363,9 +338,9 @@ async fn worker<E: Executor>(
                     None => tokio::time::sleep_until(intended).await,
                 }
                 let late = Instant::now().saturating_duration_since(intended);
-                metrics::record(&mut lag, late);
+                metrics::record(&mut tally.lag, late);
                 if waited {
-                    metrics::record(&mut timer_lag, late);
+                    metrics::record(&mut tally.timer_lag, late);
                 }
                 intended
             }
@@ -383,18 +358,13 @@ async fn worker<E: Executor>(
             // Latency counts from the intended start in open loop, so queueing behind a
             // slow operation is part of what the user sees.
             Ok(d) => {
-                metrics::record(&mut per_op[op], done - started_from);
+                metrics::record(&mut tally.per_op[op], done - started_from);
                 let judged = exec.settle(op, &params);
-                per_op_extras[op].add(&d, judged);
+                tally.per_op_extras[op].add(&d, judged);
                 shared.completed.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
-                per_op_errors[op] += 1;
-                let entry = errors_by_kind.entry(e.kind).or_default();
-                entry.count += 1;
-                if entry.example.is_empty() {
-                    entry.example = e.message;
-                }
+                tally.record_error(op, e.kind, e.message);
                 let failed = shared.failed.fetch_add(1, Ordering::Relaxed) + 1;
                 let all = failed + shared.completed.load(Ordering::Relaxed);
                 if all >= BUDGET_MIN_OPS && failed as f64 > error_budget * all as f64 {
@@ -406,12 +376,7 @@ async fn worker<E: Executor>(
     (
         exec,
         WorkerOutcome {
-            per_op,
-            per_op_extras,
-            per_op_errors,
-            lag,
-            timer_lag,
-            errors_by_kind,
+            tally,
             last_completion,
         },
     )
@@ -494,7 +459,7 @@ mod tests {
             s.p95 > 50.0,
             "queued operations must show their wait: {s:?}"
         );
-        let lag = metrics::LatencySummary::of(out.schedule_lag.as_ref().unwrap());
+        let lag = metrics::LatencySummary::of(out.schedule_lag().unwrap());
         assert!(lag.max > 50.0, "schedule lag must be reported: {lag:?}");
     }
 
@@ -509,12 +474,12 @@ mod tests {
         // Only the stalled operations themselves are slow: far fewer than 5 %.
         assert!(s.p95 < 5.0, "{s:?}");
         assert!(s.max >= 200.0, "{s:?}");
-        assert!(out.schedule_lag.is_none());
-        assert_eq!(out.per_op_extras[0].bytes, out.ops * 10);
-        let recall = &out.per_op_extras[0].recall;
+        assert!(out.schedule_lag().is_none());
+        assert_eq!(out.tally.per_op_extras[0].bytes, out.ops * 10);
+        let recall = &out.tally.per_op_extras[0].recall;
         assert_eq!(recall.count, out.ops);
         assert_eq!(recall.mean(), Some((0.5, 0.75)));
-        let by_query = &out.per_op_extras[0].by_query;
+        let by_query = &out.tally.per_op_extras[0].by_query;
         assert_eq!(by_query.len(), 3);
         assert_eq!(by_query.values().map(|r| r.count).sum::<u64>(), out.ops);
         assert!(out.wall >= Duration::from_millis(500));
@@ -525,7 +490,7 @@ mod tests {
         let (_, out) = run_phase(vec![Failing, Failing], mix(), &spec(Pacing::Closed, 5.0)).await;
         assert!(out.aborted);
         assert!(out.wall < Duration::from_secs(4));
-        assert_eq!(out.errors_by_kind["boom"].count, out.errors);
+        assert_eq!(out.tally.errors_by_kind["boom"].count, out.errors);
         assert_eq!(out.ops, 0);
     }
 

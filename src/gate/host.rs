@@ -5,7 +5,6 @@
 //! under different host conditions is not a verdict.
 
 use crate::host::HostLoad;
-use crate::results::WorkloadResult;
 
 /// The 1-minute load averages may differ by at most max(LOAD_ABS, LOAD_PER_CORE x cores).
 pub const LOAD_ABS: f64 = 1.0;
@@ -38,9 +37,10 @@ pub enum HostCheck {
     Unknown,
 }
 
-/// One side's host conditions over its trials; `None` when a trial has no host data.
-pub fn summary(w: &WorkloadResult) -> Option<HostLoad> {
-    let loads: Vec<HostLoad> = w.per_trial.iter().map(|t| t.host).collect::<Option<_>>()?;
+/// One side's host conditions over its trials' loads; `None` when there are none or a trial
+/// has no host data.
+pub fn summary(trials: impl IntoIterator<Item = Option<HostLoad>>) -> Option<HostLoad> {
+    let loads: Vec<HostLoad> = trials.into_iter().collect::<Option<_>>()?;
     if loads.is_empty() {
         return None;
     }
@@ -60,9 +60,10 @@ pub fn summary(w: &WorkloadResult) -> Option<HostLoad> {
     })
 }
 
-/// Compares the host conditions of two measurements of one workload.
-pub fn check(before: &WorkloadResult, after: &WorkloadResult, cores: usize) -> HostCheck {
-    match (summary(before), summary(after)) {
+/// Compares the host conditions of two measurements of one workload, each summarised by
+/// [`summary`].
+pub fn check(before: Option<HostLoad>, after: Option<HostLoad>, cores: usize) -> HostCheck {
+    match (before, after) {
         (Some(b), Some(a)) => check_loads(&b, &a, cores),
         _ => HostCheck::Unknown,
     }
@@ -122,6 +123,33 @@ mod tests {
         assert_eq!(
             check_loads(&load(1.2, 0.5, 0.0), &load(3.9, 0.5, 0.0), 16),
             HostCheck::Comparable
+        );
+    }
+
+    #[test]
+    fn a_side_is_summarised_by_its_median_load_and_mean_shares() {
+        let s = summary([
+            Some(load(1.0, 0.2, 0.0)),
+            Some(load(9.0, 0.4, 0.02)),
+            Some(load(2.0, 0.6, 0.01)),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.load_1m, 2.0,
+            "median, not mean: one busy minute is not the run"
+        );
+        assert!(
+            (s.busy - 0.4).abs() < 1e-12 && (s.steal - 0.01).abs() < 1e-12,
+            "{s:?}"
+        );
+        let even = summary([Some(load(1.0, 0.0, 0.0)), Some(load(2.0, 0.0, 0.0))]).unwrap();
+        assert_eq!(even.load_1m, 1.5);
+        // A trial without host data (an older file) or no trials: nothing to judge.
+        assert_eq!(summary([Some(load(1.0, 0.2, 0.0)), None]), None);
+        assert_eq!(summary([]), None);
+        assert_eq!(
+            check(None, Some(load(1.0, 0.2, 0.0)), 2),
+            HostCheck::Unknown
         );
     }
 

@@ -71,3 +71,54 @@ pub fn change_text(e: Option<&Estimate>) -> String {
         None => "n/a".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::{compare_files, testkit};
+    use crate::gate::{NoiseThresholds, Settings};
+
+    fn markdown_of(base_load: f64, cur_ms: f64, cur_load: f64) -> String {
+        let base = testkit::results(1.0, 3, testkit::load(base_load, 0.5));
+        let cur = testkit::results(cur_ms, 3, testkit::load(cur_load, 0.5));
+        let s = Settings::configured(NoiseThresholds::default(), Default::default(), 2);
+        markdown(&compare_files(&base, &cur, ("base", "cur"), &s, false))
+    }
+
+    #[test]
+    fn inconclusive_rows_say_why_and_the_footer_counts_them() {
+        let md = markdown_of(1.2, 1.5, 3.9);
+        assert!(md.contains("*inconclusive* (host load 1.2 vs 3.9)"), "{md}");
+        assert!(md.contains("3 change(s) inconclusive"), "{md}");
+        assert!(md.contains("\n0 regression(s)."), "{md}");
+    }
+
+    #[test]
+    fn regressions_are_bold_with_their_interval_and_noise() {
+        let md = markdown_of(1.2, 1.5, 1.2);
+        assert!(
+            md.starts_with("### tunebench: `base` vs `cur`\n\n| Workload |"),
+            "{md}"
+        );
+        let p50 = md.lines().find(|l| l.contains("| p50 |")).unwrap();
+        assert!(p50.starts_with("| fts_search | p50 | 1."), "{p50}");
+        assert!(p50.ends_with("| ±5 % | **regressed** |"), "{p50}");
+        assert!(p50.contains(" % [+"), "{p50}");
+        assert!(
+            md.contains("\n3 regression(s). A change counts only when its whole 95 % interval")
+        );
+        assert!(!md.contains("inconclusive"), "{md}");
+    }
+
+    #[test]
+    fn change_text_is_a_signed_percentage_with_its_interval() {
+        let e = Estimate {
+            point: 0.123,
+            lower: -0.01,
+            upper: 0.25,
+            confidence: 0.95,
+        };
+        assert_eq!(change_text(Some(&e)), "+12.3 % [-1.0, +25.0]");
+        assert_eq!(change_text(None), "n/a");
+    }
+}

@@ -12,7 +12,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cli::ReportFormat;
 use crate::compare::{DeltaRow, before_after};
 use crate::error::{Error, InputIssue, Result};
 use crate::results::{
@@ -20,6 +19,24 @@ use crate::results::{
 };
 
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../reports/default.md.tera");
+
+/// The report's formats (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// report.md, linking the SVG charts under charts/.
+    Md,
+    /// report.html: one page, charts embedded, no other file or network needed.
+    Html,
+}
+
+impl ReportFormat {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ReportFormat::Md => "report.md",
+            ReportFormat::Html => "report.html",
+        }
+    }
+}
 
 #[derive(Serialize)]
 struct Context<'a> {
@@ -36,7 +53,7 @@ struct Context<'a> {
     latency_charts: Vec<charts::Chart>,
     /// S3 payload MB/s per measured second, per workload.
     throughput_charts: Vec<charts::Chart>,
-    noise: crate::compare::NoiseThresholds,
+    noise: crate::gate::NoiseThresholds,
     indexes: Vec<IndexGroup<'a>>,
     settings: Vec<SettingGroup<'a>>,
     plan_changes: Vec<PlanChange<'a>>,
@@ -248,7 +265,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// The noise thresholds the run was configured with (defaults for older files).
-fn gate_noise(results: &Results) -> crate::compare::NoiseThresholds {
+fn gate_noise(results: &Results) -> crate::gate::NoiseThresholds {
     serde_json::from_value(results.scenario["gate"]["noise"].clone()).unwrap_or_default()
 }
 

@@ -2,33 +2,21 @@
 //! recorded), then trials, each folded into an accumulator so interleaved trials of the same
 //! profile end up in one result. Generic over the store, so the hot loop is monomorphic.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-use hdrhistogram::Histogram;
 
 use crate::backend::Store;
 use crate::driver::{OpExtras, OpMix, Pacing, PhaseOutcome, PhaseSpec, run_phase};
 use crate::error::{Error, Result};
 use crate::host::HostLoad;
-use crate::metrics::{self, LatencySummary};
-use crate::results::{
-    ErrorCount, HarnessReport, OpResult, QueryRecall, TrialResult, WorkloadResult,
-};
+use crate::metrics::{self, LatencySummary, Merge, Tally};
+use crate::results::{HarnessReport, OpResult, QueryRecall, TrialResult, WorkloadResult};
 use crate::scenario::{Load, LoadMode, Workload};
 
 /// Everything measured for one (profile, workload) so far, over all its trials.
 pub struct WorkloadAcc {
-    total: Histogram<u64>,
-    per_op: Vec<Histogram<u64>>,
-    per_op_errors: Vec<u64>,
-    per_op_extras: Vec<OpExtras>,
-    lag: Histogram<u64>,
-    timer_lag: Histogram<u64>,
-    errors_by_kind: BTreeMap<String, ErrorCount>,
+    tally: Tally<OpExtras>,
     wall_s: f64,
-    errors: u64,
     trials: Vec<TrialResult>,
     cost: CostAcc,
 }
@@ -47,15 +35,8 @@ struct CostAcc {
 impl WorkloadAcc {
     pub fn new(ops: usize) -> Self {
         WorkloadAcc {
-            total: metrics::new_histogram(),
-            per_op: (0..ops).map(|_| metrics::new_histogram()).collect(),
-            per_op_errors: vec![0; ops],
-            per_op_extras: vec![OpExtras::default(); ops],
-            lag: metrics::new_histogram(),
-            timer_lag: metrics::new_histogram(),
-            errors_by_kind: BTreeMap::new(),
+            tally: Tally::new(ops),
             wall_s: 0.0,
-            errors: 0,
             trials: Vec::new(),
             cost: CostAcc::default(),
         }
@@ -63,7 +44,7 @@ impl WorkloadAcc {
 
     fn add_trial(&mut self, trial: u32, out: PhaseOutcome) {
         let secs = out.wall.as_secs_f64();
-        let bytes: u64 = out.per_op_extras.iter().map(|e| e.bytes).sum();
+        let bytes: u64 = out.tally.per_op_extras.iter().map(|e| e.bytes).sum();
         self.trials.push(TrialResult {
             trial,
             ops: out.ops,
@@ -82,31 +63,15 @@ impl WorkloadAcc {
         c.busy_s += out.cost.host.busy * secs;
         c.steal_s += out.cost.host.steal * secs;
         c.load_max = c.load_max.max(out.cost.host.load_1m);
-        metrics::merge(&mut self.total, &out.total);
-        for (i, h) in out.per_op.iter().enumerate() {
-            metrics::merge(&mut self.per_op[i], h);
-            self.per_op_errors[i] += out.per_op_errors[i];
-            self.per_op_extras[i].merge(&out.per_op_extras[i]);
-        }
-        if let Some(l) = &out.schedule_lag {
-            metrics::merge(&mut self.lag, l);
-        }
-        if let Some(l) = &out.timer_lag {
-            metrics::merge(&mut self.timer_lag, l);
-        }
-        for (k, v) in out.errors_by_kind {
-            let e = self.errors_by_kind.entry(k).or_default();
-            e.count += v.count;
-            if e.example.is_empty() {
-                e.example = v.example;
-            }
-        }
+        self.tally.merge(&out.tally);
         self.wall_s += secs;
-        self.errors += out.errors;
     }
 
     pub fn finish(mut self, profile: &str, workload: &Workload, load: &Load) -> WorkloadResult {
         self.trials.sort_by_key(|t| t.trial);
+        let total = self.tally.total();
+        let errors = self.tally.errors();
+        let t = self.tally;
         let wall = self.wall_s.max(1e-9);
         let recall = |e: &OpExtras| e.recall.mean().map(|m| m.0);
         let tolerant = |e: &OpExtras| e.recall.mean().map(|m| m.1);
@@ -118,22 +83,22 @@ impl WorkloadAcc {
             .map(|(i, o)| OpResult {
                 op: o.name.clone(),
                 weight: o.weight,
-                ops: self.per_op[i].len(),
-                errors: self.per_op_errors[i],
-                throughput_ops_s: self.per_op[i].len() as f64 / wall,
-                bytes_per_s: bytes_per_s(&self.per_op_extras[i]),
-                recall_at_k: recall(&self.per_op_extras[i]),
-                recall_at_k_tolerant: tolerant(&self.per_op_extras[i]),
-                latency_ms: LatencySummary::of(&self.per_op[i]),
-                histogram: metrics::encode(&self.per_op[i]),
+                ops: t.per_op[i].len(),
+                errors: t.per_op_errors[i],
+                throughput_ops_s: t.per_op[i].len() as f64 / wall,
+                bytes_per_s: bytes_per_s(&t.per_op_extras[i]),
+                recall_at_k: recall(&t.per_op_extras[i]),
+                recall_at_k_tolerant: tolerant(&t.per_op_extras[i]),
+                latency_ms: LatencySummary::of(&t.per_op[i]),
+                histogram: metrics::encode(&t.per_op[i]),
             })
             .collect();
         let mut all = OpExtras::default();
-        self.per_op_extras.iter().for_each(|e| all.merge(e));
+        t.per_op_extras.iter().for_each(|e| all.merge(e));
         let open = load.mode == LoadMode::Open;
-        let timer_lag = open.then(|| LatencySummary::of(&self.timer_lag));
+        let timer_lag = open.then(|| LatencySummary::of(&t.timer_lag));
         let harness = self.cost.report(
-            self.total.len(),
+            total.len(),
             wall,
             load.connections(),
             open,
@@ -151,11 +116,11 @@ impl WorkloadAcc {
             concurrency: load.connections(),
             rate_ops_s: load.rate.filter(|_| load.mode == LoadMode::Open),
             trials: self.trials.len() as u32,
-            ops: self.total.len(),
-            errors: self.errors,
-            errors_by_kind: self.errors_by_kind,
+            ops: total.len(),
+            errors,
+            errors_by_kind: t.errors_by_kind,
             duration_s: self.wall_s,
-            throughput_ops_s: self.total.len() as f64 / wall,
+            throughput_ops_s: total.len() as f64 / wall,
             bytes_per_s: bytes_per_s(&all),
             recall_at_k: recall(&all),
             recall_at_k_tolerant: tolerant(&all),
@@ -174,11 +139,11 @@ impl WorkloadAcc {
                 })
                 .collect(),
             k: workload.k,
-            latency_ms: LatencySummary::of(&self.total),
-            schedule_lag_ms: open.then(|| LatencySummary::of(&self.lag)),
+            latency_ms: LatencySummary::of(&total),
+            schedule_lag_ms: open.then(|| LatencySummary::of(&t.lag)),
             timer_lag_ms: timer_lag,
             harness: (!self.trials.is_empty()).then_some(harness),
-            histogram: metrics::encode(&self.total),
+            histogram: metrics::encode(&total),
             operations,
             per_trial: self.trials,
         }
@@ -325,6 +290,7 @@ pub async fn measure_workload<S: Store>(
 fn check_budget<O>(workload: &Workload<O>, out: &PhaseOutcome, phase: &str) -> Result<()> {
     if out.aborted {
         let kinds: Vec<String> = out
+            .tally
             .errors_by_kind
             .iter()
             .map(|(k, v)| format!("{k} x{} (e.g. {})", v.count, v.example))

@@ -14,7 +14,6 @@ use std::path::Path;
 use chrono::Utc;
 
 use crate::cli::{CriteriaMode, ReportFormat, RunArgs};
-use crate::compare;
 use crate::error::{Error, Result, exit};
 use crate::results::{
     DatasetReport, Environment, Evidence, ProfileRun, ReadinessCheck, Results, RevertReport,
@@ -56,13 +55,8 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     if let Some(t) = &args.template {
         report::check_template(t)?;
     }
-    // Checked now so a bad --noise fails before the long run, not after it.
-    compare::NoiseThresholds::default()
-        .set_all(&args.gate.noise)
-        .map_err(|e| Error::Usage(format!("--noise {e}")))?;
-    if let Some(h) = &args.gate.history {
-        crate::gate::history::Source::parse(h)?;
-    }
+    // Checked now so a bad --noise or --history fails before the long run, not after it.
+    let gate_options = args.gate.options()?;
     let baseline = args.baseline.as_deref().map(Results::read).transpose()?;
     check_writable(&args.out)?;
 
@@ -206,21 +200,16 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
         }
     }
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
-        let cmp = crate::gate::gate(
+        let gate = crate::comparison::compare_and_gate(
             (base, path),
             (&results, &results_path),
             &scenario.gate,
-            &args.gate,
+            &gate_options,
+            &args.out.join("comparison.json"),
         )
         .await?;
-        let cmp_path = args.out.join("comparison.json");
-        std::fs::write(
-            &cmp_path,
-            serde_json::to_string_pretty(&cmp).expect("serializes"),
-        )
-        .map_err(|e| Error::io(&cmp_path, e))?;
-        summary.push_str(&format!("\n\n{}", report::comparison::markdown(&cmp)));
-        if crate::gate::exit_code(&cmp) != exit::OK {
+        summary.push_str(&format!("\n\n{}", gate.markdown));
+        if gate.exit_code != exit::OK {
             code = exit::CRITERIA_FAILED;
         }
     }

@@ -62,79 +62,8 @@ struct ScenarioFile {
     gate: GateSpec,
 }
 
-/// How comparisons judge noise (`[gate]` in a scenario).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GateSpec {
-    #[serde(default)]
-    pub noise: crate::compare::NoiseThresholds,
-    #[serde(default = "default_confidence")]
-    pub confidence: f64,
-}
-
-fn default_confidence() -> f64 {
-    0.95
-}
-
-impl GateSpec {
-    /// (field under `gate.`, what would be valid) for every value out of range. Checked when a
-    /// scenario is loaded and again when a results file is read (its copy may be edited).
-    pub fn problems(&self) -> Vec<(String, &'static str)> {
-        let mut out = Vec::new();
-        if !(0.5..1.0).contains(&self.confidence) {
-            out.push((
-                "confidence".to_string(),
-                "must be between 0.5 and 1 (e.g. 0.95)",
-            ));
-        }
-        for (metric, v) in [
-            ("p50", self.noise.p50),
-            ("p95", self.noise.p95),
-            ("p99", self.noise.p99),
-            ("throughput", self.noise.throughput),
-        ] {
-            if !(0.0..1.0).contains(&v) {
-                out.push((
-                    format!("noise.{metric}"),
-                    "is a fraction between 0 and 1 (0.1 = 10 %)",
-                ));
-            }
-        }
-        out
-    }
-
-    /// The `[gate]` a results file carries in its resolved scenario (defaults when absent),
-    /// checked like a scenario's.
-    pub fn of_results(scenario: &serde_json::Value, path: &Path) -> Result<GateSpec> {
-        let issue = |field: String, message: String| {
-            crate::error::InputIssue::new(path, format!("scenario.gate{field}"), message)
-        };
-        let gate: GateSpec = match scenario.get("gate") {
-            None | Some(serde_json::Value::Null) => GateSpec::default(),
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|e| Error::input(issue(String::new(), e.to_string())))?,
-        };
-        let problems: Vec<_> = gate
-            .problems()
-            .into_iter()
-            .map(|(f, m)| issue(format!(".{f}"), m.to_string()))
-            .collect();
-        if problems.is_empty() {
-            Ok(gate)
-        } else {
-            Err(Error::Input(problems))
-        }
-    }
-}
-
-impl Default for GateSpec {
-    fn default() -> Self {
-        GateSpec {
-            noise: Default::default(),
-            confidence: default_confidence(),
-        }
-    }
-}
+/// Lives beside the gate; re-exported because a scenario's `[gate]` is read as one.
+pub use crate::gate::GateSpec;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -60,7 +60,12 @@ impl QdrantStore {
         }
     }
 
-    pub(super) async fn load(&mut self, c: &str, set: &VectorSet, hash: &str) -> Result<(f64, f64)> {
+    pub(super) async fn load(
+        &mut self,
+        c: &str,
+        set: &VectorSet,
+        hash: &str,
+    ) -> Result<(f64, f64)> {
         let mut manifest = Manifest {
             created_by: "tunebench".into(),
             spec_hash: hash.to_string(),

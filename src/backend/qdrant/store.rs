@@ -17,16 +17,15 @@ use crate::backend::facts::{
 use crate::backend::model::{Dataset, Target};
 use crate::backend::qdrant::QdrantEvidence;
 use crate::backend::qdrant::spec::{QdrantOp, QdrantProfile};
+use crate::dataset::DatasetSpec;
 use crate::dataset::ParamGen;
 use crate::dataset::vectors::VectorSet;
 use crate::dataset::vectors::fresh::FreshPool;
-use crate::dataset::DatasetSpec;
 use crate::error::{Error, InputIssue, Result};
 
 /// This store's workloads and profile files.
 type Workload = crate::backend::model::Workload<QdrantOp>;
 type AppliedFile = crate::backend::model::AppliedFile<QdrantProfile>;
-
 
 /// One measured index build: what `index_vectors_per_s` reports.
 #[derive(Debug, Clone)]
@@ -553,4 +552,3 @@ impl Store for QdrantStore {
         0
     }
 }
-

@@ -1,5 +1,5 @@
-//! Synthetic results for the gate's unit tests: one profile, one workload, trials whose
-//! latencies and host loads the test chooses (built on the small fixture file).
+//! Synthetic results for the unit tests of compare and history: one profile, one workload,
+//! trials whose latencies and host loads the test chooses (built on the small fixture file).
 
 use std::time::Duration;
 

@@ -1,14 +1,16 @@
 //! Thresholds learned from history: earlier results files of the same scenario (a folder,
 //! searched recursively for `results.json`, or an S3 prefix) give each (profile, workload,
 //! metric) its between-run noise, which the bootstrap over one run's trials cannot see.
+//! What is learned is the gate's configuration (`gate::LearnedThreshold`); reading results
+//! files to learn it sits above `results` and `compare`.
+
+mod s3;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use super::NoiseThresholds;
 use crate::error::{Error, InputIssue, Result};
+use crate::gate::{HistoryReport, LearnedThreshold, NoiseThresholds};
 use crate::results::Results;
 use crate::stats;
 
@@ -83,7 +85,7 @@ pub async fn load(source: &Source) -> Result<Vec<(String, Results)>> {
                 .map(|p| Ok((p.display().to_string(), Results::read(&p)?)))
                 .collect()
         }
-        Source::S3 { bucket, prefix } => super::s3::load(bucket, prefix).await,
+        Source::S3 { bucket, prefix } => s3::load(bucket, prefix).await,
     }
 }
 
@@ -109,41 +111,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// One metric's threshold learned from history.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct LearnedThreshold {
-    pub profile: String,
-    pub target: String,
-    pub workload: String,
-    pub metric: String,
-    /// History runs the noise was estimated from.
-    pub runs: usize,
-    /// Robust standard deviation of the log of the merged values (1.4826 x MAD).
-    pub sigma_log: f64,
-    /// The threshold used: exp(z x sqrt(2) x sigma_log) - 1, z one-sided at
-    /// `stats::LEARN_CONFIDENCE`, at least `stats::MIN_LEARNED_THRESHOLD`.
-    pub threshold: f64,
-}
-
-/// What the history held and what was learned from it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HistoryReport {
-    pub source: String,
-    /// Results files of the same scenario, dataset specs and load shape that were used.
-    pub runs: usize,
-    /// Files of another scenario, dataset or load shape, left out.
-    pub skipped: usize,
-    /// The current run itself, found in the history and left out (it would judge itself).
-    pub current_excluded: bool,
-    pub min_runs: usize,
-    pub confidence: f64,
-    pub learned: Vec<LearnedThreshold>,
-    /// In words, for the reader.
-    pub note: String,
 }
 
 /// Keeps the history runs of the current run's scenario and learns a threshold for each
@@ -245,7 +212,8 @@ pub fn learn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::{Settings, testkit};
+    use crate::compare::testkit;
+    use crate::gate::Settings;
     use crate::stats::Verdict;
 
     /// Runs at `ms` x each factor, named as if found in a folder.

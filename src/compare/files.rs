@@ -1,0 +1,300 @@
+//! Two results files compared for the gate: which runs pair, what makes them different
+//! experiments, and every metric's delta.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{DeltaRow, compare_runs};
+use crate::gate::{HistoryReport, NoiseThresholds, Settings, host};
+use crate::results::{ProfileRun, Results};
+use crate::stats::Verdict;
+
+/// Two results files compared for the gate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileComparison {
+    pub baseline: String,
+    pub current: String,
+    pub forced: bool,
+    /// What differs between the runs (empty when they are comparable).
+    pub differences: Vec<String>,
+    /// The configured thresholds (rows say where a learned one replaced them).
+    pub noise: NoiseThresholds,
+    pub confidence: f64,
+    pub rows: Vec<DeltaRow>,
+    pub regressions: usize,
+    /// Rows beyond the noise under different host conditions: reported, never failing.
+    #[serde(default)]
+    pub inconclusive: usize,
+    /// The host-conditions bound applied (see `gate::host`).
+    #[serde(default)]
+    pub host_bound: String,
+    /// Said once: e.g. a side has no host data (older results file), so hosts were not checked.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// With `--history`: what it held and which thresholds were learned.
+    #[serde(default)]
+    pub history: Option<HistoryReport>,
+}
+
+/// Pairs the runs of two files: a single profile on each side is compared whatever their
+/// names (that is how a tuning change itself is gated); otherwise profiles pair by name.
+pub fn pair_runs<'a>(base: &'a Results, cur: &'a Results) -> Vec<(&'a ProfileRun, &'a ProfileRun)> {
+    if base.runs.len() == 1 && cur.runs.len() == 1 {
+        return vec![(&base.runs[0], &cur.runs[0])];
+    }
+    base.runs
+        .iter()
+        .filter_map(|b| {
+            cur.runs
+                .iter()
+                .find(|c| c.profile == b.profile)
+                .map(|c| (b, c))
+        })
+        .collect()
+}
+
+/// Why two results files should not be compared: a different scenario, dataset or load shape,
+/// or errors during the runs.
+pub fn differences(base: &Results, cur: &Results) -> Vec<String> {
+    let mut out = shape_differences(base, cur);
+    for (label, r) in [("baseline", base), ("current", cur)] {
+        for run in &r.runs {
+            for w in run.workloads.iter().filter(|w| w.errors > 0) {
+                out.push(format!(
+                    "{label} {}/{} had {} errors",
+                    run.profile, w.workload, w.errors
+                ));
+            }
+        }
+    }
+    if pair_runs(base, cur).is_empty() {
+        out.push("no profile of the baseline pairs with one of the current run (names differ and a side has several)".into());
+    }
+    out
+}
+
+/// What makes two runs different experiments: the scenario's name, its datasets' specs, its
+/// load shape. The history keeps only runs without any.
+pub fn shape_differences(base: &Results, cur: &Results) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = |r: &Results| r.scenario["name"].as_str().unwrap_or("").to_string();
+    if name(base) != name(cur) {
+        out.push(format!("scenario: `{}` vs `{}`", name(base), name(cur)));
+    }
+    let hashes = |r: &Results| -> BTreeMap<String, String> {
+        r.datasets
+            .iter()
+            .map(|d| (d.name.clone(), d.spec_hash.clone()))
+            .collect()
+    };
+    if hashes(base) != hashes(cur) {
+        out.push(format!(
+            "dataset specs: {:?} vs {:?}",
+            hashes(base),
+            hashes(cur)
+        ));
+    }
+    for field in [
+        "mode",
+        "concurrency",
+        "rate",
+        "max_in_flight",
+        "duration",
+        "warmup",
+        "op_timeout",
+    ] {
+        let (b, c) = (&base.scenario["load"][field], &cur.scenario["load"][field]);
+        if b != c {
+            out.push(format!("load.{field}: {b} vs {c}"));
+        }
+    }
+    out
+}
+
+pub fn compare_files(
+    base: &Results,
+    cur: &Results,
+    names: (&str, &str),
+    settings: &Settings,
+    forced: bool,
+) -> FileComparison {
+    let pairs = pair_runs(base, cur);
+    let rows: Vec<DeltaRow> = pairs
+        .iter()
+        .flat_map(|(b, c)| compare_runs(b, c, settings))
+        .collect();
+    let mut notes = Vec::new();
+    let unknown = pairs.iter().any(|(b, c)| {
+        b.workloads.iter().any(|bw| {
+            c.workloads
+                .iter()
+                .find(|cw| cw.workload == bw.workload && cw.target == bw.target)
+                .is_some_and(|cw| {
+                    super::host_check(bw, cw, settings.cores) == host::HostCheck::Unknown
+                })
+        })
+    });
+    if unknown {
+        notes.push("host conditions not checked: a side has no host load per trial (results written by an older tunebench)".into());
+    }
+    let (bc, cc) = (base.environment.host.cores, cur.environment.host.cores);
+    if bc != cc {
+        notes.push(format!(
+            "the runs had different core counts ({bc} vs {cc}): host load is judged against the current run's"
+        ));
+    }
+    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+    FileComparison {
+        baseline: names.0.to_string(),
+        current: names.1.to_string(),
+        forced,
+        differences: differences(base, cur),
+        noise: settings.noise.clone(),
+        confidence: settings.bootstrap.confidence,
+        regressions: count(Verdict::Regressed),
+        inconclusive: count(Verdict::Inconclusive),
+        host_bound: host::bound(settings.cores),
+        notes,
+        history: None,
+        rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::testkit;
+    use crate::error::exit;
+    use crate::gate;
+
+    fn compare(base: &Results, cur: &Results) -> FileComparison {
+        let s = Settings::configured(NoiseThresholds::default(), Default::default(), 2);
+        compare_files(base, cur, ("base", "cur"), &s, false)
+    }
+
+    fn verdict(c: &FileComparison, metric: &str) -> (Verdict, Option<String>) {
+        let r = c.rows.iter().find(|r| r.metric == metric).unwrap();
+        (r.verdict, r.reason.clone())
+    }
+
+    fn exit_code(c: &FileComparison) -> i32 {
+        gate::exit_code(c.rows.iter().map(|r| r.verdict))
+    }
+
+    #[test]
+    fn a_regression_under_different_host_load_is_inconclusive_and_exits_0() {
+        let base = testkit::results(1.0, 3, testkit::load(1.2, 0.5));
+        let slow = testkit::results(1.5, 3, testkit::load(3.9, 0.5));
+        let c = compare(&base, &slow);
+        assert_eq!(
+            verdict(&c, "p50"),
+            (Verdict::Inconclusive, Some("host load 1.2 vs 3.9".into()))
+        );
+        assert_eq!((c.regressions, exit_code(&c)), (0, exit::OK));
+        assert_eq!(c.inconclusive, 3, "p50, p95, p99: {:?}", c.rows);
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+    }
+
+    #[test]
+    fn the_same_regression_under_alike_host_load_fails_the_gate() {
+        let base = testkit::results(1.0, 3, testkit::load(1.2, 0.5));
+        let slow = testkit::results(1.5, 3, testkit::load(1.9, 0.6));
+        let c = compare(&base, &slow);
+        assert_eq!(verdict(&c, "p50"), (Verdict::Regressed, None));
+        assert_eq!((c.regressions, exit_code(&c)), (3, exit::CRITERIA_FAILED));
+        // No change under different load stays "no significant change".
+        let same = testkit::results(1.0, 3, testkit::load(3.9, 0.95));
+        let c = compare(&base, &same);
+        assert_eq!(verdict(&c, "p99").0, Verdict::NoSignificantChange);
+        assert_eq!(c.inconclusive, 0);
+    }
+
+    #[test]
+    fn older_files_without_host_data_compare_as_before_and_say_so_once() {
+        let base = testkit::results(1.0, 3, None);
+        let slow = testkit::results(1.5, 3, testkit::load(3.9, 0.9));
+        let c = compare(&base, &slow);
+        assert_eq!(verdict(&c, "p50"), (Verdict::Regressed, None));
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        assert!(c.notes[0].contains("host conditions not checked"));
+    }
+
+    #[test]
+    fn the_file_comparison_records_its_settings_and_a_core_count_difference() {
+        let base = testkit::results(1.0, 3, testkit::load(1.0, 0.5));
+        let mut cur = testkit::results(1.0, 3, testkit::load(1.0, 0.5));
+        cur.environment.host.cores = base.environment.host.cores + 2;
+        let c = compare(&base, &cur);
+        assert_eq!((c.baseline.as_str(), c.current.as_str()), ("base", "cur"));
+        assert_eq!(
+            (c.noise.clone(), c.confidence),
+            (NoiseThresholds::default(), 0.95)
+        );
+        assert!(
+            c.host_bound.contains("max(1, 0.25 x 2 cores)"),
+            "{}",
+            c.host_bound
+        );
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        assert!(
+            c.notes[0].contains("different core counts"),
+            "{:?}",
+            c.notes
+        );
+        assert!(c.differences.is_empty() && !c.forced && c.history.is_none());
+    }
+
+    #[test]
+    fn single_profiles_pair_whatever_their_names_several_pair_by_name() {
+        let mut base = testkit::results(1.0, 2, None);
+        let mut cur = testkit::results(1.0, 2, None);
+        cur.runs[0].profile = "tuned".into();
+        let pairs = pair_runs(&base, &cur);
+        assert_eq!(pairs.len(), 1);
+        assert_eq!(
+            (&*pairs[0].0.profile, &*pairs[0].1.profile),
+            ("baseline", "tuned")
+        );
+        // Two profiles on the baseline: only same-named ones pair, so none here.
+        let mut second = base.runs[0].clone();
+        second.profile = "other".into();
+        base.runs.push(second);
+        assert!(pair_runs(&base, &cur).is_empty());
+        let d = differences(&base, &cur);
+        assert!(
+            d.iter()
+                .any(|d| d.contains("no profile of the baseline pairs")),
+            "{d:?}"
+        );
+        cur.runs[0].profile = "other".into();
+        let pairs = pair_runs(&base, &cur);
+        assert_eq!(pairs.len(), 1);
+        assert_eq!(&*pairs[0].0.profile, "other");
+    }
+
+    #[test]
+    fn a_different_scenario_dataset_load_or_errors_make_runs_incomparable() {
+        let base = testkit::results(1.0, 2, None);
+        let same = testkit::results(1.3, 2, None);
+        assert!(differences(&base, &same).is_empty());
+        let mut cur = same.clone();
+        cur.scenario["name"] = "other".into();
+        cur.scenario["load"]["concurrency"] = 8.into();
+        cur.datasets[0].spec_hash = "changed".into();
+        let d = shape_differences(&base, &cur);
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert_eq!(d[0], "scenario: `postgres-fts` vs `other`");
+        assert!(d[1].starts_with("dataset specs:"), "{d:?}");
+        assert_eq!(d[2], "load.concurrency: 4 vs 8");
+        // Errors are a difference for the gate, not a different experiment for the history.
+        let mut failing = same.clone();
+        failing.runs[0].workloads[0].errors = 7;
+        assert!(shape_differences(&base, &failing).is_empty());
+        assert_eq!(
+            differences(&base, &failing),
+            vec!["current baseline/fts_search had 7 errors".to_string()]
+        );
+    }
+}

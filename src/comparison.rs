@@ -1,0 +1,179 @@
+//! The one comparison path: `tunebench compare` and `tunebench run --baseline` both judge a
+//! current results file against a baseline here, with thresholds from the scenario's `[gate]`,
+//! `--noise` and, with `--history`, learned from earlier runs; the comparison is written as
+//! JSON, rendered as markdown (`report::comparison`) and turned into the gate's exit code.
+
+use std::path::{Path, PathBuf};
+
+use crate::compare::{self, FileComparison};
+use crate::error::{Error, InputIssue, Result};
+use crate::gate::{self, GateSpec, NoiseOverrides, Settings};
+use crate::history;
+use crate::report;
+use crate::results::Results;
+
+/// How the gate runs, checked before any long work (the command line's `GateArgs`, parsed).
+#[derive(Debug, Clone, Default)]
+pub struct GateOptions {
+    /// Thresholds that replace the scenario's `[gate]` ones.
+    pub noise: NoiseOverrides,
+    /// Compare even when the runs are different experiments or had errors.
+    pub force: bool,
+    /// Where earlier runs are, to learn each metric's threshold from.
+    pub history: Option<history::Source>,
+}
+
+/// What the gate found, and where the comparison was written.
+#[derive(Debug)]
+pub struct GateOutcome {
+    pub comparison: FileComparison,
+    pub json_path: PathBuf,
+    pub markdown: String,
+    /// 1 on a significant regression, else 0.
+    pub exit_code: i32,
+}
+
+/// Compares `cur` against `base` (each a results file and its path) with `spec` and
+/// `options`, refusing (exit 2) runs that are not comparable unless forced, and writes the
+/// comparison to `json`.
+pub async fn compare_and_gate(
+    base: (&Results, &Path),
+    cur: (&Results, &Path),
+    spec: &GateSpec,
+    options: &GateOptions,
+    json: &Path,
+) -> Result<GateOutcome> {
+    let cores = cur.0.environment.host.cores.max(1);
+    let mut settings = Settings::of_spec(spec, &options.noise, cores);
+    let history = match &options.history {
+        Some(source) => {
+            let found = history::load(source).await?;
+            let (report, learned) = history::learn(source, found, cur.0, &settings.noise);
+            settings.learned = learned;
+            Some(report)
+        }
+        None => None,
+    };
+    let names = (base.1.display().to_string(), cur.1.display().to_string());
+    let mut cmp = compare::compare_files(
+        base.0,
+        cur.0,
+        (&names.0, &names.1),
+        &settings,
+        options.force,
+    );
+    cmp.history = history;
+    if !cmp.differences.is_empty() && !options.force {
+        let issue = |msg: String| InputIssue::new(cur.1, "", msg);
+        return Err(Error::Input(
+            cmp.differences
+                .iter()
+                .map(|d| issue(format!("not comparable with {}: {d}", names.0)))
+                .chain(std::iter::once(issue(
+                    "use --force to compare anyway".into(),
+                )))
+                .collect(),
+        ));
+    }
+    std::fs::write(
+        json,
+        serde_json::to_string_pretty(&cmp).expect("serializes"),
+    )
+    .map_err(|e| Error::io(json, e))?;
+    Ok(GateOutcome {
+        markdown: report::comparison::markdown(&cmp),
+        exit_code: gate::exit_code(cmp.rows.iter().map(|r| r.verdict)),
+        json_path: json.to_path_buf(),
+        comparison: cmp,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::testkit;
+    use crate::error::exit;
+
+    async fn gate_files(
+        base: &Results,
+        cur: &Results,
+        options: &GateOptions,
+        dir: &Path,
+    ) -> Result<GateOutcome> {
+        let json = dir.join("comparison.json");
+        compare_and_gate(
+            (base, Path::new("base/results.json")),
+            (cur, Path::new("cur/results.json")),
+            &GateSpec::default(),
+            options,
+            &json,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_regression_is_written_rendered_and_exits_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = testkit::results(1.0, 3, testkit::load(1.0, 0.5));
+        let slow = testkit::results(1.5, 3, testkit::load(1.0, 0.5));
+        let out = gate_files(&base, &slow, &GateOptions::default(), dir.path())
+            .await
+            .unwrap();
+        assert_eq!(out.exit_code, exit::CRITERIA_FAILED);
+        assert_eq!(out.comparison.regressions, 3);
+        assert_eq!(out.json_path, dir.path().join("comparison.json"));
+        assert_eq!(
+            std::fs::read_to_string(&out.json_path).unwrap(),
+            serde_json::to_string_pretty(&out.comparison).unwrap()
+        );
+        assert_eq!(out.markdown, report::comparison::markdown(&out.comparison));
+        assert!(
+            out.markdown
+                .starts_with("### tunebench: `base/results.json` vs `cur/results.json`")
+        );
+        // The same runs judged with a p50-p99 noise of 90 % pass.
+        let lenient = GateOptions {
+            noise: NoiseOverrides::parse(&["p50=0.9", "p95=0.9", "p99=0.9"].map(String::from))
+                .unwrap(),
+            ..GateOptions::default()
+        };
+        let out = gate_files(&base, &slow, &lenient, dir.path())
+            .await
+            .unwrap();
+        assert_eq!((out.exit_code, out.comparison.regressions), (exit::OK, 0));
+        assert_eq!(out.comparison.noise.p99, 0.9);
+    }
+
+    #[tokio::test]
+    async fn different_experiments_are_refused_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = testkit::results(1.0, 3, None);
+        let mut other = testkit::results(1.0, 3, None);
+        other.scenario["name"] = "another".into();
+        let err = gate_files(&base, &other, &GateOptions::default(), dir.path())
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), exit::BAD_INPUT);
+        let msg = err.to_string();
+        assert!(msg.contains("cur/results.json"), "{msg}");
+        assert!(
+            msg.contains("not comparable with base/results.json: scenario:"),
+            "{msg}"
+        );
+        assert!(msg.contains("use --force to compare anyway"), "{msg}");
+        assert!(!dir.path().join("comparison.json").exists());
+        let forced = GateOptions {
+            force: true,
+            ..GateOptions::default()
+        };
+        let out = gate_files(&base, &other, &forced, dir.path())
+            .await
+            .unwrap();
+        assert!(out.comparison.forced && out.exit_code == exit::OK);
+        assert!(
+            out.markdown
+                .contains("Compared with --force despite: scenario:")
+        );
+        assert!(dir.path().join("comparison.json").exists());
+    }
+}
