@@ -149,7 +149,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let base = testkit::results(1.0, 3, None);
         let mut other = testkit::results(1.0, 3, None);
-        other.scenario["name"] = "another".into();
+        other.scenario.name = "another".into();
         let err = gate_files(&base, &other, &GateOptions::default(), dir.path())
             .await
             .unwrap_err();

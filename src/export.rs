@@ -9,7 +9,7 @@ use crate::results::Results;
 /// operations per second. Lower and upper values are the extremes over trials, when there are
 /// several.
 pub fn bencher_metric_format(r: &Results) -> Value {
-    let scenario = r.scenario["name"].as_str().unwrap_or("scenario");
+    let scenario = r.scenario.name.as_str();
     let mut out = Map::new();
     for run in &r.runs {
         for w in &run.workloads {

@@ -88,8 +88,7 @@ fn validate(paths: &[PathBuf]) -> Result<Outcome> {
 async fn compare_files(args: &cli::CompareArgs) -> Result<Outcome> {
     let base = Results::read(&args.baseline)?;
     let cur = Results::read(&args.current)?;
-    let gate: gate::GateSpec =
-        serde_json::from_value(cur.scenario["gate"].clone()).unwrap_or_default();
+    let gate = cur.scenario.gate.clone();
     let json = args
         .json
         .clone()

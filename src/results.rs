@@ -35,10 +35,46 @@ pub struct Results {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     /// The scenario as resolved (overrides applied, files loaded); no credentials.
-    pub scenario: serde_json::Value,
+    pub scenario: RunConfig,
     pub environment: Environment,
     pub datasets: Vec<DatasetReport>,
     pub runs: Vec<ProfileRun>,
+}
+
+/// The scenario as it ran. What reports, comparisons and the gate read from it is typed here,
+/// so renaming one of those fields is a compile error; the rest of the scenario (targets,
+/// datasets, profiles, criteria, checks) is kept as written. Older files load: what they lack
+/// takes its default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunConfig {
+    #[serde(default)]
+    pub name: String,
+    pub load: crate::scenario::Load,
+    #[serde(default)]
+    pub workloads: Vec<WorkloadConfig>,
+    #[serde(default)]
+    pub gate: crate::gate::GateSpec,
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A workload of [`RunConfig`]: its name and sweep point typed, the rest as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkloadConfig {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::scenario::SweepPoint>,
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl RunConfig {
+    /// The record of a resolved scenario: its own serialization, read back typed.
+    pub fn of(scenario: &crate::scenario::Scenario) -> Result<RunConfig> {
+        serde_json::to_value(scenario)
+            .and_then(serde_json::from_value)
+            .map_err(|e| Error::Usage(format!("recording the scenario in the results: {e}")))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -268,7 +304,7 @@ impl Results {
                 .at(Some((e.line(), e.column()))),
             )
         })?;
-        crate::gate::GateSpec::of_results(&results.scenario, path)?;
+        results.scenario.gate.check_in_results(path)?;
         Ok(results)
     }
 }

@@ -21,7 +21,7 @@ fn results(ms: f64, load_1m: Option<f64>, started: i64) -> Results {
     r.runs.truncate(1);
     r.runs[0].workloads.truncate(1);
     // The default thresholds (the fixture's scenario sets its own).
-    r.scenario["gate"] = serde_json::json!({});
+    r.scenario.gate = tunebench::gate::GateSpec::default();
     let w = &mut r.runs[0].workloads[0];
     w.errors = 0;
     w.errors_by_kind.clear();
@@ -144,7 +144,7 @@ async fn history_from_a_folder_learns_thresholds() {
         );
     }
     let mut other = results(1.0, Some(1.0), 99);
-    other.scenario["name"] = "another-scenario".into();
+    other.scenario.name = "another-scenario".into();
     write(&hist, "other", &other);
     let base = write(dir.path(), "base", &results(1.0, Some(1.0), 100));
     let cur = write(dir.path(), "cur", &results(1.2, Some(1.0), 110));

@@ -331,7 +331,7 @@ fn html_page_is_self_contained_and_chromium_shows_the_charts() {
     // The page carries the report itself, not only the charts.
     let title = format!(
         "Database optimization report: {}",
-        results.scenario["name"].as_str().unwrap()
+        results.scenario.name.as_str()
     );
     assert!(html.contains(&format!("<h1>{title}</h1>")), "{html}");
     assert!(html.contains("<td>fts_search</td>"), "{html}");
@@ -404,7 +404,7 @@ fn a_user_template_renders_fields_of_the_documented_context() {
         arg(&out_dir),
     ]));
     let md = std::fs::read_to_string(out_dir.join("report.md")).expect("report.md in --out");
-    let mut expected = format!("Scenario: {}\n", results.scenario["name"].as_str().unwrap());
+    let mut expected = format!("Scenario: {}\n", results.scenario.name.as_str());
     for run in &results.runs {
         let w = run
             .workloads

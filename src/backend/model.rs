@@ -105,7 +105,7 @@ impl Default for PoolSpec {
 }
 
 /// One point of a sweep: the workload runs with `setting = value` on every worker session.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepPoint {
     /// The workload name as written; each point is a workload `{base}_{value}`.
     pub base: String,

@@ -79,7 +79,7 @@ pub fn differences(base: &Results, cur: &Results) -> Vec<String> {
 /// load shape. The history keeps only runs without any.
 pub fn shape_differences(base: &Results, cur: &Results) -> Vec<String> {
     let mut out = Vec::new();
-    let name = |r: &Results| r.scenario["name"].as_str().unwrap_or("").to_string();
+    let name = |r: &Results| r.scenario.name.clone();
     if name(base) != name(cur) {
         out.push(format!("scenario: `{}` vs `{}`", name(base), name(cur)));
     }
@@ -96,21 +96,43 @@ pub fn shape_differences(base: &Results, cur: &Results) -> Vec<String> {
             hashes(cur)
         ));
     }
-    for field in [
-        "mode",
-        "concurrency",
-        "rate",
-        "max_in_flight",
-        "duration",
-        "warmup",
-        "op_timeout",
-    ] {
-        let (b, c) = (&base.scenario["load"][field], &cur.scenario["load"][field]);
+    let (b, c) = (&base.scenario.load, &cur.scenario.load);
+    let fields: [(&str, String, String); 7] = [
+        ("mode", json(&b.mode), json(&c.mode)),
+        ("concurrency", json(&b.concurrency), json(&c.concurrency)),
+        ("rate", json(&b.rate), json(&c.rate)),
+        (
+            "max_in_flight",
+            json(&b.max_in_flight),
+            json(&c.max_in_flight),
+        ),
+        (
+            "duration",
+            json(&b.duration.as_secs_f64()),
+            json(&c.duration.as_secs_f64()),
+        ),
+        (
+            "warmup",
+            json(&b.warmup.as_secs_f64()),
+            json(&c.warmup.as_secs_f64()),
+        ),
+        (
+            "op_timeout",
+            json(&b.op_timeout.as_secs_f64()),
+            json(&c.op_timeout.as_secs_f64()),
+        ),
+    ];
+    for (field, b, c) in fields {
         if b != c {
             out.push(format!("load.{field}: {b} vs {c}"));
         }
     }
     out
+}
+
+/// A value as results.json writes it.
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 pub fn compare_files(
@@ -280,8 +302,8 @@ mod tests {
         let same = testkit::results(1.3, 2, None);
         assert!(differences(&base, &same).is_empty());
         let mut cur = same.clone();
-        cur.scenario["name"] = "other".into();
-        cur.scenario["load"]["concurrency"] = 8.into();
+        cur.scenario.name = "other".into();
+        cur.scenario.load.concurrency = 8;
         cur.datasets[0].spec_hash = "changed".into();
         let d = shape_differences(&base, &cur);
         assert_eq!(d.len(), 3, "{d:?}");

@@ -165,24 +165,16 @@ impl GateSpec {
         out
     }
 
-    /// The `[gate]` a results file carries in its resolved scenario (defaults when absent),
-    /// checked like a scenario's.
-    pub fn of_results(scenario: &serde_json::Value, path: &Path) -> Result<GateSpec> {
-        let issue = |field: String, message: String| {
-            InputIssue::new(path, format!("scenario.gate{field}"), message)
-        };
-        let gate: GateSpec = match scenario.get("gate") {
-            None | Some(serde_json::Value::Null) => GateSpec::default(),
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|e| Error::input(issue(String::new(), e.to_string())))?,
-        };
-        let problems: Vec<_> = gate
+    /// Checks the `[gate]` a results file carries (defaults when it has none) like a
+    /// scenario's, naming the field of the file (`scenario.gate.<field>`).
+    pub fn check_in_results(&self, path: &Path) -> Result<()> {
+        let problems: Vec<_> = self
             .problems()
             .into_iter()
-            .map(|(f, m)| issue(format!(".{f}"), m.to_string()))
+            .map(|(f, m)| InputIssue::new(path, format!("scenario.gate.{f}"), m.to_string()))
             .collect();
         if problems.is_empty() {
-            Ok(gate)
+            Ok(())
         } else {
             Err(Error::Input(problems))
         }
@@ -237,13 +229,16 @@ mod tests {
     #[test]
     fn a_missing_gate_is_the_defaults_and_out_of_range_values_are_named() {
         let path = Path::new("results.json");
-        let spec = GateSpec::of_results(&serde_json::json!({"name": "x"}), path).unwrap();
+        let spec = GateSpec::default();
         assert_eq!(
-            (spec.noise, spec.confidence),
+            (spec.noise.clone(), spec.confidence),
             (NoiseThresholds::default(), 0.95)
         );
-        let bad = serde_json::json!({"gate": {"confidence": 1.2, "noise": {"p99": 2.0}}});
-        let Err(Error::Input(issues)) = GateSpec::of_results(&bad, path) else {
+        spec.check_in_results(path).unwrap();
+        let bad: GateSpec =
+            serde_json::from_value(serde_json::json!({"confidence": 1.2, "noise": {"p99": 2.0}}))
+                .unwrap();
+        let Err(Error::Input(issues)) = bad.check_in_results(path) else {
             panic!("out of range values must be input errors")
         };
         let text: Vec<String> = issues.iter().map(|i| i.to_string()).collect();

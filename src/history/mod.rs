@@ -238,7 +238,7 @@ mod tests {
         let current = testkit::results(1.0, 3, testkit::load(1.0, 0.5));
         let mut found = history(1.0, &[1.0, 1.02, 0.98, 1.01, 0.99, 1.03]);
         let mut other = testkit::results(1.0, 3, None);
-        other.scenario["name"] = "another".into();
+        other.scenario.name = "another".into();
         // Another run, not the current one seen again.
         other.started_at += chrono::Duration::seconds(100);
         found.push(("other/results.json".into(), other));

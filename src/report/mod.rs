@@ -224,10 +224,10 @@ fn render_with(
 }
 
 fn scenario_name(results: &Results) -> String {
-    results.scenario["name"]
-        .as_str()
-        .unwrap_or("(unnamed)")
-        .to_string()
+    match results.scenario.name.as_str() {
+        "" => "(unnamed)".to_string(),
+        name => name.to_string(),
+    }
 }
 
 /// Checks a user template parses before a long run starts.
@@ -266,14 +266,12 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 /// The noise thresholds the run was configured with (defaults for older files).
 fn gate_noise(results: &Results) -> crate::gate::NoiseThresholds {
-    serde_json::from_value(results.scenario["gate"]["noise"].clone()).unwrap_or_default()
+    results.scenario.gate.noise.clone()
 }
 
 fn gate_bootstrap(results: &Results) -> crate::stats::BootstrapConfig {
     crate::stats::BootstrapConfig {
-        confidence: results.scenario["gate"]["confidence"]
-            .as_f64()
-            .unwrap_or(0.95),
+        confidence: results.scenario.gate.confidence,
         ..Default::default()
     }
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use plotters::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::results::Results;
@@ -35,25 +35,13 @@ pub struct Point {
     pub p99_ms: f64,
 }
 
-#[derive(Deserialize)]
-struct SweepInfo {
-    base: String,
-    setting: String,
-    value: String,
-    min_recall: f64,
-}
-
 /// Groups each profile's sweep-point workloads (in scenario order) into sweeps.
 pub fn collect(results: &Results) -> Vec<Sweep> {
-    let infos: Vec<(String, SweepInfo)> = results.scenario["workloads"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|w| {
-            let name = w["name"].as_str()?.to_string();
-            let info = serde_json::from_value(w.get("sweep")?.clone()).ok()?;
-            Some((name, info))
-        })
+    let infos: Vec<(String, crate::scenario::SweepPoint)> = results
+        .scenario
+        .workloads
+        .iter()
+        .filter_map(|w| Some((w.name.clone(), w.sweep.clone()?)))
         .collect();
     let mut sweeps: Vec<Sweep> = Vec::new();
     for run in &results.runs {

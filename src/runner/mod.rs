@@ -138,7 +138,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
         tool: host::tool(),
         started_at,
         finished_at: Utc::now(),
-        scenario: serde_json::to_value(&scenario).expect("scenario serializes"),
+        scenario: crate::results::RunConfig::of(&scenario)?,
         environment: Environment {
             host,
             targets: envs,

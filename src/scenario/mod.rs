@@ -217,7 +217,7 @@ pub struct Scenario {
     pub gate: GateSpec,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Load {
     pub mode: LoadMode,
     pub concurrency: u32,
@@ -229,12 +229,13 @@ pub struct Load {
     #[serde(with = "secs")]
     pub duration: Duration,
     /// Operations per trial (all workers together); `None`: as many as `duration` allows.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iterations: Option<u64>,
     pub trials: u32,
     pub error_budget: f64,
     #[serde(with = "secs")]
     pub op_timeout: Duration,
+    #[serde(default)]
     pub interleave: bool,
 }
 
@@ -254,6 +255,15 @@ mod secs {
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
+    }
+
+    /// Seconds as written by `serialize` (results files); never panics on any number.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<std::time::Duration, D::Error> {
+        let v = <f64 as serde::Deserialize>::deserialize(d)?;
+        std::time::Duration::try_from_secs_f64(v)
+            .map_err(|e| serde::de::Error::custom(format!("{v} s is not a duration: {e}")))
     }
 }
 
