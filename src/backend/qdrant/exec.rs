@@ -15,6 +15,8 @@ use crate::dataset::vectors::FILTERS;
 use crate::dataset::vectors::fresh::{self, FreshPool};
 use crate::driver::{Done, Executor, Judged, OpError};
 
+type QdrantWorkload = crate::backend::model::Workload<crate::backend::qdrant::spec::QdrantOp>;
+
 /// One operation of a Qdrant workload.
 #[derive(Debug, Clone, Copy)]
 pub enum QdrantOpKind {
@@ -149,4 +151,51 @@ impl Executor for QdrantExecutor {
             ),
         })
     }
+}
+
+/// The profile's search parameters with the workload's sweep point, if any, applied.
+pub(super) fn swept(
+    mut spec: SearchSpec,
+    workload: &QdrantWorkload,
+) -> crate::error::Result<SearchSpec> {
+    let Some(sw) = &workload.sweep else {
+        return Ok(spec);
+    };
+    let bad = |e: &dyn std::fmt::Display| {
+        crate::error::Error::Usage(format!(
+            "workload {}: sweep value `{}` for {}: {e}",
+            sw.base, sw.value, sw.setting
+        ))
+    };
+    match sw.setting.as_str() {
+        "hnsw_ef" => spec.hnsw_ef = Some(sw.value.parse().map_err(|e| bad(&e))?),
+        "oversampling" => spec.oversampling = Some(sw.value.parse().map_err(|e| bad(&e))?),
+        other => return Err(bad(&format!("`{other}` is not a Qdrant search parameter"))),
+    }
+    Ok(spec)
+}
+
+/// What each op of the workload does, and the batch and pool size of its upserts, if any.
+pub(super) fn op_kinds(
+    workload: &QdrantWorkload,
+) -> (Vec<QdrantOpKind>, Option<(u32, Option<u32>)>) {
+    let mut upsert = None;
+    let ops = workload
+        .ops
+        .iter()
+        .map(|o| {
+            let q = &o.def;
+            match (q.query, q.upsert) {
+                (_, Some(batch)) => {
+                    upsert.get_or_insert((batch, q.fresh_points));
+                    QdrantOpKind::Upsert
+                }
+                (query, None) => QdrantOpKind::Search {
+                    query: query.unwrap_or(ParamGen::QueryVector),
+                    limit: q.limit as usize,
+                },
+            }
+        })
+        .collect();
+    (ops, upsert)
 }

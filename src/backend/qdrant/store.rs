@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Searcher;
-use super::exec::{QdrantExecutor, QdrantOpKind};
+use super::exec::{QdrantExecutor, op_kinds, swept};
 use super::profile::{search_spec, setting_changes, wanted};
 use super::{Engine, ManagedConfig, SearchSpec};
 use crate::backend::Store;
@@ -18,7 +18,6 @@ use crate::backend::model::{Dataset, Target};
 use crate::backend::qdrant::QdrantEvidence;
 use crate::backend::qdrant::spec::{QdrantOp, QdrantProfile};
 use crate::dataset::DatasetSpec;
-use crate::dataset::ParamGen;
 use crate::dataset::vectors::VectorSet;
 use crate::dataset::vectors::fresh::FreshPool;
 use crate::error::{Error, InputIssue, Result};
@@ -435,44 +434,13 @@ impl Store for QdrantStore {
         op_timeout: Duration,
     ) -> Result<(Self::Workers, Vec<QdrantExecutor>)> {
         let c = data.collection.clone();
-        let mut spec = self.search.get(&c).copied().unwrap_or_default();
-        if let Some(sw) = &workload.sweep {
-            let bad = |e: &dyn std::fmt::Display| {
-                Error::Usage(format!(
-                    "workload {}: sweep value `{}` for {}: {e}",
-                    sw.base, sw.value, sw.setting
-                ))
-            };
-            match sw.setting.as_str() {
-                "hnsw_ef" => spec.hnsw_ef = Some(sw.value.parse().map_err(|e| bad(&e))?),
-                "oversampling" => spec.oversampling = Some(sw.value.parse().map_err(|e| bad(&e))?),
-                other => return Err(bad(&format!("`{other}` is not a Qdrant search parameter"))),
-            }
-        }
+        let spec = swept(self.search.get(&c).copied().unwrap_or_default(), workload)?;
         let searcher = self
             .engine
             .searcher(&c)
             .map_err(|e| self.fail("opening search handles", e))?;
-        let mut upsert: Option<(u32, Option<u32>)> = None;
-        let ops: Arc<Vec<QdrantOpKind>> = Arc::new(
-            workload
-                .ops
-                .iter()
-                .map(|o| {
-                    let q = &o.def;
-                    match (q.query, q.upsert) {
-                        (_, Some(batch)) => {
-                            upsert.get_or_insert((batch, q.fresh_points));
-                            QdrantOpKind::Upsert
-                        }
-                        (query, None) => QdrantOpKind::Search {
-                            query: query.unwrap_or(ParamGen::QueryVector),
-                            limit: q.limit as usize,
-                        },
-                    }
-                })
-                .collect(),
-        );
+        let (ops, upsert) = op_kinds(workload);
+        let ops = Arc::new(ops);
         let k = workload.k.unwrap_or(10) as usize;
         let fresh = match upsert {
             None => None,
