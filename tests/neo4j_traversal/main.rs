@@ -12,7 +12,7 @@ use tunebench::results::Evidence;
 #[path = "../common/mod.rs"]
 mod common;
 mod safety;
-use common::{ROOT, cache_dir, env_or, run, run_to};
+use common::{ROOT, cache_dir, env_or, run_to};
 
 /// Tests here share one server and one graph (and some restart it): one at a time.
 static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -3,7 +3,7 @@
 
 use neo4rs::query;
 
-use crate::common::{ROOT, run, run_to};
+use crate::common::{self, ROOT, run, run_to};
 use crate::{SERVER, bolt, default_scenario, scenario, url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

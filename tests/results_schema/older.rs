@@ -248,7 +248,7 @@ async fn an_older_results_file_compares_and_exports() {
             .collect();
         let want: BTreeSet<(String, String)> = [("baseline", BASELINE), ("tuned", TUNED)]
             .iter()
-            .flat_map(|(p, ws)| ws.iter().map(|w| (p.to_string(), w.1.to_string())))
+            .flat_map(|(p, ws)| ws.iter().map(move |w| (p.to_string(), w.1.to_string())))
             .collect();
         assert_eq!(covered, want);
         for row in rows {
