@@ -67,7 +67,10 @@ async fn bmf_has_one_benchmark_per_profile_and_workload_with_trial_extremes() {
             want.insert(key);
         }
     }
-    assert_eq!(keys, want.iter().map(|k| k.as_str()).collect::<BTreeSet<&str>>());
+    assert_eq!(
+        keys,
+        want.iter().map(|k| k.as_str()).collect::<BTreeSet<&str>>()
+    );
     assert_eq!(keys.len(), 4);
 }
 
