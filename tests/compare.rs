@@ -6,12 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use tunebench::Results;
 use tunebench::host::HostLoad;
 use tunebench::metrics::{self, LatencySummary};
-use tunebench::{Cli, Outcome, Results};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+use common::{ROOT, run as tb};
 
 /// One profile, one workload, 3 trials of 2,000 operations in 1 s, latencies +-1 % around
 /// `ms`, every trial measured under `load_1m` (None: an older file without host data).
@@ -60,12 +60,6 @@ fn write(dir: &Path, name: &str, r: &Results) -> PathBuf {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     r.write(&p).unwrap();
     p
-}
-
-async fn tb(args: &[&str]) -> Result<Outcome, tunebench::Error> {
-    let mut argv = vec!["tunebench"];
-    argv.extend_from_slice(args);
-    tunebench::run(Cli::parse_from(argv)).await
 }
 
 fn json(path: &Path) -> serde_json::Value {
@@ -232,38 +226,14 @@ async fn bad_history_inputs_exit_2_naming_what_is_wrong() {
 /// The same learning from an S3 prefix on the real MinIO.
 #[tokio::test]
 async fn history_from_an_s3_prefix() {
-    let Ok(endpoint) = std::env::var("TUNEBENCH_S3_ENDPOINT") else {
-        eprintln!(
-            "history_from_an_s3_prefix skipped: TUNEBENCH_S3_ENDPOINT is not set (run `eval \"$(scripts/stack env minio)\"` to test against MinIO)"
-        );
+    let Some(endpoint) = common::env_or_skip(
+        "TUNEBENCH_S3_ENDPOINT",
+        "history_from_an_s3_prefix",
+        "run `eval \"$(scripts/stack env minio)\"` to test against MinIO",
+    ) else {
         return;
     };
-    let var = |n: &str, d: &str| std::env::var(n).unwrap_or_else(|_| d.into());
-    let creds = aws_sdk_s3::config::Credentials::new(
-        var("TUNEBENCH_S3_ACCESS_KEY", "tunebench"),
-        var("TUNEBENCH_S3_SECRET_KEY", "tunebench-secret"),
-        None,
-        None,
-        "test",
-    );
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_sdk_s3::config::Region::new(var(
-            "TUNEBENCH_S3_REGION",
-            "us-east-1",
-        )))
-        .credentials_provider(creds)
-        .force_path_style(true)
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .build_https(),
-        )
-        .build();
-    let s3 = aws_sdk_s3::Client::from_conf(conf);
+    let s3 = common::s3::client(&endpoint);
     let bucket = "tunebench-test-gate-history";
     if s3.head_bucket().bucket(bucket).send().await.is_err() {
         s3.create_bucket().bucket(bucket).send().await.unwrap();
@@ -329,7 +299,7 @@ async fn history_from_an_s3_prefix() {
     assert_eq!(o.exit_code, 1, "{}", o.summary);
     assert!(o.summary.contains("(learned, 5 runs)"), "{}", o.summary);
     assert!(o.summary.contains(&url), "{}", o.summary);
-    let secret = var("TUNEBENCH_S3_SECRET_KEY", "tunebench-secret");
+    let secret = common::env_or("TUNEBENCH_S3_SECRET_KEY", "tunebench-secret");
     assert!(!o.summary.contains(&secret));
     let e = missing.unwrap_err();
     assert_eq!(e.exit_code(), 2, "{e}");

@@ -3,18 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
-use tunebench::{Cli, Outcome, Results};
+use tunebench::Results;
+
+mod common;
+use common::postgres::pg_url;
+use common::{ROOT, run as tb, run_to};
 
 /// Runs in this file share the server with each other (and apply profiles): one at a time.
 static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn pg_url() -> String {
-    std::env::var("TUNEBENCH_PG_URL")
-        .unwrap_or_else(|_| "postgres://tunebench:tunebench@127.0.0.1:5432/tunebench".into())
-}
 
 /// A scenario with one FTS workload, a profile with only the GIN index (no restart needed)
 /// and the plain baseline; `trials` trials of `duration` each.
@@ -70,23 +66,10 @@ apply = {{ pg = "{ROOT}/profiles/postgres/baseline.toml" }}
     path
 }
 
-async fn tb(args: &[&str]) -> Result<Outcome, tunebench::Error> {
-    let mut argv = vec!["tunebench"];
-    argv.extend_from_slice(args);
-    tunebench::run(Cli::parse_from(argv)).await
-}
-
 async fn run_profile(scenario: &Path, out: &Path, profile: &str) -> PathBuf {
-    let o = tb(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--profile",
-        profile,
-    ])
-    .await
-    .unwrap();
+    let o = run_to(&scenario, &out, &["--profile", profile])
+        .await
+        .unwrap();
     assert_eq!(o.exit_code, 0, "{}", o.summary);
     out.join("results.json")
 }
@@ -173,16 +156,16 @@ async fn run_with_baseline_gates_in_one_invocation_and_trials_interleave() {
 
     // Both profiles, 3 trials each, interleaved: indexed, baseline, indexed, baseline, ...
     let out = dir.path().join("both");
-    let o = tb(&[
-        "run",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--baseline",
-        base.to_str().unwrap(),
-        "--profile",
-        "baseline",
-    ])
+    let o = run_to(
+        &s,
+        &out,
+        &[
+            "--baseline",
+            base.to_str().unwrap(),
+            "--profile",
+            "baseline",
+        ],
+    )
     .await
     .unwrap();
     assert_eq!(
@@ -193,9 +176,7 @@ async fn run_with_baseline_gates_in_one_invocation_and_trials_interleave() {
     assert!(out.join("comparison.json").exists());
 
     let out = dir.path().join("inter");
-    let o = tb(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .await
-        .unwrap();
+    let o = run_to(&s, &out, &[]).await.unwrap();
     assert_eq!(o.exit_code, 0, "{}", o.summary);
     let r = Results::read(&out.join("results.json")).unwrap();
     for run in &r.runs {

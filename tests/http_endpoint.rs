@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tunebench::Results;
 use tunebench::results::Evidence;
-use tunebench::{Cli, Outcome, Results};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+use common::{ROOT, run, run_to};
+
 const HEALTH_BODY: &str = r#"{"postgres":"ok","qdrant":"ok","neo4j":"ok","minio":"ok"}"#;
 /// Must never appear in results, report or logs.
 const TOKEN: &str = "Bearer tb-test-token-5f1e9a";
@@ -137,27 +138,6 @@ apply = {{}}
     path
 }
 
-async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
-    let mut argv = vec!["tunebench"];
-    argv.extend_from_slice(args);
-    tunebench::run(Cli::parse_from(argv)).await
-}
-
-fn schema_violations(results: &Path) -> Vec<String> {
-    let read = |p: &Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-    };
-    let schema = read(&Path::new(ROOT).join("schemas/results.schema.json"));
-    let validator = jsonschema::draft202012::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
-    validator
-        .iter_errors(&read(results))
-        .map(|e| format!("{}: {e}", e.instance_path))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_measured_and_wrong_statuses_are_errors_by_kind() {
     let delay = Duration::from_millis(5);
@@ -182,14 +162,9 @@ ops = [{ op = "broken" }]"#,
         r#""health.p99 < 200ms", "broken.error_rate < 1%""#,
     );
     let out = dir.path().join("out");
-    let outcome = run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await
-    .expect("the run completes");
+    let outcome = run_to(&scenario, &out, &[])
+        .await
+        .expect("the run completes");
     // broken.error_rate fails, so the run says so.
     assert_eq!(outcome.exit_code, 1, "{}", outcome.summary);
     assert!(
@@ -305,7 +280,7 @@ ops = [{ op = "broken" }]"#,
     assert_eq!(ev.server_header.as_deref(), Some("tiny-test/1.0"));
     assert_eq!(results.environment.targets["app"].kind, "http");
 
-    let violations = schema_violations(&results_path);
+    let violations = common::schema_violations_of(&results_path);
     assert!(violations.is_empty(), "{}", violations.join("\n"));
 
     // The token is used, but never written.
@@ -352,14 +327,9 @@ ops = [{ op = "health" }]"#,
         r#""health.p99 < 200ms""#,
     );
     let out = dir.path().join("out");
-    let outcome = run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await
-    .expect("the run completes");
+    let outcome = run_to(&scenario, &out, &[])
+        .await
+        .expect("the run completes");
     let results = Results::read(&out.join("results.json")).unwrap();
     let w = &results.runs[0].workloads[0];
     // All 40 scheduled requests run (the last ones late), none fails.
@@ -411,14 +381,9 @@ ops = [{{ op = "health" }}]"#,
         ),
         "",
     );
-    let err = run(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .await
-    .expect_err("bad input");
+    let err = run_to(&scenario, &dir.path().join("o"), &[])
+        .await
+        .expect_err("bad input");
     assert_eq!(err.exit_code(), 2, "{err}");
     let text = err.to_string();
     let bad = def.display().to_string();

@@ -1,104 +1,19 @@
 //! End to end against the real PostgreSQL that `scripts/stack up` starts: load, baseline vs
-//! tuned, plans, revert, safety. Small data, seconds per test.
+//! tuned, plans, revert, safety. Small data, seconds per test. Configuration checks and
+//! `tunebench check` are in tests/check.rs.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use clap::Parser;
 use sqlx::{Connection, PgConnection, Row};
+use tunebench::Results;
 use tunebench::results::CheckStatus;
-use tunebench::{Cli, Outcome, Results};
+
+mod common;
+use common::postgres::{fts_scenario as scenario, pg_url, quick_baseline};
+use common::{run, run_to, workload};
 
 /// Tests in this file restart the server (profiles change restart-only settings): one at a time.
 static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn pg_url() -> String {
-    std::env::var("TUNEBENCH_PG_URL")
-        .unwrap_or_else(|_| "postgres://tunebench:tunebench@127.0.0.1:5432/tunebench".into())
-}
-
-/// A scenario in a temp folder over the repo's workload and profile files, with a small corpus.
-fn scenario(dir: &Path, schema: &str, url: &str, extra: &str) -> PathBuf {
-    let dataset = dir.join("docs.toml");
-    std::fs::write(
-        &dataset,
-        format!(
-            "kind = \"documents\"\nschema = \"{schema}\"\nseed = 7\nauthors = 300\ndocuments = 6000\nvocabulary = 5000\nbody_words = [40, 100]\n"
-        ),
-    )
-    .unwrap();
-    let text = format!(
-        r#"
-name = "fts-test"
-{extra}
-
-[targets.pg]
-kind = "postgres"
-url = "{url}"
-restart_command = "{ROOT}/scripts/stack restart postgres"
-
-[datasets.docs]
-target = "pg"
-file = "{dataset}"
-
-[load]
-mode = "closed"
-concurrency = 2
-warmup = "300ms"
-duration = "1500ms"
-
-[[workload]]
-name = "fts_search"
-target = "pg"
-dataset = "docs"
-definition = "{ROOT}/workloads/postgres-fts.toml"
-ops = [{{ op = "websearch_medium", weight = 2 }}, {{ op = "websearch_rare", weight = 1 }}, {{ op = "title_trigram", weight = 1 }}]
-
-[[workload]]
-name = "common_queries"
-target = "pg"
-dataset = "docs"
-definition = "{ROOT}/workloads/postgres-fts.toml"
-ops = [{{ op = "comments_by_document" }}, {{ op = "author_window" }}]
-
-[[profile]]
-name = "baseline"
-apply = {{ pg = "{ROOT}/profiles/postgres/baseline.toml" }}
-
-[[profile]]
-name = "tuned"
-apply = {{ pg = "{ROOT}/profiles/postgres/tuned.toml" }}
-"#,
-        dataset = dataset.display()
-    );
-    let path = dir.join("scenario.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// A short baseline-only run: enough to load the dataset and exercise the pipeline.
-fn quick_baseline<'a>(scenario: &'a str, out: &'a str) -> [&'a str; 10] {
-    [
-        "run",
-        scenario,
-        "--out",
-        out,
-        "--profile",
-        "baseline",
-        "--duration",
-        "200ms",
-        "--warmup",
-        "0s",
-    ]
-}
-
-async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
-    let mut argv = vec!["tunebench"];
-    argv.extend_from_slice(args);
-    tunebench::run(Cli::parse_from(argv)).await
-}
 
 /// Everything a profile may touch: settings (value and source) and the dataset's indexes.
 async fn server_state(schema: &str) -> (BTreeMap<String, String>, Vec<String>, Vec<String>) {
@@ -123,18 +38,6 @@ async fn server_state(schema: &str) -> (BTreeMap<String, String>, Vec<String>, V
     .await
     .unwrap();
     (settings, auto, indexes)
-}
-
-fn workload<'a>(
-    r: &'a Results,
-    profile: &str,
-    name: &str,
-) -> &'a tunebench::results::WorkloadResult {
-    r.runs
-        .iter()
-        .find(|p| p.profile == profile)
-        .and_then(|p| p.workloads.iter().find(|w| w.workload == name))
-        .unwrap_or_else(|| panic!("no {profile}/{name} in results"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,14 +73,7 @@ check = "fts_index"
     .unwrap();
     let before = server_state(schema).await;
 
-    let outcome = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await
-    .unwrap();
+    let outcome = run_to(&path, &out, &[]).await.unwrap();
     assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
 
     // Revert: settings, ALTER SYSTEM state and the set of indexes are exactly as before.
@@ -200,15 +96,7 @@ check = "fts_index"
     // results.json validates against the schema in the repo.
     let text = std::fs::read_to_string(out.join("results.json")).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let schema_json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{ROOT}/schemas/results.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema_json).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&json)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .collect();
+    let errors = common::schema_violations(&json);
     assert!(
         errors.is_empty(),
         "results.json does not match the schema: {errors:#?}"
@@ -328,75 +216,6 @@ check = "fts_index"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_check_is_listed_with_its_foreign_keys_and_fails_the_run() {
-    let _server = SERVER.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let schema = "tunebench_test_fts";
-    let path = scenario(
-        dir.path(),
-        schema,
-        &pg_url(),
-        "[[checks]]\ntarget = \"pg\"\ncheck = \"fk_indexes\"\n[[checks]]\ntarget = \"pg\"\ncheck = \"pg_stat_statements\"\n",
-    );
-    let out = dir.path().join("out");
-    let outcome = run(&quick_baseline(
-        path.to_str().unwrap(),
-        out.to_str().unwrap(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(outcome.exit_code, 1, "{}", outcome.summary);
-    assert!(
-        outcome
-            .summary
-            .contains("check failed under `baseline`: pg: fk_indexes"),
-        "{}",
-        outcome.summary
-    );
-    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    let (criteria, priorities) = (
-        report.split("## Acceptance criteria").nth(1).unwrap(),
-        report
-            .split("## 6. Next priorities")
-            .nth(1)
-            .unwrap()
-            .split("\n## ")
-            .next()
-            .unwrap(),
-    );
-    let fk = format!("{schema}.comments (document_id) -> {schema}.documents");
-    assert!(
-        criteria.contains("| `pg: fk_indexes` |") && criteria.contains("FAIL: 3 of 3"),
-        "{criteria}"
-    );
-    assert!(criteria.contains(&fk), "{criteria}");
-    assert!(
-        priorities.contains("Failing configuration check `pg: fk_indexes`")
-            && priorities.contains(&fk),
-        "{priorities}"
-    );
-    assert!(criteria.contains("| `pg: pg_stat_statements` |") && criteria.contains("PASS"));
-
-    // `tunebench check` evaluates the same checks without loading or measuring anything.
-    let json = dir.path().join("checks.json");
-    let outcome = run(&[
-        "check",
-        path.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ])
-    .await
-    .unwrap();
-    assert_eq!(outcome.exit_code, 1, "{}", outcome.summary);
-    assert!(outcome.summary.contains(&fk), "{}", outcome.summary);
-    let checks: Vec<tunebench::results::CheckResult> =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(checks.len(), 2);
-    assert_eq!(checks[0].status, CheckStatus::Fail);
-    assert_eq!(checks[1].status, CheckStatus::Pass);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_criterion_gives_exit_1() {
     let _server = SERVER.lock().await;
     let dir = tempfile::tempdir().unwrap();
@@ -407,18 +226,18 @@ async fn a_failing_criterion_gives_exit_1() {
         r#"criteria = ["common_queries.p50 < 1us"]"#,
     );
     let out = dir.path().join("out");
-    let outcome = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--profile",
-        "baseline",
-        "--duration",
-        "300ms",
-        "--warmup",
-        "0s",
-    ])
+    let outcome = run_to(
+        &path,
+        &out,
+        &[
+            "--profile",
+            "baseline",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+        ],
+    )
     .await
     .unwrap();
     assert_eq!(outcome.exit_code, 1);
@@ -438,14 +257,7 @@ async fn wrong_password_is_exit_3_without_the_password() {
         "postgres://tunebench:not-the-Password-42@127.0.0.1:5432/tunebench",
         "",
     );
-    let err = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
+    let err = run_to(&path, &dir.path().join("o"), &[]).await.unwrap_err();
     assert_eq!(err.exit_code(), 3);
     let msg = err.to_string();
     assert!(msg.contains("password authentication failed"), "{msg}");
@@ -462,21 +274,7 @@ async fn unreachable_server_is_exit_3() {
         "postgres://tunebench:x@127.0.0.1:1/tunebench",
         "",
     );
-    let started = std::time::Instant::now();
-    let err = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
-    assert_eq!(err.exit_code(), 3, "{err}");
-    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(30),
-        "must not hang"
-    );
+    common::assert_unreachable_is_exit_3(&path, &dir.path().join("o")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,14 +296,7 @@ async fn data_tunebench_did_not_create_is_left_alone() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = scenario(dir.path(), "tunebench_not_ours", &pg_url(), "");
-    let err = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
+    let err = run_to(&path, &dir.path().join("o"), &[]).await.unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
     assert!(
         err.to_string().contains("not created by tunebench"),
@@ -614,18 +405,11 @@ async fn open_loop_holds_the_rate_and_reports_schedule_lag() {
     );
     std::fs::write(&path, text).unwrap();
     let out = dir.path().join("o");
-    let o = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--profile",
-        "tuned",
-        "--duration",
-        "2s",
-        "--warmup",
-        "0s",
-    ])
+    let o = run_to(
+        &path,
+        &out,
+        &["--profile", "tuned", "--duration", "2s", "--warmup", "0s"],
+    )
     .await
     .unwrap();
     assert_eq!(o.exit_code, 0, "{}", o.summary);

@@ -5,51 +5,21 @@
 
 use std::path::{Path, PathBuf};
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use clap::Parser;
 use tunebench::results::Evidence;
-use tunebench::{Cli, Outcome, Results};
+use tunebench::{Outcome, Results};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+use common::s3::endpoint;
+use common::{ROOT, run, run_to};
+
+fn client() -> aws_sdk_s3::Client {
+    common::s3::client(&endpoint())
+}
 
 /// One test restarts MinIO (the parity profile): tests take this lock, the restarting one
 /// exclusively, so no other test sees the server go away.
 static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
-fn env(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.into())
-}
-
-fn endpoint() -> String {
-    env("TUNEBENCH_S3_ENDPOINT", "http://127.0.0.1:9000")
-}
-
-/// The test's own client, independent of the harness's configuration.
-fn client() -> Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            env("TUNEBENCH_S3_ACCESS_KEY", "tunebench"),
-            env("TUNEBENCH_S3_SECRET_KEY", "tunebench-secret"),
-            None,
-            None,
-            "test",
-        ))
-        .force_path_style(true)
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .build_https(),
-        )
-        .build();
-    Client::from_conf(conf)
-}
 
 struct Spec<'a> {
     bucket: &'a str,
@@ -138,22 +108,10 @@ ops = [{ops}]
     path
 }
 
-async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
-    let mut argv = vec!["tunebench"];
-    argv.extend_from_slice(args);
-    tunebench::run(Cli::parse_from(argv)).await
-}
-
 async fn run_scenario(dir: &Path, s: &Spec<'_>) -> Result<(Outcome, Results), tunebench::Error> {
     let path = scenario(dir, s);
     let out = dir.join("out");
-    let outcome = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await?;
+    let outcome = run_to(&path, &out, &[]).await?;
     let results = Results::read(&out.join("results.json")).unwrap();
     Ok((outcome, results))
 }
@@ -284,19 +242,7 @@ apply = { minio = "ROOT/profiles/s3/tuned.toml" }"#,
     assert_eq!(data.key_count(), Some(8));
 
     // The results file, S3 evidence included, matches the published schema.
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{ROOT}/schemas/results.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::draft202012::options().build(&schema).unwrap();
-    let written: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/results.json")).unwrap(),
-    )
-    .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&written)
-        .map(|e| format!("{}: {e}", e.instance_path))
-        .collect();
+    let errors = common::schema_violations_of(&dir.path().join("out/results.json"));
     assert!(errors.is_empty(), "{errors:#?}");
 
     let report = std::fs::read_to_string(dir.path().join("out/report.md")).unwrap();
@@ -492,7 +438,7 @@ fn server_parity() -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parity_profile_restarts_minio_and_is_reverted_exactly() {
     let _server = SERVER.write().await;
-    let cache = std::env::var("TUNEBENCH_CACHE").unwrap_or_else(|_| format!("{ROOT}/.cache"));
+    let cache = common::cache_dir();
     let env_file = format!("{cache}/minio/env");
     let before_text = std::fs::read_to_string(&env_file).unwrap();
     let before = server_parity();

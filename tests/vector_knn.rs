@@ -4,22 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
+use tunebench::Results;
 use tunebench::dataset::vectors::{VectorSet, cache_dir};
 use tunebench::dataset::{DatasetSpec, load_spec};
-use tunebench::results::WorkloadResult;
-use tunebench::{Cli, Outcome, Results};
+
+mod common;
+use common::postgres::pg_url;
+use common::{ROOT, run, run_to, workload};
 
 /// Profiles change server-wide settings (ALTER SYSTEM): one such test at a time.
 static SETTINGS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn pg_url() -> String {
-    std::env::var("TUNEBENCH_PG_URL")
-        .unwrap_or_else(|_| "postgres://tunebench:tunebench@127.0.0.1:5432/tunebench".into())
-}
 
 fn dataset(dir: &Path, schema: &str, count: u32, extra: &str) -> PathBuf {
     let path = dir.join("vectors.toml");
@@ -74,23 +69,8 @@ ops = [{ops}]
     path
 }
 
-async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
-    let mut argv = vec!["tunebench"];
-    argv.extend_from_slice(args);
-    tunebench::run(Cli::parse_from(argv)).await
-}
-
-/// The `knn` workload's result under a profile.
-fn knn_workload<'a>(r: &'a Results, profile: &str) -> &'a WorkloadResult {
-    r.runs
-        .iter()
-        .find(|p| p.profile == profile)
-        .and_then(|p| p.workloads.iter().find(|w| w.workload == "knn"))
-        .unwrap_or_else(|| panic!("no {profile}/knn in results"))
-}
-
 fn op_recall(r: &Results, profile: &str, op: &str) -> f64 {
-    let w = knn_workload(r, profile);
+    let w = workload(r, profile, "knn");
     assert_eq!(w.k, Some(10));
     let o = w.operations.iter().find(|o| o.op == op).unwrap();
     assert!(o.ops > 50, "{profile}/{op}: only {} queries", o.ops);
@@ -117,15 +97,7 @@ async fn exact_scan_is_recall_one_and_weak_hnsw_matches_an_independent_brute_for
     let ops = r#"{ op = "knn", weight = 2 }, { op = "knn_filter_50" }, { op = "knn_filter_10" }"#;
     let path = scenario(dir.path(), &ds, ops, &["exact", "hnsw-weak"]);
     let out = dir.path().join("out");
-    let outcome = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--keep-profile",
-    ])
-    .await
-    .unwrap();
+    let outcome = run_to(&path, &out, &["--keep-profile"]).await.unwrap();
     let results: Results =
         serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap();
     for op in ["knn", "knn_filter_50", "knn_filter_10"] {
@@ -233,18 +205,11 @@ async fn concurrent_upserts_and_searches_are_judged_against_the_rows_visible() {
     let ops = r#"{ op = "knn", weight = 3 }, { op = "knn_filter_10" }, { op = "upsert" }"#;
     let path = scenario(dir.path(), &ds, ops, &["exact", "hnsw"]);
     let out = dir.path().join("out");
-    let outcome = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await
-    .unwrap();
+    let outcome = run_to(&path, &out, &[]).await.unwrap();
     let r: Results =
         serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap();
     for profile in ["exact", "hnsw"] {
-        let w = knn_workload(&r, profile);
+        let w = workload(&r, profile, "knn");
         assert_eq!(w.errors, 0, "{profile}: {:?}", w.errors_by_kind);
         let up = w.operations.iter().find(|o| o.op == "upsert").unwrap();
         assert!(up.ops > 3, "{profile}: {} upserts", up.ops);
@@ -340,14 +305,7 @@ async fn a_table_tunebench_did_not_create_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset(dir.path(), "tunebench_vec_not_ours", 100, "");
     let path = scenario(dir.path(), &ds, r#"{ op = "knn" }"#, &["exact"]);
-    let err = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
+    let err = run_to(&path, &dir.path().join("o"), &[]).await.unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
     assert!(
         err.to_string().contains("not created by tunebench"),
@@ -446,25 +404,10 @@ async fn a_sweep_of_ef_search_reports_recall_against_speed_with_charts() {
     let raw: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     // A vector run's results (query vectors in plans, recall, sweep points) fit the schema.
-    let schema: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(format!("{ROOT}/schemas/results.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::draft202012::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
-    let errors: Vec<String> = validator.iter_errors(&raw).map(|e| e.to_string()).collect();
+    let errors = common::schema_violations(&raw);
     assert!(errors.is_empty(), "{errors:?}");
     let results: Results = serde_json::from_value(raw).unwrap();
-    let recall = |name: &str| {
-        results.runs[0]
-            .workloads
-            .iter()
-            .find(|w| w.workload == name)
-            .and_then(|w| w.recall_at_k)
-            .unwrap_or_else(|| panic!("no recall for {name}"))
-    };
+    let recall = |name: &str| common::first_run_recall(&results, name);
     // ef_search = 1 returns a single row: at most 1 of 10 neighbours.
     let (low, high) = (recall("knn_1"), recall("knn_200"));
     assert!(low <= 0.1, "ef_search 1: {low}");

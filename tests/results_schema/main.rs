@@ -1,6 +1,7 @@
 //! The results file contract: `schemas/results.schema.json` accepts what tunebench writes,
 //! rejects what it must not, and agrees with `Results::read`. No server needed: everything runs
-//! against the trimmed real run in `tests/fixtures/results-small.json`.
+//! against the trimmed real run in `tests/fixtures/results-small.json`, and an older results
+//! file (`older`) still loads, renders and compares.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,10 @@ use tunebench::results::{
     CriterionResult, ErrorCount, HarnessReport, IndexChange, PgEvidence, QueryRecall, Results,
     SettingChange, TargetChanges,
 };
+
+#[path = "../common/mod.rs"]
+mod common;
+mod older;
 
 const SCHEMA: &str = "schemas/results.schema.json";
 const FIXTURE: &str = "tests/fixtures/results-small.json";

@@ -6,14 +6,15 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use tunebench::Results;
 use tunebench::backend::Store;
 use tunebench::backend::qdrant::{ManagedConfig, QdrantStore};
 use tunebench::dataset::vectors::cache_dir;
-use tunebench::results::WorkloadResult;
-use tunebench::{Cli, Outcome, Results};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+#[path = "../common/mod.rs"]
+mod common;
+mod server;
+use common::{ROOT, run, run_to, workload};
 
 /// Each test uses its own collection; the embedded shards live under the cache dir.
 fn shard_dir(schema: &str) -> PathBuf {
@@ -114,35 +115,13 @@ fn profile(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
-    let mut argv = vec!["tunebench"];
-    argv.extend_from_slice(args);
-    tunebench::run(Cli::parse_from(argv)).await
-}
-
 async fn run_scenario(path: &Path, out: &Path) -> Results {
-    let outcome = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .await
-    .unwrap();
+    let outcome = run_to(&path, &out, &[]).await.unwrap();
     serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap()
 }
 
-/// The `knn` workload's result under a profile.
-fn knn_workload<'a>(r: &'a Results, profile: &str) -> &'a WorkloadResult {
-    r.runs
-        .iter()
-        .find(|p| p.profile == profile)
-        .and_then(|p| p.workloads.iter().find(|w| w.workload == "knn"))
-        .unwrap_or_else(|| panic!("no {profile}/knn in results"))
-}
-
 fn op_recall(r: &Results, profile: &str, op: &str) -> f64 {
-    let w = knn_workload(r, profile);
+    let w = workload(r, profile, "knn");
     assert_eq!(w.k, Some(10));
     assert_eq!(w.errors, 0, "{profile}: {:?}", w.errors_by_kind);
     let o = w.operations.iter().find(|o| o.op == op).unwrap();
@@ -302,7 +281,7 @@ async fn concurrent_upserts_and_searches_are_judged_against_the_points_visible()
     let r = run_scenario(&path, &dir.path().join("o")).await;
 
     for profile in ["baseline", "tuned"] {
-        let w = knn_workload(&r, profile);
+        let w = workload(&r, profile, "knn");
         assert_eq!(w.errors, 0, "{profile}: {:?}", w.errors_by_kind);
         let up = w.operations.iter().find(|o| o.op == "upsert").unwrap();
         assert!(up.ops > 5, "{profile}: {} upserts", up.ops);
@@ -406,14 +385,7 @@ async fn a_folder_tunebench_did_not_create_is_refused_and_left_alone() {
     let ds = dataset(dir.path(), schema, 100);
     let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
     let path = scenario(dir.path(), "", &ds, &[("baseline", baseline)]);
-    let err = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
+    let err = run_to(&path, &dir.path().join("o"), &[]).await.unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
     assert!(
         err.to_string().contains("not created by tunebench"),
@@ -489,98 +461,9 @@ async fn a_qdrant_server_that_does_not_answer_is_a_runtime_error() {
     let ds = dataset(dir.path(), "tunebench_test_q_unreachable", 100);
     let p = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
     let path = scenario(dir.path(), "http://127.0.0.1:1", &ds, &[("baseline", p)]);
-    let err = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
+    let err = run_to(&path, &dir.path().join("o"), &[]).await.unwrap_err();
     assert_eq!(err.exit_code(), 3, "{err}");
     assert!(err.to_string().contains("health check"), "{err}");
-}
-
-/// The server under test, or None after printing the one skip line.
-fn server_url() -> Option<String> {
-    match std::env::var("TUNEBENCH_QDRANT_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            println!("skipped: TUNEBENCH_QDRANT_URL not set");
-            None
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_baseline_vs_tuned_with_recall_and_exact_revert() {
-    let Some(url) = server_url() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let schema = "tunebench_test_q_server";
-    let ds = dataset(dir.path(), schema, 3000);
-    let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
-    let tuned = profile(dir.path(), "tuned", SMALL_TUNED);
-    let path = scenario(
-        dir.path(),
-        &url,
-        &ds,
-        &[("baseline", baseline), ("tuned", tuned)],
-    );
-    let r = run_scenario(&path, &dir.path().join("o")).await;
-    assert_eq!(op_recall(&r, "baseline", "knn"), 1.0);
-    let tuned_recall = op_recall(&r, "tuned", "knn");
-    assert!(tuned_recall > 0.9, "tuned recall@10 {tuned_recall}");
-    let ev = evidence(&r, "tuned");
-    assert_eq!(ev["mode"], "server");
-    assert_eq!(ev["status"], "green");
-    assert_eq!(ev["indexed_vectors_count"], 3000, "{ev}");
-    for run in &r.runs {
-        for rev in &run.revert {
-            assert!(rev.mismatches.is_empty(), "{}: {:?}", run.profile, rev);
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_collection_not_created_by_tunebench_is_refused() {
-    let Some(url) = server_url() else { return };
-    let client = qdrant_client::Qdrant::from_url(&url)
-        .skip_compatibility_check()
-        .build()
-        .unwrap();
-    let name = "tunebench_test_q_server_not_ours";
-    let _ = client.delete_collection(name).await;
-    client
-        .create_collection(qdrant_client::qdrant::CreateCollection {
-            collection_name: name.into(),
-            vectors_config: Some(qdrant_client::qdrant::VectorsConfig {
-                config: Some(qdrant_client::qdrant::vectors_config::Config::Params(
-                    qdrant_client::qdrant::VectorParams {
-                        size: 384,
-                        distance: qdrant_client::qdrant::Distance::Cosine as i32,
-                        ..Default::default()
-                    },
-                )),
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ds = dataset(dir.path(), name, 100);
-    let p = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
-    let path = scenario(dir.path(), &url, &ds, &[("baseline", p)]);
-    let err = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
-    assert_eq!(err.exit_code(), 2, "{err}");
-    assert!(client.collection_exists(name).await.unwrap());
-    client.delete_collection(name).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -596,40 +479,16 @@ async fn a_sweep_of_hnsw_ef_reports_recall_against_speed_with_charts() {
     );
     std::fs::write(&path, text).unwrap();
     let out = dir.path().join("out");
-    let outcome = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--duration",
-        "800ms",
-        "--warmup",
-        "0s",
-    ])
-    .await
-    .unwrap();
+    let outcome = run_to(&path, &out, &["--duration", "800ms", "--warmup", "0s"])
+        .await
+        .unwrap();
     let raw: serde_json::Value =
         serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap();
     // A Qdrant run's results (evidence, sweep points, load rates) fit the schema.
-    let schema: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(format!("{ROOT}/schemas/results.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::draft202012::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
-    let errors: Vec<String> = validator.iter_errors(&raw).map(|e| e.to_string()).collect();
+    let errors = common::schema_violations(&raw);
     assert!(errors.is_empty(), "{errors:?}");
     let r: Results = serde_json::from_value(raw).unwrap();
-    let recall = |name: &str| {
-        r.runs[0]
-            .workloads
-            .iter()
-            .find(|w| w.workload == name)
-            .and_then(|w| w.recall_at_k)
-            .unwrap_or_else(|| panic!("no recall for {name}"))
-    };
+    let recall = |name: &str| common::first_run_recall(&r, name);
     let (low, high) = (recall("knn_10"), recall("knn_300"));
     eprintln!("weak graph, recall@10 at hnsw_ef 10: {low:.4}, at 300: {high:.4}");
     assert!(

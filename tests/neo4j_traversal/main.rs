@@ -1,30 +1,24 @@
 //! End to end against the real Neo4j that `scripts/stack up neo4j` starts: graph load,
 //! baseline vs tuned (indexes, constraints, full-text, page cache), evidence, exact revert,
-//! bad input and safety. A small graph; the memory profiles restart Neo4j.
+//! bad input and safety (`safety`). A small graph; the memory profiles restart Neo4j.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
 use neo4rs::{ConfigBuilder, Graph, query};
+use tunebench::Results;
 use tunebench::results::Evidence;
-use tunebench::{Cli, Outcome, Results};
+
+#[path = "../common/mod.rs"]
+mod common;
+mod safety;
+use common::{ROOT, cache_dir, env_or, run_to};
 
 /// Tests here share one server and one graph (and some restart it): one at a time.
 static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn env(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.into())
-}
-
 fn url() -> String {
-    env("TUNEBENCH_NEO4J_URL", "bolt://127.0.0.1:7687")
-}
-
-fn cache() -> String {
-    env("TUNEBENCH_CACHE", &format!("{ROOT}/.cache"))
+    env_or("TUNEBENCH_NEO4J_URL", "bolt://127.0.0.1:7687")
 }
 
 async fn bolt() -> Graph {
@@ -32,8 +26,8 @@ async fn bolt() -> Graph {
     Graph::connect(
         ConfigBuilder::new()
             .uri(url())
-            .user(env("TUNEBENCH_NEO4J_USER", "neo4j"))
-            .password(env("TUNEBENCH_NEO4J_PASSWORD", "tunebench"))
+            .user(env_or("TUNEBENCH_NEO4J_USER", "neo4j"))
+            .password(env_or("TUNEBENCH_NEO4J_PASSWORD", "tunebench"))
             .build()
             .unwrap(),
     )
@@ -53,7 +47,7 @@ async fn names(g: &Graph, q: &str) -> BTreeSet<String> {
 /// Everything a profile may touch: indexes, constraints and the two config files.
 async fn server_state() -> (BTreeSet<String>, BTreeSet<String>, String, String) {
     let g = bolt().await;
-    let read = |f: &str| std::fs::read_to_string(format!("{}/neo4j/{f}", cache())).unwrap();
+    let read = |f: &str| std::fs::read_to_string(format!("{}/neo4j/{f}", cache_dir())).unwrap();
     (
         names(&g, "SHOW INDEXES YIELD name RETURN name").await,
         names(&g, "SHOW CONSTRAINTS YIELD name RETURN name").await,
@@ -127,7 +121,7 @@ apply = {{ neo = "{ROOT}/profiles/neo4j/tuned.toml" }}
 name = "unchanged"
 apply = {{}}
 "#,
-        cache = cache()
+        cache = cache_dir()
     );
     let path = dir.join("scenario.toml");
     std::fs::write(&path, text).unwrap();
@@ -144,12 +138,6 @@ fn default_scenario(dir: &Path, extra: &str) -> PathBuf {
     )
 }
 
-async fn run(args: &[&str]) -> Result<Outcome, tunebench::Error> {
-    let mut argv = vec!["tunebench"];
-    argv.extend_from_slice(args);
-    tunebench::run(Cli::parse_from(argv)).await
-}
-
 fn neo(r: &Results, profile: &str) -> tunebench::results::NeoEvidence {
     match r.runs.iter().find(|p| p.profile == profile).unwrap().server["neo"].clone() {
         Evidence::Neo4j(n) => n,
@@ -158,13 +146,7 @@ fn neo(r: &Results, profile: &str) -> tunebench::results::NeoEvidence {
 }
 
 fn p99(r: &Results, profile: &str, workload: &str) -> f64 {
-    r.runs
-        .iter()
-        .find(|p| p.profile == profile)
-        .and_then(|p| p.workloads.iter().find(|w| w.workload == workload))
-        .unwrap()
-        .latency_ms
-        .p99
+    common::workload(r, profile, workload).latency_ms.p99
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,32 +159,27 @@ async fn baseline_vs_tuned_end_to_end_and_exact_revert() {
     );
     let out = dir.path().join("out");
     // Load the graph first, so the "before" state includes it.
-    run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--profile",
-        "unchanged",
-        "--duration",
-        "200ms",
-        "--warmup",
-        "0s",
-    ])
+    run_to(
+        &path,
+        &out,
+        &[
+            "--profile",
+            "unchanged",
+            "--duration",
+            "200ms",
+            "--warmup",
+            "0s",
+        ],
+    )
     .await
     .unwrap();
     let before = server_state().await;
 
-    let outcome = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--profile",
-        "baseline",
-        "--profile",
-        "tuned",
-    ])
+    let outcome = run_to(
+        &path,
+        &out,
+        &["--profile", "baseline", "--profile", "tuned"],
+    )
     .await
     .unwrap();
     assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
@@ -369,16 +346,9 @@ async fn a_bad_cypher_workload_is_exit_2_with_the_query_and_neo4j_error() {
         ),
     )
     .unwrap();
-    let err = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-        "--profile",
-        "baseline",
-    ])
-    .await
-    .unwrap_err();
+    let err = run_to(&path, &dir.path().join("o"), &["--profile", "baseline"])
+        .await
+        .unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
     let msg = err.to_string();
     assert!(msg.contains("bad.toml"), "{msg}");
@@ -394,189 +364,4 @@ async fn a_bad_cypher_workload_is_exit_2_with_the_query_and_neo4j_error() {
         !state.2.contains("pagecache.size=16m"),
         "baseline page cache left in neo4j.conf"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_password_is_exit_3_without_the_password() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = scenario(
-        dir.path(),
-        "not-the-Password-42",
-        &url(),
-        "",
-        &format!("{ROOT}/workloads/neo4j-traversal.toml"),
-    );
-    let err = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
-    assert_eq!(err.exit_code(), 3, "{err}");
-    let msg = err.to_string();
-    assert!(
-        msg.to_lowercase().contains("unauthorized") || msg.contains("authentication"),
-        "{msg}"
-    );
-    assert!(!msg.contains("not-the-Password-42"), "{msg}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreachable_server_is_exit_3() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = scenario(
-        dir.path(),
-        "x",
-        "bolt://127.0.0.1:1",
-        "",
-        &format!("{ROOT}/workloads/neo4j-traversal.toml"),
-    );
-    let started = std::time::Instant::now();
-    let err = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
-    assert_eq!(err.exit_code(), 3, "{err}");
-    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(30),
-        "must not hang"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_tunebench_did_not_create_are_left_alone() {
-    let _server = SERVER.lock().await;
-    let g = bolt().await;
-    // Remove tunebench's own graph (the manifest vouches for it), then plant a foreign node
-    // under one of the labels.
-    for label in [
-        "TunebenchUser",
-        "TunebenchDocument",
-        "TunebenchTopic",
-        "TunebenchEntity",
-        "TunebenchManifest",
-    ] {
-        loop {
-            let mut s = g
-                .execute(query(&format!(
-                    "MATCH (n:{label}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c"
-                )))
-                .await
-                .unwrap();
-            let c: i64 = s.next().await.unwrap().unwrap().get("c").unwrap();
-            if c == 0 {
-                break;
-            }
-        }
-    }
-    g.run(query(
-        "CREATE (:TunebenchTopic {name: 'theirs', owner: 'someone else'})",
-    ))
-    .await
-    .unwrap();
-
-    let dir = tempfile::tempdir().unwrap();
-    let path = default_scenario(dir.path(), "");
-    let err = run(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        dir.path().join("o").to_str().unwrap(),
-    ])
-    .await
-    .unwrap_err();
-    let mut s = g
-        .execute(query(
-            "MATCH (n:TunebenchTopic) RETURN count(n) AS c, collect(n.owner)[0] AS o",
-        ))
-        .await
-        .unwrap();
-    let row = s.next().await.unwrap().unwrap();
-    let (count, owner): (i64, String) = (row.get("c").unwrap(), row.get("o").unwrap());
-    g.run(query(
-        "MATCH (n:TunebenchTopic {owner: 'someone else'}) DELETE n",
-    ))
-    .await
-    .unwrap();
-    assert_eq!(err.exit_code(), 3, "{err}");
-    assert!(err.to_string().contains("did not create"), "{err}");
-    assert_eq!(
-        (count, owner.as_str()),
-        (1, "someone else"),
-        "the foreign node was touched"
-    );
-}
-
-#[tokio::test]
-async fn bad_neo4j_files_are_exit_2_naming_file_position_and_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(
-        d.join("w.toml"),
-        "store = \"neo4j\"\n[ops.q]\ncypher = \"MATCH (u:TunebenchUser {handle: $x}) RETURN u\"\nparams = { y = \"user_hot\" }\n",
-    )
-    .unwrap();
-    std::fs::write(
-        d.join("p.toml"),
-        "store = \"neo4j\"\nheap = \"lots\"\n[[schema]]\nname = \"user_handle\"\nup = \"CREATE INDEX user_handle FOR (u:TunebenchUser) ON (u.handle)\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        d.join("g.toml"),
-        "kind = \"graph\"\nseed = 1\nusers = 0\ndocuments = 1\ntopics = 1\nentities = 1\n",
-    )
-    .unwrap();
-    std::fs::write(
-        d.join("s.toml"),
-        r#"name = "bad"
-[targets.neo]
-kind = "neo4j"
-url = "http://127.0.0.1:7474"
-[datasets.graph]
-target = "neo"
-file = "g.toml"
-[load]
-mode = "closed"
-concurrency = 1
-duration = "1s"
-[[workload]]
-name = "w"
-target = "neo"
-dataset = "graph"
-definition = "w.toml"
-ops = [{ op = "q" }]
-[[profile]]
-name = "p"
-apply = { neo = "p.toml" }
-"#,
-    )
-    .unwrap();
-    let err = run(&["validate", d.join("s.toml").to_str().unwrap()])
-        .await
-        .unwrap_err();
-    assert_eq!(err.exit_code(), 2, "{err}");
-    let msg = err.to_string();
-    for expect in [
-        "s.toml:4:7",
-        "not a Neo4j Bolt URL",
-        "needs user and password",
-        "g.toml:3:9",
-        "users",
-        "w.toml:3:10",
-        "uses $x",
-        "params.y",
-        "p.toml:2:8",
-        "not a heap size",
-        "schema[0].name",
-        "must start with tunebench_",
-    ] {
-        assert!(msg.contains(expect), "missing `{expect}` in:\n{msg}");
-    }
 }
