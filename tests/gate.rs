@@ -67,7 +67,7 @@ apply = {{ pg = "{ROOT}/profiles/postgres/baseline.toml" }}
 }
 
 async fn run_profile(scenario: &Path, out: &Path, profile: &str) -> PathBuf {
-    let o = run_to(&scenario, &out, &["--profile", profile])
+    let o = run_to(scenario, out, &["--profile", profile])
         .await
         .unwrap();
     assert_eq!(o.exit_code, 0, "{}", o.summary);

@@ -116,7 +116,7 @@ fn profile(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 async fn run_scenario(path: &Path, out: &Path) -> Results {
-    let outcome = run_to(&path, &out, &[]).await.unwrap();
+    let outcome = run_to(path, out, &[]).await.unwrap();
     serde_json::from_slice(&std::fs::read(outcome.results_path.unwrap()).unwrap()).unwrap()
 }
 
