@@ -89,8 +89,8 @@ pub trait Store: Sized {
     /// Fresh evidence holder for this store.
     fn new_evidence() -> Self::Evidence;
 
-    /// What a target that takes no dataset works on (http: the endpoints its workloads
-    /// call); None for stores whose workloads run on a dataset.
+    /// What a target that takes no dataset works on, from its own `workloads` (http: the
+    /// endpoints they call); None for stores whose workloads run on a dataset.
     fn own_data(&self, workloads: &[Workload<Self>]) -> Result<Option<Arc<Self::Data>>> {
         let _ = workloads;
         Ok(None)

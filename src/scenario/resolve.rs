@@ -119,9 +119,8 @@ fn resolve_datasets(
         }
         match crate::dataset::load_spec(&path, &d.set) {
             Ok(spec) => {
-                let fits = |k: TargetKind| k.holds(&spec);
                 if let Some(t) = targets.get(&d.target)
-                    && !fits(t.kind)
+                    && !t.kind.holds(&spec)
                 {
                     issues.push(src.issue(
                         &format!("{field}.file"),

@@ -61,19 +61,6 @@ impl HttpStore {
             .map(|o| Request::new(&self.target.url, &o.name, &o.def))
             .collect()
     }
-
-    /// The requests of every workload on this target: what readiness checks.
-    pub fn endpoints(&self, workloads: &[Workload]) -> Result<Arc<Endpoints>> {
-        let mut requests = Vec::new();
-        for w in workloads.iter().filter(|w| w.target == self.target.name) {
-            for r in self.requests(w)? {
-                if !requests.iter().any(|k: &Request| k.url == r.url) {
-                    requests.push(r);
-                }
-            }
-        }
-        Ok(Arc::new(Endpoints { requests }))
-    }
 }
 
 impl Store for HttpStore {
@@ -191,8 +178,17 @@ impl Store for HttpStore {
         Ok(checks)
     }
 
+    /// The requests of every workload on this target, each URL once: what readiness checks.
     fn own_data(&self, workloads: &[Workload]) -> Result<Option<Arc<Endpoints>>> {
-        self.endpoints(workloads).map(Some)
+        let mut requests = Vec::new();
+        for w in workloads {
+            for r in self.requests(w)? {
+                if !requests.iter().any(|k: &Request| k.url == r.url) {
+                    requests.push(r);
+                }
+            }
+        }
+        Ok(Some(Arc::new(Endpoints { requests })))
     }
 
     fn new_evidence() -> HttpEvidence {

@@ -259,9 +259,8 @@ impl Store for PgStore {
         op_timeout: Duration,
     ) -> Result<(Self::Workers, Vec<PgExecutor>)> {
         let schema = corpus.schema().to_string();
-        let sql = |o: &crate::backend::model::WeightedOp<SqlOp>| o.def.clone();
         let k = workload.k.unwrap_or(10) as usize;
-        let upsert = workload.ops.iter().map(sql).find_map(|s| {
+        let upsert = workload.ops.iter().map(|o| &o.def).find_map(|s| {
             s.params
                 .contains(&ParamGen::FreshPoints)
                 .then(|| (s.batch.unwrap_or(1), s.fresh_points))
@@ -292,9 +291,9 @@ impl Store for PgStore {
             statements: workload
                 .ops
                 .iter()
-                .map(|o| Arc::from(with_schema(&sql(o).sql, &schema)))
+                .map(|o| Arc::from(with_schema(&o.def.sql, &schema)))
                 .collect(),
-            params: workload.ops.iter().map(|o| sql(o).params).collect(),
+            params: workload.ops.iter().map(|o| o.def.params.clone()).collect(),
             data: corpus,
             k,
             fresh: fresh.clone(),

@@ -15,8 +15,6 @@ use crate::dataset::vectors::FILTERS;
 use crate::dataset::vectors::fresh::{self, FreshPool};
 use crate::driver::{Done, Executor, Judged, OpError};
 
-type QdrantWorkload = crate::backend::model::Workload<crate::backend::qdrant::spec::QdrantOp>;
-
 /// One operation of a Qdrant workload.
 #[derive(Debug, Clone, Copy)]
 pub enum QdrantOpKind {
@@ -156,7 +154,7 @@ impl Executor for QdrantExecutor {
 /// The profile's search parameters with the workload's sweep point, if any, applied.
 pub(super) fn swept(
     mut spec: SearchSpec,
-    workload: &QdrantWorkload,
+    workload: &crate::backend::Workload<super::QdrantStore>,
 ) -> crate::error::Result<SearchSpec> {
     let Some(sw) = &workload.sweep else {
         return Ok(spec);
@@ -177,7 +175,7 @@ pub(super) fn swept(
 
 /// What each op of the workload does, and the batch and pool size of its upserts, if any.
 pub(super) fn op_kinds(
-    workload: &QdrantWorkload,
+    workload: &crate::backend::Workload<super::QdrantStore>,
 ) -> (Vec<QdrantOpKind>, Option<(u32, Option<u32>)>) {
     let mut upsert = None;
     let ops = workload
