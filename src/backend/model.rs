@@ -411,8 +411,19 @@ pub fn target_error(target: &Target, what: &str, e: impl std::fmt::Display) -> E
 }
 
 /// Runs a target's restart command (`sh -c`, in the scenario's folder, no stdin) and waits at
-/// most `limit` for it; its stderr is in the error when it fails.
-pub async fn run_restart_command(target: &Target, cmd: &str, limit: Duration) -> Result<()> {
+/// most `limit` for it; its stderr is in the error when it fails. A target without one is a
+/// runtime error (the server waits for a restart tunebench cannot do), never a panic.
+pub async fn run_restart_command(target: &Target, limit: Duration) -> Result<()> {
+    let Some(cmd) = target.restart_command.as_deref() else {
+        return Err(target_error(
+            target,
+            "restart",
+            format!(
+                "the server needs a restart but targets.{}.restart_command is not set; restart it by hand",
+                target.name
+            ),
+        ));
+    };
     tracing::info!("restarting target {} with `{cmd}`", target.name);
     let output = tokio::time::timeout(
         limit,
@@ -530,6 +541,22 @@ mod tests {
                 .problems(&target(TargetKind::Qdrant), true)
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn a_restart_without_a_restart_command_is_an_error_not_a_panic() {
+        let t = target(TargetKind::Postgres);
+        let e = run_restart_command(&t, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(e.to_string().contains("restart_command is not set"), "{e}");
+        let mut t = target(TargetKind::Postgres);
+        t.restart_command = Some("exit 7".into());
+        let e = run_restart_command(&t, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("failed"), "{e}");
     }
 
     #[test]

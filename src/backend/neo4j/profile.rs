@@ -297,11 +297,7 @@ fn entity_of(up: &str) -> String {
 
 /// Runs the target's restart command, then waits for Bolt to answer again.
 async fn restart(target: &Target) -> Result<Bolt> {
-    let cmd = target
-        .restart_command
-        .as_deref()
-        .expect("checked before changing files");
-    crate::backend::model::run_restart_command(target, cmd, Duration::from_secs(300)).await?;
+    crate::backend::model::run_restart_command(target, Duration::from_secs(300)).await?;
     reconnect(target, Duration::from_secs(120)).await
 }
 

@@ -357,11 +357,7 @@ async fn index_exists(pool: &PgPool, schema: &str, name: &str) -> sqlx::Result<b
 /// Runs the target's restart command, then reconnects (waiting up to a minute).
 async fn restart(pool: PgPool, target: &Target) -> Result<PgPool> {
     pool.close().await;
-    let cmd = target
-        .restart_command
-        .as_deref()
-        .expect("checked before applying");
-    crate::backend::model::run_restart_command(target, cmd, Duration::from_secs(180)).await?;
+    crate::backend::model::run_restart_command(target, Duration::from_secs(180)).await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match connect(target).await {

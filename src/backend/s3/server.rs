@@ -21,10 +21,11 @@ fn err(t: &Target, what: &str, m: impl std::fmt::Display) -> Error {
     Error::target(format!("target {} ({}): {what}", t.name, t.url_redacted), m)
 }
 
-/// The settings file and restart command, or a usage error naming what is missing.
-fn requirements(t: &Target, profile: &str) -> Result<(PathBuf, String)> {
+/// The settings file (a restart command is needed too), or a usage error naming what is
+/// missing.
+fn requirements(t: &Target, profile: &str) -> Result<PathBuf> {
     match (&t.settings_file, &t.restart_command) {
-        (Some(f), Some(c)) => Ok((t.workdir.join(f), c.clone())),
+        (Some(f), Some(_)) => Ok(t.workdir.join(f)),
         _ => Err(Error::Usage(format!(
             "{profile} sets [server] parity, which MinIO reads at start: targets.{} needs settings_file (e.g. \"${{TUNEBENCH_CACHE:-../.cache}}/minio/env\") and restart_command (e.g. \"../scripts/stack restart minio\")",
             t.name
@@ -69,8 +70,8 @@ fn with_parity(text: &str, parity: u32) -> String {
     out.join("\n") + "\n"
 }
 
-async fn restart(t: &Target, cmd: &str) -> Result<()> {
-    crate::backend::model::run_restart_command(t, cmd, Duration::from_secs(180)).await
+async fn restart(t: &Target) -> Result<()> {
+    crate::backend::model::run_restart_command(t, Duration::from_secs(180)).await
 }
 
 fn write(t: &Target, file: &PathBuf, text: &str) -> Result<()> {
@@ -78,12 +79,12 @@ fn write(t: &Target, file: &PathBuf, text: &str) -> Result<()> {
 }
 
 pub async fn apply(t: &Target, profile: &str, want: u32) -> Result<ServerApplied> {
-    let (file, cmd) = requirements(t, profile)?;
+    let file = requirements(t, profile)?;
     let before_text = std::fs::read_to_string(&file)
         .map_err(|e| err(t, &format!("reading {}", file.display()), e))?;
     let before_parity = parity(t).await?;
     write(t, &file, &with_parity(&before_text, want))?;
-    let restarted = restart(t, &cmd).await;
+    let restarted = restart(t).await;
     let after = match restarted {
         Ok(()) => parity(t).await,
         Err(e) => Err(e),
@@ -98,7 +99,7 @@ pub async fn apply(t: &Target, profile: &str, want: u32) -> Result<ServerApplied
         other => {
             // Undo our own change before reporting.
             write(t, &file, &before_text)?;
-            restart(t, &cmd).await?;
+            restart(t).await?;
             Err(match other {
                 Ok(p) => err(
                     t,
@@ -114,9 +115,9 @@ pub async fn apply(t: &Target, profile: &str, want: u32) -> Result<ServerApplied
 /// Writes the captured file back, restarts, and returns a mismatch line if the server's
 /// parity is not what it was.
 pub async fn revert(t: &Target, a: &ServerApplied) -> Result<Option<String>> {
-    let (_, cmd) = requirements(t, "the profile")?;
+    requirements(t, "the profile")?;
     write(t, &a.file, &a.before_text)?;
-    restart(t, &cmd).await?;
+    restart(t).await?;
     let now = parity(t).await?;
     Ok((now != a.before_parity)
         .then(|| format!("parity is EC:{now} (expected EC:{})", a.before_parity)))
