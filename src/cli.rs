@@ -36,6 +36,12 @@ pub enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Restore what an earlier run left applied (interrupted, crashed, or --keep-profile), as
+    /// its journal records it, and check the result. With SCENARIO: the journals on that
+    /// scenario's servers; without: every journal, each through the scenario that wrote it.
+    /// Exit 1 when a revert left differences.
+    #[command(after_help = EXIT_CODES)]
+    Revert { scenario: Option<PathBuf> },
     /// Compare two results files; exit 1 when something regressed beyond noise.
     #[command(after_help = EXIT_CODES)]
     Compare(CompareArgs),
@@ -100,6 +106,11 @@ pub struct GateArgs {
     /// configured thresholds are kept.
     #[arg(long, value_name = "DIR_OR_S3_PREFIX")]
     pub history: Option<String>,
+    /// Keep each change's verdict when the two runs' hosts were loaded differently (other
+    /// work, CPU steal); the difference is still named in the row. Default: such a change is
+    /// `inconclusive` (also `host_check = false` under the scenario's [gate]).
+    #[arg(long)]
+    pub no_host_check: bool,
 }
 
 impl GateArgs {
@@ -116,6 +127,7 @@ impl GateArgs {
             noise,
             force: self.force,
             history,
+            no_host_check: self.no_host_check,
         })
     }
 }
@@ -155,7 +167,8 @@ pub struct RunArgs {
     /// Override load.trials.
     #[arg(long)]
     pub trials: Option<u32>,
-    /// Leave the last profile applied instead of reverting it.
+    /// Leave the last profile applied instead of reverting it. Its journal stays, so later
+    /// runs on the same servers refuse to measure until `tunebench revert SCENARIO`.
     #[arg(long)]
     pub keep_profile: bool,
     /// A tera template of your own for report.md.

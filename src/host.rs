@@ -51,23 +51,81 @@ pub fn tool() -> Tool {
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostLoad {
-    /// 1-minute load average at the end of the interval.
+    /// 1-minute load average at the end of the interval (it counts the run's own threads).
     pub load_1m: f64,
-    /// Share of all cores' time spent busy (neither idle nor waiting for I/O), 0 to 1.
+    /// Share of all cores' time spent busy (neither idle nor waiting for I/O), 0 to 1. It
+    /// includes the harness and a server on this host: a change that costs the server CPU
+    /// moves it.
     pub busy: f64,
     /// Share of all cores' time stolen by the hypervisor, 0 to 1.
     pub steal: f64,
+    /// Share of all cores' time busy with work that is neither this process nor the measured
+    /// server (its process and every descendant), 0 to 1: what competed with the run. `None`
+    /// when the server listens on this host but its process could not be found (another
+    /// user's, or behind a container proxy), and in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_busy: Option<f64>,
 }
 
-/// The host's CPU time counters at one moment (/proc/stat), to diff against later.
+/// Where the measured server spends its CPU time, as far as this host can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerSite {
+    /// Inside this process (an embedded engine): its CPU time is the process's own.
+    InProcess,
+    /// On another host: none of its CPU time is spent here.
+    Remote,
+    /// Listening on this TCP port of a loopback address: the listening process and its
+    /// descendants (PostgreSQL's backends) are the server.
+    Loopback(u16),
+    /// On this host, but where could not be told (no port in the URL).
+    Unknown,
+}
+
+impl ServerSite {
+    /// From a target's URL: a loopback host (`127.0.0.0/8`, `::1`, `localhost`) is this host,
+    /// any other host is remote.
+    pub fn of_url(url: &str, in_process: bool) -> Self {
+        if in_process {
+            return ServerSite::InProcess;
+        }
+        let Ok(u) = reqwest::Url::parse(url) else {
+            return ServerSite::Unknown;
+        };
+        let host = u.host_str().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return ServerSite::Remote;
+        }
+        let default_port = match u.scheme() {
+            "postgres" | "postgresql" => Some(5432),
+            "bolt" | "neo4j" | "bolt+s" | "neo4j+s" | "bolt+ssc" | "neo4j+ssc" => Some(7687),
+            _ => u.port_or_known_default(),
+        };
+        u.port()
+            .or(default_port)
+            .map_or(ServerSite::Unknown, ServerSite::Loopback)
+    }
+}
+
+/// The host's CPU time counters at one moment (/proc/stat), to diff against later, with this
+/// process's and the measured server's CPU time (clock ticks, the same unit).
 #[derive(Debug, Clone, Copy)]
 pub struct HostSample {
     /// user, nice, system, idle, iowait, irq, softirq, steal (clock ticks, all cores).
     ticks: [u64; 8],
+    /// This process's user + system ticks.
+    own: u64,
+    /// The server's process (0 when it is in-process or remote) and its ticks, with its
+    /// reaped children's; `None` when it listens here but could not be found.
+    server: Option<(i32, u64)>,
 }
 
 impl HostSample {
-    pub fn take() -> Self {
+    pub fn take(site: ServerSite) -> Self {
         let mut ticks = [0u64; 8];
         if let Ok(stat) = std::fs::read_to_string("/proc/stat")
             && let Some(line) = stat.lines().find(|l| l.starts_with("cpu "))
@@ -76,12 +134,31 @@ impl HostSample {
                 *slot = v.parse().unwrap_or(0);
             }
         }
-        HostSample { ticks }
+        let server = match site {
+            ServerSite::InProcess | ServerSite::Remote => Some((0, 0)),
+            ServerSite::Loopback(port) => {
+                listener(port).and_then(|pid| Some((pid, proc_tree_ticks(pid)?)))
+            }
+            ServerSite::Unknown => None,
+        };
+        HostSample {
+            ticks,
+            own: own_ticks(),
+            server,
+        }
     }
 
-    /// The host's load from this sample until now.
+    /// The host's load from this sample until now (the same server is measured again).
     pub fn until_now(&self) -> HostLoad {
-        self.until(&HostSample::take(), load_average())
+        let server = self
+            .server
+            .and_then(|(pid, _)| Some((pid, if pid == 0 { 0 } else { proc_tree_ticks(pid)? })));
+        let later = HostSample {
+            ticks: HostSample::take(ServerSite::Remote).ticks,
+            own: own_ticks(),
+            server,
+        };
+        self.until(&later, load_average())
     }
 
     fn until(&self, later: &HostSample, load_1m: f64) -> HostLoad {
@@ -99,12 +176,81 @@ impl HostSample {
             };
         }
         let idle = d[3] + d[4];
+        let busy = total.saturating_sub(idle + d[7]);
+        let own = later.own.saturating_sub(self.own);
+        let other_busy = match (self.server, later.server) {
+            (Some((p0, s0)), Some((p1, s1))) if p0 == p1 => {
+                let theirs = own + s1.saturating_sub(s0);
+                Some(busy.saturating_sub(theirs) as f64 / total as f64)
+            }
+            _ => None,
+        };
         HostLoad {
             load_1m,
-            busy: total.saturating_sub(idle + d[7]) as f64 / total as f64,
+            busy: busy as f64 / total as f64,
             steal: d[7] as f64 / total as f64,
+            other_busy,
         }
     }
+}
+
+/// This process's user + system time in clock ticks.
+fn own_ticks() -> u64 {
+    procfs::process::Process::myself()
+        .and_then(|p| p.stat())
+        .map_or(0, |s| s.utime + s.stime)
+}
+
+/// The process listening on a TCP port (any local address), from /proc/net/tcp{,6} and the
+/// processes' open sockets; `None` when no listener is visible to this user.
+fn listener(port: u16) -> Option<i32> {
+    let inodes: Vec<u64> = procfs::net::tcp()
+        .into_iter()
+        .chain(procfs::net::tcp6())
+        .flatten()
+        .filter(|e| e.state == procfs::net::TcpState::Listen && e.local_address.port() == port)
+        .map(|e| e.inode)
+        .collect();
+    if inodes.is_empty() {
+        return None;
+    }
+    procfs::process::all_processes()
+        .ok()?
+        .flatten()
+        .find(|p| {
+            p.fd().is_ok_and(|fds| {
+                fds.flatten().any(|fd| {
+                    matches!(fd.target, procfs::process::FDTarget::Socket(i) if inodes.contains(&i))
+                })
+            })
+        })
+        .map(|p| p.pid)
+}
+
+/// User + system ticks of a process, its descendants and the children they reaped (a
+/// PostgreSQL backend that exited counts in the postmaster's); `None` when it is gone.
+fn proc_tree_ticks(root: i32) -> Option<u64> {
+    let stats: Vec<procfs::process::Stat> = procfs::process::all_processes()
+        .ok()?
+        .flatten()
+        .filter_map(|p| p.stat().ok())
+        .collect();
+    stats.iter().find(|s| s.pid == root)?;
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(stats.iter().filter(|s| s.ppid == parent).map(|s| s.pid));
+        i += 1;
+    }
+    let reaped = |v: i64| u64::try_from(v).unwrap_or(0);
+    Some(
+        stats
+            .iter()
+            .filter(|s| tree.contains(&s.pid))
+            .map(|s| s.utime + s.stime + reaped(s.cutime) + reaped(s.cstime))
+            .sum(),
+    )
 }
 
 /// The 1-minute load average (/proc/loadavg), 0 when unknown.
@@ -113,27 +259,6 @@ pub fn load_average() -> f64 {
         .ok()
         .and_then(|t| t.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_load_is_the_share_of_ticks_between_two_samples() {
-        let a = HostSample {
-            ticks: [100, 0, 50, 800, 50, 0, 0, 0],
-        };
-        // +300 user, +100 system, +500 idle, +0 iowait, +100 steal: 1,000 ticks.
-        let b = HostSample {
-            ticks: [400, 0, 150, 1300, 50, 0, 0, 100],
-        };
-        let l = a.until(&b, 1.5);
-        assert!((l.busy - 0.4).abs() < 1e-12, "{l:?}");
-        assert!((l.steal - 0.1).abs() < 1e-12, "{l:?}");
-        assert_eq!(l.load_1m, 1.5);
-        assert_eq!(a.until(&a, 0.0), HostLoad::default());
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,4 +277,75 @@ pub struct Host {
     pub arch: String,
     pub cores: usize,
     pub memory_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(ticks: [u64; 8], own: u64, server: Option<(i32, u64)>) -> HostSample {
+        HostSample { ticks, own, server }
+    }
+
+    #[test]
+    fn host_load_is_the_share_of_ticks_between_two_samples() {
+        let a = sample([100, 0, 50, 800, 50, 0, 0, 0], 10, Some((42, 1000)));
+        // +300 user, +100 system, +500 idle, +0 iowait, +100 steal: 1,000 ticks. Of the 400
+        // busy ticks this process used 50 and the server 250: 100 were other work.
+        let b = sample([400, 0, 150, 1300, 50, 0, 0, 100], 60, Some((42, 1250)));
+        let l = a.until(&b, 1.5);
+        assert!((l.busy - 0.4).abs() < 1e-12, "{l:?}");
+        assert!((l.steal - 0.1).abs() < 1e-12, "{l:?}");
+        assert!((l.other_busy.unwrap() - 0.1).abs() < 1e-12, "{l:?}");
+        assert_eq!(l.load_1m, 1.5);
+        assert_eq!(a.until(&a, 0.0), HostLoad::default());
+        // A remote or in-process server: everything not this process is other work.
+        let l = sample([0; 8], 0, Some((0, 0))).until(
+            &sample([300, 0, 100, 600, 0, 0, 0, 0], 100, Some((0, 0))),
+            0.0,
+        );
+        assert!((l.other_busy.unwrap() - 0.3).abs() < 1e-12, "{l:?}");
+        // The server restarted (another process) or was not found: other work is unknown.
+        let restarted = sample([400, 0, 150, 1300, 50, 0, 0, 100], 60, Some((43, 5)));
+        assert_eq!(a.until(&restarted, 0.0).other_busy, None);
+        let lost = sample([400, 0, 150, 1300, 50, 0, 0, 100], 60, None);
+        assert_eq!(a.until(&lost, 0.0).other_busy, None);
+        // Tick accounting differs slightly between /proc/stat and /proc/<pid>/stat: never
+        // below zero.
+        let over = sample([400, 0, 150, 1300, 50, 0, 0, 100], 600, Some((42, 1000)));
+        assert_eq!(a.until(&over, 0.0).other_busy, Some(0.0));
+    }
+
+    #[test]
+    fn the_server_site_comes_from_the_target_url() {
+        use ServerSite::*;
+        for (url, site) in [
+            ("postgres://u:p@127.0.0.1/db", Loopback(5432)),
+            ("postgresql://u:p@localhost:6543/db", Loopback(6543)),
+            ("bolt://127.0.0.1:7688", Loopback(7688)),
+            ("neo4j://LOCALHOST", Loopback(7687)),
+            ("http://[::1]:9000", Loopback(9000)),
+            ("http://127.0.0.2", Loopback(80)),
+            ("https://localhost/api", Loopback(443)),
+            ("http://10.0.0.5:9000", Remote),
+            ("postgres://db.example.com/db", Remote),
+            ("weird://localhost", Unknown),
+            ("not a url", Unknown),
+        ] {
+            assert_eq!(ServerSite::of_url(url, false), site, "{url}");
+        }
+        assert_eq!(ServerSite::of_url("http://10.0.0.5", true), InProcess);
+    }
+
+    #[test]
+    fn a_listening_socket_is_found_with_its_process() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(listener(port), Some(std::process::id() as i32));
+        let me = proc_tree_ticks(std::process::id() as i32);
+        assert!(me.is_some());
+        drop(l);
+        assert_eq!(listener(port), None, "closed: nobody listens");
+        assert_eq!(proc_tree_ticks(i32::MAX), None, "no such process");
+    }
 }

@@ -41,6 +41,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Run(args) => runner::run(args).await,
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Check { scenario, json } => runner::check(&scenario, json.as_deref()).await,
+        Command::Revert { scenario } => runner::revert_command(scenario.as_deref()).await,
         Command::Compare(args) => compare_files(&args).await,
         Command::Export {
             results,

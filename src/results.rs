@@ -39,6 +39,10 @@ pub struct Results {
     pub environment: Environment,
     pub datasets: Vec<DatasetReport>,
     pub runs: Vec<ProfileRun>,
+    /// Set when the run failed after measuring part of the scenario: why. `runs` then holds
+    /// only the workloads measured (trials completed), and nothing may gate on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 /// The scenario as it ran. What reports, comparisons and the gate read from it is typed here,

@@ -14,8 +14,9 @@ mod common;
 use common::{ROOT, run as tb};
 
 /// One profile, one workload, 3 trials of 2,000 operations in 1 s, latencies +-1 % around
-/// `ms`, every trial measured under `load_1m` (None: an older file without host data).
-fn results(ms: f64, load_1m: Option<f64>, started: i64) -> Results {
+/// `ms`, every trial measured while other work used `other` of all cores' time (None: an
+/// older file without host data).
+fn results(ms: f64, other: Option<f64>, started: i64) -> Results {
     let mut r = Results::read(&Path::new(ROOT).join("tests/fixtures/results-small.json")).unwrap();
     r.started_at += chrono::Duration::seconds(started);
     r.runs.truncate(1);
@@ -41,10 +42,11 @@ fn results(ms: f64, load_1m: Option<f64>, started: i64) -> Results {
             (t.ops, t.errors, t.duration_s, t.throughput_ops_s) = (2000, 0, 1.0, 2000.0);
             t.latency_ms = LatencySummary::of(&h);
             t.histogram = metrics::encode(&h);
-            t.host = load_1m.map(|load_1m| HostLoad {
-                load_1m,
+            t.host = other.map(|other| HostLoad {
+                load_1m: 1.0,
                 busy: 0.5,
                 steal: 0.0,
+                other_busy: Some(other),
             });
             t
         })
@@ -78,31 +80,32 @@ fn row<'a>(cmp: &'a serde_json::Value, metric: &str) -> &'a serde_json::Value {
 #[tokio::test]
 async fn a_change_under_different_host_load_is_inconclusive_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let base = write(dir.path(), "base", &results(1.0, Some(1.2), 0));
-    let slow = write(dir.path(), "slow", &results(1.5, Some(3.9), 10));
+    let base = write(dir.path(), "base", &results(1.0, Some(0.03), 0));
+    let slow = write(dir.path(), "slow", &results(1.5, Some(0.41), 10));
     let o = tb(&["compare", base.to_str().unwrap(), slow.to_str().unwrap()])
         .await
         .unwrap();
     assert_eq!(o.exit_code, 0, "{}", o.summary);
     assert!(
-        o.summary.contains("*inconclusive* (host load 1.2 vs 3.9)"),
+        o.summary
+            .contains("*inconclusive* (other work 3 % vs 41 %)"),
         "{}",
         o.summary
     );
     assert!(o.summary.contains("0 regression(s)"), "{}", o.summary);
     let cmp = json(&dir.path().join("slow/comparison.json"));
     assert_eq!(row(&cmp, "p99")["verdict"], "inconclusive");
-    assert_eq!(row(&cmp, "p99")["reason"], "host load 1.2 vs 3.9");
+    assert_eq!(row(&cmp, "p99")["reason"], "other work 3 % vs 41 %");
     assert_eq!(cmp["inconclusive"], 3);
     assert!(
         cmp["host_bound"]
             .as_str()
             .unwrap()
-            .contains("max(1, 0.25 x 2 cores)")
+            .contains("differ by more than 15 points")
     );
 
     // The same slowdown under alike load fails the gate.
-    let slow = write(dir.path(), "slow2", &results(1.5, Some(1.6), 20));
+    let slow = write(dir.path(), "slow2", &results(1.5, Some(0.05), 20));
     let o = tb(&["compare", base.to_str().unwrap(), slow.to_str().unwrap()])
         .await
         .unwrap();
@@ -110,7 +113,7 @@ async fn a_change_under_different_host_load_is_inconclusive_and_exits_0() {
 
     // An older baseline without host data compares as before, and says so once.
     let old = write(dir.path(), "old", &results(1.0, None, 30));
-    let slow = write(dir.path(), "slow3", &results(1.5, Some(3.9), 40));
+    let slow = write(dir.path(), "slow3", &results(1.5, Some(0.41), 40));
     let o = tb(&["compare", old.to_str().unwrap(), slow.to_str().unwrap()])
         .await
         .unwrap();
@@ -134,14 +137,14 @@ async fn history_from_a_folder_learns_thresholds() {
         write(
             &hist,
             &format!("ci/run-{i}"),
-            &results(1.0 * f, Some(1.0), i as i64),
+            &results(1.0 * f, Some(0.02), i as i64),
         );
     }
-    let mut other = results(1.0, Some(1.0), 99);
+    let mut other = results(1.0, Some(0.02), 99);
     other.scenario.name = "another-scenario".into();
     write(&hist, "other", &other);
-    let base = write(dir.path(), "base", &results(1.0, Some(1.0), 100));
-    let cur = write(dir.path(), "cur", &results(1.2, Some(1.0), 110));
+    let base = write(dir.path(), "base", &results(1.0, Some(0.02), 100));
+    let cur = write(dir.path(), "cur", &results(1.2, Some(0.02), 110));
     let (b, c, h) = (
         base.to_str().unwrap(),
         cur.to_str().unwrap(),
@@ -184,7 +187,7 @@ async fn history_from_a_folder_learns_thresholds() {
     // Fewer than five runs: the configured thresholds, and the note says so.
     let few = dir.path().join("few");
     for i in 0..4 {
-        write(&few, &format!("r{i}"), &results(1.0, Some(1.0), i));
+        write(&few, &format!("r{i}"), &results(1.0, Some(0.02), i));
     }
     let o = tb(&["compare", b, c, "--history", few.to_str().unwrap()])
         .await
@@ -196,7 +199,7 @@ async fn history_from_a_folder_learns_thresholds() {
 #[tokio::test]
 async fn bad_history_inputs_exit_2_naming_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
-    let base = write(dir.path(), "base", &results(1.0, Some(1.0), 0));
+    let base = write(dir.path(), "base", &results(1.0, Some(0.02), 0));
     let b = base.to_str().unwrap();
     let missing = dir.path().join("no-such-folder");
     for (history, expect) in [
@@ -246,7 +249,7 @@ async fn history_from_an_s3_prefix() {
     let mut keys = Vec::new();
     for (i, f) in [1.0, 1.02, 0.98, 1.01, 0.99].iter().enumerate() {
         let key = format!("{prefix}/ci-{i}/results.json");
-        let body = serde_json::to_vec(&results(*f, Some(1.0), i as i64)).unwrap();
+        let body = serde_json::to_vec(&results(*f, Some(0.02), i as i64)).unwrap();
         s3.put_object()
             .bucket(bucket)
             .key(&key)
@@ -268,8 +271,8 @@ async fn history_from_an_s3_prefix() {
     keys.push(key);
 
     let dir = tempfile::tempdir().unwrap();
-    let base = write(dir.path(), "base", &results(1.0, Some(1.0), 100));
-    let cur = write(dir.path(), "cur", &results(1.2, Some(1.0), 110));
+    let base = write(dir.path(), "base", &results(1.0, Some(0.02), 100));
+    let cur = write(dir.path(), "cur", &results(1.2, Some(0.02), 110));
     let url = format!("s3://{bucket}/{prefix}/");
     let o = tb(&[
         "compare",

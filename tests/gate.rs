@@ -13,8 +13,9 @@ use common::{ROOT, run as tb, run_to};
 static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A scenario with one FTS workload, a profile with only the GIN index (no restart needed)
-/// and the plain baseline; `trials` trials of `duration` each.
-fn scenario(dir: &Path, seed: u64, concurrency: u32, trials: u32) -> PathBuf {
+/// and the plain baseline; `trials` trials of `duration` each. `host_check` is the `[gate]`
+/// field: false where a test asserts verdicts a CI runner's steal would make inconclusive.
+fn scenario(dir: &Path, seed: u64, concurrency: u32, trials: u32, host_check: bool) -> PathBuf {
     std::fs::write(
         dir.join("docs.toml"),
         format!("kind = \"documents\"\nschema = \"tunebench_test_gate\"\nseed = {seed}\nauthors = 200\ndocuments = 4000\nvocabulary = 3000\nbody_words = [30, 80]\n"),
@@ -43,6 +44,9 @@ concurrency = {concurrency}
 warmup = "300ms"
 duration = "700ms"
 trials = {trials}
+
+[gate]
+host_check = {host_check}
 
 [[workload]]
 name = "fts_search"
@@ -78,7 +82,7 @@ async fn run_profile(scenario: &Path, out: &Path, profile: &str) -> PathBuf {
 async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
     let _server = SERVER.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let s = scenario(dir.path(), 7, 2, 5);
+    let s = scenario(dir.path(), 7, 2, 5, true);
     let a1 = run_profile(&s, &dir.path().join("a1"), "indexed").await;
     let a2 = run_profile(&s, &dir.path().join("a2"), "indexed").await;
     let b = run_profile(&s, &dir.path().join("b"), "baseline").await;
@@ -91,9 +95,16 @@ async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
     assert!(!o.summary.contains("**regressed**"), "{}", o.summary);
 
     // Dropping the index (comparing single-profile files with different profile names) is.
-    let o = tb(&["compare", a1.to_str().unwrap(), b.to_str().unwrap()])
-        .await
-        .unwrap();
+    // Host conditions are not applied from here on: a CI runner's steal would make the
+    // verdicts inconclusive (judged in gate::host's unit tests), and this asserts them.
+    let o = tb(&[
+        "compare",
+        a1.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--no-host-check",
+    ])
+    .await
+    .unwrap();
     assert_eq!(o.exit_code, 1, "{}", o.summary);
     assert!(o.summary.contains("| fts_search | p99 |"), "{}", o.summary);
     let json: serde_json::Value = serde_json::from_str(
@@ -127,6 +138,7 @@ async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
         a1.to_str().unwrap(),
         "--json",
         dir.path().join("rev.json").to_str().unwrap(),
+        "--no-host-check",
     ])
     .await
     .unwrap();
@@ -151,7 +163,7 @@ async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
 async fn run_with_baseline_gates_in_one_invocation_and_trials_interleave() {
     let _server = SERVER.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let s = scenario(dir.path(), 7, 2, 3);
+    let s = scenario(dir.path(), 7, 2, 3, false);
     let base = run_profile(&s, &dir.path().join("base"), "indexed").await;
 
     // Both profiles, 3 trials each, interleaved: indexed, baseline, indexed, baseline, ...
@@ -203,14 +215,14 @@ async fn mismatched_runs_are_refused_unless_forced() {
     let _server = SERVER.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let a = run_profile(
-        &scenario(dir.path(), 7, 2, 2),
+        &scenario(dir.path(), 7, 2, 2, true),
         &dir.path().join("a"),
         "indexed",
     )
     .await;
     let other = tempfile::tempdir().unwrap();
     let b = run_profile(
-        &scenario(other.path(), 7, 3, 2),
+        &scenario(other.path(), 7, 3, 2, true),
         &dir.path().join("b"),
         "indexed",
     )

@@ -435,3 +435,151 @@ async fn open_loop_holds_the_rate_and_reports_schedule_lag() {
         w.throughput_ops_s
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_reverts_what_it_applied_from_its_journal() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_fts";
+    let path = scenario(dir.path(), schema, &pg_url(), "");
+    let out = dir.path().join("out");
+    run(&quick_baseline(
+        path.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ))
+    .await
+    .unwrap();
+    let before = server_state(schema).await;
+
+    // `tuned` changes restart-only settings and builds five indexes; the run would measure
+    // for minutes. SIGTERM it once it measures.
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tunebench"))
+        .args(["run", path.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("interrupted"))
+        .args(["--profile", "tuned", "--duration", "300s", "--warmup", "0s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap() as i32;
+    // Should this test fail midway, the run is interrupted (and reverts), not left measuring.
+    let guard = TermOnDrop(pid);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        // The server restarts while the profile is applied: a refused connection is a
+        // reason to wait, not to fail.
+        let indexes: Vec<String> = match PgConnection::connect(&pg_url()).await {
+            Ok(mut c) => {
+                sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE schemaname = $1")
+                    .bind(schema)
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap_or_default()
+            }
+            Err(_) => Vec::new(),
+        };
+        // The last index of the profile: everything is applied, measuring is next.
+        if indexes.iter().any(|i| i == "tunebench_comments_author") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the profile was not applied within 2 minutes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // SAFETY: signals a child process this test started and still owns.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let o = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("exits after reverting")
+    .unwrap();
+    std::mem::forget(guard);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    // Errors mask the test's password, "tunebench", wherever it appears: match around it.
+    assert!(
+        stderr.contains("interrupted (SIGINT/SIGTERM); reverted: target pg:")
+            && stderr.contains("_comments_author")
+            && stderr.contains("restarted"),
+        "{stderr}"
+    );
+
+    // Exactly as before, and no journal left: a new run is not refused.
+    let after = server_state(schema).await;
+    assert_eq!(before.1, after.1, "postgresql.auto.conf differs");
+    assert_eq!(before.2, after.2, "indexes differ");
+    let changed: Vec<_> = before
+        .0
+        .iter()
+        .filter(|(k, v)| after.0.get(*k) != Some(v))
+        .collect();
+    assert!(changed.is_empty(), "settings differ: {changed:?}");
+    let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
+    assert!(o.summary.starts_with("nothing to revert"), "{}", o.summary);
+}
+
+struct TermOnDrop(i32);
+
+impl Drop for TermOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: signals a child process this test started and has not reaped.
+        unsafe { libc::kill(self.0, libc::SIGTERM) };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_fails_midway_writes_what_it_measured_marked_incomplete() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), "tunebench_test_fts", &pg_url(), "");
+    // A third workload whose only query fails on the server, every time.
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        "store = \"postgres\"\ndescription = \"fails\"\n[ops.fails]\ndescription = \"division by zero\"\nsql = \"SELECT 1 / (length($1) - length($1))\"\nparams = [\"term_medium\"]\n",
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n[[workload]]\nname = \"broken\"\ntarget = \"pg\"\ndataset = \"docs\"\ndefinition = \"broken.toml\"\nops = [{ op = \"fails\" }]\n");
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("out");
+    let err = run_to(
+        &path,
+        &out,
+        &[
+            "--profile",
+            "baseline",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+
+    // What was measured before the failure is kept, and says it is incomplete.
+    let r = Results::read(&out.join("results.json")).unwrap();
+    let why = r.incomplete.as_deref().expect("marked incomplete");
+    assert!(why.contains("broken"), "{why}");
+    let measured: Vec<&str> = r.runs[0]
+        .workloads
+        .iter()
+        .map(|w| w.workload.as_str())
+        .collect();
+    assert_eq!(measured, ["fts_search", "common_queries"]);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("**Incomplete run.**"), "{report}");
+    // Nothing gates on it unless forced.
+    let file = out.join("results.json");
+    let err = run(&["compare", file.to_str().unwrap(), file.to_str().unwrap()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(err.to_string().contains("run is incomplete"), "{err}");
+}

@@ -183,17 +183,43 @@ async fn exact_scan_is_recall_one_and_weak_hnsw_matches_an_independent_brute_for
         "tunebench measured {weak}, the independent check {independent} (tolerance {tolerance})"
     );
 
-    // Undo what --keep-profile left.
-    for stmt in [
-        format!("DROP INDEX {schema}.tunebench_items_embedding_hnsw_weak"),
-        "ALTER SYSTEM RESET \"hnsw.ef_search\"".into(),
-        "SELECT pg_reload_conf()".into(),
-    ] {
-        sqlx::query(AssertSqlSafe(stmt))
-            .execute(&mut c)
-            .await
-            .unwrap();
-    }
+    // What --keep-profile left is journaled: a run over it refuses to measure (exit 3), and
+    // `tunebench revert` restores exactly what the journal says.
+    let err = run_to(&path, &dir.path().join("again"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let msg = err.to_string();
+    // Errors mask the test's password, "tunebench", wherever it appears: match around it.
+    assert!(
+        msg.contains("not measuring: a profile is still applied")
+            && msg.contains("profile `hnsw-weak`")
+            && msg.contains(" revert "),
+        "{msg}"
+    );
+    let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    assert!(
+        o.summary.contains("_items_embedding_hnsw_weak"),
+        "{}",
+        o.summary
+    );
+    let left: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT to_regclass('{schema}.tunebench_items_embedding_hnsw_weak')::text"
+    )))
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(left, None, "the kept index is dropped");
+    let auto: Option<String> = sqlx::query_scalar(
+        "SELECT setting FROM pg_file_settings WHERE name = 'hnsw.ef_search' AND sourcefile LIKE '%postgresql.auto.conf'",
+    )
+    .fetch_optional(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(auto, None, "ALTER SYSTEM of hnsw.ef_search is reset");
+    let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
+    assert!(o.summary.starts_with("nothing to revert"), "{}", o.summary);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ pub mod checks;
 pub mod evidence;
 pub mod facts;
 pub mod http;
+pub mod journal;
 pub mod model;
 pub mod neo4j;
 pub mod postgres;
@@ -40,8 +41,9 @@ pub trait Store: Sized {
     type Exec: Executor;
     /// A prepared dataset as the store needs it: to draw parameters and check readiness.
     type Data: Send + Sync + 'static;
-    /// What revert needs to undo a profile.
-    type Applied;
+    /// What revert needs to undo a profile; journaled (see [`journal`]) before each change,
+    /// so another process can revert it after a crash.
+    type Applied: serde::Serialize + serde::de::DeserializeOwned;
     /// Server counters read around each measured phase.
     type Snapshot;
     /// What the store collects on the server per profile; goes into results.json as one arm
@@ -65,13 +67,15 @@ pub trait Store: Sized {
     /// Loads the dataset unless an identical, complete copy is already there.
     async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<Self::Data>)>;
 
-    /// Applies a profile, capturing what revert needs first. On failure, undoes its own
-    /// partial work before returning the error.
+    /// Applies a profile, capturing what revert needs first and journaling it (`journal.record`)
+    /// before each change. On failure, undoes its own partial work before returning the error,
+    /// and clears the journal when that succeeded.
     async fn apply(
         &mut self,
         file: &AppliedFile<Self>,
         data: Option<&Self::Data>,
         host_memory: u64,
+        journal: &journal::Journal,
     ) -> Result<Self::Applied>;
 
     fn changes(applied: &Self::Applied) -> TargetChanges;

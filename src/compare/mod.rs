@@ -66,7 +66,7 @@ pub fn compare_runs(before: &ProfileRun, after: &ProfileRun, settings: &Settings
             continue;
         };
         let (tb, ta) = (Trials::of(b), Trials::of(a));
-        let host = host_check(b, a, settings.cores);
+        let host = host_check(b, a);
         for (metric, unit, stat) in METRICS {
             let lower = matches!(stat, Stat::Quantile(_));
             let change = match (&tb, &ta) {
@@ -82,8 +82,11 @@ pub fn compare_runs(before: &ProfileRun, after: &ProfileRun, settings: &Settings
             // Noise is the baseline profile's: that is the configuration the history ran.
             let (threshold, threshold_runs) =
                 settings.threshold(&before.profile, &b.target, &b.workload, metric);
-            let (verdict, reason) =
-                gate::judge(stats::classify(change.as_ref(), threshold, lower), &host);
+            let (verdict, reason) = gate::judge(
+                stats::classify(change.as_ref(), threshold, lower),
+                &host,
+                settings.host_check,
+            );
             let pick = |w: &WorkloadResult| match stat {
                 Stat::Quantile(_) => match *metric {
                     "p50" => w.latency_ms.p50,
@@ -126,9 +129,13 @@ pub fn before_after(runs: &[ProfileRun], settings: &Settings) -> Vec<DeltaRow> {
 }
 
 /// Were the hosts of two measurements of one workload loaded alike (see `gate::host`)?
-fn host_check(b: &WorkloadResult, a: &WorkloadResult, cores: usize) -> host::HostCheck {
-    let side = |w: &WorkloadResult| host::summary(w.per_trial.iter().map(|t| t.host));
-    host::check(side(b), side(a), cores)
+fn host_check(b: &WorkloadResult, a: &WorkloadResult) -> host::HostCheck {
+    host::check(host_side(b), host_side(a))
+}
+
+/// One side's host conditions over its trials.
+fn host_side(w: &WorkloadResult) -> Option<crate::host::HostLoad> {
+    host::summary(w.per_trial.iter().map(|t| t.host))
 }
 
 #[cfg(test)]

@@ -54,10 +54,12 @@ pub fn results(ms: f64, trials: u32, host: Option<HostLoad>) -> Results {
     r
 }
 
-pub fn load(load_1m: f64, busy: f64) -> Option<HostLoad> {
+/// A side's host: half busy, no steal, `other` of all cores' time used by other work.
+pub fn load(other: f64) -> Option<HostLoad> {
     Some(HostLoad {
-        load_1m,
-        busy,
+        load_1m: 1.0,
+        busy: 0.5,
         steal: 0.0,
+        other_busy: Some(other),
     })
 }

@@ -155,6 +155,8 @@ pub struct PhaseSpec {
     pub op_timeout: Duration,
     pub error_budget: f64,
     pub seed: u64,
+    /// Where the measured server runs, to tell its CPU time from other work on the host.
+    pub server: crate::host::ServerSite,
 }
 
 /// What a phase measured. Histograms are in microseconds.
@@ -204,6 +206,14 @@ struct Shared {
     stop: AtomicBool,
 }
 
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Error budgets are only judged after this many operations, so one early failure in a
 /// short phase does not abort it.
 const BUDGET_MIN_OPS: u64 = 100;
@@ -224,13 +234,17 @@ pub async fn run_phase<E: Executor>(
         failed: AtomicU64::new(0),
         stop: AtomicBool::new(false),
     });
+    // Before the schedule: finding a local server's process reads /proc.
+    let host_before = crate::host::HostSample::take(spec.server);
     // Small head start so every worker is waiting when the schedule begins.
     let start = Instant::now() + Duration::from_millis(20);
     let schedule = Schedule::new(start, spec.duration, spec.pacing);
+    // A run dropped mid-phase (an interrupt) stops its workers: they are spawned tasks and
+    // would otherwise go on loading the server while it is reverted.
+    let _stop_on_drop = StopOnDrop(shared.clone());
     let progress = Progress::start(&spec.label, spec.duration, shared_counters(&shared));
     let timer =
         matches!(spec.pacing, Pacing::Open { .. }).then(|| PreciseTimer::start(executors.len()));
-    let host_before = crate::host::HostSample::take();
     let cpu_before = timer::process_cpu_time();
 
     let mut handles = Vec::new();
@@ -441,6 +455,7 @@ mod tests {
             op_timeout: Duration::from_secs(5),
             error_budget: 0.01,
             seed: 1,
+            server: crate::host::ServerSite::InProcess,
         }
     }
 

@@ -123,6 +123,14 @@ pub struct GateSpec {
     pub noise: NoiseThresholds,
     #[serde(default = "default_confidence")]
     pub confidence: f64,
+    /// Whether a change measured under different host conditions (other work, steal) is
+    /// `inconclusive` (true, the default) or keeps its verdict with the difference named.
+    #[serde(default = "default_host_check")]
+    pub host_check: bool,
+}
+
+fn default_host_check() -> bool {
+    true
 }
 
 fn default_confidence() -> f64 {
@@ -134,6 +142,7 @@ impl Default for GateSpec {
         GateSpec {
             noise: Default::default(),
             confidence: default_confidence(),
+            host_check: default_host_check(),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct Settings {
     pub learned: Vec<LearnedThreshold>,
     pub bootstrap: BootstrapConfig,
     pub cores: usize,
+    /// Whether different host conditions make a change `inconclusive` (`gate.host_check`).
+    pub host_check: bool,
 }
 
 impl Settings {
@@ -32,6 +34,7 @@ impl Settings {
             learned: Vec::new(),
             bootstrap,
             cores,
+            host_check: true,
         }
     }
 
@@ -41,7 +44,10 @@ impl Settings {
             confidence: spec.confidence,
             ..Default::default()
         };
-        Settings::configured(overrides.apply(&spec.noise), bootstrap, cores)
+        Settings {
+            host_check: spec.host_check,
+            ..Settings::configured(overrides.apply(&spec.noise), bootstrap, cores)
+        }
     }
 
     /// The threshold for one metric of one workload, and how many history runs it was
@@ -68,12 +74,17 @@ impl Settings {
 }
 
 /// A verdict as the gate states it: a change beyond the noise becomes `inconclusive` when the
-/// two runs' hosts were loaded differently (`reason` says how).
-pub fn judge(verdict: Verdict, host: &host::HostCheck) -> (Verdict, Option<String>) {
+/// two runs' hosts were loaded differently (`reason` says how). With `apply` false
+/// (`gate.host_check: false`) the verdict stands and `reason` still names the difference.
+pub fn judge(verdict: Verdict, host: &host::HostCheck, apply: bool) -> (Verdict, Option<String>) {
     match (verdict, host) {
-        (Verdict::Regressed | Verdict::Improved, host::HostCheck::Differs(why)) => {
+        (Verdict::Regressed | Verdict::Improved, host::HostCheck::Differs(why)) if apply => {
             (Verdict::Inconclusive, Some(why.clone()))
         }
+        (v @ (Verdict::Regressed | Verdict::Improved), host::HostCheck::Differs(why)) => (
+            v,
+            Some(format!("{why} (not applied: gate.host_check is false)")),
+        ),
         (v, _) => (v, None),
     }
 }
@@ -93,24 +104,35 @@ mod tests {
 
     #[test]
     fn a_change_under_different_host_load_is_inconclusive_and_never_fails() {
-        let differs = host::HostCheck::Differs("host load 1.2 vs 3.9".into());
+        let differs = host::HostCheck::Differs("other work 3 % vs 41 %".into());
         assert_eq!(
-            judge(Verdict::Regressed, &differs),
-            (Verdict::Inconclusive, Some("host load 1.2 vs 3.9".into()))
+            judge(Verdict::Regressed, &differs, true),
+            (Verdict::Inconclusive, Some("other work 3 % vs 41 %".into()))
         );
-        assert_eq!(judge(Verdict::Improved, &differs).0, Verdict::Inconclusive);
+        assert_eq!(
+            judge(Verdict::Improved, &differs, true).0,
+            Verdict::Inconclusive
+        );
         // No change stays no change: a loaded host does not make a quiet result doubtful.
         assert_eq!(
-            judge(Verdict::NoSignificantChange, &differs),
+            judge(Verdict::NoSignificantChange, &differs, true),
             (Verdict::NoSignificantChange, None)
         );
         assert_eq!(
-            judge(Verdict::Regressed, &host::HostCheck::Comparable),
+            judge(Verdict::Regressed, &host::HostCheck::Comparable, true),
             (Verdict::Regressed, None)
         );
         assert_eq!(
-            judge(Verdict::Regressed, &host::HostCheck::Unknown),
+            judge(Verdict::Regressed, &host::HostCheck::Unknown, true),
             (Verdict::Regressed, None)
+        );
+        // gate.host_check false: the verdict stands, the difference is still named.
+        assert_eq!(
+            judge(Verdict::Regressed, &differs, false),
+            (
+                Verdict::Regressed,
+                Some("other work 3 % vs 41 % (not applied: gate.host_check is false)".into())
+            )
         );
     }
 
@@ -153,6 +175,7 @@ mod tests {
                 ..NoiseThresholds::default()
             },
             confidence: 0.9,
+            host_check: false,
         };
         let o = NoiseOverrides::parse(&["p99=0.1".to_string()]).unwrap();
         let s = Settings::of_spec(&spec, &o, 4);
@@ -160,5 +183,7 @@ mod tests {
         assert_eq!(s.bootstrap.confidence, 0.9);
         assert_eq!(s.bootstrap.resamples, BootstrapConfig::default().resamples);
         assert_eq!((s.cores, s.learned.len()), (4, 0));
+        assert!(!s.host_check, "gate.host_check is taken from the scenario");
+        assert!(Settings::of_spec(&GateSpec::default(), &o, 4).host_check);
     }
 }

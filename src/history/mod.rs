@@ -222,7 +222,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let mut r = testkit::results(ms * f, 3, testkit::load(1.0, 0.5));
+                let mut r = testkit::results(ms * f, 3, testkit::load(0.0));
                 r.started_at += chrono::Duration::seconds(i as i64 + 1);
                 (format!("h{i}/results.json"), r)
             })
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn learns_from_runs_of_the_same_scenario_and_skips_others() {
-        let current = testkit::results(1.0, 3, testkit::load(1.0, 0.5));
+        let current = testkit::results(1.0, 3, testkit::load(0.0));
         let mut found = history(1.0, &[1.0, 1.02, 0.98, 1.01, 0.99, 1.03]);
         let mut other = testkit::results(1.0, 3, None);
         other.scenario.name = "another".into();
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn fewer_than_five_runs_keep_the_configured_thresholds() {
-        let current = testkit::results(1.0, 3, testkit::load(1.0, 0.5));
+        let current = testkit::results(1.0, 3, testkit::load(0.0));
         let (report, learned) = learn(
             &source(),
             history(1.0, &[1.0, 1.02, 0.98, 1.01]),
@@ -276,8 +276,8 @@ mod tests {
     /// its history shows to be normal is not called a regression.
     #[test]
     fn learned_thresholds_change_verdicts_both_ways() {
-        let base = testkit::results(1.0, 3, testkit::load(1.0, 0.5));
-        let slow = testkit::results(1.2, 3, testkit::load(1.0, 0.5));
+        let base = testkit::results(1.0, 3, testkit::load(0.0));
+        let slow = testkit::results(1.2, 3, testkit::load(0.0));
         let verdict = |found: Vec<(String, Results)>, metric: &str| {
             let mut s = Settings::configured(NoiseThresholds::default(), Default::default(), 2);
             s.learned = learn(&source(), found, &slow, &s.noise).1;

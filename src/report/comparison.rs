@@ -78,24 +78,27 @@ mod tests {
     use crate::compare::{compare_files, testkit};
     use crate::gate::{NoiseThresholds, Settings};
 
-    fn markdown_of(base_load: f64, cur_ms: f64, cur_load: f64) -> String {
-        let base = testkit::results(1.0, 3, testkit::load(base_load, 0.5));
-        let cur = testkit::results(cur_ms, 3, testkit::load(cur_load, 0.5));
+    fn markdown_of(base_other: f64, cur_ms: f64, cur_other: f64) -> String {
+        let base = testkit::results(1.0, 3, testkit::load(base_other));
+        let cur = testkit::results(cur_ms, 3, testkit::load(cur_other));
         let s = Settings::configured(NoiseThresholds::default(), Default::default(), 2);
         markdown(&compare_files(&base, &cur, ("base", "cur"), &s, false))
     }
 
     #[test]
     fn inconclusive_rows_say_why_and_the_footer_counts_them() {
-        let md = markdown_of(1.2, 1.5, 3.9);
-        assert!(md.contains("*inconclusive* (host load 1.2 vs 3.9)"), "{md}");
+        let md = markdown_of(0.03, 1.5, 0.41);
+        assert!(
+            md.contains("*inconclusive* (other work 3 % vs 41 %)"),
+            "{md}"
+        );
         assert!(md.contains("3 change(s) inconclusive"), "{md}");
         assert!(md.contains("\n0 regression(s)."), "{md}");
     }
 
     #[test]
     fn regressions_are_bold_with_their_interval_and_noise() {
-        let md = markdown_of(1.2, 1.5, 1.2);
+        let md = markdown_of(0.03, 1.5, 0.03);
         assert!(
             md.starts_with("### tunebench: `base` vs `cur`\n\n| Workload |"),
             "{md}"

@@ -428,11 +428,14 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
         stores,
         deltas: before_after(
             runs,
-            &crate::gate::Settings::configured(
-                gate_noise(results),
-                gate_bootstrap(results),
-                results.environment.host.cores.max(1),
-            ),
+            &crate::gate::Settings {
+                host_check: results.scenario.gate.host_check,
+                ..crate::gate::Settings::configured(
+                    gate_noise(results),
+                    gate_bootstrap(results),
+                    results.environment.host.cores.max(1),
+                )
+            },
         ),
         sweeps: sweeps::collect(results),
         latency_charts: charts.latency.clone(),

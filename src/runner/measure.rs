@@ -29,10 +29,18 @@ struct CostAcc {
     busy_s: f64,
     steal_s: f64,
     load_max: f64,
+    /// Other work's busy share x seconds; `other_unknown` once a trial could not tell it.
+    other_s: f64,
+    other_unknown: bool,
     server_in_process: bool,
 }
 
 impl WorkloadAcc {
+    /// True once a trial was measured (a run that failed keeps only these).
+    pub fn measured(&self) -> bool {
+        !self.trials.is_empty()
+    }
+
     pub fn new(ops: usize) -> Self {
         WorkloadAcc {
             tally: Tally::new(ops),
@@ -63,6 +71,10 @@ impl WorkloadAcc {
         c.busy_s += out.cost.host.busy * secs;
         c.steal_s += out.cost.host.steal * secs;
         c.load_max = c.load_max.max(out.cost.host.load_1m);
+        match out.cost.host.other_busy {
+            Some(o) => c.other_s += o * secs,
+            None => c.other_unknown = true,
+        }
         self.tally.merge(&out.tally);
         self.wall_s += secs;
     }
@@ -195,6 +207,7 @@ impl CostAcc {
                 load_1m: self.load_max,
                 busy: self.busy_s / wall_s,
                 steal: self.steal_s / wall_s,
+                other_busy: (!self.other_unknown).then_some(self.other_s / wall_s),
             },
             limited_by_harness: limited,
         }
@@ -213,6 +226,7 @@ pub async fn measure_workload<S: Store>(
     trials: &[u32],
     acc: &mut WorkloadAcc,
     evidence: &mut S::Evidence,
+    server: crate::host::ServerSite,
 ) -> Result<u32> {
     let mix = Arc::new(OpMix::new(
         &workload
@@ -239,6 +253,7 @@ pub async fn measure_workload<S: Store>(
         op_timeout: load.op_timeout,
         error_budget: load.error_budget,
         seed,
+        server,
     };
 
     acc.cost.server_in_process = store.in_process();

@@ -5,8 +5,11 @@
 
 mod checks;
 mod criteria;
+mod journals;
 mod measure;
 mod session;
+
+pub use journals::revert_command;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -59,7 +62,61 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     let gate_options = args.gate.options()?;
     let baseline = args.baseline.as_deref().map(Results::read).transpose()?;
     check_writable(&args.out)?;
+    journals::refuse_leftovers(&scenario)?;
 
+    enum Ended {
+        Done(Result<Outcome>),
+        Interrupted,
+    }
+    // The run is dropped at an interrupt (its connections with it); what it applied is then
+    // reverted from the journal. A second interrupt exits at once, leaving the journal.
+    let ended = tokio::select! {
+        r = run_scenario(&args, &scenario, &gate_options, baseline.as_ref()) => Ended::Done(r),
+        _ = interrupt() => Ended::Interrupted,
+    };
+    match ended {
+        Ended::Done(r) => r,
+        Ended::Interrupted => {
+            tokio::spawn(async {
+                interrupt().await;
+                eprintln!(
+                    "tunebench: interrupted again: exiting now; the journal is left, `tunebench revert` restores it"
+                );
+                std::process::exit(130);
+            });
+            eprintln!(
+                "tunebench: interrupted: reverting what this run applied (interrupt again to exit at once)"
+            );
+            let what = journals::revert_after_interrupt(&scenario).await;
+            Err(Error::target(
+                "run",
+                format!("interrupted (SIGINT/SIGTERM); {what}"),
+            ))
+        }
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM. Never completes when the handlers cannot be installed.
+async fn interrupt() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn run_scenario(
+    args: &RunArgs,
+    scenario: &Scenario,
+    gate_options: &crate::comparison::GateOptions,
+    baseline: Option<&Results>,
+) -> Result<Outcome> {
     let started_at = Utc::now();
     let host = host::host();
     let mut stack = Stack {
@@ -68,7 +125,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     };
     let mut envs = BTreeMap::new();
     for (name, t) in &scenario.targets {
-        let store = session::open(t, &scenario).await?;
+        let store = session::open(t, scenario).await?;
         envs.insert(name.clone(), store.environment().await?);
         stack.stores.insert(name.clone(), store);
     }
@@ -91,14 +148,15 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
         store.adopt()?;
     }
 
-    let blocks = schedule(&scenario);
+    let blocks = schedule(scenario);
     let mut accs: BTreeMap<String, ProfileAcc> = BTreeMap::new();
+    let mut failed: Option<Error> = None;
     for (i, (profile, trials)) in blocks.iter().enumerate() {
         let keep = args.keep_profile && i + 1 == blocks.len();
         tracing::info!("profile {}: applying (trials {:?})", profile.name, trials);
         let acc = accs.entry(profile.name.clone()).or_default();
-        run_block(
-            &scenario,
+        if let Err(e) = run_block(
+            scenario,
             profile,
             trials,
             &mut stack,
@@ -106,7 +164,23 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
             keep,
             host.memory_bytes,
         )
-        .await?;
+        .await
+        {
+            failed = Some(e);
+            break;
+        }
+    }
+    // A failed run keeps what it measured: workloads with completed trials, and the profiles
+    // that have one. Nothing measured: the error alone.
+    if let Some(e) = failed.take() {
+        for acc in accs.values_mut() {
+            acc.workloads.retain(|_, w| w.measured());
+        }
+        accs.retain(|_, a| !a.workloads.is_empty());
+        if accs.is_empty() {
+            return Err(e);
+        }
+        failed = Some(e);
     }
 
     for (name, env) in envs.iter_mut() {
@@ -116,9 +190,11 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
         store.close().await;
     }
 
+    let measured: Vec<String> = accs.keys().cloned().collect();
     let runs: Vec<ProfileRun> = scenario
         .profiles
         .iter()
+        .filter(|p| failed.is_none() || measured.contains(&p.name))
         .map(|p| {
             let server = stack
                 .stores
@@ -126,7 +202,7 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
                 .filter_map(|(name, s)| s.take_evidence(&p.name).map(|e| (name.clone(), e)))
                 .collect();
             finish_profile(
-                &scenario,
+                scenario,
                 p,
                 accs.remove(&p.name).unwrap_or_default(),
                 server,
@@ -138,13 +214,14 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
         tool: host::tool(),
         started_at,
         finished_at: Utc::now(),
-        scenario: crate::results::RunConfig::of(&scenario)?,
+        scenario: crate::results::RunConfig::of(scenario)?,
         environment: Environment {
             host,
             targets: envs,
         },
         datasets,
         runs,
+        incomplete: failed.as_ref().map(ToString::to_string),
     };
     let results_path = args.out.join("results.json");
     results.write(&results_path)?;
@@ -155,6 +232,14 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
         outputs.push((ReportFormat::Html, html_path.as_path()));
     }
     report::write(&results, args.template.as_deref(), &outputs)?;
+    if let Some(e) = failed {
+        // The exit code stays the failure's; what was measured is on disk, marked incomplete.
+        eprintln!(
+            "tunebench: the run failed; partial results (marked incomplete): {}",
+            results_path.display()
+        );
+        return Err(e);
+    }
 
     let mut summary = format!(
         "results: {}\nreport:  {}",
@@ -199,12 +284,22 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
             )),
         }
     }
+    if results
+        .runs
+        .iter()
+        .any(|r| r.revert.iter().any(|rv| rv.kept))
+    {
+        summary.push_str(&format!(
+            "\nprofile `{last}` left applied (--keep-profile); `tunebench revert {}` restores it",
+            scenario.path.display()
+        ));
+    }
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
         let gate = crate::comparison::compare_and_gate(
             (base, path),
             (&results, &results_path),
             &scenario.gate,
-            &gate_options,
+            gate_options,
             &args.out.join("comparison.json"),
         )
         .await?;
@@ -360,12 +455,7 @@ async fn run_block(
 
     let measured = match apply_error {
         Some(e) => Err(e),
-        None => {
-            tokio::select! {
-                r = measure_block(scenario, profile, trials, stack, acc) => r,
-                _ = tokio::signal::ctrl_c() => Err(Error::target("run", "interrupted; the profile was reverted")),
-            }
-        }
+        None => measure_block(scenario, profile, trials, stack, acc).await,
     };
 
     // Reverted last-applied first: two targets on one server (say a documents and a vector

@@ -4,12 +4,14 @@
 //! made them, and each store's measuring loop is monomorphic.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::future::LocalBoxFuture;
 
 use super::measure::{WorkloadAcc, measure_workload};
 use crate::backend::http::HttpStore;
+use crate::backend::journal::{self, Journal};
 use crate::backend::neo4j::NeoStore;
 use crate::backend::postgres::PgStore;
 use crate::backend::qdrant::QdrantStore;
@@ -58,8 +60,16 @@ pub trait Connected {
     /// Undoes the applied profile, if any, and checks the result.
     fn revert(&mut self) -> LocalBoxFuture<'_, Result<Option<RevertReport>>>;
 
-    /// Leaves the applied profile in place (`--keep-profile`).
+    /// Leaves the applied profile in place (`--keep-profile`); its journal stays.
     fn keep(&mut self);
+
+    /// Restores what a journal entry (left by an earlier run) records, checks it, and
+    /// removes the journal file.
+    fn revert_entry<'a>(
+        &'a mut self,
+        path: &'a Path,
+        entry: &'a journal::Entry,
+    ) -> LocalBoxFuture<'a, Result<RevertReport>>;
 
     /// Readiness of a prepared dataset (by name), or of the target's own data (None), under
     /// `profile`.
@@ -109,6 +119,12 @@ struct Session<S: Store> {
     /// What a target that needs no dataset works on.
     own: Option<Arc<S::Data>>,
     applied: Option<S::Applied>,
+    /// The journal of the applied profile, cleared by its revert.
+    journal: Option<Journal>,
+    target: Target,
+    scenario: PathBuf,
+    /// Where the server runs, to tell its CPU time from other work on the host.
+    server: crate::host::ServerSite,
     /// Per profile.
     evidence: BTreeMap<String, S::Evidence>,
 }
@@ -128,8 +144,13 @@ impl<S: Store + 'static> Session<S> {
             .map(|(p, f)| Ok((p.name.clone(), f.narrow()?)))
             .collect::<Result<_>>()?;
         let store = S::connect(target).await?;
+        let server = crate::host::ServerSite::of_url(&target.url, store.in_process());
         Ok(Box::new(Session {
             store,
+            server,
+            journal: None,
+            target: target.clone(),
+            scenario: scenario.path.clone(),
             workloads,
             profiles,
             data: BTreeMap::new(),
@@ -189,24 +210,53 @@ impl<S: Store + 'static> Connected for Session<S> {
             })?;
             // Profiles' indexes go on the target's first dataset (by name).
             let data = self.data.values().next().map(Arc::as_ref);
-            let applied = self.store.apply(file, data, host_memory).await?;
+            let journal = Journal::new(&self.target, &self.scenario, profile, &file.file);
+            let applied = self.store.apply(file, data, host_memory, &journal).await?;
             let changes = S::changes(&applied);
             self.applied = Some(applied);
+            self.journal = Some(journal);
             Ok(changes)
         })
     }
 
     fn revert(&mut self) -> LocalBoxFuture<'_, Result<Option<RevertReport>>> {
         Box::pin(async move {
-            match self.applied.take() {
-                Some(applied) => self.store.revert(applied).await.map(Some),
-                None => Ok(None),
+            let Some(applied) = self.applied.take() else {
+                return Ok(None);
+            };
+            let report = self.store.revert(applied).await?;
+            if let Some(j) = self.journal.take() {
+                j.clear()?;
             }
+            Ok(Some(report))
         })
     }
 
     fn keep(&mut self) {
+        // The journal stays: the next run refuses until `tunebench revert` restores it.
         self.applied = None;
+        if let Some(j) = self.journal.take() {
+            j.release();
+        }
+    }
+
+    fn revert_entry<'a>(
+        &'a mut self,
+        path: &'a Path,
+        entry: &'a journal::Entry,
+    ) -> LocalBoxFuture<'a, Result<RevertReport>> {
+        Box::pin(async move {
+            let applied: S::Applied = serde_json::from_value(entry.applied.clone()).map_err(|e| {
+                Error::input(crate::error::InputIssue::new(
+                    path,
+                    "applied",
+                    format!("is not what a {} target records ({e}); restore the server by hand, then delete the file", self.target.kind.label()),
+                ))
+            })?;
+            let report = self.store.revert(applied).await?;
+            journal::clear(path)?;
+            Ok(report)
+        })
     }
 
     fn readiness<'a>(
@@ -254,6 +304,7 @@ impl<S: Store + 'static> Connected for Session<S> {
                 trials,
                 acc,
                 evidence,
+                self.server,
             )
             .await
         })

@@ -401,6 +401,7 @@ fn optional_and_rare_shapes_from_the_structs_match_the_schema() {
         load_1m: 2.5,
         busy: 0.93,
         steal: 0.01,
+        other_busy: Some(0.04),
     };
     w.harness = Some(HarnessReport {
         client_cpu_s: 3.2,

@@ -63,12 +63,16 @@ impl HttpStore {
     }
 }
 
+/// An HTTP target is never changed by a profile: nothing to journal or revert.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub enum NoProfile {}
+
 impl Store for HttpStore {
     type Op = HttpOp;
     type Profile = Infallible;
     type Exec = HttpExec;
     type Data = Endpoints;
-    type Applied = Infallible;
+    type Applied = NoProfile;
     type Snapshot = HttpSnapshot;
     type Evidence = HttpEvidence;
     type Workers = ();
@@ -123,16 +127,17 @@ impl Store for HttpStore {
         file: &AppliedFile,
         _data: Option<&Endpoints>,
         _host_memory: u64,
-    ) -> Result<Infallible> {
+        _journal: &crate::backend::journal::Journal,
+    ) -> Result<NoProfile> {
         // HTTP targets take no profile: `scenario::load` refuses one, and no file exists.
         match file.profile {}
     }
 
-    fn changes(applied: &Infallible) -> TargetChanges {
+    fn changes(applied: &NoProfile) -> TargetChanges {
         match *applied {}
     }
 
-    async fn revert(&mut self, applied: Infallible) -> Result<RevertReport> {
+    async fn revert(&mut self, applied: NoProfile) -> Result<RevertReport> {
         match applied {}
     }
 

@@ -11,12 +11,16 @@ use neo4rs::{Graph as Bolt, query};
 
 use super::{reconnect, rows, target_error};
 use crate::backend::facts::{IndexChange, RevertReport, SettingChange, TargetChanges};
+use crate::backend::journal::Journal;
 use crate::backend::model::Target;
 use crate::backend::neo4j::spec::NeoProfile;
 use crate::error::{Error, Result};
 
 type AppliedFile = crate::backend::model::AppliedFile<NeoProfile>;
 
+/// What revert needs; journaled before each change (see `backend::journal`). The config
+/// files are kept whole: Neo4j keeps its credentials in the data folder, not in them.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct AppliedNeoProfile {
     pub changes: TargetChanges,
     /// (name, is_constraint) of what this profile created, in creation order.
@@ -45,6 +49,7 @@ pub async fn apply(
     target: &Target,
     file: &AppliedFile,
     data_dir_bytes: impl Fn() -> Option<u64>,
+    journal: &Journal,
 ) -> Result<AppliedNeoProfile> {
     let profile = &file.profile;
     let err = |what: &str, e: neo4rs::Error| {
@@ -70,12 +75,27 @@ pub async fn apply(
         files_before: Vec::new(),
         schema_before,
     };
-    match apply_inner(bolt, target, file, profile, &mut applied, data_dir_bytes).await {
+    journal.record(&applied, &applied.changes)?;
+    match apply_inner(
+        bolt,
+        target,
+        file,
+        profile,
+        &mut applied,
+        data_dir_bytes,
+        journal,
+    )
+    .await
+    {
         Ok(()) => Ok(applied),
         Err(e) => {
-            // Leave the server as we found it, then report the original failure.
-            if let Err(revert_err) = revert(bolt, target, applied).await {
-                tracing::error!("reverting after a failed apply also failed: {revert_err}");
+            // Leave the server as we found it, then report the original failure. The journal
+            // stays when that fails too: the next run refuses, `tunebench revert` retries.
+            match revert(bolt, target, applied).await {
+                Ok(_) => journal.clear()?,
+                Err(revert_err) => {
+                    tracing::error!("reverting after a failed apply also failed: {revert_err}")
+                }
             }
             Err(e)
         }
@@ -89,6 +109,7 @@ async fn apply_inner(
     profile: &NeoProfile,
     applied: &mut AppliedNeoProfile,
     data_dir_bytes: impl Fn() -> Option<u64>,
+    journal: &Journal,
 ) -> Result<()> {
     if !profile.settings.is_empty() || profile.heap.is_some() {
         let (Some(dir), Some(_)) = (&target.config_dir, &target.restart_command) else {
@@ -148,6 +169,7 @@ async fn apply_inner(
                 context: "jvm.conf (restart)".into(),
             });
         }
+        journal.record(&*applied, &applied.changes)?;
         write(target, &conf, &new_conf)?;
         write(target, &jvm, &new_jvm)?;
         *bolt = restart(target).await?;
@@ -166,13 +188,15 @@ async fn apply_inner(
             size_bytes: None,
         };
         if !exists {
+            // Journaled before it exists: revert drops it IF EXISTS.
+            applied
+                .created
+                .push((def.name.clone(), def.is_constraint()));
+            journal.record(&*applied, &applied.changes)?;
             let t = Instant::now();
             bolt.run(query(&def.up)).await.map_err(|e| {
                 target_error(target, &format!("{}: `{}`", file.file.display(), def.up), e)
             })?;
-            applied
-                .created
-                .push((def.name.clone(), def.is_constraint()));
             // Measuring against a half-built index would measure the build.
             bolt.run(query("CALL db.awaitIndexes(600)"))
                 .await
@@ -201,9 +225,9 @@ pub async fn revert(
     // Only what this profile created, newest first.
     for (name, constraint) in applied.created.iter().rev() {
         let stmt = if *constraint {
-            format!("DROP CONSTRAINT {name}")
+            format!("DROP CONSTRAINT {name} IF EXISTS")
         } else {
-            format!("DROP INDEX {name}")
+            format!("DROP INDEX {name} IF EXISTS")
         };
         bolt.run(query(&stmt))
             .await

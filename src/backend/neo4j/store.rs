@@ -193,9 +193,10 @@ impl Store for NeoStore {
         file: &AppliedFile,
         _data: Option<&Graph>,
         _host_memory: u64,
+        journal: &crate::backend::journal::Journal,
     ) -> Result<AppliedNeoProfile> {
         let bytes = self.store_bytes();
-        profile::apply(&mut self.bolt, &self.target, file, || bytes).await
+        profile::apply(&mut self.bolt, &self.target, file, || bytes, journal).await
     }
 
     fn changes(applied: &AppliedNeoProfile) -> TargetChanges {

@@ -9,13 +9,15 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::{connect, target_error, with_schema};
 use crate::backend::facts::{IndexChange, RevertReport, SettingChange, TargetChanges};
+use crate::backend::journal::Journal;
 use crate::backend::model::Target;
 use crate::backend::postgres::spec::PgProfile;
 use crate::error::{Error, Result};
 
 type AppliedFile = crate::backend::model::AppliedFile<PgProfile>;
 
-/// What revert needs to know.
+/// What revert needs to know; journaled before each change (see `backend::journal`).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct AppliedProfile {
     pub target: String,
     settings: Vec<CapturedSetting>,
@@ -25,6 +27,7 @@ pub struct AppliedProfile {
     pub changes: TargetChanges,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct CapturedSetting {
     name: String,
     value_before: String,
@@ -43,6 +46,7 @@ pub async fn apply_profile(
     schema: &str,
     tables: &[&str],
     host_memory: u64,
+    journal: &Journal,
 ) -> Result<(PgPool, AppliedProfile)> {
     let profile = &file.profile;
     let err = |what: &str, e: sqlx::Error| {
@@ -114,15 +118,23 @@ pub async fn apply_profile(
         });
     }
 
-    let result = apply_inner(pool, target, file, &mut applied, needs_restart).await;
+    // Nothing has changed yet: what is about to change, and the values it replaces.
+    journal.record(&applied, &applied.changes)?;
+    let result = apply_inner(pool, target, file, &mut applied, needs_restart, journal).await;
     match result {
         Ok(pool) => Ok((pool, applied)),
         Err(e) => {
-            // Leave the server as we found it, then report the original failure.
-            if let Ok(pool) = connect(target).await
-                && let Err(revert_err) = revert_profile(pool, target, applied).await
-            {
-                tracing::error!("reverting after a failed apply also failed: {revert_err}");
+            // Leave the server as we found it, then report the original failure. The journal
+            // stays when that fails too: the next run refuses, `tunebench revert` retries.
+            let reverted = match connect(target).await {
+                Ok(pool) => revert_profile(pool, target, applied).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match reverted {
+                Ok(()) => journal.clear()?,
+                Err(revert_err) => {
+                    tracing::error!("reverting after a failed apply also failed: {revert_err}")
+                }
             }
             Err(e)
         }
@@ -135,6 +147,7 @@ async fn apply_inner(
     file: &AppliedFile,
     applied: &mut AppliedProfile,
     needs_restart: bool,
+    journal: &Journal,
 ) -> Result<PgPool> {
     let err = |what: &str, e: sqlx::Error| {
         target_error(
@@ -217,12 +230,14 @@ async fn apply_inner(
             size_bytes: None,
         };
         if !exists {
+            // Journaled before it exists: revert drops it IF EXISTS.
+            applied.created_indexes.push(idx.name.clone());
+            journal.record(&*applied, &applied.changes)?;
             let started = Instant::now();
             sqlx::query(AssertSqlSafe(definition))
                 .execute(&pool)
                 .await
                 .map_err(|e| err(&format!("creating index {}", idx.name), e))?;
-            applied.created_indexes.push(idx.name.clone());
             change.created = true;
             change.build_seconds = Some(started.elapsed().as_secs_f64());
         }

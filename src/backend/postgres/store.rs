@@ -13,6 +13,7 @@ use crate::backend::Store;
 use crate::backend::facts::{
     DatasetReport, PoolReport, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
 };
+use crate::backend::journal::Journal;
 use crate::backend::model::{Dataset, Target};
 use crate::backend::postgres::PgEvidence;
 use crate::backend::postgres::spec::{PgProfile, SqlOp};
@@ -109,6 +110,7 @@ impl Store for PgStore {
         file: &AppliedFile,
         data: Option<&PgData>,
         host_memory: u64,
+        journal: &Journal,
     ) -> Result<AppliedProfile> {
         let Some(corpus) = data else {
             return Err(Error::Usage(format!(
@@ -124,6 +126,7 @@ impl Store for PgStore {
             corpus.schema(),
             corpus.tables(),
             host_memory,
+            journal,
         )
         .await
         {

@@ -36,7 +36,7 @@ pub struct Manifest {
 
 /// The part of a collection's config that profiles change and revert restores, with the
 /// engine's defaults resolved (so "unset" and "the default" compare equal).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct ManagedConfig {
     pub m: u32,
     pub ef_construct: u32,
@@ -48,7 +48,7 @@ pub struct ManagedConfig {
     pub quantization: Option<Quantization>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Quantization {
     pub quantile: Option<f32>,
     pub always_ram: Option<bool>,

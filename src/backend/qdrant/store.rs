@@ -50,6 +50,8 @@ pub struct QdrantData {
     pub collection: String,
 }
 
+/// What revert needs; journaled before the change (see `backend::journal`).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct AppliedQdrantProfile {
     collection: String,
     vectors: u64,
@@ -208,6 +210,7 @@ impl Store for QdrantStore {
         file: &AppliedFile,
         data: Option<&QdrantData>,
         _host_memory: u64,
+        journal: &crate::backend::journal::Journal,
     ) -> Result<AppliedQdrantProfile> {
         let Some(data) = data else {
             return Err(Error::Usage(format!(
@@ -223,8 +226,24 @@ impl Store for QdrantStore {
         let after = wanted(&before, p);
         let search = search_spec(p);
         let settings = setting_changes(&before, &after, &search);
+        let mut applied = AppliedQdrantProfile {
+            collection: c.clone(),
+            vectors: n,
+            dim,
+            before,
+            after,
+            changes: TargetChanges {
+                target: self.target.name.clone(),
+                profile_file: file.file.display().to_string(),
+                description: p.description.clone(),
+                settings,
+                indexes: Vec::new(),
+                restarted: false,
+            },
+        };
         let mut indexes = Vec::new();
         if after != before {
+            journal.record(&applied, &applied.changes)?;
             self.engine
                 .set_config(&c, &after)
                 .await
@@ -263,21 +282,8 @@ impl Store for QdrantStore {
             }
         }
         self.search.insert(c.clone(), search);
-        Ok(AppliedQdrantProfile {
-            collection: c,
-            vectors: n,
-            dim,
-            before,
-            after,
-            changes: TargetChanges {
-                target: self.target.name.clone(),
-                profile_file: file.file.display().to_string(),
-                description: p.description.clone(),
-                settings,
-                indexes,
-                restarted: false,
-            },
-        })
+        applied.changes.indexes = indexes;
+        Ok(applied)
     }
 
     fn changes(applied: &AppliedQdrantProfile) -> TargetChanges {

@@ -494,7 +494,9 @@ pub fn changes(
     }
 }
 
-/// The profile applied: what revert needs.
+/// The profile applied: what revert needs; journaled before each change (see
+/// `backend::journal`).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct AppliedS3 {
     pub before: BucketConfig,
     pub applied: BucketConfig,

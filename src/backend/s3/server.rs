@@ -1,8 +1,10 @@
 //! Server-side settings of a MinIO target: erasure-coding parity of new objects, set in the
 //! server's settings file (`MINIO_STORAGE_CLASS_STANDARD=EC:N`, read at start) and applied
-//! through the target's restart command. The file's exact text is captured and written back
-//! at revert; the parity is read back from the server (`minio_cluster_config_standard_parity`)
-//! after each restart, so what is reported is what the server runs with.
+//! through the target's restart command. The parity line as it was (or its absence) is
+//! captured and put back at revert; nothing else of the file is kept, since it may hold other
+//! settings a journal must not copy. The parity is read back from the server
+//! (`minio_cluster_config_standard_parity`) after each restart, so what is reported is what
+//! the server runs with.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,11 +12,20 @@ use std::time::Duration;
 use crate::backend::model::Target;
 use crate::error::{Error, Result};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct ServerApplied {
     pub file: PathBuf,
-    pub before_text: String,
+    /// The file's `MINIO_STORAGE_CLASS_STANDARD=` line before the profile, if it had one.
+    pub before_line: Option<String>,
     pub before_parity: u32,
+    /// What the profile asks for until applied, then what the server runs with.
     pub after_parity: u32,
+}
+
+const PARITY_KEY: &str = "MINIO_STORAGE_CLASS_STANDARD=";
+
+fn is_parity_line(l: &str) -> bool {
+    l.trim_start().starts_with(PARITY_KEY)
 }
 
 fn err(t: &Target, what: &str, m: impl std::fmt::Display) -> Error {
@@ -51,21 +62,33 @@ pub async fn parity(t: &Target) -> Result<u32> {
 
 /// `text` with MINIO_STORAGE_CLASS_STANDARD set to EC:`parity` (replaced or appended).
 fn with_parity(text: &str, parity: u32) -> String {
-    let line = format!("MINIO_STORAGE_CLASS_STANDARD=EC:{parity}");
+    with_line(text, Some(&format!("{PARITY_KEY}EC:{parity}")))
+}
+
+/// `text` with its parity line replaced by `line` (appended when it had none), or removed
+/// when `line` is None.
+fn with_line(text: &str, line: Option<&str>) -> String {
+    let Some(line) = line else {
+        return text
+            .lines()
+            .filter(|l| !is_parity_line(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+    };
     let mut found = false;
     let mut out: Vec<String> = text
         .lines()
         .map(|l| {
-            if l.trim_start().starts_with("MINIO_STORAGE_CLASS_STANDARD=") {
+            if is_parity_line(l) {
                 found = true;
-                line.clone()
+                line.to_string()
             } else {
                 l.to_string()
             }
         })
         .collect();
     if !found {
-        out.push(line);
+        out.push(line.to_string());
     }
     out.join("\n") + "\n"
 }
@@ -78,27 +101,43 @@ fn write(t: &Target, file: &PathBuf, text: &str) -> Result<()> {
     std::fs::write(file, text).map_err(|e| err(t, &format!("writing {}", file.display()), e))
 }
 
-pub async fn apply(t: &Target, profile: &str, want: u32) -> Result<ServerApplied> {
+/// What applying `want` will change, read without changing anything (to be journaled).
+pub async fn plan(t: &Target, profile: &str, want: u32) -> Result<ServerApplied> {
     let file = requirements(t, profile)?;
-    let before_text = std::fs::read_to_string(&file)
-        .map_err(|e| err(t, &format!("reading {}", file.display()), e))?;
-    let before_parity = parity(t).await?;
-    write(t, &file, &with_parity(&before_text, want))?;
+    let text = read(t, &file)?;
+    Ok(ServerApplied {
+        before_line: text
+            .lines()
+            .rfind(|l| is_parity_line(l))
+            .map(str::to_string),
+        file,
+        before_parity: parity(t).await?,
+        after_parity: want,
+    })
+}
+
+fn read(t: &Target, file: &PathBuf) -> Result<String> {
+    std::fs::read_to_string(file).map_err(|e| err(t, &format!("reading {}", file.display()), e))
+}
+
+/// Applies a planned parity; on success `a.after_parity` is what the server runs with.
+pub async fn apply(t: &Target, a: &mut ServerApplied) -> Result<()> {
+    let want = a.after_parity;
+    let text = read(t, &a.file)?;
+    write(t, &a.file, &with_parity(&text, want))?;
     let restarted = restart(t).await;
     let after = match restarted {
         Ok(()) => parity(t).await,
         Err(e) => Err(e),
     };
     match after {
-        Ok(p) if p == want => Ok(ServerApplied {
-            file,
-            before_text,
-            before_parity,
-            after_parity: p,
-        }),
+        Ok(p) if p == want => {
+            a.after_parity = p;
+            Ok(())
+        }
         other => {
             // Undo our own change before reporting.
-            write(t, &file, &before_text)?;
+            write(t, &a.file, &with_line(&text, a.before_line.as_deref()))?;
             restart(t).await?;
             Err(match other {
                 Ok(p) => err(
@@ -112,11 +151,12 @@ pub async fn apply(t: &Target, profile: &str, want: u32) -> Result<ServerApplied
     }
 }
 
-/// Writes the captured file back, restarts, and returns a mismatch line if the server's
+/// Puts the captured parity line back, restarts, and returns a mismatch line if the server's
 /// parity is not what it was.
 pub async fn revert(t: &Target, a: &ServerApplied) -> Result<Option<String>> {
     requirements(t, "the profile")?;
-    write(t, &a.file, &a.before_text)?;
+    let text = read(t, &a.file)?;
+    write(t, &a.file, &with_line(&text, a.before_line.as_deref()))?;
     restart(t).await?;
     let now = parity(t).await?;
     Ok((now != a.before_parity)
@@ -135,6 +175,16 @@ mod tests {
         assert_eq!(
             super::with_parity("X=1\n", 0),
             "X=1\nMINIO_STORAGE_CLASS_STANDARD=EC:0\n"
+        );
+        // Revert: the captured line back, or no line when there was none.
+        let applied = super::with_parity(t, 1);
+        assert_eq!(
+            super::with_line(&applied, Some("MINIO_STORAGE_CLASS_STANDARD=EC:2")),
+            t
+        );
+        assert_eq!(
+            super::with_line(&super::with_parity("X=1\n", 0), None),
+            "X=1\n"
         );
     }
 }

@@ -168,42 +168,59 @@ impl Store for S3Store {
         file: &AppliedFile,
         _data: Option<&ObjectSet>,
         _host_memory: u64,
+        journal: &crate::backend::journal::Journal,
     ) -> Result<AppliedS3> {
         let p = file.profile.clone();
+        let name = file.file.display().to_string();
         let bucket = self.bucket()?.to_string();
         bucket::check_owned(&self.client, &self.target, &bucket).await?;
-        // The server first: a restart must not happen under an applied bucket config we
-        // could not then revert.
-        let server = match p.server.parity {
-            Some(want) => Some(
-                super::server::apply(&self.target, &file.file.display().to_string(), want).await?,
-            ),
+        // Everything read first and journaled, before the first change.
+        let mut server = match p.server.parity {
+            Some(want) => Some(super::server::plan(&self.target, &name, want).await?),
             None => None,
         };
         let before = bucket::read_config(&self.client, &self.target, &bucket).await?;
         let want = bucket::wanted(&before, &p);
-        if let Err(e) = bucket::write_config(&self.client, &self.target, &want).await {
-            if let Some(s) = &server {
-                let _ = super::server::revert(&self.target, s).await;
+        let planned = AppliedS3 {
+            changes: bucket::changes(&self.target, &name, &p, &before, &want),
+            before: before.clone(),
+            applied: want.clone(),
+            server,
+        };
+        journal.record(&planned, &planned.changes)?;
+        server = planned.server;
+        // The server first: a restart must not happen under an applied bucket config we
+        // could not then revert.
+        if let Some(s) = server.as_mut()
+            && let Err(e) = super::server::apply(&self.target, s).await
+        {
+            // Put the line back and check the parity; the journal stays if that fails.
+            if super::server::revert(&self.target, s).await.is_ok() {
+                journal.clear()?;
             }
+            return Err(e);
+        }
+        if let Err(e) = bucket::write_config(&self.client, &self.target, &want).await {
+            let server_back = match &server {
+                Some(s) => super::server::revert(&self.target, s).await.is_ok(),
+                None => true,
+            };
             // Undo our own partial work before reporting.
-            let _ = bucket::write_config(
+            let bucket_back = bucket::write_config(
                 &self.client,
                 &self.target,
                 &bucket::restored(&before, &want),
             )
-            .await;
+            .await
+            .is_ok();
+            if server_back && bucket_back {
+                journal.clear()?;
+            }
             return Err(e);
         }
         let after = bucket::read_config(&self.client, &self.target, &bucket).await?;
         let diff = bucket::differences(&want, &after);
-        let mut changes = bucket::changes(
-            &self.target,
-            &file.file.display().to_string(),
-            &p,
-            &before,
-            &after,
-        );
+        let mut changes = bucket::changes(&self.target, &name, &p, &before, &after);
         if let Some(s) = &server {
             changes.settings.push(crate::backend::facts::SettingChange {
                 name: "MINIO_STORAGE_CLASS_STANDARD (parity of new objects)".into(),
@@ -221,8 +238,11 @@ impl Store for S3Store {
             changes,
             server,
         };
+        journal.record(&applied, &applied.changes)?;
         if !diff.is_empty() {
-            let _ = self.revert(applied).await;
+            if self.revert(applied).await.is_ok() {
+                journal.clear()?;
+            }
             return Err(Error::target(
                 format!(
                     "target {}: applying {}",
