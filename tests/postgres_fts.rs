@@ -583,3 +583,131 @@ async fn a_run_that_fails_midway_writes_what_it_measured_marked_incomplete() {
     assert_eq!(err.exit_code(), 2, "{err}");
     assert!(err.to_string().contains("run is incomplete"), "{err}");
 }
+
+/// The server crashes mid-measurement (an immediate shutdown, as `pg_ctl stop -m immediate`
+/// does: SIGQUIT to the postmaster): the run fails with exit 3 within twice the op timeout,
+/// writes what it measured marked incomplete and leaves its journal; once the server is back,
+/// `tunebench revert` restores the state from before the run exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_crash_mid_run_leaves_a_journal_that_revert_restores_exactly() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_fts";
+    let path = scenario(dir.path(), schema, &pg_url(), "");
+    let out = dir.path().join("out");
+    run(&quick_baseline(
+        path.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ))
+    .await
+    .unwrap();
+    let before = server_state(schema).await;
+    // One-second trials, many of them, and a 5 s op timeout.
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "duration = \"1500ms\"",
+        "duration = \"1s\"\ntrials = 60\nop_timeout = \"5s\"",
+    );
+    std::fs::write(&path, text).unwrap();
+
+    let crashed = dir.path().join("crashed");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tunebench"))
+        .args(["run", path.to_str().unwrap(), "--out"])
+        .arg(&crashed)
+        .args(["--profile", "tuned", "--warmup", "0s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let guard = TermOnDrop(child.id().unwrap() as i32);
+    // Applied (the last index built), then a few trials measured.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let applied = match PgConnection::connect(&pg_url()).await {
+            Ok(mut c) => sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
+                .bind(format!("{schema}.tunebench_comments_author"))
+                .fetch_one(&mut c)
+                .await
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        if applied {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tuned not applied in 2 minutes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let pgdata = std::path::Path::new(&common::cache_dir()).join("pgdata");
+    let postmaster: i32 = std::fs::read_to_string(pgdata.join("postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let crashed_at = std::time::Instant::now();
+    // SAFETY: an immediate shutdown of the test stack's own PostgreSQL.
+    assert_eq!(unsafe { libc::kill(postmaster, libc::SIGQUIT) }, 0);
+    let o = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("the run ends after the crash")
+    .unwrap();
+    std::mem::forget(guard);
+    let took = crashed_at.elapsed();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    eprintln!("exit 3 {took:?} after the crash");
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "exit 3 took {took:?}, over twice the 5 s op timeout: {stderr}"
+    );
+    // The failure is the crash, with the revert's failure and the way back added.
+    assert!(
+        stderr.contains("failed too") && stderr.contains(" revert "),
+        "{stderr}"
+    );
+    let r = Results::read(&crashed.join("results.json")).unwrap();
+    assert!(r.incomplete.is_some(), "partial results marked incomplete");
+    assert!(r.runs[0].workloads[0].trials >= 1);
+    let s = tunebench::scenario::load(&path).unwrap();
+    let left = tunebench::backend::journal::on_server(&s.targets["pg"]).unwrap();
+    assert_eq!(left.len(), 1, "the journal is left");
+    assert_eq!(left[0].1.profile, "tuned");
+
+    // The server back (crash recovery), the run is refused, and revert restores it exactly.
+    let up = std::process::Command::new(format!("{}/scripts/stack", common::ROOT))
+        .args(["up", "postgres"])
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let err = run_to(
+        &path,
+        &dir.path().join("refused"),
+        &["--profile", "baseline"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    let after = server_state(schema).await;
+    assert_eq!(before.1, after.1, "postgresql.auto.conf differs");
+    assert_eq!(before.2, after.2, "indexes differ");
+    let changed: Vec<_> = before
+        .0
+        .iter()
+        .filter(|(k, v)| after.0.get(*k) != Some(v))
+        .collect();
+    assert!(changed.is_empty(), "settings differ: {changed:?}");
+}

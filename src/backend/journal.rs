@@ -65,8 +65,9 @@ pub struct Entry {
     pub applied: serde_json::Value,
 }
 
-/// Where a run journals one target's profile.
-#[derive(Debug, Clone)]
+/// Where a run journals one target's profile. Dropped without `clear` (the run failed, was
+/// interrupted, or keeps the profile), its entry stays on disk as a leftover.
+#[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     target: String,
@@ -138,9 +139,7 @@ impl Journal {
 
     /// The run ends with the profile still applied (`--keep-profile`): the entry stays on
     /// disk, and from now on it is a leftover like any other.
-    pub fn release(&self) {
-        live(&self.path, false);
-    }
+    pub fn release(self) {}
 
     /// Removes the entry after the profile was reverted (missing is fine).
     pub fn clear(&self) -> Result<()> {
@@ -168,6 +167,12 @@ pub fn clear(path: &Path) -> Result<()> {
             format!("journal {}", path.display()),
             format!("removing it after the revert: {e}"),
         )),
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        live(&self.path, false);
     }
 }
 
@@ -314,9 +319,9 @@ mod tests {
         assert!(is_live(&path));
         j.release();
         assert!(!is_live(&path) && path.exists());
-        j.clear().unwrap();
+        clear(&path).unwrap();
         assert!(read(&path).unwrap().is_none());
-        j.clear().unwrap();
+        clear(&path).unwrap();
     }
 
     #[test]

@@ -475,8 +475,22 @@ async fn run_block(
             });
             continue;
         }
-        let Some(report) = store.revert().await? else {
-            continue;
+        let report = match store.revert().await {
+            Ok(Some(report)) => report,
+            Ok(None) => continue,
+            // The failure that stopped the measurement is the one to report; the revert's
+            // (the server is likely gone) is added to it, with the way back.
+            Err(revert_err) => {
+                let left = format!(
+                    "reverting profile `{}` on target {tname} failed too ({revert_err}); its journal is left: `tunebench revert {}` restores it once the server is back",
+                    profile.name,
+                    scenario.path.display()
+                );
+                return Err(match measured {
+                    Err(e) => Error::target(e.to_string(), left),
+                    Ok(()) => Error::target("run", left),
+                });
+            }
         };
         if !report.mismatches.is_empty() {
             tracing::warn!(
