@@ -88,27 +88,49 @@ impl ServerSite {
         if in_process {
             return ServerSite::InProcess;
         }
-        let Ok(u) = reqwest::Url::parse(url) else {
+        let Some((host, port)) = host_port(url) else {
             return ServerSite::Unknown;
         };
-        let host = u.host_str().unwrap_or_default();
-        let host = host.trim_start_matches('[').trim_end_matches(']');
         let loopback = host.eq_ignore_ascii_case("localhost")
             || host
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            return ServerSite::Remote;
+        match (loopback, port) {
+            (false, _) => ServerSite::Remote,
+            (true, Some(p)) => ServerSite::Loopback(p),
+            (true, None) => ServerSite::Unknown,
         }
-        let default_port = match u.scheme() {
-            "postgres" | "postgresql" => Some(5432),
-            "bolt" | "neo4j" | "bolt+s" | "neo4j+s" | "bolt+ssc" | "neo4j+ssc" => Some(7687),
-            _ => u.port_or_known_default(),
-        };
-        u.port()
-            .or(default_port)
-            .map_or(ServerSite::Unknown, ServerSite::Loopback)
     }
+}
+
+/// A URL's host and port (the scheme's default when it has none: PostgreSQL 5432, Bolt 7687,
+/// HTTP 80, HTTPS 443); None when it is not a URL with a host.
+fn host_port(url: &str) -> Option<(String, Option<u16>)> {
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = u.host_str()?.trim_start_matches('[').trim_end_matches(']');
+    let default_port = match u.scheme() {
+        "postgres" | "postgresql" => Some(5432),
+        "bolt" | "neo4j" | "bolt+s" | "neo4j+s" | "bolt+ssc" | "neo4j+ssc" => Some(7687),
+        _ => u.port_or_known_default(),
+    };
+    Some((host.to_string(), u.port().or(default_port)))
+}
+
+/// Whether a server answers a TCP connect within `within`: a quick look before work that
+/// would otherwise wait out a driver's retries on a server that is gone. True when the URL
+/// names no host and port to try (an embedded engine).
+pub async fn reachable(url: &str, within: std::time::Duration) -> bool {
+    let Some((host, Some(port))) = host_port(url) else {
+        return true;
+    };
+    matches!(
+        tokio::time::timeout(
+            within,
+            tokio::net::TcpStream::connect((host.as_str(), port))
+        )
+        .await,
+        Ok(Ok(_))
+    )
 }
 
 /// The host's CPU time counters at one moment (/proc/stat), to diff against later, with this
@@ -335,6 +357,17 @@ mod tests {
             assert_eq!(ServerSite::of_url(url, false), site, "{url}");
         }
         assert_eq!(ServerSite::of_url("http://10.0.0.5", true), InProcess);
+    }
+
+    #[tokio::test]
+    async fn reachable_is_a_tcp_connect_within_the_limit() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+        let within = std::time::Duration::from_secs(2);
+        assert!(reachable(&url, within).await);
+        drop(l);
+        assert!(!reachable(&url, within).await, "refused");
+        assert!(reachable("embedded:/tmp/x", within).await, "nothing to try");
     }
 
     #[test]

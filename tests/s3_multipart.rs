@@ -483,3 +483,140 @@ async fn parity_profile_restarts_minio_and_is_reverted_exactly() {
     assert_eq!(std::fs::read_to_string(&env_file).unwrap(), before_text);
     assert_eq!(server_parity(), before);
 }
+
+/// MinIO killed mid-measurement under `tuned` (versioning, lifecycle, policy): exit 3 within
+/// twice the op timeout, partial results, the journal left; with MinIO back, the run is
+/// refused and `tunebench revert` restores the bucket's settings (checked by tunebench and
+/// here: no lifecycle, no policy, versioning no longer enabled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_minio_mid_run_leaves_a_journal_that_revert_restores() {
+    let _server = SERVER.write().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = "tunebench-test-crash";
+    let spec = Spec {
+        bucket,
+        objects: 4,
+        ops: r#"{ op = "get_whole" }"#,
+        profiles: r#"[[profile]]
+name = "baseline"
+apply = { minio = "ROOT/profiles/s3/baseline.toml" }
+
+[[profile]]
+name = "tuned"
+apply = { minio = "ROOT/profiles/s3/tuned.toml" }"#,
+        load: "warmup = \"0s\"\nduration = \"1s\"\ntrials = 60\nop_timeout = \"5s\"",
+        ..Default::default()
+    };
+    let path = scenario(dir.path(), &spec);
+    // The bucket and its objects first.
+    run_to(
+        &path,
+        &dir.path().join("load"),
+        &[
+            "--profile",
+            "baseline",
+            "--trials",
+            "1",
+            "--duration",
+            "200ms",
+        ],
+    )
+    .await
+    .unwrap();
+
+    let crashed = dir.path().join("crashed");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tunebench"))
+        .args(["run", path.to_str().unwrap(), "--out"])
+        .arg(&crashed)
+        .args(["--profile", "tuned"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let c = client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let v = c.get_bucket_versioning().bucket(bucket).send().await;
+        if v.is_ok_and(|v| v.status().is_some_and(|s| s.as_str() == "Enabled")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tuned not applied in a minute"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let cache = common::cache_dir();
+    let pid: i32 = std::fs::read_to_string(format!("{cache}/minio/minio.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let killed_at = std::time::Instant::now();
+    // SAFETY: kills the test stack's own MinIO.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let o = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("the run ends after the kill")
+    .unwrap();
+    let took = killed_at.elapsed();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    eprintln!("exit 3 {took:?} after the kill");
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "exit 3 took {took:?}, over twice the 5 s op timeout: {stderr}"
+    );
+    let r = Results::read(&crashed.join("results.json")).unwrap();
+    assert!(r.incomplete.is_some(), "partial results marked incomplete");
+    let s = tunebench::scenario::load(&path).unwrap();
+    let left = tunebench::backend::journal::on_server(&s.targets["minio"]).unwrap();
+    assert_eq!(left.len(), 1, "the journal is left");
+
+    let up = std::process::Command::new(format!("{ROOT}/scripts/stack"))
+        .args(["up", "minio"])
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let err = run_to(
+        &path,
+        &dir.path().join("refused"),
+        &["--profile", "baseline"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    assert!(
+        c.get_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+            .is_err(),
+        "the lifecycle is removed"
+    );
+    assert!(
+        c.get_bucket_policy().bucket(bucket).send().await.is_err(),
+        "the policy is removed"
+    );
+    let v = c
+        .get_bucket_versioning()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(v.status().map(|s| s.as_str()), Some("Enabled"));
+}

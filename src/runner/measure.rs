@@ -278,10 +278,10 @@ pub async fn measure_workload<S: Store>(
             base_seed.wrapping_add(u64::from(trial)),
         );
         store.reset(workload, &workers).await?;
-        let before = store.snapshot(workload, evidence).await?;
+        let before = snapshot(store, workload, evidence, load.op_timeout).await?;
         let (back, out) = run_phase(executors, mix.clone(), &spec).await;
         executors = back;
-        let after = store.snapshot(workload, evidence).await?;
+        let after = snapshot(store, workload, evidence, load.op_timeout).await?;
         S::accumulate(&after, &before, evidence);
         check_budget(workload, &out, &format!("trial {trial}"))?;
         let s = LatencySummary::of(&out.total);
@@ -300,6 +300,26 @@ pub async fn measure_workload<S: Store>(
     drop(executors);
     store.reset(workload, &workers).await?;
     Ok(S::close_workers(workers).await)
+}
+
+/// The server's counters around a trial, within the op timeout: a server that stopped
+/// answering fails the run now, not after a driver's own retries (Neo4j's wait a minute).
+async fn snapshot<S: Store>(
+    store: &S,
+    workload: &crate::backend::Workload<S>,
+    evidence: &S::Evidence,
+    within: Duration,
+) -> Result<S::Snapshot> {
+    tokio::time::timeout(within, store.snapshot(workload, evidence))
+        .await
+        .map_err(|_| {
+            crate::error::Error::target(
+                format!("workload {}", workload.name),
+                format!(
+                    "reading the server's counters took longer than the op timeout ({within:?}); the server stopped answering"
+                ),
+            )
+        })?
 }
 
 fn check_budget<O>(workload: &Workload<O>, out: &PhaseOutcome, phase: &str) -> Result<()> {

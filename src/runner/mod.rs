@@ -475,7 +475,20 @@ async fn run_block(
             });
             continue;
         }
-        let report = match store.revert().await {
+        // After a failure, a server that no longer answers is not waited for: its drivers
+        // would retry (Neo4j's for a minute). The journal keeps what to restore.
+        let target = &scenario.targets[&tname];
+        let gone = measured.is_err()
+            && !crate::host::reachable(&target.url, target.pool_connect_timeout).await;
+        let reverted = if gone {
+            Err(Error::target(
+                format!("target {tname}"),
+                format!("{} does not answer", target.url_redacted),
+            ))
+        } else {
+            store.revert().await
+        };
+        let report = match reverted {
             Ok(Some(report)) => report,
             Ok(None) => continue,
             // The failure that stopped the measurement is the one to report; the revert's

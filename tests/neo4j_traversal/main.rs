@@ -365,3 +365,148 @@ async fn a_bad_cypher_workload_is_exit_2_with_the_query_and_neo4j_error() {
         "baseline page cache left in neo4j.conf"
     );
 }
+
+/// Neo4j killed mid-measurement (SIGKILL to the JVM): the run exits 3 within twice the op
+/// timeout, writes what it measured marked incomplete and leaves its journal; with the server
+/// back, the run is refused and `tunebench revert` restores indexes, constraints and both
+/// config files exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_mid_run_leaves_a_journal_that_revert_restores_exactly() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = default_scenario(dir.path(), "");
+    let out = dir.path().join("out");
+    run_to(
+        &path,
+        &out,
+        &[
+            "--profile",
+            "unchanged",
+            "--duration",
+            "200ms",
+            "--warmup",
+            "0s",
+        ],
+    )
+    .await
+    .unwrap();
+    let before = server_state().await;
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "duration = \"2s\"",
+        "duration = \"1s\"\ntrials = 60\nop_timeout = \"10s\"",
+    );
+    std::fs::write(&path, text).unwrap();
+
+    let crashed = dir.path().join("crashed");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tunebench"))
+        .args(["run", path.to_str().unwrap(), "--out"])
+        .arg(&crashed)
+        .args(["--profile", "tuned", "--warmup", "0s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Applied (the last schema item of the profile), then a few trials measured.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    loop {
+        // Neo4j restarts while the profile is applied: no answer is a reason to wait.
+        if try_index_names()
+            .await
+            .is_some_and(|n| n.contains("tunebench_document_title_ft"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tuned not applied in 4 minutes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let pid: i32 = std::fs::read_to_string(format!("{}/neo4j/run/neo4j.pid", cache_dir()))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let killed_at = std::time::Instant::now();
+    // SAFETY: kills the test stack's own Neo4j.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let o = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("the run ends after the kill")
+    .unwrap();
+    let took = killed_at.elapsed();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    eprintln!("exit 3 {took:?} after the kill");
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "exit 3 took {took:?}, over twice the 10 s op timeout: {stderr}"
+    );
+    let r = Results::read(&crashed.join("results.json")).unwrap();
+    assert!(r.incomplete.is_some(), "partial results marked incomplete");
+    let s = tunebench::scenario::load(&path).unwrap();
+    let left = tunebench::backend::journal::on_server(&s.targets["neo"]).unwrap();
+    assert_eq!(left.len(), 1, "the journal is left");
+
+    let up = std::process::Command::new(format!("{ROOT}/scripts/stack"))
+        .args(["up", "neo4j"])
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let err = run_to(
+        &path,
+        &dir.path().join("refused"),
+        &["--profile", "unchanged"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let o = common::run(&["revert", path.to_str().unwrap()])
+        .await
+        .unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    let after = server_state().await;
+    assert_eq!(before.0, after.0, "SHOW INDEXES differs after revert");
+    assert_eq!(before.1, after.1, "SHOW CONSTRAINTS differs after revert");
+    assert_eq!(before.2, after.2, "neo4j.conf differs after revert");
+    assert_eq!(before.3, after.3, "jvm.conf differs after revert");
+}
+
+/// SHOW INDEXES, or None while the server does not answer.
+async fn try_index_names() -> Option<BTreeSet<String>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = ConfigBuilder::new()
+        .uri(url())
+        .user(env_or("TUNEBENCH_NEO4J_USER", "neo4j"))
+        .password(env_or("TUNEBENCH_NEO4J_PASSWORD", "tunebench"))
+        .build()
+        .ok()?;
+    let probe = async {
+        let g = Graph::connect(config).await.ok()?;
+        let mut rows = g
+            .execute(query("SHOW INDEXES YIELD name RETURN name"))
+            .await
+            .ok()?;
+        let mut out = BTreeSet::new();
+        while let Ok(Some(r)) = rows.next().await {
+            out.insert(r.get::<String>("name").ok()?);
+        }
+        Some(out)
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), probe)
+        .await
+        .ok()
+        .flatten()
+}
