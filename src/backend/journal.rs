@@ -117,8 +117,9 @@ impl Journal {
         &self.path
     }
 
-    /// Writes (replaces) the entry, durably, before the change it announces is made.
-    pub fn record<A: Serialize>(&self, applied: &A, changes: &TargetChanges) -> Result<()> {
+    /// Writes (replaces) the entry, durably, before the change it announces is made; returns
+    /// it, for a store that keeps a copy on the server too.
+    pub fn record<A: Serialize>(&self, applied: &A, changes: &TargetChanges) -> Result<Entry> {
         let entry = Entry {
             version: JOURNAL_VERSION,
             target: self.target.clone(),
@@ -134,7 +135,8 @@ impl Journal {
         };
         let text = serde_json::to_vec_pretty(&entry).map_err(|e| self.io_error("encoding", e))?;
         live(&self.path, true);
-        write_durably(&self.path, &text).map_err(|e| self.io_error("writing", e))
+        write_durably(&self.path, &text).map_err(|e| self.io_error("writing", e))?;
+        Ok(entry)
     }
 
     /// The run ends with the profile still applied (`--keep-profile`): the entry stays on

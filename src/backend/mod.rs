@@ -103,6 +103,13 @@ pub trait Store: Sized {
     /// Closes the target's own connections at the end of a run.
     async fn close(&self) {}
 
+    /// Journal entries kept on the server itself (PostgreSQL's `tunebench_journal.entries`),
+    /// so another machine's profile left applied is seen too; an entry this version cannot
+    /// read is an `Err` saying so. Stores that keep none on the server return none.
+    async fn journal_on_server(&self) -> Result<Vec<std::result::Result<journal::Entry, String>>> {
+        Ok(Vec::new())
+    }
+
     /// Evidence captured once per profile before measuring (e.g. one EXPLAIN per op).
     async fn explain(
         &self,

@@ -68,8 +68,42 @@ pub fn refuse_leftovers(scenario: &Scenario) -> Result<()> {
     Err(Error::target("run", msg))
 }
 
+/// The same refusal for entries kept on the servers themselves (written from this or another
+/// machine), read once the targets are connected.
+pub async fn refuse_server_leftovers(
+    scenario: &Scenario,
+    stores: &std::collections::BTreeMap<String, Box<dyn session::Connected>>,
+) -> Result<()> {
+    let mut msg = String::new();
+    for (name, store) in stores {
+        let path = journal::path_for(&scenario.targets[name]);
+        for e in store.journal_on_server().await? {
+            match e {
+                Ok(e) if e.pid == std::process::id() && journal::is_live(&path) => {}
+                Ok(e) => {
+                    let _ = write!(msg, "\n  target {name}: {}", journal::describe(&e));
+                }
+                Err(why) => {
+                    let _ = write!(msg, "\n  target {name}: {why}");
+                }
+            }
+        }
+    }
+    if msg.is_empty() {
+        return Ok(());
+    }
+    Err(Error::target(
+        "run",
+        format!(
+            "not measuring: the server's own journal (tunebench_journal.entries) records a profile still applied, so this run's \"before\" would be an earlier run's \"after\":{msg}\nRestore it with `tunebench revert {}` (from any machine: the entry is on the server).",
+            scenario.path.display()
+        ),
+    ))
+}
+
 /// Reverts every journal on the scenario's servers through its targets (credentials come
-/// from the scenario), or only this process's journals (`own_only`, after an interrupt).
+/// from the scenario): the cache's, then those kept on the servers themselves. Or only this
+/// process's cache journals (`own_only`, after an interrupt).
 async fn revert_on(scenario: &Scenario, own_only: bool) -> Result<Vec<RevertReport>> {
     let mut reports = Vec::new();
     let mut left = leftovers(scenario)?;
@@ -85,6 +119,24 @@ async fn revert_on(scenario: &Scenario, own_only: bool) -> Result<Vec<RevertRepo
         let report = store.revert_entry(&path, &entry).await?;
         store.close().await;
         reports.push(report);
+    }
+    if own_only {
+        return Ok(reports);
+    }
+    // Only PostgreSQL keeps a copy on the server; other targets are not even connected.
+    for (name, t) in scenario
+        .targets
+        .iter()
+        .filter(|(_, t)| t.kind == crate::backend::TargetKind::Postgres)
+    {
+        let mut store = session::open(t, scenario).await?;
+        let path = journal::path_for(t);
+        for e in store.journal_on_server().await? {
+            let entry = e.map_err(|why| Error::target(format!("target {name}"), why))?;
+            tracing::info!("on the server: {}", journal::describe(&entry));
+            reports.push(store.revert_entry(&path, &entry).await?);
+        }
+        store.close().await;
     }
     Ok(reports)
 }

@@ -129,6 +129,7 @@ async fn run_scenario(
         envs.insert(name.clone(), store.environment().await?);
         stack.stores.insert(name.clone(), store);
     }
+    journals::refuse_server_leftovers(scenario, &stack.stores).await?;
 
     let mut datasets: Vec<DatasetReport> = Vec::new();
     for (name, ds) in &scenario.datasets {

@@ -63,6 +63,11 @@ pub trait Connected {
     /// Leaves the applied profile in place (`--keep-profile`); its journal stays.
     fn keep(&mut self);
 
+    /// The journal entries kept on the server itself (see `Store::journal_on_server`).
+    fn journal_on_server(
+        &self,
+    ) -> LocalBoxFuture<'_, Result<Vec<std::result::Result<journal::Entry, String>>>>;
+
     /// Restores what a journal entry (left by an earlier run) records, checks it, and
     /// removes the journal file.
     fn revert_entry<'a>(
@@ -238,6 +243,12 @@ impl<S: Store + 'static> Connected for Session<S> {
         if let Some(j) = self.journal.take() {
             j.release();
         }
+    }
+
+    fn journal_on_server(
+        &self,
+    ) -> LocalBoxFuture<'_, Result<Vec<std::result::Result<journal::Entry, String>>>> {
+        Box::pin(self.store.journal_on_server())
     }
 
     fn revert_entry<'a>(

@@ -3,6 +3,7 @@
 
 mod checks;
 mod evidence;
+mod journal;
 mod load;
 mod namespace;
 mod profile;

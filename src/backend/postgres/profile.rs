@@ -119,7 +119,7 @@ pub async fn apply_profile(
     }
 
     // Nothing has changed yet: what is about to change, and the values it replaces.
-    journal.record(&applied, &applied.changes)?;
+    record(&pool, target, journal, &applied).await?;
     let result = apply_inner(pool, target, file, &mut applied, needs_restart, journal).await;
     match result {
         Ok(pool) => Ok((pool, applied)),
@@ -232,7 +232,7 @@ async fn apply_inner(
         if !exists {
             // Journaled before it exists: revert drops it IF EXISTS.
             applied.created_indexes.push(idx.name.clone());
-            journal.record(&*applied, &applied.changes)?;
+            record(&pool, target, journal, applied).await?;
             let started = Instant::now();
             sqlx::query(AssertSqlSafe(definition))
                 .execute(&pool)
@@ -259,8 +259,27 @@ async fn apply_inner(
     Ok(pool)
 }
 
+/// Journals `applied` in the cache and on the server, before the change it announces.
+async fn record(
+    pool: &PgPool,
+    target: &Target,
+    journal: &Journal,
+    applied: &AppliedProfile,
+) -> Result<()> {
+    let entry = journal.record(applied, &applied.changes)?;
+    super::journal::put(pool, &applied.schema, &entry)
+        .await
+        .map_err(|e| {
+            target_error(
+                target,
+                "writing the journal to tunebench_journal.entries before changing anything",
+                e,
+            )
+        })
+}
+
 /// Drops exactly the indexes the profile created and restores every captured setting, then
-/// checks each setting's value is what it was.
+/// checks each setting's value is what it was, and removes the server's journal entry.
 pub async fn revert_profile(
     mut pool: PgPool,
     target: &Target,
@@ -321,6 +340,9 @@ pub async fn revert_profile(
             }
         }
     }
+    super::journal::delete(&pool, &applied.schema)
+        .await
+        .map_err(|e| err("removing the server's journal entry", e))?;
     Ok((pool, report))
 }
 

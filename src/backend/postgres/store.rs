@@ -175,6 +175,14 @@ impl Store for PgStore {
             .map_err(|e| target_error(&self.target, "readiness check", e))
     }
 
+    async fn journal_on_server(
+        &self,
+    ) -> Result<Vec<std::result::Result<crate::backend::journal::Entry, String>>> {
+        super::journal::list(&self.pool)
+            .await
+            .map_err(|e| target_error(&self.target, "reading tunebench_journal.entries", e))
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
