@@ -13,7 +13,8 @@ mod common;
 use common::postgres::pg_url;
 use common::{ROOT, run, run_to, workload};
 
-/// Profiles change server-wide settings (ALTER SYSTEM): one such test at a time.
+/// Profiles change server-wide settings (ALTER SYSTEM), and a kept one makes other runs on
+/// the server refuse to measure: one run at a time.
 static SETTINGS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn dataset(dir: &Path, schema: &str, count: u32, extra: &str) -> PathBuf {
@@ -281,6 +282,8 @@ async fn concurrent_upserts_and_searches_are_judged_against_the_rows_visible() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_refuses_a_half_loaded_table() {
+    // A profile kept by another test here is server-wide: runs wait for it.
+    let _settings = SETTINGS.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let schema = "tunebench_test_vec_ready";
     let ds = dataset(dir.path(), schema, 600, "");
@@ -334,6 +337,8 @@ async fn readiness_refuses_a_half_loaded_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_tunebench_did_not_create_is_refused_and_left_alone() {
+    // A profile kept by another test here is server-wide: runs wait for it.
+    let _settings = SETTINGS.lock().await;
     let mut c = PgConnection::connect(&pg_url()).await.unwrap();
     for stmt in [
         "DROP SCHEMA IF EXISTS tunebench_vec_not_ours CASCADE",

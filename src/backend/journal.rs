@@ -86,13 +86,22 @@ pub fn dir() -> PathBuf {
 /// The journal file of one target: its server and its name (two targets of one scenario
 /// may share a server, each with its own schema).
 pub fn path_for(target: &Target) -> PathBuf {
-    let kind = format!("{:?}", target.kind).to_lowercase();
+    path_of(target.kind, &target.url_redacted, &target.name)
+}
+
+/// The cache file an entry (say, one read from the server) belongs to.
+pub fn path_of_entry(e: &Entry) -> PathBuf {
+    path_of(e.kind, &e.server, &e.target)
+}
+
+fn path_of(kind: TargetKind, server: &str, target: &str) -> PathBuf {
+    let kind = format!("{kind:?}").to_lowercase();
     let mut h = Sha256::new();
     h.update(kind.as_bytes());
     h.update(b"\0");
-    h.update(target.url_redacted.as_bytes());
+    h.update(server.as_bytes());
     h.update(b"\0");
-    h.update(target.name.as_bytes());
+    h.update(target.as_bytes());
     let hex: String = h.finalize()[..8]
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -76,10 +76,12 @@ pub async fn refuse_server_leftovers(
 ) -> Result<()> {
     let mut msg = String::new();
     for (name, store) in stores {
-        let path = journal::path_for(&scenario.targets[name]);
         for e in store.journal_on_server().await? {
             match e {
-                Ok(e) if e.pid == std::process::id() && journal::is_live(&path) => {}
+                // A run still going in this process (tests run side by side).
+                Ok(e)
+                    if e.pid == std::process::id()
+                        && journal::is_live(&journal::path_of_entry(&e)) => {}
                 Ok(e) => {
                     let _ = write!(msg, "\n  target {name}: {}", journal::describe(&e));
                 }
@@ -130,10 +132,10 @@ async fn revert_on(scenario: &Scenario, own_only: bool) -> Result<Vec<RevertRepo
         .filter(|(_, t)| t.kind == crate::backend::TargetKind::Postgres)
     {
         let mut store = session::open(t, scenario).await?;
-        let path = journal::path_for(t);
         for e in store.journal_on_server().await? {
             let entry = e.map_err(|why| Error::target(format!("target {name}"), why))?;
             tracing::info!("on the server: {}", journal::describe(&entry));
+            let path = journal::path_of_entry(&entry);
             reports.push(store.revert_entry(&path, &entry).await?);
         }
         store.close().await;

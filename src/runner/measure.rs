@@ -227,6 +227,7 @@ pub async fn measure_workload<S: Store>(
     acc: &mut WorkloadAcc,
     evidence: &mut S::Evidence,
     server: crate::host::ServerSite,
+    target: &crate::backend::Target,
 ) -> Result<u32> {
     let mix = Arc::new(OpMix::new(
         &workload
@@ -281,6 +282,9 @@ pub async fn measure_workload<S: Store>(
         let before = snapshot(store, workload, evidence, load.op_timeout).await?;
         let (back, out) = run_phase(executors, mix.clone(), &spec).await;
         executors = back;
+        if out.errors > 0 {
+            gone(target, workload).await?;
+        }
         let after = snapshot(store, workload, evidence, load.op_timeout).await?;
         S::accumulate(&after, &before, evidence);
         check_budget(workload, &out, &format!("trial {trial}"))?;
@@ -300,6 +304,21 @@ pub async fn measure_workload<S: Store>(
     drop(executors);
     store.reset(workload, &workers).await?;
     Ok(S::close_workers(workers).await)
+}
+
+/// After a phase with errors: a server that no longer accepts connections fails the run now
+/// (within the connect timeout), not after a driver's retries on every later call.
+async fn gone<O>(target: &crate::backend::Target, workload: &Workload<O>) -> Result<()> {
+    if crate::host::reachable(&target.url, target.pool_connect_timeout).await {
+        return Ok(());
+    }
+    Err(crate::error::Error::target(
+        format!("target {}: workload {}", target.name, workload.name),
+        format!(
+            "operations failed and {} no longer accepts connections",
+            target.url_redacted
+        ),
+    ))
 }
 
 /// The server's counters around a trial, within the op timeout: a server that stopped

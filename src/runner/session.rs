@@ -316,6 +316,7 @@ impl<S: Store + 'static> Connected for Session<S> {
                 acc,
                 evidence,
                 self.server,
+                &self.target,
             )
             .await
         })
