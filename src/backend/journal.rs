@@ -284,7 +284,11 @@ pub fn describe(e: &Entry) -> String {
         e.profile,
         e.profile_file,
         e.target,
-        e.server,
+        if e.server.is_empty() {
+            "embedded engine"
+        } else {
+            &e.server
+        },
         e.pid,
         e.written_at,
         what.join(", ")

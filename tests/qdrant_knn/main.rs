@@ -17,6 +17,10 @@ mod server;
 use common::{ROOT, run, run_to, workload};
 
 /// Each test uses its own collection; the embedded shards live under the cache dir.
+/// A profile kept on the embedded engine makes every other run on it refuse to measure (the
+/// journal is per server): the keep test runs alone, the others side by side.
+static ENGINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn shard_dir(schema: &str) -> PathBuf {
     cache_dir().join("qdrant-edge").join(schema)
 }
@@ -143,6 +147,7 @@ fn persisted_config(schema: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_baseline_vs_tuned_recall_against_ground_truth_and_exact_revert() {
+    let _engine = ENGINE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let schema = "tunebench_test_q_e2e";
     let ds = dataset(dir.path(), schema, 3000);
@@ -255,6 +260,7 @@ fresh_points = 500
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_upserts_and_searches_are_judged_against_the_points_visible() {
+    let _engine = ENGINE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let schema = "tunebench_test_q_upsert";
     let ds = dataset(dir.path(), schema, 3000);
@@ -319,6 +325,7 @@ async fn concurrent_upserts_and_searches_are_judged_against_the_points_visible()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_refuses_unindexed_data() {
+    let _engine = ENGINE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let schema = "tunebench_test_q_ready";
     let ds = dataset(dir.path(), schema, 1500);
@@ -377,6 +384,7 @@ async fn readiness_refuses_unindexed_data() {
 
 #[tokio::test]
 async fn a_folder_tunebench_did_not_create_is_refused_and_left_alone() {
+    let _engine = ENGINE.read().await;
     let schema = "tunebench_test_q_not_ours";
     let shard = shard_dir(schema);
     std::fs::create_dir_all(&shard).unwrap();
@@ -400,6 +408,7 @@ async fn a_folder_tunebench_did_not_create_is_refused_and_left_alone() {
 
 #[tokio::test]
 async fn a_bad_qdrant_profile_field_is_bad_input_with_file_line_and_field() {
+    let _engine = ENGINE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset(dir.path(), "tunebench_test_q_bad", 100);
     for (text, field, line, hint) in [
@@ -457,6 +466,7 @@ async fn a_bad_qdrant_profile_field_is_bad_input_with_file_line_and_field() {
 
 #[tokio::test]
 async fn a_qdrant_server_that_does_not_answer_is_a_runtime_error() {
+    let _engine = ENGINE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset(dir.path(), "tunebench_test_q_unreachable", 100);
     let p = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
@@ -468,6 +478,7 @@ async fn a_qdrant_server_that_does_not_answer_is_a_runtime_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_of_hnsw_ef_reports_recall_against_speed_with_charts() {
+    let _engine = ENGINE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let ds = dataset(dir.path(), "tunebench_test_q_sweep", 3000);
     let weak = profile(dir.path(), "weak", WEAK);
@@ -501,4 +512,56 @@ async fn a_sweep_of_hnsw_ef_reports_recall_against_speed_with_charts() {
         let svg = std::fs::read_to_string(out.join(format!("sweep-weak-knn-{chart}.svg"))).unwrap();
         assert!(svg.starts_with("<svg") && svg.matches("<circle").count() >= 2);
     }
+}
+
+/// A profile kept with --keep-profile on the embedded engine is journaled: a later run is
+/// refused, and `tunebench revert` restores the collection's persisted config from the
+/// journal (the re-index included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_profile_is_refused_then_reverted_from_its_journal() {
+    let _engine = ENGINE.write().await;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "tunebench_test_q_keep";
+    let ds = dataset(dir.path(), schema, 1500);
+    let _ = std::fs::remove_dir_all(shard_dir(schema));
+    let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let path = scenario(dir.path(), "", &ds, &[("baseline", baseline)]);
+    run_scenario(&path, &dir.path().join("o1")).await;
+    let original = persisted_config(schema);
+
+    let tuned = profile(dir.path(), "tuned", SMALL_TUNED);
+    let path = scenario(dir.path(), "", &ds, &[("tuned", tuned)]);
+    let o = run_to(&path, &dir.path().join("kept"), &["--keep-profile"])
+        .await
+        .unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    let kept = persisted_config(schema);
+    assert_ne!(
+        original.get("quantization_config"),
+        kept.get("quantization_config"),
+        "the profile is still applied"
+    );
+
+    let err = run_to(&path, &dir.path().join("again"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string()
+            .contains("not measuring: a profile is still applied"),
+        "{err}"
+    );
+    let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    let after = persisted_config(schema);
+    for key in [
+        "hnsw_config",
+        "quantization_config",
+        "optimizers",
+        "vectors",
+    ] {
+        assert_eq!(original.get(key), after.get(key), "{key} restored");
+    }
+    let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
+    assert!(o.summary.starts_with("nothing to revert"), "{}", o.summary);
 }

@@ -292,6 +292,12 @@ impl Store for QdrantStore {
 
     async fn revert(&mut self, a: AppliedQdrantProfile) -> Result<RevertReport> {
         self.search.remove(&a.collection);
+        // Reverting from a journal, in a process that has not prepared the dataset: the
+        // embedded engine must open the collection first (a no-op when it is open).
+        self.engine
+            .open_collection(&a.collection)
+            .await
+            .map_err(|e| self.fail(&format!("opening {}", a.collection), e))?;
         let mut restored = Vec::new();
         if a.after != a.before {
             self.engine
