@@ -140,6 +140,20 @@ fn evidence(r: &Results, profile: &str) -> serde_json::Value {
 }
 
 /// The collection config as the engine persisted it, minus what tunebench does not manage.
+/// The engine's persisted config of `schema` is `original` again, in every part a profile
+/// may change.
+fn assert_config_restored(original: &serde_json::Value, schema: &str) {
+    let after = persisted_config(schema);
+    for key in [
+        "hnsw_config",
+        "quantization_config",
+        "optimizers",
+        "vectors",
+    ] {
+        assert_eq!(original.get(key), after.get(key), "{key} restored");
+    }
+}
+
 fn persisted_config(schema: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(shard_dir(schema).join("edge_config.json")).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -234,15 +248,7 @@ async fn embedded_baseline_vs_tuned_recall_against_ground_truth_and_exact_revert
             assert!(rev.mismatches.is_empty(), "{}: {:?}", run.profile, rev);
         }
     }
-    let after = persisted_config(schema);
-    for key in [
-        "hnsw_config",
-        "quantization_config",
-        "optimizers",
-        "vectors",
-    ] {
-        assert_eq!(original.get(key), after.get(key), "{key} restored");
-    }
+    assert_config_restored(&original, schema);
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("Qdrant") && report.contains("collection config as applied"));
 }
@@ -553,15 +559,7 @@ async fn a_kept_profile_is_refused_then_reverted_from_its_journal() {
     );
     let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
     assert_eq!(o.exit_code, 0, "{}", o.summary);
-    let after = persisted_config(schema);
-    for key in [
-        "hnsw_config",
-        "quantization_config",
-        "optimizers",
-        "vectors",
-    ] {
-        assert_eq!(original.get(key), after.get(key), "{key} restored");
-    }
+    assert_config_restored(&original, schema);
     let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
     assert!(o.summary.starts_with("nothing to revert"), "{}", o.summary);
 }
