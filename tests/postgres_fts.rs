@@ -9,6 +9,7 @@ use tunebench::Results;
 use tunebench::results::CheckStatus;
 
 mod common;
+use common::child::{pid_in, spawn_run};
 use common::postgres::{fts_scenario as scenario, pg_url, quick_baseline};
 use common::{run, run_to, workload};
 
@@ -453,54 +454,16 @@ async fn an_interrupted_run_reverts_what_it_applied_from_its_journal() {
 
     // `tuned` changes restart-only settings and builds five indexes; the run would measure
     // for minutes. SIGTERM it once it measures.
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tunebench"))
-        .args(["run", path.to_str().unwrap(), "--out"])
-        .arg(dir.path().join("interrupted"))
-        .args(["--profile", "tuned", "--duration", "300s", "--warmup", "0s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap() as i32;
-    // Should this test fail midway, the run is interrupted (and reverts), not left measuring.
-    let guard = TermOnDrop(pid);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        // The server restarts while the profile is applied: a refused connection is a
-        // reason to wait, not to fail.
-        let indexes: Vec<String> = match PgConnection::connect(&pg_url()).await {
-            Ok(mut c) => {
-                sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE schemaname = $1")
-                    .bind(schema)
-                    .fetch_all(&mut c)
-                    .await
-                    .unwrap_or_default()
-            }
-            Err(_) => Vec::new(),
-        };
-        // The last index of the profile: everything is applied, measuring is next.
-        if indexes.iter().any(|i| i == "tunebench_comments_author") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the profile was not applied within 2 minutes"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let child = spawn_run(
+        &path,
+        &dir.path().join("interrupted"),
+        &["--profile", "tuned", "--duration", "300s", "--warmup", "0s"],
+    );
+    wait_until_tuned(schema).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    // SAFETY: signals a child process this test started and still owns.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let o = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        child.wait_with_output(),
-    )
-    .await
-    .expect("exits after reverting")
-    .unwrap();
-    std::mem::forget(guard);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    let pid = child.pid();
+    let (_, code, stderr) = child.after_signal(pid, libc::SIGTERM).await;
+    assert_eq!(code, Some(3), "{stderr}");
     // Errors mask the test's password, "tunebench", wherever it appears: match around it.
     assert!(
         stderr.contains("interrupted (SIGINT/SIGTERM); reverted: target pg:")
@@ -510,6 +473,41 @@ async fn an_interrupted_run_reverts_what_it_applied_from_its_journal() {
     );
 
     // Exactly as before, and no journal left: a new run is not refused.
+    assert_state_is(&before, schema).await;
+    let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
+    assert!(o.summary.starts_with("nothing to revert"), "{}", o.summary);
+}
+
+/// Waits (at most 2 minutes) until `tuned`'s last index exists: everything is applied and
+/// measuring is next. The server restarts meanwhile: a refused connection is a reason to
+/// wait, not to fail.
+async fn wait_until_tuned(schema: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let applied = match PgConnection::connect(&pg_url()).await {
+            Ok(mut c) => sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
+                .bind(format!("{schema}.tunebench_comments_author"))
+                .fetch_one(&mut c)
+                .await
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        if applied {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tuned not applied in 2 minutes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Settings (value and source), postgresql.auto.conf and the schema's indexes are `before`.
+async fn assert_state_is(
+    before: &(BTreeMap<String, String>, Vec<String>, Vec<String>),
+    schema: &str,
+) {
     let after = server_state(schema).await;
     assert_eq!(before.1, after.1, "postgresql.auto.conf differs");
     assert_eq!(before.2, after.2, "indexes differ");
@@ -519,17 +517,6 @@ async fn an_interrupted_run_reverts_what_it_applied_from_its_journal() {
         .filter(|(k, v)| after.0.get(*k) != Some(v))
         .collect();
     assert!(changed.is_empty(), "settings differ: {changed:?}");
-    let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
-    assert!(o.summary.starts_with("nothing to revert"), "{}", o.summary);
-}
-
-struct TermOnDrop(i32);
-
-impl Drop for TermOnDrop {
-    fn drop(&mut self) {
-        // SAFETY: signals a child process this test started and has not reaped.
-        unsafe { libc::kill(self.0, libc::SIGTERM) };
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -610,59 +597,14 @@ async fn a_server_crash_mid_run_leaves_a_journal_that_revert_restores_exactly() 
     std::fs::write(&path, text).unwrap();
 
     let crashed = dir.path().join("crashed");
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tunebench"))
-        .args(["run", path.to_str().unwrap(), "--out"])
-        .arg(&crashed)
-        .args(["--profile", "tuned", "--warmup", "0s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let guard = TermOnDrop(child.id().unwrap() as i32);
+    let child = spawn_run(&path, &crashed, &["--profile", "tuned", "--warmup", "0s"]);
     // Applied (the last index built), then a few trials measured.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let applied = match PgConnection::connect(&pg_url()).await {
-            Ok(mut c) => sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
-                .bind(format!("{schema}.tunebench_comments_author"))
-                .fetch_one(&mut c)
-                .await
-                .unwrap_or(false),
-            Err(_) => false,
-        };
-        if applied {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "tuned not applied in 2 minutes"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    wait_until_tuned(schema).await;
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     let pgdata = std::path::Path::new(&common::cache_dir()).join("pgdata");
-    let postmaster: i32 = std::fs::read_to_string(pgdata.join("postmaster.pid"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let crashed_at = std::time::Instant::now();
-    // SAFETY: an immediate shutdown of the test stack's own PostgreSQL.
-    assert_eq!(unsafe { libc::kill(postmaster, libc::SIGQUIT) }, 0);
-    let o = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        child.wait_with_output(),
-    )
-    .await
-    .expect("the run ends after the crash")
-    .unwrap();
-    std::mem::forget(guard);
-    let took = crashed_at.elapsed();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    let postmaster = pid_in(&pgdata.join("postmaster.pid"));
+    let (took, code, stderr) = child.after_signal(postmaster, libc::SIGQUIT).await;
+    assert_eq!(code, Some(3), "{stderr}");
     eprintln!("exit 3 {took:?} after the crash");
     let r = Results::read(&crashed.join("results.json")).unwrap();
     assert!(r.incomplete.is_some(), "partial results marked incomplete");
@@ -692,15 +634,7 @@ async fn a_server_crash_mid_run_leaves_a_journal_that_revert_restores_exactly() 
     assert_eq!(err.exit_code(), 3, "{err}");
     let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
     assert_eq!(o.exit_code, 0, "{}", o.summary);
-    let after = server_state(schema).await;
-    assert_eq!(before.1, after.1, "postgresql.auto.conf differs");
-    assert_eq!(before.2, after.2, "indexes differ");
-    let changed: Vec<_> = before
-        .0
-        .iter()
-        .filter(|(k, v)| after.0.get(*k) != Some(v))
-        .collect();
-    assert!(changed.is_empty(), "settings differ: {changed:?}");
+    assert_state_is(&before, schema).await;
     // Last, so a slow exit does not leave the server down and the profile applied.
     assert!(
         took < std::time::Duration::from_secs(10),

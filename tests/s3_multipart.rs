@@ -10,6 +10,7 @@ use tunebench::results::Evidence;
 use tunebench::{Outcome, Results};
 
 mod common;
+use common::child::{pid_in, spawn_run};
 use common::s3::endpoint;
 use common::{ROOT, run, run_to};
 
@@ -525,15 +526,7 @@ apply = { minio = "ROOT/profiles/s3/tuned.toml" }"#,
     .unwrap();
 
     let crashed = dir.path().join("crashed");
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tunebench"))
-        .args(["run", path.to_str().unwrap(), "--out"])
-        .arg(&crashed)
-        .args(["--profile", "tuned"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&path, &crashed, &["--profile", "tuned"]);
     let c = client();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
@@ -548,28 +541,12 @@ apply = { minio = "ROOT/profiles/s3/tuned.toml" }"#,
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let cache = common::cache_dir();
-    let pid: i32 = std::fs::read_to_string(format!("{cache}/minio/minio.pid"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let killed_at = std::time::Instant::now();
-    // SAFETY: kills the test stack's own MinIO.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    let o = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        child.wait_with_output(),
-    )
-    .await
-    .expect("the run ends after the kill")
-    .unwrap();
-    let took = killed_at.elapsed();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    let pid = pid_in(Path::new(&format!(
+        "{}/minio/minio.pid",
+        common::cache_dir()
+    )));
+    let (took, code, stderr) = child.after_signal(pid, libc::SIGKILL).await;
+    assert_eq!(code, Some(3), "{stderr}");
     eprintln!("exit 3 {took:?} after the kill");
     let r = Results::read(&crashed.join("results.json")).unwrap();
     assert!(r.incomplete.is_some(), "partial results marked incomplete");

@@ -122,10 +122,6 @@ impl Journal {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Writes (replaces) the entry, durably, before the change it announces is made; returns
     /// it, for a store that keeps a copy on the server too.
     pub fn record<A: Serialize>(&self, applied: &A, changes: &TargetChanges) -> Result<Entry> {

@@ -2,6 +2,7 @@
 //! binary compiles all of it and uses a part, hence `dead_code` allowed here.
 #![allow(dead_code)]
 
+pub mod child;
 pub mod postgres;
 pub mod s3;
 

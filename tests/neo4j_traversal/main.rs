@@ -12,6 +12,7 @@ use tunebench::results::Evidence;
 #[path = "../common/mod.rs"]
 mod common;
 mod safety;
+use common::child::{pid_in, spawn_run};
 use common::{ROOT, cache_dir, env_or, run_to};
 
 /// Tests here share one server and one graph (and some restart it): one at a time.
@@ -398,15 +399,7 @@ async fn a_killed_server_mid_run_leaves_a_journal_that_revert_restores_exactly()
     std::fs::write(&path, text).unwrap();
 
     let crashed = dir.path().join("crashed");
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tunebench"))
-        .args(["run", path.to_str().unwrap(), "--out"])
-        .arg(&crashed)
-        .args(["--profile", "tuned", "--warmup", "0s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&path, &crashed, &["--profile", "tuned", "--warmup", "0s"]);
     // Applied (the last schema item of the profile), then a few trials measured.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
     loop {
@@ -424,27 +417,9 @@ async fn a_killed_server_mid_run_leaves_a_journal_that_revert_restores_exactly()
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
-    let pid: i32 = std::fs::read_to_string(format!("{}/neo4j/run/neo4j.pid", cache_dir()))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let killed_at = std::time::Instant::now();
-    // SAFETY: kills the test stack's own Neo4j.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    let o = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        child.wait_with_output(),
-    )
-    .await
-    .expect("the run ends after the kill")
-    .unwrap();
-    let took = killed_at.elapsed();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    let pid = pid_in(Path::new(&format!("{}/neo4j/run/neo4j.pid", cache_dir())));
+    let (took, code, stderr) = child.after_signal(pid, libc::SIGKILL).await;
+    assert_eq!(code, Some(3), "{stderr}");
     eprintln!("exit 3 {took:?} after the kill");
     let r = Results::read(&crashed.join("results.json")).unwrap();
     assert!(r.incomplete.is_some(), "partial results marked incomplete");
