@@ -279,13 +279,16 @@ pub async fn measure_workload<S: Store>(
             base_seed.wrapping_add(u64::from(trial)),
         );
         store.reset(workload, &workers).await?;
-        let before = snapshot(store, workload, evidence, load.op_timeout).await?;
+        // A counter read can be heavier than an op (several metrics pages, a listing), so it
+        // gets the connect timeout when the op timeout is shorter.
+        let within = load.op_timeout.max(target.pool_connect_timeout);
+        let before = snapshot(store, workload, evidence, within).await?;
         let (back, out) = run_phase(executors, mix.clone(), &spec).await;
         executors = back;
         if out.errors > 0 {
             gone(target, workload).await?;
         }
-        let after = snapshot(store, workload, evidence, load.op_timeout).await?;
+        let after = snapshot(store, workload, evidence, within).await?;
         S::accumulate(&after, &before, evidence);
         check_budget(workload, &out, &format!("trial {trial}"))?;
         let s = LatencySummary::of(&out.total);
@@ -321,8 +324,9 @@ async fn gone<O>(target: &crate::backend::Target, workload: &Workload<O>) -> Res
     ))
 }
 
-/// The server's counters around a trial, within the op timeout: a server that stopped
-/// answering fails the run now, not after a driver's own retries (Neo4j's wait a minute).
+/// The server's counters around a trial, within the op timeout (at least the connect
+/// timeout): a server that stopped answering fails the run now, not after a driver's own
+/// retries (Neo4j's wait a minute).
 async fn snapshot<S: Store>(
     store: &S,
     workload: &crate::backend::Workload<S>,
@@ -335,7 +339,7 @@ async fn snapshot<S: Store>(
             crate::error::Error::target(
                 format!("workload {}", workload.name),
                 format!(
-                    "reading the server's counters took longer than the op timeout ({within:?}); the server stopped answering"
+                    "reading the server's counters took longer than {within:?} (the op timeout, at least the connect timeout); the server stopped answering"
                 ),
             )
         })?
