@@ -184,35 +184,18 @@ async fn exact_scan_is_recall_one_and_weak_hnsw_matches_an_independent_brute_for
         "tunebench measured {weak}, the independent check {independent} (tolerance {tolerance})"
     );
 
-    // What --keep-profile left is journaled: a run over it refuses to measure (exit 3), and
-    // `tunebench revert` restores exactly what the journal says.
-    let err = run_to(&path, &dir.path().join("again"), &[])
-        .await
-        .unwrap_err();
-    assert_eq!(err.exit_code(), 3, "{err}");
-    let msg = err.to_string();
-    // Errors mask the test's password, "tunebench", wherever it appears: match around it.
-    assert!(
-        msg.contains("not measuring: a profile is still applied")
-            && msg.contains("profile `hnsw-weak`")
-            && msg.contains(" revert "),
-        "{msg}"
-    );
-    // Another machine has no copy of this cache: the server's own journal
-    // (tunebench_journal.entries) refuses the run all the same, and revert works from it.
-    let scenario = tunebench::scenario::load(&path).unwrap();
-    let cached = tunebench::backend::journal::on_server(&scenario.targets["pg"]).unwrap();
-    assert_eq!(cached.len(), 1, "{cached:?}");
-    std::fs::remove_file(&cached[0].0).unwrap();
-    let err = run_to(&path, &dir.path().join("again"), &[])
-        .await
-        .unwrap_err();
-    assert_eq!(err.exit_code(), 3, "{err}");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("the server's own journal") && msg.contains("profile `hnsw-weak`"),
-        "{msg}"
-    );
+    // What --keep-profile left is journaled, in the cache and on the server: a run over it
+    // refuses to measure (exit 3), and `tunebench revert` restores exactly what the journal
+    // on the server says.
+    common::assert_refused_by_both_journals(
+        &path,
+        "pg",
+        dir.path(),
+        &[],
+        "hnsw-weak",
+        "table tunebench_journal.entries",
+    )
+    .await;
     let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
     assert_eq!(o.exit_code, 0, "{}", o.summary);
     assert!(

@@ -2,8 +2,8 @@
 //! writes here what it is about to change and the values it replaces (its `Applied`, which is
 //! what revert needs), and again before each further change. A normal revert clears it.
 //!
-//! One file per server (kind and address, not the scenario's target name: two scenarios on
-//! one server share it) under `$TUNEBENCH_CACHE/tunebench/journal/`. A run that finds one
+//! One file per target (its kind, its server's address and its name) under
+//! `$TUNEBENCH_CACHE/tunebench/journal/`. A run that finds one
 //! refuses to measure: its "before" would be a leftover "after". `tunebench revert` restores
 //! what a journal says; an interrupted run reverts from it too.
 
@@ -16,18 +16,22 @@ use super::facts::TargetChanges;
 use super::model::{Target, TargetKind};
 use crate::error::{Error, InputIssue, Result};
 
-/// Journals of runs going on in this process: written, and neither cleared nor released.
-static LIVE: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
+/// Journals of runs going on in this process: written, and neither cleared nor released,
+/// with how many runs work under each (tests run side by side, several on one target).
+static LIVE: std::sync::Mutex<std::collections::BTreeMap<PathBuf, usize>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
 
 fn live(path: &Path, on: bool) {
-    let mut set = LIVE
+    let mut runs = LIVE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if on {
-        set.insert(path.to_path_buf());
-    } else {
-        set.remove(path);
+        *runs.entry(path.to_path_buf()).or_default() += 1;
+    } else if let Some(n) = runs.get_mut(path) {
+        *n -= 1;
+        if *n == 0 {
+            runs.remove(path);
+        }
     }
 }
 
@@ -35,7 +39,7 @@ fn live(path: &Path, on: bool) {
 pub fn is_live(path: &Path) -> bool {
     LIVE.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .contains(path)
+        .contains_key(path)
 }
 
 /// Bumped when the entry's shape changes; an entry of another version is refused with the
@@ -76,6 +80,8 @@ pub struct Journal {
     scenario: PathBuf,
     profile: String,
     profile_file: String,
+    /// Counted in `LIVE` (from the first `record` to `clear`, `release` or drop).
+    registered: std::sync::atomic::AtomicBool,
 }
 
 /// The journal folder: `$TUNEBENCH_CACHE/tunebench/journal` or `.cache/tunebench/journal`.
@@ -119,6 +125,16 @@ impl Journal {
             scenario: std::path::absolute(scenario).unwrap_or_else(|_| scenario.to_path_buf()),
             profile: profile.to_string(),
             profile_file: profile_file.display().to_string(),
+            registered: false.into(),
+        }
+    }
+
+    fn unregister(&self) {
+        if self
+            .registered
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            live(&self.path, false);
         }
     }
 
@@ -139,7 +155,12 @@ impl Journal {
             applied: serde_json::to_value(applied).map_err(|e| self.io_error("encoding", e))?,
         };
         let text = serde_json::to_vec_pretty(&entry).map_err(|e| self.io_error("encoding", e))?;
-        live(&self.path, true);
+        if !self
+            .registered
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            live(&self.path, true);
+        }
         write_durably(&self.path, &text).map_err(|e| self.io_error("writing", e))?;
         Ok(entry)
     }
@@ -150,6 +171,7 @@ impl Journal {
 
     /// Removes the entry after the profile was reverted (missing is fine).
     pub fn clear(&self) -> Result<()> {
+        self.unregister();
         clear(&self.path)
     }
 
@@ -166,7 +188,6 @@ impl Journal {
 
 /// Removes a journal file (missing is fine).
 pub fn clear(path: &Path) -> Result<()> {
-    live(path, false);
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -179,7 +200,7 @@ pub fn clear(path: &Path) -> Result<()> {
 
 impl Drop for Journal {
     fn drop(&mut self) {
-        live(&self.path, false);
+        self.unregister();
     }
 }
 
@@ -187,7 +208,10 @@ fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("json.tmp");
+    // One temporary file per writer: two runs of this process may journal one target.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("json.{}-{n}.tmp", std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -307,6 +331,7 @@ mod tests {
             scenario: "/s/scenario.toml".into(),
             profile: "tuned".into(),
             profile_file: "profiles/postgres/tuned.toml".into(),
+            registered: false.into(),
         };
         let changes = TargetChanges {
             target: "pg".into(),
@@ -325,7 +350,11 @@ mod tests {
         assert_eq!((e.target.as_str(), e.profile.as_str()), ("pg", "tuned"));
         assert_eq!(e.applied["settings"][0][1], "4MB");
         assert!(describe(&e).contains("profile `tuned`"), "{}", describe(&e));
-        assert!(!path.with_extension("json.tmp").exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
         // A run in this process works under it; released (--keep-profile) it is a leftover.
         assert!(is_live(&path));
         j.release();
@@ -333,6 +362,48 @@ mod tests {
         clear(&path).unwrap();
         assert!(read(&path).unwrap().is_none());
         clear(&path).unwrap();
+    }
+
+    #[test]
+    fn two_runs_of_one_process_on_one_target_are_live_until_both_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s3-x.json");
+        let journal = || Journal {
+            path: path.clone(),
+            target: "minio".into(),
+            kind: TargetKind::S3,
+            server: "http://127.0.0.1:9000".into(),
+            scenario: "/s/scenario.toml".into(),
+            profile: "tuned".into(),
+            profile_file: "profiles/s3/tuned.toml".into(),
+            registered: false.into(),
+        };
+        let changes = TargetChanges {
+            target: "minio".into(),
+            profile_file: "profiles/s3/tuned.toml".into(),
+            description: String::new(),
+            settings: Vec::new(),
+            indexes: Vec::new(),
+            restarted: false,
+        };
+        let (a, b) = (journal(), journal());
+        // Each writes fifty times, from its own thread: no write fails for want of its temp
+        // file.
+        std::thread::scope(|s| {
+            for j in [&a, &b] {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        j.record(&serde_json::json!({}), &changes).unwrap();
+                    }
+                });
+            }
+        });
+        a.clear().unwrap();
+        assert!(is_live(&path), "b still works under it");
+        a.clear().unwrap();
+        assert!(is_live(&path), "a second clear of a does not end b");
+        drop(b);
+        assert!(!is_live(&path));
     }
 
     #[test]

@@ -49,6 +49,18 @@ impl TargetKind {
         }
     }
 
+    /// Where a store keeps its copy of the journal on the server itself (see
+    /// `backend::journal`), for messages; None when only the cache keeps one (Qdrant's
+    /// embedded engine is local; HTTP targets are never changed).
+    pub fn server_journal(self) -> Option<&'static str> {
+        match self {
+            TargetKind::Postgres => Some("table tunebench_journal.entries"),
+            TargetKind::Neo4j => Some("nodes labelled tunebench_Journal"),
+            TargetKind::S3 => Some("bucket tunebench-journal"),
+            TargetKind::Http | TargetKind::Qdrant => None,
+        }
+    }
+
     /// Every kind, in the order reports list them.
     pub const ALL: [TargetKind; 5] = [
         TargetKind::Postgres,

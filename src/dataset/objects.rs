@@ -134,24 +134,32 @@ fn key_offset(key: &str) -> u64 {
     h % BLOCK as u64
 }
 
-/// Bucket names tunebench may create: `tunebench-` and S3's bucket naming rules.
-pub fn valid_bucket(name: &str) -> bool {
-    name.starts_with("tunebench-")
+/// Why tunebench may not create and use a bucket of this name as a dataset's, if it may not:
+/// `tunebench-` and S3's bucket naming rules, and not tunebench's own journal bucket.
+pub fn bucket_problem(name: &str) -> Option<String> {
+    let valid = name.starts_with("tunebench-")
         && (3..=63).contains(&name.len())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.ends_with('-')
+        && !name.ends_with('-');
+    if !valid {
+        return Some(format!(
+            "`{name}`: the bucket must start with tunebench- and use lowercase letters, digits and - only (3..63 characters), so tunebench never touches a bucket it did not create"
+        ));
+    }
+    (name == crate::backend::s3::JOURNAL_BUCKET).then(|| {
+        format!(
+            "`{name}` holds tunebench's journal of applied profiles; choose another tunebench- name"
+        )
+    })
 }
 
 pub(super) fn load_objects(src: &SourceFile, table: toml::Table) -> Result<ObjectsSpec> {
     let spec: ObjectsSpec = super::spec_from(src, table)?;
     let mut issues = Vec::new();
-    if !valid_bucket(&spec.bucket) {
-        issues.push(src.issue(
-            "bucket",
-            format!("`{}`: the bucket must start with tunebench- and use lowercase letters, digits and - only (3..63 characters), so tunebench never touches a bucket it did not create", spec.bucket),
-        ));
+    if let Some(why) = bucket_problem(&spec.bucket) {
+        issues.push(src.issue("bucket", why));
     }
     if spec.objects == 0 || spec.objects > 1_000_000 {
         issues.push(src.issue("objects", "must be between 1 and 1,000,000"));
@@ -224,9 +232,18 @@ mod tests {
 
     #[test]
     fn bucket_names() {
-        assert!(valid_bucket("tunebench-objects"));
-        assert!(!valid_bucket("objects"));
-        assert!(!valid_bucket("tunebench-Objects"));
-        assert!(!valid_bucket("tunebench-"));
+        assert_eq!(bucket_problem("tunebench-objects"), None);
+        for bad in ["objects", "tunebench-Objects", "tunebench-"] {
+            assert!(
+                bucket_problem(bad)
+                    .unwrap()
+                    .contains("must start with tunebench-")
+            );
+        }
+        assert!(
+            bucket_problem("tunebench-journal")
+                .unwrap()
+                .contains("journal")
+        );
     }
 }

@@ -76,6 +76,12 @@ pub async fn refuse_server_leftovers(
 ) -> Result<()> {
     let mut msg = String::new();
     for (name, store) in stores {
+        let place = scenario
+            .targets
+            .get(name)
+            .and_then(|t| t.kind.server_journal())
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
         for e in store.journal_on_server().await? {
             match e {
                 // A run still going in this process (tests run side by side).
@@ -83,10 +89,10 @@ pub async fn refuse_server_leftovers(
                     if e.pid == std::process::id()
                         && journal::is_live(&journal::path_of_entry(&e)) => {}
                 Ok(e) => {
-                    let _ = write!(msg, "\n  target {name}: {}", journal::describe(&e));
+                    let _ = write!(msg, "\n  target {name}{place}: {}", journal::describe(&e));
                 }
                 Err(why) => {
-                    let _ = write!(msg, "\n  target {name}: {why}");
+                    let _ = write!(msg, "\n  target {name}{place}: {why}");
                 }
             }
         }
@@ -97,7 +103,7 @@ pub async fn refuse_server_leftovers(
     Err(Error::target(
         "run",
         format!(
-            "not measuring: the server's own journal (tunebench_journal.entries) records a profile still applied, so this run's \"before\" would be an earlier run's \"after\":{msg}\nRestore it with `tunebench revert {}` (from any machine: the entry is on the server).",
+            "not measuring: the journal kept on the server records a profile still applied, so this run's \"before\" would be an earlier run's \"after\":{msg}\nRestore it with `tunebench revert {}` (from any machine: the entry is on the server).",
             scenario.path.display()
         ),
     ))
@@ -125,11 +131,11 @@ async fn revert_on(scenario: &Scenario, own_only: bool) -> Result<Vec<RevertRepo
     if own_only {
         return Ok(reports);
     }
-    // Only PostgreSQL keeps a copy on the server; other targets are not even connected.
+    // Targets whose store keeps no copy on the server are not even connected.
     for (name, t) in scenario
         .targets
         .iter()
-        .filter(|(_, t)| t.kind == crate::backend::TargetKind::Postgres)
+        .filter(|(_, t)| t.kind.server_journal().is_some())
     {
         let mut store = session::open(t, scenario).await?;
         for e in store.journal_on_server().await? {
@@ -213,7 +219,7 @@ pub async fn revert_command(path: Option<&Path>) -> Result<Outcome> {
         format!(
             "nothing to revert: no journal in {}{}",
             journal::dir().display(),
-            path.map(|p| format!(" for the servers of {}", p.display()))
+            path.map(|p| format!(" for the servers of {}, nor on those servers", p.display()))
                 .unwrap_or_default()
         )
     } else {

@@ -50,6 +50,46 @@ pub async fn assert_unreachable_is_exit_3(scenario: &Path, out: &Path) {
     );
 }
 
+/// With a profile left applied (journaled in the cache and on the server): a run of
+/// `scenario` is refused (exit 3); with the cache's copy gone, as on another machine, the copy
+/// kept on the server (`place`) refuses it all the same. `profile` is the one left applied.
+pub async fn assert_refused_by_both_journals(
+    scenario: &Path,
+    target: &str,
+    out: &Path,
+    extra: &[&str],
+    profile: &str,
+    place: &str,
+) {
+    let err = run_to(scenario, &out.join("refused"), extra)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    // Errors mask the tests' password ("tunebench") wherever it appears: match around it.
+    let msg = err.to_string();
+    assert!(
+        msg.contains("not measuring: a profile is still applied")
+            && msg.contains(&format!("profile `{profile}`"))
+            && msg.contains(" revert "),
+        "{msg}"
+    );
+    let s = tunebench::scenario::load(scenario).unwrap();
+    let cached = tunebench::backend::journal::on_server(&s.targets[target]).unwrap();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    std::fs::remove_file(&cached[0].0).unwrap();
+    let err = run_to(scenario, &out.join("refused-by-server"), extra)
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("the journal kept on the server")
+            && msg.contains(place)
+            && msg.contains(&format!("profile `{profile}`")),
+        "{msg}"
+    );
+}
+
 /// An environment variable, or `default` when it is unset.
 pub fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.into())

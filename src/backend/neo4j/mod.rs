@@ -4,6 +4,7 @@
 mod bolt;
 mod checks;
 mod evidence;
+mod journal;
 mod load;
 mod profile;
 pub mod spec;

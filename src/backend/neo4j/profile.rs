@@ -28,6 +28,10 @@ pub struct AppliedNeoProfile {
     /// Files as they were before the profile, to be written back byte for byte.
     files_before: Vec<(PathBuf, String)>,
     schema_before: (BTreeSet<String>, BTreeSet<String>),
+    /// The key of the server's copy of the journal (`super::journal`); None in entries
+    /// written before the server kept one.
+    #[serde(default)]
+    journal_key: Option<String>,
 }
 
 /// Names of (indexes, constraints) on the server.
@@ -74,8 +78,9 @@ pub async fn apply(
         created: Vec::new(),
         files_before: Vec::new(),
         schema_before,
+        journal_key: Some(target.name.clone()),
     };
-    journal.record(&applied, &applied.changes)?;
+    record(bolt, target, journal, &applied).await?;
     match apply_inner(
         bolt,
         target,
@@ -169,7 +174,7 @@ async fn apply_inner(
                 context: "jvm.conf (restart)".into(),
             });
         }
-        journal.record(&*applied, &applied.changes)?;
+        record(bolt, target, journal, applied).await?;
         write(target, &conf, &new_conf)?;
         write(target, &jvm, &new_jvm)?;
         *bolt = restart(target).await?;
@@ -192,7 +197,7 @@ async fn apply_inner(
             applied
                 .created
                 .push((def.name.clone(), def.is_constraint()));
-            journal.record(&*applied, &applied.changes)?;
+            record(bolt, target, journal, applied).await?;
             let t = Instant::now();
             bolt.run(query(&def.up)).await.map_err(|e| {
                 target_error(target, &format!("{}: `{}`", file.file.display(), def.up), e)
@@ -207,6 +212,20 @@ async fn apply_inner(
         applied.changes.indexes.push(change);
     }
     Ok(())
+}
+
+/// Journals `applied` in the cache and on the server, before the change it announces.
+async fn record(
+    bolt: &Bolt,
+    target: &Target,
+    journal: &Journal,
+    applied: &AppliedNeoProfile,
+) -> Result<()> {
+    let entry = journal.record(applied, &applied.changes)?;
+    match &applied.journal_key {
+        Some(key) => super::journal::put(bolt, target, key, &entry).await,
+        None => Ok(()),
+    }
 }
 
 pub async fn revert(
@@ -272,6 +291,11 @@ pub async fn revert(
                 .mismatches
                 .push(format!("{what} {n} was present before and is gone"));
         }
+    }
+    if let Some(key) = &applied.journal_key {
+        super::journal::delete(bolt, key)
+            .await
+            .map_err(|e| target_error(target, "removing the server's journal entry", e))?;
     }
     Ok(report)
 }

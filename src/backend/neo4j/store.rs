@@ -207,6 +207,18 @@ impl Store for NeoStore {
         profile::revert(&mut self.bolt, &self.target, applied).await
     }
 
+    async fn journal_on_server(
+        &self,
+    ) -> Result<Vec<std::result::Result<crate::backend::journal::Entry, String>>> {
+        super::journal::list(&self.bolt).await.map_err(|e| {
+            target_error(
+                &self.target,
+                "reading the server's journal (nodes labelled tunebench_Journal)",
+                e,
+            )
+        })
+    }
+
     async fn readiness(
         &self,
         graph: &Graph,

@@ -187,7 +187,7 @@ impl Store for S3Store {
             applied: want.clone(),
             server,
         };
-        journal.record(&planned, &planned.changes)?;
+        record(&self.client, &self.target, journal, &planned).await?;
         server = planned.server;
         // The server first: a restart must not happen under an applied bucket config we
         // could not then revert.
@@ -238,7 +238,7 @@ impl Store for S3Store {
             changes,
             server,
         };
-        journal.record(&applied, &applied.changes)?;
+        record(&self.client, &self.target, journal, &applied).await?;
         if !diff.is_empty() {
             if self.revert(applied).await.is_ok() {
                 journal.clear()?;
@@ -272,6 +272,7 @@ impl Store for S3Store {
         if let Some(s) = &applied.server {
             mismatches.extend(super::server::revert(&self.target, s).await?);
         }
+        super::journal::delete(&self.client, &self.target, &bucket).await?;
         Ok(RevertReport {
             target: self.target.name.clone(),
             kept: false,
@@ -497,4 +498,21 @@ impl Store for S3Store {
         // The SDK's connection pool has no checkout to leak; nothing to count.
         0
     }
+
+    async fn journal_on_server(
+        &self,
+    ) -> Result<Vec<std::result::Result<crate::backend::journal::Entry, String>>> {
+        super::journal::list(&self.client, &self.target).await
+    }
+}
+
+/// Journals `applied` in the cache and on the server, before the change it announces.
+async fn record(
+    client: &aws_sdk_s3::Client,
+    target: &crate::backend::model::Target,
+    journal: &crate::backend::journal::Journal,
+    applied: &AppliedS3,
+) -> Result<()> {
+    let entry = journal.record(applied, &applied.changes)?;
+    super::journal::put(client, target, &applied.before.bucket, &entry).await
 }
