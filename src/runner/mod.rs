@@ -3,12 +3,14 @@
 //! profiles (A B A B ...) so drift hits each alike. Then results.json, report.md and, with
 //! `--baseline`, the gate.
 
+mod block;
 mod checks;
 mod criteria;
 mod journals;
 mod measure;
 mod session;
 
+pub use checks::check;
 pub use journals::revert_command;
 
 use std::collections::BTreeMap;
@@ -19,8 +21,8 @@ use chrono::Utc;
 use crate::cli::{CriteriaMode, ReportFormat, RunArgs};
 use crate::error::{Error, Result, exit};
 use crate::results::{
-    DatasetReport, Environment, Evidence, ProfileRun, ReadinessCheck, Results, RevertReport,
-    SCHEMA_VERSION, TargetChanges,
+    DatasetReport, Environment, ProfileRun, ReadinessCheck, Results, RevertReport, SCHEMA_VERSION,
+    TargetChanges,
 };
 use crate::scenario::{self, Overrides, Profile, Scenario};
 use crate::{Outcome, host, report};
@@ -156,7 +158,7 @@ async fn run_scenario(
         let keep = args.keep_profile && i + 1 == blocks.len();
         tracing::info!("profile {}: applying (trials {:?})", profile.name, trials);
         let acc = accs.entry(profile.name.clone()).or_default();
-        if let Err(e) = run_block(
+        if let Err(e) = block::run_block(
             scenario,
             profile,
             trials,
@@ -202,7 +204,7 @@ async fn run_scenario(
                 .iter_mut()
                 .filter_map(|(name, s)| s.take_evidence(&p.name).map(|e| (name.clone(), e)))
                 .collect();
-            finish_profile(
+            block::finish_profile(
                 scenario,
                 p,
                 accs.remove(&p.name).unwrap_or_default(),
@@ -317,79 +319,6 @@ async fn run_scenario(
     })
 }
 
-/// `tunebench check`: connects to the targets the checks name and evaluates them as the
-/// servers are now. Ratios that need measured phases are reported as not evaluated.
-pub async fn check(path: &Path, json: Option<&Path>) -> Result<Outcome> {
-    let scenario = scenario::load(path)?;
-    if scenario.checks.is_empty() {
-        return Err(Error::input(crate::error::InputIssue::new(
-            path,
-            "checks",
-            "the scenario has no [[checks]]; add e.g. [[checks]] target = \"pg\" check = \"fk_indexes\"",
-        )));
-    }
-    let mut stores = BTreeMap::new();
-    for c in &scenario.checks {
-        if !stores.contains_key(&c.target) {
-            let t = &scenario.targets[&c.target];
-            stores.insert(c.target.clone(), session::open(t, &scenario).await?);
-        }
-    }
-    let results = checks::evaluate(&scenario, &stores, None).await;
-    for s in stores.values() {
-        s.close().await;
-    }
-    let results = results?;
-    if let Some(p) = json {
-        std::fs::write(
-            p,
-            serde_json::to_string_pretty(&results).expect("serializes"),
-        )
-        .map_err(|e| Error::io(p, e))?;
-    }
-    let mut summary = String::from("| Check | Expected | Status | Found |\n|---|---|---|---|\n");
-    for c in &results {
-        let status = match c.status {
-            crate::results::CheckStatus::Pass => "PASS",
-            crate::results::CheckStatus::Fail => "FAIL",
-            crate::results::CheckStatus::NotEvaluated => "not evaluated",
-        };
-        summary.push_str(&format!(
-            "| {} | {} | {status} | {} |\n",
-            c.check, c.expected, c.actual
-        ));
-        for d in &c.details {
-            summary.push_str(&format!("|  |  |  | - {d} |\n"));
-        }
-    }
-    let failed = results
-        .iter()
-        .filter(|c| c.status == crate::results::CheckStatus::Fail)
-        .count();
-    summary.push_str(&format!(
-        "\n{} check(s): {} passed, {failed} failed, {} not evaluated",
-        results.len(),
-        results
-            .iter()
-            .filter(|c| c.status == crate::results::CheckStatus::Pass)
-            .count(),
-        results
-            .iter()
-            .filter(|c| c.status == crate::results::CheckStatus::NotEvaluated)
-            .count()
-    ));
-    Ok(Outcome {
-        exit_code: if failed > 0 {
-            exit::CRITERIA_FAILED
-        } else {
-            exit::OK
-        },
-        results_path: json.map(Path::to_path_buf),
-        report_path: None,
-        summary,
-    })
-}
-
 /// Which trials run under which profile, in order. Interleaved: (A,[1]) (B,[1]) (A,[2]) ...;
 /// otherwise each profile once with all its trials.
 fn schedule(scenario: &Scenario) -> Vec<(&Profile, Vec<u32>)> {
@@ -423,187 +352,4 @@ fn check_writable(dir: &Path) -> Result<()> {
     })?;
     let _ = std::fs::remove_file(probe);
     Ok(())
-}
-
-async fn run_block(
-    scenario: &Scenario,
-    profile: &Profile,
-    trials: &[u32],
-    stack: &mut Stack,
-    acc: &mut ProfileAcc,
-    keep: bool,
-    host_memory: u64,
-) -> Result<()> {
-    let mut applied: Vec<String> = Vec::new();
-    let mut changes = Vec::new();
-    let mut apply_error = None;
-    for tname in profile.apply.keys() {
-        let store = stack.stores.get_mut(tname).expect("validated target");
-        match store.apply(&profile.name, host_memory).await {
-            Ok(c) => {
-                applied.push(tname.clone());
-                changes.push(c);
-            }
-            Err(e) => {
-                apply_error = Some(e);
-                break;
-            }
-        }
-    }
-    if acc.changes.is_empty() {
-        acc.changes = changes;
-    }
-
-    let measured = match apply_error {
-        Some(e) => Err(e),
-        None => measure_block(scenario, profile, trials, stack, acc).await,
-    };
-
-    // Reverted last-applied first: two targets on one server (say a documents and a vector
-    // schema in one PostgreSQL) each restore the state they found, so the first one's
-    // "before" must be restored last.
-    for tname in applied.into_iter().rev() {
-        let store = stack.stores.get_mut(&tname).expect("validated target");
-        if keep {
-            store.keep();
-            acc.revert.push(RevertReport {
-                target: tname,
-                kept: true,
-                settings_restored: Vec::new(),
-                indexes_dropped: Vec::new(),
-                restarted: false,
-                mismatches: Vec::new(),
-            });
-            continue;
-        }
-        // After a failure, a server that no longer answers is not waited for: its drivers
-        // would retry (Neo4j's for a minute). The journal keeps what to restore.
-        let target = &scenario.targets[&tname];
-        let gone = measured.is_err()
-            && !crate::host::reachable(&target.url, target.pool_connect_timeout).await;
-        let reverted = if gone {
-            Err(Error::target(
-                format!("target {tname}"),
-                format!("{} does not answer", target.url_redacted),
-            ))
-        } else {
-            store.revert().await
-        };
-        let report = match reverted {
-            Ok(Some(report)) => report,
-            Ok(None) => continue,
-            // The failure that stopped the measurement is the one to report; the revert's
-            // (the server is likely gone) is added to it, with the way back.
-            Err(revert_err) => {
-                let left = format!(
-                    "reverting profile `{}` on target {tname} failed too ({revert_err}); its journal is left: `tunebench revert {}` restores it once the server is back",
-                    profile.name,
-                    scenario.path.display()
-                );
-                return Err(match measured {
-                    Err(e) => Error::target(e.to_string(), left),
-                    Ok(()) => Error::target("run", left),
-                });
-            }
-        };
-        if !report.mismatches.is_empty() {
-            tracing::warn!(
-                "profile {}: revert left differences: {}",
-                profile.name,
-                report.mismatches.join("; ")
-            );
-        }
-        acc.revert.push(report);
-    }
-    measured
-}
-
-async fn measure_block(
-    scenario: &Scenario,
-    profile: &Profile,
-    trials: &[u32],
-    stack: &mut Stack,
-    acc: &mut ProfileAcc,
-) -> Result<()> {
-    // Readiness: the data and every index are really there before anything is measured.
-    let mut readiness = Vec::new();
-    for (dname, ds) in &scenario.datasets {
-        let store = &stack.stores[&ds.target];
-        let checks = store.readiness(Some(dname), &profile.name).await?;
-        if let Some(bad) = checks.iter().find(|c| !c.ok) {
-            return Err(Error::target(
-                format!("target {}: readiness check", ds.target),
-                format!(
-                    "{}: expected {}, found {}; not measuring",
-                    bad.check, bad.expected, bad.actual
-                ),
-            ));
-        }
-        readiness.extend(checks);
-    }
-    for (tname, store) in stack.stores.iter().filter(|(_, s)| s.has_own_data()) {
-        let checks = store.readiness(None, &profile.name).await?;
-        if let Some(bad) = checks.iter().find(|c| !c.ok) {
-            return Err(Error::target(
-                format!("target {tname}: readiness check"),
-                format!("{}: {}; not measuring", bad.check, bad.actual),
-            ));
-        }
-        readiness.extend(checks);
-    }
-    acc.readiness = readiness;
-
-    for workload in &scenario.workloads {
-        let store = stack
-            .stores
-            .get_mut(&workload.target)
-            .expect("validated target");
-        let explain = acc.explained.insert(workload.name.clone());
-        let wacc = acc
-            .workloads
-            .entry(workload.name.clone())
-            .or_insert_with(|| WorkloadAcc::new(workload.ops.len()));
-        let leaked = store
-            .measure(
-                &profile.name,
-                &workload.name,
-                &scenario.load,
-                trials,
-                explain,
-                wacc,
-            )
-            .await?;
-        *stack.leaked.entry(workload.target.clone()).or_default() += leaked;
-    }
-    // Configuration checks while the profile is still applied; the last block's reading
-    // stands for the profile.
-    acc.checks = checks::evaluate(scenario, &stack.stores, Some(&profile.name)).await?;
-    Ok(())
-}
-
-fn finish_profile(
-    scenario: &Scenario,
-    profile: &Profile,
-    mut acc: ProfileAcc,
-    server: BTreeMap<String, Evidence>,
-) -> ProfileRun {
-    let workloads: Vec<_> = scenario
-        .workloads
-        .iter()
-        .filter_map(|w| {
-            acc.workloads
-                .remove(&w.name)
-                .map(|a| a.finish(&profile.name, w, &scenario.load))
-        })
-        .collect();
-    ProfileRun {
-        profile: profile.name.clone(),
-        changes: acc.changes,
-        readiness: acc.readiness,
-        criteria: criteria::evaluate(scenario, &workloads, &server),
-        checks: acc.checks,
-        workloads,
-        server,
-        revert: acc.revert,
-    }
 }
