@@ -13,6 +13,7 @@ use tunebench::dataset::vectors::cache_dir;
 
 #[path = "../common/mod.rs"]
 mod common;
+mod safety;
 mod server;
 use common::{ROOT, run, run_to, workload};
 
@@ -388,100 +389,6 @@ async fn readiness_refuses_unindexed_data() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn a_folder_tunebench_did_not_create_is_refused_and_left_alone() {
-    let _engine = ENGINE.read().await;
-    let schema = "tunebench_test_q_not_ours";
-    let shard = shard_dir(schema);
-    std::fs::create_dir_all(&shard).unwrap();
-    std::fs::write(shard.join("precious.txt"), "keep me").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ds = dataset(dir.path(), schema, 100);
-    let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
-    let path = scenario(dir.path(), "", &ds, &[("baseline", baseline)]);
-    let err = run_to(&path, &dir.path().join("o"), &[]).await.unwrap_err();
-    assert_eq!(err.exit_code(), 2, "{err}");
-    assert!(
-        err.to_string().contains("not created by tunebench"),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(shard.join("precious.txt")).unwrap(),
-        "keep me"
-    );
-    std::fs::remove_dir_all(&shard).unwrap();
-}
-
-#[tokio::test]
-async fn a_bad_qdrant_profile_field_is_bad_input_with_file_line_and_field() {
-    let _engine = ENGINE.read().await;
-    let dir = tempfile::tempdir().unwrap();
-    let ds = dataset(dir.path(), "tunebench_test_q_bad", 100);
-    for (text, field, line, hint) in [
-        (
-            "store = \"qdrant\"\n[hnsw]\nm = 2\n",
-            "hnsw.m",
-            ":3:",
-            "4..=128",
-        ),
-        (
-            "store = \"qdrant\"\n[hnsw]\nef_constuct = 100\n",
-            "",
-            ":3:",
-            "ef_construct",
-        ),
-        (
-            "store = \"qdrant\"\n\n[quantization]\ntype = \"int4\"\n",
-            "",
-            ":4:",
-            "int8",
-        ),
-        (
-            "store = \"qdrant\"\n[search]\nrescore = true\n",
-            "search",
-            ":2:",
-            "quantization",
-        ),
-    ] {
-        let p = profile(dir.path(), "bad", text);
-        let path = scenario(dir.path(), "", &ds, &[("bad", p)]);
-        let err = run(&["validate", path.to_str().unwrap()])
-            .await
-            .unwrap_err();
-        assert_eq!(err.exit_code(), 2, "{err}");
-        let msg = err.to_string();
-        assert!(
-            msg.contains(&format!("bad.toml{line}")) && msg.contains(hint) && msg.contains(field),
-            "{msg}"
-        );
-    }
-    // A sweep of something that is not a Qdrant search parameter.
-    let p = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
-    let path = scenario(dir.path(), "", &ds, &[("baseline", p)]);
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "k = 10\n",
-        "k = 10\nsweep = { setting = \"hnsw.ef_search\", values = [10] }\n",
-    );
-    std::fs::write(&path, text).unwrap();
-    let err = run(&["validate", path.to_str().unwrap()])
-        .await
-        .unwrap_err();
-    assert_eq!(err.exit_code(), 2);
-    assert!(err.to_string().contains("valid: hnsw_ef"), "{err}");
-}
-
-#[tokio::test]
-async fn a_qdrant_server_that_does_not_answer_is_a_runtime_error() {
-    let _engine = ENGINE.read().await;
-    let dir = tempfile::tempdir().unwrap();
-    let ds = dataset(dir.path(), "tunebench_test_q_unreachable", 100);
-    let p = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
-    let path = scenario(dir.path(), "http://127.0.0.1:1", &ds, &[("baseline", p)]);
-    let err = run_to(&path, &dir.path().join("o"), &[]).await.unwrap_err();
-    assert_eq!(err.exit_code(), 3, "{err}");
-    assert!(err.to_string().contains("health check"), "{err}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_of_hnsw_ef_reports_recall_against_speed_with_charts() {
     let _engine = ENGINE.read().await;
@@ -518,48 +425,4 @@ async fn a_sweep_of_hnsw_ef_reports_recall_against_speed_with_charts() {
         let svg = std::fs::read_to_string(out.join(format!("sweep-weak-knn-{chart}.svg"))).unwrap();
         assert!(svg.starts_with("<svg") && svg.matches("<circle").count() >= 2);
     }
-}
-
-/// A profile kept with --keep-profile on the embedded engine is journaled: a later run is
-/// refused, and `tunebench revert` restores the collection's persisted config from the
-/// journal (the re-index included).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kept_profile_is_refused_then_reverted_from_its_journal() {
-    let _engine = ENGINE.write().await;
-    let dir = tempfile::tempdir().unwrap();
-    let schema = "tunebench_test_q_keep";
-    let ds = dataset(dir.path(), schema, 1500);
-    let _ = std::fs::remove_dir_all(shard_dir(schema));
-    let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
-    let path = scenario(dir.path(), "", &ds, &[("baseline", baseline)]);
-    run_scenario(&path, &dir.path().join("o1")).await;
-    let original = persisted_config(schema);
-
-    let tuned = profile(dir.path(), "tuned", SMALL_TUNED);
-    let path = scenario(dir.path(), "", &ds, &[("tuned", tuned)]);
-    let o = run_to(&path, &dir.path().join("kept"), &["--keep-profile"])
-        .await
-        .unwrap();
-    assert_eq!(o.exit_code, 0, "{}", o.summary);
-    let kept = persisted_config(schema);
-    assert_ne!(
-        original.get("quantization_config"),
-        kept.get("quantization_config"),
-        "the profile is still applied"
-    );
-
-    let err = run_to(&path, &dir.path().join("again"), &[])
-        .await
-        .unwrap_err();
-    assert_eq!(err.exit_code(), 3, "{err}");
-    assert!(
-        err.to_string()
-            .contains("not measuring: a profile is still applied"),
-        "{err}"
-    );
-    let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
-    assert_eq!(o.exit_code, 0, "{}", o.summary);
-    assert_config_restored(&original, schema);
-    let o = run(&["revert", path.to_str().unwrap()]).await.unwrap();
-    assert!(o.summary.starts_with("nothing to revert"), "{}", o.summary);
 }
