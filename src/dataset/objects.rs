@@ -134,6 +134,10 @@ fn key_offset(key: &str) -> u64 {
     h % BLOCK as u64
 }
 
+/// tunebench's own bucket on an S3 target, for its journal of applied profiles (see
+/// `backend::s3::journal`); no dataset may use it.
+pub const JOURNAL_BUCKET: &str = "tunebench-journal";
+
 /// Why tunebench may not create and use a bucket of this name as a dataset's, if it may not:
 /// `tunebench-` and S3's bucket naming rules, and not tunebench's own journal bucket.
 pub fn bucket_problem(name: &str) -> Option<String> {
@@ -148,7 +152,7 @@ pub fn bucket_problem(name: &str) -> Option<String> {
             "`{name}`: the bucket must start with tunebench- and use lowercase letters, digits and - only (3..63 characters), so tunebench never touches a bucket it did not create"
         ));
     }
-    (name == crate::backend::s3::JOURNAL_BUCKET).then(|| {
+    (name == JOURNAL_BUCKET).then(|| {
         format!(
             "`{name}` holds tunebench's journal of applied profiles; choose another tunebench- name"
         )

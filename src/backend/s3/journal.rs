@@ -13,7 +13,7 @@ use crate::backend::model::{self, Target};
 use crate::error::Result;
 
 /// tunebench's bucket for the journal; a dataset may not use it.
-pub const BUCKET: &str = "tunebench-journal";
+pub const BUCKET: &str = crate::dataset::objects::JOURNAL_BUCKET;
 
 fn key(bucket: &str) -> String {
     format!("{bucket}.json")

@@ -22,7 +22,6 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 pub use bucket::AppliedS3;
 pub use evidence::{BucketConfig, S3Evidence, SeriesPoint, TtfbSummary};
 pub use exec::S3Exec;
-pub use journal::BUCKET as JOURNAL_BUCKET;
 pub use store::S3Store;
 
 use crate::backend::model::Target;
