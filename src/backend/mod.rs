@@ -33,6 +33,9 @@ pub type AppliedFile<S> = crate::backend::model::AppliedFile<<S as Store>::Profi
 
 #[allow(async_fn_in_trait)]
 pub trait Store: Sized {
+    /// The target's own options (the store's arm of [`model::TargetOptions`], `()` when it
+    /// takes none).
+    type TargetOptions: TryFrom<model::TargetOptions, Error = model::TargetOptions>;
     /// One operation of a workload on this store (the store's arm of [`OpDef`]).
     type Op: TryFrom<OpDef, Error = OpDef>;
     /// A profile file's contents for this store (its arm of [`ProfileDef`]).
@@ -53,7 +56,7 @@ pub trait Store: Sized {
     type Workers;
 
     /// Connects to the target; failures are runtime errors (exit 3) without credentials.
-    async fn connect(target: &Target) -> Result<Self>;
+    async fn connect(target: &Target, options: Self::TargetOptions) -> Result<Self>;
 
     /// True when the server runs inside this process (an embedded engine): its CPU then
     /// counts as the client's, so the harness's own cost cannot be told apart.

@@ -9,12 +9,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::http::spec::HttpOp;
+use super::neo4j::spec::NeoTarget;
 use super::neo4j::spec::{CypherOp, NeoProfile};
 use super::postgres::spec::{PgProfile, SqlOp};
 use super::qdrant::spec::{QdrantOp, QdrantProfile};
-use super::s3::spec::{S3Op, S3Profile};
+use super::s3::spec::{S3Op, S3Profile, S3Target};
 use crate::dataset::DatasetSpec;
-use crate::error::{Error, Result};
+use crate::error::{Error, InputIssue, Result};
+use crate::source::SourceFile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -134,13 +136,6 @@ pub struct Target {
     #[serde(skip)]
     pub url: String,
     pub url_redacted: String,
-    /// Neo4j: the user name (not a secret).
-    pub user: Option<String>,
-    /// Never serialized or logged.
-    #[serde(skip)]
-    pub password: Option<String>,
-    /// Neo4j: folder of neo4j.conf / jvm.conf (see `scripts/stack.d/neo4j.sh`).
-    pub config_dir: Option<PathBuf>,
     pub restart_command: Option<String>,
     /// Folder the restart command runs in (the scenario's folder).
     pub workdir: PathBuf,
@@ -149,14 +144,83 @@ pub struct Target {
     pub pool_idle_timeout: Duration,
     #[serde(skip)]
     pub pool_connect_timeout: Duration,
-    /// S3 only: the access key is an identity, not a secret, so results show it.
-    pub access_key: Option<String>,
-    /// Never serialized or logged.
+    /// The kind's own options (its `spec::target_options`); never serialized: they may hold
+    /// a password.
     #[serde(skip)]
-    pub secret_key: Option<String>,
-    pub region: Option<String>,
-    /// MinIO's settings file (relative to `workdir`), read at each restart.
-    pub settings_file: Option<String>,
+    pub options: TargetOptions,
+}
+
+/// Each kind's own `[targets.*]` options, beside the common kind, url, pool and
+/// restart_command; read by the store's `spec::target_options`. One line per store that
+/// has options; the others take `()`.
+#[derive(Debug, Clone, Default)]
+pub enum TargetOptions {
+    #[default]
+    None,
+    Neo4j(NeoTarget),
+    S3(S3Target),
+}
+
+impl TryFrom<TargetOptions> for () {
+    type Error = TargetOptions;
+    fn try_from(v: TargetOptions) -> std::result::Result<(), TargetOptions> {
+        match v {
+            TargetOptions::None => Ok(()),
+            other => Err(other),
+        }
+    }
+}
+
+/// A target's own fields as written, for its store's `spec::target_options` to take: string
+/// values are interpolated (`${VAR:-default}`), secrets registered for masking, problems
+/// located in the scenario file.
+pub struct TargetFields<'a> {
+    pub src: &'a SourceFile,
+    /// `targets.NAME`.
+    pub field: String,
+    pub table: toml::Table,
+    pub issues: &'a mut Vec<InputIssue>,
+}
+
+impl TargetFields<'_> {
+    /// The string value of `name`, interpolated; None when absent (or wrong, with an issue).
+    pub fn text(&mut self, name: &str) -> Option<String> {
+        let at = format!("{}.{name}", self.field);
+        match self.table.get(name)? {
+            toml::Value::String(v) => match crate::source::interpolate(v) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.issues.push(self.src.issue(&at, e));
+                    None
+                }
+            },
+            _ => {
+                self.issues.push(self.src.issue(&at, "must be a string"));
+                None
+            }
+        }
+    }
+
+    /// Like `text`, and the value is masked wherever it would be shown from now on.
+    pub fn secret(&mut self, name: &str) -> Option<String> {
+        let v = self.text(name)?;
+        crate::secrets::register(&v);
+        Some(v)
+    }
+
+    /// A folder or file, relative to the scenario's folder.
+    pub fn path(&mut self, name: &str) -> Option<PathBuf> {
+        self.text(name).map(|p| self.src.resolve(&p))
+    }
+
+    /// Reports `message` about the target (`name`: one of its fields, or the target itself).
+    pub fn problem(&mut self, name: Option<&str>, message: impl Into<String>) {
+        let at = match name {
+            Some(n) => format!("{}.{n}", self.field),
+            None => self.field.clone(),
+        };
+        self.issues.push(self.src.issue(&at, message));
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -311,6 +375,10 @@ by_store!(OpDef {
     Http(HttpOp),
     Qdrant(QdrantOp),
 });
+by_store!(TargetOptions {
+    Neo4j(NeoTarget),
+    S3(S3Target),
+});
 by_store!(ProfileDef {
     Postgres(PgProfile),
     Neo4j(NeoProfile),
@@ -327,16 +395,39 @@ impl TryFrom<ProfileDef> for std::convert::Infallible {
 }
 
 impl ProfileDef {
+    /// The kind of target this profile is for.
+    pub fn kind(&self) -> TargetKind {
+        match self {
+            ProfileDef::Postgres(_) => TargetKind::Postgres,
+            ProfileDef::Neo4j(_) => TargetKind::Neo4j,
+            ProfileDef::S3(_) => TargetKind::S3,
+            ProfileDef::Qdrant(_) => TargetKind::Qdrant,
+        }
+    }
+
     /// Problems of this profile on `target` that need no server to find (the store's own
     /// `spec::profile_problems`); `has_dataset`: the scenario puts a dataset on the target.
     pub fn problems(&self, target: &Target, has_dataset: bool) -> Vec<String> {
-        match self {
-            ProfileDef::Postgres(p) => {
+        match (self, &target.options) {
+            (ProfileDef::Postgres(p), _) => {
                 super::postgres::spec::profile_problems(target, p, has_dataset)
             }
-            ProfileDef::Neo4j(p) => super::neo4j::spec::profile_problems(target, p),
-            ProfileDef::S3(p) => super::s3::spec::profile_problems(target, p, has_dataset),
-            ProfileDef::Qdrant(_) => super::qdrant::spec::profile_problems(target, has_dataset),
+            (ProfileDef::Neo4j(p), TargetOptions::Neo4j(o)) => {
+                super::neo4j::spec::profile_problems(target, o, p)
+            }
+            (ProfileDef::S3(p), TargetOptions::S3(o)) => {
+                super::s3::spec::profile_problems(target, o, p, has_dataset)
+            }
+            (ProfileDef::Qdrant(_), _) => {
+                super::qdrant::spec::profile_problems(target, has_dataset)
+            }
+            // A profile file is read by its target's kind, so this pairing is not built.
+            (p, _) => vec![format!(
+                "is a {} profile; target {} is kind = \"{}\"",
+                p.kind().name(),
+                target.name,
+                target.kind.name()
+            )],
         }
     }
 }
@@ -386,6 +477,24 @@ impl TargetKind {
             DatasetSpec::Vectors(_) => matches!(self, TargetKind::Postgres | TargetKind::Qdrant),
             DatasetSpec::Graph(_) => self == TargetKind::Neo4j,
             DatasetSpec::Objects(_) => self == TargetKind::S3,
+        }
+    }
+
+    /// The fields a target of this kind takes beside kind, url, pool and restart_command.
+    pub fn target_fields(self) -> &'static [&'static str] {
+        match self {
+            TargetKind::Neo4j => super::neo4j::spec::TARGET_FIELDS,
+            TargetKind::S3 => super::s3::spec::TARGET_FIELDS,
+            TargetKind::Postgres | TargetKind::Http | TargetKind::Qdrant => &[],
+        }
+    }
+
+    /// Reads a target's own options (its fields checked against `target_fields` first).
+    pub fn target_options(self, fields: &mut TargetFields<'_>) -> TargetOptions {
+        match self {
+            TargetKind::Neo4j => TargetOptions::Neo4j(super::neo4j::spec::target_options(fields)),
+            TargetKind::S3 => TargetOptions::S3(super::s3::spec::target_options(fields)),
+            TargetKind::Postgres | TargetKind::Http | TargetKind::Qdrant => TargetOptions::None,
         }
     }
 

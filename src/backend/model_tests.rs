@@ -10,18 +10,25 @@ fn target(kind: TargetKind) -> Target {
         kind,
         url: String::new(),
         url_redacted: String::new(),
-        user: None,
-        password: None,
-        config_dir: None,
         restart_command: None,
         workdir: PathBuf::from("."),
         pool: PoolSpec::default(),
         pool_idle_timeout: Duration::from_secs(30),
         pool_connect_timeout: Duration::from_secs(5),
-        access_key: None,
-        secret_key: None,
-        region: None,
-        settings_file: None,
+        options: match kind {
+            TargetKind::Neo4j => TargetOptions::Neo4j(neo4j::spec::NeoTarget {
+                user: "neo4j".into(),
+                password: "p".into(),
+                config_dir: None,
+            }),
+            TargetKind::S3 => TargetOptions::S3(s3::spec::S3Target {
+                access_key: "a".into(),
+                secret_key: "s".into(),
+                region: None,
+                settings_file: None,
+            }),
+            _ => TargetOptions::None,
+        },
     }
 }
 
@@ -53,7 +60,9 @@ fn profiles_that_need_what_the_target_lacks_are_found_without_a_server() {
         "{found:?}"
     );
     let mut ok = target(TargetKind::Neo4j);
-    ok.config_dir = Some(PathBuf::from("conf"));
+    if let TargetOptions::Neo4j(o) = &mut ok.options {
+        o.config_dir = Some(PathBuf::from("conf"));
+    }
     ok.restart_command = Some("true".into());
     assert!(ProfileDef::Neo4j(neo).problems(&ok, true).is_empty());
 
@@ -64,7 +73,9 @@ fn profiles_that_need_what_the_target_lacks_are_found_without_a_server() {
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[0].contains("no objects dataset") && found[1].contains("settings_file"));
     let mut ok = target(TargetKind::S3);
-    ok.settings_file = Some("env".into());
+    if let TargetOptions::S3(o) = &mut ok.options {
+        o.settings_file = Some("env".into());
+    }
     ok.restart_command = Some("true".into());
     assert!(ProfileDef::S3(s3p).problems(&ok, true).is_empty());
 

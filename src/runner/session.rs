@@ -148,7 +148,15 @@ impl<S: Store + 'static> Session<S> {
             .filter_map(|p| p.apply.get(&target.name).map(|f| (p, f)))
             .map(|(p, f)| Ok((p.name.clone(), f.narrow()?)))
             .collect::<Result<_>>()?;
-        let store = S::connect(target).await?;
+        // The options were read by this kind's own `spec::target_options`.
+        let options = S::TargetOptions::try_from(target.options.clone()).map_err(|_| {
+            Error::Usage(format!(
+                "target {}: its options are not those of a {} target",
+                target.name,
+                target.kind.name()
+            ))
+        })?;
+        let store = S::connect(target, options).await?;
         let server = crate::host::ServerSite::of_url(&target.url, store.in_process());
         Ok(Box::new(Session {
             store,

@@ -65,25 +65,17 @@ struct ScenarioFile {
 /// Lives beside the gate; re-exported because a scenario's `[gate]` is read as one.
 pub use crate::gate::GateSpec;
 
+/// `[targets.NAME]`: the fields every kind takes; the rest are the kind's own options, read
+/// by its store (`TargetKind::target_options`), and any other field is refused there.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct TargetFile {
     kind: TargetKind,
     url: String,
-    /// Neo4j: the user and password (interpolated, e.g. "${TUNEBENCH_NEO4J_PASSWORD:-tunebench}").
-    user: Option<String>,
-    password: Option<String>,
-    /// Neo4j: the folder holding neo4j.conf and jvm.conf, which memory profiles edit.
-    config_dir: Option<String>,
     restart_command: Option<String>,
     #[serde(default)]
     pool: PoolSpec,
-    /// S3: access key (may be `${VAR}`), secret key (should be `${VAR}`) and region.
-    access_key: Option<String>,
-    secret_key: Option<String>,
-    region: Option<String>,
-    /// S3 (MinIO): the server's settings file that a restart reads, for [server] profiles.
-    settings_file: Option<String>,
+    #[serde(flatten)]
+    options: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]

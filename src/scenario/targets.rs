@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::load::duration_field;
 use super::*;
+use crate::backend::model::TargetFields;
 use crate::error::InputIssue;
 use crate::secrets::{register, url_secrets};
 use crate::source::interpolate;
@@ -32,81 +33,50 @@ pub(super) fn resolve_targets(
         };
         url_secrets(&url).iter().for_each(|s| register(s));
         check_url(src, &field, t.kind, &url, issues);
-        let mut secret = |name: &str, value: &Option<String>| -> Option<String> {
-            let v = value.as_deref()?;
-            match interpolate(v) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    issues.push(src.issue(&format!("{field}.{name}"), e));
-                    None
-                }
+        // Fields of another kind of target are a mistake, not something to ignore.
+        let own = t.kind.target_fields();
+        for name in t.options.keys() {
+            if own.contains(&name.as_str()) {
+                continue;
             }
-        };
-        let user = secret("user", &t.user);
-        let password = secret("password", &t.password);
-        password.iter().for_each(|p| register(p));
-        let config_dir = secret("config_dir", &t.config_dir).map(|d| src.resolve(&d));
-        let access_key = secret("access_key", &t.access_key);
-        let secret_key = secret("secret_key", &t.secret_key);
-        secret_key.iter().for_each(|k| register(k));
-        let region = secret("region", &t.region);
-        let settings_file = secret("settings_file", &t.settings_file);
-        // Fields that belong to another kind of target are a mistake, not something to ignore.
-        for (name, given, owner) in [
-            ("user", t.user.is_some(), TargetKind::Neo4j),
-            ("password", t.password.is_some(), TargetKind::Neo4j),
-            ("config_dir", t.config_dir.is_some(), TargetKind::Neo4j),
-            ("access_key", t.access_key.is_some(), TargetKind::S3),
-            ("secret_key", t.secret_key.is_some(), TargetKind::S3),
-            ("region", t.region.is_some(), TargetKind::S3),
-        ] {
-            if given && t.kind != owner {
-                issues.push(src.issue(
-                    &format!("{field}.{name}"),
-                    format!(
-                        "only applies to kind = \"{}\"; this target is kind = \"{}\"{}",
-                        owner.name(),
-                        t.kind.name(),
-                        if t.kind == TargetKind::Postgres {
-                            " (PostgreSQL credentials go in the url)"
-                        } else {
-                            ""
-                        }
-                    ),
-                ));
-            }
-        }
-        match t.kind {
-            TargetKind::Neo4j => {
-                if user.is_none() || password.is_none() {
-                    issues.push(src.issue(
-                        &field,
-                        "a neo4j target needs user and password, e.g. user = \"${TUNEBENCH_NEO4J_USER:-neo4j}\", password = \"${TUNEBENCH_NEO4J_PASSWORD:-tunebench}\"",
-                    ));
-                }
-            }
-            TargetKind::S3 => {
-                for (name, v) in [("access_key", &access_key), ("secret_key", &secret_key)] {
-                    if v.as_deref().is_none_or(str::is_empty) {
-                        issues.push(src.issue(
-                            &format!("{field}.{name}"),
-                            format!(
-                                "an s3 target needs {name}, e.g. {name} = \"${{TUNEBENCH_S3_{}}}\"",
-                                name.to_ascii_uppercase()
-                            ),
-                        ));
+            let owner = TargetKind::ALL
+                .into_iter()
+                .find(|k| k.target_fields().contains(&name.as_str()));
+            let message = match owner {
+                Some(owner) => format!(
+                    "only applies to kind = \"{}\"; this target is kind = \"{}\"{}",
+                    owner.name(),
+                    t.kind.name(),
+                    if t.kind == TargetKind::Postgres {
+                        " (PostgreSQL credentials go in the url)"
+                    } else {
+                        ""
                     }
-                }
-            }
-            TargetKind::Qdrant => {
-                if t.restart_command.is_some() {
-                    issues.push(src.issue(
-                        &format!("{field}.restart_command"),
-                        "a qdrant target takes only kind, url and pool: url = \"${TUNEBENCH_QDRANT_URL:-}\" (empty runs the embedded engine)",
-                    ));
-                }
-            }
-            TargetKind::Postgres | TargetKind::Http => {}
+                ),
+                None => format!(
+                    "unknown field; a {} target takes kind, url, pool, restart_command{}",
+                    t.kind.name(),
+                    own.iter().map(|f| format!(", {f}")).collect::<String>()
+                ),
+            };
+            issues.push(src.issue(&format!("{field}.{name}"), message));
+        }
+        let mut own_fields = TargetFields {
+            src,
+            field: field.clone(),
+            table: t
+                .options
+                .into_iter()
+                .filter(|(k, _)| own.contains(&k.as_str()))
+                .collect(),
+            issues,
+        };
+        let options = t.kind.target_options(&mut own_fields);
+        if t.kind == TargetKind::Qdrant && t.restart_command.is_some() {
+            issues.push(src.issue(
+                &format!("{field}.restart_command"),
+                "a qdrant target takes only kind, url and pool: url = \"${TUNEBENCH_QDRANT_URL:-}\" (empty runs the embedded engine)",
+            ));
         }
         let restart_command = match t.restart_command.as_deref().map(interpolate) {
             Some(Ok(c)) if !c.trim().is_empty() => Some(c),
@@ -144,18 +114,12 @@ pub(super) fn resolve_targets(
                 kind: t.kind,
                 url_redacted: redact_url(&url),
                 url,
-                user,
-                password,
-                config_dir,
                 restart_command,
                 workdir: src.dir(),
                 pool: t.pool,
                 pool_idle_timeout: idle,
                 pool_connect_timeout: connect,
-                access_key,
-                secret_key,
-                region,
-                settings_file,
+                options,
             },
         );
     }

@@ -68,6 +68,7 @@ impl HttpStore {
 pub enum NoProfile {}
 
 impl Store for HttpStore {
+    type TargetOptions = ();
     type Op = HttpOp;
     type Profile = Infallible;
     type Exec = HttpExec;
@@ -77,7 +78,7 @@ impl Store for HttpStore {
     type Evidence = HttpEvidence;
     type Workers = ();
 
-    async fn connect(target: &Target) -> Result<Self> {
+    async fn connect(target: &Target, _options: ()) -> Result<Self> {
         // reqwest is built without a crypto provider of its own, so https uses the same ring
         // provider as the other stores (one TLS stack in the binary).
         let _ = rustls::crypto::ring::default_provider().install_default();

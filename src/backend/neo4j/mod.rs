@@ -24,19 +24,20 @@ use crate::backend::model::Target;
 use crate::dataset::{Graph, GraphParam, GraphValue};
 use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, Result};
+use spec::NeoTarget;
 
 pub use crate::backend::model::target_error;
 
 /// Opens a Bolt connection pool and proves it with a query, so a wrong password or a dead
 /// server fails here (exit 3) and never later. Messages carry the URL, never the password.
-pub async fn connect(target: &Target, max_connections: usize) -> Result<Bolt> {
+pub async fn connect(target: &Target, opts: &NeoTarget, max_connections: usize) -> Result<Bolt> {
     // neo4rs pulls in rustls, which panics on the first TLS connection when it cannot tell
     // which crypto provider to use: name one explicitly (an error only means one is set).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = ConfigBuilder::new()
         .uri(target.url.as_str())
-        .user(target.user.clone().unwrap_or_default())
-        .password(target.password.clone().unwrap_or_default())
+        .user(opts.user.clone())
+        .password(opts.password.clone())
         .max_connections(max_connections.max(1))
         .fetch_size(1000)
         .build()
@@ -45,9 +46,7 @@ pub async fn connect(target: &Target, max_connections: usize) -> Result<Bolt> {
         Error::target(
             format!(
                 "cannot connect to target {} at {} as user {}",
-                target.name,
-                target.url_redacted,
-                target.user.as_deref().unwrap_or("")
+                target.name, target.url_redacted, opts.user
             ),
             e,
         )
@@ -143,10 +142,10 @@ pub fn classify(e: neo4rs::Error) -> OpError {
 }
 
 /// Waits up to `limit` for a freshly (re)started server to answer.
-pub async fn reconnect(target: &Target, limit: Duration) -> Result<Bolt> {
+pub async fn reconnect(target: &Target, opts: &NeoTarget, limit: Duration) -> Result<Bolt> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        match connect(target, target.pool.max_connections as usize).await {
+        match connect(target, opts, target.pool.max_connections as usize).await {
             Ok(g) => return Ok(g),
             Err(e) if tokio::time::Instant::now() > deadline => return Err(e),
             Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,

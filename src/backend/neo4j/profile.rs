@@ -13,7 +13,7 @@ use super::{reconnect, rows, target_error};
 use crate::backend::facts::{IndexChange, RevertReport, SettingChange, TargetChanges};
 use crate::backend::journal::Journal;
 use crate::backend::model::Target;
-use crate::backend::neo4j::spec::NeoProfile;
+use crate::backend::neo4j::spec::{NeoProfile, NeoTarget};
 use crate::error::{Error, Result};
 
 type AppliedFile = crate::backend::model::AppliedFile<NeoProfile>;
@@ -51,6 +51,7 @@ pub async fn schema_names(
 pub async fn apply(
     bolt: &mut Bolt,
     target: &Target,
+    opts: &NeoTarget,
     file: &AppliedFile,
     data_dir_bytes: impl Fn() -> Option<u64>,
     journal: &Journal,
@@ -84,8 +85,8 @@ pub async fn apply(
     match apply_inner(
         bolt,
         target,
+        opts,
         file,
-        profile,
         &mut applied,
         data_dir_bytes,
         journal,
@@ -96,7 +97,7 @@ pub async fn apply(
         Err(e) => {
             // Leave the server as we found it, then report the original failure. The journal
             // stays when that fails too: the next run refuses, `tunebench revert` retries.
-            match revert(bolt, target, applied).await {
+            match revert(bolt, target, opts, applied).await {
                 Ok(_) => journal.clear()?,
                 Err(revert_err) => {
                     tracing::error!("reverting after a failed apply also failed: {revert_err}")
@@ -110,14 +111,15 @@ pub async fn apply(
 async fn apply_inner(
     bolt: &mut Bolt,
     target: &Target,
+    opts: &NeoTarget,
     file: &AppliedFile,
-    profile: &NeoProfile,
     applied: &mut AppliedNeoProfile,
     data_dir_bytes: impl Fn() -> Option<u64>,
     journal: &Journal,
 ) -> Result<()> {
+    let profile = &file.profile;
     if !profile.settings.is_empty() || profile.heap.is_some() {
-        let (Some(dir), Some(_)) = (&target.config_dir, &target.restart_command) else {
+        let (Some(dir), Some(_)) = (&opts.config_dir, &target.restart_command) else {
             return Err(Error::Usage(format!(
                 "{} changes memory settings, which Neo4j reads at start: targets.{} needs config_dir (the folder of neo4j.conf, e.g. \"${{TUNEBENCH_CACHE:-../.cache}}/neo4j\") and restart_command (e.g. \"../scripts/stack restart neo4j\")",
                 file.file.display(),
@@ -177,7 +179,7 @@ async fn apply_inner(
         record(bolt, target, journal, applied).await?;
         write(target, &conf, &new_conf)?;
         write(target, &jvm, &new_jvm)?;
-        *bolt = restart(target).await?;
+        *bolt = restart(target, opts).await?;
         applied.changes.restarted = true;
     }
 
@@ -231,6 +233,7 @@ async fn record(
 pub async fn revert(
     bolt: &mut Bolt,
     target: &Target,
+    opts: &NeoTarget,
     applied: AppliedNeoProfile,
 ) -> Result<RevertReport> {
     let mut report = RevertReport {
@@ -263,7 +266,7 @@ pub async fn revert(
             .iter()
             .map(|s| s.name.clone())
             .collect();
-        *bolt = restart(target).await?;
+        *bolt = restart(target, opts).await?;
         report.restarted = true;
         for (path, text) in &applied.files_before {
             if std::fs::read_to_string(path).ok().as_deref() != Some(text.as_str()) {
@@ -344,9 +347,9 @@ fn entity_of(up: &str) -> String {
 }
 
 /// Runs the target's restart command, then waits for Bolt to answer again.
-async fn restart(target: &Target) -> Result<Bolt> {
+async fn restart(target: &Target, opts: &NeoTarget) -> Result<Bolt> {
     crate::backend::model::run_restart_command(target, Duration::from_secs(300)).await?;
-    reconnect(target, Duration::from_secs(120)).await
+    reconnect(target, opts, Duration::from_secs(120)).await
 }
 
 #[cfg(test)]

@@ -217,13 +217,46 @@ pub fn load_profile(path: &Path) -> Result<NeoProfile> {
     }
 }
 
-/// What can be told about a profile for `target` without a server.
+/// A neo4j target's own options.
+#[derive(Debug, Clone)]
+pub struct NeoTarget {
+    /// The user name (not a secret).
+    pub user: String,
+    /// Never serialized or logged.
+    pub password: String,
+    /// The folder of neo4j.conf / jvm.conf, which memory profiles edit (see
+    /// `scripts/stack.d/neo4j.sh`).
+    pub config_dir: Option<std::path::PathBuf>,
+}
+
+/// The fields a neo4j target takes beside kind, url, pool and restart_command.
+pub const TARGET_FIELDS: &[&str] = &["user", "password", "config_dir"];
+
+pub fn target_options(f: &mut crate::backend::model::TargetFields<'_>) -> NeoTarget {
+    let user = f.text("user");
+    let password = f.secret("password");
+    if user.is_none() || password.is_none() {
+        f.problem(
+            None,
+            "a neo4j target needs user and password, e.g. user = \"${TUNEBENCH_NEO4J_USER:-neo4j}\", password = \"${TUNEBENCH_NEO4J_PASSWORD:-tunebench}\"",
+        );
+    }
+    NeoTarget {
+        user: user.unwrap_or_default(),
+        password: password.unwrap_or_default(),
+        config_dir: f.path("config_dir"),
+    }
+}
+
+/// What can be told about a profile for `target` (whose own options are `options`) without
+/// a server.
 pub fn profile_problems(
     target: &crate::backend::model::Target,
+    options: &NeoTarget,
     profile: &NeoProfile,
 ) -> Vec<String> {
     let memory = !profile.settings.is_empty() || profile.heap.is_some();
-    if memory && (target.config_dir.is_none() || target.restart_command.is_none()) {
+    if memory && (options.config_dir.is_none() || target.restart_command.is_none()) {
         return vec![format!(
             "changes memory settings, which Neo4j reads at start: targets.{} needs config_dir (the folder of neo4j.conf, e.g. \"${{TUNEBENCH_CACHE:-../.cache}}/neo4j\") and restart_command (e.g. \"../scripts/stack restart neo4j\")",
             target.name

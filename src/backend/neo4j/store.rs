@@ -16,7 +16,7 @@ use crate::backend::facts::{
 };
 use crate::backend::model::{Dataset, Target};
 use crate::backend::neo4j::NeoEvidence;
-use crate::backend::neo4j::spec::{CypherOp, NeoProfile};
+use crate::backend::neo4j::spec::{CypherOp, NeoProfile, NeoTarget};
 use crate::dataset::{DatasetSpec, Graph, GraphValue, ParamValue};
 use crate::error::{Error, InputIssue, Result};
 use crate::source::SourceFile;
@@ -26,6 +26,7 @@ type AppliedFile = crate::backend::model::AppliedFile<NeoProfile>;
 
 pub struct NeoStore {
     target: Target,
+    options: NeoTarget,
     bolt: Bolt,
 }
 
@@ -33,7 +34,7 @@ impl NeoStore {
     /// Bytes of the database's store files, where the config folder (and so the data
     /// folder) is known.
     fn store_bytes(&self) -> Option<u64> {
-        let dir = self.target.config_dir.as_ref()?;
+        let dir = self.options.config_dir.as_ref()?;
         dir_bytes(&dir.join("data").join("databases").join("neo4j"))
     }
 
@@ -72,16 +73,11 @@ impl NeoStore {
     ) {
         let t = &self.target;
         let started = std::time::Instant::now();
-        let plan = match BoltProfile::connect(
-            &t.url,
-            t.user.as_deref().unwrap_or(""),
-            t.password.as_deref().unwrap_or(""),
-        )
-        .await
-        {
-            Ok(mut b) => b.profile(text, params).await,
-            Err(e) => Err(e),
-        };
+        let plan =
+            match BoltProfile::connect(&t.url, &self.options.user, &self.options.password).await {
+                Ok(mut b) => b.profile(text, params).await,
+                Err(e) => Err(e),
+            };
         let plan = match plan {
             Ok(p) => p,
             Err(e) => {
@@ -118,6 +114,7 @@ impl NeoStore {
 
 impl Store for NeoStore {
     type Op = CypherOp;
+    type TargetOptions = NeoTarget;
     type Profile = NeoProfile;
     type Exec = NeoExecutor;
     type Data = Graph;
@@ -126,10 +123,11 @@ impl Store for NeoStore {
     type Evidence = NeoEvidence;
     type Workers = Bolt;
 
-    async fn connect(target: &Target) -> Result<Self> {
+    async fn connect(target: &Target, options: NeoTarget) -> Result<Self> {
         Ok(NeoStore {
             target: target.clone(),
-            bolt: connect(target, target.pool.max_connections as usize).await?,
+            bolt: connect(target, &options, target.pool.max_connections as usize).await?,
+            options,
         })
     }
 
@@ -196,7 +194,15 @@ impl Store for NeoStore {
         journal: &crate::backend::journal::Journal,
     ) -> Result<AppliedNeoProfile> {
         let bytes = self.store_bytes();
-        profile::apply(&mut self.bolt, &self.target, file, || bytes, journal).await
+        profile::apply(
+            &mut self.bolt,
+            &self.target,
+            &self.options,
+            file,
+            || bytes,
+            journal,
+        )
+        .await
     }
 
     fn changes(applied: &AppliedNeoProfile) -> TargetChanges {
@@ -204,7 +210,7 @@ impl Store for NeoStore {
     }
 
     async fn revert(&mut self, applied: AppliedNeoProfile) -> Result<RevertReport> {
-        profile::revert(&mut self.bolt, &self.target, applied).await
+        profile::revert(&mut self.bolt, &self.target, &self.options, applied).await
     }
 
     async fn journal_on_server(
@@ -326,7 +332,7 @@ impl Store for NeoStore {
             params,
             graph,
         });
-        let bolt = connect(&self.target, n as usize).await?;
+        let bolt = connect(&self.target, &self.options, n as usize).await?;
         let executors = (0..n)
             .map(|_| NeoExecutor {
                 bolt: bolt.clone(),

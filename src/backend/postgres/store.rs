@@ -43,6 +43,7 @@ impl PgStore {
 }
 
 impl Store for PgStore {
+    type TargetOptions = ();
     type Op = SqlOp;
     type Profile = PgProfile;
     type Exec = PgExecutor;
@@ -53,7 +54,7 @@ impl Store for PgStore {
     /// The workers' pool, and the fresh-point pool of an upsert + search workload.
     type Workers = (PgPool, Option<(Arc<FreshPool>, String)>);
 
-    async fn connect(target: &Target) -> Result<Self> {
+    async fn connect(target: &Target, _options: ()) -> Result<Self> {
         Ok(PgStore {
             target: target.clone(),
             pool: connect(target).await?,

@@ -62,6 +62,7 @@ pub struct AppliedQdrantProfile {
 }
 
 impl Store for QdrantStore {
+    type TargetOptions = ();
     type Op = QdrantOp;
     type Profile = QdrantProfile;
     type Exec = QdrantExecutor;
@@ -72,7 +73,7 @@ impl Store for QdrantStore {
     /// The fresh-point pool of an upsert + search workload, and a handle to delete its points.
     type Workers = Option<(Searcher, Arc<FreshPool>)>;
 
-    async fn connect(target: &Target) -> Result<Self> {
+    async fn connect(target: &Target, _options: ()) -> Result<Self> {
         let root = crate::dataset::vectors::cache_dir().join("qdrant-edge");
         let (engine, version) = Engine::open(&target.url, root, target.pool_connect_timeout)
             .await

@@ -31,10 +31,10 @@ use crate::error::Error;
 /// The tag tunebench puts on buckets it creates; a bucket without it is never touched.
 pub const OWNER_TAG: (&str, &str) = ("tunebench-owner", "tunebench");
 
-pub fn client(target: &Target) -> Client {
+pub fn client(target: &Target, opts: &spec::S3Target) -> Client {
     let creds = Credentials::new(
-        target.access_key.clone().unwrap_or_default(),
-        target.secret_key.clone().unwrap_or_default(),
+        opts.access_key.clone(),
+        opts.secret_key.clone(),
         None,
         None,
         "tunebench-scenario",
@@ -46,7 +46,7 @@ pub fn client(target: &Target) -> Client {
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(target.url.trim_end_matches('/'))
         .region(Region::new(
-            target.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            opts.region.clone().unwrap_or_else(|| "us-east-1".into()),
         ))
         .credentials_provider(creds)
         // MinIO serves buckets as paths, not as host names.

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::backend::model::Target;
+use crate::backend::s3::spec::S3Target;
 use crate::error::{Error, Result};
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -34,8 +35,8 @@ fn err(t: &Target, what: &str, m: impl std::fmt::Display) -> Error {
 
 /// The settings file (a restart command is needed too), or a usage error naming what is
 /// missing.
-fn requirements(t: &Target, profile: &str) -> Result<PathBuf> {
-    match (&t.settings_file, &t.restart_command) {
+fn requirements(t: &Target, opts: &S3Target, profile: &str) -> Result<PathBuf> {
+    match (&opts.settings_file, &t.restart_command) {
         (Some(f), Some(_)) => Ok(t.workdir.join(f)),
         _ => Err(Error::Usage(format!(
             "{profile} sets [server] parity, which MinIO reads at start: targets.{} needs settings_file (e.g. \"${{TUNEBENCH_CACHE:-../.cache}}/minio/env\") and restart_command (e.g. \"../scripts/stack restart minio\")",
@@ -102,8 +103,8 @@ fn write(t: &Target, file: &PathBuf, text: &str) -> Result<()> {
 }
 
 /// What applying `want` will change, read without changing anything (to be journaled).
-pub async fn plan(t: &Target, profile: &str, want: u32) -> Result<ServerApplied> {
-    let file = requirements(t, profile)?;
+pub async fn plan(t: &Target, opts: &S3Target, profile: &str, want: u32) -> Result<ServerApplied> {
+    let file = requirements(t, opts, profile)?;
     let text = read(t, &file)?;
     Ok(ServerApplied {
         before_line: text
@@ -153,8 +154,8 @@ pub async fn apply(t: &Target, a: &mut ServerApplied) -> Result<()> {
 
 /// Puts the captured parity line back, restarts, and returns a mismatch line if the server's
 /// parity is not what it was.
-pub async fn revert(t: &Target, a: &ServerApplied) -> Result<Option<String>> {
-    requirements(t, "the profile")?;
+pub async fn revert(t: &Target, opts: &S3Target, a: &ServerApplied) -> Result<Option<String>> {
+    requirements(t, opts, "the profile")?;
     let text = read(t, &a.file)?;
     write(t, &a.file, &with_line(&text, a.before_line.as_deref()))?;
     restart(t).await?;

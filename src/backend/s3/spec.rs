@@ -236,10 +236,49 @@ pub fn load_profile(path: &Path) -> Result<S3Profile> {
     }
 }
 
-/// What can be told about a profile for `target` without a server (`has_dataset`: the
-/// scenario puts an objects dataset, hence a bucket, on the target).
+/// An s3 target's own options.
+#[derive(Debug, Clone)]
+pub struct S3Target {
+    /// An identity, not a secret: results show it.
+    pub access_key: String,
+    /// Never serialized or logged.
+    pub secret_key: String,
+    pub region: Option<String>,
+    /// MinIO's settings file (relative to the target's `workdir`), read at each restart.
+    pub settings_file: Option<String>,
+}
+
+/// The fields an s3 target takes beside kind, url, pool and restart_command.
+pub const TARGET_FIELDS: &[&str] = &["access_key", "secret_key", "region", "settings_file"];
+
+pub fn target_options(f: &mut crate::backend::model::TargetFields<'_>) -> S3Target {
+    let access_key = f.text("access_key");
+    let secret_key = f.secret("secret_key");
+    for (name, v) in [("access_key", &access_key), ("secret_key", &secret_key)] {
+        if v.as_deref().is_none_or(str::is_empty) {
+            f.problem(
+                Some(name),
+                format!(
+                    "an s3 target needs {name}, e.g. {name} = \"${{TUNEBENCH_S3_{}}}\"",
+                    name.to_ascii_uppercase()
+                ),
+            );
+        }
+    }
+    S3Target {
+        access_key: access_key.unwrap_or_default(),
+        secret_key: secret_key.unwrap_or_default(),
+        region: f.text("region"),
+        settings_file: f.text("settings_file"),
+    }
+}
+
+/// What can be told about a profile for `target` (whose own options are `options`) without
+/// a server (`has_dataset`: the scenario puts an objects dataset, hence a bucket, on the
+/// target).
 pub fn profile_problems(
     target: &crate::backend::model::Target,
+    options: &S3Target,
     profile: &S3Profile,
     has_dataset: bool,
 ) -> Vec<String> {
@@ -253,7 +292,7 @@ pub fn profile_problems(
         ));
     }
     if profile.server.parity.is_some()
-        && (target.settings_file.is_none() || target.restart_command.is_none())
+        && (options.settings_file.is_none() || target.restart_command.is_none())
     {
         out.push(format!(
             "sets [server] parity, which MinIO reads at start: targets.{} needs settings_file (e.g. \"${{TUNEBENCH_CACHE:-../.cache}}/minio/env\") and restart_command (e.g. \"../scripts/stack restart minio\")",

@@ -28,6 +28,7 @@ type AppliedFile = crate::backend::model::AppliedFile<S3Profile>;
 
 pub struct S3Store {
     target: Target,
+    options: super::spec::S3Target,
     client: Client,
     recorder: Arc<Recorder>,
     /// The applied profile's client tuning, used by the next workers.
@@ -90,6 +91,7 @@ impl S3Store {
 }
 
 impl Store for S3Store {
+    type TargetOptions = super::spec::S3Target;
     type Op = S3Op;
     type Profile = S3Profile;
     type Exec = S3Exec;
@@ -99,8 +101,8 @@ impl Store for S3Store {
     type Evidence = S3Evidence;
     type Workers = ();
 
-    async fn connect(target: &Target) -> Result<Self> {
-        let client = super::client(target);
+    async fn connect(target: &Target, options: super::spec::S3Target) -> Result<Self> {
+        let client = super::client(target, &options);
         // Checks the endpoint and the keys at once.
         client
             .list_buckets()
@@ -109,6 +111,7 @@ impl Store for S3Store {
             .map_err(|e| target_error(target, "connecting (ListBuckets)", e))?;
         Ok(S3Store {
             target: target.clone(),
+            options,
             client,
             recorder: Arc::new(Recorder::new()),
             tuning: empty_tuning(),
@@ -176,7 +179,9 @@ impl Store for S3Store {
         bucket::check_owned(&self.client, &self.target, &bucket).await?;
         // Everything read first and journaled, before the first change.
         let mut server = match p.server.parity {
-            Some(want) => Some(super::server::plan(&self.target, &name, want).await?),
+            Some(want) => {
+                Some(super::server::plan(&self.target, &self.options, &name, want).await?)
+            }
             None => None,
         };
         let before = bucket::read_config(&self.client, &self.target, &bucket).await?;
@@ -195,14 +200,19 @@ impl Store for S3Store {
             && let Err(e) = super::server::apply(&self.target, s).await
         {
             // Put the line back and check the parity; the journal stays if that fails.
-            if super::server::revert(&self.target, s).await.is_ok() {
+            if super::server::revert(&self.target, &self.options, s)
+                .await
+                .is_ok()
+            {
                 journal.clear()?;
             }
             return Err(e);
         }
         if let Err(e) = bucket::write_config(&self.client, &self.target, &want).await {
             let server_back = match &server {
-                Some(s) => super::server::revert(&self.target, s).await.is_ok(),
+                Some(s) => super::server::revert(&self.target, &self.options, s)
+                    .await
+                    .is_ok(),
                 None => true,
             };
             // Undo our own partial work before reporting.
@@ -270,7 +280,7 @@ impl Store for S3Store {
         let got = bucket::read_config(&self.client, &self.target, &bucket).await?;
         let mut mismatches = bucket::differences(&want, &got);
         if let Some(s) = &applied.server {
-            mismatches.extend(super::server::revert(&self.target, s).await?);
+            mismatches.extend(super::server::revert(&self.target, &self.options, s).await?);
         }
         super::journal::delete(&self.client, &self.target, &bucket).await?;
         Ok(RevertReport {
