@@ -2,66 +2,129 @@
 //! that an optimization plan requires (pg_stat_statements enabled, every foreign key
 //! indexed, bucket versioning on ...). They are evaluated under every profile, after its
 //! workloads ran, and by `tunebench check` on the servers as they are.
+//!
+//! Each store declares its own checks in its `checks.rs` (names, fields, how they read and
+//! how they are evaluated); this module holds what is common: the entry as written, the
+//! by-store enum (one line per store that has checks) and the resolution of `[[checks]]`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::backend::model::TargetKind;
+use crate::backend::neo4j::NeoCheck;
+use crate::backend::postgres::PgCheck;
+use crate::backend::qdrant::QdrantCheck;
+use crate::backend::s3::S3Check;
 use crate::error::InputIssue;
 use crate::source::SourceFile;
-use crate::source::parse_duration;
 
-/// One `[[checks]]` entry as written.
+/// One `[[checks]]` entry as written: the target, the check's name, and the check's own
+/// fields (read by the store whose check it is).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CheckFile {
     target: String,
     check: String,
-    /// slow_query_log: the largest acceptable `log_min_duration_statement`, e.g. "100ms".
-    max: Option<String>,
-    /// cache_hit_ratio / index_hit_ratio: the smallest acceptable ratio, 0..1.
-    min: Option<f64>,
-    /// property_indexes: `Label.property` pairs that must be indexed.
-    #[serde(default)]
-    properties: Vec<String>,
-    /// lifecycle: the expiry the rule must have, in days.
-    expire_days: Option<i32>,
-    /// hnsw: the HNSW parameters the collection must have.
-    m: Option<u32>,
-    ef_construct: Option<u32>,
+    #[serde(flatten)]
+    fields: toml::Table,
 }
 
-/// What a check verifies. Serialized into results.json with the scenario.
+/// What a check verifies, as the store it belongs to declares it. Serialized into
+/// results.json as that store's check, e.g. `{"check": "slow_query_log", "max_ms": 100.0}`:
+/// each store's enum is tagged by the check's name, and names differ across stores.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "check", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(untagged)]
 pub enum CheckKind {
-    /// PostgreSQL: the extension exists in the database and is preloaded.
-    PgStatStatements,
-    /// PostgreSQL: every foreign key in the datasets' schemas has an index whose leading
-    /// columns are the key's columns.
-    FkIndexes,
-    /// PostgreSQL: `log_min_duration_statement` is on and at most `max_ms`.
-    SlowQueryLog { max_ms: f64 },
-    /// PostgreSQL: buffer cache hit ratio over the measured phases (cumulative since the
-    /// statistics reset under `tunebench check`).
-    CacheHitRatio { min: f64 },
-    /// PostgreSQL: a GIN index on a tsvector column in the datasets' schemas.
-    FtsIndex,
-    /// Neo4j: an online index on each `Label.property`.
-    PropertyIndexes { properties: Vec<String> },
-    /// Neo4j: at least one online full-text index.
-    FulltextIndex,
-    /// Neo4j: index anchors / all anchors of the profiled plans (needs a run).
-    IndexHitRatio { min: f64 },
-    /// S3: bucket versioning is Enabled.
-    Versioning,
-    /// S3: a lifecycle rule expires current objects after exactly `expire_days`.
-    Lifecycle { expire_days: i32 },
-    /// S3: a bucket policy is set.
-    BucketPolicy,
-    /// Qdrant: the collection's HNSW graph has these parameters.
-    Hnsw { m: u32, ef_construct: u32 },
-    /// Qdrant: the collection has int8 scalar quantization.
-    Int8Quantization,
+    Postgres(PgCheck),
+    Neo4j(NeoCheck),
+    S3(S3Check),
+    Qdrant(QdrantCheck),
+}
+
+macro_rules! narrow {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        $(impl TryFrom<CheckKind> for $ty {
+            type Error = CheckKind;
+            fn try_from(v: CheckKind) -> Result<Self, CheckKind> {
+                match v {
+                    CheckKind::$variant(x) => Ok(x),
+                    other => Err(other),
+                }
+            }
+        })*
+    };
+}
+narrow!(
+    Postgres(PgCheck),
+    Neo4j(NeoCheck),
+    S3(S3Check),
+    Qdrant(QdrantCheck)
+);
+
+/// A store without configuration checks (HTTP) takes none.
+impl TryFrom<CheckKind> for std::convert::Infallible {
+    type Error = CheckKind;
+    fn try_from(v: CheckKind) -> Result<Self, CheckKind> {
+        Err(v)
+    }
+}
+
+/// A store's checks: their names, how `validate` lists them, and the parser of an entry.
+struct StoreChecks {
+    names: &'static [&'static str],
+    help: &'static str,
+    parse: fn(&str, &mut CheckFields<'_>) -> Option<CheckKind>,
+}
+
+/// The checks of each kind of target; one line per store that has checks.
+fn of_store(kind: TargetKind) -> Option<StoreChecks> {
+    use crate::backend::{neo4j, postgres, qdrant, s3};
+    let (names, help, parse): (_, _, fn(&str, &mut CheckFields<'_>) -> Option<CheckKind>) =
+        match kind {
+            TargetKind::Postgres => (postgres::CHECK_NAMES, postgres::CHECK_HELP, |n, f| {
+                postgres::parse_check(n, f).map(CheckKind::Postgres)
+            }),
+            TargetKind::Neo4j => (neo4j::CHECK_NAMES, neo4j::CHECK_HELP, |n, f| {
+                neo4j::parse_check(n, f).map(CheckKind::Neo4j)
+            }),
+            TargetKind::S3 => (s3::CHECK_NAMES, s3::CHECK_HELP, |n, f| {
+                s3::parse_check(n, f).map(CheckKind::S3)
+            }),
+            TargetKind::Qdrant => (qdrant::CHECK_NAMES, qdrant::CHECK_HELP, |n, f| {
+                qdrant::parse_check(n, f).map(CheckKind::Qdrant)
+            }),
+            TargetKind::Http => return None,
+        };
+    Some(StoreChecks { names, help, parse })
+}
+
+impl CheckKind {
+    pub fn store(&self) -> TargetKind {
+        match self {
+            CheckKind::Postgres(_) => TargetKind::Postgres,
+            CheckKind::Neo4j(_) => TargetKind::Neo4j,
+            CheckKind::S3(_) => TargetKind::S3,
+            CheckKind::Qdrant(_) => TargetKind::Qdrant,
+        }
+    }
+
+    /// What passing means, in words.
+    pub fn expected(&self) -> String {
+        match self {
+            CheckKind::Postgres(c) => c.expected(),
+            CheckKind::Neo4j(c) => c.expected(),
+            CheckKind::S3(c) => c.expected(),
+            CheckKind::Qdrant(c) => c.expected(),
+        }
+    }
+
+    /// The check as a report names it, e.g. `slow_query_log <= 100 ms`.
+    pub fn text(&self) -> String {
+        match self {
+            CheckKind::Postgres(c) => c.text(),
+            CheckKind::Neo4j(c) => c.text(),
+            CheckKind::S3(c) => c.text(),
+            CheckKind::Qdrant(c) => c.text(),
+        }
+    }
 }
 
 /// A resolved check: which target, what, and how it reads in a report.
@@ -74,282 +137,300 @@ pub struct ConfigCheck {
     pub text: String,
 }
 
-const VALID: &str = "postgres: pg_stat_statements, fk_indexes, slow_query_log (max), cache_hit_ratio (min), fts_index; neo4j: property_indexes (properties), fulltext_index, index_hit_ratio (min); s3: versioning, lifecycle (expire_days), bucket_policy; qdrant: hnsw (m, ef_construct), int8_quantization";
+/// A check entry's own fields, for its store's parser: each is taken once; what no parser
+/// took does not apply to the check and is reported so.
+pub struct CheckFields<'a> {
+    src: &'a SourceFile,
+    /// `checks[I]`.
+    field: String,
+    table: toml::Table,
+    issues: &'a mut Vec<InputIssue>,
+}
 
-impl CheckKind {
-    pub fn store(&self) -> TargetKind {
-        match self {
-            CheckKind::PgStatStatements
-            | CheckKind::FkIndexes
-            | CheckKind::SlowQueryLog { .. }
-            | CheckKind::CacheHitRatio { .. }
-            | CheckKind::FtsIndex => TargetKind::Postgres,
-            CheckKind::PropertyIndexes { .. }
-            | CheckKind::FulltextIndex
-            | CheckKind::IndexHitRatio { .. } => TargetKind::Neo4j,
-            CheckKind::Versioning | CheckKind::Lifecycle { .. } | CheckKind::BucketPolicy => {
-                TargetKind::S3
+impl CheckFields<'_> {
+    fn take(&mut self, name: &str) -> Option<toml::Value> {
+        self.table.remove(name)
+    }
+
+    /// Reports `message` about the entry's field `name`.
+    pub fn problem(&mut self, name: &str, message: impl Into<String>) {
+        let at = format!("{}.{name}", self.field);
+        self.issues.push(self.src.issue(&at, message));
+    }
+
+    fn wrong(&mut self, name: &str, what: &str) {
+        self.problem(name, format!("must be {what}"));
+    }
+
+    pub fn string(&mut self, name: &str) -> Option<String> {
+        match self.take(name)? {
+            toml::Value::String(s) => Some(s),
+            _ => {
+                self.wrong(name, "a string");
+                None
             }
-            CheckKind::Hnsw { .. } | CheckKind::Int8Quantization => TargetKind::Qdrant,
         }
     }
 
-    /// What passing means, in words.
-    pub fn expected(&self) -> String {
-        match self {
-            CheckKind::PgStatStatements => {
-                "extension installed and in shared_preload_libraries".into()
+    pub fn float(&mut self, name: &str) -> Option<f64> {
+        match self.take(name)? {
+            toml::Value::Float(f) => Some(f),
+            toml::Value::Integer(i) => Some(i as f64),
+            _ => {
+                self.wrong(name, "a number");
+                None
             }
-            CheckKind::FkIndexes => "every foreign key has a supporting index".into(),
-            CheckKind::SlowQueryLog { max_ms } => {
-                format!("log_min_duration_statement between 0 and {max_ms} ms")
-            }
-            CheckKind::CacheHitRatio { min } => format!("cache hit ratio >= {:.0} %", min * 100.0),
-            CheckKind::FtsIndex => "a GIN index on a tsvector column".into(),
-            CheckKind::PropertyIndexes { properties } => {
-                format!("online index on {}", properties.join(", "))
-            }
-            CheckKind::FulltextIndex => "an online full-text index".into(),
-            CheckKind::IndexHitRatio { min } => format!("index hit ratio >= {:.0} %", min * 100.0),
-            CheckKind::Versioning => "bucket versioning Enabled".into(),
-            CheckKind::Lifecycle { expire_days } => {
-                format!("a lifecycle rule expiring objects after {expire_days} days")
-            }
-            CheckKind::BucketPolicy => "a bucket policy is set".into(),
-            CheckKind::Hnsw { m, ef_construct } => {
-                format!("HNSW m = {m}, ef_construct = {ef_construct}")
-            }
-            CheckKind::Int8Quantization => "int8 scalar quantization".into(),
         }
     }
 
-    fn name(&self) -> &'static str {
-        match self {
-            CheckKind::PgStatStatements => "pg_stat_statements",
-            CheckKind::FkIndexes => "fk_indexes",
-            CheckKind::SlowQueryLog { .. } => "slow_query_log",
-            CheckKind::CacheHitRatio { .. } => "cache_hit_ratio",
-            CheckKind::FtsIndex => "fts_index",
-            CheckKind::PropertyIndexes { .. } => "property_indexes",
-            CheckKind::FulltextIndex => "fulltext_index",
-            CheckKind::IndexHitRatio { .. } => "index_hit_ratio",
-            CheckKind::Versioning => "versioning",
-            CheckKind::Lifecycle { .. } => "lifecycle",
-            CheckKind::BucketPolicy => "bucket_policy",
-            CheckKind::Hnsw { .. } => "hnsw",
-            CheckKind::Int8Quantization => "int8_quantization",
+    pub fn int(&mut self, name: &str) -> Option<i64> {
+        match self.take(name)? {
+            toml::Value::Integer(i) => Some(i),
+            _ => {
+                self.wrong(name, "a whole number");
+                None
+            }
         }
     }
+
+    /// A whole number in `range`, reported when out of it.
+    pub fn uint(&mut self, name: &str, max: u32) -> Option<u32> {
+        let v = self.int(name)?;
+        match u32::try_from(v) {
+            Ok(v) if v <= max => Some(v),
+            _ => {
+                self.problem(name, format!("{v} is out of range (0 to {max})"));
+                None
+            }
+        }
+    }
+
+    /// A ratio between 0 and 1 (`default` when absent).
+    pub fn ratio(&mut self, name: &str, default: f64) -> Option<f64> {
+        let v = self.float(name).unwrap_or(default);
+        if (0.0..=1.0).contains(&v) {
+            Some(v)
+        } else {
+            self.problem(
+                name,
+                format!("{v} is not a ratio; write a fraction between 0 and 1 (0.9 = 90 %)"),
+            );
+            None
+        }
+    }
+
+    pub fn strings(&mut self, name: &str) -> Option<Vec<String>> {
+        match self.take(name)? {
+            toml::Value::Array(a) => {
+                let out: Option<Vec<String>> = a
+                    .into_iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                if out.is_none() {
+                    self.wrong(name, "a list of strings");
+                }
+                out
+            }
+            _ => {
+                self.wrong(name, "a list of strings");
+                None
+            }
+        }
+    }
+}
+
+/// Every check name with its fields, by store, for messages.
+fn valid() -> String {
+    TargetKind::ALL
+        .into_iter()
+        .filter_map(|k| of_store(k).map(|s| format!("{}: {}", k.name(), s.help)))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Resolves `[[checks]]`, reporting every problem with its field.
 pub fn resolve(
     src: &SourceFile,
-    files: &[CheckFile],
+    files: Vec<CheckFile>,
     target_kind: impl Fn(&str) -> Option<TargetKind>,
     target_names: &[String],
     issues: &mut Vec<InputIssue>,
 ) -> Vec<ConfigCheck> {
     let mut out = Vec::new();
-    for (i, c) in files.iter().enumerate() {
+    for (i, c) in files.into_iter().enumerate() {
         let field = format!("checks[{i}]");
-        let kind = match parse_kind(src, &field, c, issues) {
-            Some(k) => k,
-            None => continue,
+        let owner = TargetKind::ALL.into_iter().find_map(|k| {
+            of_store(k)
+                .filter(|s| s.names.contains(&c.check.as_str()))
+                .map(|s| (k, s))
+        });
+        let Some((owner, store)) = owner else {
+            issues.push(src.issue(
+                &format!("{field}.check"),
+                format!("unknown check `{}`; valid: {}", c.check, valid()),
+            ));
+            continue;
         };
         match target_kind(&c.target) {
-            None => issues.push(src.issue(
-                &format!("{field}.target"),
-                format!(
-                    "`{}` is not a target of this scenario; targets: {}",
-                    c.target,
-                    target_names.join(", ")
-                ),
-            )),
-            Some(t) if t != kind.store() => issues.push(src.issue(
-                &format!("{field}.check"),
-                format!(
-                    "`{}` is a {} check but target `{}` is kind = \"{}\"; valid checks: {VALID}",
-                    c.check,
-                    kind.store().name(),
-                    c.target,
-                    t.name()
-                ),
-            )),
-            Some(_) => {
-                let text = match &kind {
-                    CheckKind::SlowQueryLog { max_ms } => {
-                        format!("{}: slow_query_log <= {max_ms} ms", c.target)
-                    }
-                    CheckKind::CacheHitRatio { min } | CheckKind::IndexHitRatio { min } => {
-                        format!("{}: {} >= {:.0} %", c.target, kind.name(), min * 100.0)
-                    }
-                    CheckKind::PropertyIndexes { properties } => format!(
-                        "{}: property_indexes on {}",
+            None => {
+                issues.push(src.issue(
+                    &format!("{field}.target"),
+                    format!(
+                        "`{}` is not a target of this scenario; targets: {}",
                         c.target,
-                        properties.join(", ")
+                        target_names.join(", ")
                     ),
-                    CheckKind::Lifecycle { expire_days } => {
-                        format!("{}: lifecycle expire_days = {expire_days}", c.target)
-                    }
-                    CheckKind::Hnsw { m, ef_construct } => {
-                        format!("{}: hnsw m = {m}, ef_construct = {ef_construct}", c.target)
-                    }
-                    k => format!("{}: {}", c.target, k.name()),
-                };
-                out.push(ConfigCheck {
-                    target: c.target.clone(),
-                    kind,
-                    text,
-                });
+                ));
+                continue;
             }
+            Some(t) if t != owner => {
+                issues.push(src.issue(
+                    &format!("{field}.check"),
+                    format!(
+                        "`{}` is a {} check but target `{}` is kind = \"{}\"; valid checks: {}",
+                        c.check,
+                        owner.name(),
+                        c.target,
+                        t.name(),
+                        valid()
+                    ),
+                ));
+                continue;
+            }
+            Some(_) => {}
         }
-    }
-    out
-}
-
-fn parse_kind(
-    src: &SourceFile,
-    field: &str,
-    c: &CheckFile,
-    issues: &mut Vec<InputIssue>,
-) -> Option<CheckKind> {
-    let mut unused = |name: &str, given: bool| {
-        if given {
+        let mut fields = CheckFields {
+            src,
+            field: field.clone(),
+            table: c.fields,
+            issues,
+        };
+        let kind = (store.parse)(&c.check, &mut fields);
+        let left: Vec<String> = fields.table.keys().cloned().collect();
+        for name in left {
             issues.push(src.issue(
                 &format!("{field}.{name}"),
                 format!("does not apply to check `{}`", c.check),
             ));
         }
-    };
-    let (max, min, props, days) = (
-        c.max.is_some(),
-        c.min.is_some(),
-        !c.properties.is_empty(),
-        c.expire_days.is_some(),
-    );
-    if c.check != "hnsw" {
-        unused("m", c.m.is_some());
-        unused("ef_construct", c.ef_construct.is_some());
+        if let Some(kind) = kind {
+            out.push(ConfigCheck {
+                text: format!("{}: {}", c.target, kind.text()),
+                target: c.target,
+                kind,
+            });
+        }
     }
-    let kind = match c.check.as_str() {
-        "pg_stat_statements" | "fk_indexes" | "fts_index" | "fulltext_index" | "versioning"
-        | "bucket_policy" | "int8_quantization" => {
-            unused("max", max);
-            unused("min", min);
-            unused("properties", props);
-            unused("expire_days", days);
-            match c.check.as_str() {
-                "pg_stat_statements" => CheckKind::PgStatStatements,
-                "fk_indexes" => CheckKind::FkIndexes,
-                "fts_index" => CheckKind::FtsIndex,
-                "fulltext_index" => CheckKind::FulltextIndex,
-                "versioning" => CheckKind::Versioning,
-                "int8_quantization" => CheckKind::Int8Quantization,
-                _ => CheckKind::BucketPolicy,
-            }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[[checks]]` entries (TOML) resolved against one target of each kind.
+    fn resolve_text(entries: &str) -> (Vec<ConfigCheck>, Vec<String>) {
+        #[derive(Deserialize)]
+        struct F {
+            checks: Vec<CheckFile>,
         }
-        "slow_query_log" => {
-            unused("min", min);
-            unused("properties", props);
-            unused("expire_days", days);
-            let text = c.max.as_deref().unwrap_or("100ms");
-            match parse_duration(text) {
-                Some(d) => CheckKind::SlowQueryLog {
-                    max_ms: d.as_secs_f64() * 1000.0,
-                },
-                None => {
-                    issues.push(src.issue(
-                        &format!("{field}.max"),
-                        format!("`{text}` is not a duration; write e.g. \"100ms\""),
-                    ));
-                    return None;
-                }
-            }
-        }
-        "cache_hit_ratio" | "index_hit_ratio" => {
-            unused("max", max);
-            unused("properties", props);
-            unused("expire_days", days);
-            let default = if c.check == "cache_hit_ratio" {
-                0.9
-            } else {
-                0.8
+        let src = SourceFile::new("s.toml", entries);
+        let f: F = src.parse().unwrap();
+        let kinds = |t: &str| match t {
+            "pg" => Some(TargetKind::Postgres),
+            "neo" => Some(TargetKind::Neo4j),
+            "s3" => Some(TargetKind::S3),
+            "qd" => Some(TargetKind::Qdrant),
+            "web" => Some(TargetKind::Http),
+            _ => None,
+        };
+        let mut issues = Vec::new();
+        let out = resolve(&src, f.checks, kinds, &["pg".into()], &mut issues);
+        (out, issues.iter().map(|i| i.to_string()).collect())
+    }
+
+    #[test]
+    fn every_check_a_store_names_is_read_by_it() {
+        for kind in TargetKind::ALL {
+            let Some(store) = of_store(kind) else {
+                continue;
             };
-            let min = c.min.unwrap_or(default);
-            if !(0.0..=1.0).contains(&min) {
-                issues.push(src.issue(
-                    &format!("{field}.min"),
-                    format!("{min} is not a ratio; write a fraction between 0 and 1 (0.9 = 90 %)"),
+            let target = match kind {
+                TargetKind::Postgres => "pg",
+                TargetKind::Neo4j => "neo",
+                TargetKind::S3 => "s3",
+                TargetKind::Qdrant => "qd",
+                TargetKind::Http => continue,
+            };
+            for name in store.names {
+                let extra = match *name {
+                    "property_indexes" => "\nproperties = [\"L.p\"]",
+                    "lifecycle" => "\nexpire_days = 90",
+                    _ => "",
+                };
+                let (out, issues) = resolve_text(&format!(
+                    "[[checks]]\ntarget = \"{target}\"\ncheck = \"{name}\"{extra}\n"
                 ));
-                return None;
-            }
-            if c.check == "cache_hit_ratio" {
-                CheckKind::CacheHitRatio { min }
-            } else {
-                CheckKind::IndexHitRatio { min }
-            }
-        }
-        "property_indexes" => {
-            unused("max", max);
-            unused("min", min);
-            unused("expire_days", days);
-            let bad: Vec<&String> = c
-                .properties
-                .iter()
-                .filter(|p| {
-                    let mut parts = p.split('.');
-                    let ok = |s: Option<&str>| {
-                        s.is_some_and(|s| {
-                            !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_')
-                        })
-                    };
-                    !(ok(parts.next()) && ok(parts.next()) && parts.next().is_none())
-                })
-                .collect();
-            if c.properties.is_empty() || !bad.is_empty() {
-                issues.push(src.issue(
-                    &format!("{field}.properties"),
-                    "list the indexed properties as \"Label.property\", e.g. properties = [\"TunebenchUser.handle\"]",
-                ));
-                return None;
-            }
-            CheckKind::PropertyIndexes {
-                properties: c.properties.clone(),
+                assert!(issues.is_empty(), "{name}: {issues:?}");
+                assert_eq!(out.len(), 1, "{name}");
+                assert_eq!(out[0].kind.store(), kind, "{name}");
+                assert!(
+                    out[0].text.starts_with(&format!("{target}: {name}")),
+                    "{}",
+                    out[0].text
+                );
+                assert!(store.help.contains(name), "{name} missing from the help");
             }
         }
-        "hnsw" => {
-            unused("max", max);
-            unused("min", min);
-            unused("properties", props);
-            unused("expire_days", days);
-            CheckKind::Hnsw {
-                m: c.m.unwrap_or(16),
-                ef_construct: c.ef_construct.unwrap_or(100),
-            }
+    }
+
+    #[test]
+    fn results_files_keep_the_shape_of_a_check() {
+        for (json, kind) in [
+            (
+                r#"{"check":"slow_query_log","max_ms":100.0}"#,
+                TargetKind::Postgres,
+            ),
+            (r#"{"check":"fk_indexes"}"#, TargetKind::Postgres),
+            (
+                r#"{"check":"property_indexes","properties":["L.p"]}"#,
+                TargetKind::Neo4j,
+            ),
+            (r#"{"check":"lifecycle","expire_days":90}"#, TargetKind::S3),
+            (
+                r#"{"check":"hnsw","m":16,"ef_construct":100}"#,
+                TargetKind::Qdrant,
+            ),
+        ] {
+            let k: CheckKind = serde_json::from_str(json).unwrap();
+            assert_eq!(k.store(), kind, "{json}");
+            let back: serde_json::Value = serde_json::to_value(&k).unwrap();
+            let want: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert_eq!(back, want);
         }
-        "lifecycle" => {
-            unused("max", max);
-            unused("min", min);
-            unused("properties", props);
-            match c.expire_days {
-                Some(d) if d >= 1 => CheckKind::Lifecycle { expire_days: d },
-                _ => {
-                    issues.push(src.issue(
-                        &format!("{field}.expire_days"),
-                        "is required: the days after which the rule must expire objects, e.g. 90",
-                    ));
-                    return None;
-                }
-            }
-        }
-        other => {
-            issues.push(src.issue(
-                &format!("{field}.check"),
-                format!("unknown check `{other}`; valid: {VALID}"),
-            ));
-            return None;
-        }
-    };
-    Some(kind)
+        assert!(serde_json::from_str::<CheckKind>(r#"{"check":"nope"}"#).is_err());
+        assert!(serde_json::from_str::<CheckKind>(r#"{"check":"hnsw","m":16}"#).is_err());
+    }
+
+    #[test]
+    fn wrong_fields_kinds_and_names_are_located() {
+        let (out, issues) = resolve_text(
+            "[[checks]]\ntarget = \"pg\"\ncheck = \"fk_indexes\"\nmin = 0.5\n\n\
+             [[checks]]\ntarget = \"pg\"\ncheck = \"hnsw\"\n\n\
+             [[checks]]\ntarget = \"web\"\ncheck = \"versioning\"\n\n\
+             [[checks]]\ntarget = \"qd\"\ncheck = \"hnsw\"\nm = -1\n\n\
+             [[checks]]\ntarget = \"pg\"\ncheck = \"cache_hit_ratio\"\nmin = 2.0\n\n\
+             [[checks]]\ntarget = \"nowhere\"\ncheck = \"fk_indexes\"\n",
+        );
+        let all = issues.join("\n");
+        assert_eq!(issues.len(), 6, "{all}");
+        assert!(issues[0].contains("checks[0].min") && issues[0].contains("does not apply"));
+        assert!(issues[1].contains("is a qdrant check but target `pg`"));
+        assert!(issues[2].contains("is a s3 check but target `web`"));
+        assert!(issues[3].contains("checks[3].m") && issues[3].contains("out of range"));
+        assert!(issues[4].contains("checks[4].min") && issues[4].contains("not a ratio"));
+        assert!(issues[5].contains("checks[5].target"));
+        // The out-of-range m takes its default; only the valid entries are kept.
+        assert_eq!(out.len(), 2, "{out:?}");
+    }
 }

@@ -36,6 +36,9 @@ pub trait Store: Sized {
     /// The target's own options (the store's arm of [`model::TargetOptions`], `()` when it
     /// takes none).
     type TargetOptions: TryFrom<model::TargetOptions, Error = model::TargetOptions>;
+    /// One configuration check of this store (its arm of [`CheckKind`]; `Infallible` for a
+    /// store without checks).
+    type Check: TryFrom<CheckKind, Error = CheckKind>;
     /// One operation of a workload on this store (the store's arm of [`OpDef`]).
     type Op: TryFrom<OpDef, Error = OpDef>;
     /// A profile file's contents for this store (its arm of [`ProfileDef`]).
@@ -156,13 +159,8 @@ pub trait Store: Sized {
     /// this profile's measured-phase evidence, absent under `tunebench check`.
     async fn check(
         &self,
-        check: &CheckKind,
+        check: &Self::Check,
         datasets: &[&Dataset],
         evidence: Option<&Self::Evidence>,
-    ) -> Result<CheckOutcome> {
-        let _ = (datasets, evidence);
-        Ok(CheckOutcome::not_evaluated(format!(
-            "`{check:?}` is not implemented for this store"
-        )))
-    }
+    ) -> Result<CheckOutcome>;
 }

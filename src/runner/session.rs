@@ -337,7 +337,17 @@ impl<S: Store + 'static> Connected for Session<S> {
         profile: Option<&'a str>,
     ) -> LocalBoxFuture<'a, Result<CheckOutcome>> {
         let evidence = profile.and_then(|p| self.evidence.get(p));
-        Box::pin(self.store.check(check, datasets, evidence))
+        Box::pin(async move {
+            // Resolved against this target's kind, so the check is one of its store's.
+            let check = S::Check::try_from(check.clone()).map_err(|c| {
+                Error::Usage(format!(
+                    "check `{}` is not one of a {} target's",
+                    c.text(),
+                    self.target.kind.name()
+                ))
+            })?;
+            self.store.check(&check, datasets, evidence).await
+        })
     }
 
     fn take_evidence(&mut self, profile: &str) -> Option<Evidence> {

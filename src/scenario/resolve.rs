@@ -62,7 +62,7 @@ pub(super) fn resolve(
     let target_names: Vec<String> = targets.keys().cloned().collect();
     let checks = crate::backend::checks::resolve(
         src,
-        &file.checks,
+        file.checks,
         |t| targets.get(t).map(|t: &Target| t.kind),
         &target_names,
         issues,

@@ -68,6 +68,7 @@ impl HttpStore {
 pub enum NoProfile {}
 
 impl Store for HttpStore {
+    type Check = std::convert::Infallible;
     type TargetOptions = ();
     type Op = HttpOp;
     type Profile = Infallible;
@@ -264,5 +265,14 @@ impl Store for HttpStore {
     async fn close_workers(_: ()) -> u32 {
         // reqwest's pool has no checkout to leak; dropped clients close their connections.
         0
+    }
+
+    async fn check(
+        &self,
+        check: &std::convert::Infallible,
+        _datasets: &[&Dataset],
+        _evidence: Option<&HttpEvidence>,
+    ) -> Result<crate::backend::facts::CheckOutcome> {
+        match *check {}
     }
 }

@@ -1,11 +1,82 @@
 //! Configuration checks on Neo4j, from SHOW INDEXES and the profiled plans.
 
 use neo4rs::query;
+use serde::{Deserialize, Serialize};
 
 use super::{Bolt, rows};
-use crate::backend::checks::CheckKind;
+use crate::backend::checks::CheckFields;
 use crate::backend::facts::CheckOutcome;
 use crate::backend::neo4j::NeoEvidence;
+
+/// Neo4j's configuration checks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "check", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NeoCheck {
+    /// An online index on each `Label.property`.
+    PropertyIndexes { properties: Vec<String> },
+    /// At least one online full-text index.
+    FulltextIndex,
+    /// Index anchors / all anchors of the profiled plans (needs a run).
+    IndexHitRatio { min: f64 },
+}
+
+pub const CHECK_NAMES: &[&str] = &["property_indexes", "fulltext_index", "index_hit_ratio"];
+pub const CHECK_HELP: &str = "property_indexes (properties), fulltext_index, index_hit_ratio (min)";
+
+/// Reads a `[[checks]]` entry named `name` (one of `CHECK_NAMES`).
+pub fn parse_check(name: &str, f: &mut CheckFields<'_>) -> Option<NeoCheck> {
+    Some(match name {
+        "fulltext_index" => NeoCheck::FulltextIndex,
+        "index_hit_ratio" => NeoCheck::IndexHitRatio {
+            min: f.ratio("min", 0.8)?,
+        },
+        "property_indexes" => {
+            let properties = f.strings("properties").unwrap_or_default();
+            let ok = |s: Option<&str>| {
+                s.is_some_and(|s| {
+                    !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+                })
+            };
+            let bad = properties.iter().any(|p| {
+                let mut parts = p.split('.');
+                !(ok(parts.next()) && ok(parts.next()) && parts.next().is_none())
+            });
+            if properties.is_empty() || bad {
+                f.problem(
+                    "properties",
+                    "list the indexed properties as \"Label.property\", e.g. properties = [\"TunebenchUser.handle\"]",
+                );
+                return None;
+            }
+            NeoCheck::PropertyIndexes { properties }
+        }
+        _ => return None,
+    })
+}
+
+impl NeoCheck {
+    /// What passing means, in words.
+    pub fn expected(&self) -> String {
+        match self {
+            NeoCheck::PropertyIndexes { properties } => {
+                format!("online index on {}", properties.join(", "))
+            }
+            NeoCheck::FulltextIndex => "an online full-text index".into(),
+            NeoCheck::IndexHitRatio { min } => format!("index hit ratio >= {:.0} %", min * 100.0),
+        }
+    }
+
+    /// How a report names it.
+    pub fn text(&self) -> String {
+        match self {
+            NeoCheck::PropertyIndexes { properties } => {
+                format!("property_indexes on {}", properties.join(", "))
+            }
+            NeoCheck::FulltextIndex => "fulltext_index".into(),
+            NeoCheck::IndexHitRatio { min } => format!("index_hit_ratio >= {:.0} %", min * 100.0),
+        }
+    }
+}
 
 /// An online index: (name, type, labels, properties).
 type IndexRow = (String, String, Vec<String>, Vec<String>);
@@ -34,11 +105,11 @@ async fn online_indexes(bolt: &Bolt) -> Result<Vec<IndexRow>, neo4rs::Error> {
 
 pub async fn check(
     bolt: &Bolt,
-    kind: &CheckKind,
+    kind: &NeoCheck,
     evidence: Option<&NeoEvidence>,
 ) -> Result<CheckOutcome, neo4rs::Error> {
     Ok(match kind {
-        CheckKind::PropertyIndexes { properties } => {
+        NeoCheck::PropertyIndexes { properties } => {
             let idx = online_indexes(bolt).await?;
             let mut missing = Vec::new();
             let mut found = Vec::new();
@@ -61,7 +132,7 @@ pub async fn check(
                 if missing.is_empty() { found } else { missing },
             )
         }
-        CheckKind::FulltextIndex => {
+        NeoCheck::FulltextIndex => {
             let ft: Vec<String> = online_indexes(bolt)
                 .await?
                 .into_iter()
@@ -78,7 +149,7 @@ pub async fn check(
                 Vec::new(),
             )
         }
-        CheckKind::IndexHitRatio { min } => match evidence {
+        NeoCheck::IndexHitRatio { min } => match evidence {
             Some(e) => match e.index_hit_ratio {
                 Some(r) => CheckOutcome::judged(
                     r >= *min,
@@ -92,8 +163,5 @@ pub async fn check(
             },
             _ => CheckOutcome::not_evaluated("needs the PROFILE plans of a run (`tunebench run`)"),
         },
-        other => {
-            CheckOutcome::not_evaluated(format!("`{}` is not a Neo4j check", other.expected()))
-        }
     })
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use neo4rs::{BoltType, ConfigBuilder, Graph as Bolt, Query, Row, query};
 use rand_chacha::ChaCha8Rng;
 
+pub use checks::{CHECK_HELP, CHECK_NAMES, NeoCheck, parse_check};
 pub use evidence::{IndexUsage, NeoEvidence};
 pub use profile::AppliedNeoProfile;
 pub use store::NeoStore;

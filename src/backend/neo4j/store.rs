@@ -113,6 +113,7 @@ impl NeoStore {
 }
 
 impl Store for NeoStore {
+    type Check = super::NeoCheck;
     type Op = CypherOp;
     type TargetOptions = NeoTarget;
     type Profile = NeoProfile;
@@ -344,7 +345,7 @@ impl Store for NeoStore {
 
     async fn check(
         &self,
-        check: &crate::backend::checks::CheckKind,
+        check: &super::NeoCheck,
         _datasets: &[&Dataset],
         evidence: Option<&NeoEvidence>,
     ) -> Result<crate::backend::facts::CheckOutcome> {

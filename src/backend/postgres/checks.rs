@@ -1,10 +1,95 @@
 //! Configuration checks on PostgreSQL, read from the catalog and settings.
 
+use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
 
-use crate::backend::checks::CheckKind;
+use crate::backend::checks::CheckFields;
 use crate::backend::facts::CheckOutcome;
 use crate::backend::postgres::PgEvidence;
+
+/// PostgreSQL's configuration checks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "check", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PgCheck {
+    /// The extension exists in the database and is preloaded.
+    PgStatStatements,
+    /// Every foreign key in the datasets' schemas has an index whose leading columns are the
+    /// key's columns.
+    FkIndexes,
+    /// `log_min_duration_statement` is on and at most `max_ms`.
+    SlowQueryLog { max_ms: f64 },
+    /// Buffer cache hit ratio over the measured phases (cumulative since the statistics
+    /// reset under `tunebench check`).
+    CacheHitRatio { min: f64 },
+    /// A GIN index on a tsvector column in the datasets' schemas.
+    FtsIndex,
+}
+
+pub const CHECK_NAMES: &[&str] = &[
+    "pg_stat_statements",
+    "fk_indexes",
+    "slow_query_log",
+    "cache_hit_ratio",
+    "fts_index",
+];
+pub const CHECK_HELP: &str =
+    "pg_stat_statements, fk_indexes, slow_query_log (max), cache_hit_ratio (min), fts_index";
+
+/// Reads a `[[checks]]` entry named `name` (one of `CHECK_NAMES`).
+pub fn parse_check(name: &str, f: &mut CheckFields<'_>) -> Option<PgCheck> {
+    Some(match name {
+        "pg_stat_statements" => PgCheck::PgStatStatements,
+        "fk_indexes" => PgCheck::FkIndexes,
+        "fts_index" => PgCheck::FtsIndex,
+        "slow_query_log" => {
+            let text = f.string("max").unwrap_or_else(|| "100ms".into());
+            match crate::source::parse_duration(&text) {
+                Some(d) => PgCheck::SlowQueryLog {
+                    max_ms: d.as_secs_f64() * 1000.0,
+                },
+                None => {
+                    f.problem(
+                        "max",
+                        format!("`{text}` is not a duration; write e.g. \"100ms\""),
+                    );
+                    return None;
+                }
+            }
+        }
+        "cache_hit_ratio" => PgCheck::CacheHitRatio {
+            min: f.ratio("min", 0.9)?,
+        },
+        _ => return None,
+    })
+}
+
+impl PgCheck {
+    /// What passing means, in words.
+    pub fn expected(&self) -> String {
+        match self {
+            PgCheck::PgStatStatements => {
+                "extension installed and in shared_preload_libraries".into()
+            }
+            PgCheck::FkIndexes => "every foreign key has a supporting index".into(),
+            PgCheck::SlowQueryLog { max_ms } => {
+                format!("log_min_duration_statement between 0 and {max_ms} ms")
+            }
+            PgCheck::CacheHitRatio { min } => format!("cache hit ratio >= {:.0} %", min * 100.0),
+            PgCheck::FtsIndex => "a GIN index on a tsvector column".into(),
+        }
+    }
+
+    /// How a report names it.
+    pub fn text(&self) -> String {
+        match self {
+            PgCheck::PgStatStatements => "pg_stat_statements".into(),
+            PgCheck::FkIndexes => "fk_indexes".into(),
+            PgCheck::SlowQueryLog { max_ms } => format!("slow_query_log <= {max_ms} ms"),
+            PgCheck::CacheHitRatio { min } => format!("cache_hit_ratio >= {:.0} %", min * 100.0),
+            PgCheck::FtsIndex => "fts_index".into(),
+        }
+    }
+}
 
 /// Foreign keys in `schemas` without an index whose leading columns are the key's columns
 /// (in any order): `table (columns) -> referenced table`.
@@ -48,12 +133,12 @@ pub async fn unindexed_foreign_keys(
 
 pub async fn check(
     pool: &PgPool,
-    kind: &CheckKind,
+    kind: &PgCheck,
     schemas: &[String],
     evidence: Option<&PgEvidence>,
 ) -> sqlx::Result<CheckOutcome> {
     Ok(match kind {
-        CheckKind::PgStatStatements => {
+        PgCheck::PgStatStatements => {
             let installed: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')",
             )
@@ -79,7 +164,7 @@ pub async fn check(
                 Vec::new(),
             )
         }
-        CheckKind::FkIndexes => {
+        PgCheck::FkIndexes => {
             let (total, missing) = unindexed_foreign_keys(pool, schemas).await?;
             let actual = if total == 0 {
                 format!("no foreign keys in schema(s) {}", schemas.join(", "))
@@ -88,7 +173,7 @@ pub async fn check(
             };
             CheckOutcome::judged(missing.is_empty(), actual, missing)
         }
-        CheckKind::SlowQueryLog { max_ms } => {
+        PgCheck::SlowQueryLog { max_ms } => {
             let ms: String = sqlx::query_scalar(
                 "SELECT setting FROM pg_settings WHERE name = 'log_min_duration_statement'",
             )
@@ -105,7 +190,7 @@ pub async fn check(
                 Vec::new(),
             )
         }
-        CheckKind::CacheHitRatio { min } => match evidence {
+        PgCheck::CacheHitRatio { min } => match evidence {
             Some(e) => match e.cache_hit_ratio {
                 Some(r) => CheckOutcome::judged(
                     r >= *min,
@@ -147,7 +232,7 @@ pub async fn check(
                 }
             }
         },
-        CheckKind::FtsIndex => {
+        PgCheck::FtsIndex => {
             let found: Vec<String> = sqlx::query_scalar(
                 "SELECT DISTINCT ic.relname::text
                    FROM pg_index i
@@ -175,9 +260,6 @@ pub async fn check(
                 },
                 Vec::new(),
             )
-        }
-        other => {
-            CheckOutcome::not_evaluated(format!("`{}` is not a PostgreSQL check", other.expected()))
         }
     })
 }

@@ -19,6 +19,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
+pub use checks::{CHECK_HELP, CHECK_NAMES, PgCheck, parse_check};
 pub use evidence::{PgEvidence, PgSnapshot, StatementDelta, capture_plan, readiness};
 pub use load::prepare_dataset;
 pub use profile::{AppliedProfile, apply_profile, revert_profile};

@@ -43,6 +43,7 @@ impl PgStore {
 }
 
 impl Store for PgStore {
+    type Check = super::PgCheck;
     type TargetOptions = ();
     type Op = SqlOp;
     type Profile = PgProfile;
@@ -332,7 +333,7 @@ impl Store for PgStore {
 
     async fn check(
         &self,
-        check: &crate::backend::checks::CheckKind,
+        check: &super::PgCheck,
         datasets: &[&Dataset],
         evidence: Option<&PgEvidence>,
     ) -> Result<crate::backend::facts::CheckOutcome> {

@@ -1,14 +1,67 @@
 //! Configuration checks of a Qdrant target, read from its collections.
 
+use serde::{Deserialize, Serialize};
+
 use super::Engine;
+use crate::backend::checks::CheckFields;
+
+/// Qdrant's configuration checks, on the datasets' collections.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "check", rename_all = "snake_case", deny_unknown_fields)]
+pub enum QdrantCheck {
+    /// The collection's HNSW graph has these parameters.
+    Hnsw { m: u32, ef_construct: u32 },
+    /// The collection has int8 scalar quantization.
+    Int8Quantization,
+}
+
+pub const CHECK_NAMES: &[&str] = &["hnsw", "int8_quantization"];
+pub const CHECK_HELP: &str = "hnsw (m, ef_construct), int8_quantization";
+
+/// Reads a `[[checks]]` entry named `name` (one of `CHECK_NAMES`).
+pub fn parse_check(name: &str, f: &mut CheckFields<'_>) -> Option<QdrantCheck> {
+    Some(match name {
+        "int8_quantization" => QdrantCheck::Int8Quantization,
+        "hnsw" => {
+            let m = f.uint("m", u32::MAX);
+            let ef_construct = f.uint("ef_construct", u32::MAX);
+            QdrantCheck::Hnsw {
+                m: m.unwrap_or(16),
+                ef_construct: ef_construct.unwrap_or(100),
+            }
+        }
+        _ => return None,
+    })
+}
+
+impl QdrantCheck {
+    /// What passing means, in words.
+    pub fn expected(&self) -> String {
+        match self {
+            QdrantCheck::Hnsw { m, ef_construct } => {
+                format!("HNSW m = {m}, ef_construct = {ef_construct}")
+            }
+            QdrantCheck::Int8Quantization => "int8 scalar quantization".into(),
+        }
+    }
+
+    /// How a report names it.
+    pub fn text(&self) -> String {
+        match self {
+            QdrantCheck::Hnsw { m, ef_construct } => {
+                format!("hnsw m = {m}, ef_construct = {ef_construct}")
+            }
+            QdrantCheck::Int8Quantization => "int8_quantization".into(),
+        }
+    }
+}
 
 /// Configuration checks on the datasets' collections, read from the engine.
 pub(super) async fn check_collections(
     engine: &Engine,
-    kind: &crate::backend::checks::CheckKind,
+    kind: &QdrantCheck,
     collections: &[String],
 ) -> std::result::Result<crate::backend::facts::CheckOutcome, String> {
-    use crate::backend::checks::CheckKind;
     use crate::backend::facts::CheckOutcome;
     if collections.is_empty() {
         return Ok(CheckOutcome::not_evaluated(
@@ -26,14 +79,14 @@ pub(super) async fn check_collections(
         engine.open_collection(c).await?;
         let m = engine.info(c).await?.managed;
         let (ok, what) = match kind {
-            CheckKind::Hnsw {
+            QdrantCheck::Hnsw {
                 m: want_m,
                 ef_construct,
             } => (
                 m.m == *want_m && m.ef_construct == *ef_construct,
                 format!("{c}: m = {}, ef_construct = {}", m.m, m.ef_construct),
             ),
-            CheckKind::Int8Quantization => (
+            QdrantCheck::Int8Quantization => (
                 m.quantization.is_some(),
                 format!(
                     "{c}: {}",
@@ -44,12 +97,6 @@ pub(super) async fn check_collections(
                     }
                 ),
             ),
-            other => {
-                return Ok(CheckOutcome::not_evaluated(format!(
-                    "`{}` is not a Qdrant check",
-                    other.expected()
-                )));
-            }
         };
         if !ok {
             fails.push(what.clone());

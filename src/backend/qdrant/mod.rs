@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use checks::{CHECK_HELP, CHECK_NAMES, QdrantCheck, parse_check};
 pub use evidence::QdrantEvidence;
 pub use exec::QdrantExecutor;
 pub use server::compatible as server_version_compatible;

@@ -62,6 +62,7 @@ pub struct AppliedQdrantProfile {
 }
 
 impl Store for QdrantStore {
+    type Check = super::QdrantCheck;
     type TargetOptions = ();
     type Op = QdrantOp;
     type Profile = QdrantProfile;
@@ -516,7 +517,7 @@ impl Store for QdrantStore {
 
     async fn check(
         &self,
-        check: &crate::backend::checks::CheckKind,
+        check: &super::QdrantCheck,
         datasets: &[&Dataset],
         _evidence: Option<&QdrantEvidence>,
     ) -> Result<crate::backend::facts::CheckOutcome> {

@@ -1,18 +1,75 @@
 //! Configuration checks on an S3 bucket, read back with the bucket configuration calls.
 
 use aws_sdk_s3::Client;
+use serde::{Deserialize, Serialize};
 
 use super::bucket;
-use crate::backend::checks::CheckKind;
+use crate::backend::checks::CheckFields;
 use crate::backend::facts::CheckOutcome;
 use crate::backend::model::Target;
 use crate::error::Result;
+
+/// S3's configuration checks, on the datasets' buckets.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "check", rename_all = "snake_case", deny_unknown_fields)]
+pub enum S3Check {
+    /// Bucket versioning is Enabled.
+    Versioning,
+    /// A lifecycle rule expires current objects after exactly `expire_days`.
+    Lifecycle { expire_days: i32 },
+    /// A bucket policy is set.
+    BucketPolicy,
+}
+
+pub const CHECK_NAMES: &[&str] = &["versioning", "lifecycle", "bucket_policy"];
+pub const CHECK_HELP: &str = "versioning, lifecycle (expire_days), bucket_policy";
+
+/// Reads a `[[checks]]` entry named `name` (one of `CHECK_NAMES`).
+pub fn parse_check(name: &str, f: &mut CheckFields<'_>) -> Option<S3Check> {
+    Some(match name {
+        "versioning" => S3Check::Versioning,
+        "bucket_policy" => S3Check::BucketPolicy,
+        "lifecycle" => match f.int("expire_days").map(i32::try_from) {
+            Some(Ok(d)) if d >= 1 => S3Check::Lifecycle { expire_days: d },
+            _ => {
+                f.problem(
+                    "expire_days",
+                    "is required: the days after which the rule must expire objects, e.g. 90",
+                );
+                return None;
+            }
+        },
+        _ => return None,
+    })
+}
+
+impl S3Check {
+    /// What passing means, in words.
+    pub fn expected(&self) -> String {
+        match self {
+            S3Check::Versioning => "bucket versioning Enabled".into(),
+            S3Check::Lifecycle { expire_days } => {
+                format!("a lifecycle rule expiring objects after {expire_days} days")
+            }
+            S3Check::BucketPolicy => "a bucket policy is set".into(),
+        }
+    }
+
+    /// How a report names it.
+    pub fn text(&self) -> String {
+        match self {
+            S3Check::Versioning => "versioning".into(),
+            S3Check::Lifecycle { expire_days } => format!("lifecycle expire_days = {expire_days}"),
+            S3Check::BucketPolicy => "bucket_policy".into(),
+        }
+    }
+}
 
 pub async fn check(
     client: &Client,
     target: &Target,
     buckets: &[String],
-    kind: &CheckKind,
+    kind: &S3Check,
 ) -> Result<CheckOutcome> {
     if buckets.is_empty() {
         return Ok(CheckOutcome::not_evaluated(
@@ -28,11 +85,11 @@ pub async fn check(
         }
         let c = bucket::read_config(client, target, b).await?;
         let (ok, what) = match kind {
-            CheckKind::Versioning => (
+            S3Check::Versioning => (
                 c.versioning == "Enabled",
                 format!("versioning {}", c.versioning),
             ),
-            CheckKind::Lifecycle { expire_days } => {
+            S3Check::Lifecycle { expire_days } => {
                 let rules: Vec<String> = c
                     .lifecycle
                     .iter()
@@ -55,7 +112,7 @@ pub async fn check(
                     },
                 )
             }
-            CheckKind::BucketPolicy => (
+            S3Check::BucketPolicy => (
                 c.policy.is_some(),
                 if c.policy.is_some() {
                     "policy set".into()
@@ -63,12 +120,6 @@ pub async fn check(
                     "no policy".into()
                 },
             ),
-            other => {
-                return Ok(CheckOutcome::not_evaluated(format!(
-                    "`{}` is not an S3 check",
-                    other.expected()
-                )));
-            }
         };
         seen.push(format!("{b}: {what}"));
         if !ok {

@@ -20,6 +20,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 pub use bucket::AppliedS3;
+pub use checks::{CHECK_HELP, CHECK_NAMES, S3Check, parse_check};
 pub use evidence::{BucketConfig, S3Evidence, SeriesPoint, TtfbSummary};
 pub use exec::S3Exec;
 pub use store::S3Store;

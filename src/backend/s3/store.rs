@@ -91,6 +91,7 @@ impl S3Store {
 }
 
 impl Store for S3Store {
+    type Check = super::S3Check;
     type TargetOptions = super::spec::S3Target;
     type Op = S3Op;
     type Profile = S3Profile;
@@ -493,7 +494,7 @@ impl Store for S3Store {
 
     async fn check(
         &self,
-        check: &crate::backend::checks::CheckKind,
+        check: &super::S3Check,
         datasets: &[&Dataset],
         _evidence: Option<&S3Evidence>,
     ) -> Result<crate::backend::facts::CheckOutcome> {
