@@ -14,6 +14,7 @@ pub mod neo4j;
 pub mod postgres;
 pub mod qdrant;
 pub mod s3;
+mod target;
 
 use std::sync::Arc;
 use std::time::Duration;
