@@ -14,14 +14,20 @@ use crate::host::HostLoad;
 /// The shares of all cores' time busy with other work may differ by at most this
 /// (0.15 = 15 percentage points; 0.3 of a core on 2 cores).
 pub const OTHER_DELTA: f64 = 0.15;
+/// Other work above this share of all cores' time on either side: the runs competed with it,
+/// and between two runs that contention moves latencies more than one run's trials show (an
+/// A/A pair under one busy core on 2 cores, about 37 % other work: p50 +26 % [+14, +42],
+/// throughput -15 %, both called regressions).
+pub const OTHER_MAX: f64 = 0.25;
 /// CPU steal above this on either side: the hypervisor took time the runs cannot account for.
 pub const STEAL_MAX: f64 = 0.05;
 
 /// The bound in words, for the comparison and its reader.
 pub fn bound() -> String {
     format!(
-        "host conditions differ when the shares of CPU time used by other work (neither tunebench nor the measured server) differ by more than {:.0} points, or steal exceeds {:.0} % on either side",
+        "host conditions differ when the shares of CPU time used by other work (neither tunebench nor the measured server) differ by more than {:.0} points or exceed {:.0} % on either side, or steal exceeds {:.0} % on either side",
         OTHER_DELTA * 100.0,
+        OTHER_MAX * 100.0,
         STEAL_MAX * 100.0
     )
 }
@@ -80,7 +86,7 @@ pub fn other_work_known(before: Option<HostLoad>, after: Option<HostLoad>) -> bo
 pub fn check_loads(b: &HostLoad, a: &HostLoad) -> HostCheck {
     let mut why = Vec::new();
     if let (Some(ob), Some(oa)) = (b.other_busy, a.other_busy)
-        && (oa - ob).abs() > OTHER_DELTA
+        && ((oa - ob).abs() > OTHER_DELTA || ob > OTHER_MAX || oa > OTHER_MAX)
     {
         why.push(format!(
             "other work {:.0} % vs {:.0} %",
@@ -140,6 +146,15 @@ mod tests {
                 &load(1.0, 0.5, 0.0, Some(0.24))
             ),
             HostCheck::Comparable
+        );
+        // The same busy core on both sides (an A/A pair under a `yes` burner): alike, but
+        // too loaded for a verdict.
+        assert_eq!(
+            check_loads(
+                &load(1.0, 0.9, 0.0, Some(0.37)),
+                &load(1.0, 0.9, 0.0, Some(0.36))
+            ),
+            HostCheck::Differs("other work 37 % vs 36 %".into())
         );
         // Other work unknown on a side (server not found): only steal is judged.
         assert_eq!(
