@@ -445,6 +445,17 @@ impl TargetKind {
         }
     }
 
+    /// What is wrong with a workload on this kind that can be told without a server, as
+    /// (field under the workload, message): e.g. a sweep value the store cannot take.
+    pub fn workload_problems(self, w: &WorkloadProbe<'_>) -> Vec<(String, String)> {
+        match self {
+            TargetKind::Qdrant => super::qdrant::spec::workload_problems(w),
+            TargetKind::Postgres | TargetKind::Neo4j | TargetKind::S3 | TargetKind::Http => {
+                Vec::new()
+            }
+        }
+    }
+
     /// Reads a workload file's ops for this store.
     pub fn load_ops(self, src: &crate::source::SourceFile) -> Result<WorkloadDef> {
         match self {
@@ -475,3 +486,12 @@ pub use super::target::{TargetFields, run_restart_command, target_error};
 #[cfg(test)]
 #[path = "model_tests.rs"]
 mod tests;
+
+/// A workload as `tunebench validate` sees it, for a store's own checks.
+pub struct WorkloadProbe<'a> {
+    pub ops: Vec<&'a OpDef>,
+    /// The dataset's vectors come from files (no generator for fresh points).
+    pub dataset_from_files: bool,
+    /// The sweep's setting and its values, as the workers would be given them.
+    pub sweep: Option<(&'a str, Vec<String>)>,
+}

@@ -165,9 +165,6 @@ struct SweepFile {
     min_recall: f64,
 }
 
-/// Search parameters a sweep on a qdrant target can vary (per request, nothing to revert).
-pub const QDRANT_SWEEPS: [&str; 2] = ["hnsw_ef", "oversampling"];
-
 fn default_min_recall() -> f64 {
     0.95
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::resolve::{referenced_file_exists, valid_name};
 use super::*;
+use crate::backend::model::WorkloadProbe;
 use crate::dataset::DatasetSpec;
 use crate::error::Error;
 use crate::error::InputIssue;
@@ -162,6 +163,25 @@ pub(super) fn resolve_workloads(
                 }
             }
         }
+        if let Some(t) = targets.get(&w.target) {
+            let probe = WorkloadProbe {
+                ops: ops.iter().map(|o| &o.def).collect(),
+                dataset_from_files: w
+                    .dataset
+                    .as_ref()
+                    .and_then(|d| datasets.get(d))
+                    .is_some_and(
+                        |d| matches!(&d.spec, DatasetSpec::Vectors(v) if v.vectors_file.is_some()),
+                    ),
+                sweep: w.sweep.as_ref().map(|sw| {
+                    let values = sw.values.iter().map(|v| v.resolve(0)).collect();
+                    (sw.setting.as_str(), values)
+                }),
+            };
+            for (at, message) in t.kind.workload_problems(&probe) {
+                issues.push(src.issue(&format!("{field}.{at}"), message));
+            }
+        }
         if let Some(k) = w.k {
             let k_max = w
                 .dataset
@@ -208,18 +228,6 @@ pub(super) fn resolve_workloads(
                     issues.push(src.issue(
                         &format!("{field}.sweep.setting"),
                         "must be a setting name (letters, digits, _ and .), e.g. hnsw.ef_search",
-                    ));
-                }
-                if targets.get(&workload.target).map(|t| t.kind) == Some(TargetKind::Qdrant)
-                    && !QDRANT_SWEEPS.contains(&sw.setting.as_str())
-                {
-                    issues.push(src.issue(
-                        &format!("{field}.sweep.setting"),
-                        format!(
-                            "`{}` is not a Qdrant search parameter; valid: {}",
-                            sw.setting,
-                            QDRANT_SWEEPS.join(", ")
-                        ),
                     ));
                 }
                 if !(sw.min_recall > 0.0 && sw.min_recall <= 1.0) {

@@ -86,6 +86,61 @@ async fn a_bad_qdrant_profile_field_is_bad_input_with_file_line_and_field() {
         .unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("valid: hnsw_ef"), "{err}");
+    // A sweep value the parameter cannot take is refused before anything connects, at the
+    // value's line and index.
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "hnsw.ef_search\", values = [10]",
+        "hnsw_ef\", values = [10, 0]",
+    );
+    std::fs::write(&path, text).unwrap();
+    let err = run(&["validate", path.to_str().unwrap()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("workload[0].sweep.values[1]") && msg.contains("1..=100000"),
+        "{msg}"
+    );
+    // Upserts on a dataset read from files: no generator for the fresh points.
+    let vectors = dir.path().join("v.fvecs");
+    let queries = dir.path().join("q.fvecs");
+    for (f, rows) in [(&vectors, 20), (&queries, 5)] {
+        let mut bytes = Vec::new();
+        for r in 0..rows {
+            bytes.extend(4i32.to_le_bytes());
+            for c in 0..4 {
+                bytes.extend(((r * 4 + c) as f32).to_le_bytes());
+            }
+        }
+        std::fs::write(f, bytes).unwrap();
+    }
+    let files_ds = dir.path().join("files.toml");
+    std::fs::write(
+        &files_ds,
+        format!(
+            "kind = \"vectors\"\nschema = \"tunebench_test_q_files\"\nseed = 7\ndimension = 4\nvectors_file = \"{}\"\nqueries_file = \"{}\"\nk_max = 10\n",
+            vectors.display(),
+            queries.display()
+        ),
+    )
+    .unwrap();
+    let p = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let path = scenario(dir.path(), "", &files_ds, &[("baseline", p)]);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "ops = [{ op = \"knn\", weight = 2 }",
+        "ops = [{ op = \"upsert\" }, { op = \"knn\", weight = 2 }",
+    );
+    std::fs::write(&path, text).unwrap();
+    let err = run(&["validate", path.to_str().unwrap()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("workload[0].dataset") && msg.contains("no vectors_file"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]

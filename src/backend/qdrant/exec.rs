@@ -153,24 +153,14 @@ impl Executor for QdrantExecutor {
 
 /// The profile's search parameters with the workload's sweep point, if any, applied.
 pub(super) fn swept(
-    mut spec: SearchSpec,
+    spec: SearchSpec,
     workload: &crate::backend::Workload<super::QdrantStore>,
 ) -> crate::error::Result<SearchSpec> {
     let Some(sw) = &workload.sweep else {
         return Ok(spec);
     };
-    let bad = |e: &dyn std::fmt::Display| {
-        crate::error::Error::Usage(format!(
-            "workload {}: sweep value `{}` for {}: {e}",
-            sw.base, sw.value, sw.setting
-        ))
-    };
-    match sw.setting.as_str() {
-        "hnsw_ef" => spec.hnsw_ef = Some(sw.value.parse().map_err(|e| bad(&e))?),
-        "oversampling" => spec.oversampling = Some(sw.value.parse().map_err(|e| bad(&e))?),
-        other => return Err(bad(&format!("`{other}` is not a Qdrant search parameter"))),
-    }
-    Ok(spec)
+    super::spec::apply_sweep(spec, &sw.setting, &sw.value)
+        .map_err(|e| crate::error::Error::Usage(format!("workload {}: sweep: {e}", sw.base)))
 }
 
 /// What each op of the workload does, and the batch and pool size of its upserts, if any.
@@ -196,4 +186,41 @@ pub(super) fn op_kinds(
         })
         .collect();
     (ops, upsert)
+}
+
+/// The fresh-point pool of a workload with upserts (`upsert`: batch and pool size), with
+/// every fresh point's distance to every query; built off the async workers.
+pub(super) async fn fresh_pool(
+    workload: &crate::backend::Workload<super::QdrantStore>,
+    data: &Arc<QdrantData>,
+    upsert: Option<(u32, Option<u32>)>,
+    k: usize,
+) -> crate::error::Result<Option<Arc<FreshPool>>> {
+    let Some((batch, points)) = upsert else {
+        return Ok(None);
+    };
+    let d = data.clone();
+    let started = std::time::Instant::now();
+    let pool = tokio::task::spawn_blocking(move || FreshPool::for_op(&d.set, batch, points, k))
+        .await
+        .map_err(|e| {
+            crate::error::Error::target(
+                format!("workload {}: preparing fresh points", workload.name),
+                e,
+            )
+        })?
+        .map_err(|e| {
+            crate::error::Error::Usage(format!(
+                "workload {}: upserts of dataset {}: {e}",
+                workload.name,
+                workload.dataset.as_deref().unwrap_or_default()
+            ))
+        })?;
+    tracing::info!(
+        "{}: {} fresh points and their distances to every query in {:.2} s",
+        workload.name,
+        pool.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Some(Arc::new(pool)))
 }

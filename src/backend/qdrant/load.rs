@@ -29,6 +29,43 @@ impl QdrantStore {
         &self.engine
     }
 
+    /// The manifest of collection `c` when it holds exactly this dataset (`hash`, `n`
+    /// points, complete), opened for reuse; a stale or incomplete one of tunebench's own is
+    /// dropped. A collection tunebench did not create is bad input, left alone.
+    pub(super) async fn reusable(
+        &self,
+        dataset: &Dataset,
+        c: &str,
+        hash: &str,
+        n: u64,
+    ) -> Result<Option<Manifest>> {
+        let existing = self.engine.manifest(c).await.map_err(|e| {
+            if e.contains("not created by tunebench") {
+                Error::input(InputIssue::new(&dataset.file, "schema", e))
+            } else {
+                self.fail(&format!("reading collection {c}"), e)
+            }
+        })?;
+        let Some(m) = existing else {
+            return Ok(None);
+        };
+        if m.complete && m.spec_hash == hash {
+            self.engine
+                .open_collection(c)
+                .await
+                .map_err(|e| self.fail(&format!("opening {c}"), e))?;
+            if self.info(c).await?.points == n {
+                return Ok(Some(m));
+            }
+        }
+        tracing::info!("collection {c}: tunebench's own, stale or incomplete: reloading");
+        self.engine
+            .drop_collection(c)
+            .await
+            .map_err(|e| self.fail(&format!("dropping stale {c}"), e))?;
+        Ok(None)
+    }
+
     /// Re-indexes (when the config change needs it) and records the build.
     pub(super) async fn rebuild(
         &mut self,

@@ -246,6 +246,78 @@ pub fn load_profile(path: &Path) -> Result<QdrantProfile> {
     }
 }
 
+/// Search parameters a sweep on a qdrant target can vary (per request, nothing to revert).
+pub const SWEEPS: [&str; 2] = ["hnsw_ef", "oversampling"];
+
+/// `search` with one sweep point applied, or what is wrong with the point, in the same
+/// ranges a profile's `[search]` accepts. `tunebench validate` and the workers both call it,
+/// so a value that would fail at run time fails before anything connects.
+pub fn apply_sweep(
+    mut search: super::SearchSpec,
+    setting: &str,
+    value: &str,
+) -> std::result::Result<super::SearchSpec, String> {
+    match setting {
+        "hnsw_ef" => match value.parse::<u32>() {
+            Ok(ef @ 1..=100_000) => search.hnsw_ef = Some(ef),
+            _ => {
+                return Err(format!(
+                    "hnsw_ef `{value}` must be a whole number in 1..=100000 (e.g. 64)"
+                ));
+            }
+        },
+        "oversampling" => match value.parse::<f64>() {
+            Ok(o) if (1.0..=100.0).contains(&o) => search.oversampling = Some(o),
+            _ => {
+                return Err(format!(
+                    "oversampling `{value}` must be a number in 1.0..=100.0 (e.g. 2.0)"
+                ));
+            }
+        },
+        other => {
+            return Err(format!(
+                "`{other}` is not a Qdrant search parameter; valid: {}",
+                SWEEPS.join(", ")
+            ));
+        }
+    }
+    Ok(search)
+}
+
+/// This store's checks of a workload that need no server: the sweep's setting and values,
+/// and upserts on a dataset read from files.
+pub fn workload_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    if let Some((setting, values)) = &w.sweep {
+        if !SWEEPS.contains(setting) {
+            problems.push((
+                "sweep.setting".to_string(),
+                format!(
+                    "`{setting}` is not a Qdrant search parameter; valid: {}",
+                    SWEEPS.join(", ")
+                ),
+            ));
+        } else {
+            for (j, v) in values.iter().enumerate() {
+                if let Err(e) = apply_sweep(Default::default(), setting, v) {
+                    problems.push((format!("sweep.values[{j}]"), e));
+                }
+            }
+        }
+    }
+    let upserts = w
+        .ops
+        .iter()
+        .any(|o| matches!(o, OpDef::Qdrant(q) if q.upsert.is_some()));
+    if upserts && w.dataset_from_files {
+        problems.push((
+            "dataset".to_string(),
+            crate::dataset::vectors::fresh::FROM_FILES.to_string(),
+        ));
+    }
+    problems
+}
+
 /// What can be told about a profile for `target` without a server.
 pub fn profile_problems(target: &crate::backend::model::Target, has_dataset: bool) -> Vec<String> {
     if has_dataset {

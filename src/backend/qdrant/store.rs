@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Searcher;
-use super::exec::{QdrantExecutor, op_kinds, swept};
+use super::exec::{QdrantExecutor, fresh_pool, op_kinds, swept};
 use super::profile::{search_spec, setting_changes, wanted};
 use super::{Engine, ManagedConfig, SearchSpec};
 use crate::backend::Store;
@@ -20,7 +20,7 @@ use crate::backend::qdrant::spec::{QdrantOp, QdrantProfile};
 use crate::dataset::DatasetSpec;
 use crate::dataset::vectors::VectorSet;
 use crate::dataset::vectors::fresh::FreshPool;
-use crate::error::{Error, InputIssue, Result};
+use crate::error::{Error, Result};
 
 /// This store's workloads and profile files.
 type Workload = crate::backend::model::Workload<QdrantOp>;
@@ -133,32 +133,7 @@ impl Store for QdrantStore {
         let c = spec.schema.clone();
         let hash = dataset.spec.hash();
         let n = set.len() as u64;
-        let existing = self.engine.manifest(&c).await.map_err(|e| {
-            if e.contains("not created by tunebench") {
-                Error::input(InputIssue::new(&dataset.file, "schema", e))
-            } else {
-                self.fail(&format!("reading collection {c}"), e)
-            }
-        })?;
-        let mut reused = None;
-        if let Some(m) = existing {
-            if m.complete && m.spec_hash == hash {
-                self.engine
-                    .open_collection(&c)
-                    .await
-                    .map_err(|e| self.fail(&format!("opening {c}"), e))?;
-                if self.info(&c).await?.points == n {
-                    reused = Some(m);
-                }
-            }
-            if reused.is_none() {
-                tracing::info!("collection {c}: tunebench's own, stale or incomplete: reloading");
-                self.engine
-                    .drop_collection(&c)
-                    .await
-                    .map_err(|e| self.fail(&format!("dropping stale {c}"), e))?;
-            }
-        }
+        let reused = self.reusable(dataset, &c, &hash, n).await?;
         let (upsert, index) = match &reused {
             Some(m) => (
                 m.upsert_seconds.unwrap_or(0.0),
@@ -456,32 +431,7 @@ impl Store for QdrantStore {
         let (ops, upsert) = op_kinds(workload);
         let ops = Arc::new(ops);
         let k = workload.k.unwrap_or(10) as usize;
-        let fresh = match upsert {
-            None => None,
-            Some((batch, points)) => {
-                let d = data.clone();
-                let started = Instant::now();
-                let pool = tokio::task::spawn_blocking(move || {
-                    FreshPool::for_op(&d.set, batch, points, k)
-                })
-                .await
-                .map_err(|e| self.fail("preparing fresh points", e))?
-                .map_err(|e| {
-                    Error::Usage(format!(
-                        "workload {}: upserts of dataset {}: {e}",
-                        workload.name,
-                        workload.dataset.as_deref().unwrap_or_default()
-                    ))
-                })?;
-                tracing::info!(
-                    "{}: {} fresh points and their distances to every query in {:.2} s",
-                    workload.name,
-                    pool.len(),
-                    started.elapsed().as_secs_f64()
-                );
-                Some(Arc::new(pool))
-            }
-        };
+        let fresh = fresh_pool(workload, &data, upsert, k).await?;
         let executors = (0..n)
             .map(|_| QdrantExecutor {
                 searcher: searcher.clone(),

@@ -21,6 +21,9 @@ use super::{FILTERS, VectorSet, generate, payload};
 /// Generator stream of fresh points (0 base, 1 queries, 2 centers, 3 payload).
 const STREAM: u64 = 4;
 
+/// Why a dataset read from files cannot feed upserts (`tunebench validate` says it too).
+pub const FROM_FILES: &str = "upserts draw fresh points from the dataset's generator, and this dataset comes from files; use a generated dataset (no vectors_file) for upsert workloads";
+
 pub struct FreshPool {
     /// Row index of the first fresh point: the dataset's size.
     pub start: usize,
@@ -53,10 +56,7 @@ impl FreshPool {
     /// `k`. Blocking and CPU-heavy: call it off the async workers.
     pub fn new(set: &VectorSet, count: usize, batch: usize, k: usize) -> Result<Self, String> {
         if set.spec().vectors_file.is_some() {
-            return Err(
-                "upserts draw fresh points from the dataset's generator, and this dataset comes from files; use a generated dataset (no vectors_file) for upsert workloads"
-                    .into(),
-            );
+            return Err(FROM_FILES.into());
         }
         let batch = batch.max(1);
         let count = count.max(1).div_ceil(batch) * batch;
