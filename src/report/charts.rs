@@ -10,6 +10,7 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::prelude::*;
 use serde::Serialize;
 
+use super::axes::{Axis, linear_ticks, log_ticks, number, percentile_label};
 use crate::error::{Error, InputIssue, Result};
 use crate::results::{Evidence, Results};
 
@@ -222,22 +223,6 @@ pub fn svg(c: &Chart) -> String {
     out
 }
 
-/// One axis in plotted units: the range, tick positions and how a tick is labelled.
-struct Axis {
-    range: Range<f64>,
-    ticks: Vec<f64>,
-    desc: String,
-    /// Plotted value -> data value (log10 axes plot the exponent).
-    log: bool,
-    label: fn(f64) -> String,
-}
-
-impl Axis {
-    fn to_plot(&self, v: f64) -> f64 {
-        if self.log { v.max(1e-6).log10() } else { v }
-    }
-}
-
 fn latency_axes(c: &Chart) -> (String, Axis, Axis) {
     let x_hi = c
         .lines
@@ -314,54 +299,6 @@ fn throughput_axes(c: &Chart) -> (String, Axis, Axis) {
     };
     let title = format!("{} ({}): payload MB/s per second", c.workload, c.target);
     (title, x, y)
-}
-
-fn percentile_label(nines: f64) -> String {
-    let p = (1.0 - 10f64.powf(-nines)) * 100.0;
-    let s = format!("{p:.3}");
-    format!("p{}", s.trim_end_matches('0').trim_end_matches('.'))
-}
-
-fn number(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        let s = format!("{v:.1}");
-        s.trim_end_matches(".0").to_string()
-    } else {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').to_string()
-    }
-}
-
-/// 1, 2, 5 x 10^k between 10^lo and 10^hi (as exponents); decades only if that is too many.
-fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let decades: Vec<f64> = (lo as i32..=hi as i32).map(f64::from).collect();
-    if decades.len() > 5 {
-        return decades;
-    }
-    decades
-        .iter()
-        .flat_map(|d| [1.0f64, 2.0, 5.0].map(|m| d + m.log10()))
-        .filter(|t| *t <= hi + 1e-9)
-        .collect()
-}
-
-/// About six round ticks (1, 2 or 5 x 10^k apart) from 0 to `hi`.
-fn linear_ticks(hi: f64) -> Vec<f64> {
-    let raw = hi / 6.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * mag)
-        .min_by(|a, b| (a / raw).ln().abs().total_cmp(&(b / raw).ln().abs()))
-        .unwrap_or(mag);
-    (0..)
-        .map(|i| f64::from(i) * step)
-        .take_while(|t| *t <= hi + 1e-9)
-        .collect()
 }
 
 fn draw(
@@ -488,17 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn labels_and_ticks() {
-        assert_eq!(percentile_label(1.0), "p90");
-        assert_eq!(percentile_label(3.0), "p99.9");
-        assert_eq!(percentile_label(2f64.log10()), "p50");
-        assert_eq!(percentile_label(0.0), "p0");
-        assert_eq!(
-            linear_ticks(13.0),
-            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]
-        );
-        let lt = log_ticks(-1.0, 1.0);
-        assert_eq!(lt.len(), 7, "{lt:?}"); // 0.1 0.2 0.5 1 2 5 10
+    fn file_names_are_safe() {
         assert_eq!(file_safe("a/b c"), "a_b_c");
     }
 }

@@ -1,6 +1,7 @@
 //! The markdown report: a tera template over a context built from results.json. The context
 //! holds only what was measured (or computed by `compare`), never invented figures.
 
+mod axes;
 pub mod charts;
 pub mod comparison;
 pub mod html;

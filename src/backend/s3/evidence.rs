@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics as hdr;
+
 /// MinIO / S3 evidence: the server's Prometheus counters around the measured phases, the
 /// bucket configuration as applied, time to first byte and the per-second throughput.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -112,5 +114,69 @@ impl crate::backend::evidence::StoreEvidence for S3Evidence {
             lines.push(("metrics".into(), n.clone()));
         }
         lines
+    }
+}
+
+/// What the store reads right before and right after a measured phase.
+pub struct S3Snapshot {
+    pub(super) workload: String,
+    pub(super) metrics: Result<BTreeMap<String, f64>, String>,
+    pub(super) series: Vec<(u64, u64)>,
+    pub(super) ttfb: Vec<(String, hdrhistogram::Histogram<u64>)>,
+    pub(super) scratch: Option<(u64, u64)>,
+    pub(super) aborted: u64,
+}
+
+impl S3Evidence {
+    /// Folds one measured phase (`before` and `after` it) into the evidence: metrics, the
+    /// per-second series, merged TTFB histograms, scratch counts and aborted uploads.
+    pub(super) fn accumulate(&mut self, after: &S3Snapshot, before: &S3Snapshot) {
+        match (&before.metrics, &after.metrics) {
+            (Ok(b), Ok(a)) => {
+                if self.metrics_before.is_empty() {
+                    self.metrics_before = b.clone();
+                }
+                self.metrics_after = a.clone();
+            }
+            (Err(m), _) | (_, Err(m)) => self.metrics_note = Some(m.clone()),
+        }
+        for (i, (bytes, ops)) in after.series.iter().enumerate() {
+            self.throughput_series.push(SeriesPoint {
+                workload: after.workload.clone(),
+                second: i as u32,
+                bytes: *bytes,
+                ops: *ops,
+            });
+        }
+        for (op, h) in &after.ttfb {
+            let existing = self
+                .ttfb
+                .iter_mut()
+                .find(|t| t.workload == after.workload && &t.op == op);
+            let mut merged = existing
+                .as_ref()
+                .and_then(|t| hdr::decode(&t.histogram).ok())
+                .unwrap_or_else(hdr::new_histogram);
+            hdr::merge(&mut merged, h);
+            let s = hdr::LatencySummary::of(&merged);
+            let summary = TtfbSummary {
+                workload: after.workload.clone(),
+                op: op.clone(),
+                count: merged.len(),
+                p50_ms: s.p50,
+                p99_ms: s.p99,
+                max_ms: s.max,
+                histogram: hdr::encode(&merged),
+            };
+            match existing {
+                Some(t) => *t = summary,
+                None => self.ttfb.push(summary),
+            }
+        }
+        if let Some((v, o)) = after.scratch {
+            self.scratch_versions = Some(v);
+            self.scratch_objects = Some(o);
+        }
+        self.uploads_aborted += after.aborted + before.aborted;
     }
 }

@@ -7,6 +7,7 @@ mod evidence;
 mod exec;
 mod journal;
 mod metrics;
+mod profile;
 mod server;
 pub mod spec;
 mod store;
@@ -19,10 +20,10 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-pub use bucket::AppliedS3;
 pub use checks::{CHECK_HELP, CHECK_NAMES, S3Check, parse_check};
 pub use evidence::{BucketConfig, S3Evidence, SeriesPoint, TtfbSummary};
 pub use exec::S3Exec;
+pub use profile::AppliedS3;
 pub use store::S3Store;
 
 use crate::backend::model::Target;

@@ -5,21 +5,22 @@ use std::time::Duration;
 
 use aws_sdk_s3::Client;
 
-use super::bucket::{self, AppliedS3};
+use super::bucket;
+use super::evidence::S3Snapshot;
 use super::exec::{Op, Ops, S3Exec};
 use super::metrics::{Recorder, scrape};
+use super::profile::{self, AppliedS3};
 use super::target_error;
 use crate::backend::Store;
 use crate::backend::facts::{
     DatasetReport, PoolReport, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
 };
 use crate::backend::model::{Dataset, Target};
+use crate::backend::s3::S3Evidence;
 use crate::backend::s3::spec::{S3Op, S3Profile};
-use crate::backend::s3::{S3Evidence, SeriesPoint, TtfbSummary};
 use crate::dataset::DatasetSpec;
 use crate::dataset::objects::{ObjectSet, SCRATCH_PREFIX};
 use crate::error::{Error, Result};
-use crate::metrics as hdr;
 use crate::source::parse_size;
 
 /// This store's workloads and profile files.
@@ -35,15 +36,6 @@ pub struct S3Store {
     tuning: crate::backend::s3::spec::S3Profile,
     /// The bucket of the dataset (one per target).
     bucket: Option<String>,
-}
-
-pub struct S3Snapshot {
-    workload: String,
-    metrics: Result<std::collections::BTreeMap<String, f64>, String>,
-    series: Vec<(u64, u64)>,
-    ttfb: Vec<(String, hdrhistogram::Histogram<u64>)>,
-    scratch: Option<(u64, u64)>,
-    aborted: u64,
 }
 
 fn empty_tuning() -> S3Profile {
@@ -186,9 +178,9 @@ impl Store for S3Store {
             None => None,
         };
         let before = bucket::read_config(&self.client, &self.target, &bucket).await?;
-        let want = bucket::wanted(&before, &p);
+        let want = profile::wanted(&before, &p);
         let planned = AppliedS3 {
-            changes: bucket::changes(&self.target, &name, &p, &before, &want),
+            changes: profile::changes(&self.target, &name, &p, &before, &want),
             before: before.clone(),
             applied: want.clone(),
             server,
@@ -220,7 +212,7 @@ impl Store for S3Store {
             let bucket_back = bucket::write_config(
                 &self.client,
                 &self.target,
-                &bucket::restored(&before, &want),
+                &profile::restored(&before, &want),
             )
             .await
             .is_ok();
@@ -230,8 +222,8 @@ impl Store for S3Store {
             return Err(e);
         }
         let after = bucket::read_config(&self.client, &self.target, &bucket).await?;
-        let diff = bucket::differences(&want, &after);
-        let mut changes = bucket::changes(&self.target, &name, &p, &before, &after);
+        let diff = profile::differences(&want, &after);
+        let mut changes = profile::changes(&self.target, &name, &p, &before, &after);
         if let Some(s) = &server {
             changes.settings.push(crate::backend::facts::SettingChange {
                 name: "MINIO_STORAGE_CLASS_STANDARD (parity of new objects)".into(),
@@ -276,10 +268,10 @@ impl Store for S3Store {
         let bucket = applied.before.bucket.clone();
         // Workload scratch objects (and their versions) are ours; the dataset stays.
         bucket::purge(&self.client, &self.target, &bucket, SCRATCH_PREFIX).await?;
-        let want = bucket::restored(&applied.before, &applied.applied);
+        let want = profile::restored(&applied.before, &applied.applied);
         bucket::write_config(&self.client, &self.target, &want).await?;
         let got = bucket::read_config(&self.client, &self.target, &bucket).await?;
-        let mut mismatches = bucket::differences(&want, &got);
+        let mut mismatches = profile::differences(&want, &got);
         if let Some(s) = &applied.server {
             mismatches.extend(super::server::revert(&self.target, &self.options, s).await?);
         }
@@ -395,53 +387,7 @@ impl Store for S3Store {
     }
 
     fn accumulate(after: &S3Snapshot, before: &S3Snapshot, ev: &mut S3Evidence) {
-        match (&before.metrics, &after.metrics) {
-            (Ok(b), Ok(a)) => {
-                if ev.metrics_before.is_empty() {
-                    ev.metrics_before = b.clone();
-                }
-                ev.metrics_after = a.clone();
-            }
-            (Err(m), _) | (_, Err(m)) => ev.metrics_note = Some(m.clone()),
-        }
-        for (i, (bytes, ops)) in after.series.iter().enumerate() {
-            ev.throughput_series.push(SeriesPoint {
-                workload: after.workload.clone(),
-                second: i as u32,
-                bytes: *bytes,
-                ops: *ops,
-            });
-        }
-        for (op, h) in &after.ttfb {
-            let existing = ev
-                .ttfb
-                .iter_mut()
-                .find(|t| t.workload == after.workload && &t.op == op);
-            let mut merged = existing
-                .as_ref()
-                .and_then(|t| hdr::decode(&t.histogram).ok())
-                .unwrap_or_else(hdr::new_histogram);
-            hdr::merge(&mut merged, h);
-            let s = hdr::LatencySummary::of(&merged);
-            let summary = TtfbSummary {
-                workload: after.workload.clone(),
-                op: op.clone(),
-                count: merged.len(),
-                p50_ms: s.p50,
-                p99_ms: s.p99,
-                max_ms: s.max,
-                histogram: hdr::encode(&merged),
-            };
-            match existing {
-                Some(t) => *t = summary,
-                None => ev.ttfb.push(summary),
-            }
-        }
-        if let Some((v, o)) = after.scratch {
-            ev.scratch_versions = Some(v);
-            ev.scratch_objects = Some(o);
-        }
-        ev.uploads_aborted += after.aborted + before.aborted;
+        ev.accumulate(after, before);
     }
 
     async fn workers(
