@@ -298,7 +298,7 @@ impl Results {
             }
         }
         // From the text again (not the value) so that the error has a line and column.
-        let results: Self = serde_json::from_str(text).map_err(|e| {
+        let mut results: Self = serde_json::from_str(text).map_err(|e| {
             Error::input(
                 InputIssue::new(
                     path,
@@ -309,6 +309,25 @@ impl Results {
             )
         })?;
         results.scenario.gate.check_in_results(path)?;
+        results.upgrade_recall();
         Ok(results)
+    }
+
+    /// Files written before recall was judged strictly (a recall with no
+    /// `recall_at_k_tolerant` beside it; tunebench a02b6d5 and older) hold ann-benchmarks'
+    /// tolerant figure in `recall_at_k`. It moves to `recall_at_k_tolerant` and the strict
+    /// figure reads as not measured, so an older baseline is never compared, judged or shown
+    /// as if its recall had been judged strictly.
+    fn upgrade_recall(&mut self) {
+        for w in self.runs.iter_mut().flat_map(|r| r.workloads.iter_mut()) {
+            if w.recall_at_k_tolerant.is_none() {
+                w.recall_at_k_tolerant = w.recall_at_k.take();
+            }
+            for o in &mut w.operations {
+                if o.recall_at_k_tolerant.is_none() {
+                    o.recall_at_k_tolerant = o.recall_at_k.take();
+                }
+            }
+        }
     }
 }

@@ -18,6 +18,8 @@ pub struct Sweep {
     pub min_recall: f64,
     pub k: Option<u32>,
     pub points: Vec<Point>,
+    /// Some point's recall was judged strictly (false in a results file older than that).
+    pub judged: bool,
     /// Index into `points` of the highest-throughput value whose recall reaches
     /// `min_recall` (the cheapest setting that meets it); None if no value does.
     pub cheapest: Option<usize>,
@@ -70,6 +72,7 @@ pub fn collect(results: &Results) -> Vec<Sweep> {
                         min_recall: info.min_recall,
                         k: w.k,
                         points: vec![point],
+                        judged: false,
                         cheapest: None,
                         qps_chart: format!("{stem}-recall-qps.svg"),
                         p99_chart: format!("{stem}-recall-p99.svg"),
@@ -79,6 +82,7 @@ pub fn collect(results: &Results) -> Vec<Sweep> {
         }
     }
     for s in &mut sweeps {
+        s.judged = s.points.iter().any(|p| p.recall.is_some());
         s.cheapest = s
             .points
             .iter()

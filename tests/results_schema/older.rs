@@ -3,7 +3,8 @@
 //! (all five stores) by tunebench a02b6d5 on 2026-11-27, `schema_version` 1, written before
 //! these fields existed: per workload `timer_lag_ms`, `harness`, `recall_at_k_tolerant` and
 //! `recall_by_query`; per operation `recall_at_k_tolerant`; per trial `client_cpu_s` and
-//! `host`; in Qdrant evidence `disk_by_part`. Keep it byte for byte: never regenerate it. A
+//! `host`; in Qdrant evidence `disk_by_part`. Its `recall_at_k` was judged with a 1e-3
+//! tolerance, so it loads as `recall_at_k_tolerant`. Keep it byte for byte: never regenerate it. A
 //! change to the results types that stops it loading needs an upgrade path (or a new
 //! `schema_version`), not a new fixture.
 
@@ -84,7 +85,10 @@ fn an_older_results_file_loads_with_its_figures() {
             assert_eq!((w.trials, w.per_trial.len(), w.errors), (2, 2, 0), "{at}");
             // What this file predates reads as absent, not as zero.
             assert!(w.harness.is_none() && w.timer_lag_ms.is_none(), "{at}");
-            assert!(w.recall_at_k_tolerant.is_none(), "{at}");
+            // Recall was judged with ann-benchmarks' 1e-3 tolerance then: it reads as the
+            // tolerant figure, and the strict one as not measured.
+            assert!(w.recall_at_k.is_none(), "{at}");
+            assert!(w.operations.iter().all(|o| o.recall_at_k.is_none()), "{at}");
             assert!(w.recall_by_query.is_empty(), "{at}");
             assert!(
                 w.per_trial
@@ -93,7 +97,7 @@ fn an_older_results_file_loads_with_its_figures() {
                 "{at}"
             );
             let recall = matches!(w.workload.as_str(), "knn" | "qknn");
-            assert_eq!(w.recall_at_k.is_some(), recall, "{at}");
+            assert_eq!(w.recall_at_k_tolerant.is_some(), recall, "{at}");
             assert_eq!(w.bytes_per_s.is_some(), w.target == "minio", "{at}");
         }
         // Evidence of every store, each in its own shape.
@@ -118,7 +122,7 @@ fn an_older_results_file_loads_with_its_figures() {
             .workloads
             .iter()
             .find(|w| w.workload == name)
-            .and_then(|w| w.recall_at_k)
+            .and_then(|w| w.recall_at_k_tolerant)
             .unwrap()
     };
     assert_eq!(knn(0, "knn"), 1.0);
@@ -190,6 +194,11 @@ async fn an_older_results_file_renders_a_report() {
         "Object store (S3 / MinIO)",
         "Qdrant",
         "a02b6d5913f7",
+        // Recall judged with the 1e-3 tolerance then: shown as such, never as strict.
+        "| - (1 @10 within 1e-3) |",
+        "| - (0.999 @10 within 1e-3) |",
+        // The harness's cost was not recorded then: not known, not "not limited".
+        "does not record the load generator's own cost for 16 workload(s)",
     ] {
         assert!(
             report.contains(expect),
