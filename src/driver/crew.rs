@@ -259,6 +259,9 @@ fn lane<E, F, Fut>(
         }
     };
     let opened = rt.block_on(try_join_all(ids.iter().map(|&i| open(i as u32))));
+    // What the opener holds (a store's shared handles) must not outlive the workers: a store
+    // may reopen what they used (an embedded engine's files) as soon as they are closed.
+    drop(open);
     let mut execs = match opened {
         Ok(execs) => {
             let _ = ready.send(Ok(()));
