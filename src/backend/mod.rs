@@ -33,7 +33,7 @@ pub type Workload<S> = crate::backend::model::Workload<<S as Store>::Op>;
 pub type AppliedFile<S> = crate::backend::model::AppliedFile<<S as Store>::Profile>;
 
 #[allow(async_fn_in_trait)]
-pub trait Store: Sized {
+pub trait Store: Sized + 'static {
     /// The target's own options (the store's arm of [`model::TargetOptions`], `()` when it
     /// takes none).
     type TargetOptions: TryFrom<model::TargetOptions, Error = model::TargetOptions>;
@@ -56,8 +56,9 @@ pub trait Store: Sized {
     /// What the store collects on the server per profile; goes into results.json as one arm
     /// of [`Evidence`].
     type Evidence: Into<Evidence>;
-    /// The worker connections of one workload, closed (and checked for leaks) after it.
-    type Workers;
+    /// What the workers of one workload share (statements, fresh points, connection
+    /// settings), built once per workload; each worker opens its own connection from it.
+    type Workers: Send + Sync + 'static;
 
     /// Connects to the target; failures are runtime errors (exit 3) without credentials.
     async fn connect(target: &Target, options: Self::TargetOptions) -> Result<Self>;
@@ -134,14 +135,19 @@ pub trait Store: Sized {
     /// Adds the change between two snapshots to the evidence.
     fn accumulate(after: &Self::Snapshot, before: &Self::Snapshot, evidence: &mut Self::Evidence);
 
-    /// `n` fresh worker connections for a workload (fresh: servers cache plans per connection).
+    /// What the `n` workers of a workload share.
     async fn workers(
         &self,
         workload: &Workload<Self>,
         data: Arc<Self::Data>,
         n: u32,
         op_timeout: Duration,
-    ) -> Result<(Self::Workers, Vec<Self::Exec>)>;
+    ) -> Result<Self::Workers>;
+
+    /// Opens worker `i`'s own fresh connection (fresh: servers cache plans per connection).
+    /// Called on the load generator's thread that will run the worker, inside its runtime,
+    /// so the connection's socket is driven there (see `driver::Crew`).
+    async fn open(workers: Arc<Self::Workers>, i: u32) -> Result<Self::Exec>;
 
     /// Restores what a workload's writes changed (the fresh points of an upsert + search
     /// workload), so every phase starts from the loaded dataset: called before the warm-up,
@@ -151,9 +157,6 @@ pub trait Store: Sized {
         let _ = (workload, workers);
         Ok(())
     }
-
-    /// Closes the workers' connections; returns how many were still checked out (leaked).
-    async fn close_workers(workers: Self::Workers) -> u32;
 
     /// Evaluates one configuration check on the server as it is now. `datasets` are the
     /// scenario's datasets on this target (their namespaces scope the check); `evidence` is

@@ -1,6 +1,7 @@
 //! Runs one measured (or warm-up) phase: one task per connection, each recording into its
 //! own histograms, merged at the end. The hot loop is generic over the store's executor.
 
+mod crew;
 pub mod pacing;
 mod progress;
 pub mod timer;
@@ -19,9 +20,10 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use crate::metrics::{self, Tally};
+pub use crew::{Crew, threads_for};
 pub use pacing::{Pacing, Schedule};
 pub use progress::Progress;
-use timer::{PreciseTimer, TimerHandle};
+use timer::TimerHandle;
 
 /// One failed operation, classified so errors can be counted by kind.
 #[derive(Debug, Clone)]
@@ -63,6 +65,15 @@ pub trait Executor: Send + 'static {
     /// truth), after the clock stopped: the judging is the harness's work, not the server's.
     fn settle(&mut self, _op: usize, _params: &Self::Params) -> Option<Judged> {
         None
+    }
+
+    /// Closes the connection on the thread that used it, after the workload's last phase;
+    /// false when it could not be closed cleanly (counted as a leaked connection).
+    fn close(self) -> impl Future<Output = bool>
+    where
+        Self: Sized,
+    {
+        async { true }
     }
 }
 
@@ -223,98 +234,35 @@ struct WorkerOutcome {
     last_completion: Instant,
 }
 
-pub async fn run_phase<E: Executor>(
-    executors: Vec<E>,
-    mix: Arc<OpMix>,
-    spec: &PhaseSpec,
-) -> (Vec<E>, PhaseOutcome) {
-    let shared = Arc::new(Shared {
-        ticket: AtomicU64::new(0),
-        completed: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
-    });
-    // Before the schedule: finding a local server's process reads /proc.
-    let host_before = crate::host::HostSample::take(spec.server);
-    // Small head start so every worker is waiting when the schedule begins.
-    let start = Instant::now() + Duration::from_millis(20);
-    let schedule = Schedule::new(start, spec.duration, spec.pacing);
-    // A run dropped mid-phase (an interrupt) stops its workers: they are spawned tasks and
-    // would otherwise go on loading the server while it is reverted.
-    let _stop_on_drop = StopOnDrop(shared.clone());
-    let progress = Progress::start(&spec.label, spec.duration, shared_counters(&shared));
-    let timer =
-        matches!(spec.pacing, Pacing::Open { .. }).then(|| PreciseTimer::start(executors.len()));
-    let cpu_before = timer::process_cpu_time();
-
-    let mut handles = Vec::new();
-    for (i, exec) in executors.into_iter().enumerate() {
-        let shared = shared.clone();
-        let mix = mix.clone();
-        let seed = spec.seed.wrapping_add(i as u64 * 0x9E37_79B9);
-        let (timeout, budget, n) = (spec.op_timeout, spec.error_budget, spec.iterations);
-        let pacer = timer.as_ref().map(|t| t.handle(i));
-        handles.push(tokio::spawn(async move {
-            worker(exec, schedule, pacer, shared, mix, seed, timeout, budget, n).await
-        }));
-    }
-
-    let mut executors = Vec::new();
-    let mut tally = Tally::new(mix.names.len());
-    let mut last = start;
-    for h in handles {
-        let (exec, out) = h.await.expect("worker tasks do not panic");
-        executors.push(exec);
-        tally.merge(&out.tally);
-        last = last.max(out.last_completion);
-    }
-    let total = tally.total();
-    progress.finish();
-    let cost = HarnessCost {
-        process_cpu: timer::process_cpu_time().saturating_sub(cpu_before),
-        pacer_cpu: timer.map(PreciseTimer::stop).unwrap_or_default().cpu,
-        host: host_before.until_now(),
-    };
-    let errors = shared.failed.load(Ordering::Relaxed);
-    let outcome = PhaseOutcome {
-        ops: total.len(),
-        tally,
-        total,
-        open_loop: matches!(spec.pacing, Pacing::Open { .. }),
-        errors,
-        // Measured from the schedule's start to the last completion: in-flight operations
-        // finishing after the deadline are counted, and so is their time.
-        wall: last
-            .saturating_duration_since(start)
-            .max(Duration::from_micros(1)),
-        aborted: shared.stop.load(Ordering::Relaxed),
-        cost,
-    };
-    (executors, outcome)
-}
-
-fn shared_counters(shared: &Arc<Shared>) -> impl Fn() -> (u64, u64) + Send + 'static {
-    let s = shared.clone();
-    move || {
-        (
-            s.completed.load(Ordering::Relaxed),
-            s.failed.load(Ordering::Relaxed),
-        )
+impl Shared {
+    fn counters(self: &Arc<Self>) -> impl Fn() -> (u64, u64) + Send + 'static {
+        let s = self.clone();
+        move || {
+            (
+                s.completed.load(Ordering::Relaxed),
+                s.failed.load(Ordering::Relaxed),
+            )
+        }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One worker's loop over a phase; `i` is its index among the phase's workers.
 async fn worker<E: Executor>(
-    mut exec: E,
-    schedule: Schedule,
+    exec: &mut E,
+    i: usize,
     pacer: Option<TimerHandle>,
-    shared: Arc<Shared>,
-    mix: Arc<OpMix>,
-    seed: u64,
-    op_timeout: Duration,
-    error_budget: f64,
-    iterations: Option<u64>,
-) -> (E, WorkerOutcome) {
+    common: &crew::PhaseCommon,
+) -> WorkerOutcome {
+    let crew::PhaseCommon {
+        schedule,
+        ref shared,
+        ref mix,
+        seed,
+        op_timeout,
+        error_budget,
+        iterations,
+    } = *common;
+    let seed = seed.wrapping_add(i as u64 * 0x9E37_79B9);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut tally = Tally::<OpExtras>::new(mix.names.len());
     let mut last_completion = schedule.start;
@@ -387,13 +335,10 @@ async fn worker<E: Executor>(
             }
         }
     }
-    (
-        exec,
-        WorkerOutcome {
-            tally,
-            last_completion,
-        },
-    )
+    WorkerOutcome {
+        tally,
+        last_completion,
+    }
 }
 
 #[cfg(test)]

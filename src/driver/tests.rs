@@ -44,6 +44,27 @@ impl Executor for Failing {
     }
 }
 
+/// Opens `n` workers made by `make` and runs one phase on them.
+async fn run_phase<E: Executor>(
+    n: u32,
+    make: impl Fn() -> E + Send + Sync + 'static,
+    spec: &PhaseSpec,
+) -> PhaseOutcome {
+    let crew = Crew::open(n, move |_| {
+        let e = make();
+        async move { Ok(e) }
+    })
+    .await
+    .expect("stand-in workers open");
+    let out = crew.run(mix(), spec).await.expect("the phase runs");
+    assert_eq!(crew.close().await, 0, "stand-in workers close cleanly");
+    out
+}
+
+fn stalling(stall: Duration) -> impl Fn() -> Stalling + Send + Sync + 'static {
+    move || Stalling { n: 0, stall }
+}
+
 fn mix() -> Arc<OpMix> {
     Arc::new(OpMix::new(&[("op".into(), 1)]))
 }
@@ -65,11 +86,8 @@ fn spec(pacing: Pacing, secs: f64) -> PhaseSpec {
 async fn open_loop_charges_stalls_to_the_operations_queued_behind_them() {
     // One connection, 200 ops/s, a 200 ms stall every 50 ops: the ~40 operations due
     // during a stall wait behind it, and open loop must show that wait in their latency.
-    let execs = vec![Stalling {
-        n: 0,
-        stall: Duration::from_millis(200),
-    }];
-    let (_, out) = run_phase(execs, mix(), &spec(Pacing::Open { rate: 200.0 }, 1.0)).await;
+    let stall = stalling(Duration::from_millis(200));
+    let out = run_phase(1, stall, &spec(Pacing::Open { rate: 200.0 }, 1.0)).await;
     let s = metrics::LatencySummary::of(&out.total);
     assert!(out.ops >= 150, "ops {}", out.ops);
     assert!(
@@ -82,11 +100,8 @@ async fn open_loop_charges_stalls_to_the_operations_queued_behind_them() {
 
 #[tokio::test]
 async fn closed_loop_times_only_the_operation() {
-    let execs = vec![Stalling {
-        n: 0,
-        stall: Duration::from_millis(200),
-    }];
-    let (_, out) = run_phase(execs, mix(), &spec(Pacing::Closed, 0.5)).await;
+    let stall = stalling(Duration::from_millis(200));
+    let out = run_phase(1, stall, &spec(Pacing::Closed, 0.5)).await;
     let s = metrics::LatencySummary::of(&out.total);
     // Only the stalled operations themselves are slow: far fewer than 5 %.
     assert!(s.p95 < 5.0, "{s:?}");
@@ -104,7 +119,7 @@ async fn closed_loop_times_only_the_operation() {
 
 #[tokio::test]
 async fn error_budget_stops_the_phase() {
-    let (_, out) = run_phase(vec![Failing, Failing], mix(), &spec(Pacing::Closed, 5.0)).await;
+    let out = run_phase(2, || Failing, &spec(Pacing::Closed, 5.0)).await;
     assert!(out.aborted);
     assert!(out.wall < Duration::from_secs(4));
     assert_eq!(out.tally.errors_by_kind["boom"].count, out.errors);
@@ -114,17 +129,91 @@ async fn error_budget_stops_the_phase() {
 #[tokio::test]
 async fn iterations_stop_the_phase_after_exactly_that_many_operations() {
     for pacing in [Pacing::Closed, Pacing::Open { rate: 2000.0 }] {
-        let execs = (0..3)
-            .map(|_| Stalling {
-                n: 0,
-                stall: Duration::ZERO,
-            })
-            .collect();
         let spec = PhaseSpec {
             iterations: Some(37),
             ..spec(pacing, 20.0)
         };
-        let (_, out) = run_phase(execs, mix(), &spec).await;
+        let out = run_phase(3, stalling(Duration::ZERO), &spec).await;
         assert_eq!(out.ops, 37, "{pacing:?}");
     }
+}
+
+/// A stand-in worker that notes the thread it was opened on and every thread it ran on.
+struct Pinned {
+    opened_on: std::thread::ThreadId,
+    moved: Arc<AtomicU64>,
+    threads: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    clean: bool,
+}
+
+impl Executor for Pinned {
+    type Params = ();
+    fn draw(&mut self, _op: usize, _rng: &mut ChaCha8Rng) {}
+    async fn execute(&mut self, _op: usize, _params: &()) -> Result<Done, OpError> {
+        tokio::task::yield_now().await;
+        let here = std::thread::current();
+        if here.id() != self.opened_on {
+            self.moved.fetch_add(1, Ordering::Relaxed);
+        }
+        let name = here.name().unwrap_or("?").to_string();
+        self.threads.lock().unwrap().insert(name);
+        Ok(Done::default())
+    }
+    async fn close(self) -> bool {
+        self.clean
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_worker_runs_on_the_thread_it_was_opened_on_one_thread_per_core() {
+    let moved = Arc::new(AtomicU64::new(0));
+    let threads = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let (m, t) = (moved.clone(), threads.clone());
+    let crew = Crew::open(5, move |i| {
+        let e = Pinned {
+            opened_on: std::thread::current().id(),
+            moved: m.clone(),
+            threads: t.clone(),
+            // Worker 3 cannot close its connection cleanly.
+            clean: i != 3,
+        };
+        async move { Ok(e) }
+    })
+    .await
+    .unwrap();
+    assert_eq!(crew.len(), 5);
+    for pacing in [Pacing::Closed, Pacing::Open { rate: 2000.0 }] {
+        let out = crew.run(mix(), &spec(pacing, 0.2)).await.unwrap();
+        assert!(out.ops > 0 && out.errors == 0, "{pacing:?}");
+    }
+    assert_eq!(
+        moved.load(Ordering::Relaxed),
+        0,
+        "a worker ran on another thread"
+    );
+    let names = threads.lock().unwrap().clone();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(names.len(), cores.min(5), "one thread per core: {names:?}");
+    assert!(
+        names.iter().all(|n| n.starts_with("tunebench-worker-")),
+        "{names:?}"
+    );
+    assert_eq!(crew.close().await, 1, "the unclean close is counted");
+}
+
+#[tokio::test]
+async fn a_worker_that_cannot_open_fails_the_crew_with_its_error() {
+    let r = Crew::<Failing>::open(3, |i| async move {
+        if i == 2 {
+            Err(crate::error::Error::target(
+                "target t",
+                "connection refused",
+            ))
+        } else {
+            Ok(Failing)
+        }
+    })
+    .await;
+    let e = r.err().expect("opening fails");
+    assert!(e.to_string().contains("connection refused"), "{e}");
 }

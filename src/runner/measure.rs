@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::Store;
-use crate::driver::{OpExtras, OpMix, Pacing, PhaseOutcome, PhaseSpec, run_phase};
+use crate::driver::{Crew, OpExtras, OpMix, Pacing, PhaseOutcome, PhaseSpec};
 use crate::error::{Error, Result};
 use crate::host::HostLoad;
 use crate::metrics::{self, LatencySummary, Merge, Tally};
@@ -214,8 +214,8 @@ impl CostAcc {
     }
 }
 
-/// Warm-up, then the given trials; returns the number of connections still checked out when
-/// the workers closed (a leak if above zero).
+/// Warm-up, then the given trials; returns the number of worker connections that did not
+/// close cleanly (a leak if above zero).
 #[allow(clippy::too_many_arguments)]
 pub async fn measure_workload<S: Store>(
     store: &S,
@@ -236,9 +236,13 @@ pub async fn measure_workload<S: Store>(
             .map(|o| (o.name.clone(), o.weight))
             .collect::<Vec<_>>(),
     ));
-    let (workers, mut executors) = store
-        .workers(workload, data, load.connections(), load.op_timeout)
-        .await?;
+    let workers = Arc::new(
+        store
+            .workers(workload, data, load.connections(), load.op_timeout)
+            .await?,
+    );
+    let shared = workers.clone();
+    let crew = Crew::open(load.connections(), move |i| S::open(shared.clone(), i)).await?;
     let pacing = match load.mode {
         LoadMode::Closed => Pacing::Closed,
         LoadMode::Open => Pacing::Open {
@@ -266,8 +270,7 @@ pub async fn measure_workload<S: Store>(
             None,
             base_seed ^ 0xFFFF,
         );
-        let (back, out) = run_phase(executors, mix.clone(), &spec).await;
-        executors = back;
+        let out = crew.run(mix.clone(), &spec).await?;
         check_budget(workload, &out, "warm-up")?;
     }
 
@@ -283,8 +286,7 @@ pub async fn measure_workload<S: Store>(
         // gets the connect timeout when the op timeout is shorter.
         let within = load.op_timeout.max(target.pool_connect_timeout);
         let before = snapshot(store, workload, evidence, within).await?;
-        let (back, out) = run_phase(executors, mix.clone(), &spec).await;
-        executors = back;
+        let out = crew.run(mix.clone(), &spec).await?;
         if out.errors > 0 {
             gone(target, workload).await?;
         }
@@ -304,9 +306,9 @@ pub async fn measure_workload<S: Store>(
         acc.add_trial(trial, out);
     }
 
-    drop(executors);
+    let leaked = crew.close().await;
     store.reset(workload, &workers).await?;
-    Ok(S::close_workers(workers).await)
+    Ok(leaked)
 }
 
 /// After a phase with errors: a server that no longer accepts connections fails the run now

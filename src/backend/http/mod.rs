@@ -63,6 +63,14 @@ impl HttpStore {
     }
 }
 
+/// What every worker of a workload shares.
+pub struct HttpWorkers {
+    ops: Arc<Vec<Request>>,
+    counts: Arc<Counts>,
+    idle: Duration,
+    connect: Duration,
+}
+
 /// An HTTP target is never changed by a profile: nothing to journal or revert.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub enum NoProfile {}
@@ -77,7 +85,7 @@ impl Store for HttpStore {
     type Applied = NoProfile;
     type Snapshot = HttpSnapshot;
     type Evidence = HttpEvidence;
-    type Workers = ();
+    type Workers = HttpWorkers;
 
     async fn connect(target: &Target, _options: ()) -> Result<Self> {
         // reqwest is built without a crypto provider of its own, so https uses the same ring
@@ -244,27 +252,25 @@ impl Store for HttpStore {
         &self,
         workload: &Workload,
         _data: Arc<Endpoints>,
-        n: u32,
+        _n: u32,
         _op_timeout: Duration,
-    ) -> Result<((), Vec<HttpExec>)> {
-        let ops = Arc::new(self.requests(workload)?);
-        // One client per worker: each keeps its own connection, like one database session
-        // per worker, so concurrency means connections.
-        let execs = (0..n)
-            .map(|_| {
-                Ok(HttpExec::new(
-                    self.client()?,
-                    ops.clone(),
-                    self.counts.clone(),
-                ))
-            })
-            .collect::<Result<_>>()?;
-        Ok(((), execs))
+    ) -> Result<HttpWorkers> {
+        Ok(HttpWorkers {
+            ops: Arc::new(self.requests(workload)?),
+            counts: self.counts.clone(),
+            idle: self.target.pool_idle_timeout,
+            connect: self.target.pool_connect_timeout,
+        })
     }
 
-    async fn close_workers(_: ()) -> u32 {
-        // reqwest's pool has no checkout to leak; dropped clients close their connections.
-        0
+    /// One client per worker: each keeps its own connection, like one database session per
+    /// worker, so concurrency means connections.
+    async fn open(w: Arc<HttpWorkers>, _i: u32) -> Result<HttpExec> {
+        Ok(HttpExec::new(
+            client(w.idle, w.connect)?,
+            w.ops.clone(),
+            w.counts.clone(),
+        ))
     }
 
     async fn check(

@@ -96,7 +96,14 @@ pub struct NeoOps {
     pub graph: Arc<Graph>,
 }
 
-/// One worker: a handle on the workers' pool (one connection per worker).
+/// What every worker of a workload connects with.
+pub struct NeoWorkers {
+    pub target: Target,
+    pub options: spec::NeoTarget,
+    pub ops: Arc<NeoOps>,
+}
+
+/// One worker: its own driver with a single connection.
 pub struct NeoExecutor {
     bolt: Bolt,
     ops: Arc<NeoOps>,

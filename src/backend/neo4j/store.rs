@@ -9,7 +9,7 @@ use neo4rs::{Graph as Bolt, query};
 use super::bolt::{self, BoltProfile};
 use super::evidence::{NeoSnapshot, dir_bytes, index_states, plan_ratios, readiness};
 use super::profile::{self, AppliedNeoProfile};
-use super::{NeoExecutor, NeoOps, connect, rows, target_error};
+use super::{NeoExecutor, NeoOps, NeoWorkers, connect, rows, target_error};
 use crate::backend::Store;
 use crate::backend::facts::{
     DatasetReport, PlanCapture, PoolReport, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
@@ -122,7 +122,7 @@ impl Store for NeoStore {
     type Applied = AppliedNeoProfile;
     type Snapshot = NeoSnapshot;
     type Evidence = NeoEvidence;
-    type Workers = Bolt;
+    type Workers = NeoWorkers;
 
     async fn connect(target: &Target, options: NeoTarget) -> Result<Self> {
         Ok(NeoStore {
@@ -320,9 +320,9 @@ impl Store for NeoStore {
         &self,
         workload: &Workload,
         graph: Arc<Graph>,
-        n: u32,
+        _n: u32,
         _op_timeout: Duration,
-    ) -> Result<(Bolt, Vec<NeoExecutor>)> {
+    ) -> Result<NeoWorkers> {
         let resolved = self.resolve_ops(workload).await?;
         let mut params = Vec::new();
         for op in &workload.ops {
@@ -333,14 +333,20 @@ impl Store for NeoStore {
             params,
             graph,
         });
-        let bolt = connect(&self.target, &self.options, n as usize).await?;
-        let executors = (0..n)
-            .map(|_| NeoExecutor {
-                bolt: bolt.clone(),
-                ops: ops.clone(),
-            })
-            .collect();
-        Ok((bolt, executors))
+        Ok(NeoWorkers {
+            target: self.target.clone(),
+            options: self.options.clone(),
+            ops,
+        })
+    }
+
+    async fn open(w: Arc<NeoWorkers>, _i: u32) -> Result<NeoExecutor> {
+        // One driver (pool of one) per worker: one session per worker, like pgbench's
+        // clients, opened on the thread that runs it.
+        Ok(NeoExecutor {
+            bolt: connect(&w.target, &w.options, 1).await?,
+            ops: w.ops.clone(),
+        })
     }
 
     async fn check(
@@ -352,11 +358,5 @@ impl Store for NeoStore {
         super::checks::check(&self.bolt, check, evidence)
             .await
             .map_err(|e| super::target_error(&self.target, "configuration check", e))
-    }
-
-    async fn close_workers(_bolt: Bolt) -> u32 {
-        // neo4rs returns connections to its pool when a stream ends and closes them when
-        // the last handle drops; it exposes no count of checked-out connections.
-        0
     }
 }

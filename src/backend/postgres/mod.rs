@@ -15,9 +15,8 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Postgres, Row};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, Postgres, Row};
 
 pub use checks::{CHECK_HELP, CHECK_NAMES, PgCheck, parse_check};
 pub use evidence::{PgEvidence, PgSnapshot, StatementDelta, capture_plan, readiness};
@@ -36,47 +35,51 @@ use crate::driver::{Done, Executor, Judged, OpError};
 use crate::error::{Error, Result};
 use chrono::DateTime;
 
-/// Opens the harness's pool with the target's pool settings. Every failure is a runtime
-/// error (exit 3) whose message carries the redacted URL, never the password.
-pub async fn connect(target: &Target) -> Result<PgPool> {
+/// How the harness connects to a target: its URL without secret query parameters, and the
+/// application name the server shows. A URL it cannot parse is a runtime error naming the
+/// target by its redacted URL.
+pub fn connect_options(target: &Target) -> Result<PgConnectOptions> {
     let url = crate::secrets::strip_secret_params(&target.url, crate::secrets::PG_SECRET_PARAMS);
-    let options = PgConnectOptions::from_str(&url)
+    Ok(PgConnectOptions::from_str(&url)
         .map_err(|e| {
             Error::target(
                 format!("target {} ({})", target.name, target.url_redacted),
                 e,
             )
         })?
-        .application_name("tunebench");
+        .application_name("tunebench"))
+}
+
+/// pgvector's settings (hnsw.*, ivfflat.*) exist in a session only once its library is
+/// loaded; every connection loads it (where installed) so profiles and sweeps can read, set
+/// and check them like any other setting.
+const LOAD_VECTOR: &str =
+    "DO $$BEGIN PERFORM NULL::vector; EXCEPTION WHEN undefined_object THEN NULL; END$$";
+
+fn cannot_connect(target: &Target, e: impl std::fmt::Display) -> Error {
+    Error::target(
+        format!(
+            "cannot connect to target {} at {}",
+            target.name, target.url_redacted
+        ),
+        e,
+    )
+}
+
+/// Opens the harness's pool with the target's pool settings. Every failure is a runtime
+/// error (exit 3) whose message carries the redacted URL, never the password.
+pub async fn connect(target: &Target) -> Result<PgPool> {
     PgPoolOptions::new()
         .min_connections(target.pool.min_connections)
         .max_connections(target.pool.max_connections)
         .idle_timeout(Some(target.pool_idle_timeout))
         .acquire_timeout(target.pool_connect_timeout)
-        // pgvector's settings (hnsw.*, ivfflat.*) exist in a session only once its library
-        // is loaded; load it on every connection (where installed) so profiles can read,
-        // set and check them like any other setting.
         .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                sqlx::Executor::execute(
-                    conn,
-                    "DO $$BEGIN PERFORM NULL::vector; EXCEPTION WHEN undefined_object THEN NULL; END$$",
-                )
-                .await
-                .map(|_| ())
-            })
+            Box::pin(async move { sqlx::Executor::execute(conn, LOAD_VECTOR).await.map(|_| ()) })
         })
-        .connect_with(options)
+        .connect_with(connect_options(target)?)
         .await
-        .map_err(|e| {
-            Error::target(
-                format!(
-                    "cannot connect to target {} at {}",
-                    target.name, target.url_redacted
-                ),
-                e,
-            )
-        })
+        .map_err(|e| cannot_connect(target, e))
 }
 
 pub use crate::backend::model::target_error;
@@ -184,7 +187,8 @@ impl PgData {
 
 /// Runs the workload's statements on one pooled connection.
 pub struct PgExecutor {
-    conn: PoolConnection<Postgres>,
+    /// Its own connection (not a pool's), opened on the thread that runs it.
+    conn: PgConnection,
     ops: Arc<PgOps>,
     /// The last kNN answer (row indexes) and the fresh points visible when it started,
     /// judged by `settle` once the clock has stopped.
@@ -238,32 +242,59 @@ fn upsert_values(pool: &FreshPool) -> (u64, u64, Vec<ParamValue>) {
     )
 }
 
+/// What every worker of a workload connects with.
+pub struct PgWorkers {
+    pub target: Target,
+    pub options: PgConnectOptions,
+    pub ops: Arc<PgOps>,
+    pub op_timeout: std::time::Duration,
+    /// A sweep point's setting (e.g. hnsw.ef_search), set in each worker's session.
+    pub session: Option<(String, String)>,
+    /// The fresh-point pool of an upsert + search workload, and the dataset's schema.
+    pub fresh: Option<(Arc<FreshPool>, String)>,
+}
+
 impl PgExecutor {
-    /// Takes a connection and sets the server-side statement timeout, so a stuck query is
-    /// cancelled by the server rather than left running behind a client timeout.
-    pub async fn new(
-        pool: &PgPool,
-        ops: Arc<PgOps>,
-        op_timeout: std::time::Duration,
-        session: Option<(&str, &str)>,
-    ) -> sqlx::Result<Self> {
-        let mut conn = pool.acquire().await?;
-        let ms = op_timeout.as_millis().max(1);
-        sqlx::query(AssertSqlSafe(format!("SET statement_timeout = {ms}")))
-            .execute(&mut *conn)
-            .await?;
-        // A sweep point's setting (e.g. hnsw.ef_search) for this session only; the server's
-        // configuration is untouched, so there is nothing to revert.
-        if let Some((name, value)) = session {
-            sqlx::query("SELECT set_config($1, $2, false)")
-                .bind(name)
-                .bind(value)
-                .execute(&mut *conn)
+    /// Opens a connection (within the connect timeout) and sets the server-side statement
+    /// timeout, so a stuck query is cancelled by the server rather than left running behind
+    /// a client timeout.
+    pub async fn open(w: &PgWorkers) -> Result<Self> {
+        let t = &w.target;
+        let mut conn = tokio::time::timeout(
+            t.pool_connect_timeout,
+            PgConnection::connect_with(&w.options),
+        )
+        .await
+        .map_err(|_| {
+            cannot_connect(
+                t,
+                format!("no connection within {:?}", t.pool_connect_timeout),
+            )
+        })?
+        .map_err(|e| cannot_connect(t, e))?;
+        let setup = async {
+            sqlx::Executor::execute(&mut conn, LOAD_VECTOR).await?;
+            let ms = w.op_timeout.as_millis().max(1);
+            sqlx::query(AssertSqlSafe(format!("SET statement_timeout = {ms}")))
+                .execute(&mut conn)
                 .await?;
-        }
+            // A sweep point's setting for this session only; the server's configuration is
+            // untouched, so there is nothing to revert.
+            if let Some((name, value)) = &w.session {
+                sqlx::query("SELECT set_config($1, $2, false)")
+                    .bind(name)
+                    .bind(value)
+                    .execute(&mut conn)
+                    .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        };
+        setup
+            .await
+            .map_err(|e| target_error(t, "opening worker connections", e))?;
         Ok(PgExecutor {
             conn,
-            ops,
+            ops: w.ops.clone(),
             answer: Vec::new(),
             visible: None,
         })
@@ -324,7 +355,7 @@ impl Executor for PgExecutor {
         );
         self.visible = self.ops.fresh.as_deref().map(FreshPool::visible);
         // Rows are fetched whole: the latency covers the full result, not the first row.
-        let rows = q.fetch_all(&mut *self.conn).await.map_err(classify)?;
+        let rows = q.fetch_all(&mut self.conn).await.map_err(classify)?;
         if let Some((ticket, bytes)) = params.upsert {
             if let Some(pool) = &self.ops.fresh {
                 pool.ack(ticket);
@@ -356,6 +387,11 @@ impl Executor for PgExecutor {
             query,
             recall: fresh::judge(set, visible, query, filter, self.ops.k, &self.answer),
         })
+    }
+
+    /// Ends the session with a Terminate message, so the server sees a clean exit.
+    async fn close(self) -> bool {
+        self.conn.close().await.is_ok()
     }
 }
 

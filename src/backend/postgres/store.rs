@@ -6,8 +6,8 @@ use std::time::Duration;
 use sqlx::postgres::PgPool;
 
 use super::{
-    AppliedProfile, PgData, PgExecutor, PgOps, PgSnapshot, apply_profile, capture_plan, connect,
-    readiness, revert_profile, target_error, with_schema,
+    AppliedProfile, PgData, PgExecutor, PgOps, PgSnapshot, PgWorkers, apply_profile, capture_plan,
+    connect, readiness, revert_profile, target_error, with_schema,
 };
 use crate::backend::Store;
 use crate::backend::facts::{
@@ -52,8 +52,7 @@ impl Store for PgStore {
     type Applied = AppliedProfile;
     type Snapshot = PgSnapshot;
     type Evidence = PgEvidence;
-    /// The workers' pool, and the fresh-point pool of an upsert + search workload.
-    type Workers = (PgPool, Option<(Arc<FreshPool>, String)>);
+    type Workers = PgWorkers;
 
     async fn connect(target: &Target, _options: ()) -> Result<Self> {
         Ok(PgStore {
@@ -268,9 +267,9 @@ impl Store for PgStore {
         &self,
         workload: &Workload,
         corpus: Arc<PgData>,
-        n: u32,
+        _n: u32,
         op_timeout: Duration,
-    ) -> Result<(Self::Workers, Vec<PgExecutor>)> {
+    ) -> Result<PgWorkers> {
         let schema = corpus.schema().to_string();
         let k = workload.k.unwrap_or(10) as usize;
         let upsert = workload.ops.iter().map(|o| &o.def).find_map(|s| {
@@ -311,24 +310,21 @@ impl Store for PgStore {
             k,
             fresh: fresh.clone(),
         });
-        let pool = connect(&self.target).await?;
-        let mut executors = Vec::new();
-        for _ in 0..n {
-            executors.push(
-                PgExecutor::new(
-                    &pool,
-                    ops.clone(),
-                    op_timeout,
-                    workload
-                        .sweep
-                        .as_ref()
-                        .map(|s| (s.setting.as_str(), s.value.as_str())),
-                )
-                .await
-                .map_err(|e| target_error(&self.target, "opening worker connections", e))?,
-            );
-        }
-        Ok(((pool, fresh.map(|f| (f, schema))), executors))
+        Ok(PgWorkers {
+            target: self.target.clone(),
+            options: super::connect_options(&self.target)?,
+            ops,
+            op_timeout,
+            session: workload
+                .sweep
+                .as_ref()
+                .map(|s| (s.setting.clone(), s.value.clone())),
+            fresh: fresh.map(|f| (f, schema)),
+        })
+    }
+
+    async fn open(workers: Arc<PgWorkers>, _i: u32) -> Result<PgExecutor> {
+        PgExecutor::open(&workers).await
     }
 
     async fn check(
@@ -350,7 +346,7 @@ impl Store for PgStore {
     /// dataset's, in tunebench's own schema) and vacuums, so each phase starts from the loaded
     /// table and its index without dead entries.
     async fn reset(&self, workload: &Workload, workers: &Self::Workers) -> Result<()> {
-        let Some((pool, schema)) = &workers.1 else {
+        let Some((pool, schema)) = &workers.fresh else {
             return Ok(());
         };
         let fail = |e| {
@@ -384,18 +380,6 @@ impl Store for PgStore {
         }
         pool.reset();
         Ok(())
-    }
-
-    async fn close_workers((pool, _): Self::Workers) -> u32 {
-        // Dropped connections return to the pool asynchronously: give them a moment before
-        // counting any still checked out as leaked.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while pool.num_idle() < pool.size() as usize && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let leaked = (pool.size() as usize).saturating_sub(pool.num_idle()) as u32;
-        pool.close().await;
-        leaked
     }
 }
 

@@ -24,6 +24,18 @@ pub enum QdrantOpKind {
 
 /// Runs a workload's operations; each search's answer is kept and judged for recall by
 /// `settle`, after the clock stopped.
+/// What every worker of a workload shares.
+pub struct QdrantWorkers {
+    pub(super) searcher: Searcher,
+    pub(super) data: Arc<QdrantData>,
+    pub(super) ops: Arc<Vec<QdrantOpKind>>,
+    /// The fresh-point pool of an upsert + search workload.
+    pub(super) fresh: Option<Arc<FreshPool>>,
+    pub(super) spec: SearchSpec,
+    pub(super) k: usize,
+    pub(super) timeout: Duration,
+}
+
 pub struct QdrantExecutor {
     pub(super) searcher: Searcher,
     pub(super) data: Arc<QdrantData>,

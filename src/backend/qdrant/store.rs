@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Searcher;
-use super::exec::{QdrantExecutor, fresh_pool, op_kinds, swept};
+use super::exec::{QdrantExecutor, QdrantWorkers, fresh_pool, op_kinds, swept};
 use super::profile::{search_spec, setting_changes, wanted};
 use super::{Engine, ManagedConfig, SearchSpec};
 use crate::backend::Store;
@@ -19,7 +18,6 @@ use crate::backend::qdrant::QdrantEvidence;
 use crate::backend::qdrant::spec::{QdrantOp, QdrantProfile};
 use crate::dataset::DatasetSpec;
 use crate::dataset::vectors::VectorSet;
-use crate::dataset::vectors::fresh::FreshPool;
 use crate::error::{Error, Result};
 
 /// This store's workloads and profile files.
@@ -71,8 +69,7 @@ impl Store for QdrantStore {
     type Applied = AppliedQdrantProfile;
     type Snapshot = ();
     type Evidence = QdrantEvidence;
-    /// The fresh-point pool of an upsert + search workload, and a handle to delete its points.
-    type Workers = Option<(Searcher, Arc<FreshPool>)>;
+    type Workers = QdrantWorkers;
 
     async fn connect(target: &Target, _options: ()) -> Result<Self> {
         let root = crate::dataset::vectors::cache_dir().join("qdrant-edge");
@@ -419,9 +416,9 @@ impl Store for QdrantStore {
         &self,
         workload: &Workload,
         data: Arc<QdrantData>,
-        n: u32,
+        _n: u32,
         op_timeout: Duration,
-    ) -> Result<(Self::Workers, Vec<QdrantExecutor>)> {
+    ) -> Result<QdrantWorkers> {
         let c = data.collection.clone();
         let spec = swept(self.search.get(&c).copied().unwrap_or_default(), workload)?;
         let searcher = self
@@ -432,26 +429,37 @@ impl Store for QdrantStore {
         let ops = Arc::new(ops);
         let k = workload.k.unwrap_or(10) as usize;
         let fresh = fresh_pool(workload, &data, upsert, k).await?;
-        let executors = (0..n)
-            .map(|_| QdrantExecutor {
-                searcher: searcher.clone(),
-                data: data.clone(),
-                ops: ops.clone(),
-                fresh: fresh.clone(),
-                spec,
-                k,
-                timeout: op_timeout,
-                answer: Vec::with_capacity(k),
-                visible: None,
-            })
-            .collect();
-        Ok((fresh.map(|f| (searcher, f)), executors))
+        Ok(QdrantWorkers {
+            searcher,
+            data,
+            ops,
+            fresh,
+            spec,
+            k,
+            timeout: op_timeout,
+        })
+    }
+
+    /// Each worker holds a handle on the engine (embedded) or on the client's channel
+    /// (server: one gRPC channel, multiplexed, shared by the workers).
+    async fn open(w: Arc<QdrantWorkers>, _i: u32) -> Result<QdrantExecutor> {
+        Ok(QdrantExecutor {
+            searcher: w.searcher.clone(),
+            data: w.data.clone(),
+            ops: w.ops.clone(),
+            fresh: w.fresh.clone(),
+            spec: w.spec,
+            k: w.k,
+            timeout: w.timeout,
+            answer: Vec::with_capacity(w.k),
+            visible: None,
+        })
     }
 
     /// Deletes every fresh point an upsert workload may have written (ids after the
     /// dataset's), so each phase starts from the loaded collection.
     async fn reset(&self, workload: &Workload, workers: &Self::Workers) -> Result<()> {
-        let Some((searcher, pool)) = workers else {
+        let (searcher, Some(pool)) = (&workers.searcher, &workers.fresh) else {
             return Ok(());
         };
         let ids: Vec<u64> = pool.rows().map(|r| r as u64 + 1).collect();
@@ -478,9 +486,5 @@ impl Store for QdrantStore {
         super::checks::check_collections(&self.engine, check, &collections)
             .await
             .map_err(|e| self.fail("configuration check", e))
-    }
-
-    async fn close_workers(_workers: Self::Workers) -> u32 {
-        0
     }
 }

@@ -40,6 +40,12 @@ pub enum Op {
 /// Keys a worker cycles through per op, so scratch space stays bounded.
 const SLOTS: u64 = 4;
 
+/// What every worker of a workload shares; each worker builds its own client from it.
+pub struct S3Workers {
+    pub config: aws_sdk_s3::Config,
+    pub ops: Arc<Ops>,
+}
+
 pub struct Ops {
     pub bucket: String,
     pub names: Vec<String>,

@@ -33,6 +33,20 @@ use crate::error::Error;
 /// The tag tunebench puts on buckets it creates; a bucket without it is never touched.
 pub const OWNER_TAG: (&str, &str) = ("tunebench-owner", "tunebench");
 
+/// A new HTTP client with its own connection pool.
+fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// A client like `base` (same endpoint, credentials and settings) with its own connection
+/// pool: a worker's connections then live on the thread (and runtime) that runs it, and
+/// never outlive it in a pool another runtime would reuse.
+pub fn own_pool(base: &aws_sdk_s3::Config) -> Client {
+    Client::from_conf(base.to_builder().http_client(http_client()).build())
+}
+
 pub fn client(target: &Target, opts: &spec::S3Target) -> Client {
     let creds = Credentials::new(
         opts.access_key.clone(),
@@ -41,9 +55,6 @@ pub fn client(target: &Target, opts: &spec::S3Target) -> Client {
         None,
         "tunebench-scenario",
     );
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(target.url.trim_end_matches('/'))
@@ -53,7 +64,7 @@ pub fn client(target: &Target, opts: &spec::S3Target) -> Client {
         .credentials_provider(creds)
         // MinIO serves buckets as paths, not as host names.
         .force_path_style(true)
-        .http_client(http)
+        .http_client(http_client())
         // The harness verifies every byte it reads itself; SDK checksums would add CPU work
         // on both sides that a plain client does not do.
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)

@@ -7,7 +7,7 @@ use aws_sdk_s3::Client;
 
 use super::bucket;
 use super::evidence::S3Snapshot;
-use super::exec::{Op, Ops, S3Exec};
+use super::exec::{Op, Ops, S3Exec, S3Workers};
 use super::metrics::{Recorder, scrape};
 use super::profile::{self, AppliedS3};
 use super::target_error;
@@ -92,7 +92,7 @@ impl Store for S3Store {
     type Applied = AppliedS3;
     type Snapshot = S3Snapshot;
     type Evidence = S3Evidence;
-    type Workers = ();
+    type Workers = S3Workers;
 
     async fn connect(target: &Target, options: super::spec::S3Target) -> Result<Self> {
         let client = super::client(target, &options);
@@ -394,9 +394,9 @@ impl Store for S3Store {
         &self,
         workload: &Workload,
         data: Arc<ObjectSet>,
-        n: u32,
+        _n: u32,
         _op_timeout: Duration,
-    ) -> Result<((), Vec<S3Exec>)> {
+    ) -> Result<S3Workers> {
         let tuning = &self.tuning.client;
         let ops = workload
             .ops
@@ -432,10 +432,14 @@ impl Store for S3Store {
             data,
             recorder: self.recorder.clone(),
         });
-        let execs = (0..n)
-            .map(|i| S3Exec::new(self.client.clone(), shared.clone(), i))
-            .collect();
-        Ok(((), execs))
+        Ok(S3Workers {
+            config: self.client.config().clone(),
+            ops: shared,
+        })
+    }
+
+    async fn open(w: Arc<S3Workers>, i: u32) -> Result<S3Exec> {
+        Ok(S3Exec::new(super::own_pool(&w.config), w.ops.clone(), i))
     }
 
     async fn check(
@@ -449,11 +453,6 @@ impl Store for S3Store {
             .map(|d| d.spec.namespace().to_string())
             .collect();
         super::checks::check(&self.client, &self.target, &buckets, check).await
-    }
-
-    async fn close_workers(_: ()) -> u32 {
-        // The SDK's connection pool has no checkout to leak; nothing to count.
-        0
     }
 
     async fn journal_on_server(
