@@ -63,7 +63,7 @@ pub struct Crew<E> {
 }
 
 /// How many threads drive `workers` connections: one per core, never more than workers.
-pub fn threads_for(workers: usize) -> usize {
+fn threads_for(workers: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     workers.clamp(1, cores.max(1))
 }

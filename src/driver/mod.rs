@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use crate::metrics::{self, Tally};
-pub use crew::{Crew, threads_for};
+pub use crew::Crew;
 pub use pacing::{Pacing, Schedule};
 pub use progress::Progress;
 use timer::TimerHandle;

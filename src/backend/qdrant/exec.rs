@@ -22,13 +22,11 @@ pub enum QdrantOpKind {
     Upsert,
 }
 
-/// Runs a workload's operations; each search's answer is kept and judged for recall by
-/// `settle`, after the clock stopped.
 /// What every worker of a workload shares.
 pub struct QdrantWorkers {
     pub(super) searcher: Searcher,
     pub(super) data: Arc<QdrantData>,
-    pub(super) ops: Arc<Vec<QdrantOpKind>>,
+    pub(super) ops: Vec<QdrantOpKind>,
     /// The fresh-point pool of an upsert + search workload.
     pub(super) fresh: Option<Arc<FreshPool>>,
     pub(super) spec: SearchSpec,
@@ -36,14 +34,10 @@ pub struct QdrantWorkers {
     pub(super) timeout: Duration,
 }
 
+/// Runs a workload's operations; each search's answer is kept and judged for recall by
+/// `settle`, after the clock stopped.
 pub struct QdrantExecutor {
-    pub(super) searcher: Searcher,
-    pub(super) data: Arc<QdrantData>,
-    pub(super) ops: Arc<Vec<QdrantOpKind>>,
-    pub(super) fresh: Option<Arc<FreshPool>>,
-    pub(super) spec: SearchSpec,
-    pub(super) k: usize,
-    pub(super) timeout: Duration,
+    pub(super) w: Arc<QdrantWorkers>,
     /// The last search's answer (row indexes) and the fresh points visible when it started.
     pub(super) answer: Vec<u32>,
     pub(super) visible: Option<usize>,
@@ -81,9 +75,9 @@ impl Executor for QdrantExecutor {
     type Params = QdrantParams;
 
     fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> QdrantParams {
-        match self.ops[op] {
+        match self.w.ops[op] {
             QdrantOpKind::Search { query: param, .. } => {
-                let set = &self.data.set;
+                let set = &self.w.data.set;
                 let query = rand::RngExt::random_range(rng, 0..set.query_count());
                 QdrantParams::Search {
                     query,
@@ -92,7 +86,7 @@ impl Executor for QdrantExecutor {
                 }
             }
             QdrantOpKind::Upsert => {
-                let pool = self.fresh.as_ref().expect("upsert ops come with a pool");
+                let pool = self.w.fresh.as_ref().expect("upsert ops come with a pool");
                 let (ticket, points) = pool.next_batch();
                 QdrantParams::Upsert {
                     ticket,
@@ -109,18 +103,19 @@ impl Executor for QdrantExecutor {
     async fn execute(&mut self, op: usize, p: &QdrantParams) -> std::result::Result<Done, OpError> {
         match p {
             QdrantParams::Search { filter, vector, .. } => {
-                let QdrantOpKind::Search { limit, .. } = self.ops[op] else {
+                let QdrantOpKind::Search { limit, .. } = self.w.ops[op] else {
                     unreachable!("draw matches the op")
                 };
                 let category = (*filter > 0).then(|| FILTERS[filter - 1].1);
-                self.visible = self.fresh.as_deref().map(FreshPool::visible);
+                self.visible = self.w.fresh.as_deref().map(FreshPool::visible);
                 let ids = tokio::time::timeout(
-                    self.timeout,
-                    self.searcher
-                        .search(vector.clone(), category, limit, self.spec),
+                    self.w.timeout,
+                    self.w
+                        .searcher
+                        .search(vector.clone(), category, limit, self.w.spec),
                 )
                 .await
-                .map_err(|_| timeout_error("search", self.timeout))?
+                .map_err(|_| timeout_error("search", self.w.timeout))?
                 .map_err(qdrant_error)?;
                 self.answer.clear();
                 self.answer.extend(
@@ -131,11 +126,11 @@ impl Executor for QdrantExecutor {
             }
             QdrantParams::Upsert { ticket, points } => {
                 let bytes = points.iter().map(|p| p.1.len() as u64 * 4).sum();
-                tokio::time::timeout(self.timeout, self.searcher.upsert(points.clone()))
+                tokio::time::timeout(self.w.timeout, self.w.searcher.upsert(points.clone()))
                     .await
-                    .map_err(|_| timeout_error("upsert", self.timeout))?
+                    .map_err(|_| timeout_error("upsert", self.w.timeout))?
                     .map_err(qdrant_error)?;
-                if let Some(pool) = &self.fresh {
+                if let Some(pool) = &self.w.fresh {
                     pool.ack(*ticket);
                 }
                 Ok(Done { bytes })
@@ -147,16 +142,16 @@ impl Executor for QdrantExecutor {
         let QdrantParams::Search { query, filter, .. } = p else {
             return None;
         };
-        let visible = self.fresh.as_deref().zip(self.visible);
+        let visible = self.w.fresh.as_deref().zip(self.visible);
         Some(Judged {
             filter: *filter,
             query: *query,
             recall: fresh::judge(
-                &self.data.set,
+                &self.w.data.set,
                 visible,
                 *query,
                 *filter,
-                self.k,
+                self.w.k,
                 &self.answer,
             ),
         })

@@ -426,7 +426,6 @@ impl Store for QdrantStore {
             .searcher(&c)
             .map_err(|e| self.fail("opening search handles", e))?;
         let (ops, upsert) = op_kinds(workload);
-        let ops = Arc::new(ops);
         let k = workload.k.unwrap_or(10) as usize;
         let fresh = fresh_pool(workload, &data, upsert, k).await?;
         Ok(QdrantWorkers {
@@ -444,14 +443,8 @@ impl Store for QdrantStore {
     /// (server: one gRPC channel, multiplexed, shared by the workers).
     async fn open(w: Arc<QdrantWorkers>, _i: u32) -> Result<QdrantExecutor> {
         Ok(QdrantExecutor {
-            searcher: w.searcher.clone(),
-            data: w.data.clone(),
-            ops: w.ops.clone(),
-            fresh: w.fresh.clone(),
-            spec: w.spec,
-            k: w.k,
-            timeout: w.timeout,
             answer: Vec::with_capacity(w.k),
+            w,
             visible: None,
         })
     }
