@@ -217,3 +217,52 @@ async fn a_worker_that_cannot_open_fails_the_crew_with_its_error() {
     let e = r.err().expect("opening fails");
     assert!(e.to_string().contains("connection refused"), "{e}");
 }
+
+/// A stand-in worker whose operations complete without ever waiting (as a query does when
+/// its answer is already in the socket buffer), counting what each worker did.
+struct Eager {
+    i: usize,
+    counts: Arc<Vec<AtomicU64>>,
+}
+
+impl Executor for Eager {
+    type Params = ();
+    fn draw(&mut self, _op: usize, _rng: &mut ChaCha8Rng) {}
+    async fn execute(&mut self, _op: usize, _params: &()) -> Result<Done, OpError> {
+        self.counts[self.i].fetch_add(1, Ordering::Relaxed);
+        Ok(Done::default())
+    }
+}
+
+#[tokio::test]
+async fn workers_sharing_a_thread_take_turns_even_when_answers_are_already_there() {
+    // Three workers per thread. A worker whose answer is always ready must not keep its
+    // thread until the phase ends (or until tokio's budget runs out) while the others'
+    // answers wait: each worker gets one operation per turn, as pgbench's clients do.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = 3 * cores;
+    let counts: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let c = counts.clone();
+    let crew = Crew::open(n as u32, move |i| {
+        let e = Eager {
+            i: i as usize,
+            counts: c.clone(),
+        };
+        async move { Ok(e) }
+    })
+    .await
+    .unwrap();
+    let out = crew.run(mix(), &spec(Pacing::Closed, 0.1)).await.unwrap();
+    crew.close().await;
+    let each: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    assert_eq!(each.iter().sum::<u64>(), out.ops);
+    // Worker i runs on thread i % cores; threads run independently of one another.
+    for t in 0..cores {
+        let mine: Vec<u64> = each.iter().skip(t).step_by(cores).copied().collect();
+        let (min, max) = (*mine.iter().min().unwrap(), *mine.iter().max().unwrap());
+        assert!(
+            min >= 1 && max <= min + 1,
+            "operations per worker on thread {t} must differ by at most one turn: {each:?}"
+        );
+    }
+}
