@@ -279,11 +279,12 @@ fn lane<E, F, Fut>(
                 pacers,
                 reply,
             } => {
+                let shares_thread = execs.len() > 1;
                 let runs = execs
                     .iter_mut()
                     .zip(&ids)
                     .zip(pacers)
-                    .map(|((exec, &i), pacer)| worker(exec, i, pacer, &common));
+                    .map(|((exec, &i), pacer)| worker(exec, i, pacer, &common, shares_thread));
                 let outs = rt.block_on(join_all(runs));
                 let _ = reply.send(outs);
             }
