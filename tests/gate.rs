@@ -87,10 +87,26 @@ async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
     let a2 = run_profile(&s, &dir.path().join("a2"), "indexed").await;
     let b = run_profile(&s, &dir.path().join("b"), "baseline").await;
 
-    // A/A: the same profile twice is not called a regression.
-    let o = tb(&["compare", a1.to_str().unwrap(), a2.to_str().unwrap()])
-        .await
-        .unwrap();
+    // A/A: the same profile twice is not called a regression, at thresholds a shared VM
+    // needs. The defaults (p50 and throughput 5 %) are for quiet machines: on the 2-core
+    // development VM, which stalls intermittently between runs, `scripts/calibrate-gate` found
+    // 4 false alarms in 20 A/A pairs with them, and this A/A pair once moved throughput by
+    // -12 % [-18, -6] with nothing changed (docs/gate.md, point 7).
+    let o = tb(&[
+        "compare",
+        a1.to_str().unwrap(),
+        a2.to_str().unwrap(),
+        "--noise",
+        "p50=0.3",
+        "--noise",
+        "p95=0.5",
+        "--noise",
+        "p99=0.6",
+        "--noise",
+        "throughput=0.3",
+    ])
+    .await
+    .unwrap();
     assert_eq!(o.exit_code, 0, "{}", o.summary);
     assert!(!o.summary.contains("**regressed**"), "{}", o.summary);
 
