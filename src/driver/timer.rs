@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 /// Below this distance to a deadline the timer thread spins instead of sleeping (a sleeping
 /// thread wakes tens of microseconds late on a virtual machine). It starts here and then
 /// follows how late the thread's sleeps really end, within the bounds below.
-/// A sleep that ends later than `SPIN_MAX` was not the timer's lateness but the thread
-/// waiting for a core (a busy machine): spinning longer cannot help with that, and learning
-/// from it made the thread spin ever longer, hold a core and be preempted more (at 2,000
-/// ops/s on 2 cores, a third of a core and a schedule lag p99 of 2 ms).
 const SPIN_START: Duration = Duration::from_micros(80);
 const SPIN_MIN: Duration = Duration::from_micros(10);
+/// A sleep that ends later than this was not the timer's lateness but the thread waiting
+/// for a core (a busy machine): spinning longer cannot help with that, and learning from it
+/// made the thread spin ever longer, hold a core and be preempted more (at 2,000 ops/s on 2
+/// cores, a third of a core and a schedule lag p99 of 2 ms).
 const SPIN_MAX: Duration = Duration::from_micros(200);
 /// A woken task is polled some microseconds after its waker fires (the runtime's own
 /// wake-up); the timer fires that much early and the task spins the rest inside its poll.
@@ -204,9 +204,8 @@ impl Drop for PreciseSleep<'_> {
     }
 }
 
-/// The spin window after a sleep that ended `late`: it follows how late sleeps end (an
-/// unpark ends one early, which only decays it); a preempted sleep (later than SPIN_MAX)
-/// only decays it too.
+/// The spin window after a sleep that ended `late`: it follows how late sleeps end; an
+/// early end (an unpark) or a preempted one (later than `SPIN_MAX`) only decays it.
 fn next_spin(spin: Duration, late: Duration) -> Duration {
     let learnt = if late <= SPIN_MAX {
         late + late / 4
