@@ -12,7 +12,7 @@ use super::http::spec::HttpOp;
 use super::neo4j::spec::NeoTarget;
 use super::neo4j::spec::{CypherOp, NeoProfile};
 use super::postgres::spec::{PgProfile, SqlOp};
-use super::qdrant::spec::{QdrantOp, QdrantProfile};
+use super::qdrant::spec::{QdrantOp, QdrantProfile, QdrantTarget};
 use super::s3::spec::{S3Op, S3Profile, S3Target};
 use crate::dataset::DatasetSpec;
 use crate::error::{Error, Result};
@@ -158,6 +158,7 @@ pub enum TargetOptions {
     None,
     Neo4j(NeoTarget),
     S3(S3Target),
+    Qdrant(QdrantTarget),
 }
 
 impl TryFrom<TargetOptions> for () {
@@ -325,6 +326,7 @@ by_store!(OpDef {
 by_store!(TargetOptions {
     Neo4j(NeoTarget),
     S3(S3Target),
+    Qdrant(QdrantTarget),
 });
 by_store!(ProfileDef {
     Postgres(PgProfile),
@@ -432,7 +434,8 @@ impl TargetKind {
         match self {
             TargetKind::Neo4j => super::neo4j::spec::TARGET_FIELDS,
             TargetKind::S3 => super::s3::spec::TARGET_FIELDS,
-            TargetKind::Postgres | TargetKind::Http | TargetKind::Qdrant => &[],
+            TargetKind::Qdrant => super::qdrant::spec::TARGET_FIELDS,
+            TargetKind::Postgres | TargetKind::Http => &[],
         }
     }
 
@@ -441,7 +444,10 @@ impl TargetKind {
         match self {
             TargetKind::Neo4j => TargetOptions::Neo4j(super::neo4j::spec::target_options(fields)),
             TargetKind::S3 => TargetOptions::S3(super::s3::spec::target_options(fields)),
-            TargetKind::Postgres | TargetKind::Http | TargetKind::Qdrant => TargetOptions::None,
+            TargetKind::Qdrant => {
+                TargetOptions::Qdrant(super::qdrant::spec::target_options(fields))
+            }
+            TargetKind::Postgres | TargetKind::Http => TargetOptions::None,
         }
     }
 

@@ -323,7 +323,7 @@ async fn concurrent_upserts_and_searches_are_judged_against_the_points_visible()
     // Every phase ended by deleting its fresh points: the collection holds exactly the
     // dataset again, so readiness passes.
     let scenario = tunebench::scenario::load(&path).unwrap();
-    let mut store = QdrantStore::connect(&scenario.targets["qd"], ())
+    let mut store = QdrantStore::connect(&scenario.targets["qd"], Default::default())
         .await
         .unwrap();
     let (_, data) = store.prepare(&scenario.datasets["vec"]).await.unwrap();
@@ -356,7 +356,7 @@ async fn readiness_refuses_unindexed_data() {
     // Lower the indexing threshold without running the optimizer: the engine now owes an
     // HNSW graph for every point, and none is built.
     let scenario = tunebench::scenario::load(&path).unwrap();
-    let mut store = QdrantStore::connect(&scenario.targets["qd"], ())
+    let mut store = QdrantStore::connect(&scenario.targets["qd"], Default::default())
         .await
         .unwrap();
     let (_, data) = store.prepare(&scenario.datasets["vec"]).await.unwrap();
@@ -384,7 +384,7 @@ async fn readiness_refuses_unindexed_data() {
     assert!(err.to_string().contains("indexed vectors"), "{err}");
 
     // Put the threshold back (the engine's default) for the next run of this test.
-    let mut store = QdrantStore::connect(&scenario.targets["qd"], ())
+    let mut store = QdrantStore::connect(&scenario.targets["qd"], Default::default())
         .await
         .unwrap();
     store.prepare(&scenario.datasets["vec"]).await.unwrap();

@@ -34,6 +34,10 @@ pub struct QdrantEvidence {
     /// `always_ram`), `vectors` (float originals), `hnsw`, `payload`, `wal`, `other`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_by_part: Option<BTreeMap<String, u64>>,
+    /// Server: what the server's own telemetry reported over the measured trials (its
+    /// request and index-search timings, size estimates, memory), or why it could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<super::telemetry::ServerView>,
 }
 
 impl crate::backend::evidence::StoreEvidence for QdrantEvidence {
@@ -45,7 +49,7 @@ impl crate::backend::evidence::StoreEvidence for QdrantEvidence {
         let q = self;
         let mib =
             |b: Option<u64>| b.map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
-        vec![
+        let mut rows = vec![
             (
                 "collection".into(),
                 format!(
@@ -86,6 +90,68 @@ impl crate::backend::evidence::StoreEvidence for QdrantEvidence {
             ),
             ("collection config as applied".into(), q.config.to_string()),
             ("search parameters".into(), q.search.to_string()),
-        ]
+        ];
+        if let Some(v) = &q.server {
+            rows.extend(server_rows(v, &mib));
+        }
+        rows
     }
+}
+
+/// The server telemetry's rows: requests and index searches as the server timed them over
+/// the trials, its size estimates and its memory.
+fn server_rows(
+    v: &super::telemetry::ServerView,
+    mib: &dyn Fn(Option<u64>) -> String,
+) -> Vec<(String, String)> {
+    if let Some(why) = &v.error {
+        return vec![(
+            "server telemetry".into(),
+            format!("not read ({}): {why}", v.source),
+        )];
+    }
+    let timings = |m: &BTreeMap<String, super::telemetry::ServerTiming>| {
+        if m.is_empty() {
+            return "none counted".to_string();
+        }
+        m.iter()
+            .map(|(k, t)| {
+                let mean = t.mean_us.map_or("n/a".into(), |us| format!("{us:.0} µs"));
+                let failed = if t.failed > 0 {
+                    format!(", {} failed", t.failed)
+                } else {
+                    String::new()
+                };
+                format!("{k} {} x, mean {mean}{failed}", t.count)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    vec![
+        (
+            "server: requests (server-timed)".into(),
+            timings(&v.requests),
+        ),
+        (
+            "server: index searches by path".into(),
+            timings(&v.index_searches),
+        ),
+        (
+            "server: vectors / payload size (its estimate)".into(),
+            format!(
+                "{} / {}",
+                mib(v.vectors_size_bytes),
+                mib(v.payloads_size_bytes)
+            ),
+        ),
+        (
+            "server: process heap allocated / resident".into(),
+            format!(
+                "{} / {}",
+                mib(v.memory_allocated_bytes),
+                mib(v.memory_resident_bytes)
+            ),
+        ),
+        ("server: telemetry source".into(), v.source.clone()),
+    ]
 }

@@ -11,6 +11,7 @@ mod profile;
 mod server;
 pub mod spec;
 mod store;
+pub mod telemetry;
 
 use std::time::Duration;
 
@@ -171,6 +172,7 @@ impl Engine {
     /// Embedded under `cache`, or a server at `url` (version checked explicitly).
     pub async fn open(
         url: &str,
+        options: &spec::QdrantTarget,
         cache: std::path::PathBuf,
         timeout: Duration,
     ) -> Result<(Self, String), String> {
@@ -180,7 +182,7 @@ impl Engine {
                 "qdrant-edge 0.7 (embedded)".into(),
             ))
         } else {
-            let (s, version) = server::ServerEngine::connect(url, timeout).await?;
+            let (s, version) = server::ServerEngine::connect(url, options, timeout).await?;
             Ok((
                 Engine::Server(s),
                 format!("Qdrant {version} (server, gRPC)"),

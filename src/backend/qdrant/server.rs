@@ -25,6 +25,8 @@ const CLIENT: (u64, u64) = (1, 20);
 
 pub struct ServerEngine {
     client: Qdrant,
+    /// The server's REST telemetry, or why there is none.
+    telemetry: Result<super::telemetry::Telemetry, String>,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -54,8 +56,13 @@ pub fn compatible(server: &str) -> Result<(), String> {
 
 impl ServerEngine {
     /// Connects and checks the server's version explicitly. Returns the version.
-    pub async fn connect(url: &str, timeout: Duration) -> Result<(Self, String), String> {
+    pub async fn connect(
+        url: &str,
+        options: &super::spec::QdrantTarget,
+        timeout: Duration,
+    ) -> Result<(Self, String), String> {
         let client = Qdrant::from_url(url)
+            .api_key(options.api_key.clone())
             .skip_compatibility_check()
             .timeout(Duration::from_secs(600))
             .connect_timeout(timeout)
@@ -66,7 +73,21 @@ impl ServerEngine {
             .await
             .map_err(|e| format!("the server does not answer a health check over gRPC: {e}"))?;
         compatible(&reply.version)?;
-        Ok((ServerEngine { client }, reply.version))
+        let telemetry = match super::telemetry::rest_url(url, options.rest_url.as_deref()) {
+            Some(rest) => {
+                super::telemetry::Telemetry::new(&rest, options.api_key.clone(), timeout.max(Duration::from_secs(10)))
+            }
+            None => Err(
+                "no rest_url on the target, and its gRPC URL is not on Qdrant's default port 6334 to derive one from"
+                    .into(),
+            ),
+        };
+        Ok((ServerEngine { client, telemetry }, reply.version))
+    }
+
+    /// The telemetry reader, or why there is none.
+    pub fn telemetry(&self) -> &Result<super::telemetry::Telemetry, String> {
+        &self.telemetry
     }
 
     pub async fn manifest(&self, collection: &str) -> Result<Option<Manifest>, String> {

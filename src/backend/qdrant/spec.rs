@@ -336,3 +336,30 @@ pub const URL_EXPECTED: &str =
 pub fn url_fits(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://")
 }
+
+/// A qdrant target's own options (server mode only).
+#[derive(Debug, Clone, Default)]
+pub struct QdrantTarget {
+    /// The server's REST URL, read for its telemetry (memory, segments, search timings).
+    /// None: derived from a gRPC URL on Qdrant's default port 6334 (REST on 6333).
+    pub rest_url: Option<String>,
+    /// The server's API key (Qdrant's `service.api_key`); never serialized or logged.
+    pub api_key: Option<String>,
+}
+
+/// The fields a qdrant target takes beside kind, url, pool and restart_command.
+pub const TARGET_FIELDS: &[&str] = &["rest_url", "api_key"];
+
+pub fn target_options(f: &mut crate::backend::model::TargetFields<'_>) -> QdrantTarget {
+    let rest_url = f.text("rest_url").filter(|u| !u.is_empty());
+    let api_key = f.secret("api_key").filter(|k| !k.is_empty());
+    if let Some(u) = &rest_url
+        && !url_fits(u)
+    {
+        f.problem(
+            Some("rest_url"),
+            "must be the server's REST URL, e.g. http://127.0.0.1:6333",
+        );
+    }
+    QdrantTarget { rest_url, api_key }
+}

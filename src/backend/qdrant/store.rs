@@ -61,29 +61,32 @@ pub struct AppliedQdrantProfile {
 
 impl Store for QdrantStore {
     type Check = super::QdrantCheck;
-    type TargetOptions = ();
+    type TargetOptions = super::spec::QdrantTarget;
     type Op = QdrantOp;
     type Profile = QdrantProfile;
     type Exec = QdrantExecutor;
     type Data = QdrantData;
     type Applied = AppliedQdrantProfile;
-    type Snapshot = ();
+    /// Server telemetry counters (None: embedded, or a server without readable telemetry:
+    /// the reason is then in the evidence).
+    type Snapshot = Option<Result<super::telemetry::Counters, String>>;
     type Evidence = QdrantEvidence;
     type Workers = QdrantWorkers;
 
-    async fn connect(target: &Target, _options: ()) -> Result<Self> {
+    async fn connect(target: &Target, options: super::spec::QdrantTarget) -> Result<Self> {
         let root = crate::dataset::vectors::cache_dir().join("qdrant-edge");
-        let (engine, version) = Engine::open(&target.url, root, target.pool_connect_timeout)
-            .await
-            .map_err(|e| {
-                Error::target(
-                    format!(
-                        "cannot connect to target {} at {}",
-                        target.name, target.url_redacted
-                    ),
-                    e,
-                )
-            })?;
+        let (engine, version) =
+            Engine::open(&target.url, &options, root, target.pool_connect_timeout)
+                .await
+                .map_err(|e| {
+                    Error::target(
+                        format!(
+                            "cannot connect to target {} at {}",
+                            target.name, target.url_redacted
+                        ),
+                        e,
+                    )
+                })?;
         Ok(QdrantStore {
             target: target.clone(),
             engine,
@@ -402,15 +405,48 @@ impl Store for QdrantStore {
             index_source: build.map(|b| b.source.clone()),
             disk_bytes: info.disk_bytes,
             disk_by_part: info.disk_by_part.clone(),
+            server: match &self.engine {
+                Engine::Edge(_) => None,
+                Engine::Server(s) => Some(match s.telemetry() {
+                    Ok(t) => super::telemetry::ServerView {
+                        source: t.source(),
+                        ..Default::default()
+                    },
+                    Err(why) => super::telemetry::ServerView {
+                        source: "none".into(),
+                        error: Some(why.clone()),
+                        ..Default::default()
+                    },
+                }),
+            },
         };
         Ok(())
     }
 
-    async fn snapshot(&self, _w: &Workload, _e: &QdrantEvidence) -> Result<()> {
-        Ok(())
+    async fn snapshot(&self, _w: &Workload, e: &QdrantEvidence) -> Result<Self::Snapshot> {
+        let Engine::Server(s) = &self.engine else {
+            return Ok(None);
+        };
+        Ok(match s.telemetry() {
+            Ok(t) => Some(t.read(&e.collection).await),
+            Err(_) => None,
+        })
     }
 
-    fn accumulate(_after: &(), _before: &(), _e: &mut QdrantEvidence) {}
+    /// The server's counters, trial by trial; a failed read is recorded (once), not fatal:
+    /// telemetry is evidence, the measurement does not depend on it.
+    fn accumulate(after: &Self::Snapshot, before: &Self::Snapshot, e: &mut QdrantEvidence) {
+        let Some(view) = e.server.as_mut() else {
+            return;
+        };
+        match (after, before) {
+            (Some(Ok(a)), Some(Ok(b))) => view.add(a, b),
+            (Some(Err(why)), _) | (_, Some(Err(why))) => {
+                view.error.get_or_insert_with(|| why.clone());
+            }
+            _ => {}
+        }
+    }
 
     async fn workers(
         &self,
