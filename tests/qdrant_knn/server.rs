@@ -40,6 +40,24 @@ async fn server_baseline_vs_tuned_with_recall_and_exact_revert() {
     assert_eq!(ev["mode"], "server");
     assert_eq!(ev["status"], "green");
     assert_eq!(ev["indexed_vectors_count"], 3000, "{ev}");
+    // The server's own telemetry counted exactly the searches tunebench timed in its trials
+    // (a fixed number of iterations, nothing else searches this collection), and says which
+    // index path served them: under tuned the collection has an HNSW graph.
+    let server = &ev["server"];
+    assert!(server["error"].is_null(), "{server}");
+    let w = common::workload(&r, "tuned", "knn");
+    let searches = &server["requests"]["/qdrant.Points/Search"];
+    assert_eq!(searches["count"], w.ops, "{server}");
+    assert_eq!(searches["failed"], 0, "{server}");
+    assert!(searches["mean_us"].as_f64().unwrap() > 0.0, "{server}");
+    assert!(
+        server["index_searches"]["unfiltered_hnsw"]["count"].as_u64() > Some(0),
+        "{server}"
+    );
+    assert!(
+        server["memory_resident_bytes"].as_u64() > Some(0),
+        "{server}"
+    );
     for run in &r.runs {
         for rev in &run.revert {
             assert!(rev.mismatches.is_empty(), "{}: {:?}", run.profile, rev);
@@ -82,4 +100,32 @@ async fn server_collection_not_created_by_tunebench_is_refused() {
     assert_eq!(err.exit_code(), 2, "{err}");
     assert!(client.collection_exists(name).await.unwrap());
     client.delete_collection(name).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_telemetry_that_cannot_be_read_is_said_in_the_evidence_not_fatal() {
+    let Some(url) =
+        server_url("server_telemetry_that_cannot_be_read_is_said_in_the_evidence_not_fatal")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), "tunebench_test_q_server_no_rest", 500);
+    let p = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let path = scenario(dir.path(), &url, &ds, &[("baseline", p)]);
+    // Point the telemetry at a port nothing listens on (port 1 on loopback).
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        &format!("url = \"{url}\""),
+        &format!("url = \"{url}\"\nrest_url = \"http://127.0.0.1:1\""),
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    let r = run_scenario(&path, &dir.path().join("o")).await;
+    assert_eq!(op_recall(&r, "baseline", "knn"), 1.0);
+    let server = &evidence(&r, "baseline")["server"];
+    let why = server["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{server}"));
+    assert!(why.contains("127.0.0.1:1"), "{why}");
+    assert_eq!(server["requests"], serde_json::json!({}), "{server}");
 }
