@@ -7,6 +7,8 @@
 //! - `tests/fixtures/results-small.json`: PostgreSQL FTS, profiles baseline and tuned.
 //! - `tests/fixtures/results-s3.json`: the s3-multipart scenario against MinIO, baseline and
 //!   tuned, with the per-second throughput series in its S3 evidence.
+//! - `tests/fixtures/results-qdrant-server.json`: a Qdrant server and the embedded engine side
+//!   by side, baseline and tuned, with the server's telemetry in its evidence.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use tunebench::results::{Evidence, Results};
 
 const PG_FIXTURE: &str = "tests/fixtures/results-small.json";
 const S3_FIXTURE: &str = "tests/fixtures/results-s3.json";
+const QDRANT_FIXTURE: &str = "tests/fixtures/results-qdrant-server.json";
 /// The first two line colours of the charts (plotters' Palette99): baseline, then tuned.
 const LINE_COLOURS: [(u8, u8, u8); 2] = [(230, 25, 75), (60, 180, 75)];
 
@@ -218,6 +221,22 @@ fn markdown_report_links_a_latency_spectrum_per_workload() {
 #[test]
 fn markdown_report_links_s3_throughput_over_time() {
     check_markdown_report(S3_FIXTURE);
+}
+
+#[test]
+fn markdown_report_of_a_qdrant_server_shows_what_the_server_measured() {
+    check_markdown_report(QDRANT_FIXTURE);
+    let (dir, results_path, _) = staged(QDRANT_FIXTURE);
+    ok(&tunebench(&["report", arg(&results_path)]));
+    let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report.md written");
+    for row in [
+        "server: requests (server-timed)",
+        "/qdrant.Points/Search",
+        "server: index searches by path",
+        "server: process heap allocated / resident",
+    ] {
+        assert!(md.contains(row), "report.md has no `{row}`");
+    }
 }
 
 // ---- --format html, in headless Chromium ---------------------------------------------------

@@ -465,7 +465,11 @@ mod tests {
     fn every_context_field_is_documented() {
         let doc = include_str!("../../docs/report-template.md");
         let mut checked = 0;
-        for fixture in ["results-small.json", "results-s3.json"] {
+        for fixture in [
+            "results-small.json",
+            "results-s3.json",
+            "results-qdrant-server.json",
+        ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures")
                 .join(fixture);

@@ -15,6 +15,7 @@ use tunebench::results::{
 #[path = "../common/mod.rs"]
 mod common;
 mod older;
+mod qdrant_server;
 
 const SCHEMA: &str = "schemas/results.schema.json";
 const FIXTURE: &str = "tests/fixtures/results-small.json";

@@ -386,6 +386,9 @@ impl Store for QdrantStore {
         let build = self.builds.get(c);
         let n = data.set.len() as u64;
         let indexed_all = !info.managed.expects_index(n, data.set.dim) || info.indexed >= n;
+        // Explain runs once per workload; the server's counters of the profile's earlier
+        // workloads on this collection are kept (the evidence is per target and profile).
+        let earlier = ev.server.take().filter(|_| ev.collection == *c);
         *ev = QdrantEvidence {
             mode: self.engine.mode().into(),
             collection: c.clone(),
@@ -407,6 +410,7 @@ impl Store for QdrantStore {
             disk_by_part: info.disk_by_part.clone(),
             server: match &self.engine {
                 Engine::Edge(_) => None,
+                Engine::Server(_) if earlier.is_some() => earlier,
                 Engine::Server(s) => Some(match s.telemetry() {
                     Ok(t) => super::telemetry::ServerView {
                         source: t.source(),

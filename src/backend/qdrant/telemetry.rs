@@ -85,6 +85,9 @@ pub fn rest_url(grpc_url: &str, configured: Option<&str>) -> Option<String> {
 
 impl Telemetry {
     pub fn new(rest_url: &str, api_key: Option<String>, timeout: Duration) -> Result<Self, String> {
+        // reqwest is built without a crypto provider of its own: the same ring provider as
+        // the other stores (an error only means one is set already).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .no_proxy()
