@@ -17,6 +17,7 @@ const SECRETS: &[&str] = &[
     "Secr3t+Key",
     "HdrTok3n",
     "QdK3y66",
+    "QdApiK3y42",
     "Zr52x",
     "Zt11x",
 ];
@@ -33,6 +34,7 @@ fn env(cmd: &mut Command, cache: &Path) {
         .env("TUNEBENCH_S3_ENDPOINT", "http://127.0.0.1:1")
         .env("TUNEBENCH_S3_SECRET_KEY", "S3/Secr3t+Key")
         .env("TUNEBENCH_QDRANT_URL", "http://127.0.0.1:1?api_key=QdK3y66")
+        .env("TUNEBENCH_QDRANT_API_KEY", "Qd/Api@QdApiK3y42")
         .env("TUNEBENCH_APP_URL", "http://127.0.0.1:1")
         .env("TB_TEST_APP_TOKEN", "HdrTok3n-value")
         .env("TUNEBENCH_SIZE", "tiny")
