@@ -129,3 +129,38 @@ async fn server_telemetry_that_cannot_be_read_is_said_in_the_evidence_not_fatal(
     assert!(why.contains("127.0.0.1:1"), "{why}");
     assert_eq!(server["requests"], serde_json::json!({}), "{server}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_upserts_then_another_profile_waits_for_the_optimizer_not_refuses() {
+    let Some(url) =
+        server_url("server_upserts_then_another_profile_waits_for_the_optimizer_not_refuses")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dataset(dir.path(), "tunebench_test_q_server_upserts", 3000);
+    let baseline = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
+    let tuned = profile(dir.path(), "tuned", SMALL_TUNED);
+    let path = scenario(
+        dir.path(),
+        &url,
+        &ds,
+        &[("tuned", tuned), ("baseline", baseline)],
+    );
+    // Mostly upserts: the fresh points deleted after each phase leave the server's optimizer
+    // busy (status yellow) just when the next trial or profile checks readiness.
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        r#"ops = [{ op = "knn", weight = 2 }, { op = "knn_filter_50" }, { op = "knn_filter_10" }]"#,
+        r#"ops = [{ op = "knn" }, { op = "upsert", weight = 3 }]"#,
+    );
+    assert!(text.contains(r#"op = "upsert""#), "{text}");
+    std::fs::write(&path, text).unwrap();
+    let r = run_scenario(&path, &dir.path().join("o")).await;
+    for profile in ["tuned", "baseline"] {
+        let w = common::workload(&r, profile, "knn");
+        assert_eq!(w.errors, 0, "{profile}: {:?}", w.errors_by_kind);
+        let ev = evidence(&r, profile);
+        assert_eq!(ev["status"], "green", "{profile}: {ev}");
+        assert_eq!(ev["points_count"], 3000, "{profile}: {ev}");
+    }
+}

@@ -503,6 +503,30 @@ impl Store for QdrantStore {
             )
         })?;
         pool.reset();
+        // A server optimizes the collection in the background after the deletes (status
+        // yellow): wait until it is at rest, so the next trial (or profile) starts on a settled
+        // collection, not next to a running optimizer. The embedded engine has no background
+        // optimizer.
+        if let Engine::Server(_) = self.engine {
+            let data = &workers.data;
+            let c = &data.collection;
+            let started = std::time::Instant::now();
+            let info = self.info(c).await?;
+            let expect = info
+                .managed
+                .expects_index(data.set.len() as u64, data.set.dim);
+            self.engine.build_index(c, expect).await.map_err(|e| {
+                self.fail(
+                    &format!("waiting for the optimizer after workload {}", workload.name),
+                    e,
+                )
+            })?;
+            tracing::info!(
+                "{}: {c} at rest again after deleting the fresh points ({:.1} s)",
+                workload.name,
+                started.elapsed().as_secs_f64()
+            );
+        }
         Ok(())
     }
 
