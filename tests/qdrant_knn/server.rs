@@ -12,7 +12,7 @@ fn server_url(test: &str) -> Option<String> {
     common::env_or_skip(
         "TUNEBENCH_QDRANT_URL",
         test,
-        "set it to a Qdrant server's URL",
+        "set it to a Qdrant server's gRPC URL, e.g. after scripts/stack up qdrant: docs/qdrant.md#a-qdrant-server",
     )
 }
 
