@@ -74,9 +74,10 @@ impl ServerEngine {
             .map_err(|e| format!("the server does not answer a health check over gRPC: {e}"))?;
         compatible(&reply.version)?;
         let telemetry = match super::telemetry::rest_url(url, options.rest_url.as_deref()) {
-            Some(rest) => {
-                super::telemetry::Telemetry::new(&rest, options.api_key.clone(), timeout.max(Duration::from_secs(10)))
-            }
+            // Within the connect timeout: the runner gives a counter read at least that long
+            // before calling the server gone, and a telemetry read that cannot finish in it is
+            // recorded as unreadable instead.
+            Some(rest) => super::telemetry::Telemetry::new(&rest, options.api_key.clone(), timeout),
             None => Err(
                 "no rest_url on the target, and its gRPC URL is not on Qdrant's default port 6334 to derive one from"
                     .into(),
