@@ -174,12 +174,6 @@ minio_version() {
 
 # -------------------------------------------------------------- process ---
 
-# True if PID is a live process (a zombie, killed but not reaped, is not).
-minio_alive() {
-  [[ -d "/proc/$1" ]] \
-    && [[ ! "$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null)" =~ ^[ZXx]?$ ]]
-}
-
 # PID of the MinIO server serving our data dir, or nothing. The PID file is
 # trusted only if that process is alive, is minio and has our drives on its
 # command line; otherwise the stale file is removed.
@@ -187,7 +181,7 @@ minio_pid() {
   local pid exe
   [[ -f "$MINIO_PIDFILE" ]] || return 0
   pid="$(head -n1 "$MINIO_PIDFILE" 2>/dev/null || true)"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && minio_alive "$pid" \
+  if [[ "$pid" =~ ^[0-9]+$ ]] && pid_alive "$pid" \
      && tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$MINIO_VOLUMES"; then
     exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
     exe="${exe% (deleted)}"     # the binary was replaced since it started
@@ -396,23 +390,7 @@ minio_up() {
 
 # Stops PID: SIGTERM (MinIO shuts down gracefully), then SIGKILL after 30 s.
 minio_stop_pid() {
-  local pid="$1" deadline
-  log "minio: stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + 30))
-  while minio_alive "$pid"; do
-    if (( SECONDS >= deadline )); then
-      log "minio: still running after 30 s; killing pid $pid"
-      kill -KILL "$pid" 2>/dev/null || true
-      deadline=$((SECONDS + 10))
-      while minio_alive "$pid"; do
-        (( SECONDS < deadline )) || die "minio: could not stop pid $pid"
-        sleep 0.2
-      done
-      break
-    fi
-    sleep 0.2
-  done
+  stop_pid minio "$1" 30
   rm -f "$MINIO_PIDFILE"
   log "minio: stopped"
 }

@@ -250,13 +250,6 @@ neo4j_pid() {
   return 0
 }
 
-neo4j_alive() {
-  local pid="$1" state
-  [[ -d "/proc/$pid" ]] || return 1
-  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || true)"
-  [[ ! "$state" =~ ^[ZXx]?$ ]]
-}
-
 # A field of the ready file (written by the launcher when it is ready).
 neo4j_ready_field() { sed -n "s/^$1=//p" "$NEO4J_READY" 2>/dev/null | head -n1; }
 
@@ -352,20 +345,7 @@ neo4j_wait_ready() {
 # SIGTERM (the launcher shuts the DBMS down cleanly), then wait; SIGKILL only
 # after NEO4J_STOP_TIMEOUT seconds.
 neo4j_stop_pid() {
-  local pid="$1" deadline
-  log "neo4j: stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + NEO4J_STOP_TIMEOUT))
-  while neo4j_alive "$pid"; do
-    if (( SECONDS >= deadline )); then
-      log "neo4j: pid $pid did not stop within $NEO4J_STOP_TIMEOUT s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 1
-      neo4j_alive "$pid" && die "neo4j: could not stop pid $pid"
-      break
-    fi
-    sleep 0.5
-  done
+  stop_pid neo4j "$1" "$NEO4J_STOP_TIMEOUT"
   rm -f "$NEO4J_PIDFILE" "$NEO4J_READY" 2>/dev/null || true
   log "neo4j: stopped"
 }

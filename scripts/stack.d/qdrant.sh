@@ -65,18 +65,13 @@ qdrant_version() {
   qdrant_installed && "$QDRANT_BIN" --version 2>/dev/null | awk 'NR==1 { print $NF }'
 }
 
-qdrant_alive() {
-  [[ -d "/proc/$1" ]] \
-    && [[ ! "$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$1/stat" 2>/dev/null)" =~ ^[ZXx]?$ ]]
-}
-
 # PID of the server started from this cache, or nothing. The PID file is trusted only if
 # that process is alive and runs with our storage folder; otherwise it is removed.
 qdrant_pid() {
   local pid
   [[ -f "$QDRANT_PIDFILE" ]] || return 0
   pid="$(head -n1 "$QDRANT_PIDFILE" 2>/dev/null || true)"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && qdrant_alive "$pid" \
+  if [[ "$pid" =~ ^[0-9]+$ ]] && pid_alive "$pid" \
      && tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF -- "QDRANT__STORAGE__STORAGE_PATH=$QDRANT_STORAGE"; then
     echo "$pid"
     return 0
@@ -171,19 +166,7 @@ qdrant_up() {
 }
 
 qdrant_stop_pid() {
-  local pid="$1" deadline
-  log "qdrant: stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + 30))
-  while qdrant_alive "$pid"; do
-    if (( SECONDS >= deadline )); then
-      log "qdrant: still running after 30 s; killing pid $pid"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 1
-      break
-    fi
-    sleep 0.2
-  done
+  stop_pid qdrant "$1" 30
   rm -f "$QDRANT_PIDFILE"
   log "qdrant: stopped"
 }

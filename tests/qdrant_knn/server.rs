@@ -16,6 +16,13 @@ fn server_url(test: &str) -> Option<String> {
     )
 }
 
+/// Rewrites the scenario at `path`, its first `from` into `to`; returns the new text.
+fn edit(path: &std::path::Path, from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(path).unwrap().replacen(from, to, 1);
+    std::fs::write(path, &text).unwrap();
+    text
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_baseline_vs_tuned_with_recall_and_exact_revert() {
     let Some(url) = server_url("server_baseline_vs_tuned_with_recall_and_exact_revert") else {
@@ -114,12 +121,11 @@ async fn server_telemetry_that_cannot_be_read_is_said_in_the_evidence_not_fatal(
     let p = PathBuf::from(format!("{ROOT}/profiles/qdrant/baseline.toml"));
     let path = scenario(dir.path(), &url, &ds, &[("baseline", p)]);
     // Point the telemetry at a port nothing listens on (port 1 on loopback).
-    let text = std::fs::read_to_string(&path).unwrap().replacen(
+    edit(
+        &path,
         &format!("url = \"{url}\""),
         &format!("url = \"{url}\"\nrest_url = \"http://127.0.0.1:1\""),
-        1,
     );
-    std::fs::write(&path, text).unwrap();
     let r = run_scenario(&path, &dir.path().join("o")).await;
     assert_eq!(op_recall(&r, "baseline", "knn"), 1.0);
     let server = &evidence(&r, "baseline")["server"];
@@ -149,12 +155,12 @@ async fn server_upserts_then_another_profile_waits_for_the_optimizer_not_refuses
     );
     // Mostly upserts: the fresh points deleted after each phase leave the server's optimizer
     // busy (status yellow) just when the next trial or profile checks readiness.
-    let text = std::fs::read_to_string(&path).unwrap().replace(
+    let text = edit(
+        &path,
         r#"ops = [{ op = "knn", weight = 2 }, { op = "knn_filter_50" }, { op = "knn_filter_10" }]"#,
         r#"ops = [{ op = "knn" }, { op = "upsert", weight = 3 }]"#,
     );
     assert!(text.contains(r#"op = "upsert""#), "{text}");
-    std::fs::write(&path, text).unwrap();
     let r = run_scenario(&path, &dir.path().join("o")).await;
     for profile in ["tuned", "baseline"] {
         let w = common::workload(&r, profile, "knn");
