@@ -198,6 +198,47 @@ pub struct TrialResult {
     /// The host's load during this trial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<crate::host::HostLoad>,
+    /// The trial's operations per interval (latency over time); absent in files written
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<Intervals>,
+}
+
+/// A trial's operations window by window, each window holding the operations that
+/// completed in it (open loop: latency still from the intended start).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Intervals {
+    /// Length of a window, seconds.
+    pub interval_s: f64,
+    /// Every window from the trial's start to its last completion, none left out: a window
+    /// in which nothing completed is there with 0 ops.
+    pub windows: Vec<IntervalWindow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IntervalWindow {
+    /// Seconds from the trial's start.
+    pub start_s: f64,
+    /// The window's length: the interval, shorter for a trial's last window (it ends at the
+    /// trial's last completion). Window criteria read only whole windows.
+    pub duration_s: f64,
+    pub ops: u64,
+    pub errors: u64,
+    /// Payload bytes moved, where operations move payloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Latencies of the operations that succeeded in the window: HdrHistogram V2 (deflate),
+    /// base64, microseconds; empty when none did.
+    pub histogram: String,
+}
+
+impl IntervalWindow {
+    /// True when the window spans the whole interval (not a trial's cut-off last one).
+    pub fn whole(&self, interval_s: f64) -> bool {
+        self.duration_s >= interval_s * (1.0 - 1e-9)
+    }
 }
 
 /// What the load generator itself cost while a workload was measured (all trials), and

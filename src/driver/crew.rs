@@ -20,6 +20,7 @@ use futures_util::future::{join_all, try_join_all};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::intervals::{self, Collector};
 use super::timer::{self, PreciseTimer, TimerHandle};
 use super::{
     Executor, HarnessCost, OpMix, Pacing, PhaseOutcome, PhaseSpec, Progress, Schedule, Shared,
@@ -45,6 +46,7 @@ enum Command {
     Phase {
         common: Arc<PhaseCommon>,
         pacers: Vec<Option<TimerHandle>>,
+        recorders: Vec<intervals::Recorder>,
         reply: oneshot::Sender<Vec<WorkerOutcome>>,
     },
     /// Close every worker; answers how many did not close cleanly.
@@ -143,7 +145,14 @@ impl<E: Executor> Crew<E> {
         // A run dropped mid-phase (an interrupt) stops its workers: they would otherwise go
         // on loading the server while it is reverted.
         let _stop_on_drop = StopOnDrop(shared.clone());
-        let progress = Progress::start(&spec.label, spec.duration, shared.counters());
+        let live = intervals::Live::default();
+        let progress = Progress::start(
+            &spec.label,
+            spec.duration,
+            shared.counters(),
+            live.clone(),
+            spec.interval,
+        );
         let open_loop = matches!(spec.pacing, Pacing::Open { .. });
         let timer = open_loop.then(|| PreciseTimer::start(self.workers));
         let cpu_before = timer::process_cpu_time();
@@ -156,6 +165,7 @@ impl<E: Executor> Crew<E> {
             error_budget: spec.error_budget,
             iterations: spec.iterations,
         });
+        let collector = Collector::start(start, spec.interval, self.workers, live);
         let mut replies = Vec::new();
         for (lane, ids) in self.lanes.iter().zip(&self.indexes) {
             let (reply, rx) = oneshot::channel();
@@ -163,9 +173,11 @@ impl<E: Executor> Crew<E> {
                 .iter()
                 .map(|&i| timer.as_ref().map(|t| t.handle(i)))
                 .collect();
+            let recorders = ids.iter().map(|&i| collector.recorder(i)).collect();
             lane.send(Command::Phase {
                 common: common.clone(),
                 pacers,
+                recorders,
                 reply,
             })
             .map_err(|_| stopped())?;
@@ -187,6 +199,8 @@ impl<E: Executor> Crew<E> {
             }
         }
         progress.finish();
+        // Every worker has returned, and with it dropped its recorder.
+        let windows = collector.finish();
         let pacer_cpu = timer.map(PreciseTimer::stop).unwrap_or_default().cpu;
         if lost {
             return Err(stopped());
@@ -210,6 +224,7 @@ impl<E: Executor> Crew<E> {
                 .max(Duration::from_micros(1)),
             aborted: shared.stop.load(Ordering::Relaxed),
             cost,
+            windows,
         })
     }
 
@@ -277,6 +292,7 @@ fn lane<E, F, Fut>(
             Command::Phase {
                 common,
                 pacers,
+                recorders,
                 reply,
             } => {
                 let shares_thread = execs.len() > 1;
@@ -284,7 +300,10 @@ fn lane<E, F, Fut>(
                     .iter_mut()
                     .zip(&ids)
                     .zip(pacers)
-                    .map(|((exec, &i), pacer)| worker(exec, i, pacer, &common, shares_thread));
+                    .zip(recorders)
+                    .map(|(((exec, &i), pacer), rec)| {
+                        worker(exec, i, pacer, rec, &common, shares_thread)
+                    });
                 let outs = rt.block_on(join_all(runs));
                 let _ = reply.send(outs);
             }

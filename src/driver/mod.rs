@@ -2,6 +2,7 @@
 //! own histograms, merged at the end. The hot loop is generic over the store's executor.
 
 mod crew;
+pub mod intervals;
 pub mod pacing;
 mod progress;
 pub mod timer;
@@ -168,6 +169,8 @@ pub struct PhaseSpec {
     pub seed: u64,
     /// Where the measured server runs, to tell its CPU time from other work on the host.
     pub server: crate::host::ServerSite,
+    /// Length of the windows latency over time is recorded in.
+    pub interval: Duration,
 }
 
 /// What a phase measured. Histograms are in microseconds.
@@ -184,6 +187,8 @@ pub struct PhaseOutcome {
     pub aborted: bool,
     /// What the harness itself used during the phase.
     pub cost: HarnessCost,
+    /// The same operations per interval of the phase, by completion time.
+    pub windows: intervals::Windows,
 }
 
 impl PhaseOutcome {
@@ -251,6 +256,7 @@ async fn worker<E: Executor>(
     exec: &mut E,
     i: usize,
     pacer: Option<TimerHandle>,
+    mut windows: intervals::Recorder,
     common: &crew::PhaseCommon,
     shares_thread: bool,
 ) -> WorkerOutcome {
@@ -285,6 +291,7 @@ async fn worker<E: Executor>(
                 if now >= schedule.end || past_count {
                     break;
                 }
+                windows.tick(now);
                 now
             }
             Pacing::Open { .. } => {
@@ -300,7 +307,9 @@ async fn worker<E: Executor>(
                     Some(p) => p.sleep_until(intended.into_std()).await,
                     None => tokio::time::sleep_until(intended).await,
                 }
-                let late = Instant::now().saturating_duration_since(intended);
+                let now = Instant::now();
+                windows.tick(now);
+                let late = now.saturating_duration_since(intended);
                 metrics::record(&mut tally.lag, late);
                 if waited {
                     metrics::record(&mut tally.timer_lag, late);
@@ -326,16 +335,22 @@ async fn worker<E: Executor>(
         };
         let done = Instant::now();
         last_completion = done;
+        let window = windows.window(done);
         match result {
             // Latency counts from the intended start in open loop, so queueing behind a
             // slow operation is part of what the user sees.
             Ok(d) => {
-                metrics::record(&mut tally.per_op[op], done - started_from);
+                let latency = done - started_from;
+                metrics::record(&mut tally.per_op[op], latency);
+                metrics::record(&mut window.hist, latency);
+                window.ops += 1;
+                window.bytes += d.bytes;
                 let judged = exec.settle(op, &params);
                 tally.per_op_extras[op].add(&d, judged);
                 shared.completed.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
+                window.errors += 1;
                 tally.record_error(op, e.kind, e.message);
                 let failed = shared.failed.fetch_add(1, Ordering::Relaxed) + 1;
                 let all = failed + shared.completed.load(Ordering::Relaxed);

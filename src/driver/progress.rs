@@ -16,6 +16,8 @@ impl Progress {
         label: &str,
         duration: Duration,
         counters: impl Fn() -> (u64, u64) + Send + 'static,
+        live: super::intervals::Live,
+        interval: Duration,
     ) -> Self {
         let label = label.to_string();
         let total_ms = duration.as_millis() as u64;
@@ -39,15 +41,26 @@ impl Progress {
             } else {
                 Duration::from_secs(5)
             };
-            let mut interval = tokio::time::interval_at(started + tick, tick);
+            let mut ticks = tokio::time::interval_at(started + tick, tick);
             loop {
-                interval.tick().await;
+                ticks.tick().await;
                 let (ok, failed) = counters();
                 let secs = started.elapsed().as_secs_f64();
-                let msg = format!(
+                let mut msg = format!(
                     "{ok} ops, {failed} errors, {:.0} ops/s",
                     ok as f64 / secs.max(1e-9)
                 );
+                // The last window every worker has moved past: its own rate, p99 and errors.
+                let last = live.lock().ok().and_then(|l| l.clone());
+                if let Some(w) = last {
+                    let len = interval.as_secs_f64().max(1e-9);
+                    msg.push_str(&format!(
+                        " | last {interval:?}: {:.0} ops/s, p99 {:.2} ms, {} errors",
+                        w.ops as f64 / len,
+                        w.p99_ms,
+                        w.errors
+                    ));
+                }
                 match &b {
                     Some(bar) => {
                         bar.set_position((secs * 1000.0) as u64);

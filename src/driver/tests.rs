@@ -79,6 +79,7 @@ fn spec(pacing: Pacing, secs: f64) -> PhaseSpec {
         error_budget: 0.01,
         seed: 1,
         server: crate::host::ServerSite::InProcess,
+        interval: intervals::DEFAULT_INTERVAL,
     }
 }
 
@@ -265,4 +266,40 @@ async fn workers_sharing_a_thread_take_turns_even_when_answers_are_already_there
             "operations per worker on thread {t} must differ by at most one turn: {each:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn windows_hold_every_operation_and_show_a_stall() {
+    // One connection, 200 ops/s for 1 s, a 300 ms stall every 50 ops, 100 ms windows: no
+    // operation completes during a stall, so at least two windows are empty, and the
+    // operations queued behind it complete in a later window with their wait.
+    let spec = PhaseSpec {
+        interval: Duration::from_millis(100),
+        ..spec(Pacing::Open { rate: 200.0 }, 1.0)
+    };
+    let out = run_phase(1, stalling(Duration::from_millis(300)), &spec).await;
+    let w = &out.windows.windows;
+    assert_eq!(out.windows.interval, Duration::from_millis(100));
+    assert!(
+        w.iter().enumerate().all(|(i, x)| x.index == i as u64),
+        "windows are contiguous from 0"
+    );
+    assert_eq!(w.iter().map(|x| x.ops).sum::<u64>(), out.ops);
+    assert_eq!(w.iter().map(|x| x.bytes).sum::<u64>(), out.ops * 10);
+    // The windows' histograms add up to the phase's, bit for bit.
+    let mut merged = metrics::new_histogram();
+    for x in w.iter().filter(|x| !x.histogram.is_empty()) {
+        metrics::merge(&mut merged, &metrics::decode(&x.histogram).unwrap());
+    }
+    assert_eq!(metrics::encode(&merged), metrics::encode(&out.total));
+    assert!(w.iter().filter(|x| x.ops == 0).count() >= 2, "{w:?}");
+    assert!(w.iter().any(|x| x.p99_ms >= 250.0), "{w:?}");
+}
+
+#[tokio::test]
+async fn windows_count_errors_where_they_happened() {
+    let out = run_phase(2, || Failing, &spec(Pacing::Closed, 5.0)).await;
+    let w = &out.windows.windows;
+    assert_eq!(w.iter().map(|x| x.errors).sum::<u64>(), out.errors);
+    assert!(w.iter().all(|x| x.ops == 0 && x.histogram.is_empty()));
 }

@@ -16,6 +16,9 @@ pub fn evaluate(
         .map(|c| {
             let w = workloads.iter().find(|w| w.workload == c.workload);
             let value = w.and_then(|w| {
+                if c.metric.is_window() {
+                    return worst_window(w, c.metric);
+                }
                 let (lat, ops, errors, tput, recall, tolerant, bytes) = match &c.op {
                     Some(op) => {
                         let o = w.operations.iter().find(|o| &o.op == op)?;
@@ -59,6 +62,13 @@ pub fn evaluate(
                     Metric::BytesPerS => bytes? / 1e6,
                     // Not measured by this store (or not for this profile) is no pass.
                     Metric::IndexVectorsPerS => server.get(&w.target)?.index_vectors_per_s()?,
+                    // Read above, from the windows.
+                    Metric::P50WindowMax
+                    | Metric::P95WindowMax
+                    | Metric::P99WindowMax
+                    | Metric::MaxWindowMax
+                    | Metric::ThroughputWindowMin
+                    | Metric::ErrorRateWindowMax => return None,
                 })
             });
             CriterionResult {
@@ -73,4 +83,47 @@ pub fn evaluate(
             }
         })
         .collect()
+}
+
+/// The worst whole window of every trial for a window metric: the highest latency figure or
+/// error rate, the lowest throughput. None (no pass) when no whole window was measured (a
+/// trial shorter than the interval, a file without windows) or a window's histogram does
+/// not decode.
+pub fn worst_window(w: &WorkloadResult, metric: Metric) -> Option<f64> {
+    let mut worst: Option<f64> = None;
+    let mut keep = |v: f64, higher_is_worse: bool| {
+        worst = Some(match worst {
+            None => v,
+            Some(o) if higher_is_worse => o.max(v),
+            Some(o) => o.min(v),
+        });
+    };
+    for t in &w.per_trial {
+        let Some(iv) = &t.intervals else { continue };
+        for win in iv.windows.iter().filter(|x| x.whole(iv.interval_s)) {
+            match metric {
+                Metric::ThroughputWindowMin => keep(win.ops as f64 / win.duration_s, false),
+                Metric::ErrorRateWindowMax => {
+                    let all = win.ops + win.errors;
+                    if all > 0 {
+                        keep(win.errors as f64 * 100.0 / all as f64, true);
+                    }
+                }
+                m => {
+                    if win.histogram.is_empty() {
+                        continue;
+                    }
+                    let h = crate::metrics::decode(&win.histogram).ok()?;
+                    let us = match m {
+                        Metric::P50WindowMax => h.value_at_quantile(0.50),
+                        Metric::P95WindowMax => h.value_at_quantile(0.95),
+                        Metric::P99WindowMax => h.value_at_quantile(0.99),
+                        _ => h.max(),
+                    };
+                    keep(us as f64 / 1000.0, true);
+                }
+            }
+        }
+    }
+    worst
 }

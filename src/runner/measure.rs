@@ -10,7 +10,9 @@ use crate::driver::{Crew, OpExtras, OpMix, Pacing, PhaseOutcome, PhaseSpec};
 use crate::error::{Error, Result};
 use crate::host::HostLoad;
 use crate::metrics::{self, LatencySummary, Merge, Tally};
-use crate::results::{HarnessReport, OpResult, QueryRecall, TrialResult, WorkloadResult};
+use crate::results::{
+    HarnessReport, IntervalWindow, Intervals, OpResult, QueryRecall, TrialResult, WorkloadResult,
+};
 use crate::scenario::{Load, LoadMode, Workload};
 
 /// Everything measured for one (profile, workload) so far, over all its trials.
@@ -64,6 +66,7 @@ impl WorkloadAcc {
             histogram: metrics::encode(&out.total),
             client_cpu_s: Some(out.cost.process_cpu.as_secs_f64()),
             host: Some(out.cost.host),
+            intervals: Some(intervals(&out.windows, secs)),
         });
         let c = &mut self.cost;
         c.process_cpu_s += out.cost.process_cpu.as_secs_f64();
@@ -159,6 +162,30 @@ impl WorkloadAcc {
             operations,
             per_trial: self.trials,
         }
+    }
+}
+
+/// A trial's windows as results.json keeps them; `wall_s` (the trial's measured time) cuts
+/// the last one short.
+fn intervals(w: &crate::driver::intervals::Windows, wall_s: f64) -> Intervals {
+    let len = w.interval.as_secs_f64();
+    Intervals {
+        interval_s: len,
+        windows: w
+            .windows
+            .iter()
+            .map(|c| {
+                let start_s = c.index as f64 * len;
+                IntervalWindow {
+                    start_s,
+                    duration_s: len.min(wall_s - start_s).max(0.0),
+                    ops: c.ops,
+                    errors: c.errors,
+                    bytes: (c.bytes > 0).then_some(c.bytes),
+                    histogram: c.histogram.clone(),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -259,6 +286,7 @@ pub async fn measure_workload<S: Store>(
         error_budget: load.error_budget,
         seed,
         server,
+        interval: load.interval,
     };
 
     acc.cost.server_in_process = store.in_process();

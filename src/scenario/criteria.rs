@@ -26,6 +26,15 @@ pub enum Metric {
     /// Vectors indexed per second, index build included, on the workload's target under the
     /// profile (the store's evidence says whether from the profile's re-index or the load).
     IndexVectorsPerS,
+    /// The worst whole window (latency over time, `[load] interval`) of every trial: the
+    /// highest p50, p95, p99 or max of one window, the lowest throughput, the highest error
+    /// rate. A stall of a few seconds fails these even when the whole-trial figure passes.
+    P50WindowMax,
+    P95WindowMax,
+    P99WindowMax,
+    MaxWindowMax,
+    ThroughputWindowMin,
+    ErrorRateWindowMax,
 }
 
 impl Metric {
@@ -43,13 +52,38 @@ impl Metric {
             "recall_at_k_tolerant" => Metric::RecallAtKTolerant,
             "bytes_per_s" => Metric::BytesPerS,
             "index_vectors_per_s" => Metric::IndexVectorsPerS,
+            "p50_window_max" => Metric::P50WindowMax,
+            "p95_window_max" => Metric::P95WindowMax,
+            "p99_window_max" => Metric::P99WindowMax,
+            "max_window_max" => Metric::MaxWindowMax,
+            "throughput_window_min" => Metric::ThroughputWindowMin,
+            "error_rate_window_max" => Metric::ErrorRateWindowMax,
             _ => return None,
         })
     }
 
+    /// The whole-trial metric a window metric reads per window (itself otherwise): it
+    /// decides the unit.
+    pub fn per_window(self) -> Metric {
+        match self {
+            Metric::P50WindowMax => Metric::P50,
+            Metric::P95WindowMax => Metric::P95,
+            Metric::P99WindowMax => Metric::P99,
+            Metric::MaxWindowMax => Metric::Max,
+            Metric::ThroughputWindowMin => Metric::Throughput,
+            Metric::ErrorRateWindowMax => Metric::ErrorRate,
+            m => m,
+        }
+    }
+
+    /// True for the metrics read from the windows of latency over time.
+    pub fn is_window(self) -> bool {
+        self.per_window() != self
+    }
+
     pub fn is_latency(self) -> bool {
         !matches!(
-            self,
+            self.per_window(),
             Metric::Throughput
                 | Metric::ErrorRate
                 | Metric::RecallAtK
@@ -73,13 +107,19 @@ impl Metric {
             Metric::RecallAtKTolerant => "recall_at_k_tolerant",
             Metric::BytesPerS => "bytes_per_s",
             Metric::IndexVectorsPerS => "index_vectors_per_s",
+            Metric::P50WindowMax => "p50_window_max",
+            Metric::P95WindowMax => "p95_window_max",
+            Metric::P99WindowMax => "p99_window_max",
+            Metric::MaxWindowMax => "max_window_max",
+            Metric::ThroughputWindowMin => "throughput_window_min",
+            Metric::ErrorRateWindowMax => "error_rate_window_max",
         }
     }
 
     /// Unit the threshold is normalised to: ms, ops/s, percent, MB/s, vectors/s, or `recall`
     /// (a fraction 0..1, which the report prints to four decimals).
     pub fn unit(self) -> &'static str {
-        match self {
+        match self.per_window() {
             Metric::Throughput => "ops/s",
             Metric::ErrorRate => "%",
             Metric::RecallAtK | Metric::RecallAtKTolerant => "recall",
@@ -125,7 +165,7 @@ pub struct Criterion {
     pub threshold: f64,
 }
 
-const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k recall_at_k_tolerant bytes_per_s index_vectors_per_s (e.g. `knn.recall_at_k > 0.95`, `upload.bytes_per_s > 100MB/s`, `knn.index_vectors_per_s > 1000`)";
+const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k recall_at_k_tolerant bytes_per_s index_vectors_per_s (e.g. `knn.recall_at_k > 0.95`, `upload.bytes_per_s > 100MB/s`, `knn.index_vectors_per_s > 1000`), and per window of latency over time (whole workload only) p50_window_max p95_window_max p99_window_max max_window_max throughput_window_min error_rate_window_max (e.g. `fts_search.p99_window_max < 200ms`)";
 
 impl Criterion {
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -153,6 +193,13 @@ impl Criterion {
         };
         let metric =
             Metric::parse(metric).ok_or_else(|| format!("unknown metric `{metric}`; {HELP}"))?;
+        if metric.is_window() && op.is_some() {
+            return Err(format!(
+                "window metrics such as {} are recorded per workload, not per op: write `{workload}.{}`",
+                metric.name(),
+                metric.name()
+            ));
+        }
         let rhs = rhs.trim();
         let split = rhs
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_' || c == ','))
@@ -168,11 +215,12 @@ impl Criterion {
                 format!("`{shown}{more}` does not start with a finite number; {HELP}")
             })?;
         let unit = rhs[split..].trim();
-        let threshold = match (metric, unit) {
+        let threshold = match (metric.per_window(), unit) {
             (m, "ms") if m.is_latency() => number,
             (m, "s") if m.is_latency() => number * 1000.0,
             (m, "us" | "µs") if m.is_latency() => number / 1000.0,
-            (Metric::Throughput, "ops/s" | "/s" | "qps") => number,
+            // Operations per second is throughput's only unit, so a bare number means it.
+            (Metric::Throughput, "ops/s" | "/s" | "qps" | "") => number,
             (Metric::ErrorRate, "%") => number,
             (Metric::IndexVectorsPerS, "" | "vectors/s" | "/s") => number,
             (Metric::RecallAtK | Metric::RecallAtKTolerant, "") if number <= 1.0 => number,
@@ -196,7 +244,7 @@ impl Criterion {
                 };
                 return Err(format!(
                     "unit `{u}` does not fit metric {}; use {valid}",
-                    m.name()
+                    metric.name()
                 ));
             }
         };
@@ -247,6 +295,25 @@ mod tests {
                 .unwrap_err()
                 .contains("MB/s")
         );
+    }
+
+    #[test]
+    fn parses_window_metrics_in_their_per_window_units() {
+        let c = Criterion::parse("fts_search.p99_window_max < 0.2s").unwrap();
+        assert_eq!((c.metric, c.threshold), (Metric::P99WindowMax, 200.0));
+        assert!(c.metric.is_latency() && c.metric.is_window());
+        assert_eq!(c.metric.unit(), "ms");
+        let c = Criterion::parse("fts_search.throughput_window_min > 100").unwrap();
+        assert_eq!((c.metric, c.threshold), (Metric::ThroughputWindowMin, 100.0));
+        let e = Criterion::parse("fts_search.throughput_window_min > 100ms").unwrap_err();
+        assert!(e.contains("does not fit metric throughput_window_min"), "{e}");
+        let c = Criterion::parse("w.throughput_window_min > 100ops/s").unwrap();
+        assert_eq!((c.metric.unit(), c.threshold), ("ops/s", 100.0));
+        assert!(!c.metric.is_latency());
+        let c = Criterion::parse("w.error_rate_window_max < 5%").unwrap();
+        assert_eq!(c.metric, Metric::ErrorRateWindowMax);
+        let e = Criterion::parse("w.search.p99_window_max < 1s").unwrap_err();
+        assert!(e.contains("per workload, not per op"), "{e}");
     }
 
     #[test]

@@ -83,6 +83,21 @@ pub(super) fn resolve(src: &SourceFile, l: &LoadFile, issues: &mut Vec<InputIssu
             }
         }
     }
+    let interval = match &l.interval {
+        None => crate::driver::intervals::DEFAULT_INTERVAL,
+        Some(text) => {
+            let d = duration_field(src, "load.interval", text, issues);
+            if !INTERVAL_RANGE.contains(&d) && crate::source::parse_duration(text).is_some() {
+                issues.push(src.issue(
+                    "load.interval",
+                    format!(
+                        "is {d:?}; latency over time is recorded in windows between 10ms and 1h long (default \"1s\")"
+                    ),
+                ));
+            }
+            d
+        }
+    };
     Load {
         mode: l.mode,
         concurrency,
@@ -95,8 +110,13 @@ pub(super) fn resolve(src: &SourceFile, l: &LoadFile, issues: &mut Vec<InputIssu
         error_budget: l.error_budget,
         op_timeout,
         interleave: l.interleave,
+        interval,
     }
 }
+
+/// Window lengths accepted for latency over time.
+const INTERVAL_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(10)..=Duration::from_secs(3600);
 
 pub(super) fn duration_field(
     src: &SourceFile,

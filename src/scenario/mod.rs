@@ -110,6 +110,8 @@ struct LoadFile {
     /// Trials of different profiles alternate (A B A B ...), so drift hits every profile alike.
     #[serde(default = "default_interleave")]
     interleave: bool,
+    /// Window length for latency over time (default 1s).
+    interval: Option<String>,
 }
 
 fn default_interleave() -> bool {
@@ -226,6 +228,14 @@ pub struct Load {
     pub op_timeout: Duration,
     #[serde(default)]
     pub interleave: bool,
+    /// Length of the windows latency over time is recorded in; results files from before
+    /// windows existed read as the default.
+    #[serde(with = "secs", default = "default_interval")]
+    pub interval: Duration,
+}
+
+fn default_interval() -> Duration {
+    crate::driver::intervals::DEFAULT_INTERVAL
 }
 
 impl Load {
