@@ -228,14 +228,22 @@ pub struct Load {
     pub op_timeout: Duration,
     #[serde(default)]
     pub interleave: bool,
-    /// Length of the windows latency over time is recorded in; results files from before
-    /// windows existed read as the default.
-    #[serde(with = "secs", default = "default_interval")]
+    /// Length of the windows latency over time is recorded in; written only when not the
+    /// default (each trial's windows say their length too), so older files read unchanged.
+    #[serde(
+        with = "secs",
+        default = "default_interval",
+        skip_serializing_if = "is_default_interval"
+    )]
     pub interval: Duration,
 }
 
 fn default_interval() -> Duration {
     crate::driver::intervals::DEFAULT_INTERVAL
+}
+
+fn is_default_interval(d: &Duration) -> bool {
+    *d == default_interval()
 }
 
 impl Load {

@@ -237,6 +237,24 @@ const MUTATIONS: &[Mutation] = &[
         apply: |v| workload(v)["operations"][0]["histogram"] = json!("not base64!"),
     },
     Mutation {
+        name: "interval window histogram not base64",
+        at: "/runs/0/workloads/0/per_trial/0/intervals/windows/0/histogram",
+        apply: |v| {
+            workload(v)["per_trial"][0]["intervals"] = json!({
+                "interval_s": 1.0,
+                "windows": [{"start_s": 0.0, "duration_s": 1.0, "ops": 1, "errors": 0,
+                             "histogram": "not base64!"}]
+            })
+        },
+    },
+    Mutation {
+        name: "interval of 0 s",
+        at: "/runs/0/workloads/0/per_trial/0/intervals/interval_s",
+        apply: |v| {
+            workload(v)["per_trial"][0]["intervals"] = json!({"interval_s": 0, "windows": []})
+        },
+    },
+    Mutation {
         name: "throughput as a string",
         at: "/runs/0/workloads/0/throughput_ops_s",
         apply: |v| workload(v)["throughput_ops_s"] = json!("352 ops/s"),
@@ -415,6 +433,29 @@ fn optional_and_rare_shapes_from_the_structs_match_the_schema() {
     });
     w.per_trial[0].client_cpu_s = Some(1.6);
     w.per_trial[0].host = Some(host);
+    let whole = w.per_trial[0].histogram.clone();
+    w.per_trial[0].intervals = Some(tunebench::results::Intervals {
+        interval_s: 1.0,
+        windows: vec![
+            tunebench::results::IntervalWindow {
+                start_s: 0.0,
+                duration_s: 1.0,
+                ops: 10,
+                errors: 1,
+                bytes: Some(4096),
+                histogram: whole,
+            },
+            // A stall: nothing completed.
+            tunebench::results::IntervalWindow {
+                start_s: 1.0,
+                duration_s: 0.25,
+                ops: 0,
+                errors: 0,
+                bytes: None,
+                histogram: String::new(),
+            },
+        ],
+    });
     w.errors = 3;
     w.errors_by_kind.insert(
         "timeout".into(),
