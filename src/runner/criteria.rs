@@ -127,3 +127,80 @@ pub fn worst_window(w: &WorkloadResult, metric: Metric) -> Option<f64> {
     }
     worst
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::metrics;
+    use crate::results::{IntervalWindow, Intervals};
+
+    /// A window of `n` operations at `ms` each (and `errors` failures), `len` seconds long.
+    fn window(start_s: f64, len: f64, n: u64, ms: u64, errors: u64) -> IntervalWindow {
+        let mut h = metrics::new_histogram();
+        (0..n).for_each(|_| metrics::record(&mut h, Duration::from_millis(ms)));
+        IntervalWindow {
+            start_s,
+            duration_s: len,
+            ops: n,
+            errors,
+            bytes: None,
+            histogram: if n == 0 {
+                String::new()
+            } else {
+                metrics::encode(&h)
+            },
+        }
+    }
+
+    #[test]
+    fn the_worst_whole_window_of_every_trial_is_judged() {
+        let mut r = crate::compare::testkit::results(1.0, 2, None);
+        let w = &mut r.runs[0].workloads[0];
+        // Trial 1: steady, then a 1 s stall (nothing completes), then the queue drains at
+        // 300 ms; its cut-off last window (0.2 s, 5 ops) is not judged.
+        w.per_trial[0].intervals = Some(Intervals {
+            interval_s: 1.0,
+            windows: vec![
+                window(0.0, 1.0, 200, 2, 0),
+                window(1.0, 1.0, 0, 0, 0),
+                window(2.0, 1.0, 150, 300, 50),
+                window(3.0, 0.2, 5, 900, 5),
+            ],
+        });
+        // Trial 2: steady throughout.
+        w.per_trial[1].intervals = Some(Intervals {
+            interval_s: 1.0,
+            windows: vec![window(0.0, 1.0, 180, 3, 0), window(1.0, 1.0, 190, 3, 0)],
+        });
+        let w = &r.runs[0].workloads[0];
+        let near = |m: Metric, want: f64| {
+            let got = worst_window(w, m).unwrap();
+            assert!((got - want).abs() <= want * 0.001, "{m:?}: {got} vs {want}");
+        };
+        near(Metric::P99WindowMax, 300.0);
+        near(Metric::MaxWindowMax, 300.0);
+        near(Metric::P50WindowMax, 300.0);
+        near(Metric::ThroughputWindowMin, 0.0);
+        near(Metric::ErrorRateWindowMax, 25.0);
+        // The whole trial's p99 can pass while the worst window fails.
+        assert!(w.latency_ms.p99 < 2.0);
+    }
+
+    #[test]
+    fn no_whole_window_is_no_value() {
+        let mut r = crate::compare::testkit::results(1.0, 1, None);
+        let w = &mut r.runs[0].workloads[0];
+        assert_eq!(worst_window(w, Metric::P99WindowMax), None, "no windows");
+        w.per_trial[0].intervals = Some(Intervals {
+            interval_s: 5.0,
+            windows: vec![window(0.0, 1.0, 10, 1, 0)],
+        });
+        assert_eq!(worst_window(w, Metric::ThroughputWindowMin), None);
+        w.per_trial[0].intervals.as_mut().unwrap().windows[0].duration_s = 5.0;
+        w.per_trial[0].intervals.as_mut().unwrap().windows[0].histogram = "garbage".into();
+        assert_eq!(worst_window(w, Metric::P99WindowMax), None, "undecodable");
+        assert_eq!(worst_window(w, Metric::ThroughputWindowMin), Some(2.0));
+    }
+}
