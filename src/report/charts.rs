@@ -35,19 +35,36 @@ pub struct Chart {
     lines: Vec<Line>,
     #[serde(skip)]
     kind: Kind,
+    /// Over time: x positions (seconds) where a trial ended and the next began.
+    #[serde(skip)]
+    marks: Vec<(usize, f64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Latency,
     Throughput,
+    /// p50, p99 and max of each window of latency over time.
+    LatencyOverTime,
+    /// Operations per second in each window.
+    RateOverTime,
 }
 
 #[derive(Debug, Clone)]
 struct Line {
     label: String,
-    /// (x, y) in data units: (nines, ms) or (second, MB/s).
+    /// (x, y) in data units: (nines, ms), (second, MB/s), (second, ms) or (second, ops/s).
     points: Vec<(f64, f64)>,
+    /// Which palette colour: one per profile.
+    color: usize,
+    stroke: Stroke,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stroke {
+    Bold,
+    Thin,
+    Dashed,
 }
 
 /// The latency spectrum chart of every workload, one line per profile that ran it.
@@ -68,6 +85,8 @@ pub fn latency(results: &Results) -> Result<Vec<Chart>> {
             let line = Line {
                 label: run.profile.clone(),
                 points: spectrum(&h),
+                color: ri,
+                stroke: Stroke::Bold,
             };
             chart_for(&mut charts, Kind::Latency, &w.workload, &w.target).push(line);
         }
@@ -80,7 +99,7 @@ pub fn latency(results: &Results) -> Result<Vec<Chart>> {
 /// another.
 pub fn throughput(results: &Results) -> Vec<Chart> {
     let mut charts: Vec<Chart> = Vec::new();
-    for run in &results.runs {
+    for (ri, run) in results.runs.iter().enumerate() {
         for (target, ev) in &run.server {
             let Evidence::S3(s3) = ev else { continue };
             let mut by_workload: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
@@ -103,6 +122,8 @@ pub fn throughput(results: &Results) -> Vec<Chart> {
                 chart_for(&mut charts, Kind::Throughput, workload, target).push(Line {
                     label: run.profile.clone(),
                     points,
+                    color: ri,
+                    stroke: Stroke::Bold,
                 });
             }
         }
@@ -125,6 +146,8 @@ fn chart_for<'a>(
             let prefix = match kind {
                 Kind::Latency => "latency",
                 Kind::Throughput => "throughput",
+                Kind::LatencyOverTime => "latency-over-time",
+                Kind::RateOverTime => "ops-over-time",
             };
             // Two targets may run workloads of the same name: the second gets its target
             // in the file name so no chart overwrites another.
@@ -141,6 +164,7 @@ fn chart_for<'a>(
                 profiles: Vec::new(),
                 lines: Vec::new(),
                 kind,
+                marks: Vec::new(),
             });
             charts.len() - 1
         }
@@ -155,6 +179,82 @@ impl ChartLines<'_> {
         self.0.profiles.push(line.label.clone());
         self.0.lines.push(line);
     }
+
+    /// A profile's lines of one chart (over time: p99, p50 and max), its trial boundaries.
+    fn push_all(self, profile: &str, lines: Vec<Line>, marks: &[f64], color: usize) {
+        self.0.profiles.push(profile.to_string());
+        self.0.lines.extend(lines);
+        self.0.marks.extend(marks.iter().map(|&m| (color, m)));
+    }
+}
+
+/// Latency and operations per second over time, per workload, from each trial's windows:
+/// one chart of p99 (bold), p50 (thin) and max (dashed) per window and one of ops/s, each
+/// with one colour per profile, trials one after another with a mark where one ends.
+/// Workloads without windows (files written before they were recorded) get none.
+pub fn over_time(results: &Results) -> Result<(Vec<Chart>, Vec<Chart>)> {
+    let mut latency: Vec<Chart> = Vec::new();
+    let mut rate: Vec<Chart> = Vec::new();
+    for (ri, run) in results.runs.iter().enumerate() {
+        for (wi, w) in run.workloads.iter().enumerate() {
+            let (mut p50, mut p99, mut max, mut ops) = (vec![], vec![], vec![], vec![]);
+            let mut marks = Vec::new();
+            let mut offset = 0.0;
+            for (ti, t) in w.per_trial.iter().enumerate() {
+                let Some(iv) = &t.intervals else { continue };
+                if offset > 0.0 {
+                    marks.push(offset);
+                }
+                for (xi, win) in iv.windows.iter().enumerate() {
+                    let x = offset + win.start_s;
+                    // A trial's cut-off last window would show a rate from a sliver of time.
+                    if win.duration_s >= iv.interval_s / 2.0 {
+                        ops.push((x, win.ops as f64 / win.duration_s));
+                    }
+                    if win.histogram.is_empty() {
+                        continue;
+                    }
+                    let h = crate::metrics::decode(&win.histogram).map_err(|e| {
+                        Error::input(InputIssue::new(
+                            "results file",
+                            format!(
+                                "runs[{ri}].workloads[{wi}].per_trial[{ti}].intervals.windows[{xi}].histogram"
+                            ),
+                            format!("{e} (workload {}, profile {})", w.workload, run.profile),
+                        ))
+                    })?;
+                    let ms = |us: u64| us as f64 / 1000.0;
+                    p50.push((x, ms(h.value_at_quantile(0.5))));
+                    p99.push((x, ms(h.value_at_quantile(0.99))));
+                    max.push((x, ms(h.max())));
+                }
+                offset += t.duration_s;
+            }
+            if ops.is_empty() {
+                continue;
+            }
+            let line = |what: &str, points, stroke| Line {
+                label: format!("{} {what}", run.profile),
+                points,
+                color: ri,
+                stroke,
+            };
+            let lines = vec![
+                line("p99", p99, Stroke::Bold),
+                line("p50", p50, Stroke::Thin),
+                line("max", max, Stroke::Dashed),
+            ];
+            chart_for(&mut latency, Kind::LatencyOverTime, &w.workload, &w.target)
+                .push_all(&run.profile, lines, &marks, ri);
+            chart_for(&mut rate, Kind::RateOverTime, &w.workload, &w.target).push_all(
+                &run.profile,
+                vec![line("ops/s", ops, Stroke::Bold)],
+                &marks,
+                ri,
+            );
+        }
+    }
+    Ok((latency, rate))
 }
 
 fn file_safe(name: &str) -> String {
@@ -211,13 +311,14 @@ pub fn svg(c: &Chart) -> String {
     let (title, x, y) = match c.kind {
         Kind::Latency => latency_axes(c),
         Kind::Throughput => throughput_axes(c),
+        Kind::LatencyOverTime | Kind::RateOverTime => over_time_axes(c),
     };
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (760, 460)).into_drawing_area();
         // Drawing into a string cannot fail for I/O reasons; a failure would only lose the
         // chart, so errors are dropped deliberately (as for the sweep charts).
-        let _ = draw(&root, &title, &x, &y, &c.lines);
+        let _ = draw(&root, &title, &x, &y, &c.lines, &c.marks);
         let _ = root.present();
     }
     out
@@ -239,12 +340,22 @@ fn latency_axes(c: &Chart) -> (String, Axis, Axis) {
         log: false,
         label: percentile_label,
     };
+    let y = latency_y(c);
+    let title = format!(
+        "{} ({}): latency by percentile, all profiles",
+        c.workload, c.target
+    );
+    (title, x, y)
+}
+
+/// The latency axis of a chart's lines: log scale when they span a wide range.
+fn latency_y(c: &Chart) -> Axis {
     let ys = c.lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
     let (lo, hi) = ys.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
         (lo.min(v.max(0.001)), hi.max(v))
     });
     // A wide range (the usual latency tail) reads better on a log axis.
-    let y = if hi / lo > 20.0 {
+    if hi / lo > 20.0 {
         let (l, h) = (lo.log10().floor(), hi.log10().ceil());
         Axis {
             range: l..h,
@@ -262,11 +373,46 @@ fn latency_axes(c: &Chart) -> (String, Axis, Axis) {
             log: false,
             label: number,
         }
+    }
+}
+
+fn over_time_axes(c: &Chart) -> (String, Axis, Axis) {
+    let x_hi = c
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .chain(c.marks.iter().map(|m| m.1))
+        .fold(0.0, f64::max)
+        .max(1.0);
+    let x = Axis {
+        range: 0.0..x_hi,
+        ticks: linear_ticks(x_hi),
+        desc: "measured second (trials one after another, | where one ends)".into(),
+        log: false,
+        label: number,
     };
-    let title = format!(
-        "{} ({}): latency by percentile, all profiles",
-        c.workload, c.target
-    );
+    if c.kind == Kind::LatencyOverTime {
+        let title = format!(
+            "{} ({}): latency per window (p99 bold, p50 thin, max dashed)",
+            c.workload, c.target
+        );
+        return (title, x, latency_y(c));
+    }
+    let y_hi = c
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .fold(0.0, f64::max)
+        * 1.1
+        + 1e-9;
+    let y = Axis {
+        range: 0.0..y_hi,
+        ticks: linear_ticks(y_hi),
+        desc: "completed operations per second".into(),
+        log: false,
+        label: number,
+    };
+    let title = format!("{} ({}): ops/s per window", c.workload, c.target);
     (title, x, y)
 }
 
@@ -307,6 +453,7 @@ fn draw(
     x: &Axis,
     y: &Axis,
     lines: &[Line],
+    marks: &[(usize, f64)],
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(root)
@@ -323,19 +470,31 @@ fn draw(
         .x_label_formatter(&|v| xl(*v))
         .y_label_formatter(&|v| yl(*v))
         .draw()?;
-    for (i, line) in lines.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+    for &(ci, mx) in marks {
+        let color = Palette99::pick(ci).mix(0.5);
+        let (lo, hi) = (y.range.start, y.range.end);
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(mx, lo), (mx, hi)],
+            color.stroke_width(1),
+        )))?;
+    }
+    for line in lines {
+        let color = Palette99::pick(line.color).to_rgba();
         let pts: Vec<(f64, f64)> = line
             .points
             .iter()
             .map(|&(px, py)| (x.to_plot(px), y.to_plot(py)))
             .collect();
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))?
-            .label(line.label.as_str())
-            .legend(move |(lx, ly)| {
-                PathElement::new(vec![(lx, ly), (lx + 20, ly)], color.stroke_width(2))
-            });
+        let width = if line.stroke == Stroke::Thin { 1 } else { 2 };
+        let style = color.stroke_width(width);
+        let drawn = if line.stroke == Stroke::Dashed {
+            chart.draw_series(DashedLineSeries::new(pts, 4, 3, style))?
+        } else {
+            chart.draw_series(LineSeries::new(pts, style))?
+        };
+        drawn.label(line.label.as_str()).legend(move |(lx, ly)| {
+            PathElement::new(vec![(lx, ly), (lx + 20, ly)], style)
+        });
     }
     chart
         .configure_series_labels()

@@ -54,6 +54,9 @@ struct Context<'a> {
     latency_charts: Vec<charts::Chart>,
     /// S3 payload MB/s per measured second, per workload.
     throughput_charts: Vec<charts::Chart>,
+    /// Latency per window (p50, p99, max) and ops/s per window, per workload.
+    latency_over_time_charts: Vec<charts::Chart>,
+    ops_over_time_charts: Vec<charts::Chart>,
     noise: crate::gate::NoiseThresholds,
     indexes: Vec<IndexGroup<'a>>,
     settings: Vec<SettingGroup<'a>>,
@@ -157,6 +160,8 @@ pub fn write(
         if !chart_dirs.contains(&dir) {
             charts::write(&charts.latency, dir)?;
             charts::write(&charts.throughput, dir)?;
+            charts::write(&charts.latency_over_time, dir)?;
+            charts::write(&charts.ops_over_time, dir)?;
             sweeps::write_charts(&sweeps, dir)?;
             chart_dirs.push(dir);
         }
@@ -172,13 +177,18 @@ pub fn write(
 struct Charts {
     latency: Vec<charts::Chart>,
     throughput: Vec<charts::Chart>,
+    latency_over_time: Vec<charts::Chart>,
+    ops_over_time: Vec<charts::Chart>,
 }
 
 impl Charts {
     fn collect(results: &Results) -> Result<Self> {
+        let (latency_over_time, ops_over_time) = charts::over_time(results)?;
         Ok(Charts {
             latency: charts::latency(results)?,
             throughput: charts::throughput(results),
+            latency_over_time,
+            ops_over_time,
         })
     }
 }
@@ -441,6 +451,8 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
         sweeps: sweeps::collect(results),
         latency_charts: charts.latency.clone(),
         throughput_charts: charts.throughput.clone(),
+        latency_over_time_charts: charts.latency_over_time.clone(),
+        ops_over_time_charts: charts.ops_over_time.clone(),
         noise: gate_noise(results),
         indexes,
         settings,
