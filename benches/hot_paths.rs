@@ -39,6 +39,39 @@ fn record(c: &mut Criterion) {
     });
 }
 
+/// What each operation records since latency over time: the whole-phase histogram as
+/// before, plus the window of its completion time (a clock read, a boundary check, a second
+/// histogram record). Compared with `record_latency` plus the clock read it already did.
+fn record_with_window(c: &mut Criterion) {
+    use tunebench::driver::intervals::{Collector, Live};
+    let start = tokio::time::Instant::now();
+    let collector = Collector::start(start, Duration::from_millis(100), 1, Live::default());
+    let mut recorder = collector.recorder(0);
+    let mut h = metrics::new_histogram();
+    let mut i = 0u64;
+    c.bench_function("record_latency_clock_read", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(7919);
+            let now = tokio::time::Instant::now();
+            metrics::record(&mut h, Duration::from_micros(black_box(50 + i % 100_000)));
+            black_box(now)
+        })
+    });
+    c.bench_function("record_latency_and_window", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(7919);
+            let now = tokio::time::Instant::now();
+            let latency = Duration::from_micros(black_box(50 + i % 100_000));
+            metrics::record(&mut h, latency);
+            let w = recorder.window(now);
+            metrics::record(&mut w.hist, latency);
+            w.ops += 1;
+        })
+    });
+    drop(recorder);
+    black_box(collector.finish().windows.len());
+}
+
 fn merge(c: &mut Criterion) {
     let mut a = metrics::new_histogram();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -79,5 +112,5 @@ fn draw(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, record, merge, draw);
+criterion_group!(benches, record, record_with_window, merge, draw);
 criterion_main!(benches);

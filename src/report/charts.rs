@@ -212,6 +212,10 @@ pub fn over_time(results: &Results) -> Result<(Vec<Chart>, Vec<Chart>)> {
                         ops.push((x, win.ops as f64 / win.duration_s));
                     }
                     if win.histogram.is_empty() {
+                        // Nothing completed: a gap in the lines, not a line drawn across it.
+                        for l in [&mut p50, &mut p99, &mut max] {
+                            l.push((x, f64::NAN));
+                        }
                         continue;
                     }
                     let h = crate::metrics::decode(&win.histogram).map_err(|e| {
@@ -350,7 +354,12 @@ fn latency_axes(c: &Chart) -> (String, Axis, Axis) {
 
 /// The latency axis of a chart's lines: log scale when they span a wide range.
 fn latency_y(c: &Chart) -> Axis {
-    let ys = c.lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+    // Gaps (no value) are not data.
+    let ys = c
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite());
     let (lo, hi) = ys.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
         (lo.min(v.max(0.001)), hi.max(v))
     });
@@ -480,21 +489,31 @@ fn draw(
     }
     for line in lines {
         let color = Palette99::pick(line.color).to_rgba();
-        let pts: Vec<(f64, f64)> = line
-            .points
-            .iter()
-            .map(|&(px, py)| (x.to_plot(px), y.to_plot(py)))
-            .collect();
         let width = if line.stroke == Stroke::Thin { 1 } else { 2 };
         let style = color.stroke_width(width);
-        let drawn = if line.stroke == Stroke::Dashed {
-            chart.draw_series(DashedLineSeries::new(pts, 4, 3, style))?
-        } else {
-            chart.draw_series(LineSeries::new(pts, style))?
-        };
-        drawn.label(line.label.as_str()).legend(move |(lx, ly)| {
-            PathElement::new(vec![(lx, ly), (lx + 20, ly)], style)
-        });
+        // A point without a value (a window in which nothing completed) splits the line.
+        let segments: Vec<Vec<(f64, f64)>> = line
+            .points
+            .split(|p| !p.1.is_finite())
+            .filter(|seg| !seg.is_empty())
+            .map(|seg| {
+                seg.iter()
+                    .map(|&(px, py)| (x.to_plot(px), y.to_plot(py)))
+                    .collect()
+            })
+            .collect();
+        for (i, pts) in segments.into_iter().enumerate() {
+            let drawn = if line.stroke == Stroke::Dashed {
+                chart.draw_series(DashedLineSeries::new(pts, 4, 3, style))?
+            } else {
+                chart.draw_series(LineSeries::new(pts, style))?
+            };
+            if i == 0 {
+                drawn.label(line.label.as_str()).legend(move |(lx, ly)| {
+                    PathElement::new(vec![(lx, ly), (lx + 20, ly)], style)
+                });
+            }
+        }
     }
     chart
         .configure_series_labels()
@@ -581,6 +600,57 @@ mod tests {
         assert!((last.1 - 400.0).abs() < 0.5, "{last:?}");
         // Never decreasing: a spectrum is a quantile function.
         assert!(s.windows(2).all(|w| w[1].1 >= w[0].1 && w[1].0 > w[0].0));
+    }
+
+    /// A window of `n` operations at `ms` each.
+    fn window(start_s: f64, n: u64, ms: u64) -> crate::results::IntervalWindow {
+        let mut h = crate::metrics::new_histogram();
+        (0..n).for_each(|_| crate::metrics::record(&mut h, Duration::from_millis(ms)));
+        crate::results::IntervalWindow {
+            start_s,
+            duration_s: 1.0,
+            ops: n,
+            errors: 0,
+            bytes: None,
+            histogram: if n == 0 {
+                String::new()
+            } else {
+                crate::metrics::encode(&h)
+            },
+        }
+    }
+
+    #[test]
+    fn over_time_draws_each_window_with_a_gap_for_a_stall_and_a_mark_per_trial() {
+        let mut r = crate::compare::testkit::results(1.0, 2, None);
+        let w = &mut r.runs[0].workloads[0];
+        for t in &mut w.per_trial {
+            t.duration_s = 3.0;
+            t.intervals = Some(crate::results::Intervals {
+                interval_s: 1.0,
+                windows: vec![window(0.0, 100, 1), window(1.0, 0, 0), window(2.0, 50, 300)],
+            });
+        }
+        let (latency, rate) = over_time(&r).unwrap();
+        assert_eq!((latency.len(), rate.len()), (1, 1));
+        let (l, o) = (&latency[0], &rate[0]);
+        assert_eq!(l.file, "charts/latency-over-time-fts_search.svg");
+        assert_eq!(o.file, "charts/ops-over-time-fts_search.svg");
+        // Trials one after another: the second starts at 3 s, where the one mark is.
+        assert_eq!(l.marks, [(0, 3.0)]);
+        let p99 = &l.lines[0];
+        assert_eq!(p99.label, "baseline p99");
+        let xs: Vec<f64> = p99.points.iter().map(|p| p.0).collect();
+        assert_eq!(xs, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert!(p99.points[1].1.is_nan() && p99.points[4].1.is_nan());
+        assert!((p99.points[2].1 - 300.0).abs() < 0.5, "{:?}", p99.points);
+        let ops: Vec<f64> = o.lines[0].points.iter().map(|p| p.1).collect();
+        assert_eq!(ops, [100.0, 0.0, 50.0, 100.0, 0.0, 50.0]);
+        let svg = svg(l);
+        assert!(svg.contains("baseline p99") && svg.contains("baseline max"));
+        // A results file without windows gets no over-time chart.
+        let plain = crate::compare::testkit::results(1.0, 1, None);
+        assert!(over_time(&plain).unwrap().0.is_empty());
     }
 
     #[test]

@@ -429,6 +429,23 @@ async fn open_loop_holds_the_rate_and_reports_schedule_lag() {
     assert!(h.client_cpu_s > 0.0 && h.pacer_cpu_s.is_some(), "{h:?}");
     assert!(!h.server_in_process);
     assert!(w.per_trial.iter().all(|t| t.host.is_some()));
+    // Latency over time: every trial's windows hold exactly its operations, from 0 s on
+    // without gaps, and their histograms add up to the trial's, bit for bit.
+    for t in &w.per_trial {
+        let iv = t.intervals.as_ref().expect("each trial records its windows");
+        assert_eq!(iv.interval_s, 1.0);
+        assert_eq!(iv.windows.iter().map(|x| x.ops).sum::<u64>(), t.ops);
+        assert_eq!(iv.windows.iter().map(|x| x.errors).sum::<u64>(), t.errors);
+        for (i, x) in iv.windows.iter().enumerate() {
+            assert_eq!(x.start_s, i as f64, "{iv:?}");
+        }
+        let mut merged = tunebench::metrics::new_histogram();
+        for x in iv.windows.iter().filter(|x| !x.histogram.is_empty()) {
+            let h = tunebench::metrics::decode(&x.histogram).unwrap();
+            tunebench::metrics::merge(&mut merged, &h);
+        }
+        assert_eq!(tunebench::metrics::encode(&merged), t.histogram);
+    }
     // A slow machine can only fall behind the schedule, never get ahead of it: the last of
     // the 400 operations is due at 1.995 s.
     assert!(

@@ -176,6 +176,15 @@ pub(crate) const SEMANTIC_ERRORS: &[Bad] = &[
         ],
     },
     Bad {
+        fixture: "criteria_window_on_op.toml",
+        at: "criteria_window_on_op.toml:4:3",
+        expect: &[
+            "field `criteria[0]`",
+            "window metrics such as p99_window_max are recorded per workload, not per op",
+            "`fts_search.p99_window_max`",
+        ],
+    },
+    Bad {
         fixture: "criteria_unknown_workload.toml",
         at: "criteria_unknown_workload.toml:5:3",
         expect: &[
