@@ -296,14 +296,11 @@ fn lane<E, F, Fut>(
                 reply,
             } => {
                 let shares_thread = execs.len() > 1;
-                let runs = execs
-                    .iter_mut()
-                    .zip(&ids)
-                    .zip(pacers)
-                    .zip(recorders)
-                    .map(|(((exec, &i), pacer), rec)| {
+                let runs = execs.iter_mut().zip(&ids).zip(pacers).zip(recorders).map(
+                    |(((exec, &i), pacer), rec)| {
                         worker(exec, i, pacer, rec, &common, shares_thread)
-                    });
+                    },
+                );
                 let outs = rt.block_on(join_all(runs));
                 let _ = reply.send(outs);
             }

@@ -179,7 +179,10 @@ impl Collector {
             index: 0,
             next_at: self.start + self.interval,
             current: Window::new(),
-            tx: self.tx.clone().expect("recorders are handed out before finish"),
+            tx: self
+                .tx
+                .clone()
+                .expect("recorders are handed out before finish"),
         }
     }
 

@@ -248,8 +248,12 @@ pub fn over_time(results: &Results) -> Result<(Vec<Chart>, Vec<Chart>)> {
                 line("p50", p50, Stroke::Thin),
                 line("max", max, Stroke::Dashed),
             ];
-            chart_for(&mut latency, Kind::LatencyOverTime, &w.workload, &w.target)
-                .push_all(&run.profile, lines, &marks, ri);
+            chart_for(&mut latency, Kind::LatencyOverTime, &w.workload, &w.target).push_all(
+                &run.profile,
+                lines,
+                &marks,
+                ri,
+            );
             chart_for(&mut rate, Kind::RateOverTime, &w.workload, &w.target).push_all(
                 &run.profile,
                 vec![line("ops/s", ops, Stroke::Bold)],
@@ -509,9 +513,9 @@ fn draw(
                 chart.draw_series(LineSeries::new(pts, style))?
             };
             if i == 0 {
-                drawn.label(line.label.as_str()).legend(move |(lx, ly)| {
-                    PathElement::new(vec![(lx, ly), (lx + 20, ly)], style)
-                });
+                drawn
+                    .label(line.label.as_str())
+                    .legend(move |(lx, ly)| PathElement::new(vec![(lx, ly), (lx + 20, ly)], style));
             }
         }
     }

@@ -304,9 +304,15 @@ mod tests {
         assert!(c.metric.is_latency() && c.metric.is_window());
         assert_eq!(c.metric.unit(), "ms");
         let c = Criterion::parse("fts_search.throughput_window_min > 100").unwrap();
-        assert_eq!((c.metric, c.threshold), (Metric::ThroughputWindowMin, 100.0));
+        assert_eq!(
+            (c.metric, c.threshold),
+            (Metric::ThroughputWindowMin, 100.0)
+        );
         let e = Criterion::parse("fts_search.throughput_window_min > 100ms").unwrap_err();
-        assert!(e.contains("does not fit metric throughput_window_min"), "{e}");
+        assert!(
+            e.contains("does not fit metric throughput_window_min"),
+            "{e}"
+        );
         let c = Criterion::parse("w.throughput_window_min > 100ops/s").unwrap();
         assert_eq!((c.metric.unit(), c.threshold), ("ops/s", 100.0));
         assert!(!c.metric.is_latency());

@@ -432,7 +432,10 @@ async fn open_loop_holds_the_rate_and_reports_schedule_lag() {
     // Latency over time: every trial's windows hold exactly its operations, from 0 s on
     // without gaps, and their histograms add up to the trial's, bit for bit.
     for t in &w.per_trial {
-        let iv = t.intervals.as_ref().expect("each trial records its windows");
+        let iv = t
+            .intervals
+            .as_ref()
+            .expect("each trial records its windows");
         assert_eq!(iv.interval_s, 1.0);
         assert_eq!(iv.windows.iter().map(|x| x.ops).sum::<u64>(), t.ops);
         assert_eq!(iv.windows.iter().map(|x| x.errors).sum::<u64>(), t.errors);

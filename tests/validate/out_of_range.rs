@@ -35,11 +35,7 @@ pub(crate) const OUT_OF_RANGE: &[Bad] = &[
     Bad {
         fixture: "interval_too_short.toml",
         at: "interval_too_short.toml:17:12",
-        expect: &[
-            "field `load.interval`",
-            "is 5ms",
-            "between 10ms and 1h",
-        ],
+        expect: &["field `load.interval`", "is 5ms", "between 10ms and 1h"],
     },
     Bad {
         fixture: "rate_too_small.toml",
