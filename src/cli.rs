@@ -21,6 +21,22 @@ pub enum Command {
     /// Run a scenario: load data, apply each profile, measure, revert, write results.json and report.md.
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// Run one shard of a scenario's load (for load from several processes or machines):
+    /// measure only, no dataset load, no profile applied or reverted; write this shard's
+    /// part of the results to OUT/results.json for `tunebench merge`.
+    #[command(after_help = EXIT_CODES)]
+    Worker(WorkerCliArgs),
+    /// Merge worker shards' parts into one results.json (histograms added exactly, counts
+    /// summed), then write its report; refuses parts of different scenarios, datasets,
+    /// profiles or tool versions.
+    #[command(after_help = EXIT_CODES)]
+    Merge {
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Output folder for results.json and report.md.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check scenario files (and everything they reference) without touching any server.
     #[command(after_help = EXIT_CODES)]
     Validate {
@@ -144,6 +160,52 @@ pub struct CompareArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct WorkerCliArgs {
+    pub scenario: PathBuf,
+    /// This shard, I/N: shard I (from 0) of N.
+    #[arg(long, value_parser = crate::runner::shard::parse_shard)]
+    pub shard: crate::driver::Shard,
+    /// The common start every shard plans its phases from (RFC 3339, e.g.
+    /// 2026-12-03T15:00:00Z): the same on every shard, a little in the future.
+    #[arg(long, value_parser = parse_start)]
+    pub start_at: chrono::DateTime<chrono::Utc>,
+    /// Output folder for this shard's results.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The profile the coordinator applied (a label: the worker applies nothing); default
+    /// the scenario's first.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Run only these trials (repeatable; default all).
+    #[arg(long = "trial")]
+    pub trials: Vec<u32>,
+    /// Time between one phase's planned end and the next one's start, for resets.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub phase_gap: std::time::Duration,
+    /// Override load.duration (e.g. 10s); every shard must get the same.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Override load.warmup.
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<std::time::Duration>,
+    /// Override load.rate (all shards together).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Override load.concurrency / load.max_in_flight (all shards together).
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Override load.trials.
+    #[arg(long = "trials")]
+    pub trial_count: Option<u32>,
+}
+
+fn parse_start(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time ({e}); e.g. 2026-12-03T15:00:00Z"))
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     pub scenario: PathBuf,
     /// Output folder for results.json and report.md.
@@ -184,6 +246,11 @@ pub struct RunArgs {
     /// What a failing acceptance criterion does to the exit code.
     #[arg(long, value_enum, default_value_t = CriteriaMode::Fail)]
     pub criteria: CriteriaMode,
+    /// Generate each profile's load from N worker processes (`tunebench worker`) on this
+    /// host, merged exactly; their parts go under OUT/shards/. Profiles then run one after
+    /// another, not interleaved.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: Option<u32>,
     #[command(flatten)]
     pub gate: GateArgs,
 }

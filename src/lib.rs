@@ -12,6 +12,7 @@ pub mod export;
 pub mod gate;
 pub mod history;
 pub mod host;
+pub mod merge;
 pub mod metrics;
 pub mod report;
 pub mod results;
@@ -39,6 +40,27 @@ pub struct Outcome {
 pub async fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Run(args) => runner::run(args).await,
+        Command::Worker(a) => {
+            runner::shard::worker(runner::shard::WorkerArgs {
+                scenario: a.scenario,
+                shard: a.shard,
+                start_at: a.start_at,
+                out: a.out,
+                profile: a.profile,
+                trials: (!a.trials.is_empty()).then_some(a.trials),
+                phase_gap: a.phase_gap,
+                overrides: scenario::Overrides {
+                    duration: a.duration,
+                    warmup: a.warmup,
+                    rate: a.rate,
+                    concurrency: a.concurrency,
+                    trials: a.trial_count,
+                    profiles: Vec::new(),
+                },
+            })
+            .await
+        }
+        Command::Merge { parts, out } => merge::command(&parts, &out),
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Check { scenario, json } => runner::check(&scenario, json.as_deref()).await,
         Command::Revert { scenario } => runner::revert_command(scenario.as_deref()).await,

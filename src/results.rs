@@ -43,6 +43,41 @@ pub struct Results {
     /// only the workloads measured (trials completed), and nothing may gate on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<String>,
+    /// Set in a worker shard's part (`tunebench worker`): which shard, and its timing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// Set in results merged from worker shards' parts (`tunebench merge`, `run --workers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergedFrom>,
+}
+
+/// A worker shard's part of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShardInfo {
+    /// 0-based shard index, below `count`.
+    pub index: u32,
+    pub count: u32,
+    /// The common start every shard planned its phases from.
+    pub start_at: DateTime<Utc>,
+    /// Seconds between one phase's planned end and the next one's planned start.
+    pub phase_gap_s: f64,
+    /// How late (ms) this shard started a trial against the plan, at most: the shards'
+    /// trials overlap less by this much.
+    pub late_start_max_ms: f64,
+}
+
+/// What a merged results file was merged from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MergedFrom {
+    /// Number of worker shards merged.
+    pub shards: u32,
+    /// Spread (ms) of the shards' latest late trial starts: how far apart in time the
+    /// shards' trials may have been.
+    pub start_spread_ms: f64,
+    /// What the merge could not keep exactly, and where server evidence comes from.
+    pub notes: Vec<String>,
 }
 
 /// The scenario as it ran. What reports, comparisons and the gate read from it is typed here,

@@ -177,6 +177,26 @@ pub struct Dataset {
     pub target: String,
     pub file: PathBuf,
     pub spec: DatasetSpec,
+    /// A worker shard only uses a dataset the coordinator loaded: it never loads one.
+    #[serde(skip)]
+    pub reuse_only: bool,
+}
+
+impl Dataset {
+    /// Fails when this dataset may not be loaded here (a worker shard's), called where a
+    /// store would start loading it.
+    pub fn may_load(&self) -> crate::error::Result<()> {
+        if !self.reuse_only {
+            return Ok(());
+        }
+        Err(crate::error::Error::target(
+            format!("target {}: dataset {}", self.target, self.name),
+            format!(
+                "is not loaded (or differs from {}); a worker shard never loads data: run `tunebench run` with the same scenario first, or let the coordinator load it",
+                self.file.display()
+            ),
+        ))
+    }
 }
 
 /// A workload; `O` is the type of its ops: [`OpDef`] (any store) in a scenario, the store's

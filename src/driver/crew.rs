@@ -139,9 +139,12 @@ impl<E: Executor> Crew<E> {
         });
         // Before the schedule: finding a local server's process reads /proc.
         let host_before = crate::host::HostSample::take(spec.server);
-        // Small head start so every worker is waiting when the schedule begins.
-        let start = Instant::now() + Duration::from_millis(20);
-        let schedule = Schedule::new(start, spec.duration, spec.pacing);
+        // Small head start so every worker is waiting when the schedule begins; a shard
+        // starts when all shards do (late, if it was not ready by then).
+        let start = spec
+            .start_at
+            .unwrap_or_else(|| Instant::now() + Duration::from_millis(20));
+        let schedule = Schedule::sharded(start, spec.duration, spec.pacing, spec.shard);
         // A run dropped mid-phase (an interrupt) stops its workers: they would otherwise go
         // on loading the server while it is reverted.
         let _stop_on_drop = StopOnDrop(shared.clone());

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::metrics::{self, Tally};
 pub use crew::Crew;
-pub use pacing::{Pacing, Schedule};
+pub use pacing::{Pacing, Schedule, Shard};
 pub use progress::Progress;
 use timer::TimerHandle;
 
@@ -171,6 +171,11 @@ pub struct PhaseSpec {
     pub server: crate::host::ServerSite,
     /// Length of the windows latency over time is recorded in.
     pub interval: Duration,
+    /// The part of the load this process generates (open loop: its turns of the schedule).
+    pub shard: Shard,
+    /// When the phase starts (a worker shard's planned time, shared with the other shards);
+    /// None: as soon as every worker is ready.
+    pub start_at: Option<Instant>,
 }
 
 /// What a phase measured. Histograms are in microseconds.

@@ -13,28 +13,58 @@ pub enum Pacing {
     Open { rate: f64 },
 }
 
+/// Which part of the load a process generates: shard `index` of `count` (0 of 1 alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub const ALONE: Shard = Shard { index: 0, count: 1 };
+
+    /// This shard's part of `total` things dealt out one by one (connections, operations):
+    /// `total / count`, the first `total % count` shards one more.
+    pub fn part(&self, total: u64) -> u64 {
+        let (n, i) = (u64::from(self.count.max(1)), u64::from(self.index));
+        total / n + u64::from(i < total % n)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Schedule {
     pub start: Instant,
     pub end: Instant,
     pub pacing: Pacing,
+    /// Open loop with several shards: this one issues every `count`-th ticket of the whole
+    /// schedule from `index` on, so the shards' arrivals together are exactly one shard's.
+    pub shard: Shard,
 }
 
 impl Schedule {
     pub fn new(start: Instant, duration: Duration, pacing: Pacing) -> Self {
+        Self::sharded(start, duration, pacing, Shard::ALONE)
+    }
+
+    pub fn sharded(start: Instant, duration: Duration, pacing: Pacing, shard: Shard) -> Self {
         Schedule {
             start,
             end: start + duration,
             pacing,
+            shard,
         }
     }
 
-    /// Intended start of ticket `i` in open loop; `None` once it falls past the end.
+    /// Intended start of this shard's ticket `i` in open loop (`rate` is all shards'
+    /// together); `None` once it falls past the end.
     pub fn intended(&self, ticket: u64) -> Option<Instant> {
         match self.pacing {
             Pacing::Closed => None,
             Pacing::Open { rate } => {
-                let at = self.start + Duration::from_secs_f64(ticket as f64 / rate);
+                let global = ticket
+                    .saturating_mul(u64::from(self.shard.count.max(1)))
+                    .saturating_add(u64::from(self.shard.index));
+                let at = self.start + Duration::from_secs_f64(global as f64 / rate);
                 (at < self.end).then_some(at)
             }
         }
@@ -64,6 +94,31 @@ mod tests {
         assert_eq!(s.intended(99), Some(start + Duration::from_millis(990)));
         assert_eq!(s.intended(100), None);
         assert_eq!(s.planned_ops(), Some(100));
+    }
+
+    #[test]
+    fn shards_take_turns_so_together_they_are_the_whole_schedule() {
+        let start = Instant::now();
+        let whole = Schedule::new(start, Duration::from_secs(1), Pacing::Open { rate: 100.0 });
+        let mut merged: Vec<Instant> = (0..3)
+            .flat_map(|index| {
+                let s = Schedule::sharded(
+                    start,
+                    Duration::from_secs(1),
+                    Pacing::Open { rate: 100.0 },
+                    Shard { index, count: 3 },
+                );
+                (0..).map_while(move |t| s.intended(t))
+            })
+            .collect();
+        merged.sort();
+        let all: Vec<Instant> = (0..).map_while(|t| whole.intended(t)).collect();
+        assert_eq!(merged, all);
+        // 100 tickets dealt to 3 shards: 34, 33, 33; 7 connections: 3, 2, 2.
+        let parts = |total| (0..3).map(|index| Shard { index, count: 3 }.part(total));
+        assert_eq!(parts(100).collect::<Vec<_>>(), [34, 33, 33]);
+        assert_eq!(parts(7).collect::<Vec<_>>(), [3, 2, 2]);
+        assert_eq!(Shard::ALONE.part(7), 7);
     }
 
     #[test]

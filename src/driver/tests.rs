@@ -80,6 +80,8 @@ fn spec(pacing: Pacing, secs: f64) -> PhaseSpec {
         seed: 1,
         server: crate::host::ServerSite::InProcess,
         interval: intervals::DEFAULT_INTERVAL,
+        shard: Shard::ALONE,
+        start_at: None,
     }
 }
 

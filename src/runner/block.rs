@@ -18,6 +18,10 @@ pub(super) async fn run_block(
     acc: &mut ProfileAcc,
     keep: bool,
     host_memory: u64,
+    coordination: Option<(
+        &super::shard::Coordination,
+        &mut Vec<crate::results::MergedFrom>,
+    )>,
 ) -> Result<()> {
     let mut applied: Vec<String> = Vec::new();
     let mut changes = Vec::new();
@@ -41,7 +45,7 @@ pub(super) async fn run_block(
 
     let measured = match apply_error {
         Some(e) => Err(e),
-        None => measure_block(scenario, profile, trials, stack, acc).await,
+        None => measure_block(scenario, profile, trials, stack, acc, coordination).await,
     };
 
     // Reverted last-applied first: two targets on one server (say a documents and a vector
@@ -109,6 +113,10 @@ async fn measure_block(
     trials: &[u32],
     stack: &mut Stack,
     acc: &mut ProfileAcc,
+    coordination: Option<(
+        &super::shard::Coordination,
+        &mut Vec<crate::results::MergedFrom>,
+    )>,
 ) -> Result<()> {
     // Readiness: the data and every index are really there before anything is measured.
     let mut readiness = Vec::new();
@@ -138,6 +146,14 @@ async fn measure_block(
     }
     acc.readiness = readiness;
 
+    if let Some((c, notes)) = coordination {
+        let (run, merged) = super::shard::coordinate(scenario, &profile.name, trials, c).await?;
+        acc.sharded = Some(run);
+        notes.push(merged);
+        acc.checks = checks::evaluate(scenario, &stack.stores, Some(&profile.name)).await?;
+        return Ok(());
+    }
+
     for workload in &scenario.workloads {
         let store = stack
             .stores
@@ -156,6 +172,7 @@ async fn measure_block(
                 trials,
                 explain,
                 wacc,
+                None,
             )
             .await?;
         *stack.leaked.entry(workload.target.clone()).or_default() += leaked;
@@ -172,6 +189,19 @@ pub(super) fn finish_profile(
     mut acc: ProfileAcc,
     server: BTreeMap<String, Evidence>,
 ) -> ProfileRun {
+    // Measured by worker shards: their merged workloads and shard 0's server evidence.
+    if let Some(run) = acc.sharded.take() {
+        return ProfileRun {
+            profile: profile.name.clone(),
+            changes: acc.changes,
+            readiness: acc.readiness,
+            criteria: criteria::evaluate(scenario, &run.workloads, &run.server),
+            checks: acc.checks,
+            workloads: run.workloads,
+            server: run.server,
+            revert: acc.revert,
+        };
+    }
     let workloads: Vec<_> = scenario
         .workloads
         .iter()

@@ -3,15 +3,23 @@
 use std::collections::BTreeMap;
 
 use crate::results::{CriterionResult, Evidence, WorkloadResult};
-use crate::scenario::{Metric, Scenario};
+use crate::scenario::{Criterion, Metric, Scenario};
 
 pub fn evaluate(
     scenario: &Scenario,
     workloads: &[WorkloadResult],
     server: &BTreeMap<String, Evidence>,
 ) -> Vec<CriterionResult> {
-    scenario
-        .criteria
+    evaluate_list(&scenario.criteria, workloads, server)
+}
+
+/// The same for a list of criteria (a merge reads them back from the results file).
+pub fn evaluate_list(
+    criteria: &[Criterion],
+    workloads: &[WorkloadResult],
+    server: &BTreeMap<String, Evidence>,
+) -> Vec<CriterionResult> {
+    criteria
         .iter()
         .map(|c| {
             let w = workloads.iter().find(|w| w.workload == c.workload);

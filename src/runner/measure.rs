@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::Store;
-use crate::driver::{Crew, OpExtras, OpMix, Pacing, PhaseOutcome, PhaseSpec};
+use crate::driver::{Crew, OpExtras, OpMix, Pacing, PhaseOutcome, PhaseSpec, Shard};
 use crate::error::{Error, Result};
 use crate::host::HostLoad;
 use crate::metrics::{self, LatencySummary, Merge, Tally};
@@ -255,6 +255,7 @@ pub async fn measure_workload<S: Store>(
     evidence: &mut S::Evidence,
     server: crate::host::ServerSite,
     target: &crate::backend::Target,
+    plan: Option<&super::shard::ShardPlan>,
 ) -> Result<u32> {
     let mix = Arc::new(OpMix::new(
         &workload
@@ -269,14 +270,25 @@ pub async fn measure_workload<S: Store>(
             .await?,
     );
     let shared = workers.clone();
-    let crew = Crew::open(load.connections(), move |i| S::open(shared.clone(), i)).await?;
+    let shard = plan.map_or(Shard::ALONE, |p| p.shard);
+    // A shard's connections are numbered after the earlier shards', so what a store names
+    // by connection (S3 scratch keys) stays unique across shards.
+    let first = plan.map_or(0, |p| p.first_connection);
+    let crew = Crew::open(load.connections(), move |i| {
+        S::open(shared.clone(), first + i)
+    })
+    .await?;
     let pacing = match load.mode {
         LoadMode::Closed => Pacing::Closed,
+        // A shard's load carries its share of the rate; its schedule takes its turns of
+        // the whole one.
         LoadMode::Open => Pacing::Open {
-            rate: load.rate.expect("validated"),
+            rate: load.rate.expect("validated") * f64::from(shard.count),
         },
     };
-    let base_seed = crate::dataset::name_seed(&workload.name, "params");
+    // Shards draw from their own seeds (shard 0 from the unsharded run's).
+    let base_seed = crate::dataset::name_seed(&workload.name, "params")
+        .wrapping_add(u64::from(shard.index).wrapping_mul(0xD1B5_4A32_D192_ED03));
     let phase = |label: String, duration: Duration, iterations, seed: u64| PhaseSpec {
         label,
         pacing,
@@ -287,33 +299,42 @@ pub async fn measure_workload<S: Store>(
         seed,
         server,
         interval: load.interval,
+        shard,
+        start_at: None,
     };
 
     acc.cost.server_in_process = store.in_process();
     store.reset(workload, &workers).await?;
     if !load.warmup.is_zero() {
-        let spec = phase(
+        let mut spec = phase(
             format!("{profile}/{} warm-up", workload.name),
             load.warmup,
             None,
             base_seed ^ 0xFFFF,
         );
+        spec.start_at = plan.map(|p| p.next(load.warmup));
         let out = crew.run(mix.clone(), &spec).await?;
         check_budget(workload, &out, "warm-up")?;
     }
 
     for &trial in trials {
-        let spec = phase(
+        let mut spec = phase(
             format!("{profile}/{} trial {trial}/{}", workload.name, load.trials),
             load.duration,
             load.iterations,
             base_seed.wrapping_add(u64::from(trial)),
         );
+        // Planned before the reset, so every shard plans the same instants however long
+        // its own reset takes.
+        spec.start_at = plan.map(|p| p.next(load.duration));
         store.reset(workload, &workers).await?;
         // A counter read can be heavier than an op (several metrics pages, a listing), so it
         // gets the connect timeout when the op timeout is shorter.
         let within = load.op_timeout.max(target.pool_connect_timeout);
         let before = snapshot(store, workload, evidence, within).await?;
+        if let (Some(p), Some(at)) = (plan, spec.start_at) {
+            p.note_start(at);
+        }
         let out = crew.run(mix.clone(), &spec).await?;
         if out.errors > 0 {
             gone(target, workload).await?;

@@ -9,8 +9,10 @@ mod criteria;
 mod journals;
 mod measure;
 mod session;
+pub mod shard;
 
 pub use checks::check;
+pub use criteria::evaluate_list as evaluate_criteria;
 pub use journals::revert_command;
 
 use std::collections::BTreeMap;
@@ -32,6 +34,8 @@ use session::Connected;
 /// What one profile collected over all its blocks.
 #[derive(Default)]
 struct ProfileAcc {
+    /// With `--workers`: the profile's run merged from the worker shards' parts.
+    sharded: Option<ProfileRun>,
     changes: Vec<TargetChanges>,
     readiness: Vec<ReadinessCheck>,
     explained: std::collections::BTreeSet<String>,
@@ -62,6 +66,14 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
     }
     // Checked now so a bad --noise or --history fails before the long run, not after it.
     let gate_options = args.gate.options()?;
+    if let Some(n) = args.workers
+        && let Some(why) = shard::refuse_split(&scenario.load, n)
+    {
+        return Err(Error::Usage(format!(
+            "--workers {n}: {}: {why}",
+            args.scenario.display()
+        )));
+    }
     let baseline = args.baseline.as_deref().map(Results::read).transpose()?;
     check_writable(&args.out)?;
     journals::refuse_leftovers(&scenario)?;
@@ -151,7 +163,13 @@ async fn run_scenario(
         store.adopt()?;
     }
 
-    let blocks = schedule(scenario);
+    let coordination = args.workers.map(|n| shard::Coordination {
+        workers: n,
+        dir: args.out.join("shards"),
+        overrides: worker_overrides(args),
+    });
+    let mut merged_notes: Vec<crate::results::MergedFrom> = Vec::new();
+    let blocks = schedule(scenario, coordination.is_none());
     let mut accs: BTreeMap<String, ProfileAcc> = BTreeMap::new();
     let mut failed: Option<Error> = None;
     for (i, (profile, trials)) in blocks.iter().enumerate() {
@@ -166,6 +184,7 @@ async fn run_scenario(
             acc,
             keep,
             host.memory_bytes,
+            coordination.as_ref().map(|c| (c, &mut merged_notes)),
         )
         .await
         {
@@ -225,6 +244,8 @@ async fn run_scenario(
         datasets,
         runs,
         incomplete: failed.as_ref().map(ToString::to_string),
+        shard: None,
+        merged: merged_from(coordination.as_ref(), merged_notes),
     };
     let results_path = args.out.join("results.json");
     results.write(&results_path)?;
@@ -319,11 +340,49 @@ async fn run_scenario(
     })
 }
 
+/// The load overrides of `run`, as `worker` flags.
+fn worker_overrides(args: &RunArgs) -> Vec<String> {
+    let mut o = Vec::new();
+    let secs = |d: std::time::Duration| format!("{}ms", d.as_millis());
+    if let Some(d) = args.duration {
+        o.extend(["--duration".to_string(), secs(d)]);
+    }
+    if let Some(d) = args.warmup {
+        o.extend(["--warmup".to_string(), secs(d)]);
+    }
+    if let Some(r) = args.rate {
+        o.extend(["--rate".to_string(), r.to_string()]);
+    }
+    if let Some(c) = args.concurrency {
+        o.extend(["--concurrency".to_string(), c.to_string()]);
+    }
+    if let Some(t) = args.trials {
+        o.extend(["--trials".to_string(), t.to_string()]);
+    }
+    o
+}
+
+/// What the profiles' merges say, together.
+fn merged_from(
+    c: Option<&shard::Coordination>,
+    each: Vec<crate::results::MergedFrom>,
+) -> Option<crate::results::MergedFrom> {
+    let c = c?;
+    let mut notes: Vec<String> = each.iter().flat_map(|m| m.notes.clone()).collect();
+    notes.sort();
+    notes.dedup();
+    Some(crate::results::MergedFrom {
+        shards: c.workers,
+        start_spread_ms: each.iter().map(|m| m.start_spread_ms).fold(0.0, f64::max),
+        notes,
+    })
+}
+
 /// Which trials run under which profile, in order. Interleaved: (A,[1]) (B,[1]) (A,[2]) ...;
 /// otherwise each profile once with all its trials.
-fn schedule(scenario: &Scenario) -> Vec<(&Profile, Vec<u32>)> {
+fn schedule(scenario: &Scenario, interleave: bool) -> Vec<(&Profile, Vec<u32>)> {
     let n = scenario.load.trials;
-    if scenario.load.interleave && scenario.profiles.len() > 1 {
+    if interleave && scenario.load.interleave && scenario.profiles.len() > 1 {
         (1..=n)
             .flat_map(|t| scenario.profiles.iter().map(move |p| (p, vec![t])))
             .collect()

@@ -94,6 +94,7 @@ pub trait Connected {
         trials: &'a [u32],
         explain: bool,
         acc: &'a mut WorkloadAcc,
+        plan: Option<&'a super::shard::ShardPlan>,
     ) -> LocalBoxFuture<'a, Result<u32>>;
 
     /// Evaluates a configuration check; `profile` names the measured profile whose evidence
@@ -297,6 +298,7 @@ impl<S: Store + 'static> Connected for Session<S> {
         trials: &'a [u32],
         explain: bool,
         acc: &'a mut WorkloadAcc,
+        plan: Option<&'a super::shard::ShardPlan>,
     ) -> LocalBoxFuture<'a, Result<u32>> {
         Box::pin(async move {
             let workload = self
@@ -325,6 +327,7 @@ impl<S: Store + 'static> Connected for Session<S> {
                 evidence,
                 self.server,
                 &self.target,
+                plan,
             )
             .await
         })

@@ -142,6 +142,7 @@ fn resolve_datasets(
                         target: d.target,
                         file: path,
                         spec,
+                        reuse_only: false,
                     },
                 );
             }

@@ -41,6 +41,7 @@ pub async fn prepare(
             counts.insert("relationships".into(), m.relationships.max(0) as u64);
             return Ok(report(dataset, graph, false, counts, None, BTreeMap::new()));
         }
+        _ if dataset.reuse_only => dataset.may_load()?,
         Some(m) => {
             tracing::info!(
                 "dataset {}: replacing tunebench graph {} (complete: {})",

@@ -38,6 +38,7 @@ pub async fn prepare_dataset(
             .map_err(|e| err("counting rows", e))?;
         return Ok(report(dataset, corpus, false, rows, None));
     }
+    dataset.may_load()?;
 
     let started = Instant::now();
     create_schema(pool, schema)

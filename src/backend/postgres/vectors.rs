@@ -41,6 +41,7 @@ pub async fn prepare_vectors(
             .map_err(|e| err("counting rows", e))?;
         return Ok(report(dataset, set, false, rows, None));
     }
+    dataset.may_load()?;
     let started = Instant::now();
     for stmt in [
         "CREATE SCHEMA {schema}",

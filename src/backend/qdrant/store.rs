@@ -139,7 +139,10 @@ impl Store for QdrantStore {
                 m.upsert_seconds.unwrap_or(0.0),
                 m.index_seconds.unwrap_or(0.0),
             ),
-            None => self.load(&c, &set, &hash).await?,
+            None => {
+                dataset.may_load()?;
+                self.load(&c, &set, &hash).await?
+            }
         };
         let info = self.info(&c).await?;
         let total = upsert + index;

@@ -104,7 +104,12 @@ pub async fn count(client: &Client, t: &Target, bucket: &str, prefix: &str) -> R
 
 /// Loads the dataset unless the bucket already holds this exact one (marker + count).
 /// Returns whether it loaded.
-pub async fn load(client: &Client, t: &Target, set: &ObjectSet) -> Result<bool> {
+pub async fn load(
+    client: &Client,
+    t: &Target,
+    set: &ObjectSet,
+    dataset: &crate::backend::Dataset,
+) -> Result<bool> {
     let bucket = &set.spec.bucket;
     let hash = set.spec.hash();
     if let Ok(r) = client.get_object().bucket(bucket).key(MARKER).send().await
@@ -114,6 +119,7 @@ pub async fn load(client: &Client, t: &Target, set: &ObjectSet) -> Result<bool> 
     {
         return Ok(false);
     }
+    dataset.may_load()?;
     purge(client, t, bucket, DATA_PREFIX).await?;
     futures_util::stream::iter(set.objects.iter())
         .map(|(key, size)| async move {

@@ -137,7 +137,7 @@ impl Store for S3Store {
         let started = std::time::Instant::now();
         let set = Arc::new(ObjectSet::new(spec));
         bucket::ensure_owned(&self.client, &self.target, &spec.bucket).await?;
-        let loaded = bucket::load(&self.client, &self.target, &set).await?;
+        let loaded = bucket::load(&self.client, &self.target, &set, dataset).await?;
         self.bucket = Some(spec.bucket.clone());
         let secs = started.elapsed().as_secs_f64();
         let report = DatasetReport {
