@@ -625,3 +625,82 @@ fn merge_windows(
         windows: merged,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::testkit;
+    use crate::results::ShardInfo;
+
+    /// Shard `index` of `count`: 2 trials of 2,000 ops at `ms`.
+    fn part(index: u32, count: u32, ms: f64) -> (PathBuf, Results) {
+        let mut r = testkit::results(ms, 2, None);
+        r.shard = Some(ShardInfo {
+            index,
+            count,
+            start_at: r.started_at,
+            phase_gap_s: 2.0,
+            late_start_max_ms: 0.0,
+        });
+        (PathBuf::from(format!("shard{index}/results.json")), r)
+    }
+
+    #[test]
+    fn merging_adds_histograms_exactly_where_averaging_percentiles_would_not() {
+        // Two fast shards and one slow one: a third of all operations are slow, so the
+        // merged p50 is fast and the p99 slow; the mean of the shards' p99s is neither.
+        let parts = vec![part(0, 3, 1.0), part(1, 3, 1.0), part(2, 3, 50.0)];
+        let m = merge(&parts).unwrap();
+        let w = &m.runs[0].workloads[0];
+        assert_eq!(w.ops, 3 * 4000);
+        let mut sum = metrics::new_histogram();
+        for (_, r) in &parts {
+            let h = metrics::decode(&r.runs[0].workloads[0].histogram).unwrap();
+            metrics::merge(&mut sum, &h);
+        }
+        assert_eq!(w.histogram, metrics::encode(&sum), "bit-identical HDR sum");
+        assert_eq!(w.latency_ms, LatencySummary::of(&sum));
+        let averaged: f64 = parts
+            .iter()
+            .map(|(_, r)| r.runs[0].workloads[0].latency_ms.p99)
+            .sum::<f64>()
+            / 3.0;
+        assert!((w.latency_ms.p99 - 50.0).abs() < 1.0, "{:?}", w.latency_ms);
+        assert!((averaged - 17.3).abs() < 0.5, "{averaged}");
+        assert!(w.latency_ms.p50 < 1.1, "{:?}", w.latency_ms);
+        // Trials merge by number: each holds every shard's operations over the same time.
+        assert_eq!(w.per_trial.len(), 2);
+        assert!(
+            w.per_trial
+                .iter()
+                .all(|t| t.ops == 6000 && t.duration_s == 1.0)
+        );
+        assert_eq!(w.throughput_ops_s, 6000.0);
+        assert_eq!(m.merged.as_ref().unwrap().shards, 3);
+        assert!(m.shard.is_none());
+    }
+
+    #[test]
+    fn parts_of_different_runs_or_missing_shards_are_refused() {
+        let msg = |parts: Vec<(PathBuf, Results)>| merge(&parts).unwrap_err().to_string();
+        let e = msg(vec![part(0, 3, 1.0), part(2, 3, 1.0)]);
+        assert!(e.contains("shard(s) 1 of 3 missing"), "{e}");
+        let e = msg(vec![part(0, 2, 1.0), part(0, 2, 1.0)]);
+        assert!(e.contains("shard 0 is also shard0/results.json"), "{e}");
+        let mut other = part(1, 2, 1.0);
+        other.1.scenario.name = "another".into();
+        let e = msg(vec![part(0, 2, 1.0), other]);
+        assert!(
+            e.contains("shard1/results.json") && e.contains("scenario.name"),
+            "{e}"
+        );
+        let mut plain = part(1, 2, 1.0);
+        plain.1.shard = None;
+        let e = msg(vec![part(0, 2, 1.0), plain]);
+        assert!(e.contains("not a worker shard's part"), "{e}");
+        let mut late = part(1, 2, 1.0);
+        late.1.shard.as_mut().unwrap().start_at += chrono::Duration::seconds(60);
+        let e = msg(vec![part(0, 2, 1.0), late]);
+        assert!(e.contains("shard.start_at"), "{e}");
+    }
+}

@@ -115,7 +115,7 @@ mod tests {
         let all: Vec<Instant> = (0..).map_while(|t| whole.intended(t)).collect();
         assert_eq!(merged, all);
         // 100 tickets dealt to 3 shards: 34, 33, 33; 7 connections: 3, 2, 2.
-        let parts = |total| (0..3).map(|index| Shard { index, count: 3 }.part(total));
+        let parts = |total| (0..3).map(move |index| Shard { index, count: 3 }.part(total));
         assert_eq!(parts(100).collect::<Vec<_>>(), [34, 33, 33]);
         assert_eq!(parts(7).collect::<Vec<_>>(), [3, 2, 2]);
         assert_eq!(Shard::ALONE.part(7), 7);

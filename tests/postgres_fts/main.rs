@@ -11,6 +11,7 @@ use tunebench::results::CheckStatus;
 #[path = "../common/mod.rs"]
 mod common;
 mod interrupted;
+mod shards;
 use common::postgres::{fts_scenario as scenario, pg_url, quick_baseline};
 use common::{run, run_to, workload};
 

@@ -484,6 +484,18 @@ fn optional_and_rare_shapes_from_the_structs_match_the_schema() {
     results.datasets[0].load_seconds = None;
     results.datasets[0].load_rows_per_s = None;
     results.tool.git_commit = Some("50969b7eef78-dirty".into());
+    results.shard = Some(tunebench::results::ShardInfo {
+        index: 1,
+        count: 3,
+        start_at: results.started_at,
+        phase_gap_s: 2.0,
+        late_start_max_ms: 12.5,
+    });
+    results.merged = Some(tunebench::results::MergedFrom {
+        shards: 3,
+        start_spread_ms: 0.0,
+        notes: vec!["server evidence is shard 0's".into()],
+    });
 
     let value = serde_json::to_value(&results).expect("results serialize");
     assert_valid(
