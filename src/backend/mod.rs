@@ -69,6 +69,15 @@ pub trait Store: Sized + 'static {
         false
     }
 
+    /// Why `workload` cannot be split over worker processes (`run --workers`, `worker`), if
+    /// it cannot: e.g. what it writes is numbered inside one process.
+    fn refuse_shards(&self, _workload: &Workload<Self>) -> Option<String>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// Server version, settings that differ from defaults, the harness's pool settings.
     async fn environment(&self) -> Result<TargetEnv>;
 

@@ -144,6 +144,11 @@ async fn run_scenario(
         stack.stores.insert(name.clone(), store);
     }
     journals::refuse_server_leftovers(scenario, &stack.stores).await?;
+    if let Some(n) = args.workers
+        && let Some(why) = stack.stores.values().find_map(|s| s.refuse_shards())
+    {
+        return Err(Error::Usage(format!("--workers {n}: {why}")));
+    }
 
     let mut datasets: Vec<DatasetReport> = Vec::new();
     for (name, ds) in &scenario.datasets {

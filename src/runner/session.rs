@@ -106,6 +106,10 @@ pub trait Connected {
         profile: Option<&'a str>,
     ) -> LocalBoxFuture<'a, Result<CheckOutcome>>;
 
+    /// Why one of this target's workloads cannot be split over worker processes, if one
+    /// cannot.
+    fn refuse_shards(&self) -> Option<String>;
+
     /// The evidence collected under `profile` (None: no workload ran on this target).
     fn take_evidence(&mut self, profile: &str) -> Option<Evidence>;
 
@@ -350,6 +354,14 @@ impl<S: Store + 'static> Connected for Session<S> {
                 ))
             })?;
             self.store.check(&check, datasets, evidence).await
+        })
+    }
+
+    fn refuse_shards(&self) -> Option<String> {
+        self.workloads.iter().find_map(|w| {
+            self.store
+                .refuse_shards(w)
+                .map(|why| format!("workload {} on target {}: {why}", w.name, self.target.name))
         })
     }
 

@@ -198,6 +198,12 @@ pub async fn worker(args: WorkerArgs) -> Result<Outcome> {
         envs.insert(name.clone(), store.environment().await?);
         stack.stores.insert(name.clone(), store);
     }
+    if let Some(why) = stack.stores.values().find_map(|s| s.refuse_shards()) {
+        return Err(Error::Usage(format!(
+            "{}: cannot run as shards: {why}",
+            args.scenario.display()
+        )));
+    }
     let mut datasets = Vec::new();
     for ds in scenario.datasets.values() {
         let store = stack.stores.get_mut(&ds.target).expect("validated target");

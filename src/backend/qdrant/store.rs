@@ -73,6 +73,17 @@ impl Store for QdrantStore {
     type Evidence = QdrantEvidence;
     type Workers = QdrantWorkers;
 
+    fn refuse_shards(&self, workload: &Workload) -> Option<String> {
+        if self.in_process() {
+            return Some(
+                "an embedded Qdrant engine lives in one process; worker shards need a Qdrant server (set url to one, e.g. TUNEBENCH_QDRANT_URL)".into(),
+            );
+        }
+        op_kinds(workload).1.map(|_| {
+            "its upserts number their fresh points in one process, so shards would write the same point ids; run it without --workers".into()
+        })
+    }
+
     async fn connect(target: &Target, options: super::spec::QdrantTarget) -> Result<Self> {
         let root = crate::dataset::vectors::cache_dir().join("qdrant-edge");
         let (engine, version) =
