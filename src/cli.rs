@@ -31,6 +31,8 @@ pub enum Command {
     /// profiles or tool versions.
     #[command(after_help = EXIT_CODES)]
     Merge {
+        /// Parts: results.json files, or s3://BUCKET/PREFIX for every results.json under it
+        /// (e.g. a rendezvous's `PREFIX/parts/0000/`).
         #[arg(required = true)]
         parts: Vec<PathBuf>,
         /// Output folder for results.json and report.md.
@@ -167,8 +169,16 @@ pub struct WorkerCliArgs {
     pub shard: crate::driver::Shard,
     /// The common start every shard plans its phases from (RFC 3339, e.g.
     /// 2026-12-03T15:00:00Z): the same on every shard, a little in the future.
-    #[arg(long, value_parser = parse_start)]
-    pub start_at: chrono::DateTime<chrono::Utc>,
+    #[arg(long, value_parser = parse_start, required_unless_present = "rendezvous")]
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Take the coordinator's plans (profile, trials, start) from s3://BUCKET/PREFIX and
+    /// upload each part there (`run --workers N --rendezvous` on the coordinator), until it
+    /// says done. Credentials from TUNEBENCH_S3_*.
+    #[arg(long, conflicts_with_all = ["start_at", "profile", "trials"])]
+    pub rendezvous: Option<String>,
+    /// With --rendezvous: how long to wait for the coordinator's next plan.
+    #[arg(long, value_parser = parse_duration, default_value = "10m")]
+    pub wait: std::time::Duration,
     /// Output folder for this shard's results.json.
     #[arg(long)]
     pub out: PathBuf,
@@ -249,8 +259,13 @@ pub struct RunArgs {
     /// Generate each profile's load from N worker processes (`tunebench worker`) on this
     /// host, merged exactly; their parts go under OUT/shards/. Profiles then run one after
     /// another, not interleaved.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub workers: Option<u32>,
+    /// With --workers: the workers run elsewhere (e.g. a Kubernetes Indexed Job, see
+    /// deploy/kubernetes/) and meet this run at s3://BUCKET/PREFIX, a prefix of this run's
+    /// own: it writes each profile's plan there and merges the parts they upload.
+    #[arg(long, requires = "workers")]
+    pub rendezvous: Option<String>,
     #[command(flatten)]
     pub gate: GateArgs,
 }

@@ -49,6 +49,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                 profile: a.profile,
                 trials: (!a.trials.is_empty()).then_some(a.trials),
                 phase_gap: a.phase_gap,
+                rendezvous: a.rendezvous,
+                wait: a.wait,
                 overrides: scenario::Overrides {
                     duration: a.duration,
                     warmup: a.warmup,
@@ -60,7 +62,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             })
             .await
         }
-        Command::Merge { parts, out } => merge::command(&parts, &out),
+        Command::Merge { parts, out } => merge::command(&parts, &out).await,
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Check { scenario, json } => runner::check(&scenario, json.as_deref()).await,
         Command::Revert { scenario } => runner::revert_command(scenario.as_deref()).await,

@@ -20,11 +20,25 @@ use crate::scenario::Criterion;
 
 /// Merges the parts, writes `out/results.json` and its report; exit 1 when a criterion fails
 /// under the last profile, as `run` does.
-pub fn command(paths: &[PathBuf], out: &Path) -> Result<crate::Outcome> {
-    let parts = paths
-        .iter()
-        .map(|p| Ok((p.clone(), Results::read(p)?)))
-        .collect::<Result<Vec<_>>>()?;
+pub async fn command(paths: &[PathBuf], out: &Path) -> Result<crate::Outcome> {
+    let mut parts = Vec::new();
+    for p in paths {
+        // s3://BUCKET/PREFIX: every results.json under it (a rendezvous's parts of a block).
+        match p.to_str().and_then(|t| t.strip_prefix("s3://")) {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                let found = crate::history::s3::load(bucket, prefix).await?;
+                if found.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "merge: no results.json under {}",
+                        p.display()
+                    )));
+                }
+                parts.extend(found.into_iter().map(|(label, r)| (PathBuf::from(label), r)));
+            }
+            None => parts.push((p.clone(), Results::read(p)?)),
+        }
+    }
     let mut merged = merge(&parts)?;
     if let Some(m) = merged.merged.as_mut() {
         m.notes.push(

@@ -4,7 +4,7 @@
 //! What is learned is the gate's configuration (`gate::LearnedThreshold`); reading results
 //! files to learn it sits above `results` and `compare`.
 
-mod s3;
+pub(crate) mod s3;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -8,16 +8,18 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use crate::error::{Error, InputIssue, Result};
 use crate::results::Results;
 
-const VARS: &str = "TUNEBENCH_S3_ENDPOINT (e.g. http://127.0.0.1:9000; unset for AWS), TUNEBENCH_S3_ACCESS_KEY, TUNEBENCH_S3_SECRET_KEY, TUNEBENCH_S3_REGION (default us-east-1)";
+pub(crate) const VARS: &str = "TUNEBENCH_S3_ENDPOINT (e.g. http://127.0.0.1:9000; unset for AWS), TUNEBENCH_S3_ACCESS_KEY, TUNEBENCH_S3_SECRET_KEY, TUNEBENCH_S3_REGION (default us-east-1)";
 
-fn client() -> Result<(Client, String)> {
+/// A client from the TUNEBENCH_S3_* variables and the endpoint's name; `what` (e.g.
+/// `--history s3://...`) names the flag in the error when they are missing.
+pub(crate) fn client(what: &str) -> Result<(Client, String)> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let (Some(key), Some(secret)) = (
         var("TUNEBENCH_S3_ACCESS_KEY"),
         var("TUNEBENCH_S3_SECRET_KEY"),
     ) else {
         return Err(Error::Usage(format!(
-            "--history s3://...: set TUNEBENCH_S3_ACCESS_KEY and TUNEBENCH_S3_SECRET_KEY; read: {VARS}"
+            "{what}: set TUNEBENCH_S3_ACCESS_KEY and TUNEBENCH_S3_SECRET_KEY; read: {VARS}"
         )));
     };
     let region = var("TUNEBENCH_S3_REGION").unwrap_or_else(|| "us-east-1".into());
@@ -50,7 +52,7 @@ fn client() -> Result<(Client, String)> {
 
 /// Every object named `results.json` under the prefix, parsed.
 pub async fn load(bucket: &str, prefix: &str) -> Result<Vec<(String, Results)>> {
-    let (client, endpoint) = client()?;
+    let (client, endpoint) = client("--history s3://...")?;
     let url = format!("s3://{bucket}/{prefix}");
     let fail = |what: &str, code: Option<&str>, detail: String| {
         let msg = format!("{what} {url} at {endpoint}: {detail}");

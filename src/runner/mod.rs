@@ -9,6 +9,7 @@ mod criteria;
 mod journals;
 mod measure;
 mod session;
+mod rendezvous;
 pub mod shard;
 
 pub use checks::check;
@@ -168,11 +169,23 @@ async fn run_scenario(
         store.adopt()?;
     }
 
-    let coordination = args.workers.map(|n| shard::Coordination {
-        workers: n,
-        dir: args.out.join("shards"),
-        overrides: worker_overrides(args),
-    });
+    let coordination = match args.workers {
+        None => None,
+        Some(n) => Some(shard::Coordination {
+            workers: n,
+            rendezvous: match &args.rendezvous {
+                Some(r) => {
+                    let rdv = rendezvous::Rendezvous::parse(r, "--rendezvous")?;
+                    rdv.refuse_used().await?;
+                    Some(rdv)
+                }
+                None => None,
+            },
+            block: std::sync::atomic::AtomicU32::new(0),
+            dir: args.out.join("shards"),
+            overrides: worker_overrides(args),
+        }),
+    };
     let mut merged_notes: Vec<crate::results::MergedFrom> = Vec::new();
     let blocks = schedule(scenario, coordination.is_none());
     let mut accs: BTreeMap<String, ProfileAcc> = BTreeMap::new();
@@ -196,6 +209,12 @@ async fn run_scenario(
             failed = Some(e);
             break;
         }
+    }
+    // Remote workers stop waiting for plans, whether the run succeeded or not.
+    if let Some(rdv) = coordination.as_ref().and_then(|c| c.rendezvous.as_ref())
+        && let Err(e) = rdv.finish().await
+    {
+        tracing::warn!("could not tell the workers the run is done: {e}");
     }
     // A failed run keeps what it measured: workloads with completed trials, and the profiles
     // that have one. Nothing measured: the error alone.

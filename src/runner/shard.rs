@@ -121,18 +121,100 @@ pub fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
 pub struct WorkerArgs {
     pub scenario: PathBuf,
     pub shard: Shard,
-    pub start_at: DateTime<Utc>,
+    /// The common start (without a rendezvous, where the plans carry it).
+    pub start_at: Option<DateTime<Utc>>,
     pub out: PathBuf,
     pub profile: Option<String>,
     pub trials: Option<Vec<u32>>,
     pub phase_gap: Duration,
     pub overrides: Overrides,
+    /// `s3://BUCKET/PREFIX`: take the coordinator's plans from there and upload the parts.
+    pub rendezvous: Option<String>,
+    /// How long to wait for the coordinator's next plan.
+    pub wait: Duration,
 }
 
-/// Runs one shard and writes its part of the results to `out/results.json`.
+/// Runs one shard (or, with a rendezvous, every block the coordinator plans) and writes its
+/// part of the results to `out/results.json` (`out/block-K/results.json`).
 pub async fn worker(args: WorkerArgs) -> Result<Outcome> {
+    let Some(address) = &args.rendezvous else {
+        let start_at = args.start_at.ok_or_else(|| {
+            Error::Usage("worker: give --start-at (the common start) or --rendezvous s3://BUCKET/PREFIX".into())
+        })?;
+        let (path, late) = worker_once(
+            &args,
+            args.profile.as_deref(),
+            args.trials.as_deref(),
+            start_at,
+            &args.out,
+            None,
+        )
+        .await?;
+        return Ok(Outcome {
+            exit_code: crate::error::exit::OK,
+            results_path: Some(path.clone()),
+            report_path: None,
+            summary: format!(
+                "shard {}/{}: {} (latest start {:.0} ms after plan)",
+                args.shard.index,
+                args.shard.count,
+                path.display(),
+                late.as_secs_f64() * 1000.0
+            ),
+        });
+    };
+    let rdv = super::rendezvous::Rendezvous::parse(address, "--rendezvous")?;
+    let mut block = 0u32;
+    while let Some(plan) = rdv.next_plan(block, Instant::now() + args.wait).await? {
+        if plan.shards != args.shard.count {
+            return Err(Error::Usage(format!(
+                "--shard {}/{}: the coordinator plans {} shards; start every worker with --shard I/{}",
+                args.shard.index, args.shard.count, plan.shards, plan.shards
+            )));
+        }
+        let out = args.out.join(format!("block-{block:04}"));
+        let (path, _) = worker_once(
+            &args,
+            Some(&plan.profile),
+            Some(&plan.trials),
+            plan.start_at,
+            &out,
+            Some(&plan.scenario),
+        )
+        .await?;
+        rdv.upload_part(block, args.shard.index, &path).await?;
+        block += 1;
+    }
+    Ok(Outcome {
+        exit_code: crate::error::exit::OK,
+        results_path: None,
+        report_path: None,
+        summary: format!(
+            "shard {}/{}: {block} block(s) measured and uploaded to {address}",
+            args.shard.index, args.shard.count
+        ),
+    })
+}
+
+/// One block of one shard: `profile`'s `trials` (default: the first profile, every trial),
+/// phases planned from `start_at`; returns its part's path and how late it started a trial.
+async fn worker_once(
+    args: &WorkerArgs,
+    profile: Option<&str>,
+    trials: Option<&[u32]>,
+    start_at: DateTime<Utc>,
+    out: &std::path::Path,
+    expect_scenario: Option<&str>,
+) -> Result<(PathBuf, Duration)> {
     let mut scenario = scenario::load(&args.scenario)?;
     scenario.apply_overrides(&args.overrides)?;
+    if let Some(name) = expect_scenario.filter(|n| *n != scenario.name) {
+        return Err(Error::Usage(format!(
+            "{}: is scenario `{}`, but the coordinator runs `{name}`; give every worker the coordinator's scenario",
+            args.scenario.display(),
+            scenario.name
+        )));
+    }
     if let Some(why) = refuse_split(&scenario.load, args.shard.count) {
         return Err(Error::Usage(format!(
             "{}: cannot run as {} shards: {why}",
@@ -140,11 +222,11 @@ pub async fn worker(args: WorkerArgs) -> Result<Outcome> {
             args.shard.count
         )));
     }
-    let profile = match &args.profile {
+    let profile = match profile {
         Some(p) => scenario
             .profiles
             .iter()
-            .find(|x| &x.name == p)
+            .find(|x| x.name == p)
             .ok_or_else(|| {
                 let names: Vec<&str> = scenario.profiles.iter().map(|x| x.name.as_str()).collect();
                 Error::Usage(format!(
@@ -153,14 +235,11 @@ pub async fn worker(args: WorkerArgs) -> Result<Outcome> {
                 ))
             })?,
         None => scenario.profiles.first().ok_or_else(|| {
-            Error::Usage(format!(
-                "{}: the scenario has no profile",
-                args.scenario.display()
-            ))
+            Error::Usage(format!("{}: the scenario has no profile", args.scenario.display()))
         })?,
     }
     .clone();
-    let trials: Vec<u32> = match &args.trials {
+    let trials: Vec<u32> = match trials {
         Some(t) => {
             if let Some(bad) = t.iter().find(|&&k| k == 0 || k > scenario.load.trials) {
                 return Err(Error::Usage(format!(
@@ -168,11 +247,11 @@ pub async fn worker(args: WorkerArgs) -> Result<Outcome> {
                     scenario.load.trials
                 )));
             }
-            t.clone()
+            t.to_vec()
         }
         None => (1..=scenario.load.trials).collect(),
     };
-    super::check_writable(&args.out)?;
+    super::check_writable(out)?;
     for ds in scenario.datasets.values_mut() {
         ds.reuse_only = true;
     }
@@ -180,9 +259,7 @@ pub async fn worker(args: WorkerArgs) -> Result<Outcome> {
     scenario.load = shard_load(&whole, args.shard);
 
     // The common start, on this machine's clock; a start already past is taken as now.
-    let ahead = (args.start_at - Utc::now())
-        .to_std()
-        .unwrap_or(Duration::ZERO);
+    let ahead = (start_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
     let t0 = Instant::now() + ahead;
     let plan = ShardPlan::new(args.shard, whole.connections(), t0, args.phase_gap);
 
@@ -214,15 +291,7 @@ pub async fn worker(args: WorkerArgs) -> Result<Outcome> {
     }
 
     let mut acc = ProfileAcc::default();
-    let measured = measure(
-        &scenario,
-        &profile.name,
-        &trials,
-        &mut stack,
-        &mut acc,
-        &plan,
-    )
-    .await;
+    let measured = measure(&scenario, &profile.name, &trials, &mut stack, &mut acc, &plan).await;
     for (name, env) in envs.iter_mut() {
         env.pool.leaked_connections = stack.leaked.get(name).copied().unwrap_or(0);
     }
@@ -239,6 +308,7 @@ pub async fn worker(args: WorkerArgs) -> Result<Outcome> {
     let mut config = crate::results::RunConfig::of(&scenario)?;
     // The scenario as the coordinator ran it: the whole load, not this shard's part.
     config.load = whole;
+    let late = plan.late_max();
     let results = Results {
         schema_version: SCHEMA_VERSION,
         tool: host::tool(),
@@ -255,26 +325,15 @@ pub async fn worker(args: WorkerArgs) -> Result<Outcome> {
         shard: Some(ShardInfo {
             index: args.shard.index,
             count: args.shard.count,
-            start_at: args.start_at,
+            start_at,
             phase_gap_s: args.phase_gap.as_secs_f64(),
-            late_start_max_ms: plan.late_max().as_secs_f64() * 1000.0,
+            late_start_max_ms: late.as_secs_f64() * 1000.0,
         }),
         merged: None,
     };
-    let path = args.out.join("results.json");
+    let path = out.join("results.json");
     results.write(&path)?;
-    Ok(Outcome {
-        exit_code: crate::error::exit::OK,
-        results_path: Some(path.clone()),
-        report_path: None,
-        summary: format!(
-            "shard {}/{}: {} (latest start {:.0} ms after plan)",
-            args.shard.index,
-            args.shard.count,
-            path.display(),
-            plan.late_max().as_secs_f64() * 1000.0
-        ),
-    })
+    Ok((path, late))
 }
 
 /// Readiness (read-only), then every workload's trials on the plan. Only shard 0 captures
@@ -330,6 +389,10 @@ async fn measure(
 /// How `run --workers N` runs each profile's load: N worker processes of this binary.
 pub struct Coordination {
     pub workers: u32,
+    /// Workers elsewhere, met through S3; None: local processes.
+    pub rendezvous: Option<super::rendezvous::Rendezvous>,
+    /// The next block's number (rendezvous plans are numbered).
+    pub block: std::sync::atomic::AtomicU32,
     /// Where each profile's parts go (`DIR/PROFILE/I/results.json`, with the worker's log).
     pub dir: PathBuf,
     /// The run's load overrides, passed on so every worker measures what the run planned.
@@ -347,6 +410,9 @@ pub async fn coordinate(
     trials: &[u32],
     c: &Coordination,
 ) -> Result<(crate::results::ProfileRun, crate::results::MergedFrom)> {
+    if let Some(rdv) = &c.rendezvous {
+        return meet(scenario, profile, trials, c, rdv).await;
+    }
     let exe = std::env::current_exe().map_err(|e| {
         Error::Usage(format!(
             "--workers: cannot find tunebench's own binary: {e}"
@@ -406,6 +472,55 @@ pub async fn coordinate(
     }
     if !failed.is_empty() {
         return Err(Error::target("load generator", failed.join("; ")));
+    }
+    let mut merged = crate::merge::merge(&parts)?;
+    let run = merged.runs.remove(0);
+    let info = merged.merged.take().expect("a merge says what it merged");
+    Ok((run, info))
+}
+
+/// Time remote workers get between a plan and its start: they poll for it every 0.5 s, then
+/// load the scenario, connect and check their datasets.
+const REMOTE_START_MARGIN: Duration = Duration::from_secs(15);
+
+/// The block's plan for workers elsewhere, then their parts from the rendezvous, merged.
+async fn meet(
+    scenario: &Scenario,
+    profile: &str,
+    trials: &[u32],
+    c: &Coordination,
+    rdv: &super::rendezvous::Rendezvous,
+) -> Result<(crate::results::ProfileRun, crate::results::MergedFrom)> {
+    let block = c.block.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start_at = Utc::now()
+        + chrono::Duration::from_std(REMOTE_START_MARGIN)
+            .unwrap_or_else(|_| chrono::Duration::seconds(15));
+    rdv.publish(&super::rendezvous::Plan {
+        block,
+        scenario: scenario.name.clone(),
+        profile: profile.to_string(),
+        trials: trials.to_vec(),
+        shards: c.workers,
+        start_at,
+    })
+    .await?;
+    // The workers' phases by plan, plus time to write and upload their parts.
+    let length = super::rendezvous::planned_length(
+        &scenario.load,
+        scenario.workloads.len(),
+        trials.len(),
+        Duration::from_secs(2),
+    );
+    let deadline = Instant::now() + REMOTE_START_MARGIN + length + Duration::from_secs(120);
+    let parts = rdv.wait_parts(block, c.workers, deadline).await?;
+    // Kept beside the results, as local workers' parts are.
+    let dir = c.dir.join(profile_dir(profile));
+    for (i, (_, r)) in parts.iter().enumerate() {
+        let path = dir.join(i.to_string()).join("results.json");
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        r.write(&path)?;
     }
     let mut merged = crate::merge::merge(&parts)?;
     let run = merged.runs.remove(0);
