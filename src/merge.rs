@@ -34,7 +34,11 @@ pub async fn command(paths: &[PathBuf], out: &Path) -> Result<crate::Outcome> {
                         p.display()
                     )));
                 }
-                parts.extend(found.into_iter().map(|(label, r)| (PathBuf::from(label), r)));
+                parts.extend(
+                    found
+                        .into_iter()
+                        .map(|(label, r)| (PathBuf::from(label), r)),
+                );
             }
             None => parts.push((p.clone(), Results::read(p)?)),
         }

@@ -8,8 +8,8 @@ mod checks;
 mod criteria;
 mod journals;
 mod measure;
-mod session;
 mod rendezvous;
+mod session;
 pub mod shard;
 
 pub use checks::check;

@@ -63,7 +63,9 @@ impl Rendezvous {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
         if !bucket_ok {
-            return Err(usage("the bucket name is not valid (3-63 lowercase letters, digits, '-' or '.')"));
+            return Err(usage(
+                "the bucket name is not valid (3-63 lowercase letters, digits, '-' or '.')",
+            ));
         }
         if prefix.is_empty() {
             return Err(usage("no prefix after the bucket"));
@@ -143,7 +145,12 @@ impl Rendezvous {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.fail("listing", under, &e))?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key()).map(String::from));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .map(String::from),
+            );
         }
         Ok(keys)
     }
@@ -215,7 +222,12 @@ impl Rendezvous {
     }
 
     /// Worker: its part of `block`.
-    pub async fn upload_part(&self, block: u32, shard: u32, results: &std::path::Path) -> Result<()> {
+    pub async fn upload_part(
+        &self,
+        block: u32,
+        shard: u32,
+        results: &std::path::Path,
+    ) -> Result<()> {
         let bytes = std::fs::read(results).map_err(|e| Error::io(results, e))?;
         let key = format!("{}{shard:04}/results.json", self.parts_of(block));
         self.put(&key, bytes).await

@@ -139,7 +139,10 @@ pub struct WorkerArgs {
 pub async fn worker(args: WorkerArgs) -> Result<Outcome> {
     let Some(address) = &args.rendezvous else {
         let start_at = args.start_at.ok_or_else(|| {
-            Error::Usage("worker: give --start-at (the common start) or --rendezvous s3://BUCKET/PREFIX".into())
+            Error::Usage(
+                "worker: give --start-at (the common start) or --rendezvous s3://BUCKET/PREFIX"
+                    .into(),
+            )
         })?;
         let (path, late) = worker_once(
             &args,
@@ -235,7 +238,10 @@ async fn worker_once(
                 ))
             })?,
         None => scenario.profiles.first().ok_or_else(|| {
-            Error::Usage(format!("{}: the scenario has no profile", args.scenario.display()))
+            Error::Usage(format!(
+                "{}: the scenario has no profile",
+                args.scenario.display()
+            ))
         })?,
     }
     .clone();
@@ -291,7 +297,15 @@ async fn worker_once(
     }
 
     let mut acc = ProfileAcc::default();
-    let measured = measure(&scenario, &profile.name, &trials, &mut stack, &mut acc, &plan).await;
+    let measured = measure(
+        &scenario,
+        &profile.name,
+        &trials,
+        &mut stack,
+        &mut acc,
+        &plan,
+    )
+    .await;
     for (name, env) in envs.iter_mut() {
         env.pool.leaked_connections = stack.leaked.get(name).copied().unwrap_or(0);
     }
