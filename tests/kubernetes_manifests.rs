@@ -16,8 +16,8 @@ const RENDEZVOUS: &str = "s3://tunebench-results/runs";
 
 /// The manifest with `${VAR}` replaced, as `envsubst` would, and parsed.
 fn render(file: &str) -> Yaml {
-    let text = std::fs::read_to_string(Path::new(ROOT).join("deploy/kubernetes").join(file))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("deploy/kubernetes").join(file)).unwrap();
     let workers = WORKERS.to_string();
     let values = [
         ("RUN_ID", "20261203-150000"),

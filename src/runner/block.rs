@@ -18,10 +18,6 @@ pub(super) async fn run_block(
     acc: &mut ProfileAcc,
     keep: bool,
     host_memory: u64,
-    coordination: Option<(
-        &super::shard::Coordination,
-        &mut Vec<crate::results::MergedFrom>,
-    )>,
 ) -> Result<()> {
     let mut applied: Vec<String> = Vec::new();
     let mut changes = Vec::new();
@@ -45,7 +41,7 @@ pub(super) async fn run_block(
 
     let measured = match apply_error {
         Some(e) => Err(e),
-        None => measure_block(scenario, profile, trials, stack, acc, coordination).await,
+        None => measure_block(scenario, profile, trials, stack, acc).await,
     };
 
     // Reverted last-applied first: two targets on one server (say a documents and a vector
@@ -113,10 +109,6 @@ async fn measure_block(
     trials: &[u32],
     stack: &mut Stack,
     acc: &mut ProfileAcc,
-    coordination: Option<(
-        &super::shard::Coordination,
-        &mut Vec<crate::results::MergedFrom>,
-    )>,
 ) -> Result<()> {
     // Readiness: the data and every index are really there before anything is measured.
     let mut readiness = Vec::new();
@@ -146,10 +138,10 @@ async fn measure_block(
     }
     acc.readiness = readiness;
 
-    if let Some((c, notes)) = coordination {
+    if let Some(c) = &stack.coordination {
         let (run, merged) = super::shard::coordinate(scenario, &profile.name, trials, c).await?;
         acc.sharded = Some(run);
-        notes.push(merged);
+        stack.merged.push(merged);
         acc.checks = checks::evaluate(scenario, &stack.stores, Some(&profile.name)).await?;
         return Ok(());
     }

@@ -45,10 +45,13 @@ struct ProfileAcc {
     revert: Vec<RevertReport>,
 }
 
-/// The connected targets (with their prepared datasets).
+/// The connected targets (with their prepared datasets), and with `--workers` how their
+/// load is generated and what the merges said.
 struct Stack {
     stores: BTreeMap<String, Box<dyn Connected>>,
     leaked: BTreeMap<String, u32>,
+    coordination: Option<shard::Coordination>,
+    merged: Vec<crate::results::MergedFrom>,
 }
 
 pub async fn run(args: RunArgs) -> Result<Outcome> {
@@ -137,7 +140,27 @@ async fn run_scenario(
     let mut stack = Stack {
         stores: BTreeMap::new(),
         leaked: BTreeMap::new(),
+        coordination: None,
+        merged: Vec::new(),
     };
+    if let Some(n) = args.workers {
+        // Checked before any data is loaded: the rendezvous must be the run's own.
+        let rendezvous = match &args.rendezvous {
+            Some(r) => {
+                let rdv = rendezvous::Rendezvous::parse(r, "--rendezvous")?;
+                rdv.refuse_used().await?;
+                Some(rdv)
+            }
+            None => None,
+        };
+        stack.coordination = Some(shard::Coordination {
+            workers: n,
+            rendezvous,
+            block: std::sync::atomic::AtomicU32::new(0),
+            dir: args.out.join("shards"),
+            overrides: worker_overrides(args),
+        });
+    }
     let mut envs = BTreeMap::new();
     for (name, t) in &scenario.targets {
         let store = session::open(t, scenario).await?;
@@ -169,25 +192,7 @@ async fn run_scenario(
         store.adopt()?;
     }
 
-    let coordination = match args.workers {
-        None => None,
-        Some(n) => Some(shard::Coordination {
-            workers: n,
-            rendezvous: match &args.rendezvous {
-                Some(r) => {
-                    let rdv = rendezvous::Rendezvous::parse(r, "--rendezvous")?;
-                    rdv.refuse_used().await?;
-                    Some(rdv)
-                }
-                None => None,
-            },
-            block: std::sync::atomic::AtomicU32::new(0),
-            dir: args.out.join("shards"),
-            overrides: worker_overrides(args),
-        }),
-    };
-    let mut merged_notes: Vec<crate::results::MergedFrom> = Vec::new();
-    let blocks = schedule(scenario, coordination.is_none());
+    let blocks = schedule(scenario, stack.coordination.is_none());
     let mut accs: BTreeMap<String, ProfileAcc> = BTreeMap::new();
     let mut failed: Option<Error> = None;
     for (i, (profile, trials)) in blocks.iter().enumerate() {
@@ -202,7 +207,6 @@ async fn run_scenario(
             acc,
             keep,
             host.memory_bytes,
-            coordination.as_ref().map(|c| (c, &mut merged_notes)),
         )
         .await
         {
@@ -211,7 +215,10 @@ async fn run_scenario(
         }
     }
     // Remote workers stop waiting for plans, whether the run succeeded or not.
-    if let Some(rdv) = coordination.as_ref().and_then(|c| c.rendezvous.as_ref())
+    if let Some(rdv) = stack
+        .coordination
+        .as_ref()
+        .and_then(|c| c.rendezvous.as_ref())
         && let Err(e) = rdv.finish().await
     {
         tracing::warn!("could not tell the workers the run is done: {e}");
@@ -269,7 +276,10 @@ async fn run_scenario(
         runs,
         incomplete: failed.as_ref().map(ToString::to_string),
         shard: None,
-        merged: merged_from(coordination.as_ref(), merged_notes),
+        merged: merged_from(
+            stack.coordination.as_ref(),
+            std::mem::take(&mut stack.merged),
+        ),
     };
     let results_path = args.out.join("results.json");
     results.write(&results_path)?;

@@ -85,7 +85,9 @@ pub trait Connected {
     ) -> LocalBoxFuture<'a, Result<Vec<ReadinessCheck>>>;
 
     /// Measures one workload (by name) under `profile`, explaining its ops first when
-    /// `explain`; returns the connections its workers leaked.
+    /// `explain`, as a worker shard on `plan`'s timeline if given; returns the connections
+    /// its workers leaked.
+    #[allow(clippy::too_many_arguments)]
     fn measure<'a>(
         &'a mut self,
         profile: &'a str,

@@ -274,6 +274,8 @@ async fn worker_once(
     let mut stack = Stack {
         stores: BTreeMap::new(),
         leaked: BTreeMap::new(),
+        coordination: None,
+        merged: Vec::new(),
     };
     let mut envs = BTreeMap::new();
     for (name, t) in &scenario.targets {
