@@ -165,7 +165,7 @@ pub struct CompareArgs {
 pub struct WorkerCliArgs {
     pub scenario: PathBuf,
     /// This shard, I/N: shard I (from 0) of N.
-    #[arg(long, value_parser = crate::runner::shard::parse_shard)]
+    #[arg(long, value_parser = crate::driver::pacing::parse_shard)]
     pub shard: crate::driver::Shard,
     /// The common start every shard plans its phases from (RFC 3339, e.g.
     /// 2026-12-03T15:00:00Z): the same on every shard, a little in the future.

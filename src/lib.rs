@@ -62,7 +62,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             })
             .await
         }
-        Command::Merge { parts, out } => merge::command(&parts, &out).await,
+        Command::Merge { parts, out } => merge_parts(&parts, &out).await,
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Check { scenario, json } => runner::check(&scenario, json.as_deref()).await,
         Command::Revert { scenario } => runner::revert_command(scenario.as_deref()).await,
@@ -79,6 +79,59 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             format,
         } => rerender(&results, template.as_deref(), out.as_deref(), format),
     }
+}
+
+/// `tunebench merge`: the parts merged, the criteria judged again, results.json and its
+/// report written; exit 1 when a criterion fails under the last profile, as `run` does.
+async fn merge_parts(paths: &[PathBuf], out: &std::path::Path) -> Result<Outcome> {
+    let parts = merge::read_parts(paths).await?;
+    let mut merged = merge::merge(&parts)?;
+    let criteria = merge::criteria_of(&merged)?;
+    for run in &mut merged.runs {
+        run.criteria = runner::evaluate_criteria(&criteria, &run.workloads, &run.server);
+    }
+    if let Some(m) = merged.merged.as_mut() {
+        m.notes.push(
+            "environment, datasets and readiness are shard 0's (its host, its reading of the servers)"
+                .into(),
+        );
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let results_path = out.join("results.json");
+    merged.write(&results_path)?;
+    let report_path = out.join("report.md");
+    report::write(
+        &merged,
+        None,
+        &[(cli::ReportFormat::Md, report_path.as_path())],
+    )?;
+    let failed: Vec<&str> = merged
+        .runs
+        .last()
+        .iter()
+        .flat_map(|r| r.criteria.iter())
+        .filter(|c| !c.passed)
+        .map(|c| c.criterion.as_str())
+        .collect();
+    let mut summary = format!(
+        "merged {} shards\nresults: {}\nreport:  {}",
+        parts.len(),
+        results_path.display(),
+        report_path.display()
+    );
+    for c in &failed {
+        summary.push_str(&format!("\ncriterion failed: {c}"));
+    }
+    Ok(Outcome {
+        exit_code: if failed.is_empty() {
+            error::exit::OK
+        } else {
+            error::exit::CRITERIA_FAILED
+        },
+        results_path: Some(results_path),
+        report_path: Some(report_path),
+        summary,
+    })
 }
 
 fn validate(paths: &[PathBuf]) -> Result<Outcome> {

@@ -18,12 +18,11 @@ use crate::results::{
 };
 use crate::scenario::Criterion;
 
-/// Merges the parts, writes `out/results.json` and its report; exit 1 when a criterion fails
-/// under the last profile, as `run` does.
-pub async fn command(paths: &[PathBuf], out: &Path) -> Result<crate::Outcome> {
+/// Reads the parts: results.json files, or `s3://BUCKET/PREFIX` for every results.json under
+/// it (a rendezvous's parts of a block).
+pub async fn read_parts(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Results)>> {
     let mut parts = Vec::new();
     for p in paths {
-        // s3://BUCKET/PREFIX: every results.json under it (a rendezvous's parts of a block).
         match p.to_str().and_then(|t| t.strip_prefix("s3://")) {
             Some(rest) => {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -43,49 +42,7 @@ pub async fn command(paths: &[PathBuf], out: &Path) -> Result<crate::Outcome> {
             None => parts.push((p.clone(), Results::read(p)?)),
         }
     }
-    let mut merged = merge(&parts)?;
-    if let Some(m) = merged.merged.as_mut() {
-        m.notes.push(
-            "environment, datasets and readiness are shard 0's (its host, its reading of the servers)"
-                .into(),
-        );
-    }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let results_path = out.join("results.json");
-    merged.write(&results_path)?;
-    let report_path = out.join("report.md");
-    crate::report::write(
-        &merged,
-        None,
-        &[(crate::cli::ReportFormat::Md, report_path.as_path())],
-    )?;
-    let failed: Vec<&str> = merged
-        .runs
-        .last()
-        .iter()
-        .flat_map(|r| r.criteria.iter())
-        .filter(|c| !c.passed)
-        .map(|c| c.criterion.as_str())
-        .collect();
-    let mut summary = format!(
-        "merged {} shards\nresults: {}\nreport:  {}",
-        parts.len(),
-        results_path.display(),
-        report_path.display()
-    );
-    for c in &failed {
-        summary.push_str(&format!("\ncriterion failed: {c}"));
-    }
-    Ok(crate::Outcome {
-        exit_code: if failed.is_empty() {
-            crate::error::exit::OK
-        } else {
-            crate::error::exit::CRITERIA_FAILED
-        },
-        results_path: Some(results_path),
-        report_path: Some(report_path),
-        summary,
-    })
+    Ok(parts)
 }
 
 fn refuse(path: &Path, field: &str, message: impl Into<String>) -> Error {
@@ -273,13 +230,13 @@ pub fn merge(parts: &[(PathBuf, Results)]) -> Result<Results> {
             let at = format!("runs[{ri}].workloads[{wi}]");
             workloads.push(merge_workload(&ws, &at, &mut notes)?);
         }
-        let criteria = criteria_of(first)?;
         let server = run0.server.clone();
         runs.push(ProfileRun {
             profile: run0.profile.clone(),
             changes: run0.changes.clone(),
             readiness: run0.readiness.clone(),
-            criteria: crate::runner::evaluate_criteria(&criteria, &workloads, &server),
+            // Judged by the caller, with the scenario's criteria (`criteria_of`).
+            criteria: Vec::new(),
             checks: Vec::new(),
             workloads,
             server,
@@ -327,7 +284,7 @@ pub fn merge(parts: &[(PathBuf, Results)]) -> Result<Results> {
 }
 
 /// The criteria the scenario of a results file lists, parsed again from their text.
-fn criteria_of(r: &Results) -> Result<Vec<Criterion>> {
+pub fn criteria_of(r: &Results) -> Result<Vec<Criterion>> {
     let Some(list) = r.scenario.rest.get("criteria").and_then(|c| c.as_array()) else {
         return Ok(Vec::new());
     };

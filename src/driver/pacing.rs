@@ -31,6 +31,20 @@ impl Shard {
     }
 }
 
+/// Parses `I/N` (0-based shard I of N).
+pub fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
+    let bad = || format!("`{text}` is not a shard: write I/N, e.g. 0/3 (shards 0, 1 and 2 of 3)");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let index: u32 = i.trim().parse().map_err(|_| bad())?;
+    let count: u32 = n.trim().parse().map_err(|_| bad())?;
+    if count == 0 || index >= count || count > 1024 {
+        return Err(format!(
+            "`{text}`: the shard index must be below the count, and the count between 1 and 1024 (e.g. 0/3)"
+        ));
+    }
+    Ok(Shard { index, count })
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Schedule {
     pub start: Instant,
@@ -119,6 +133,14 @@ mod tests {
         assert_eq!(parts(100).collect::<Vec<_>>(), [34, 33, 33]);
         assert_eq!(parts(7).collect::<Vec<_>>(), [3, 2, 2]);
         assert_eq!(Shard::ALONE.part(7), 7);
+    }
+
+    #[test]
+    fn shard_text_is_checked() {
+        assert_eq!(parse_shard("1/3"), Ok(Shard { index: 1, count: 3 }));
+        for bad in ["3/3", "1", "a/3", "0/0", "-1/2"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
