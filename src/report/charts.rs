@@ -48,6 +48,8 @@ enum Kind {
     LatencyOverTime,
     /// Operations per second in each window.
     RateOverTime,
+    /// Payload MB/s in each window, bytes counted when their operation completes.
+    BytesOverTime,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +150,7 @@ fn chart_for<'a>(
                 Kind::Throughput => "throughput",
                 Kind::LatencyOverTime => "latency-over-time",
                 Kind::RateOverTime => "ops-over-time",
+                Kind::BytesOverTime => "mbs-over-time",
             };
             // Two targets may run workloads of the same name: the second gets its target
             // in the file name so no chart overwrites another.
@@ -192,12 +195,14 @@ impl ChartLines<'_> {
 /// one chart of p99 (bold), p50 (thin) and max (dashed) per window and one of ops/s, each
 /// with one colour per profile, trials one after another with a mark where one ends.
 /// Workloads without windows (files written before they were recorded) get none.
-pub fn over_time(results: &Results) -> Result<(Vec<Chart>, Vec<Chart>)> {
+pub fn over_time(results: &Results) -> Result<OverTime> {
     let mut latency: Vec<Chart> = Vec::new();
     let mut rate: Vec<Chart> = Vec::new();
+    let mut bytes: Vec<Chart> = Vec::new();
     for (ri, run) in results.runs.iter().enumerate() {
         for (wi, w) in run.workloads.iter().enumerate() {
             let (mut p50, mut p99, mut max, mut ops) = (vec![], vec![], vec![], vec![]);
+            let (mut mbs, mut moved) = (vec![], false);
             let mut marks = Vec::new();
             let mut offset = 0.0;
             for (ti, t) in w.per_trial.iter().enumerate() {
@@ -210,6 +215,9 @@ pub fn over_time(results: &Results) -> Result<(Vec<Chart>, Vec<Chart>)> {
                     // A trial's cut-off last window would show a rate from a sliver of time.
                     if win.duration_s >= iv.interval_s / 2.0 {
                         ops.push((x, win.ops as f64 / win.duration_s));
+                        let b = win.bytes.unwrap_or(0);
+                        moved |= b > 0;
+                        mbs.push((x, b as f64 / win.duration_s / 1e6));
                     }
                     if win.histogram.is_empty() {
                         // Nothing completed: a gap in the lines, not a line drawn across it.
@@ -260,9 +268,28 @@ pub fn over_time(results: &Results) -> Result<(Vec<Chart>, Vec<Chart>)> {
                 &marks,
                 ri,
             );
+            if moved {
+                chart_for(&mut bytes, Kind::BytesOverTime, &w.workload, &w.target).push_all(
+                    &run.profile,
+                    vec![line("MB/s", mbs, Stroke::Bold)],
+                    &marks,
+                    ri,
+                );
+            }
         }
     }
-    Ok((latency, rate))
+    Ok(OverTime {
+        latency,
+        ops: rate,
+        bytes,
+    })
+}
+
+/// The over-time charts of a run: latency, ops/s and (where payloads moved) MB/s per window.
+pub struct OverTime {
+    pub latency: Vec<Chart>,
+    pub ops: Vec<Chart>,
+    pub bytes: Vec<Chart>,
 }
 
 fn file_safe(name: &str) -> String {
@@ -319,7 +346,7 @@ pub fn svg(c: &Chart) -> String {
     let (title, x, y) = match c.kind {
         Kind::Latency => latency_axes(c),
         Kind::Throughput => throughput_axes(c),
-        Kind::LatencyOverTime | Kind::RateOverTime => over_time_axes(c),
+        Kind::LatencyOverTime | Kind::RateOverTime | Kind::BytesOverTime => over_time_axes(c),
     };
     let mut out = String::new();
     {
@@ -418,14 +445,27 @@ fn over_time_axes(c: &Chart) -> (String, Axis, Axis) {
         .fold(0.0, f64::max)
         * 1.1
         + 1e-9;
+    let (desc, title) = if c.kind == Kind::BytesOverTime {
+        (
+            "payload MB/s (10^6 bytes/s)",
+            format!(
+                "{} ({}): payload MB/s per window (at each operation's completion)",
+                c.workload, c.target
+            ),
+        )
+    } else {
+        (
+            "completed operations per second",
+            format!("{} ({}): ops/s per window", c.workload, c.target),
+        )
+    };
     let y = Axis {
         range: 0.0..y_hi,
         ticks: linear_ticks(y_hi),
-        desc: "completed operations per second".into(),
+        desc: desc.into(),
         log: false,
         label: number,
     };
-    let title = format!("{} ({}): ops/s per window", c.workload, c.target);
     (title, x, y)
 }
 
@@ -635,8 +675,14 @@ mod tests {
                 windows: vec![window(0.0, 100, 1), window(1.0, 0, 0), window(2.0, 50, 300)],
             });
         }
-        let (latency, rate) = over_time(&r).unwrap();
+        let OverTime {
+            latency,
+            ops: rate,
+            bytes,
+        } = over_time(&r).unwrap();
         assert_eq!((latency.len(), rate.len()), (1, 1));
+        // No window moved a payload: no MB/s chart.
+        assert!(bytes.is_empty());
         let (l, o) = (&latency[0], &rate[0]);
         assert_eq!(l.file, "charts/latency-over-time-fts_search.svg");
         assert_eq!(o.file, "charts/ops-over-time-fts_search.svg");
@@ -654,7 +700,18 @@ mod tests {
         assert!(svg.contains("baseline p99") && svg.contains("baseline max"));
         // A results file without windows gets no over-time chart.
         let plain = crate::compare::testkit::results(1.0, 1, None);
-        assert!(over_time(&plain).unwrap().0.is_empty());
+        assert!(over_time(&plain).unwrap().latency.is_empty());
+        // Payloads: MB/s per window, counted at each operation's completion.
+        let w = &mut r.runs[0].workloads[0];
+        for t in &mut w.per_trial {
+            let iv = t.intervals.as_mut().unwrap();
+            iv.windows[0].bytes = Some(3_000_000);
+            iv.windows[2].bytes = Some(1_000_000);
+        }
+        let bytes = over_time(&r).unwrap().bytes;
+        assert_eq!(bytes[0].file, "charts/mbs-over-time-fts_search.svg");
+        let mbs: Vec<f64> = bytes[0].lines[0].points.iter().map(|p| p.1).collect();
+        assert_eq!(mbs, [3.0, 0.0, 1.0, 3.0, 0.0, 1.0]);
     }
 
     #[test]

@@ -57,6 +57,8 @@ struct Context<'a> {
     /// Latency per window (p50, p99, max) and ops/s per window, per workload.
     latency_over_time_charts: Vec<charts::Chart>,
     ops_over_time_charts: Vec<charts::Chart>,
+    /// Payload MB/s per window, per workload that moved payloads.
+    bytes_over_time_charts: Vec<charts::Chart>,
     noise: crate::gate::NoiseThresholds,
     indexes: Vec<IndexGroup<'a>>,
     settings: Vec<SettingGroup<'a>>,
@@ -162,6 +164,7 @@ pub fn write(
             charts::write(&charts.throughput, dir)?;
             charts::write(&charts.latency_over_time, dir)?;
             charts::write(&charts.ops_over_time, dir)?;
+            charts::write(&charts.bytes_over_time, dir)?;
             sweeps::write_charts(&sweeps, dir)?;
             chart_dirs.push(dir);
         }
@@ -179,16 +182,18 @@ struct Charts {
     throughput: Vec<charts::Chart>,
     latency_over_time: Vec<charts::Chart>,
     ops_over_time: Vec<charts::Chart>,
+    bytes_over_time: Vec<charts::Chart>,
 }
 
 impl Charts {
     fn collect(results: &Results) -> Result<Self> {
-        let (latency_over_time, ops_over_time) = charts::over_time(results)?;
+        let over = charts::over_time(results)?;
         Ok(Charts {
             latency: charts::latency(results)?,
             throughput: charts::throughput(results),
-            latency_over_time,
-            ops_over_time,
+            latency_over_time: over.latency,
+            ops_over_time: over.ops,
+            bytes_over_time: over.bytes,
         })
     }
 }
@@ -453,6 +458,7 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
         throughput_charts: charts.throughput.clone(),
         latency_over_time_charts: charts.latency_over_time.clone(),
         ops_over_time_charts: charts.ops_over_time.clone(),
+        bytes_over_time_charts: charts.bytes_over_time.clone(),
         noise: gate_noise(results),
         indexes,
         settings,
