@@ -66,7 +66,7 @@ fn check_parts(parts: &[(PathBuf, Results)]) -> Result<()> {
     };
     let s0 = shard_of(first_path, first)?;
     let mut seen = vec![None::<&Path>; s0.count as usize];
-    let scenario0 = serde_json::to_value(&first.scenario).unwrap_or_default();
+    let scenario0 = comparable(&first.scenario);
     let datasets0: Vec<(&str, &str)> = first
         .datasets
         .iter()
@@ -144,7 +144,7 @@ fn check_parts(parts: &[(PathBuf, Results)]) -> Result<()> {
                 ),
             ));
         }
-        if serde_json::to_value(&r.scenario).unwrap_or_default() != scenario0 {
+        if comparable(&r.scenario) != scenario0 {
             return Err(differs(
                 "scenario",
                 "is the same scenario written differently (load, workloads, profiles or criteria)"
@@ -184,6 +184,27 @@ fn check_parts(parts: &[(PathBuf, Results)]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The scenario as a part records it, without where its files were on that machine (a
+/// checkout in another folder is the same scenario): every `path`, `file`, `workdir` and
+/// `*_file` field is left out.
+fn comparable(scenario: &crate::results::RunConfig) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(o) => {
+                o.retain(|k, _| {
+                    !(k == "path" || k == "file" || k == "workdir" || k.ends_with("_file"))
+                });
+                o.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(scenario).unwrap_or_default();
+    strip(&mut v);
+    v
 }
 
 /// Adds an encoded histogram into `into`, naming where it came from if it does not decode.
@@ -669,6 +690,14 @@ mod tests {
             e.contains("shard1/results.json") && e.contains("scenario.name"),
             "{e}"
         );
+        // The same scenario from a checkout elsewhere is not another run.
+        let mut moved = part(1, 2, 1.0);
+        moved
+            .1
+            .scenario
+            .rest
+            .insert("path".into(), "/elsewhere/scenarios/x.toml".into());
+        assert!(merge(&[part(0, 2, 1.0), moved]).is_ok());
         let mut plain = part(1, 2, 1.0);
         plain.1.shard = None;
         let e = msg(vec![part(0, 2, 1.0), plain]);
