@@ -174,7 +174,7 @@ pub struct WorkerCliArgs {
     /// Take the coordinator's plans (profile, trials, start) from s3://BUCKET/PREFIX and
     /// upload each part there (`run --workers N --rendezvous` on the coordinator), until it
     /// says done. Credentials from TUNEBENCH_S3_*.
-    #[arg(long, conflicts_with_all = ["start_at", "profile", "trials"])]
+    #[arg(long, conflicts_with_all = ["start_at", "profile", "trial"])]
     pub rendezvous: Option<String>,
     /// With --rendezvous: how long to wait for the coordinator's next plan.
     #[arg(long, value_parser = parse_duration, default_value = "10m")]
@@ -187,26 +187,66 @@ pub struct WorkerCliArgs {
     #[arg(long)]
     pub profile: Option<String>,
     /// Run only these trials (repeatable; default all).
-    #[arg(long = "trial")]
-    pub trials: Vec<u32>,
+    #[arg(long)]
+    pub trial: Vec<u32>,
     /// Time between one phase's planned end and the next one's start, for resets.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub phase_gap: std::time::Duration,
-    /// Override load.duration (e.g. 10s); every shard must get the same.
+    /// The run's `[load]` overrides; every shard must get the same.
+    #[command(flatten)]
+    pub load: LoadOverrides,
+}
+
+/// The `[load]` overrides `run` takes, and passes on to its `worker` processes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LoadOverrides {
+    /// Override load.duration (e.g. 10s).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
-    /// Override load.warmup.
+    /// Override load.warmup (e.g. 2s; 0s for none).
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<std::time::Duration>,
-    /// Override load.rate (all shards together).
+    /// Override load.rate (open-loop scenarios), operations per second (all shards together).
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Override load.concurrency / load.max_in_flight (all shards together).
+    /// Override load.concurrency (closed loop) or load.max_in_flight (open loop), all
+    /// shards together.
     #[arg(long)]
     pub concurrency: Option<u32>,
     /// Override load.trials.
-    #[arg(long = "trials")]
-    pub trial_count: Option<u32>,
+    #[arg(long)]
+    pub trials: Option<u32>,
+}
+
+impl LoadOverrides {
+    /// As the scenario applies them, with `profiles` picked.
+    pub fn scenario(&self, profiles: Vec<String>) -> crate::scenario::Overrides {
+        crate::scenario::Overrides {
+            duration: self.duration,
+            warmup: self.warmup,
+            rate: self.rate,
+            concurrency: self.concurrency,
+            trials: self.trials,
+            profiles,
+        }
+    }
+
+    /// The same overrides as flags, for a worker process.
+    pub fn flags(&self) -> Vec<String> {
+        let ms = |d: std::time::Duration| format!("{}ms", d.as_millis());
+        let mut o = Vec::new();
+        let mut push = |flag: &str, value: Option<String>| {
+            if let Some(v) = value {
+                o.extend([flag.to_string(), v]);
+            }
+        };
+        push("--duration", self.duration.map(ms));
+        push("--warmup", self.warmup.map(ms));
+        push("--rate", self.rate.map(|r| r.to_string()));
+        push("--concurrency", self.concurrency.map(|c| c.to_string()));
+        push("--trials", self.trials.map(|t| t.to_string()));
+        o
+    }
 }
 
 fn parse_start(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -224,21 +264,8 @@ pub struct RunArgs {
     /// Run only these profiles, in this order (repeatable; default: all the scenario lists).
     #[arg(long = "profile")]
     pub profiles: Vec<String>,
-    /// Override load.duration (e.g. 10s).
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<std::time::Duration>,
-    /// Override load.warmup (e.g. 2s; 0s for none).
-    #[arg(long, value_parser = parse_duration)]
-    pub warmup: Option<std::time::Duration>,
-    /// Override load.rate (open-loop scenarios), operations per second.
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// Override load.concurrency (closed loop) or load.max_in_flight (open loop).
-    #[arg(long)]
-    pub concurrency: Option<u32>,
-    /// Override load.trials.
-    #[arg(long)]
-    pub trials: Option<u32>,
+    #[command(flatten)]
+    pub load: LoadOverrides,
     /// Leave the last profile applied instead of reverting it. Its journal stays, so later
     /// runs on the same servers refuse to measure until `tunebench revert SCENARIO`.
     #[arg(long)]

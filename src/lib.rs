@@ -47,18 +47,11 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                 start_at: a.start_at,
                 out: a.out,
                 profile: a.profile,
-                trials: (!a.trials.is_empty()).then_some(a.trials),
+                trials: (!a.trial.is_empty()).then_some(a.trial),
                 phase_gap: a.phase_gap,
                 rendezvous: a.rendezvous,
                 wait: a.wait,
-                overrides: scenario::Overrides {
-                    duration: a.duration,
-                    warmup: a.warmup,
-                    rate: a.rate,
-                    concurrency: a.concurrency,
-                    trials: a.trial_count,
-                    profiles: Vec::new(),
-                },
+                overrides: a.load.scenario(Vec::new()),
             })
             .await
         }

@@ -17,6 +17,17 @@ use crate::stats;
 /// Fewer runs than this of a (profile, workload, metric) keep the configured threshold.
 pub const MIN_RUNS: usize = 5;
 
+/// An S3 bucket name: 3-63 lowercase letters, digits, '-' or '.', starting and ending with a
+/// letter or digit.
+pub(crate) fn valid_bucket(bucket: &str) -> bool {
+    (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && !bucket.starts_with(['-', '.'])
+        && !bucket.ends_with(['-', '.'])
+}
+
 /// Where the history is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
@@ -34,13 +45,7 @@ impl Source {
         };
         if let Some(rest) = text.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let valid = (3..=63).contains(&bucket.len())
-                && bucket
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-                && !bucket.starts_with(['-', '.'])
-                && !bucket.ends_with(['-', '.']);
-            if !valid {
+            if !valid_bucket(bucket) {
                 return Err(usage(format!(
                     "`{bucket}` is not a valid bucket name (3-63 lowercase letters, digits, '-' or '.')"
                 )));

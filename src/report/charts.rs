@@ -438,13 +438,6 @@ fn over_time_axes(c: &Chart) -> (String, Axis, Axis) {
         );
         return (title, x, latency_y(c));
     }
-    let y_hi = c
-        .lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(0.0, f64::max)
-        * 1.1
-        + 1e-9;
     let (desc, title) = if c.kind == Kind::BytesOverTime {
         (
             "payload MB/s (10^6 bytes/s)",
@@ -459,14 +452,26 @@ fn over_time_axes(c: &Chart) -> (String, Axis, Axis) {
             format!("{} ({}): ops/s per window", c.workload, c.target),
         )
     };
-    let y = Axis {
+    (title, x, linear_y(c, desc))
+}
+
+/// A linear axis from 0 to a little above the chart's highest value.
+fn linear_y(c: &Chart, desc: &str) -> Axis {
+    let y_hi = c
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max)
+        * 1.1
+        + 1e-9;
+    Axis {
         range: 0.0..y_hi,
         ticks: linear_ticks(y_hi),
         desc: desc.into(),
         log: false,
         label: number,
-    };
-    (title, x, y)
+    }
 }
 
 fn throughput_axes(c: &Chart) -> (String, Axis, Axis) {
@@ -475,13 +480,6 @@ fn throughput_axes(c: &Chart) -> (String, Axis, Axis) {
         .iter()
         .map(|l| l.points.len() as f64)
         .fold(1.0, f64::max);
-    let y_hi = c
-        .lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(0.0, f64::max)
-        * 1.1
-        + 1e-9;
     let x = Axis {
         range: 0.0..x_hi,
         ticks: linear_ticks(x_hi),
@@ -489,13 +487,7 @@ fn throughput_axes(c: &Chart) -> (String, Axis, Axis) {
         log: false,
         label: number,
     };
-    let y = Axis {
-        range: 0.0..y_hi,
-        ticks: linear_ticks(y_hi),
-        desc: "payload throughput (MB/s)".into(),
-        log: false,
-        label: number,
-    };
+    let y = linear_y(c, "payload throughput (MB/s)");
     let title = format!("{} ({}): payload MB/s per second", c.workload, c.target);
     (title, x, y)
 }

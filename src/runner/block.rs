@@ -103,18 +103,17 @@ pub(super) async fn run_block(
     measured
 }
 
-async fn measure_block(
+/// Readiness under `profile`: the data and every index are really there before anything is
+/// measured (read-only; a worker shard runs it too).
+pub(super) async fn readiness(
     scenario: &Scenario,
-    profile: &Profile,
-    trials: &[u32],
-    stack: &mut Stack,
-    acc: &mut ProfileAcc,
-) -> Result<()> {
-    // Readiness: the data and every index are really there before anything is measured.
+    stack: &Stack,
+    profile: &str,
+) -> Result<Vec<crate::results::ReadinessCheck>> {
     let mut readiness = Vec::new();
     for (dname, ds) in &scenario.datasets {
         let store = &stack.stores[&ds.target];
-        let checks = store.readiness(Some(dname), &profile.name).await?;
+        let checks = store.readiness(Some(dname), profile).await?;
         if let Some(bad) = checks.iter().find(|c| !c.ok) {
             return Err(Error::target(
                 format!("target {}: readiness check", ds.target),
@@ -127,7 +126,7 @@ async fn measure_block(
         readiness.extend(checks);
     }
     for (tname, store) in stack.stores.iter().filter(|(_, s)| s.has_own_data()) {
-        let checks = store.readiness(None, &profile.name).await?;
+        let checks = store.readiness(None, profile).await?;
         if let Some(bad) = checks.iter().find(|c| !c.ok) {
             return Err(Error::target(
                 format!("target {tname}: readiness check"),
@@ -136,7 +135,17 @@ async fn measure_block(
         }
         readiness.extend(checks);
     }
-    acc.readiness = readiness;
+    Ok(readiness)
+}
+
+async fn measure_block(
+    scenario: &Scenario,
+    profile: &Profile,
+    trials: &[u32],
+    stack: &mut Stack,
+    acc: &mut ProfileAcc,
+) -> Result<()> {
+    acc.readiness = readiness(scenario, stack, &profile.name).await?;
 
     if let Some(c) = &stack.coordination {
         let (run, merged) = super::shard::coordinate(scenario, &profile.name, trials, c).await?;

@@ -27,7 +27,7 @@ use crate::results::{
     DatasetReport, Environment, ProfileRun, ReadinessCheck, Results, RevertReport, SCHEMA_VERSION,
     TargetChanges,
 };
-use crate::scenario::{self, Overrides, Profile, Scenario};
+use crate::scenario::{self, Profile, Scenario};
 use crate::{Outcome, host, report};
 use measure::WorkloadAcc;
 use session::Connected;
@@ -54,16 +54,34 @@ struct Stack {
     merged: Vec<crate::results::MergedFrom>,
 }
 
+impl Stack {
+    fn new() -> Self {
+        Stack {
+            stores: BTreeMap::new(),
+            leaked: BTreeMap::new(),
+            coordination: None,
+            merged: Vec::new(),
+        }
+    }
+
+    /// Connects to every target of the scenario, once; their environments, by name.
+    async fn connect(
+        &mut self,
+        scenario: &Scenario,
+    ) -> Result<BTreeMap<String, crate::results::TargetEnv>> {
+        let mut envs = BTreeMap::new();
+        for (name, t) in &scenario.targets {
+            let store = session::open(t, scenario).await?;
+            envs.insert(name.clone(), store.environment().await?);
+            self.stores.insert(name.clone(), store);
+        }
+        Ok(envs)
+    }
+}
+
 pub async fn run(args: RunArgs) -> Result<Outcome> {
     let mut scenario = scenario::load(&args.scenario)?;
-    scenario.apply_overrides(&Overrides {
-        duration: args.duration,
-        warmup: args.warmup,
-        rate: args.rate,
-        concurrency: args.concurrency,
-        trials: args.trials,
-        profiles: args.profiles.clone(),
-    })?;
+    scenario.apply_overrides(&args.load.scenario(args.profiles.clone()))?;
     // Every input and output is checked before the long run starts.
     if let Some(t) = &args.template {
         report::check_template(t)?;
@@ -137,12 +155,7 @@ async fn run_scenario(
 ) -> Result<Outcome> {
     let started_at = Utc::now();
     let host = host::host();
-    let mut stack = Stack {
-        stores: BTreeMap::new(),
-        leaked: BTreeMap::new(),
-        coordination: None,
-        merged: Vec::new(),
-    };
+    let mut stack = Stack::new();
     if let Some(n) = args.workers {
         // Checked before any data is loaded: the rendezvous must be the run's own.
         let rendezvous = match &args.rendezvous {
@@ -158,15 +171,10 @@ async fn run_scenario(
             rendezvous,
             block: std::sync::atomic::AtomicU32::new(0),
             dir: args.out.join("shards"),
-            overrides: worker_overrides(args),
+            overrides: args.load.flags(),
         });
     }
-    let mut envs = BTreeMap::new();
-    for (name, t) in &scenario.targets {
-        let store = session::open(t, scenario).await?;
-        envs.insert(name.clone(), store.environment().await?);
-        stack.stores.insert(name.clone(), store);
-    }
+    let mut envs = stack.connect(scenario).await?;
     journals::refuse_server_leftovers(scenario, &stack.stores).await?;
     if let Some(n) = args.workers
         && let Some(why) = stack.stores.values().find_map(|s| s.refuse_shards())
@@ -372,28 +380,6 @@ async fn run_scenario(
         report_path: Some(report_path),
         summary,
     })
-}
-
-/// The load overrides of `run`, as `worker` flags.
-fn worker_overrides(args: &RunArgs) -> Vec<String> {
-    let mut o = Vec::new();
-    let secs = |d: std::time::Duration| format!("{}ms", d.as_millis());
-    if let Some(d) = args.duration {
-        o.extend(["--duration".to_string(), secs(d)]);
-    }
-    if let Some(d) = args.warmup {
-        o.extend(["--warmup".to_string(), secs(d)]);
-    }
-    if let Some(r) = args.rate {
-        o.extend(["--rate".to_string(), r.to_string()]);
-    }
-    if let Some(c) = args.concurrency {
-        o.extend(["--concurrency".to_string(), c.to_string()]);
-    }
-    if let Some(t) = args.trials {
-        o.extend(["--trials".to_string(), t.to_string()]);
-    }
-    o
 }
 
 /// What the profiles' merges say, together.

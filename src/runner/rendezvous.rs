@@ -58,11 +58,7 @@ impl Rendezvous {
             .split_once('/')
             .ok_or_else(|| usage("no prefix after the bucket"))?;
         let prefix = prefix.trim_end_matches('/');
-        let bucket_ok = (3..=63).contains(&bucket.len())
-            && bucket
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-        if !bucket_ok {
+        if !crate::history::valid_bucket(bucket) {
             return Err(usage(
                 "the bucket name is not valid (3-63 lowercase letters, digits, '-' or '.')",
             ));

@@ -6,7 +6,6 @@
 //! previous one's planned end, so the shards' trials and their windows of latency over time
 //! cover the same time and merge exactly (`tunebench merge`).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,7 +14,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::measure::WorkloadAcc;
-use super::{ProfileAcc, Stack, session};
+use super::{ProfileAcc, Stack};
 use crate::driver::Shard;
 use crate::error::{Error, Result};
 use crate::results::{Environment, Results, SCHEMA_VERSION, ShardInfo};
@@ -257,18 +256,8 @@ async fn worker_once(
 
     let started_at = Utc::now();
     let host = host::host();
-    let mut stack = Stack {
-        stores: BTreeMap::new(),
-        leaked: BTreeMap::new(),
-        coordination: None,
-        merged: Vec::new(),
-    };
-    let mut envs = BTreeMap::new();
-    for (name, t) in &scenario.targets {
-        let store = session::open(t, &scenario).await?;
-        envs.insert(name.clone(), store.environment().await?);
-        stack.stores.insert(name.clone(), store);
-    }
+    let mut stack = Stack::new();
+    let mut envs = stack.connect(&scenario).await?;
     if let Some(why) = stack.stores.values().find_map(|s| s.refuse_shards()) {
         return Err(Error::Usage(format!(
             "{}: cannot run as shards: {why}",
@@ -348,21 +337,7 @@ async fn measure(
     acc: &mut ProfileAcc,
     plan: &ShardPlan,
 ) -> Result<()> {
-    for (dname, ds) in &scenario.datasets {
-        let checks = stack.stores[&ds.target]
-            .readiness(Some(dname), profile)
-            .await?;
-        if let Some(bad) = checks.iter().find(|c| !c.ok) {
-            return Err(Error::target(
-                format!("target {}: readiness check", ds.target),
-                format!(
-                    "{}: expected {}, found {}; not measuring",
-                    bad.check, bad.expected, bad.actual
-                ),
-            ));
-        }
-        acc.readiness.extend(checks);
-    }
+    acc.readiness = super::block::readiness(scenario, stack, profile).await?;
     for workload in &scenario.workloads {
         let store = stack
             .stores
