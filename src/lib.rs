@@ -81,7 +81,8 @@ async fn merge_parts(paths: &[PathBuf], out: &std::path::Path) -> Result<Outcome
     let mut merged = merge::merge(&parts)?;
     let criteria = merge::criteria_of(&merged)?;
     for run in &mut merged.runs {
-        run.criteria = runner::evaluate_criteria(&criteria, &run.workloads, &run.server);
+        run.criteria =
+            runner::evaluate_criteria(&criteria, &run.workloads, &run.server, &run.drills);
     }
     if let Some(m) = merged.merged.as_mut() {
         m.notes.push(
@@ -133,9 +134,14 @@ fn validate(paths: &[PathBuf]) -> Result<Outcome> {
     for p in paths {
         match scenario::load(p) {
             Ok(s) => ok.push(format!(
-                "{}: ok ({} workload(s), {} profile(s), {} criteria, {} check(s))",
+                "{}: ok ({} workload(s), {}{} profile(s), {} criteria, {} check(s))",
                 p.display(),
                 s.workloads.len(),
+                if s.drills.is_empty() {
+                    String::new()
+                } else {
+                    format!("{} drill(s), ", s.drills.len())
+                },
                 s.profiles.len(),
                 s.criteria.len(),
                 s.checks.len()

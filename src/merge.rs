@@ -259,6 +259,8 @@ pub fn merge(parts: &[(PathBuf, Results)]) -> Result<Results> {
             // Judged by the caller, with the scenario's criteria (`criteria_of`).
             criteria: Vec::new(),
             checks: Vec::new(),
+            // Drills run in the coordinating process, never in a worker shard.
+            drills: Vec::new(),
             workloads,
             server,
             revert: run0.revert.clone(),

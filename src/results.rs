@@ -13,6 +13,7 @@ use crate::metrics::LatencySummary;
 // Parts of the file defined where they are produced: each store's evidence in its folder,
 // what stores report about themselves in `backend::facts`, the host in `host`.
 pub use crate::backend::Evidence;
+pub use crate::backend::drill::{DrillReport, DrillStep, Integrity, Verdict};
 pub use crate::backend::facts::{
     CheckOutcome, CheckStatus, DatasetReport, IndexChange, PlanCapture, PoolReport, ReadinessCheck,
     RevertReport, SettingChange, TargetChanges, TargetEnv,
@@ -135,6 +136,9 @@ pub struct ProfileRun {
     /// Configuration checks evaluated under this profile, after its workloads ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckResult>,
+    /// Recovery drills run under this profile, one report per drill and trial.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<DrillReport>,
     pub revert: Vec<RevertReport>,
 }
 

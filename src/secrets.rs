@@ -98,6 +98,20 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// The password a URL carries (its userinfo's, else a `password=` parameter's), decoded, for
+/// handing to another client through its environment (never its arguments).
+pub fn url_password(url: &str) -> Option<String> {
+    let parts = split(url);
+    if let Some(p) = parts.password {
+        return Some(percent_decode(p));
+    }
+    let start = url.find("://").map_or(0, |i| i + 3);
+    secret_params(url, start)
+        .into_iter()
+        .find(|p| p.key == "password")
+        .map(|p| percent_decode(&url[p.value]))
+}
+
 struct Parts<'a> {
     password: Option<&'a str>,
     password_at: Option<std::ops::Range<usize>>,
@@ -232,6 +246,19 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_password_is_decoded_from_userinfo_or_parameter() {
+        assert_eq!(
+            url_password("postgres://u:p%40ss%2Fw@h:5432/db").as_deref(),
+            Some("p@ss/w")
+        );
+        assert_eq!(
+            url_password("postgres://u@h/db?sslmode=disable&password=s%26cr").as_deref(),
+            Some("s&cr")
+        );
+        assert_eq!(url_password("postgres://u@h/db"), None);
+    }
 
     #[test]
     fn passwords_with_any_character_are_masked() {

@@ -5,6 +5,7 @@
 //! dataset / op / profile / evidence variants, one scenario and one integration test.
 
 pub mod checks;
+pub mod drill;
 pub mod evidence;
 pub mod facts;
 pub mod http;
@@ -165,6 +166,21 @@ pub trait Store: Sized + 'static {
     async fn reset(&self, workload: &Workload<Self>, workers: &Self::Workers) -> Result<()> {
         let _ = (workload, workers);
         Ok(())
+    }
+
+    /// Runs a recovery drill on a prepared dataset of this target (see [`drill`]). Stores
+    /// without one keep the default; validation refuses their drills before any run.
+    async fn drill(
+        &self,
+        drill: &drill::Drill,
+        data: &Self::Data,
+        run: &drill::DrillRun<'_>,
+    ) -> Result<drill::DrillReport> {
+        let _ = (data, run);
+        Err(crate::error::Error::Usage(format!(
+            "drill {}: this kind of store has no recovery drill",
+            drill.name
+        )))
     }
 
     /// Evaluates one configuration check on the server as it is now. `datasets` are the

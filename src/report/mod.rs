@@ -71,6 +71,108 @@ struct Context<'a> {
     final_check_failures: Vec<&'a CheckResult>,
     worst_workloads: Vec<WorstRow>,
     monitoring: Vec<MonitoringRow>,
+    /// Recovery drills, one row per drill, profile and trial, figures formatted.
+    drills: Vec<DrillRow<'a>>,
+    /// Kinds of store in the run on which no drill ran ("not measured").
+    drills_absent: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct DrillRow<'a> {
+    profile: &'a str,
+    drill: &'a str,
+    target: &'a str,
+    method: &'static str,
+    trial: u32,
+    how: &'a str,
+    backup: String,
+    backup_size: String,
+    source_size: String,
+    /// Source size over backup size, e.g. "3.2x" ("-" when either is unknown).
+    ratio: String,
+    restore: String,
+    rto: String,
+    rpo: String,
+    /// "ok", "DIFFERS" or "not compared".
+    integrity: &'static str,
+    compared: &'a str,
+    differences: Vec<String>,
+    failure: Option<&'a str>,
+    injected: bool,
+    cleaned_up: bool,
+    passed: bool,
+    /// The first row of its drill (the report says how it was taken there).
+    first: bool,
+}
+
+fn drill_rows(results: &Results) -> (Vec<DrillRow<'_>>, Vec<&'static str>) {
+    use crate::backend::drill::{Verdict, human_bytes};
+    let secs = |s: Option<f64>| s.map_or("-".to_string(), |s| format!("{s:.2} s"));
+    let mut rows = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for run in &results.runs {
+        for d in &run.drills {
+            let mut differences = d.integrity.differences.clone();
+            if d.integrity.more_differences > 0 {
+                differences.push(format!("... and {} more", d.integrity.more_differences));
+            }
+            rows.push(DrillRow {
+                profile: &run.profile,
+                drill: &d.drill,
+                target: &d.target,
+                method: d.method.name(),
+                trial: d.trial,
+                how: &d.how,
+                backup: secs(d.backup_s),
+                backup_size: d.backup_bytes.map_or("-".into(), human_bytes),
+                source_size: d.source_bytes.map_or("-".into(), human_bytes),
+                ratio: match (d.source_bytes, d.backup_bytes) {
+                    (Some(s), Some(b)) if b > 0 => format!("{:.1}x", s as f64 / b as f64),
+                    _ => "-".into(),
+                },
+                restore: secs(d.restore_s),
+                rto: secs(d.rto_s),
+                rpo: match (d.rpo_s, d.rpo_rows) {
+                    (Some(s), Some(r)) => format!("{s:.2} s ({r} rows)"),
+                    (Some(s), None) => format!("{s:.2} s"),
+                    (None, Some(r)) => format!("{r} rows"),
+                    (None, None) => "not measured (no writer)".into(),
+                },
+                integrity: match d.integrity.verdict {
+                    Verdict::Ok => "ok",
+                    Verdict::Differs => "DIFFERS",
+                    Verdict::NotCompared => "not compared",
+                },
+                compared: &d.integrity.compared,
+                differences,
+                failure: d.failure.as_deref(),
+                injected: d.injected.is_some(),
+                cleaned_up: d.cleaned_up,
+                passed: d.passed(),
+                first: seen.insert(d.drill.as_str()),
+            });
+        }
+    }
+    let drilled: std::collections::BTreeSet<&str> = results
+        .runs
+        .iter()
+        .flat_map(|r| r.drills.iter())
+        .filter_map(|d| results.environment.targets.get(&d.target))
+        .map(|t| t.kind.as_str())
+        .collect();
+    let absent = crate::backend::TargetKind::ALL
+        .iter()
+        .filter(|k| {
+            results
+                .environment
+                .targets
+                .values()
+                .any(|t| t.kind == k.name())
+                && !drilled.contains(k.name())
+        })
+        .map(|k| k.label())
+        .collect();
+    (rows, absent)
 }
 
 #[derive(Serialize)]
@@ -436,7 +538,10 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
         })
         .collect();
 
+    let (drills, drills_absent) = drill_rows(results);
     Context {
+        drills,
+        drills_absent,
         scenario_name: scenario_name(results),
         before_profile: profiles.first().copied(),
         after_profile: profiles.last().copied().filter(|_| profiles.len() > 1),

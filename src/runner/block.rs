@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::measure::WorkloadAcc;
 use super::{ProfileAcc, Stack, checks, criteria};
+use crate::backend::drill::DrillRun;
 use crate::error::{Error, Result};
 use crate::results::{Evidence, ProfileRun, RevertReport};
 use crate::scenario::{Profile, Scenario};
@@ -151,6 +152,7 @@ async fn measure_block(
         let (run, merged) = super::shard::coordinate(scenario, &profile.name, trials, c).await?;
         acc.sharded = Some(run);
         stack.merged.push(merged);
+        run_drills(scenario, profile, trials, stack, acc).await?;
         acc.checks = checks::evaluate(scenario, &stack.stores, Some(&profile.name)).await?;
         return Ok(());
     }
@@ -178,9 +180,56 @@ async fn measure_block(
             .await?;
         *stack.leaked.entry(workload.target.clone()).or_default() += leaked;
     }
+    run_drills(scenario, profile, trials, stack, acc).await?;
     // Configuration checks while the profile is still applied; the last block's reading
     // stands for the profile.
     acc.checks = checks::evaluate(scenario, &stack.stores, Some(&profile.name)).await?;
+    Ok(())
+}
+
+/// The scenario's recovery drills under the applied profile, once per trial of the block,
+/// after its workloads (so a drill's restore never competes with a measured workload).
+async fn run_drills(
+    scenario: &Scenario,
+    profile: &Profile,
+    trials: &[u32],
+    stack: &mut Stack,
+    acc: &mut ProfileAcc,
+) -> Result<()> {
+    for &trial in trials {
+        for drill in &scenario.drills {
+            let store = &stack.stores[&drill.target];
+            let dir = stack
+                .drill_dir
+                .join(format!("{}-{}-t{trial}", drill.name, profile.name));
+            let run = DrillRun {
+                profile: &profile.name,
+                trial,
+                dir: &dir,
+            };
+            tracing::info!(
+                "profile {}: drill {} (trial {trial})",
+                profile.name,
+                drill.name
+            );
+            let report = store.drill(drill, &run).await?;
+            match &report.failure {
+                Some(why) => tracing::warn!("drill {} failed: {why}", drill.name),
+                None => tracing::info!(
+                    "drill {}: backup {:.2} s, restore {:.2} s, RTO {:.2} s, integrity {:?}",
+                    drill.name,
+                    report.backup_s.unwrap_or(f64::NAN),
+                    report.restore_s.unwrap_or(f64::NAN),
+                    report.rto_s.unwrap_or(f64::NAN),
+                    report.integrity.verdict
+                ),
+            }
+            // An empty folder is left only when nothing in it was kept.
+            let _ = std::fs::remove_dir(&dir);
+            acc.drills.push(report);
+        }
+    }
+    let _ = std::fs::remove_dir(&stack.drill_dir);
     Ok(())
 }
 
@@ -196,8 +245,9 @@ pub(super) fn finish_profile(
             profile: profile.name.clone(),
             changes: acc.changes,
             readiness: acc.readiness,
-            criteria: criteria::evaluate(scenario, &run.workloads, &run.server),
+            criteria: criteria::evaluate(scenario, &run.workloads, &run.server, &acc.drills),
             checks: acc.checks,
+            drills: acc.drills,
             workloads: run.workloads,
             server: run.server,
             revert: acc.revert,
@@ -216,8 +266,9 @@ pub(super) fn finish_profile(
         profile: profile.name.clone(),
         changes: acc.changes,
         readiness: acc.readiness,
-        criteria: criteria::evaluate(scenario, &workloads, &server),
+        criteria: criteria::evaluate(scenario, &workloads, &server, &acc.drills),
         checks: acc.checks,
+        drills: acc.drills,
         workloads,
         server,
         revert: acc.revert,

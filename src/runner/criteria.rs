@@ -2,15 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::{CriterionResult, Evidence, WorkloadResult};
+use crate::results::{CriterionResult, DrillReport, Evidence, WorkloadResult};
 use crate::scenario::{Criterion, Metric, Scenario};
 
 pub fn evaluate(
     scenario: &Scenario,
     workloads: &[WorkloadResult],
     server: &BTreeMap<String, Evidence>,
+    drills: &[DrillReport],
 ) -> Vec<CriterionResult> {
-    evaluate_list(&scenario.criteria, workloads, server)
+    evaluate_list(&scenario.criteria, workloads, server, drills)
 }
 
 /// The same for a list of criteria (a merge reads them back from the results file).
@@ -18,67 +19,80 @@ pub fn evaluate_list(
     criteria: &[Criterion],
     workloads: &[WorkloadResult],
     server: &BTreeMap<String, Evidence>,
+    drills: &[DrillReport],
 ) -> Vec<CriterionResult> {
     criteria
         .iter()
         .map(|c| {
             let w = workloads.iter().find(|w| w.workload == c.workload);
-            let value = w.and_then(|w| {
-                if c.metric.is_window() {
-                    return worst_window(w, c.metric);
-                }
-                let (lat, ops, errors, tput, recall, tolerant, bytes) = match &c.op {
-                    Some(op) => {
-                        let o = w.operations.iter().find(|o| &o.op == op)?;
-                        (
-                            o.latency_ms,
-                            o.ops,
-                            o.errors,
-                            o.throughput_ops_s,
-                            o.recall_at_k,
-                            o.recall_at_k_tolerant,
-                            o.bytes_per_s,
-                        )
+            let value = if c.metric.is_drill() {
+                drill_value(drills, &c.workload, c.metric)
+            } else {
+                w.and_then(|w| {
+                    if c.metric.is_window() {
+                        return worst_window(w, c.metric);
                     }
-                    None => (
-                        w.latency_ms,
-                        w.ops,
-                        w.errors,
-                        w.throughput_ops_s,
-                        w.recall_at_k,
-                        w.recall_at_k_tolerant,
-                        w.bytes_per_s,
-                    ),
-                };
-                // A latency of nothing is not a pass.
-                if ops == 0 && c.metric.is_latency() {
-                    return None;
-                }
-                Some(match c.metric {
-                    Metric::P50 => lat.p50,
-                    Metric::P95 => lat.p95,
-                    Metric::P99 => lat.p99,
-                    Metric::P999 => lat.p999,
-                    Metric::Max => lat.max,
-                    Metric::Mean => lat.mean,
-                    Metric::Throughput => tput,
-                    Metric::ErrorRate => errors as f64 * 100.0 / (ops + errors).max(1) as f64,
-                    // No recall measured (not a vector workload, or no queries) is no pass.
-                    Metric::RecallAtK => recall?,
-                    Metric::RecallAtKTolerant => tolerant?,
-                    // No bytes moved is no value, so `> N MB/s` fails rather than passes.
-                    Metric::BytesPerS => bytes? / 1e6,
-                    // Not measured by this store (or not for this profile) is no pass.
-                    Metric::IndexVectorsPerS => server.get(&w.target)?.index_vectors_per_s()?,
-                    // Read above, from the windows.
-                    Metric::P50WindowMax
-                    | Metric::P95WindowMax
-                    | Metric::P99WindowMax
-                    | Metric::MaxWindowMax
-                    | Metric::ThroughputWindowMin
-                    | Metric::ErrorRateWindowMax => return None,
+                    let (lat, ops, errors, tput, recall, tolerant, bytes) = match &c.op {
+                        Some(op) => {
+                            let o = w.operations.iter().find(|o| &o.op == op)?;
+                            (
+                                o.latency_ms,
+                                o.ops,
+                                o.errors,
+                                o.throughput_ops_s,
+                                o.recall_at_k,
+                                o.recall_at_k_tolerant,
+                                o.bytes_per_s,
+                            )
+                        }
+                        None => (
+                            w.latency_ms,
+                            w.ops,
+                            w.errors,
+                            w.throughput_ops_s,
+                            w.recall_at_k,
+                            w.recall_at_k_tolerant,
+                            w.bytes_per_s,
+                        ),
+                    };
+                    // A latency of nothing is not a pass.
+                    if ops == 0 && c.metric.is_latency() {
+                        return None;
+                    }
+                    Some(match c.metric {
+                        Metric::P50 => lat.p50,
+                        Metric::P95 => lat.p95,
+                        Metric::P99 => lat.p99,
+                        Metric::P999 => lat.p999,
+                        Metric::Max => lat.max,
+                        Metric::Mean => lat.mean,
+                        Metric::Throughput => tput,
+                        Metric::ErrorRate => errors as f64 * 100.0 / (ops + errors).max(1) as f64,
+                        // No recall measured (not a vector workload, or no queries) is no pass.
+                        Metric::RecallAtK => recall?,
+                        Metric::RecallAtKTolerant => tolerant?,
+                        // No bytes moved is no value, so `> N MB/s` fails rather than passes.
+                        Metric::BytesPerS => bytes? / 1e6,
+                        // Not measured by this store (or not for this profile) is no pass.
+                        Metric::IndexVectorsPerS => server.get(&w.target)?.index_vectors_per_s()?,
+                        // Read above, from the windows.
+                        Metric::P50WindowMax
+                        | Metric::P95WindowMax
+                        | Metric::P99WindowMax
+                        | Metric::MaxWindowMax
+                        | Metric::ThroughputWindowMin
+                        | Metric::ErrorRateWindowMax => return None,
+                        // Read above, from the drills.
+                        Metric::BackupTime
+                        | Metric::BackupBytes
+                        | Metric::RestoreTime
+                        | Metric::Rto
+                        | Metric::Rpo
+                        | Metric::RpoRows
+                        | Metric::Integrity => return None,
+                    })
                 })
-            });
+            };
             CriterionResult {
                 criterion: c.text.clone(),
                 workload: c.workload.clone(),
@@ -91,6 +105,35 @@ pub fn evaluate_list(
             }
         })
         .collect()
+}
+
+/// The worst figure of a drill over its trials (the longest, the largest, the most lost; the
+/// integrity is ok only when every trial passed). None, so no pass, when the drill did not run
+/// or a trial did not measure the figure (an RPO without a writer, a restore that failed).
+pub fn drill_value(drills: &[DrillReport], name: &str, metric: Metric) -> Option<f64> {
+    let runs: Vec<&DrillReport> = drills.iter().filter(|d| d.drill == name).collect();
+    if runs.is_empty() {
+        return None;
+    }
+    let mut worst: Option<f64> = None;
+    for d in runs {
+        let v = match metric {
+            Metric::BackupTime => d.backup_s?,
+            Metric::BackupBytes => d.backup_bytes? as f64,
+            Metric::RestoreTime => d.restore_s?,
+            Metric::Rto => d.rto_s?,
+            Metric::Rpo => d.rpo_s?,
+            Metric::RpoRows => d.rpo_rows? as f64,
+            Metric::Integrity => f64::from(u8::from(d.passed())),
+            _ => return None,
+        };
+        worst = Some(match worst {
+            None => v,
+            Some(o) if metric.higher_is_worse() => o.max(v),
+            Some(o) => o.min(v),
+        });
+    }
+    worst
 }
 
 /// The worst whole window of every trial for a window metric: the highest latency figure or

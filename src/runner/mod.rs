@@ -42,6 +42,7 @@ struct ProfileAcc {
     explained: std::collections::BTreeSet<String>,
     workloads: BTreeMap<String, WorkloadAcc>,
     checks: Vec<crate::results::CheckResult>,
+    drills: Vec<crate::results::DrillReport>,
     revert: Vec<RevertReport>,
 }
 
@@ -52,6 +53,8 @@ struct Stack {
     leaked: BTreeMap<String, u32>,
     coordination: Option<shard::Coordination>,
     merged: Vec<crate::results::MergedFrom>,
+    /// Where drills keep their backup files (the run's `--out`/drills).
+    drill_dir: std::path::PathBuf,
 }
 
 impl Stack {
@@ -61,6 +64,7 @@ impl Stack {
             leaked: BTreeMap::new(),
             coordination: None,
             merged: Vec::new(),
+            drill_dir: std::path::PathBuf::from("drills"),
         }
     }
 
@@ -156,6 +160,7 @@ async fn run_scenario(
     let started_at = Utc::now();
     let host = host::host();
     let mut stack = Stack::new();
+    stack.drill_dir = args.out.join("drills");
     if let Some(n) = args.workers {
         // Checked before any data is loaded: the rendezvous must be the run's own.
         let rendezvous = match &args.rendezvous {
@@ -327,6 +332,28 @@ async fn run_scenario(
         summary.push_str(&format!(
             "\ncriterion failed under `{last}`: {}",
             c.criterion
+        ));
+        if args.criteria == CriteriaMode::Fail {
+            code = exit::CRITERIA_FAILED;
+        }
+    }
+    // A drill that failed under any profile is a recovery that did not work.
+    for d in results
+        .runs
+        .iter()
+        .flat_map(|r| r.drills.iter())
+        .filter(|d| !d.passed())
+    {
+        let why = match &d.failure {
+            Some(f) => f.clone(),
+            None => format!(
+                "the restored copy differs from the source: {}",
+                d.integrity.differences.join("; ")
+            ),
+        };
+        summary.push_str(&format!(
+            "\ndrill failed under `{}` (trial {}): {}: {why}",
+            d.profile, d.trial, d.drill
         ));
         if args.criteria == CriteriaMode::Fail {
             code = exit::CRITERIA_FAILED;

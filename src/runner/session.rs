@@ -10,6 +10,7 @@ use std::sync::Arc;
 use futures_util::future::LocalBoxFuture;
 
 use super::measure::{WorkloadAcc, measure_workload};
+use crate::backend::drill::{Drill, DrillReport, DrillRun};
 use crate::backend::http::HttpStore;
 use crate::backend::journal::{self, Journal};
 use crate::backend::neo4j::NeoStore;
@@ -107,6 +108,13 @@ pub trait Connected {
         datasets: &'a [&'a Dataset],
         profile: Option<&'a str>,
     ) -> LocalBoxFuture<'a, Result<CheckOutcome>>;
+
+    /// Runs a recovery drill on its dataset of this target.
+    fn drill<'a>(
+        &'a self,
+        drill: &'a Drill,
+        run: &'a DrillRun<'a>,
+    ) -> LocalBoxFuture<'a, Result<DrillReport>>;
 
     /// Why one of this target's workloads cannot be split over worker processes, if one
     /// cannot.
@@ -356,6 +364,17 @@ impl<S: Store + 'static> Connected for Session<S> {
                 ))
             })?;
             self.store.check(&check, datasets, evidence).await
+        })
+    }
+
+    fn drill<'a>(
+        &'a self,
+        drill: &'a Drill,
+        run: &'a DrillRun<'a>,
+    ) -> LocalBoxFuture<'a, Result<DrillReport>> {
+        Box::pin(async move {
+            let data = self.data(Some(&drill.dataset))?;
+            self.store.drill(drill, data, run).await
         })
     }
 

@@ -35,6 +35,17 @@ pub enum Metric {
     MaxWindowMax,
     ThroughputWindowMin,
     ErrorRateWindowMax,
+    /// Recovery drills (`kind = "drill"`), worst of every trial: seconds the backup took,
+    /// its size in bytes, seconds of the restore alone, RTO (restore start until the copy
+    /// answers its readiness query), RPO in seconds and rows lost, and the integrity verdict
+    /// (`integrity == ok`: the restored copy matches the source).
+    BackupTime,
+    BackupBytes,
+    RestoreTime,
+    Rto,
+    Rpo,
+    RpoRows,
+    Integrity,
 }
 
 impl Metric {
@@ -58,6 +69,13 @@ impl Metric {
             "max_window_max" => Metric::MaxWindowMax,
             "throughput_window_min" => Metric::ThroughputWindowMin,
             "error_rate_window_max" => Metric::ErrorRateWindowMax,
+            "backup_time" => Metric::BackupTime,
+            "backup_bytes" => Metric::BackupBytes,
+            "restore_time" => Metric::RestoreTime,
+            "rto" => Metric::Rto,
+            "rpo" => Metric::Rpo,
+            "rpo_rows" => Metric::RpoRows,
+            "integrity" => Metric::Integrity,
             _ => return None,
         })
     }
@@ -81,16 +99,44 @@ impl Metric {
         self.per_window() != self
     }
 
-    pub fn is_latency(self) -> bool {
+    /// True for the metrics of recovery drills.
+    pub fn is_drill(self) -> bool {
+        matches!(
+            self,
+            Metric::BackupTime
+                | Metric::BackupBytes
+                | Metric::RestoreTime
+                | Metric::Rto
+                | Metric::Rpo
+                | Metric::RpoRows
+                | Metric::Integrity
+        )
+    }
+
+    /// True when a higher value is worse (latency, sizes, durations, loss).
+    pub fn higher_is_worse(self) -> bool {
         !matches!(
             self.per_window(),
             Metric::Throughput
-                | Metric::ErrorRate
                 | Metric::RecallAtK
                 | Metric::RecallAtKTolerant
                 | Metric::BytesPerS
                 | Metric::IndexVectorsPerS
+                | Metric::Integrity
         )
+    }
+
+    pub fn is_latency(self) -> bool {
+        !self.is_drill()
+            && !matches!(
+                self.per_window(),
+                Metric::Throughput
+                    | Metric::ErrorRate
+                    | Metric::RecallAtK
+                    | Metric::RecallAtKTolerant
+                    | Metric::BytesPerS
+                    | Metric::IndexVectorsPerS
+            )
     }
 
     pub fn name(self) -> &'static str {
@@ -113,6 +159,13 @@ impl Metric {
             Metric::MaxWindowMax => "max_window_max",
             Metric::ThroughputWindowMin => "throughput_window_min",
             Metric::ErrorRateWindowMax => "error_rate_window_max",
+            Metric::BackupTime => "backup_time",
+            Metric::BackupBytes => "backup_bytes",
+            Metric::RestoreTime => "restore_time",
+            Metric::Rto => "rto",
+            Metric::Rpo => "rpo",
+            Metric::RpoRows => "rpo_rows",
+            Metric::Integrity => "integrity",
         }
     }
 
@@ -125,6 +178,10 @@ impl Metric {
             Metric::RecallAtK | Metric::RecallAtKTolerant => "recall",
             Metric::BytesPerS => "MB/s",
             Metric::IndexVectorsPerS => "vectors/s",
+            Metric::BackupTime | Metric::RestoreTime | Metric::Rto | Metric::Rpo => "s",
+            Metric::BackupBytes => "bytes",
+            Metric::RpoRows => "rows",
+            Metric::Integrity => "ok",
             _ => "ms",
         }
     }
@@ -132,6 +189,9 @@ impl Metric {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Comparison {
+    /// Only `integrity == ok`.
+    #[serde(rename = "==")]
+    Eq,
     #[serde(rename = "<")]
     Lt,
     #[serde(rename = "<=")]
@@ -149,6 +209,7 @@ impl Comparison {
             Comparison::Le => value <= threshold,
             Comparison::Gt => value > threshold,
             Comparison::Ge => value >= threshold,
+            Comparison::Eq => value == threshold,
         }
     }
 }
@@ -165,19 +226,20 @@ pub struct Criterion {
     pub threshold: f64,
 }
 
-const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k recall_at_k_tolerant bytes_per_s index_vectors_per_s (e.g. `knn.recall_at_k > 0.95`, `upload.bytes_per_s > 100MB/s`, `knn.index_vectors_per_s > 1000`), and per window of latency over time (whole workload only) p50_window_max p95_window_max p99_window_max max_window_max throughput_window_min error_rate_window_max (e.g. `fts_search.p99_window_max < 200ms`)";
+const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k recall_at_k_tolerant bytes_per_s index_vectors_per_s (e.g. `knn.recall_at_k > 0.95`, `upload.bytes_per_s > 100MB/s`, `knn.index_vectors_per_s > 1000`), and per window of latency over time (whole workload only) p50_window_max p95_window_max p99_window_max max_window_max throughput_window_min error_rate_window_max (e.g. `fts_search.p99_window_max < 200ms`); for drills (kind = \"drill\") backup_time backup_bytes restore_time rto rpo rpo_rows integrity (e.g. `pg_restore.rto < 1h`, `pg_backup.backup_bytes < 1GB`, `pg_restore.integrity == ok`)";
 
 impl Criterion {
     pub fn parse(text: &str) -> Result<Self, String> {
         let t = text.trim();
-        let (lhs, cmp, rhs) = ["<=", ">=", "<", ">"]
+        let (lhs, cmp, rhs) = ["<=", ">=", "==", "<", ">"]
             .iter()
             .find_map(|op| t.find(op).map(|i| (&t[..i], *op, &t[i + op.len()..])))
-            .ok_or_else(|| format!("`{text}` has no comparison (<, <=, >, >=); {HELP}"))?;
+            .ok_or_else(|| format!("`{text}` has no comparison (<, <=, >, >=, ==); {HELP}"))?;
         let comparison = match cmp {
             "<" => Comparison::Lt,
             "<=" => Comparison::Le,
             ">" => Comparison::Gt,
+            "==" => Comparison::Eq,
             _ => Comparison::Ge,
         };
         let parts: Vec<&str> = lhs.trim().split('.').collect();
@@ -201,6 +263,27 @@ impl Criterion {
             ));
         }
         let rhs = rhs.trim();
+        if (metric == Metric::Integrity) != (comparison == Comparison::Eq) {
+            return Err(format!(
+                "`{}`: write the integrity of a drill as `DRILL.integrity == ok`; `==` fits no other metric",
+                t
+            ));
+        }
+        if metric == Metric::Integrity {
+            if rhs != "ok" {
+                return Err(format!(
+                    "`{t}`: integrity is compared with `ok` only (`DRILL.integrity == ok`)"
+                ));
+            }
+            return Ok(Criterion {
+                text: t.to_string(),
+                workload: workload.to_string(),
+                op,
+                metric,
+                comparison,
+                threshold: 1.0,
+            });
+        }
         let split = rhs
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_' || c == ','))
             .unwrap_or(rhs.len());
@@ -231,6 +314,15 @@ impl Criterion {
             (Metric::BytesPerS, "MiB/s") => number * 1.048_576,
             (Metric::BytesPerS, "GB/s") => number * 1000.0,
             (Metric::BytesPerS, "KB/s" | "kB/s") => number / 1000.0,
+            (Metric::BackupTime | Metric::RestoreTime | Metric::Rto | Metric::Rpo, u)
+                if seconds_per(u).is_some() =>
+            {
+                number * seconds_per(u).unwrap_or(1.0)
+            }
+            (Metric::BackupBytes, u) if bytes_per(u).is_some() => {
+                number * bytes_per(u).unwrap_or(1.0)
+            }
+            (Metric::RpoRows, "" | "rows") => number,
             (m, u) => {
                 let valid = match m {
                     Metric::Throughput => "ops/s",
@@ -240,6 +332,13 @@ impl Criterion {
                     }
                     Metric::BytesPerS => "MB/s, MiB/s, GB/s or KB/s",
                     Metric::IndexVectorsPerS => "vectors/s (e.g. `knn.index_vectors_per_s > 1000`)",
+                    Metric::BackupTime | Metric::RestoreTime | Metric::Rto | Metric::Rpo => {
+                        "ms, s, m (or min) or h (e.g. `pg_restore.rto < 1h`)"
+                    }
+                    Metric::BackupBytes => {
+                        "B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (e.g. `pg_backup.backup_bytes < 1GB`)"
+                    }
+                    Metric::RpoRows => "rows or a bare number",
                     _ => "us, ms or s",
                 };
                 return Err(format!(
@@ -259,9 +358,65 @@ impl Criterion {
     }
 }
 
+/// Seconds in one of a drill duration's units.
+fn seconds_per(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    })
+}
+
+/// Bytes in one of a size's units.
+fn bytes_per(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "" | "B" | "bytes" => 1.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_drill_metrics_in_seconds_bytes_and_ok() {
+        let c = Criterion::parse("pg_restore.rto < 1h").unwrap();
+        assert_eq!(
+            (c.metric, c.threshold, c.metric.unit()),
+            (Metric::Rto, 3600.0, "s")
+        );
+        assert!(c.metric.is_drill() && !c.metric.is_latency());
+        let c = Criterion::parse("pg_pitr.rpo < 15m").unwrap();
+        assert_eq!(c.threshold, 900.0);
+        let c = Criterion::parse("pg_backup.backup_bytes < 1GB").unwrap();
+        assert_eq!((c.metric, c.threshold), (Metric::BackupBytes, 1e9));
+        let c = Criterion::parse("b.backup_bytes <= 2MiB").unwrap();
+        assert_eq!(c.threshold, 2.0 * 1024.0 * 1024.0);
+        let c = Criterion::parse("b.integrity == ok").unwrap();
+        assert_eq!((c.comparison, c.threshold), (Comparison::Eq, 1.0));
+        assert!(c.comparison.holds(1.0, c.threshold) && !c.comparison.holds(0.0, c.threshold));
+        let e = Criterion::parse("b.integrity == fine").unwrap_err();
+        assert!(e.contains("`ok` only"), "{e}");
+        let e = Criterion::parse("b.integrity > 0").unwrap_err();
+        assert!(e.contains("DRILL.integrity == ok"), "{e}");
+        let e = Criterion::parse("w.p99 == 5ms").unwrap_err();
+        assert!(e.contains("fits no other metric"), "{e}");
+        let e = Criterion::parse("b.rto < 5 parsecs").unwrap_err();
+        assert!(e.contains("ms, s, m"), "{e}");
+        let e = Criterion::parse("b.backup_bytes < 5ms").unwrap_err();
+        assert!(e.contains("KiB"), "{e}");
+    }
 
     #[test]
     fn parses_latency_and_throughput() {

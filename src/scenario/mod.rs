@@ -2,6 +2,7 @@
 //! criteria. Loading resolves every referenced file and reports every problem at once.
 
 mod criteria;
+mod drills;
 mod load;
 
 mod resolve;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::backend::checks::{CheckKind, ConfigCheck};
+pub use crate::backend::drill::{Drill, DrillMethod};
 pub use crate::secrets::redact_url;
 pub use criteria::{Comparison, Criterion, Metric};
 // What a scenario is made of is defined where it is used: the model and each store's ops
@@ -147,7 +149,13 @@ struct WorkloadFile {
     target: String,
     /// Every store but http needs one; http endpoints are called as they are.
     dataset: Option<String>,
-    definition: String,
+    /// `"drill"`: a recovery drill (backup, restore, compare; see `backend::drill`) rather
+    /// than operations under load.
+    #[serde(default)]
+    kind: WorkloadKind,
+    /// Required for ops; a drill takes none.
+    definition: Option<String>,
+    #[serde(default)]
     ops: Vec<OpWeight>,
     /// Result size whose recall is judged (vector queries); 10 when unset.
     #[serde(default)]
@@ -155,6 +163,26 @@ struct WorkloadFile {
     /// Runs the workload once per value of a session setting (e.g. hnsw.ef_search).
     #[serde(default)]
     sweep: Option<SweepFile>,
+    /// Drills only: how the backup is taken (per store: see `backend::drill::METHODS`).
+    method: Option<String>,
+    /// Drills only: a fault planted in the backup (`truncate_backup`), to see it caught.
+    inject: Option<String>,
+    /// Drills only: keep the backup files in the run folder.
+    keep_backup: Option<bool>,
+    /// Drills only: folder of the store's client tools (pg_dump, pg_restore).
+    tools: Option<String>,
+    /// Drills only: parallel restore jobs (default 2).
+    jobs: Option<u32>,
+    /// Drills only (logical): pg_dump's compression, e.g. `zstd:3`, `lz4`, `gzip:6`, `none`.
+    compress: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum WorkloadKind {
+    #[default]
+    Ops,
+    Drill,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +229,8 @@ pub struct Scenario {
     pub datasets: BTreeMap<String, Dataset>,
     pub load: Load,
     pub workloads: Vec<Workload>,
+    /// Recovery drills (`kind = "drill"`), run under every profile after its workloads.
+    pub drills: Vec<Drill>,
     pub profiles: Vec<Profile>,
     pub criteria: Vec<Criterion>,
     /// Configuration checks, evaluated under every profile and by `tunebench check`.

@@ -41,9 +41,28 @@ pub(super) fn resolve(
         ));
     }
 
+    if file.workloads.is_empty() {
+        issues.push(src.issue(
+            "",
+            "at least one [[workload]] is required (operations, or kind = \"drill\")",
+        ));
+    }
+    let (drill_files, op_files): (Vec<_>, Vec<_>) = file
+        .workloads
+        .into_iter()
+        .enumerate()
+        .partition(|(_, w)| w.kind == WorkloadKind::Drill);
+    let drills = super::drills::resolve_drills(
+        src,
+        drill_files,
+        &targets,
+        &datasets,
+        &broken_datasets,
+        issues,
+    );
     let workloads = super::workloads::resolve_workloads(
         src,
-        file.workloads,
+        op_files,
         &targets,
         &datasets,
         &broken_datasets,
@@ -58,7 +77,18 @@ pub(super) fn resolve(
     };
     let profiles = resolve_profiles(src, file.profiles, &targets, &datasets_on, issues);
     check_gate(src, &file.gate, issues);
-    let criteria = resolve_criteria(src, &file.criteria, &workloads, issues);
+    for d in &drills {
+        if workloads.iter().any(|w| w.name == d.name) {
+            issues.push(src.issue(
+                "workload",
+                format!(
+                    "`{}` names both a workload and a drill; criteria refer to them by name, so give each its own",
+                    d.name
+                ),
+            ));
+        }
+    }
+    let criteria = resolve_criteria(src, &file.criteria, &workloads, &drills, issues);
     let target_names: Vec<String> = targets.keys().cloned().collect();
     let checks = crate::backend::checks::resolve(
         src,
@@ -76,6 +106,7 @@ pub(super) fn resolve(
         datasets,
         load,
         workloads,
+        drills,
         profiles,
         criteria,
         checks,
@@ -254,11 +285,36 @@ fn resolve_criteria(
     src: &SourceFile,
     texts: &[String],
     workloads: &[Workload],
+    drills: &[Drill],
     issues: &mut Vec<InputIssue>,
 ) -> Vec<Criterion> {
     let mut criteria = Vec::new();
     for (i, text) in texts.iter().enumerate() {
         match Criterion::parse(text) {
+            Ok(c) if c.metric.is_drill() => {
+                if drills.iter().any(|d| d.name == c.workload) && c.op.is_none() {
+                    criteria.push(c);
+                } else {
+                    let names: Vec<&str> = drills.iter().map(|d| d.name.as_str()).collect();
+                    issues.push(src.issue(
+                        &format!("criteria[{i}]"),
+                        format!(
+                            "`{text}`: {} is a drill metric, written `DRILL.{}`; drills (kind = \"drill\"): {}",
+                            c.metric.name(),
+                            c.metric.name(),
+                            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                        ),
+                    ));
+                }
+            }
+            Ok(c) if drills.iter().any(|d| d.name == c.workload) => issues.push(src.issue(
+                &format!("criteria[{i}]"),
+                format!(
+                    "`{text}`: `{}` is a drill, which measures backup_time, backup_bytes, restore_time, rto, rpo, rpo_rows and integrity, not {}",
+                    c.workload,
+                    c.metric.name()
+                ),
+            )),
             Ok(c) => {
                 let known = workloads.iter().any(|w| {
                     w.name == c.workload

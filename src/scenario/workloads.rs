@@ -13,19 +13,38 @@ use crate::error::InputIssue;
 /// Workloads with their definitions; a sweep becomes one workload per value.
 pub(super) fn resolve_workloads(
     src: &SourceFile,
-    files: Vec<WorkloadFile>,
+    files: Vec<(usize, WorkloadFile)>,
     targets: &BTreeMap<String, Target>,
     datasets: &BTreeMap<String, Dataset>,
     broken_datasets: &BTreeSet<String>,
     issues: &mut Vec<InputIssue>,
 ) -> Vec<Workload> {
     let mut workloads = Vec::new();
-    if files.is_empty() {
-        issues.push(src.issue("", "at least one [[workload]] is required"));
-    }
     let mut seen = std::collections::BTreeSet::new();
-    for (i, w) in files.into_iter().enumerate() {
+    for (i, w) in files {
         let field = format!("workload[{i}]");
+        for (name, set) in [
+            ("method", w.method.is_some()),
+            ("inject", w.inject.is_some()),
+            ("keep_backup", w.keep_backup.is_some()),
+            ("tools", w.tools.is_some()),
+            ("jobs", w.jobs.is_some()),
+            ("compress", w.compress.is_some()),
+        ] {
+            if set {
+                issues.push(src.issue(
+                    &format!("{field}.{name}"),
+                    "applies only to a drill; add kind = \"drill\" or remove this line",
+                ));
+            }
+        }
+        let Some(definition) = w.definition.as_deref() else {
+            issues.push(src.issue(
+                &field,
+                "definition is missing: name the workload file of its ops, e.g. definition = \"../workloads/postgres-fts.toml\" (or kind = \"drill\" for a recovery drill)",
+            ));
+            continue;
+        };
         if !valid_name(&w.name) {
             issues.push(src.issue(
                 &format!("{field}.name"),
@@ -70,7 +89,7 @@ pub(super) fn resolve_workloads(
             )),
             _ => {}
         }
-        let def_path = src.resolve(&w.definition);
+        let def_path = src.resolve(definition);
         let def = match workload::load(&def_path) {
             _ if !referenced_file_exists(
                 src,

@@ -2,6 +2,7 @@
 //! server-side evidence.
 
 mod checks;
+mod drill;
 mod evidence;
 mod journal;
 mod load;

@@ -327,6 +327,25 @@ impl Store for PgStore {
         PgExecutor::open(&workers).await
     }
 
+    async fn drill(
+        &self,
+        drill: &crate::backend::drill::Drill,
+        data: &PgData,
+        run: &crate::backend::drill::DrillRun<'_>,
+    ) -> Result<crate::backend::drill::DrillReport> {
+        use crate::backend::drill::DrillMethod;
+        match drill.method {
+            DrillMethod::Logical => {
+                super::drill::logical(&self.pool, &self.target, drill, data.schema(), run).await
+            }
+            m => Err(Error::Usage(format!(
+                "drill {}: `{}` is not a drill method of a postgres target",
+                drill.name,
+                m.name()
+            ))),
+        }
+    }
+
     async fn check(
         &self,
         check: &super::PgCheck,

@@ -3,6 +3,7 @@
 
 mod bucket;
 mod checks;
+mod drill;
 mod evidence;
 mod exec;
 mod journal;

@@ -442,6 +442,26 @@ impl Store for S3Store {
         Ok(S3Exec::new(super::own_pool(&w.config), w.ops.clone(), i))
     }
 
+    async fn drill(
+        &self,
+        drill: &crate::backend::drill::Drill,
+        data: &ObjectSet,
+        run: &crate::backend::drill::DrillRun<'_>,
+    ) -> Result<crate::backend::drill::DrillReport> {
+        use crate::backend::drill::DrillMethod;
+        match drill.method {
+            DrillMethod::Mirror => {
+                super::drill::mirror(&self.client, &self.target, drill, &data.spec.bucket, run)
+                    .await
+            }
+            m => Err(Error::Usage(format!(
+                "drill {}: `{}` is not a drill method of an s3 target",
+                drill.name,
+                m.name()
+            ))),
+        }
+    }
+
     async fn check(
         &self,
         check: &super::S3Check,

@@ -1,0 +1,169 @@
+//! `[[workload]] kind = "drill"`: a recovery drill on a dataset of its target (see
+//! `backend::drill`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::resolve::valid_name;
+use super::*;
+use crate::backend::drill::Fault;
+use crate::error::InputIssue;
+use crate::source::interpolate;
+
+pub(super) fn resolve_drills(
+    src: &SourceFile,
+    files: Vec<(usize, WorkloadFile)>,
+    targets: &BTreeMap<String, Target>,
+    datasets: &BTreeMap<String, Dataset>,
+    broken_datasets: &BTreeSet<String>,
+    issues: &mut Vec<InputIssue>,
+) -> Vec<Drill> {
+    let mut drills: Vec<Drill> = Vec::new();
+    for (i, w) in files {
+        let field = format!("workload[{i}]");
+        let mut found: Vec<(String, String)> = Vec::new();
+        let mut broken = false;
+        let mut problem = |f: &str, m: String| found.push((format!("{field}{f}"), m));
+        if !valid_name(&w.name) {
+            problem(
+                ".name",
+                format!("`{}` must be letters, digits and _ only", w.name),
+            );
+        }
+        if drills.iter().any(|d| d.name == w.name) {
+            problem(".name", format!("drill `{}` is defined twice", w.name));
+        }
+        for (name, set) in [
+            ("definition", w.definition.is_some()),
+            ("ops", !w.ops.is_empty()),
+            ("k", w.k.is_some()),
+            ("sweep", w.sweep.is_some()),
+        ] {
+            if set {
+                problem(
+                    &format!(".{name}"),
+                    "a drill takes no ops; remove this line (or the kind = \"drill\")".into(),
+                );
+            }
+        }
+        let target = targets.get(&w.target);
+        if target.is_none() {
+            problem(".target", unknown_name("target", &w.target, targets.keys()));
+        }
+        match &w.dataset {
+            None => problem(
+                "",
+                "dataset is missing: a drill backs up one of the [datasets.*] of its target; add dataset = \"NAME\"".into(),
+            ),
+            Some(d) if broken_datasets.contains(d) => broken = true,
+            Some(d) => match datasets.get(d) {
+                None => problem(".dataset", unknown_name("dataset", d, datasets.keys())),
+                Some(ds) if ds.target != w.target => problem(
+                    ".dataset",
+                    format!(
+                        "dataset `{d}` is on target `{}`, not on the drill's target `{}`",
+                        ds.target, w.target
+                    ),
+                ),
+                Some(_) => {}
+            },
+        }
+        let method = match (&w.method, target) {
+            (None, _) => {
+                problem(
+                    "",
+                    "method is missing: say how the drill backs up, e.g. method = \"logical\" (postgres) or \"mirror\" (s3)".into(),
+                );
+                None
+            }
+            (Some(m), Some(t)) => match DrillMethod::parse(m, t.kind) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    problem(".method", e);
+                    None
+                }
+            },
+            (Some(_), None) => None,
+        };
+        let inject = match w.inject.as_deref().map(Fault::parse) {
+            Some(Err(e)) => {
+                problem(".inject", e);
+                None
+            }
+            Some(Ok(f)) => Some(f),
+            None => None,
+        };
+        let jobs = w.jobs.unwrap_or(2);
+        if !(1..=64).contains(&jobs) {
+            problem(".jobs", format!("must be 1 to 64, got {jobs}"));
+        }
+        let compress = w.compress.clone();
+        if let Some(c) = &compress {
+            if method.is_some_and(|m| m != DrillMethod::Logical) {
+                problem(
+                    ".compress",
+                    "applies only to method = \"logical\" (pg_dump's -Z); remove this line".into(),
+                );
+            } else if !valid_compression(c) {
+                problem(
+                    ".compress",
+                    format!(
+                        "`{c}` is not a pg_dump compression; valid: none, gzip, lz4, zstd, each with an optional level (e.g. zstd:3, gzip:6), or a level 0-9"
+                    ),
+                );
+            }
+        }
+        let tools = match w.tools.as_deref().map(interpolate) {
+            Some(Ok(t)) => Some(src.resolve(&t)),
+            Some(Err(e)) => {
+                problem(".tools", e);
+                None
+            }
+            None => None,
+        };
+        let ok = found.is_empty() && !broken;
+        for (f, m) in found {
+            issues.push(src.issue(&f, m));
+        }
+        if let (true, Some(method), Some(dataset)) = (ok, method, w.dataset) {
+            drills.push(Drill {
+                name: w.name,
+                target: w.target,
+                dataset,
+                method,
+                inject,
+                keep_backup: w.keep_backup.unwrap_or(false),
+                tools,
+                jobs,
+                compress,
+            });
+        }
+    }
+    drills
+}
+
+/// `none`, `gzip`, `lz4` or `zstd`, each with an optional `:LEVEL` (1-22), or a bare level 0-9.
+fn valid_compression(c: &str) -> bool {
+    let (alg, level) = match c.split_once(':') {
+        Some((a, l)) => (a, Some(l)),
+        None => (c, None),
+    };
+    let level_ok = level.is_none_or(|l| l.parse::<u8>().is_ok_and(|n| (1..=22).contains(&n)));
+    match alg {
+        "none" => level.is_none(),
+        "gzip" | "lz4" | "zstd" => level_ok,
+        digits => level.is_none() && digits.parse::<u8>().is_ok_and(|n| n <= 9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compression_names_and_levels() {
+        for ok in ["none", "zstd", "zstd:3", "gzip:6", "lz4", "0", "9"] {
+            assert!(super::valid_compression(ok), "{ok}");
+        }
+        for bad in ["zip", "zstd:0", "zstd:x", "none:1", "10", "", "gzip:"] {
+            assert!(!super::valid_compression(bad), "{bad}");
+        }
+    }
+}
