@@ -330,6 +330,23 @@ pub fn scratch_suffix() -> String {
     )
 }
 
+/// True when `name` is a scratch object (`PREFIX<pid>_<n>`, `-` for `_` in bucket names)
+/// left by a drill whose process is no longer running on this host: a crash or a kill
+/// between its creation and its removal. The next drill removes it.
+pub fn left_by_dead_process(name: &str, prefix: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    let Some(pid) = rest
+        .split(['_', '-'])
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Refuses to start when the folder's file system has less free space than `needed` bytes
 /// (plus a tenth for what the tools write besides).
 pub fn check_disk(dir: &Path, needed: u64, what: &str) -> Result<()> {
@@ -423,6 +440,32 @@ mod tests {
         assert_eq!(i.verdict, Verdict::Differs);
         assert_eq!((i.differences.len(), i.more_differences), (20, 5));
         assert_eq!(Integrity::of("x".into(), 3, vec![]).verdict, Verdict::Ok);
+    }
+
+    #[test]
+    fn leftovers_are_those_of_dead_processes_only() {
+        let me = std::process::id();
+        assert!(!left_by_dead_process(
+            &format!("tunebench_restore_{me}_0"),
+            "tunebench_restore_"
+        ));
+        // PID 1 always runs.
+        assert!(!left_by_dead_process(
+            "tunebench_restore_1_0",
+            "tunebench_restore_"
+        ));
+        assert!(left_by_dead_process(
+            "tunebench-restore-4194304-2",
+            "tunebench-restore-"
+        ));
+        assert!(!left_by_dead_process(
+            "tunebench_docs",
+            "tunebench_restore_"
+        ));
+        assert!(!left_by_dead_process(
+            "tunebench_restore_x_1",
+            "tunebench_restore_"
+        ));
     }
 
     #[test]

@@ -203,6 +203,39 @@ pub(crate) const SEMANTIC_ERRORS: &[Bad] = &[
             "${UNSET_VARIABLE_XYZ:-default}",
         ],
     },
+    // recovery drills (kind = "drill")
+    Bad {
+        fixture: "drill_bad_method.toml",
+        at: "drill_bad_method.toml:32:10",
+        expect: &[
+            "field `workload[1].method`",
+            "`mirror` is not a drill method of a postgres target",
+            "valid: logical",
+        ],
+    },
+    Bad {
+        fixture: "drill_with_ops.toml",
+        at: "drill_with_ops.toml:33:7",
+        expect: &["field `workload[1].ops`", "a drill takes no ops"],
+    },
+    Bad {
+        fixture: "drill_metric_on_workload.toml",
+        at: "drill_metric_on_workload.toml:3:13",
+        expect: &[
+            "field `criteria[0]`",
+            "rto is a drill metric",
+            "drills (kind = \"drill\"): pg_backup",
+        ],
+    },
+    Bad {
+        fixture: "drill_compress_unknown.toml",
+        at: "drill_compress_unknown.toml:33:12",
+        expect: &[
+            "field `workload[1].compress`",
+            "`zip` is not a pg_dump compression",
+            "zstd:3",
+        ],
+    },
 ];
 
 /// Three distinct problems in one file: all must be reported in one go.

@@ -51,6 +51,7 @@ pub async fn logical(
     // A custom-format dump is compressed; the uncompressed size bounds it.
     drill::check_disk(run.dir, source_bytes.max(0) as u64, &who)?;
 
+    remove_leftovers(pool, &who).await;
     let scratch = format!("tunebench_restore_{}", drill::scratch_suffix());
     let how = format!(
         "{} -Fc{} -n {schema}; {} -j {} into scratch database {scratch} on the same server, then dropped",
@@ -309,6 +310,33 @@ async fn create_scratch(
     Ok(())
 }
 
+/// Drops scratch databases an earlier drill left (its process was killed before removing
+/// them) that nobody is connected to.
+async fn remove_leftovers(pool: &PgPool, who: &str) {
+    let Ok(names) = sqlx::query_scalar::<_, String>(
+        "SELECT d.datname::text FROM pg_database d WHERE d.datname LIKE 'tunebench\\_restore\\_%' \
+         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)",
+    )
+    .fetch_all(pool)
+    .await
+    else {
+        return;
+    };
+    for name in names
+        .iter()
+        .filter(|n| drill::left_by_dead_process(n, "tunebench_restore_"))
+    {
+        match drop_scratch(pool, name).await {
+            Ok(()) => tracing::warn!(
+                "{who}: dropped scratch database {name}, left by an earlier drill that did not finish"
+            ),
+            Err(e) => tracing::warn!(
+                "{who}: scratch database {name} left by an earlier drill: cannot drop it: {e}"
+            ),
+        }
+    }
+}
+
 async fn drop_scratch(pool: &PgPool, scratch: &str) -> sqlx::Result<()> {
     debug_assert!(scratch.starts_with("tunebench_restore_"));
     sqlx::query(AssertSqlSafe(format!(
@@ -448,5 +476,36 @@ impl Tool {
             out.status,
             tail.join(" | ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(table: &str, rows: i64, sum: &str) -> TableSum {
+        TableSum {
+            table: table.into(),
+            rows,
+            sum: sum.into(),
+        }
+    }
+
+    #[test]
+    fn compare_names_missing_short_changed_and_extra_tables() {
+        let src = [t("a", 3, "10"), t("b", 2, "7"), t("c", 1, "1")];
+        assert_eq!(compare(&src, &src).verdict, drill::Verdict::Ok);
+        let copy = [t("a", 3, "11"), t("b", 1, "7"), t("d", 1, "1")];
+        let i = compare(&src, &copy);
+        assert_eq!(i.verdict, drill::Verdict::Differs);
+        assert_eq!(
+            i.differences,
+            [
+                "table a: same 3 rows but different contents (row-hash sums differ)",
+                "table b: 1 rows restored, 2 in the source",
+                "table c is missing",
+                "table d is not in the source",
+            ]
+        );
     }
 }

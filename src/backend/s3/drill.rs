@@ -62,6 +62,7 @@ pub async fn mirror(
         .map_err(|e| Error::target(&who, format!("cannot create {}: {e}", folder.display())))?;
     drill::check_disk(&folder, source_bytes, &who)?;
 
+    remove_leftovers(client, target, &who).await;
     let scratch = format!(
         "tunebench-restore-{}",
         drill::scratch_suffix().replace('_', "-")
@@ -471,6 +472,29 @@ fn compare(source: &[Entry], copy: &[Entry]) -> Integrity {
         source.len() as u64,
         differences,
     )
+}
+
+/// Removes scratch buckets an earlier drill left (its process was killed before removing
+/// them); only tunebench's own (tagged) buckets.
+async fn remove_leftovers(client: &Client, target: &Target, who: &str) {
+    let Ok(list) = client.list_buckets().send().await else {
+        return;
+    };
+    for name in list
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name())
+        .filter(|n| drill::left_by_dead_process(n, "tunebench-restore-"))
+    {
+        match remove_scratch(client, target, name).await {
+            Ok(()) => tracing::warn!(
+                "{who}: removed scratch bucket {name}, left by an earlier drill that did not finish"
+            ),
+            Err(e) => tracing::warn!(
+                "{who}: scratch bucket {name} left by an earlier drill: cannot remove it: {e}"
+            ),
+        }
+    }
 }
 
 async fn remove_scratch(client: &Client, target: &Target, scratch: &str) -> Result<()> {

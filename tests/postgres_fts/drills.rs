@@ -1,0 +1,182 @@
+//! Recovery drills on the real PostgreSQL (issue 18): a logical backup restored into a
+//! scratch database matches the source, a truncated backup fails the drill (exit 1, saying
+//! why), and the scratch database and backup file are gone afterwards either way.
+
+use std::path::{Path, PathBuf};
+
+use sqlx::{Connection, PgConnection};
+use tunebench::Results;
+use tunebench::results::Verdict;
+
+use super::SERVER;
+use super::common;
+use super::common::postgres::{fts_scenario, pg_url};
+
+const SCHEMA: &str = "tunebench_test_drill";
+
+/// The FTS test scenario with one drill on its corpus, run under the baseline only.
+fn drill_scenario(dir: &Path, drill_extra: &str, criteria: &str) -> PathBuf {
+    let path = fts_scenario(dir, SCHEMA, &pg_url(), criteria);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        r#"
+[[workload]]
+name = "pg_backup"
+kind = "drill"
+target = "pg"
+dataset = "docs"
+method = "logical"
+{drill_extra}
+"#
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn scratch_databases() -> Vec<String> {
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'tunebench_restore_%'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
+}
+
+fn quick(path: &Path, out: &Path) -> Vec<String> {
+    [
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--profile",
+        "baseline",
+        "--duration",
+        "200ms",
+        "--warmup",
+        "0s",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+async fn run(args: &[String]) -> tunebench::Outcome {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::run(&args).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logical_drill_restores_an_exact_copy_and_leaves_nothing_behind() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = drill_scenario(
+        dir.path(),
+        "compress = \"gzip:1\"",
+        r#"criteria = ["pg_backup.integrity == ok", "pg_backup.rto < 1h", "pg_backup.backup_bytes < 1GB", "pg_backup.rpo < 15m"]"#,
+    );
+    let out = dir.path().join("out");
+    // What a drill killed before its cleanup leaves (no process has PID 4194304: it is the
+    // kernel's pid_max); and a foreign database that merely looks alike, left alone.
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    for db in [
+        "tunebench_restore_4194304_9",
+        "tunebench_restorex_4194304_9",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let outcome = run(&quick(&path, &out)).await;
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'tunebench_restore%' ORDER BY 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(left, ["tunebench_restorex_4194304_9"]);
+    sqlx::query("DROP DATABASE tunebench_restorex_4194304_9")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let results = Results::read(&out.join("results.json")).unwrap();
+    assert!(common::schema_violations_of(&out.join("results.json")).is_empty());
+    let d = &results.runs[0].drills[0];
+    assert_eq!(d.failure, None, "{:?}", d.steps);
+    assert_eq!(d.integrity.verdict, Verdict::Ok, "{:?}", d.integrity);
+    // documents, authors, comments and the dataset's own bookkeeping table: every table of
+    // the schema is compared.
+    assert!(d.integrity.items >= 3, "{:?}", d.integrity);
+    assert!(
+        d.integrity.compared.contains("rows"),
+        "{}",
+        d.integrity.compared
+    );
+    assert!(d.how.contains("-Z gzip:1"), "{}", d.how);
+    assert!(d.backup_bytes.unwrap() > 0 && d.source_bytes.unwrap() > 0);
+    let rto = d.rto_s.unwrap();
+    assert!(rto >= d.restore_s.unwrap() && d.restore_s.unwrap() > 0.0);
+    assert!(d.cleaned_up);
+    // A logical backup of data at rest has no writer: no RPO, and a criterion on it is no pass.
+    assert_eq!((d.rpo_s, d.rpo_rows), (None, None));
+    let c = &results.runs[0].criteria;
+    assert_eq!(
+        c.iter().map(|c| c.passed).collect::<Vec<_>>(),
+        [true, true, true, false],
+        "{c:?}"
+    );
+    assert_eq!(c[1].value, Some(rto));
+    assert_eq!(outcome.exit_code, 1, "only the RPO criterion fails");
+    assert!(scratch_databases().await.is_empty());
+    assert!(!out.join("drills").exists(), "the backup file is removed");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("| baseline | pg_backup (logical) | pg | 1 |"),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_backup_fails_the_drill_with_exit_1_and_says_why() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = drill_scenario(
+        dir.path(),
+        "inject = \"truncate_backup\"\nkeep_backup = true",
+        "",
+    );
+    let out = dir.path().join("out");
+    let outcome = run(&quick(&path, &out)).await;
+    assert_eq!(outcome.exit_code, 1, "{}", outcome.summary);
+    assert!(
+        outcome
+            .summary
+            .contains("drill failed under `baseline` (trial 1): pg_backup: restore:"),
+        "{}",
+        outcome.summary
+    );
+    let results = Results::read(&out.join("results.json")).unwrap();
+    let d = &results.runs[0].drills[0];
+    assert!(!d.passed());
+    assert_eq!(d.integrity.verdict, Verdict::NotCompared);
+    let failed = d.steps.iter().find(|s| !s.ok).unwrap();
+    assert_eq!(failed.step, "restore");
+    assert!(failed.detail.contains("pg_restore"), "{}", failed.detail);
+    assert!(
+        scratch_databases().await.is_empty(),
+        "dropped after a failure too"
+    );
+    // Kept as asked: half its length.
+    let kept = out.join("drills/pg_backup-baseline-t1/backup.dump");
+    assert_eq!(
+        std::fs::metadata(&kept).unwrap().len(),
+        d.backup_bytes.unwrap() / 2
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("**FAILED**: restore:"), "{report}");
+    assert!(report.contains("caught"), "{report}");
+}
