@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 pub enum DrillMethod {
     /// PostgreSQL: `pg_dump -Fc` of the dataset's schema, `pg_restore` into a scratch database.
     Logical,
+    /// PostgreSQL: `pg_basebackup` and the WAL archive, a writer until the failure, recovery
+    /// of a scratch server from the archive as it was then; RPO measured.
+    Pitr,
     /// S3: every object of the dataset's bucket copied to a local backup folder, then
     /// uploaded into a scratch bucket.
     Mirror,
@@ -25,6 +28,7 @@ pub enum DrillMethod {
 /// The methods there are, per kind of store (validation lists them).
 pub const METHODS: &[(TargetKind, DrillMethod)] = &[
     (TargetKind::Postgres, DrillMethod::Logical),
+    (TargetKind::Postgres, DrillMethod::Pitr),
     (TargetKind::S3, DrillMethod::Mirror),
 ];
 
@@ -32,6 +36,7 @@ impl DrillMethod {
     pub fn name(self) -> &'static str {
         match self {
             DrillMethod::Logical => "logical",
+            DrillMethod::Pitr => "pitr",
             DrillMethod::Mirror => "mirror",
         }
     }
@@ -107,6 +112,21 @@ pub struct Drill {
     /// unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compress: Option<String>,
+    /// PITR: the folder the server archives WAL into, as this process reads it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<PathBuf>,
+    /// PITR: rows the writer commits per second until the failure (default 20).
+    pub writer_rate: f64,
+    /// PITR: how long the writer runs before the failure (default 10 s).
+    #[serde(serialize_with = "seconds")]
+    pub writer_for: std::time::Duration,
+}
+
+fn seconds<S: serde::Serializer>(
+    d: &std::time::Duration,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 /// Where and for what a drill runs.
@@ -422,7 +442,7 @@ mod tests {
             Ok(DrillMethod::Logical)
         );
         let e = DrillMethod::parse("mirror", TargetKind::Postgres).unwrap_err();
-        assert!(e.contains("valid: logical"), "{e}");
+        assert!(e.contains("valid: logical, pitr"), "{e}");
         let e = DrillMethod::parse("dump", TargetKind::Http).unwrap_err();
         assert!(
             e.contains("no recovery drill") && e.contains("s3 (mirror)"),

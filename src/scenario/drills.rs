@@ -98,10 +98,10 @@ pub(super) fn resolve_drills(
         }
         let compress = w.compress.clone();
         if let Some(c) = &compress {
-            if method.is_some_and(|m| m != DrillMethod::Logical) {
+            if method.is_some_and(|m| !matches!(m, DrillMethod::Logical | DrillMethod::Pitr)) {
                 problem(
                     ".compress",
-                    "applies only to method = \"logical\" (pg_dump's -Z); remove this line".into(),
+                    "applies only to methods \"logical\" and \"pitr\" (pg_dump's and pg_basebackup's -Z); remove this line".into(),
                 );
             } else if !valid_compression(c) {
                 problem(
@@ -112,6 +112,57 @@ pub(super) fn resolve_drills(
                 );
             }
         }
+        let pitr = method == Some(DrillMethod::Pitr);
+        for (name, set) in [
+            ("archive", w.archive.is_some()),
+            ("writer_rate", w.writer_rate.is_some()),
+            ("writer_duration", w.writer_duration.is_some()),
+        ] {
+            if set && method.is_some() && !pitr {
+                problem(
+                    &format!(".{name}"),
+                    "applies only to method = \"pitr\"; remove this line".into(),
+                );
+            }
+        }
+        let archive = match w.archive.as_deref().map(interpolate) {
+            Some(Ok(a)) => Some(src.resolve(&a)),
+            Some(Err(e)) => {
+                problem(".archive", e);
+                None
+            }
+            None => None,
+        };
+        if pitr && archive.is_none() && w.archive.is_none() {
+            problem(
+                "",
+                "archive is missing: method = \"pitr\" recovers from the WAL archive; name the folder the server's archive_command copies into, e.g. archive = \"${TUNEBENCH_CACHE:-../.cache}/tunebench-wal-archive\"".into(),
+            );
+        }
+        let writer_rate = w.writer_rate.unwrap_or(20.0);
+        if !(writer_rate.is_finite() && writer_rate > 0.0 && writer_rate <= 10_000.0) {
+            problem(
+                ".writer_rate",
+                format!("must be above 0 and at most 10000 rows per second, got {writer_rate}"),
+            );
+        }
+        let writer_for = match w.writer_duration.as_deref().map(crate::source::duration) {
+            None => std::time::Duration::from_secs(10),
+            Some(Ok(d))
+                if d >= std::time::Duration::from_secs(1)
+                    && d <= std::time::Duration::from_secs(3600) =>
+            {
+                d
+            }
+            Some(Ok(_)) => {
+                problem(".writer_duration", "must be between 1s and 1h".into());
+                std::time::Duration::from_secs(10)
+            }
+            Some(Err(e)) => {
+                problem(".writer_duration", e);
+                std::time::Duration::from_secs(10)
+            }
+        };
         let tools = match w.tools.as_deref().map(interpolate) {
             Some(Ok(t)) => Some(src.resolve(&t)),
             Some(Err(e)) => {
@@ -135,6 +186,9 @@ pub(super) fn resolve_drills(
                 tools,
                 jobs,
                 compress,
+                archive,
+                writer_rate,
+                writer_for,
             });
         }
     }

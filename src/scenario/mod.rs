@@ -175,6 +175,12 @@ struct WorkloadFile {
     jobs: Option<u32>,
     /// Drills only (logical): pg_dump's compression, e.g. `zstd:3`, `lz4`, `gzip:6`, `none`.
     compress: Option<String>,
+    /// Drills only (pitr): the folder the server's archive_command copies WAL into.
+    archive: Option<String>,
+    /// Drills only (pitr): rows per second the writer commits until the failure.
+    writer_rate: Option<f64>,
+    /// Drills only (pitr): how long the writer runs before the failure.
+    writer_duration: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -30,6 +30,9 @@ pub(super) fn resolve_workloads(
             ("tools", w.tools.is_some()),
             ("jobs", w.jobs.is_some()),
             ("compress", w.compress.is_some()),
+            ("archive", w.archive.is_some()),
+            ("writer_rate", w.writer_rate.is_some()),
+            ("writer_duration", w.writer_duration.is_some()),
         ] {
             if set {
                 issues.push(src.issue(

@@ -104,7 +104,8 @@ async fn logical_drill_restores_an_exact_copy_and_leaves_nothing_behind() {
         .await
         .unwrap();
     let results = Results::read(&out.join("results.json")).unwrap();
-    assert!(common::schema_violations_of(&out.join("results.json")).is_empty());
+    let violations = common::schema_violations_of(&out.join("results.json"));
+    assert!(violations.is_empty(), "{violations:?}");
     let d = &results.runs[0].drills[0];
     assert_eq!(d.failure, None, "{:?}", d.steps);
     assert_eq!(d.integrity.verdict, Verdict::Ok, "{:?}", d.integrity);
@@ -179,4 +180,125 @@ async fn a_truncated_backup_fails_the_drill_with_exit_1_and_says_why() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("**FAILED**: restore:"), "{report}");
     assert!(report.contains("caught"), "{report}");
+}
+
+/// PITR measures RPO, it does not assume it: the same writer, the same server, archived
+/// with archive_timeout 60 s and with 1 s. With 60 s no segment of the writer's is finished
+/// before the failure, so every row it committed is lost; with 1 s the archive holds most of
+/// them. Each profile restarts the server (archive_mode), and the revert restarts it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pitr_loses_what_the_archive_timeout_allows_and_no_more() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = common::env_or(
+        "TUNEBENCH_PG_ARCHIVE",
+        &format!("{}/pgarchive", common::cache_dir()),
+    );
+    let path = fts_scenario(dir.path(), SCHEMA, &pg_url(), "");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    // Drills only: the workloads under load are not what this test is about.
+    text.truncate(text.find("[[workload]]").unwrap());
+    text.push_str(&format!(
+        r#"
+[[workload]]
+name = "pg_pitr"
+kind = "drill"
+target = "pg"
+dataset = "docs"
+method = "pitr"
+archive = "{archive}"
+compress = "gzip:1"
+writer_rate = 20
+writer_duration = "3s"
+
+[[profile]]
+name = "timeout_60s"
+apply = {{ pg = "{root}/profiles/postgres/wal-archive.toml" }}
+
+[[profile]]
+name = "timeout_1s"
+apply = {{ pg = "{root}/profiles/postgres/wal-archive-1s.toml" }}
+"#,
+        root = common::ROOT
+    ));
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("out");
+    let before = super::server_state(SCHEMA).await;
+    let outcome = common::run_to(&path, &out, &[]).await.unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+    let violations = common::schema_violations_of(&out.join("results.json"));
+    assert!(violations.is_empty(), "{violations:?}");
+    let results = Results::read(&out.join("results.json")).unwrap();
+    let drill = |profile: &str| {
+        results
+            .runs
+            .iter()
+            .find(|r| r.profile == profile)
+            .unwrap()
+            .drills[0]
+            .clone()
+    };
+    let (slow, fast) = (drill("timeout_60s"), drill("timeout_1s"));
+    for d in [&slow, &fast] {
+        assert!(d.passed(), "{:?}", d.steps);
+        assert!(d.cleaned_up);
+        assert!(d.how.contains("-Z gzip:1"), "{}", d.how);
+        assert!(d.rto_s.unwrap() > 0.0 && d.backup_bytes.unwrap() > 0);
+    }
+    // 3 s at 20 rows/s: 60 rows committed.
+    let written = |d: &tunebench::results::DrillReport| {
+        d.steps
+            .iter()
+            .find(|s| s.step == "writer")
+            .unwrap()
+            .detail
+            .clone()
+    };
+    assert!(
+        written(&slow).starts_with("60 rows committed"),
+        "{}",
+        written(&slow)
+    );
+    assert!(
+        written(&fast).starts_with("60 rows committed"),
+        "{}",
+        written(&fast)
+    );
+    assert_eq!(
+        slow.rpo_rows,
+        Some(60),
+        "nothing of the writer's was archived"
+    );
+    assert!(slow.rpo_s.unwrap() > 2.0, "{:?}", slow.rpo_s);
+    let lost = fast.rpo_rows.unwrap();
+    assert!(
+        lost < 60,
+        "a 1 s archive_timeout archived some rows: lost {lost}"
+    );
+    assert!(fast.rpo_s.unwrap() < slow.rpo_s.unwrap());
+    // The writer's schema is gone, the settings are back, no scratch server is left.
+    assert_eq!(super::server_state(SCHEMA).await, before);
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    let writers: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tunebench_drill%'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert!(writers.is_empty(), "{writers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("tunebench-pitr-{}_", std::process::id()))
+        })
+        .collect();
+    assert!(leftovers.is_empty());
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("| timeout_60s | pg_pitr (pitr) | pg | 1 |"),
+        "{report}"
+    );
 }

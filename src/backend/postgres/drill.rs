@@ -17,10 +17,10 @@ use crate::error::{Error, Result};
 /// One table's fingerprint: rows and the sum of its rows' 64-bit text hashes (as text: a
 /// numeric sum never overflows).
 #[derive(Debug, Clone, PartialEq)]
-struct TableSum {
-    table: String,
-    rows: i64,
-    sum: String,
+pub(super) struct TableSum {
+    pub(super) table: String,
+    pub(super) rows: i64,
+    pub(super) sum: String,
 }
 
 pub async fn logical(
@@ -192,7 +192,7 @@ pub async fn logical(
 }
 
 /// Every table of the schema, in name order, with rows and the sum of row hashes.
-async fn fingerprint<'c, E>(db: E, schema: &str) -> sqlx::Result<Vec<TableSum>>
+pub(super) async fn fingerprint<'c, E>(db: E, schema: &str) -> sqlx::Result<Vec<TableSum>>
 where
     E: sqlx::Acquire<'c, Database = sqlx::Postgres>,
 {
@@ -225,7 +225,7 @@ where
 }
 
 /// Row counts of the source's tables in the copy (a missing table is an error).
-async fn counts(
+pub(super) async fn counts(
     conn: &mut PgConnection,
     schema: &str,
     source: &[TableSum],
@@ -245,7 +245,7 @@ async fn counts(
     Ok(out)
 }
 
-fn compare(source: &[TableSum], copy: &[TableSum]) -> Integrity {
+pub(super) fn compare(source: &[TableSum], copy: &[TableSum]) -> Integrity {
     let mut differences = Vec::new();
     for s in source {
         match copy.iter().find(|c| c.table == s.table) {
@@ -357,13 +357,13 @@ async fn scratch_conn(target: &Target, scratch: &str) -> std::result::Result<PgC
         .map_err(|e| format!("connecting to {scratch}: {e}"))
 }
 
-fn quote_ident(s: &str) -> String {
+pub(super) fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// The target's connection for libpq's tools, as environment variables: the password goes
 /// through `PGPASSWORD`, never the command line (which `ps` shows).
-fn libpq_env(target: &Target) -> Result<Vec<(&'static str, String)>> {
+pub(super) fn libpq_env(target: &Target) -> Result<Vec<(&'static str, String)>> {
     let o: PgConnectOptions = connect_options(target)?;
     let host = match o.get_socket() {
         Some(dir) => dir.display().to_string(),
@@ -397,14 +397,19 @@ fn libpq_env(target: &Target) -> Result<Vec<(&'static str, String)>> {
 }
 
 /// A PostgreSQL client tool, found and checked against the server's major version.
-struct Tool {
-    path: PathBuf,
+pub(super) struct Tool {
+    pub(super) path: PathBuf,
     /// `pg_dump (PostgreSQL) 18.1`, as it says.
-    version: String,
+    pub(super) version: String,
 }
 
 impl Tool {
-    async fn find(name: &str, dir: Option<&Path>, server_num: i32, who: &str) -> Result<Tool> {
+    pub(super) async fn find(
+        name: &str,
+        dir: Option<&Path>,
+        server_num: i32,
+        who: &str,
+    ) -> Result<Tool> {
         let env_dir = std::env::var_os("TUNEBENCH_PG_BIN").map(PathBuf::from);
         let path = match dir.or(env_dir.as_deref()) {
             Some(d) => d.join(name),

@@ -7,6 +7,7 @@ mod evidence;
 mod journal;
 mod load;
 mod namespace;
+mod pitr;
 mod profile;
 pub mod spec;
 mod store;

@@ -338,6 +338,9 @@ impl Store for PgStore {
             DrillMethod::Logical => {
                 super::drill::logical(&self.pool, &self.target, drill, data.schema(), run).await
             }
+            DrillMethod::Pitr => {
+                super::pitr::pitr(&self.pool, &self.target, drill, data.schema(), run).await
+            }
             m => Err(Error::Usage(format!(
                 "drill {}: `{}` is not a drill method of a postgres target",
                 drill.name,
