@@ -20,6 +20,9 @@ pub enum DrillMethod {
     /// PostgreSQL: `pg_basebackup` and the WAL archive, a writer until the failure, recovery
     /// of a scratch server from the archive as it was then; RPO measured.
     Pitr,
+    /// Neo4j: every node and relationship of the dataset exported through Bolt (gzip'd JSON
+    /// Lines), imported into scratch labels of the same database.
+    Export,
     /// S3: every object of the dataset's bucket copied to a local backup folder, then
     /// uploaded into a scratch bucket.
     Mirror,
@@ -29,6 +32,7 @@ pub enum DrillMethod {
 pub const METHODS: &[(TargetKind, DrillMethod)] = &[
     (TargetKind::Postgres, DrillMethod::Logical),
     (TargetKind::Postgres, DrillMethod::Pitr),
+    (TargetKind::Neo4j, DrillMethod::Export),
     (TargetKind::S3, DrillMethod::Mirror),
 ];
 
@@ -37,6 +41,7 @@ impl DrillMethod {
         match self {
             DrillMethod::Logical => "logical",
             DrillMethod::Pitr => "pitr",
+            DrillMethod::Export => "export",
             DrillMethod::Mirror => "mirror",
         }
     }

@@ -3,6 +3,7 @@
 
 mod bolt;
 mod checks;
+mod drill;
 mod evidence;
 mod journal;
 mod load;

@@ -349,6 +349,25 @@ impl Store for NeoStore {
         })
     }
 
+    async fn drill(
+        &self,
+        drill: &crate::backend::drill::Drill,
+        _data: &Graph,
+        run: &crate::backend::drill::DrillRun<'_>,
+    ) -> Result<crate::backend::drill::DrillReport> {
+        use crate::backend::drill::DrillMethod;
+        match drill.method {
+            DrillMethod::Export => {
+                super::drill::export(&self.bolt, &self.target, drill, run, self.store_bytes()).await
+            }
+            m => Err(crate::error::Error::Usage(format!(
+                "drill {}: `{}` is not a drill method of a neo4j target",
+                drill.name,
+                m.name()
+            ))),
+        }
+    }
+
     async fn check(
         &self,
         check: &super::NeoCheck,
