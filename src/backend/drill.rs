@@ -23,6 +23,9 @@ pub enum DrillMethod {
     /// Neo4j: every node and relationship of the dataset exported through Bolt (gzip'd JSON
     /// Lines), imported into scratch labels of the same database.
     Export,
+    /// Qdrant: a snapshot of the collection (server) or a copy of the flushed shard
+    /// (embedded), restored as a scratch collection whose index is rebuilt.
+    Snapshot,
     /// S3: every object of the dataset's bucket copied to a local backup folder, then
     /// uploaded into a scratch bucket.
     Mirror,
@@ -33,6 +36,7 @@ pub const METHODS: &[(TargetKind, DrillMethod)] = &[
     (TargetKind::Postgres, DrillMethod::Logical),
     (TargetKind::Postgres, DrillMethod::Pitr),
     (TargetKind::Neo4j, DrillMethod::Export),
+    (TargetKind::Qdrant, DrillMethod::Snapshot),
     (TargetKind::S3, DrillMethod::Mirror),
 ];
 
@@ -42,6 +46,7 @@ impl DrillMethod {
             DrillMethod::Logical => "logical",
             DrillMethod::Pitr => "pitr",
             DrillMethod::Export => "export",
+            DrillMethod::Snapshot => "snapshot",
             DrillMethod::Mirror => "mirror",
         }
     }
@@ -370,6 +375,41 @@ pub fn left_by_dead_process(name: &str, prefix: &str) -> bool {
         return false;
     };
     pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// An item's hash for an order-independent fingerprint: SHA-256 of its text and of its
+/// JSON with object keys sorted, folded to 64 bits.
+pub fn item_hash(text: &str, json: &serde_json::Value) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(text.as_bytes());
+    h.update([0u8]);
+    h.update(canonical_json(json).as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(b)
+}
+
+/// JSON with every object's keys sorted, whatever order they came in.
+pub fn canonical_json(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical_json(&m[*k])))
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// Refuses to start when the folder's file system has less free space than `needed` bytes

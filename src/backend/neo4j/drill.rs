@@ -36,32 +36,12 @@ struct Print {
 
 impl Print {
     fn add(&mut self, item: &Value) {
-        let text = canonical(item);
+        let text = drill::canonical_json(item);
         let h = Sha256::digest(text.as_bytes());
         let mut b = [0u8; 8];
         b.copy_from_slice(&h[..8]);
         self.count += 1;
         self.sum = self.sum.wrapping_add(u64::from_le_bytes(b));
-    }
-}
-
-/// JSON with every object's keys sorted, whatever order the driver gave them in.
-fn canonical(v: &Value) -> String {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let parts: Vec<String> = keys
-                .iter()
-                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&m[*k])))
-                .collect();
-            format!("{{{}}}", parts.join(","))
-        }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
     }
 }
 
@@ -515,7 +495,7 @@ mod tests {
     fn fingerprints_ignore_key_order_and_item_order() {
         let a = serde_json::json!({"x": 1, "y": {"b": 2, "a": [1, "s"]}});
         let b: Value = serde_json::from_str(r#"{"y": {"a": [1, "s"], "b": 2}, "x": 1}"#).unwrap();
-        assert_eq!(canonical(&a), canonical(&b));
+        assert_eq!(drill::canonical_json(&a), drill::canonical_json(&b));
         let (mut p, mut q) = (Print::default(), Print::default());
         for v in [&a, &serde_json::json!({"x": 2})] {
             p.add(v);

@@ -131,6 +131,78 @@ impl EdgeEngine {
         Ok(())
     }
 
+    /// The drill's backup of a shard: flushed, then its folder archived (tar, as Qdrant's
+    /// own snapshots) into the file `to` (qdrant-edge has no snapshot call of its own).
+    /// Returns the archive's bytes.
+    pub async fn snapshot(&self, collection: &str, to: &Path) -> Result<u64, String> {
+        let shard = self.shard(collection)?;
+        let (from, to) = (self.dir(collection), to.to_path_buf());
+        blocking(move || {
+            shard.flush();
+            let f = std::fs::File::create(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+            let mut tar = tar::Builder::new(std::io::BufWriter::new(f));
+            tar.append_dir_all(".", &from)
+                .and_then(|()| tar.into_inner())
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .and_then(|f| f.sync_all())
+                .map_err(|e| format!("archiving {}: {e}", from.display()))?;
+            std::fs::metadata(&to)
+                .map(|m| m.len())
+                .map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Restores a drill's backup as collection `scratch` (a new folder) and opens it.
+    pub async fn restore(&self, from: &Path, scratch: &str) -> Result<(), String> {
+        let (from, to) = (from.to_path_buf(), self.dir(scratch));
+        blocking(move || {
+            let f = std::fs::File::open(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+            std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+            tar::Archive::new(std::io::BufReader::new(f))
+                .unpack(&to)
+                .map_err(|e| format!("unpacking {}: {e}", from.display()))
+        })
+        .await?;
+        self.open(scratch).await
+    }
+
+    /// Every point's id and a hash of its vector and payload (see `drill`).
+    pub async fn prints(&self, collection: &str) -> Result<Vec<(String, u64)>, String> {
+        use qdrant_edge::{ScrollRequest, WithPayloadInterface, WithVector};
+        let shard = self.shard(collection)?;
+        blocking(move || {
+            let mut out = Vec::new();
+            let mut offset = None;
+            loop {
+                let (records, next) = shard
+                    .scroll(ScrollRequest {
+                        offset,
+                        limit: Some(1000),
+                        filter: None,
+                        with_payload: Some(WithPayloadInterface::Bool(true)),
+                        with_vector: WithVector::Bool(true),
+                        order_by: None,
+                    })
+                    .map_err(|e| e.to_string())?;
+                for r in records {
+                    // Debug prints each f32 exactly (shortest round-trip form).
+                    let vector = format!("{:?}", r.vector);
+                    let payload = serde_json::to_value(&r.payload).map_err(|e| e.to_string())?;
+                    out.push((
+                        r.id.to_string(),
+                        crate::backend::drill::item_hash(&vector, &payload),
+                    ));
+                }
+                match next {
+                    Some(n) => offset = Some(n),
+                    None => return Ok(out),
+                }
+            }
+        })
+        .await
+    }
+
     /// Takes the shard out of the map. Dropping the last Arc flushes it (blocking), so the
     /// caller drops it on the blocking pool; workers were closed before.
     fn close(&self, collection: &str) -> Option<Arc<EdgeShard>> {

@@ -3,6 +3,7 @@
 //! profiles, readiness, evidence and workloads are shared.
 
 mod checks;
+mod drill;
 mod edge;
 mod evidence;
 mod exec;
@@ -187,6 +188,63 @@ impl Engine {
                 Engine::Server(s),
                 format!("Qdrant {version} (server, gRPC)"),
             ))
+        }
+    }
+
+    /// The drill's backup of collection `c` into folder `to`: (the backup's path, bytes,
+    /// how it was taken).
+    pub async fn snapshot(
+        &self,
+        c: &str,
+        to: &std::path::Path,
+    ) -> Result<(std::path::PathBuf, u64, &'static str), String> {
+        match self {
+            Engine::Edge(e) => {
+                let file = to.join("shard.tar");
+                let bytes = e.snapshot(c, &file).await?;
+                Ok((
+                    file,
+                    bytes,
+                    "the embedded shard flushed and its folder archived (tar; qdrant-edge has no snapshot call)",
+                ))
+            }
+            Engine::Server(s) => {
+                let (file, bytes) = s.snapshot(c, to).await?;
+                Ok((
+                    file,
+                    bytes,
+                    "a snapshot made on the server (REST), downloaded, and deleted on the server",
+                ))
+            }
+        }
+    }
+
+    /// The collections there are (embedded: the folders under the engine's root).
+    pub async fn collections(&self) -> Result<Vec<String>, String> {
+        match self {
+            Engine::Edge(e) => Ok(std::fs::read_dir(e.root())
+                .map_err(|x| x.to_string())?
+                .filter_map(|d| d.ok())
+                .filter(|d| d.path().is_dir())
+                .map(|d| d.file_name().to_string_lossy().into_owned())
+                .collect()),
+            Engine::Server(s) => s.collections().await,
+        }
+    }
+
+    /// Restores a drill's backup as the new collection `scratch`.
+    pub async fn restore(&self, backup: &std::path::Path, scratch: &str) -> Result<(), String> {
+        match self {
+            Engine::Edge(e) => e.restore(backup, scratch).await,
+            Engine::Server(s) => s.restore(backup, scratch).await,
+        }
+    }
+
+    /// Every point's id and a hash of its vector and payload.
+    pub async fn prints(&self, c: &str) -> Result<Vec<(String, u64)>, String> {
+        match self {
+            Engine::Edge(e) => e.prints(c).await,
+            Engine::Server(s) => s.prints(c).await,
         }
     }
 

@@ -25,6 +25,8 @@ const CLIENT: (u64, u64) = (1, 20);
 
 pub struct ServerEngine {
     client: Qdrant,
+    /// REST base URL and API key, for snapshots (gRPC has no download or upload of them).
+    rest: Option<(String, Option<String>)>,
     /// The server's REST telemetry, or why there is none.
     telemetry: Result<super::telemetry::Telemetry, String>,
 }
@@ -73,6 +75,8 @@ impl ServerEngine {
             .await
             .map_err(|e| format!("the server does not answer a health check over gRPC: {e}"))?;
         compatible(&reply.version)?;
+        let rest = super::telemetry::rest_url(url, options.rest_url.as_deref())
+            .map(|r| (r, options.api_key.clone()));
         let telemetry = match super::telemetry::rest_url(url, options.rest_url.as_deref()) {
             // Within the connect timeout: the runner gives a counter read at least that long
             // before calling the server gone, and a telemetry read that cannot finish in it is
@@ -83,7 +87,14 @@ impl ServerEngine {
                     .into(),
             ),
         };
-        Ok((ServerEngine { client, telemetry }, reply.version))
+        Ok((
+            ServerEngine {
+                client,
+                rest,
+                telemetry,
+            },
+            reply.version,
+        ))
     }
 
     /// The telemetry reader, or why there is none.
@@ -130,6 +141,159 @@ impl ServerEngine {
             .await
             .map(|_| ())
             .map_err(err)
+    }
+
+    /// A REST request to the server (snapshots), with its API key and a long timeout.
+    fn rest(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder, String> {
+        let (base, key) = self.rest.as_ref().ok_or(
+            "snapshots go through Qdrant's REST API: set rest_url on the target (its gRPC URL is not on the default port 6334 to derive one from)",
+        )?;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| format!("REST client: {e}"))?;
+        let mut req = client
+            .request(method, format!("{base}{path}"))
+            .timeout(INDEX_WAIT);
+        if let Some(k) = key {
+            req = req.header("api-key", k);
+        }
+        Ok(req)
+    }
+
+    /// The drill's backup: a snapshot made on the server, downloaded into `to`, then
+    /// deleted on the server. Returns the file and its bytes.
+    pub async fn snapshot(
+        &self,
+        collection: &str,
+        to: &std::path::Path,
+    ) -> Result<(std::path::PathBuf, u64), String> {
+        let fail = |what: &str, e: String| format!("{what}: {}", crate::secrets::scrub(&e));
+        let reply = self
+            .rest(
+                reqwest::Method::POST,
+                &format!("/collections/{collection}/snapshots?wait=true"),
+            )?
+            .send()
+            .await
+            .map_err(|e| fail("creating a snapshot", e.to_string()))?;
+        let body: serde_json::Value = checked(reply, "creating a snapshot").await?;
+        let name = body["result"]["name"]
+            .as_str()
+            .ok_or("creating a snapshot: the reply names no snapshot")?
+            .to_string();
+        let path = to.join(&name);
+        let got = async {
+            let mut reply = self
+                .rest(
+                    reqwest::Method::GET,
+                    &format!("/collections/{collection}/snapshots/{name}"),
+                )?
+                .send()
+                .await
+                .map_err(|e| fail("downloading the snapshot", e.to_string()))?;
+            if !reply.status().is_success() {
+                return Err(format!("downloading the snapshot: HTTP {}", reply.status()));
+            }
+            use std::io::Write;
+            let mut f =
+                std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut bytes = 0u64;
+            while let Some(chunk) = reply
+                .chunk()
+                .await
+                .map_err(|e| fail("downloading the snapshot", e.to_string()))?
+            {
+                f.write_all(&chunk).map_err(|e| e.to_string())?;
+                bytes += chunk.len() as u64;
+            }
+            f.sync_all().map_err(|e| e.to_string())?;
+            Ok(bytes)
+        }
+        .await;
+        // The server's copy goes whether the download worked or not.
+        if let Ok(req) = self.rest(
+            reqwest::Method::DELETE,
+            &format!("/collections/{collection}/snapshots/{name}?wait=true"),
+        ) && let Err(e) = req.send().await
+        {
+            tracing::warn!("could not delete snapshot {name} on the server: {e}");
+        }
+        Ok((path, got?))
+    }
+
+    /// Restores a snapshot file as the new collection `scratch` (uploaded).
+    pub async fn restore(&self, file: &std::path::Path, scratch: &str) -> Result<(), String> {
+        let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(
+            file.file_name().map_or("backup.snapshot".into(), |n| {
+                n.to_string_lossy().into_owned()
+            }),
+        );
+        let form = reqwest::multipart::Form::new().part("snapshot", part);
+        let reply = self
+            .rest(
+                reqwest::Method::POST,
+                &format!("/collections/{scratch}/snapshots/upload?wait=true&priority=snapshot"),
+            )?
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "uploading the snapshot: {}",
+                    crate::secrets::scrub(&e.to_string())
+                )
+            })?;
+        checked(reply, "uploading the snapshot").await.map(|_| ())
+    }
+
+    /// Every point's id and a hash of its vector and payload (see `drill`).
+    pub async fn prints(&self, collection: &str) -> Result<Vec<(String, u64)>, String> {
+        use qdrant_client::qdrant::ScrollPointsBuilder;
+        let mut out = Vec::new();
+        let mut offset = None;
+        loop {
+            let mut req = ScrollPointsBuilder::new(collection)
+                .limit(1000)
+                .with_payload(true)
+                .with_vectors(true);
+            if let Some(o) = offset.take() {
+                req = req.offset(o);
+            }
+            let page = self.client.scroll(req).await.map_err(err)?;
+            for p in page.result {
+                let id = format!("{:?}", p.id);
+                let payload: serde_json::Map<String, serde_json::Value> = p
+                    .payload
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json_of(v)))
+                    .collect();
+                // Debug prints each f32 exactly (shortest round-trip form).
+                let vector = format!("{:?}", p.vectors);
+                out.push((
+                    id,
+                    crate::backend::drill::item_hash(&vector, &serde_json::Value::Object(payload)),
+                ));
+            }
+            match page.next_page_offset {
+                Some(o) => offset = Some(o),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn collections(&self) -> Result<Vec<String>, String> {
+        Ok(self
+            .client
+            .list_collections()
+            .await
+            .map_err(err)?
+            .collections
+            .into_iter()
+            .map(|c| c.name)
+            .collect())
     }
 
     pub async fn drop_collection(&self, collection: &str) -> Result<(), String> {
@@ -432,5 +596,35 @@ mod tests {
         );
         assert!(super::compatible("2.0.0").is_err());
         assert!(super::compatible("dev").unwrap_err().contains("unreadable"));
+    }
+}
+
+/// A REST reply's JSON, or its status and message as an error.
+async fn checked(reply: reqwest::Response, what: &str) -> Result<serde_json::Value, String> {
+    let status = reply.status();
+    let text = reply.text().await.unwrap_or_default();
+    if !status.is_success() {
+        let shown: String = text.chars().take(300).collect();
+        return Err(format!("{what}: HTTP {status}: {shown}"));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("{what}: the reply is not JSON: {e}"))
+}
+
+/// A payload value as JSON.
+fn json_of(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &v.kind {
+        None | Some(Kind::NullValue(_)) => J::Null,
+        Some(Kind::BoolValue(b)) => J::Bool(*b),
+        Some(Kind::IntegerValue(i)) => J::from(*i),
+        Some(Kind::DoubleValue(d)) => J::from(*d),
+        Some(Kind::StringValue(s)) => J::String(s.clone()),
+        Some(Kind::ListValue(l)) => J::Array(l.values.iter().map(json_of).collect()),
+        Some(Kind::StructValue(s)) => J::Object(
+            s.fields
+                .iter()
+                .map(|(k, v)| (k.clone(), json_of(v)))
+                .collect(),
+        ),
     }
 }

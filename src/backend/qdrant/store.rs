@@ -327,6 +327,23 @@ impl Store for QdrantStore {
         })
     }
 
+    async fn drill(
+        &self,
+        drill: &crate::backend::drill::Drill,
+        data: &QdrantData,
+        run: &crate::backend::drill::DrillRun<'_>,
+    ) -> Result<crate::backend::drill::DrillReport> {
+        use crate::backend::drill::DrillMethod;
+        match drill.method {
+            DrillMethod::Snapshot => super::drill::snapshot(self, drill, data, run).await,
+            m => Err(Error::Usage(format!(
+                "drill {}: `{}` is not a drill method of a qdrant target",
+                drill.name,
+                m.name()
+            ))),
+        }
+    }
+
     async fn readiness(
         &self,
         data: &QdrantData,
