@@ -583,22 +583,6 @@ impl ServerSearcher {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn version_check_is_explicit() {
-        assert!(super::compatible("1.20.3").is_ok());
-        assert!(super::compatible("v1.19.0").is_ok());
-        assert!(
-            super::compatible("1.17.0")
-                .unwrap_err()
-                .contains("not supported")
-        );
-        assert!(super::compatible("2.0.0").is_err());
-        assert!(super::compatible("dev").unwrap_err().contains("unreadable"));
-    }
-}
-
 /// A REST reply's JSON, or its status and message as an error.
 async fn checked(reply: reqwest::Response, what: &str) -> Result<serde_json::Value, String> {
     let status = reply.status();
@@ -626,5 +610,21 @@ fn json_of(v: &Value) -> serde_json::Value {
                 .map(|(k, v)| (k.clone(), json_of(v)))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_check_is_explicit() {
+        assert!(super::compatible("1.20.3").is_ok());
+        assert!(super::compatible("v1.19.0").is_ok());
+        assert!(
+            super::compatible("1.17.0")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(super::compatible("2.0.0").is_err());
+        assert!(super::compatible("dev").unwrap_err().contains("unreadable"));
     }
 }
