@@ -124,7 +124,7 @@ pub async fn snapshot(
             }
         });
     report.how = format!(
-        "collection {source_c} ({} engine): {}; restored as scratch collection {scratch}, its index rebuilt until ready, compared point by point and dropped",
+        "collection {source_c} ({} engine): {}; restored as scratch collection {scratch}, ready once every point is indexed (the restore time counts any index rebuild), compared point by point and dropped",
         engine.mode(),
         if how.is_empty() {
             "backup not taken"
