@@ -364,6 +364,12 @@ pub fn scratch_suffix() -> String {
 /// left by a drill whose process is no longer running on this host: a crash or a kill
 /// between its creation and its removal. The next drill removes it.
 pub fn left_by_dead_process(name: &str, prefix: &str) -> bool {
+    stale(name, prefix, false)
+}
+
+/// True when `name` is a scratch object to remove: one of a process that no longer runs,
+/// and with `own` also one of this process (whose drill an interrupt dropped).
+pub fn stale(name: &str, prefix: &str, own: bool) -> bool {
     let Some(rest) = name.strip_prefix(prefix) else {
         return false;
     };
@@ -374,7 +380,10 @@ pub fn left_by_dead_process(name: &str, prefix: &str) -> bool {
     else {
         return false;
     };
-    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+    if pid == std::process::id() {
+        return own;
+    }
+    !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// An item's hash for an order-independent fingerprint: SHA-256 of its text and of its

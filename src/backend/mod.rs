@@ -183,6 +183,12 @@ pub trait Store: Sized + 'static {
         )))
     }
 
+    /// Removes scratch objects of drills that did not finish: those of processes that no
+    /// longer run, and with `own` this process's too (an interrupt dropped its drill).
+    async fn drill_leftovers(&self, own: bool) {
+        let _ = own;
+    }
+
     /// Evaluates one configuration check on the server as it is now. `datasets` are the
     /// scenario's datasets on this target (their namespaces scope the check); `evidence` is
     /// this profile's measured-phase evidence, absent under `tunebench check`.

@@ -128,12 +128,46 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
                 "tunebench: interrupted: reverting what this run applied (interrupt again to exit at once)"
             );
             let what = journals::revert_after_interrupt(&scenario).await;
+            let what = match drill_leftovers_after_interrupt(&scenario).await {
+                Some(d) => format!("{what}; {d}"),
+                None => what,
+            };
             Err(Error::target(
                 "run",
                 format!("interrupted (SIGINT/SIGTERM); {what}"),
             ))
         }
     }
+}
+
+/// After an interrupt dropped a drill mid-way: the scratch objects this process made on the
+/// drills' targets (databases, collections, labels, buckets, a PITR scratch server and its
+/// writer schema) are removed. None when the scenario has no drill.
+async fn drill_leftovers_after_interrupt(scenario: &Scenario) -> Option<String> {
+    let targets: std::collections::BTreeSet<&str> =
+        scenario.drills.iter().map(|d| d.target.as_str()).collect();
+    if targets.is_empty() {
+        return None;
+    }
+    let mut unreachable = Vec::new();
+    for name in targets {
+        let t = &scenario.targets[name];
+        match session::open(t, scenario).await {
+            Ok(store) => {
+                store.drill_leftovers(true).await;
+                store.close().await;
+            }
+            Err(e) => unreachable.push(format!("{name} ({e})")),
+        }
+    }
+    Some(if unreachable.is_empty() {
+        "scratch objects of the interrupted drills removed".into()
+    } else {
+        format!(
+            "scratch objects of the interrupted drills could not be removed on {}: the next drill there removes them",
+            unreachable.join(", ")
+        )
+    })
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM. Never completes when the handlers cannot be installed.

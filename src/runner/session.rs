@@ -116,6 +116,9 @@ pub trait Connected {
         run: &'a DrillRun<'a>,
     ) -> LocalBoxFuture<'a, Result<DrillReport>>;
 
+    /// Removes scratch objects of drills that did not finish (see `Store::drill_leftovers`).
+    fn drill_leftovers(&self, own: bool) -> LocalBoxFuture<'_, ()>;
+
     /// Why one of this target's workloads cannot be split over worker processes, if one
     /// cannot.
     fn refuse_shards(&self) -> Option<String>;
@@ -376,6 +379,10 @@ impl<S: Store + 'static> Connected for Session<S> {
             let data = self.data(Some(&drill.dataset))?;
             self.store.drill(drill, data, run).await
         })
+    }
+
+    fn drill_leftovers(&self, own: bool) -> LocalBoxFuture<'_, ()> {
+        Box::pin(self.store.drill_leftovers(own))
     }
 
     fn refuse_shards(&self) -> Option<String> {

@@ -302,3 +302,99 @@ apply = {{ pg = "{root}/profiles/postgres/wal-archive-1s.toml" }}
         "{report}"
     );
 }
+
+/// An interrupt in the middle of a drill (here: while the PITR writer commits) drops it; the
+/// run then reverts the profile and removes what the drill had made: the writer's schema on
+/// the source and the scratch folder (base backup, archive snapshot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_drill_leaves_no_scratch_object_behind() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = common::env_or(
+        "TUNEBENCH_PG_ARCHIVE",
+        &format!("{}/pgarchive", common::cache_dir()),
+    );
+    let path = fts_scenario(dir.path(), SCHEMA, &pg_url(), "");
+    // The dataset first (a short run without the drill), so the state compared afterwards
+    // includes it.
+    let load = dir.path().join("load");
+    common::run(&super::quick_baseline(
+        path.to_str().unwrap(),
+        load.to_str().unwrap(),
+    ))
+    .await
+    .unwrap();
+    let before = super::server_state(SCHEMA).await;
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.truncate(text.find("[[workload]]").unwrap());
+    text.push_str(&format!(
+        r#"
+[[workload]]
+name = "pg_pitr"
+kind = "drill"
+target = "pg"
+dataset = "docs"
+method = "pitr"
+archive = "{archive}"
+compress = "gzip:1"
+writer_duration = "10m"
+
+[[profile]]
+name = "archived"
+apply = {{ pg = "{root}/profiles/postgres/wal-archive-1s.toml" }}
+"#,
+        root = common::ROOT
+    ));
+    std::fs::write(&path, text).unwrap();
+    let child = common::child::spawn_run(&path, &dir.path().join("out"), &[]);
+    let pid = child.pid();
+    let writer = format!("tunebench_drill_{pid}_");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        let found = match PgConnection::connect(&pg_url()).await {
+            Ok(mut c) => sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_namespace WHERE starts_with(nspname::text, $1)",
+            )
+            .bind(&writer)
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or(0),
+            Err(_) => 0,
+        };
+        if found > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no writer in 3 minutes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (_, code, stderr) = child.after_signal(pid, libc::SIGINT).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("scratch objects of the interrupted drills removed"),
+        "{stderr}"
+    );
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_namespace WHERE starts_with(nspname::text, $1)",
+    )
+    .bind(&writer)
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the writer's schema is dropped");
+    let scratch: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("tunebench-pitr-{pid}_"))
+        })
+        .collect();
+    assert!(scratch.is_empty(), "{scratch:?}");
+    assert_eq!(super::server_state(SCHEMA).await, before);
+}

@@ -60,7 +60,7 @@ pub async fn export(
     store_bytes: Option<u64>,
 ) -> Result<DrillReport> {
     let who = format!("drill {} on target {}", drill.name, target.name);
-    remove_leftovers(bolt, &who).await;
+    remove_leftovers(bolt, &who, false).await;
     std::fs::create_dir_all(run.dir)
         .map_err(|e| Error::target(&who, format!("cannot create {}: {e}", run.dir.display())))?;
     // Nodes and relationships as gzip'd JSON: well below the store files' size.
@@ -465,7 +465,7 @@ async fn delete_label(bolt: &Bolt, label: &str) -> std::result::Result<(), neo4r
 }
 
 /// Scratch labels an earlier drill left (its process was killed before deleting them).
-async fn remove_leftovers(bolt: &Bolt, who: &str) {
+pub(super) async fn remove_leftovers(bolt: &Bolt, who: &str, own: bool) {
     let Ok(labels) = rows(bolt, query("CALL db.labels() YIELD label RETURN label")).await else {
         return;
     };
@@ -474,7 +474,7 @@ async fn remove_leftovers(bolt: &Bolt, who: &str) {
             continue;
         };
         let ours = label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if ours && drill::left_by_dead_process(&label, SCRATCH_PREFIX) {
+        if ours && drill::stale(&label, SCRATCH_PREFIX, own) {
             match delete_label(bolt, &label).await {
                 Ok(()) => {
                     tracing::warn!("{who}: deleted scratch label {label}, left by an earlier drill")

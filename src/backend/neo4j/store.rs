@@ -368,6 +368,11 @@ impl Store for NeoStore {
         }
     }
 
+    async fn drill_leftovers(&self, own: bool) {
+        let who = format!("target {}", self.target.name);
+        super::drill::remove_leftovers(&self.bolt, &who, own).await;
+    }
+
     async fn check(
         &self,
         check: &super::NeoCheck,

@@ -51,7 +51,7 @@ pub async fn logical(
     // A custom-format dump is compressed; the uncompressed size bounds it.
     drill::check_disk(run.dir, source_bytes.max(0) as u64, &who)?;
 
-    remove_leftovers(pool, &who).await;
+    remove_leftovers(pool, &who, false).await;
     let scratch = format!("tunebench_restore_{}", drill::scratch_suffix());
     let how = format!(
         "{} -Fc{} -n {schema}; {} -j {} into scratch database {scratch} on the same server, then dropped",
@@ -312,7 +312,7 @@ async fn create_scratch(
 
 /// Drops scratch databases an earlier drill left (its process was killed before removing
 /// them) that nobody is connected to.
-async fn remove_leftovers(pool: &PgPool, who: &str) {
+pub(super) async fn remove_leftovers(pool: &PgPool, who: &str, own: bool) {
     let Ok(names) = sqlx::query_scalar::<_, String>(
         "SELECT d.datname::text FROM pg_database d WHERE d.datname LIKE 'tunebench\\_restore\\_%' \
          AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)",
@@ -324,7 +324,7 @@ async fn remove_leftovers(pool: &PgPool, who: &str) {
     };
     for name in names
         .iter()
-        .filter(|n| drill::left_by_dead_process(n, "tunebench_restore_"))
+        .filter(|n| drill::stale(n, "tunebench_restore_", own))
     {
         match drop_scratch(pool, name).await {
             Ok(()) => tracing::warn!(

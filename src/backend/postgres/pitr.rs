@@ -120,7 +120,7 @@ pub async fn pitr(
         .map_err(|e| fail(e.to_string()))?;
     let basebackup = Tool::find("pg_basebackup", drill.tools.as_deref(), server_num, &who).await?;
     let pg_ctl = Tool::find("pg_ctl", drill.tools.as_deref(), server_num, &who).await?;
-    remove_leftovers(pool, &pg_ctl).await;
+    remove_leftovers(pool, &pg_ctl, false).await;
 
     let suffix = drill::scratch_suffix();
     let writer = format!("tunebench_drill_{suffix}");
@@ -667,11 +667,11 @@ async fn drop_writer(pool: &PgPool, writer: &str) {
 }
 
 /// Scratch servers and writer schemas an earlier drill left (its process was killed).
-async fn remove_leftovers(pool: &PgPool, pg_ctl: &Tool) {
+pub(super) async fn remove_leftovers(pool: &PgPool, pg_ctl: &Tool, own: bool) {
     if let Ok(dirs) = std::fs::read_dir(std::env::temp_dir()) {
         for d in dirs.filter_map(|d| d.ok()) {
             let name = d.file_name().to_string_lossy().into_owned();
-            if !drill::left_by_dead_process(&name, "tunebench-pitr-") {
+            if !drill::stale(&name, "tunebench-pitr-", own) {
                 continue;
             }
             let data = d.path().join("pgdata");
@@ -699,7 +699,7 @@ async fn remove_leftovers(pool: &PgPool, pg_ctl: &Tool) {
     };
     for s in schemas
         .iter()
-        .filter(|s| drill::left_by_dead_process(s, "tunebench_drill_"))
+        .filter(|s| drill::stale(s, "tunebench_drill_", own))
     {
         drop_writer(pool, s).await;
         tracing::warn!("dropped schema {s}, a writer left by an earlier drill");

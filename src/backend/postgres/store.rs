@@ -349,6 +349,15 @@ impl Store for PgStore {
         }
     }
 
+    async fn drill_leftovers(&self, own: bool) {
+        let who = format!("target {}", self.target.name);
+        super::drill::remove_leftovers(&self.pool, &who, own).await;
+        // Scratch servers need pg_ctl; without one there can be none of ours to stop.
+        if let Ok(pg_ctl) = super::drill::Tool::find("pg_ctl", None, 0, &who).await {
+            super::pitr::remove_leftovers(&self.pool, &pg_ctl, own).await;
+        }
+    }
+
     async fn check(
         &self,
         check: &super::PgCheck,

@@ -22,7 +22,7 @@ pub async fn snapshot(
     let source_c = &data.collection;
     let who = format!("drill {} on target {}", drill.name, drill.target);
     let fail = |m: String| Error::target(&who, m);
-    remove_leftovers(store, &who).await;
+    remove_leftovers(store, &who, false).await;
     std::fs::create_dir_all(run.dir)
         .map_err(|e| fail(format!("cannot create {}: {e}", run.dir.display())))?;
     let info = engine.info(source_c).await.map_err(&fail)?;
@@ -189,13 +189,13 @@ fn compare(source: &[(String, u64)], copy: &[(String, u64)]) -> Integrity {
 }
 
 /// Scratch collections an earlier drill left (its process was killed before dropping them).
-async fn remove_leftovers(store: &QdrantStore, who: &str) {
+pub(super) async fn remove_leftovers(store: &QdrantStore, who: &str, own: bool) {
     let Ok(names) = store.engine().collections().await else {
         return;
     };
     for name in names
         .iter()
-        .filter(|n| drill::left_by_dead_process(n, "tunebench_restore_"))
+        .filter(|n| drill::stale(n, "tunebench_restore_", own))
     {
         match store.engine().drop_collection(name).await {
             Ok(()) => tracing::warn!("{who}: dropped collection {name}, left by an earlier drill"),

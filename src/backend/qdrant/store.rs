@@ -327,6 +327,11 @@ impl Store for QdrantStore {
         })
     }
 
+    async fn drill_leftovers(&self, own: bool) {
+        let who = format!("target {}", self.target.name);
+        super::drill::remove_leftovers(self, &who, own).await;
+    }
+
     async fn drill(
         &self,
         drill: &crate::backend::drill::Drill,

@@ -62,7 +62,7 @@ pub async fn mirror(
         .map_err(|e| Error::target(&who, format!("cannot create {}: {e}", folder.display())))?;
     drill::check_disk(&folder, source_bytes, &who)?;
 
-    remove_leftovers(client, target, &who).await;
+    remove_leftovers(client, target, &who, false).await;
     let scratch = format!(
         "tunebench-restore-{}",
         drill::scratch_suffix().replace('_', "-")
@@ -476,7 +476,7 @@ fn compare(source: &[Entry], copy: &[Entry]) -> Integrity {
 
 /// Removes scratch buckets an earlier drill left (its process was killed before removing
 /// them); only tunebench's own (tagged) buckets.
-async fn remove_leftovers(client: &Client, target: &Target, who: &str) {
+pub(super) async fn remove_leftovers(client: &Client, target: &Target, who: &str, own: bool) {
     let Ok(list) = client.list_buckets().send().await else {
         return;
     };
@@ -484,7 +484,7 @@ async fn remove_leftovers(client: &Client, target: &Target, who: &str) {
         .buckets()
         .iter()
         .filter_map(|b| b.name())
-        .filter(|n| drill::left_by_dead_process(n, "tunebench-restore-"))
+        .filter(|n| drill::stale(n, "tunebench-restore-", own))
     {
         match remove_scratch(client, target, name).await {
             Ok(()) => tracing::warn!(

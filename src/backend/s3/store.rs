@@ -462,6 +462,11 @@ impl Store for S3Store {
         }
     }
 
+    async fn drill_leftovers(&self, own: bool) {
+        let who = format!("target {}", self.target.name);
+        super::drill::remove_leftovers(&self.client, &self.target, &who, own).await;
+    }
+
     async fn check(
         &self,
         check: &super::S3Check,
