@@ -474,6 +474,17 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
+/// Bytes of the files directly in a folder (0 when it cannot be read).
+pub fn folder_bytes(folder: &Path) -> u64 {
+    std::fs::read_dir(folder)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Cuts a file to half its length (the planted fault); returns the new length.
 pub fn truncate_half(path: &Path) -> std::io::Result<u64> {
     let len = std::fs::metadata(path)?.len();

@@ -139,25 +139,10 @@ pub async fn logical(
             .await?;
         let restored = steps
             .run("ready", async {
-                // Readiness of the copy: it answers, and every table holds its rows.
                 let mut conn = scratch_conn(target, &scratch).await?;
-                let counts = counts(&mut conn, schema, &source).await;
+                let done = complete(&mut conn, schema, &source).await;
                 let _ = conn.close().await;
-                let counts = counts?;
-                let short: Vec<String> = source
-                    .iter()
-                    .zip(&counts)
-                    .filter(|(s, c)| s.rows != **c)
-                    .map(|(s, c)| format!("{}: {c} rows of {}", s.table, s.rows))
-                    .collect();
-                if short.is_empty() {
-                    Ok(((), None, format!("{} tables answer", counts.len())))
-                } else {
-                    Err(format!(
-                        "restored copy is not complete: {}",
-                        short.join(", ")
-                    ))
-                }
+                Ok(((), None, done?))
             })
             .await;
         report.rto_s = steps.seconds(&["create scratch database", "restore", "ready"]);
@@ -224,13 +209,14 @@ where
     Ok(out)
 }
 
-/// Row counts of the source's tables in the copy (a missing table is an error).
-pub(super) async fn counts(
+/// Readiness of a restored copy: it answers, and every source table holds its rows there.
+/// The step's detail, or what is short (a missing table is an error).
+pub(super) async fn complete(
     conn: &mut PgConnection,
     schema: &str,
     source: &[TableSum],
-) -> std::result::Result<Vec<i64>, String> {
-    let mut out = Vec::new();
+) -> std::result::Result<String, String> {
+    let mut short = Vec::new();
     for s in source {
         let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT count(*)::bigint FROM {}.{}",
@@ -240,9 +226,18 @@ pub(super) async fn counts(
         .fetch_one(&mut *conn)
         .await
         .map_err(|e| format!("table {}: {e}", s.table))?;
-        out.push(n);
+        if n != s.rows {
+            short.push(format!("{}: {n} rows of {}", s.table, s.rows));
+        }
     }
-    Ok(out)
+    if short.is_empty() {
+        Ok(format!("{} tables answer", source.len()))
+    } else {
+        Err(format!(
+            "the restored copy is not complete: {}",
+            short.join(", ")
+        ))
+    }
 }
 
 pub(super) fn compare(source: &[TableSum], copy: &[TableSum]) -> Integrity {

@@ -21,7 +21,7 @@ use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::connect_options;
-use super::drill::{Tool, compare, counts, fingerprint, libpq_env, quote_ident};
+use super::drill::{Tool, compare, complete, fingerprint, libpq_env, quote_ident};
 use crate::backend::drill::{self, Drill, DrillReport, DrillRun, Integrity, Steps};
 use crate::backend::model::Target;
 use crate::error::{Error, Result};
@@ -226,10 +226,10 @@ pub async fn pitr(
                     None => cmd.arg("-z"),
                 };
                 run_tool(cmd, "pg_basebackup", &env).await?;
-                Ok(((), Some(folder_bytes(&base)), String::new()))
+                Ok(((), Some(drill::folder_bytes(&base)), String::new()))
             })
             .await?;
-        report.backup_bytes = Some(folder_bytes(&base));
+        report.backup_bytes = Some(drill::folder_bytes(&base));
         let written = steps
             .run("writer", async {
                 let w = write_rows(pool, &writer, drill.writer_rate, drill.writer_for).await?;
@@ -281,23 +281,9 @@ pub async fn pitr(
                 let mut conn = PgConnection::connect_with(&opts)
                     .await
                     .map_err(|e| e.to_string())?;
-                let got = counts(&mut conn, schema, &source).await;
+                let done = complete(&mut conn, schema, &source).await;
                 let _ = conn.close().await;
-                let got = got?;
-                let short: Vec<String> = source
-                    .iter()
-                    .zip(&got)
-                    .filter(|(s, c)| s.rows != **c)
-                    .map(|(s, c)| format!("{}: {c} rows of {}", s.table, s.rows))
-                    .collect();
-                if short.is_empty() {
-                    Ok(((), None, format!("{} tables answer", got.len())))
-                } else {
-                    Err(format!(
-                        "recovered copy is not complete: {}",
-                        short.join(", ")
-                    ))
-                }
+                Ok(((), None, done?))
             })
             .await;
         report.rto_s = steps.seconds(&["restore", "ready"]);
@@ -710,14 +696,4 @@ fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-fn folder_bytes(folder: &Path) -> u64 {
-    std::fs::read_dir(folder)
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }

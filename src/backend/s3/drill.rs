@@ -93,7 +93,7 @@ pub async fn mirror(
                 ))
             })
             .await?;
-        report.backup_bytes = Some(folder_bytes(&folder));
+        report.backup_bytes = Some(drill::folder_bytes(&folder));
         if drill.inject == Some(drill::Fault::TruncateBackup) {
             let (i, _) = entries
                 .iter()
@@ -263,16 +263,6 @@ async fn list(
 
 fn file_of(folder: &Path, i: usize) -> PathBuf {
     folder.join(format!("{i:08}"))
-}
-
-fn folder_bytes(folder: &Path) -> u64 {
-    std::fs::read_dir(folder)
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 /// Streams `key` (at `version`) into `sink` while hashing it; returns (bytes, sha256 hex).
