@@ -130,6 +130,23 @@ pub struct Drill {
     /// PITR: how long the writer runs before the failure (default 10 s).
     #[serde(serialize_with = "seconds")]
     pub writer_for: std::time::Duration,
+    /// PITR: recover to this long before the failure (a point-in-time target) rather than
+    /// to the end of the archive.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_seconds"
+    )]
+    pub recover_to: Option<std::time::Duration>,
+}
+
+fn opt_seconds<S: serde::Serializer>(
+    d: &Option<std::time::Duration>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
 }
 
 fn seconds<S: serde::Serializer>(

@@ -117,6 +117,7 @@ pub(super) fn resolve_drills(
             ("archive", w.archive.is_some()),
             ("writer_rate", w.writer_rate.is_some()),
             ("writer_duration", w.writer_duration.is_some()),
+            ("recover_to", w.recover_to.is_some()),
         ] {
             if set && method.is_some() && !pitr {
                 problem(
@@ -163,6 +164,25 @@ pub(super) fn resolve_drills(
                 std::time::Duration::from_secs(10)
             }
         };
+        let recover_to = match w.recover_to.as_deref().map(crate::source::duration) {
+            None => None,
+            Some(Ok(d)) if !d.is_zero() && d < writer_for => Some(d),
+            Some(Ok(d)) => {
+                problem(
+                    ".recover_to",
+                    format!(
+                        "must be above 0 and shorter than writer_duration ({} s): the target time lies within the writer's run, before the failure; got {} s",
+                        writer_for.as_secs_f64(),
+                        d.as_secs_f64()
+                    ),
+                );
+                None
+            }
+            Some(Err(e)) => {
+                problem(".recover_to", e);
+                None
+            }
+        };
         let tools = match w.tools.as_deref().map(interpolate) {
             Some(Ok(t)) => Some(src.resolve(&t)),
             Some(Err(e)) => {
@@ -189,6 +209,7 @@ pub(super) fn resolve_drills(
                 archive,
                 writer_rate,
                 writer_for,
+                recover_to,
             });
         }
     }

@@ -181,6 +181,8 @@ struct WorkloadFile {
     writer_rate: Option<f64>,
     /// Drills only (pitr): how long the writer runs before the failure.
     writer_duration: Option<String>,
+    /// Drills only (pitr): recover to this long before the failure, not to the end.
+    recover_to: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]

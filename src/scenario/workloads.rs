@@ -33,6 +33,7 @@ pub(super) fn resolve_workloads(
             ("archive", w.archive.is_some()),
             ("writer_rate", w.writer_rate.is_some()),
             ("writer_duration", w.writer_duration.is_some()),
+            ("recover_to", w.recover_to.is_some()),
         ] {
             if set {
                 issues.push(src.issue(

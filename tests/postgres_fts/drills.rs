@@ -186,6 +186,9 @@ async fn a_truncated_backup_fails_the_drill_with_exit_1_and_says_why() {
 /// with archive_timeout 60 s and with 1 s. With 60 s no segment of the writer's is finished
 /// before the failure, so every row it committed is lost; with 1 s the archive holds most of
 /// them. Each profile restarts the server (archive_mode), and the revert restarts it back.
+/// A second drill recovers to a point in time 3 s before its failure: with 1 s the copy
+/// holds exactly the rows committed by then; with 60 s the archive does not reach the
+/// target, and the drill fails (the run exits 1) saying so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pitr_loses_what_the_archive_timeout_allows_and_no_more() {
     let _server = SERVER.lock().await;
@@ -211,6 +214,17 @@ compress = "gzip:1"
 writer_rate = 20
 writer_duration = "3s"
 
+[[workload]]
+name = "pg_pitr_target"
+kind = "drill"
+target = "pg"
+dataset = "docs"
+method = "pitr"
+archive = "{archive}"
+writer_rate = 20
+writer_duration = "4s"
+recover_to = "3s"
+
 [[profile]]
 name = "timeout_60s"
 apply = {{ pg = "{root}/profiles/postgres/wal-archive.toml" }}
@@ -225,20 +239,66 @@ apply = {{ pg = "{root}/profiles/postgres/wal-archive-1s.toml" }}
     let out = dir.path().join("out");
     let before = super::server_state(SCHEMA).await;
     let outcome = common::run_to(&path, &out, &[]).await.unwrap();
-    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+    assert_eq!(outcome.exit_code, 1, "{}", outcome.summary);
+    assert!(
+        outcome
+            .summary
+            .contains("drill failed under `timeout_60s` (trial 1): pg_pitr_target:")
+            && outcome
+                .summary
+                .contains("recovery ended before configured recovery target was reached"),
+        "{}",
+        outcome.summary
+    );
     let violations = common::schema_violations_of(&out.join("results.json"));
     assert!(violations.is_empty(), "{violations:?}");
     let results = Results::read(&out.join("results.json")).unwrap();
-    let drill = |profile: &str| {
+    let drill_named = |profile: &str, name: &str| {
         results
             .runs
             .iter()
             .find(|r| r.profile == profile)
             .unwrap()
-            .drills[0]
+            .drills
+            .iter()
+            .find(|d| d.drill == name)
+            .unwrap()
             .clone()
     };
+    let drill = |profile: &str| drill_named(profile, "pg_pitr");
     let (slow, fast) = (drill("timeout_60s"), drill("timeout_1s"));
+    // To a point in time: 4 s at 20 rows/s, the target 3 s before the last: about 20 rows,
+    // and exactly those the writer committed by the target (the drill compares the copy's
+    // rows with the writer's own record; a difference would fail it).
+    let pit = drill_named("timeout_1s", "pg_pitr_target");
+    assert!(pit.passed(), "{:?} {:?}", pit.failure, pit.integrity);
+    assert!(pit.cleaned_up);
+    assert_eq!(
+        pit.rpo_rows,
+        Some(0),
+        "nothing committed by the target is lost"
+    );
+    assert!(
+        pit.how
+            .contains("to a point in time 3 s before the failure"),
+        "{}",
+        pit.how
+    );
+    let restore = pit.steps.iter().find(|s| s.step == "restore").unwrap();
+    assert!(
+        restore.bytes.unwrap() > 0 && restore.detail.contains("of WAL replayed"),
+        "{restore:?}"
+    );
+    let by_target: u64 = restore
+        .detail
+        .split("the writer had committed ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", restore.detail));
+    assert!((10..=30).contains(&by_target), "{}", restore.detail);
+    let missed = drill_named("timeout_60s", "pg_pitr_target");
+    assert!(!missed.passed() && missed.cleaned_up, "{missed:?}");
     for d in [&slow, &fast] {
         assert!(d.passed(), "{:?}", d.steps);
         assert!(d.cleaned_up);
@@ -299,6 +359,10 @@ apply = {{ pg = "{root}/profiles/postgres/wal-archive-1s.toml" }}
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
         report.contains("| timeout_60s | pg_pitr (pitr) | pg | 1 |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("timeout_1s, trial 1: restore: ") && report.contains("of WAL replayed"),
         "{report}"
     );
 }

@@ -236,6 +236,15 @@ pub(crate) const SEMANTIC_ERRORS: &[Bad] = &[
             "zstd:3",
         ],
     },
+    Bad {
+        fixture: "drill_recover_to_too_long.toml",
+        at: "drill_recover_to_too_long.toml:35:14",
+        expect: &[
+            "field `workload[1].recover_to`",
+            "shorter than writer_duration (5 s)",
+            "got 5 s",
+        ],
+    },
 ];
 
 /// Three distinct problems in one file: all must be reported in one go.

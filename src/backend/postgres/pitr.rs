@@ -164,7 +164,7 @@ pub async fn pitr(
 
     let port = free_port().map_err(|e| fail(format!("no free port on 127.0.0.1: {e}")))?;
     let how = format!(
-        "{} -Ft -X fetch {} of the whole server; a writer committing numbered rows at {}/s for {:.0} s in {writer}; the server lost with its pg_wal at the end of the writer; {} -D scratch data directory on 127.0.0.1:{port} recovering from the base backup and the archive as it was at the failure (archive_timeout {timeout}), then promoted, compared and removed",
+        "{} -Ft -X fetch {} of the whole server; a writer committing numbered rows at {}/s for {:.0} s in {writer}; the server lost with its pg_wal at the end of the writer; {} -D scratch data directory on 127.0.0.1:{port} recovering from the base backup and the archive as it was at the failure (archive_timeout {timeout}){}, then promoted, compared and removed",
         basebackup.version,
         drill
             .compress
@@ -173,6 +173,10 @@ pub async fn pitr(
         drill.writer_rate,
         drill.writer_for.as_secs_f64(),
         pg_ctl.version,
+        drill.recover_to.map_or(String::new(), |d| format!(
+            " to a point in time {} s before the failure (recovery_target_time, inclusive)",
+            d.as_secs_f64()
+        )),
     );
     let mut report = DrillReport::start(drill, run, how);
     report.source_bytes = Some(source_bytes.max(0) as u64);
@@ -206,6 +210,10 @@ pub async fn pitr(
                 .fetch_one(pool)
                 .await
                 .map_err(|e| e.to_string())?;
+        let start_lsn: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+            .fetch_one(pool)
+            .await
+            .map_err(|e| e.to_string())?;
         steps
             .run("backup", async {
                 for d in [&base, &wal, &sock] {
@@ -237,6 +245,7 @@ pub async fn pitr(
                 Ok((w, None, detail))
             })
             .await?;
+        let pit = drill.recover_to.map(|d| RecoveryTarget::before(&written, d));
         // The failure: the server and its pg_wal are gone; what the archive holds now is
         // all a recovery gets.
         steps
@@ -271,9 +280,27 @@ pub async fn pitr(
             .port(port);
         steps
             .run("restore", async {
-                restore(&scratch, &base, &wal, &sock, port).await?;
-                let replayed = wait_promoted(&opts, &scratch).await?;
-                Ok(((), None, replayed))
+                restore(&scratch, &base, &wal, &sock, port, pit.as_ref()).await?;
+                let promoted = wait_promoted(&opts, &scratch).await?;
+                let replayed = lsn(&promoted.replayed)
+                    .zip(lsn(&start_lsn))
+                    .map(|(end, start)| end.saturating_sub(start));
+                let mut detail = match replayed {
+                    Some(b) => format!(
+                        "{} of WAL replayed ({start_lsn} to {}), promoted at {}",
+                        drill::human_bytes(b),
+                        promoted.replayed,
+                        promoted.current
+                    ),
+                    None => format!("promoted at {}", promoted.current),
+                };
+                if let Some(t) = &pit {
+                    detail.push_str(&format!(
+                        "; recovery_target_time {}: the writer had committed {} rows by then",
+                        t.time, t.rows
+                    ));
+                }
+                Ok(((), replayed, detail))
             })
             .await?;
         let ready = steps
@@ -310,18 +337,32 @@ pub async fn pitr(
             ));
             integrity = Integrity::of(integrity.compared.clone(), integrity.items, d);
         }
+        // What the copy must hold: every row committed by the failure, or by the target.
+        let (kept, kept_at) = match &pit {
+            Some(t) => {
+                if recovered.max_id != t.rows {
+                    let mut d = integrity.differences.clone();
+                    d.push(format!(
+                        "recovered writer rows up to id {} but the target {} lies after row {} and before row {}",
+                        recovered.max_id,
+                        t.time,
+                        t.rows,
+                        t.rows + 1
+                    ));
+                    integrity = Integrity::of(integrity.compared.clone(), integrity.items, d);
+                }
+                (t.rows, t.last_at.unwrap_or(written.started_at))
+            }
+            None => (written.last_id, written.last_at),
+        };
         report.integrity = integrity;
-        let lost = written.last_id.saturating_sub(recovered.max_id);
+        let lost = kept.saturating_sub(recovered.max_id);
         report.rpo_rows = Some(lost);
         report.rpo_s = Some(if lost == 0 {
             0.0
         } else {
             let since = recovered.last_at.unwrap_or(written.started_at);
-            (written.last_at - since)
-                .num_microseconds()
-                .unwrap_or(0)
-                .max(0) as f64
-                / 1e6
+            (kept_at - since).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6
         });
         Ok::<(), String>(())
     }
@@ -398,6 +439,47 @@ struct Written {
     last_id: u64,
     last_at: DateTime<Utc>,
     started_at: DateTime<Utc>,
+    /// When each row was inserted (the server's clock_timestamp()), row 1 first.
+    ats: Vec<DateTime<Utc>>,
+}
+
+/// A point-in-time recovery target between two writer rows.
+struct RecoveryTarget {
+    /// `recovery_target_time`, as PostgreSQL reads it.
+    time: String,
+    /// Rows committed by the target: exactly what the copy must hold.
+    rows: u64,
+    /// When the last of them was inserted.
+    last_at: Option<DateTime<Utc>>,
+}
+
+impl RecoveryTarget {
+    /// The target `before` the failure (the last commit), moved to 1 µs before the insert
+    /// of the first row after it: that row's commit comes later, and the row before it
+    /// committed before that insert began (one connection, one row per transaction), so
+    /// the rows the copy must hold are exactly those before it, whatever the commit's
+    /// own latency.
+    fn before(w: &Written, before: Duration) -> Self {
+        let wanted =
+            w.last_at - chrono::Duration::from_std(before).unwrap_or(chrono::Duration::zero());
+        let next = w
+            .ats
+            .iter()
+            .position(|at| *at > wanted)
+            .unwrap_or(w.ats.len());
+        let at = w.ats.get(next).copied().unwrap_or(w.last_at) - chrono::Duration::microseconds(1);
+        RecoveryTarget {
+            time: at.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string(),
+            rows: next as u64,
+            last_at: next.checked_sub(1).and_then(|i| w.ats.get(i).copied()),
+        }
+    }
+}
+
+/// An LSN (`16/B374D848`) as a byte position.
+fn lsn(s: &str) -> Option<u64> {
+    let (hi, lo) = s.split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
 }
 
 /// Commits rows 1, 2, ... one per transaction at `rate` per second for `duration`; what the
@@ -416,6 +498,7 @@ async fn write_rows(
     let started_at = Utc::now();
     let t0 = tokio::time::Instant::now();
     let mut last = (0u64, started_at);
+    let mut ats = Vec::new();
     let mut id = 1u64;
     loop {
         let at = t0 + Duration::from_secs_f64((id - 1) as f64 / rate);
@@ -429,12 +512,14 @@ async fn write_rows(
             .await
             .map_err(|e| format!("writer row {id}: {e}"))?;
         last = (id, committed);
+        ats.push(committed);
         id += 1;
     }
     Ok(Written {
         last_id: last.0,
         last_at: last.1,
         started_at,
+        ats,
     })
 }
 
@@ -504,6 +589,7 @@ async fn restore(
     wal: &Path,
     sock: &Path,
     port: u16,
+    target: Option<&RecoveryTarget>,
 ) -> std::result::Result<(), String> {
     std::fs::create_dir_all(s.data).map_err(|e| e.to_string())?;
     std::fs::set_permissions(s.data, std::os::unix::fs::PermissionsExt::from_mode(0o700))
@@ -530,7 +616,7 @@ async fn restore(
     let signal = s.data.join("recovery.signal");
     std::fs::write(&signal, "").map_err(|e| e.to_string())?;
     s.run_as.own(&signal)?;
-    let conf = format!(
+    let mut conf = format!(
         "\n# tunebench PITR drill: a scratch copy recovering from an archive snapshot\n\
          port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{sock}'\n\
          archive_mode = 'off'\nrestore_command = 'cp \"{wal}/%f\" \"%p\"'\n\
@@ -539,6 +625,13 @@ async fn restore(
         sock = sock.display(),
         wal = wal.display(),
     );
+    if let Some(t) = target {
+        conf.push_str(&format!(
+            "recovery_target_time = '{}'\nrecovery_target_inclusive = on\n\
+             recovery_target_action = 'promote'\n",
+            t.time
+        ));
+    }
     use std::io::Write;
     std::fs::OpenOptions::new()
         .append(true)
@@ -586,23 +679,43 @@ fn base_tar(base: &Path) -> std::result::Result<std::path::PathBuf, String> {
         .ok_or_else(|| format!("pg_basebackup wrote no base.tar* into {}", base.display()))
 }
 
-/// Waits until recovery has replayed all it has and the copy is promoted.
+struct Promoted {
+    /// The last WAL position recovery replayed.
+    replayed: String,
+    /// The promoted server's WAL position.
+    current: String,
+}
+
+/// Waits until recovery has replayed all it has (or reached its target) and the copy is
+/// promoted; fails at once when the scratch server stops (recovery gave up).
 async fn wait_promoted(
     opts: &sqlx::postgres::PgConnectOptions,
     s: &Scratch<'_>,
-) -> std::result::Result<String, String> {
+) -> std::result::Result<Promoted, String> {
     let t0 = Instant::now();
     loop {
         if let Ok(mut c) = PgConnection::connect_with(opts).await {
-            let r = sqlx::query("SELECT pg_is_in_recovery() AS r, pg_current_wal_lsn()::text AS l")
-                .fetch_one(&mut c)
-                .await;
+            let r = sqlx::query(
+                "SELECT pg_is_in_recovery() AS r, pg_current_wal_lsn()::text AS l, \
+                 coalesce(pg_last_wal_replay_lsn()::text, '') AS p",
+            )
+            .fetch_one(&mut c)
+            .await;
             let _ = c.close().await;
             if let Ok(row) = r
                 && !row.get::<bool, _>("r")
             {
-                return Ok(format!("promoted at WAL {}", row.get::<String, _>("l")));
+                return Ok(Promoted {
+                    replayed: row.get("p"),
+                    current: row.get("l"),
+                });
             }
+        }
+        if !s.data.join("postmaster.pid").exists() {
+            return Err(format!(
+                "the scratch server stopped during recovery: {}",
+                log_problems(s.data)
+            ));
         }
         if t0.elapsed() > RECOVERY_LIMIT {
             return Err(format!(
