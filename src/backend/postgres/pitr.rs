@@ -287,7 +287,7 @@ pub async fn pitr(
                     .map(|(end, start)| end.saturating_sub(start));
                 let mut detail = match replayed {
                     Some(b) => format!(
-                        "{} of WAL replayed ({start_lsn} to {}), promoted at {}",
+                        "{} of WAL replayed ({start_lsn} to {}: the distance between the two positions, in which a segment closed early by a switch or archive_timeout counts whole), promoted at {}",
                         drill::human_bytes(b),
                         promoted.replayed,
                         promoted.current
