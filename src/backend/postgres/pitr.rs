@@ -214,7 +214,7 @@ pub async fn pitr(
             .fetch_one(pool)
             .await
             .map_err(|e| e.to_string())?;
-        steps
+        let backup_bytes = steps
             .run("backup", async {
                 for d in [&base, &wal, &sock] {
                     std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
@@ -234,14 +234,15 @@ pub async fn pitr(
                     None => cmd.arg("-z"),
                 };
                 run_tool(cmd, "pg_basebackup", &env).await?;
-                Ok(((), Some(drill::folder_bytes(&base)), String::new()))
+                let bytes = drill::folder_bytes(&base);
+                Ok((bytes, Some(bytes), String::new()))
             })
             .await?;
-        report.backup_bytes = Some(drill::folder_bytes(&base));
+        report.backup_bytes = Some(backup_bytes);
         let written = steps
             .run("writer", async {
                 let w = write_rows(pool, &writer, drill.writer_rate, drill.writer_for).await?;
-                let detail = format!("{} rows committed, the last at {}", w.last_id, w.last_at);
+                let detail = format!("{} rows committed, the last at {}", w.last_id(), w.last_at());
                 Ok((w, None, detail))
             })
             .await?;
@@ -353,7 +354,7 @@ pub async fn pitr(
                 }
                 (t.rows, t.last_at.unwrap_or(written.started_at))
             }
-            None => (written.last_id, written.last_at),
+            None => (written.last_id(), written.last_at()),
         };
         report.integrity = integrity;
         let lost = kept.saturating_sub(recovered.max_id);
@@ -436,11 +437,21 @@ async fn probe_archive(pool: &PgPool, archive: &Path) -> std::result::Result<Run
 }
 
 struct Written {
-    last_id: u64,
-    last_at: DateTime<Utc>,
     started_at: DateTime<Utc>,
     /// When each row was inserted (the server's clock_timestamp()), row 1 first.
     ats: Vec<DateTime<Utc>>,
+}
+
+impl Written {
+    /// The last row committed (0: none).
+    fn last_id(&self) -> u64 {
+        self.ats.len() as u64
+    }
+
+    /// When the last row was inserted (the writer's start when it wrote none).
+    fn last_at(&self) -> DateTime<Utc> {
+        self.ats.last().copied().unwrap_or(self.started_at)
+    }
 }
 
 /// A point-in-time recovery target between two writer rows.
@@ -461,13 +472,14 @@ impl RecoveryTarget {
     /// own latency.
     fn before(w: &Written, before: Duration) -> Self {
         let wanted =
-            w.last_at - chrono::Duration::from_std(before).unwrap_or(chrono::Duration::zero());
+            w.last_at() - chrono::Duration::from_std(before).unwrap_or(chrono::Duration::zero());
         let next = w
             .ats
             .iter()
             .position(|at| *at > wanted)
             .unwrap_or(w.ats.len());
-        let at = w.ats.get(next).copied().unwrap_or(w.last_at) - chrono::Duration::microseconds(1);
+        let at =
+            w.ats.get(next).copied().unwrap_or(w.last_at()) - chrono::Duration::microseconds(1);
         RecoveryTarget {
             time: at.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string(),
             rows: next as u64,
@@ -497,7 +509,6 @@ async fn write_rows(
     let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
     let started_at = Utc::now();
     let t0 = tokio::time::Instant::now();
-    let mut last = (0u64, started_at);
     let mut ats = Vec::new();
     let mut id = 1u64;
     loop {
@@ -511,16 +522,10 @@ async fn write_rows(
             .fetch_one(&mut *conn)
             .await
             .map_err(|e| format!("writer row {id}: {e}"))?;
-        last = (id, committed);
         ats.push(committed);
         id += 1;
     }
-    Ok(Written {
-        last_id: last.0,
-        last_at: last.1,
-        started_at,
-        ats,
-    })
+    Ok(Written { started_at, ats })
 }
 
 /// Links (or copies) what the archive holds from `start` on into `to`.
