@@ -4,6 +4,7 @@
 
 mod evidence;
 mod exec;
+pub mod journey;
 pub mod spec;
 
 use std::collections::BTreeMap;
