@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::{Headers, METHODS, PUBLIC_HEADERS};
+use super::spec::{Headers, PUBLIC_HEADERS};
 use crate::error::{Error, InputIssue, Result};
 use crate::source::{SourceFile, interpolate, parse_duration};
 
@@ -160,6 +160,9 @@ pub struct Journeys {
     pub co_mitigation: CoMitigation,
     pub journeys: Vec<Journey>,
 }
+
+/// Methods a journey step may use: goose's (it sends no OPTIONS).
+pub const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
 
 /// The most users one process starts: goose runs each as a task with its own client.
 pub const MAX_USERS: u32 = 10_000;
@@ -515,9 +518,9 @@ pub fn parse_test_plan(plan: &str) -> std::result::Result<Vec<Stage>, String> {
                 i + 1
             ));
         }
-        let over = parse_duration(d.trim()).ok_or_else(|| {
+        let over = stage_duration(d.trim()).ok_or_else(|| {
             format!(
-                "stage {}: `{}` is not a duration; {example}",
+                "stage {}: `{}` is not a duration in whole seconds (goose's plan counts seconds: \"90s\", \"1m30s\", \"2m\"); {example}",
                 i + 1,
                 d.trim()
             )
@@ -533,11 +536,33 @@ pub fn parse_test_plan(plan: &str) -> std::result::Result<Vec<Stage>, String> {
     Ok(stages)
 }
 
-/// The plan in goose's own syntax (whole milliseconds, which goose reads).
+/// A stage's duration as goose reads it: whole seconds, written `90s`, `2m`, `1h`, or
+/// goose's `1h30m10s` (a bare number is seconds).
+fn stage_duration(t: &str) -> Option<Duration> {
+    if let Ok(secs) = t.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Some(d) = parse_duration(t) {
+        return (d.subsec_nanos() == 0).then_some(d);
+    }
+    // 1h30m10s: units in that order, each at most once.
+    let mut secs = 0u64;
+    let mut rest = t;
+    for (unit, scale) in [('h', 3600u64), ('m', 60), ('s', 1)] {
+        if let Some(i) = rest.find(unit) {
+            let n: u64 = rest[..i].parse().ok()?;
+            secs = secs.checked_add(n.checked_mul(scale)?)?;
+            rest = &rest[i + 1..];
+        }
+    }
+    (rest.is_empty() && t != "").then(|| Duration::from_secs(secs))
+}
+
+/// The plan in goose's own syntax (`USERS,SECONDS;...`).
 pub fn goose_test_plan(stages: &[Stage]) -> String {
     stages
         .iter()
-        .map(|s| format!("{},{}ms", s.users, s.over.as_millis()))
+        .map(|s| format!("{},{}", s.users, s.over.as_secs()))
         .collect::<Vec<_>>()
         .join(";")
 }
@@ -614,7 +639,11 @@ steps = [{ name = "health", path = "/health" }]
         assert_eq!(j.co_mitigation, CoMitigation::Average);
         let plan = j.test_plan.unwrap();
         assert_eq!(plan.len(), 4);
-        assert_eq!(goose_test_plan(&plan), "0,0ms;4,2000ms;4,10000ms;0,1000ms");
+        assert_eq!(goose_test_plan(&plan), "0,0;4,2;4,10;0,1");
+        let combos = parse_test_plan("10,1m30s;10,1h;0,45").unwrap();
+        assert_eq!(goose_test_plan(&combos), "10,90;10,3600;0,45");
+        assert!(parse_test_plan("10,1.5s").is_err(), "goose counts whole seconds");
+        assert!(parse_test_plan("10,1s1m").is_err(), "units out of order");
     }
 
     #[test]
