@@ -159,6 +159,21 @@ pub trait Store: Sized + 'static {
     /// so the connection's socket is driven there (see `driver::Crew`).
     async fn open(workers: Arc<Self::Workers>, i: u32) -> Result<Self::Exec>;
 
+    /// Runs one phase (warm-up or trial) of `workload`. Workloads run on the common driver's
+    /// `crew` by default; a store whose workload runs on another engine (HTTP journeys on
+    /// goose) runs the phase itself and reports it in the same terms.
+    async fn phase(
+        &self,
+        workload: &Workload<Self>,
+        workers: &Self::Workers,
+        crew: &crate::driver::Crew<Self::Exec>,
+        mix: Arc<crate::driver::OpMix>,
+        spec: &crate::driver::PhaseSpec,
+    ) -> Result<crate::driver::PhaseOutcome> {
+        let _ = (workload, workers);
+        crew.run(mix, spec).await
+    }
+
     /// Restores what a workload's writes changed (the fresh points of an upsert + search
     /// workload), so every phase starts from the loaded dataset: called before the warm-up,
     /// before each trial and after the last one. Stores whose workloads do not write to the

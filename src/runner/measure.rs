@@ -313,7 +313,9 @@ pub async fn measure_workload<S: Store>(
             base_seed ^ 0xFFFF,
         );
         spec.start_at = plan.map(|p| p.next(load.warmup));
-        let out = crew.run(mix.clone(), &spec).await?;
+        let out = store
+            .phase(workload, &workers, &crew, mix.clone(), &spec)
+            .await?;
         check_budget(workload, &out, "warm-up")?;
     }
 
@@ -335,7 +337,9 @@ pub async fn measure_workload<S: Store>(
         if let (Some(p), Some(at)) = (plan, spec.start_at) {
             p.note_start(at);
         }
-        let out = crew.run(mix.clone(), &spec).await?;
+        let out = store
+            .phase(workload, &workers, &crew, mix.clone(), &spec)
+            .await?;
         if out.errors > 0 {
             gone(target, workload).await?;
         }

@@ -127,6 +127,8 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
             eprintln!(
                 "tunebench: interrupted: reverting what this run applied (interrupt again to exit at once)"
             );
+            // A goose attack runs on its own tasks: its users stop before anything is reverted.
+            crate::backend::http::attack::stop_running(std::time::Duration::from_secs(10)).await;
             let what = journals::revert_after_interrupt(&scenario).await;
             let what = match drill_leftovers_after_interrupt(&scenario).await {
                 Some(d) => format!("{what}; {d}"),

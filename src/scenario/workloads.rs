@@ -129,14 +129,43 @@ pub(super) fn resolve_workloads(
                 None
             }
         };
-        if w.ops.is_empty() {
+        // A goose workload runs its journeys as its file weighs them: every step is an op.
+        let goose = def.as_ref().and_then(|d| {
+            d.ops.values().find_map(|o| match o {
+                OpDef::Http(h) => h.journeys.clone(),
+                _ => None,
+            })
+        });
+        let mut ops = Vec::new();
+        if let (Some(file), Some(def)) = (&goose, &def) {
+            if !w.ops.is_empty() {
+                issues.push(src.issue(
+                    &format!("{field}.ops"),
+                    format!(
+                        "{} is an engine = \"goose\" file: its journeys and their weights are set there; remove ops",
+                        def_path.display()
+                    ),
+                ));
+            }
+            for j in &file.journeys {
+                for st in &j.steps {
+                    let name = format!("{}.{}", j.name, st.name);
+                    if let Some(op) = def.ops.get(&name) {
+                        ops.push(WeightedOp {
+                            name,
+                            weight: j.weight,
+                            def: op.clone(),
+                        });
+                    }
+                }
+            }
+        } else if w.ops.is_empty() {
             issues.push(src.issue(
                 &format!("{field}.ops"),
                 "list at least one op, e.g. ops = [{ op = \"name\", weight = 1 }]",
             ));
         }
-        let mut ops = Vec::new();
-        for (j, o) in w.ops.iter().enumerate() {
+        for (j, o) in w.ops.iter().enumerate().filter(|_| goose.is_none()) {
             if o.weight == 0 {
                 issues.push(src.issue(&format!("{field}.ops[{j}].weight"), "must be at least 1"));
             }

@@ -125,6 +125,14 @@ impl Counts {
         }
     }
 
+    /// Responses counted elsewhere (a goose attack's log), by (op index, status).
+    pub fn add(&self, statuses: &BTreeMap<(usize, u16), u64>) {
+        let mut c = self.inner.lock().expect("not poisoned");
+        for (&k, &n) in statuses {
+            *c.statuses.entry(k).or_default() += n;
+        }
+    }
+
     pub fn take(&self) -> CountsInner {
         std::mem::take(&mut *self.inner.lock().expect("not poisoned"))
     }

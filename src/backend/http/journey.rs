@@ -235,9 +235,13 @@ pub fn load(src: &SourceFile) -> Result<Journeys> {
         let mut captured: BTreeSet<String> = BTreeSet::new();
         let mut names = BTreeSet::new();
         let mut steps = Vec::new();
-        for (i, s) in j.steps.into_iter().enumerate() {
+        for (i, mut s) in j.steps.into_iter().enumerate() {
             let f = |k: &str| at(&format!("steps[{i}].{k}"));
             let who = format!("journey {jname}, step {} (`{}`)", i + 1, s.name);
+            match interpolate(&s.path) {
+                Ok(p) => s.path = p,
+                Err(e) => bad(&f("path"), format!("{who}: {e}")),
+            }
             if !is_name(&s.name) {
                 bad(
                     &f("name"),
@@ -642,7 +646,10 @@ steps = [{ name = "health", path = "/health" }]
         assert_eq!(goose_test_plan(&plan), "0,0;4,2;4,10;0,1");
         let combos = parse_test_plan("10,1m30s;10,1h;0,45").unwrap();
         assert_eq!(goose_test_plan(&combos), "10,90;10,3600;0,45");
-        assert!(parse_test_plan("10,1.5s").is_err(), "goose counts whole seconds");
+        assert!(
+            parse_test_plan("10,1.5s").is_err(),
+            "goose counts whole seconds"
+        );
         assert!(parse_test_plan("10,1s1m").is_err(), "units out of order");
     }
 

@@ -2,6 +2,7 @@
 //! their latencies land in the same HDR results, with the same open-loop timing, as every
 //! store's. No dataset, nothing to tune: readiness is one GET per op's path.
 
+pub mod attack;
 mod evidence;
 mod exec;
 pub mod journey;
@@ -32,6 +33,15 @@ pub struct HttpStore {
     /// What the base URL answered at connect: `Server` header and HTTP version.
     server: String,
     counts: Arc<Counts>,
+    /// What the goose phases since the last snapshot found beyond the driver's terms.
+    goose: std::sync::Mutex<GooseTaken>,
+}
+
+/// goose's own figures and the journey times of the phases since the last snapshot.
+#[derive(Default)]
+pub struct GooseTaken {
+    figures: Vec<attack::GooseFigures>,
+    journeys: Vec<attack::JourneyTimes>,
 }
 
 /// The endpoints the scenario's workloads call on this target, for readiness.
@@ -45,6 +55,12 @@ pub struct HttpSnapshot {
     ops: Vec<String>,
     statuses: BTreeMap<(usize, u16), u64>,
     server: Option<String>,
+    goose: GooseTaken,
+}
+
+/// The journeys file of a goose workload (every step carries it), None for a native one.
+fn journeys(workload: &Workload) -> Option<Arc<journey::Journeys>> {
+    workload.ops.iter().find_map(|o| o.def.journeys.clone())
 }
 
 impl HttpStore {
@@ -55,10 +71,31 @@ impl HttpStore {
         )
     }
 
+    /// The native driver's requests; none for a goose workload (goose sends its own, with
+    /// the values its steps capture).
     fn requests(&self, workload: &Workload) -> Result<Vec<Request>> {
+        if journeys(workload).is_some() {
+            return Ok(Vec::new());
+        }
         workload
             .ops
             .iter()
+            .map(|o| Request::new(&self.target.url, &o.name, &o.def))
+            .collect()
+    }
+
+    /// Readiness probes of a workload: its requests, or a goose workload's steps that use
+    /// no captured value.
+    fn probes(&self, workload: &Workload) -> Result<Vec<Request>> {
+        if journeys(workload).is_none() {
+            return self.requests(workload);
+        }
+        workload
+            .ops
+            .iter()
+            .filter(|o| {
+                !o.def.path.contains("{{") && !o.def.headers.0.values().any(|v| v.contains("{{"))
+            })
             .map(|o| Request::new(&self.target.url, &o.name, &o.def))
             .collect()
     }
@@ -70,6 +107,8 @@ pub struct HttpWorkers {
     counts: Arc<Counts>,
     idle: Duration,
     connect: Duration,
+    /// Set for a goose workload: its phases run as goose attacks.
+    journeys: Option<Arc<journey::Journeys>>,
 }
 
 /// An HTTP target is never changed by a profile: nothing to journal or revert.
@@ -111,6 +150,7 @@ impl Store for HttpStore {
             target: target.clone(),
             server,
             counts: Arc::new(Counts::default()),
+            goose: Default::default(),
         })
     }
 
@@ -198,7 +238,7 @@ impl Store for HttpStore {
     fn own_data(&self, workloads: &[Workload]) -> Result<Option<Arc<Endpoints>>> {
         let mut requests = Vec::new();
         for w in workloads {
-            for r in self.requests(w)? {
+            for r in self.probes(w)? {
                 if !requests.iter().any(|k: &Request| k.url == r.url) {
                     requests.push(r);
                 }
@@ -219,11 +259,13 @@ impl Store for HttpStore {
         // Taken right before and right after a measured phase: the first take drops what the
         // warm-up counted.
         let c = self.counts.take();
+        let goose = std::mem::take(&mut *self.goose.lock().expect("not poisoned"));
         Ok(HttpSnapshot {
             workload: workload.name.clone(),
             ops: workload.ops.iter().map(|o| o.name.clone()).collect(),
             statuses: c.statuses,
             server: c.server,
+            goose,
         })
     }
 
@@ -247,6 +289,77 @@ impl Store for HttpStore {
         if ev.server_header.is_none() {
             ev.server_header = after.server.clone();
         }
+        ev.goose.extend(after.goose.figures.iter().cloned());
+        for j in &after.goose.journeys {
+            match ev
+                .journeys
+                .iter_mut()
+                .find(|k| k.workload == j.workload && k.journey == j.journey)
+            {
+                Some(k) => k.merge(j),
+                None => ev.journeys.push(j.clone()),
+            }
+        }
+    }
+
+    fn refuse_shards(&self, workload: &Workload) -> Option<String> {
+        journeys(workload).map(|_| {
+            "a goose workload runs as one attack in one process (goose keeps process-wide state); run it without --workers".to_string()
+        })
+    }
+
+    async fn phase(
+        &self,
+        workload: &Workload,
+        workers: &HttpWorkers,
+        crew: &crate::driver::Crew<HttpExec>,
+        mix: Arc<crate::driver::OpMix>,
+        spec: &crate::driver::PhaseSpec,
+    ) -> Result<crate::driver::PhaseOutcome> {
+        let Some(file) = &workers.journeys else {
+            return crew.run(mix, spec).await;
+        };
+        if !matches!(spec.pacing, crate::driver::Pacing::Closed) {
+            return Err(Error::Usage(format!(
+                "workload {}: goose journeys run closed loop (each user waits for its answer, then thinks); set load.mode = \"closed\", or measure single requests open loop with an engine = \"native\" workload",
+                workload.name
+            )));
+        }
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tunebench-goose-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let att_spec = attack::AttackSpec {
+            host: self.target.url.clone(),
+            users: crew.len() as u32,
+            run_time: spec.duration,
+            timeout: spec.op_timeout,
+            dir,
+        };
+        let host_before = crate::host::HostSample::take(spec.server);
+        let cpu_before = crate::driver::timer::process_cpu_time();
+        tracing::info!("{}: goose attack", spec.label);
+        let att = attack::attack(file, &att_spec).await.map_err(|e| {
+            Error::target(
+                format!("target {}: workload {}", self.target.name, workload.name),
+                e,
+            )
+        })?;
+        let cost = crate::driver::HarnessCost {
+            process_cpu: crate::driver::timer::process_cpu_time().saturating_sub(cpu_before),
+            pacer_cpu: Duration::ZERO,
+            host: host_before.until_now(),
+        };
+        let names: Vec<String> = workload.ops.iter().map(|o| o.name.clone()).collect();
+        let phase = attack::phase_outcome(&workload.name, &names, &att, spec, cost)
+            .map_err(|e| Error::target(format!("workload {}", workload.name), e))?;
+        self.counts.add(&phase.statuses);
+        let mut g = self.goose.lock().expect("not poisoned");
+        g.figures.extend(phase.figures);
+        g.journeys.extend(phase.journeys);
+        Ok(phase.outcome)
     }
 
     async fn workers(
@@ -257,6 +370,7 @@ impl Store for HttpStore {
         _op_timeout: Duration,
     ) -> Result<HttpWorkers> {
         Ok(HttpWorkers {
+            journeys: journeys(workload),
             ops: Arc::new(self.requests(workload)?),
             counts: self.counts.clone(),
             idle: self.target.pool_idle_timeout,

@@ -36,6 +36,10 @@ pub struct HttpOp {
     pub body: Option<String>,
     /// Per-request timeout (e.g. "500ms"), on top of the load's op_timeout.
     pub timeout: Option<String>,
+    /// Set on the steps of a goose workload (`engine = "goose"`): the whole file, which
+    /// runs as one attack; each step is one op of the workload, named `JOURNEY.STEP`.
+    #[serde(skip)]
+    pub journeys: Option<std::sync::Arc<super::journey::Journeys>>,
 }
 
 fn default_method() -> String {
@@ -92,11 +96,47 @@ impl std::fmt::Debug for Headers {
     }
 }
 
+/// The engines an http workload file may name.
+pub const ENGINES: [&str; 2] = ["native", "goose"];
+
+#[derive(Deserialize)]
+struct EngineOnly {
+    engine: Option<toml::Value>,
+}
+
 pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
-    let mut file: WorkloadFile<HttpOp> = src.parse()?;
+    let engine: EngineOnly = src.parse()?;
+    let native_named = match engine.engine {
+        None => false,
+        Some(toml::Value::String(e)) if e == "goose" => return load_journeys(src),
+        Some(toml::Value::String(e)) if e == "native" => true,
+        Some(other) => {
+            return Err(Error::input(src.issue(
+                "engine",
+                format!(
+                    "{other} is not an engine; valid: {} (native: one request per op through tunebench's own driver, open loop possible; goose: journeys of steps with think time)",
+                    ENGINES.map(|e| format!("\"{e}\"")).join(", ")
+                ),
+            )));
+        }
+    };
+    let mut file: WorkloadFile<HttpOp> = if native_named {
+        // `engine` is this loader's line, not the ops'.
+        let mut table = src.parse_table()?;
+        table.remove("engine");
+        table
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::input(src.issue("ops", e.message().to_string())))?
+    } else {
+        src.parse()?
+    };
     let mut issues = Vec::new();
     for (name, op) in file.ops.iter_mut() {
         let f = |k: &str| format!("ops.{name}.{k}");
+        match interpolate(&op.path) {
+            Ok(p) => op.path = p,
+            Err(e) => issues.push(src.issue(&f("path"), e)),
+        }
         if !op.path.starts_with('/') || op.path.contains(char::is_whitespace) {
             issues.push(src.issue(
                 &f("path"),
@@ -173,6 +213,35 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
     } else {
         Err(Error::Input(issues))
     }
+}
+
+/// A goose workload: each step of each journey is one op, `JOURNEY.STEP`, weighted by its
+/// journey's weight; the whole file rides along on every step.
+fn load_journeys(src: &SourceFile) -> Result<WorkloadDef> {
+    let file = std::sync::Arc::new(super::journey::load(src)?);
+    let mut ops = BTreeMap::new();
+    for j in &file.journeys {
+        for s in &j.steps {
+            ops.insert(
+                format!("{}.{}", j.name, s.name),
+                OpDef::Http(HttpOp {
+                    description: format!("journey {}, step {}", j.name, s.name),
+                    path: s.path.clone(),
+                    method: s.method.clone(),
+                    expect_status: s.expect_status,
+                    headers: s.headers.clone(),
+                    body: s.body.clone(),
+                    timeout: None,
+                    journeys: Some(file.clone()),
+                }),
+            );
+        }
+    }
+    Ok(WorkloadDef {
+        store: TargetKind::Http,
+        description: file.description.clone(),
+        ops,
+    })
 }
 
 /// What a target URL must look like, and whether `url` does (checked without connecting).
