@@ -71,6 +71,10 @@ pub struct RequestRecord {
     pub user: usize,
     #[serde(default)]
     pub error: String,
+    /// Non-zero on a copy goose's coordinated-omission mitigation made of a request that
+    /// took abnormally long: not a request that was sent.
+    #[serde(default)]
+    pub coordinated_omission_elapsed: u64,
 }
 
 impl RequestRecord {
@@ -263,11 +267,12 @@ fn args(file: &Journeys, spec: &AttackSpec, requests: &Path, journeys: &Path) ->
         Some(plan) => a.extend(["--test-plan".into(), goose_test_plan(plan)]),
         None => {
             let users = file.users.unwrap_or(spec.users).max(1);
+            // Every user starts within ~50 ms: the phase measures them all, not a ramp.
             a.extend([
                 "--users".into(),
                 users.to_string(),
                 "--increase-rate".into(),
-                users.to_string(),
+                (users * 20).to_string(),
             ]);
             match file.iterations {
                 // goose does not reset its metrics in this mode.
@@ -405,7 +410,10 @@ fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, Str
 /// e.g. a capture that was missing) applied to the request it updates rather than counted
 /// as another request.
 fn read_requests(path: &Path) -> Result<Vec<RequestRecord>, String> {
-    Ok(fold_updates(read_lines::<RequestRecord>(path)?))
+    let mut lines = read_lines::<RequestRecord>(path)?;
+    // goose logs its back-filled copies beside the requests: only sent requests are timed.
+    lines.retain(|r| r.coordinated_omission_elapsed == 0);
+    Ok(fold_updates(lines))
 }
 
 fn fold_updates(lines: Vec<RequestRecord>) -> Vec<RequestRecord> {
@@ -463,7 +471,7 @@ pub struct GooseFigures {
     pub workload: String,
     /// `JOURNEY.STEP`.
     pub op: String,
-    /// Requests goose counted (successes and failures).
+    /// Requests goose timed (successes and failures; its coordinated-omission copies not).
     pub requests: u64,
     /// Requests tunebench read from goose's request log.
     pub logged: u64,
@@ -631,7 +639,9 @@ pub fn phase_outcome(
         });
         let ours = LatencySummary::of(&all_times[op]);
         let logged = all_times[op].len();
-        let requests = (agg.success_count + agg.fail_count) as u64;
+        // Its raw timings count every request sent; its success and failure counts also
+        // count the requests its coordinated-omission mitigation made up.
+        let requests = raw.counter as u64;
         let mut differs = Vec::new();
         if requests != logged {
             differs.push(format!(
@@ -726,6 +736,7 @@ mod tests {
             update,
             user,
             error: error.into(),
+            coordinated_omission_elapsed: 0,
         }
     }
 
@@ -742,6 +753,25 @@ mod tests {
         assert_eq!(error_kind(&out[0]), "capture_missing");
         assert!(out[1].success);
         assert_eq!(out[0].micros(), 1250);
+    }
+
+    #[test]
+    fn coordinated_omission_copies_are_not_requests() {
+        let dir = std::env::temp_dir().join(format!("tunebench-co-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("requests.jsonl");
+        let line = |co: u64, ms: u64| {
+            format!(
+                r#"{{"elapsed":5,"name":"j.s","response_time":{ms},"status_code":200,"success":true,"update":false,"user":0,"error":"","coordinated_omission_elapsed":{co},"response_time_fraction_us":0}}"#
+            )
+        };
+        std::fs::write(&path, [line(0, 2), line(40, 80), line(0, 3)].join("\n")).unwrap();
+        let read = read_requests(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            read.iter().map(RequestRecord::micros).collect::<Vec<_>>(),
+            [2000, 3000]
+        );
     }
 
     #[test]

@@ -559,7 +559,7 @@ fn stage_duration(t: &str) -> Option<Duration> {
             rest = &rest[i + 1..];
         }
     }
-    (rest.is_empty() && t != "").then(|| Duration::from_secs(secs))
+    (rest.is_empty() && !t.is_empty()).then(|| Duration::from_secs(secs))
 }
 
 /// The plan in goose's own syntax (`USERS,SECONDS;...`).
