@@ -68,15 +68,16 @@ pub struct HostLoad {
 }
 
 /// Where the measured server spends its CPU time, as far as this host can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerSite {
     /// Inside this process (an embedded engine): its CPU time is the process's own.
     InProcess,
     /// On another host: none of its CPU time is spent here.
     Remote,
-    /// Listening on this TCP port of a loopback address: the listening process and its
-    /// descendants (PostgreSQL's backends) are the server.
-    Loopback(u16),
+    /// Listening on these TCP ports of a loopback address: each listening process and its
+    /// descendants (PostgreSQL's backends) are the server. Several for an application and
+    /// the stores behind it (`behind`).
+    Loopback(Vec<u16>),
     /// On this host, but where could not be told (no port in the URL).
     Unknown,
 }
@@ -97,8 +98,33 @@ impl ServerSite {
                 .is_ok_and(|ip| ip.is_loopback());
         match (loopback, port) {
             (false, _) => ServerSite::Remote,
-            (true, Some(p)) => ServerSite::Loopback(p),
+            (true, Some(p)) => ServerSite::Loopback(vec![p]),
             (true, None) => ServerSite::Unknown,
+        }
+    }
+}
+
+impl ServerSite {
+    /// An application's site with the servers behind it (the scenario's other targets): on
+    /// this host, their CPU time is the measured system's too, not other work. Remote or
+    /// in-process ones add nothing (none of their time is another process's here).
+    pub fn behind(self, others: impl IntoIterator<Item = ServerSite>) -> Self {
+        let mut ports = match &self {
+            ServerSite::Loopback(p) => p.clone(),
+            ServerSite::Remote => Vec::new(),
+            ServerSite::InProcess | ServerSite::Unknown => return self,
+        };
+        for other in others {
+            if let ServerSite::Loopback(p) = other {
+                ports.extend(p);
+            }
+        }
+        ports.sort_unstable();
+        ports.dedup();
+        if ports.is_empty() {
+            self
+        } else {
+            ServerSite::Loopback(ports)
         }
     }
 }
@@ -135,19 +161,19 @@ pub async fn reachable(url: &str, within: std::time::Duration) -> bool {
 
 /// The host's CPU time counters at one moment (/proc/stat), to diff against later, with this
 /// process's and the measured server's CPU time (clock ticks, the same unit).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HostSample {
     /// user, nice, system, idle, iowait, irq, softirq, steal (clock ticks, all cores).
     ticks: [u64; 8],
     /// This process's user + system ticks.
     own: u64,
-    /// The server's process (0 when it is in-process or remote) and its ticks, with its
-    /// reaped children's; `None` when it listens here but could not be found.
-    server: Option<(i32, u64)>,
+    /// The server's processes (none when it is in-process or remote) and their ticks, with
+    /// their reaped children's; `None` when one listens here but could not be found.
+    server: Option<Vec<(i32, u64)>>,
 }
 
 impl HostSample {
-    pub fn take(site: ServerSite) -> Self {
+    pub fn take(site: &ServerSite) -> Self {
         let mut ticks = [0u64; 8];
         if let Ok(stat) = std::fs::read_to_string("/proc/stat")
             && let Some(line) = stat.lines().find(|l| l.starts_with("cpu "))
@@ -157,10 +183,11 @@ impl HostSample {
             }
         }
         let server = match site {
-            ServerSite::InProcess | ServerSite::Remote => Some((0, 0)),
-            ServerSite::Loopback(port) => {
-                listener(port).and_then(|pid| Some((pid, proc_tree_ticks(pid)?)))
-            }
+            ServerSite::InProcess | ServerSite::Remote => Some(Vec::new()),
+            ServerSite::Loopback(ports) => ports
+                .iter()
+                .map(|&port| listener(port).and_then(|pid| Some((pid, proc_tree_ticks(pid)?))))
+                .collect(),
             ServerSite::Unknown => None,
         };
         HostSample {
@@ -172,11 +199,14 @@ impl HostSample {
 
     /// The host's load from this sample until now (the same server is measured again).
     pub fn until_now(&self) -> HostLoad {
-        let server = self
-            .server
-            .and_then(|(pid, _)| Some((pid, if pid == 0 { 0 } else { proc_tree_ticks(pid)? })));
+        let server = self.server.as_ref().and_then(|procs| {
+            procs
+                .iter()
+                .map(|&(pid, _)| Some((pid, proc_tree_ticks(pid)?)))
+                .collect()
+        });
         let later = HostSample {
-            ticks: HostSample::take(ServerSite::Remote).ticks,
+            ticks: HostSample::take(&ServerSite::Remote).ticks,
             own: own_ticks(),
             server,
         };
@@ -200,10 +230,17 @@ impl HostSample {
         let idle = d[3] + d[4];
         let busy = total.saturating_sub(idle + d[7]);
         let own = later.own.saturating_sub(self.own);
-        let other_busy = match (self.server, later.server) {
-            (Some((p0, s0)), Some((p1, s1))) if p0 == p1 => {
-                let theirs = own + s1.saturating_sub(s0);
-                Some(busy.saturating_sub(theirs) as f64 / total as f64)
+        let other_busy = match (&self.server, &later.server) {
+            (Some(before), Some(after))
+                if before.len() == after.len()
+                    && before.iter().zip(after).all(|(a, b)| a.0 == b.0) =>
+            {
+                let servers: u64 = before
+                    .iter()
+                    .zip(after)
+                    .map(|(a, b)| b.1.saturating_sub(a.1))
+                    .sum();
+                Some(busy.saturating_sub(own + servers) as f64 / total as f64)
             }
             _ => None,
         };
@@ -306,6 +343,7 @@ mod tests {
     use super::*;
 
     fn sample(ticks: [u64; 8], own: u64, server: Option<(i32, u64)>) -> HostSample {
+        let server = server.map(|(pid, t)| if pid == 0 { vec![] } else { vec![(pid, t)] });
         HostSample { ticks, own, server }
     }
 
@@ -336,19 +374,45 @@ mod tests {
         // below zero.
         let over = sample([400, 0, 150, 1300, 50, 0, 0, 100], 600, Some((42, 1000)));
         assert_eq!(a.until(&over, 0.0).other_busy, Some(0.0));
+        // An application and a store behind it: both processes' ticks are the system's.
+        let two = |app: u64, store: u64, ticks| HostSample {
+            ticks,
+            own: 0,
+            server: Some(vec![(7, app), (8, store)]),
+        };
+        let l = two(0, 0, [0; 8]).until(&two(100, 200, [400, 0, 0, 600, 0, 0, 0, 0]), 0.0);
+        assert!((l.other_busy.unwrap() - 0.1).abs() < 1e-12, "{l:?}");
+    }
+
+    #[test]
+    fn an_application_site_takes_the_servers_behind_it() {
+        use ServerSite::*;
+        let app = ServerSite::of_url("http://127.0.0.1:8080", false);
+        let pg = ServerSite::of_url("postgres://u:p@127.0.0.1/db", false);
+        let neo = ServerSite::of_url("bolt://127.0.0.1:7687", false);
+        let far = ServerSite::of_url("postgres://db.example.com/db", false);
+        assert_eq!(
+            app.clone()
+                .behind([pg.clone(), neo, far.clone(), InProcess]),
+            Loopback(vec![5432, 7687, 8080])
+        );
+        assert_eq!(Remote.behind([pg.clone()]), Loopback(vec![5432]));
+        assert_eq!(Remote.behind([far]), Remote);
+        assert_eq!(InProcess.behind([pg.clone()]), InProcess);
+        assert_eq!(app.clone().behind([app.clone()]), app);
     }
 
     #[test]
     fn the_server_site_comes_from_the_target_url() {
         use ServerSite::*;
         for (url, site) in [
-            ("postgres://u:p@127.0.0.1/db", Loopback(5432)),
-            ("postgresql://u:p@localhost:6543/db", Loopback(6543)),
-            ("bolt://127.0.0.1:7688", Loopback(7688)),
-            ("neo4j://LOCALHOST", Loopback(7687)),
-            ("http://[::1]:9000", Loopback(9000)),
-            ("http://127.0.0.2", Loopback(80)),
-            ("https://localhost/api", Loopback(443)),
+            ("postgres://u:p@127.0.0.1/db", Loopback(vec![5432])),
+            ("postgresql://u:p@localhost:6543/db", Loopback(vec![6543])),
+            ("bolt://127.0.0.1:7688", Loopback(vec![7688])),
+            ("neo4j://LOCALHOST", Loopback(vec![7687])),
+            ("http://[::1]:9000", Loopback(vec![9000])),
+            ("http://127.0.0.2", Loopback(vec![80])),
+            ("https://localhost/api", Loopback(vec![443])),
             ("http://10.0.0.5:9000", Remote),
             ("postgres://db.example.com/db", Remote),
             ("weird://localhost", Unknown),

@@ -138,7 +138,7 @@ impl<E: Executor> Crew<E> {
             stop: AtomicBool::new(false),
         });
         // Before the schedule: finding a local server's process reads /proc.
-        let host_before = crate::host::HostSample::take(spec.server);
+        let host_before = crate::host::HostSample::take(&spec.server);
         // Small head start so every worker is waiting when the schedule begins; a shard
         // starts when all shards do (late, if it was not ready by then).
         let start = spec

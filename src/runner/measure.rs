@@ -297,7 +297,7 @@ pub async fn measure_workload<S: Store>(
         op_timeout: load.op_timeout,
         error_budget: load.error_budget,
         seed,
-        server,
+        server: server.clone(),
         interval: load.interval,
         shard,
         start_at: None,

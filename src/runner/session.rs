@@ -175,7 +175,17 @@ impl<S: Store + 'static> Session<S> {
             ))
         })?;
         let store = S::connect(target, options).await?;
-        let server = crate::host::ServerSite::of_url(&target.url, store.in_process());
+        let mut server = crate::host::ServerSite::of_url(&target.url, store.in_process());
+        if target.kind == crate::backend::model::TargetKind::Http {
+            // An application's time is also its stores': the scenario's other targets on
+            // this host are part of what is measured, not other work competing with it.
+            let others = scenario
+                .targets
+                .values()
+                .filter(|t| t.name != target.name)
+                .map(|t| crate::host::ServerSite::of_url(&t.url, false));
+            server = server.behind(others);
+        }
         Ok(Box::new(Session {
             store,
             server,
@@ -342,7 +352,7 @@ impl<S: Store + 'static> Connected for Session<S> {
                 trials,
                 acc,
                 evidence,
-                self.server,
+                self.server.clone(),
                 &self.target,
                 plan,
             )

@@ -226,7 +226,7 @@ pub struct Criterion {
     pub threshold: f64,
 }
 
-const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE`, e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k recall_at_k_tolerant bytes_per_s index_vectors_per_s (e.g. `knn.recall_at_k > 0.95`, `upload.bytes_per_s > 100MB/s`, `knn.index_vectors_per_s > 1000`), and per window of latency over time (whole workload only) p50_window_max p95_window_max p99_window_max max_window_max throughput_window_min error_rate_window_max (e.g. `fts_search.p99_window_max < 200ms`); for drills (kind = \"drill\") backup_time backup_bytes restore_time rto rpo rpo_rows integrity (e.g. `pg_restore.rto < 1h`, `pg_backup.backup_bytes < 1GB`, `pg_restore.integrity == ok`)";
+const HELP: &str = "write `WORKLOAD[.OP].METRIC OP VALUE` (a goose journey's OP is `JOURNEY.STEP`), e.g. `fts_search.p99 < 50ms` or `common_queries.throughput > 100ops/s`; metrics: p50 p95 p99 p999 max mean throughput error_rate recall_at_k recall_at_k_tolerant bytes_per_s index_vectors_per_s (e.g. `knn.recall_at_k > 0.95`, `upload.bytes_per_s > 100MB/s`, `knn.index_vectors_per_s > 1000`), and per window of latency over time (whole workload only) p50_window_max p95_window_max p99_window_max max_window_max throughput_window_min error_rate_window_max (e.g. `fts_search.p99_window_max < 200ms`); for drills (kind = \"drill\") backup_time backup_bytes restore_time rto rpo rpo_rows integrity (e.g. `pg_restore.rto < 1h`, `pg_backup.backup_bytes < 1GB`, `pg_restore.integrity == ok`)";
 
 impl Criterion {
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -244,8 +244,11 @@ impl Criterion {
         };
         let parts: Vec<&str> = lhs.trim().split('.').collect();
         let (workload, op, metric) = match parts.as_slice() {
-            [w, m] => (*w, None, *m),
-            [w, o, m] => (*w, Some(o.to_string()), *m),
+            [w, m] if !w.is_empty() => (*w, None, *m),
+            // An op's name may hold dots itself: a goose journey's step is `JOURNEY.STEP`.
+            [w, o @ .., m] if !w.is_empty() && o.len() <= 2 && o.iter().all(|s| !s.is_empty()) => {
+                (*w, Some(o.join(".")), *m)
+            }
             _ => {
                 return Err(format!(
                     "`{}` is not WORKLOAD[.OP].METRIC; {HELP}",
@@ -430,6 +433,15 @@ mod tests {
             (c.op.as_deref(), c.threshold, c.comparison),
             (Some("op_a"), 500.0, Comparison::Le)
         );
+        // A goose journey's step: the op is `JOURNEY.STEP`.
+        let c = Criterion::parse("journeys.browse.search.p99 < 50ms").unwrap();
+        assert_eq!(
+            (c.workload.as_str(), c.op.as_deref(), c.metric),
+            ("journeys", Some("browse.search"), Metric::P99)
+        );
+        for bad in ["w..p99 < 5ms", "w.a.b.c.p99 < 5ms", ".p99 < 5ms"] {
+            assert!(Criterion::parse(bad).is_err(), "{bad}");
+        }
         let c = Criterion::parse("knn.index_vectors_per_s > 1,000").unwrap();
         assert_eq!((c.metric, c.threshold), (Metric::IndexVectorsPerS, 1000.0));
         assert!(Criterion::parse("knn.index_vectors_per_s > 1000ms").is_err());

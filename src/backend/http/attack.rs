@@ -255,6 +255,11 @@ fn args(file: &Journeys, spec: &AttackSpec, requests: &Path, journeys: &Path) ->
         "--scenario-format".into(),
         "json".into(),
         "--no-telnet".into(),
+        // tunebench reads goose's request aggregates and its logs, not its per-transaction
+        // aggregates nor its status-code tallies (statuses come from the request log): each
+        // costs goose work per request (a message to its parent, a hash-map update).
+        "--no-transaction-metrics".into(),
+        "--no-status-codes".into(),
         "--no-print-metrics".into(),
         "--no-error-summary".into(),
         "--quiet".into(),

@@ -338,7 +338,7 @@ impl Store for HttpStore {
             timeout: spec.op_timeout,
             dir,
         };
-        let host_before = crate::host::HostSample::take(spec.server);
+        let host_before = crate::host::HostSample::take(&spec.server);
         let cpu_before = crate::driver::timer::process_cpu_time();
         tracing::info!("{}: goose attack", spec.label);
         let att = attack::attack(file, &att_spec).await.map_err(|e| {
