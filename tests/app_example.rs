@@ -15,13 +15,14 @@ use common::{ROOT, env_or, env_or_skip};
 /// The bucket this test's app uploads into (created by the app, removed by the test).
 const BUCKET: &str = "tunebench-app-test";
 
-/// The example's binary: `cargo test` builds examples next to the test binaries.
+/// The example's binary, built by `cargo build --example app` next to the test binaries
+/// (`cargo test --all-targets` builds examples in test mode only: scripts/test builds it).
 fn app_binary() -> PathBuf {
     let bin = Path::new(env!("CARGO_BIN_EXE_tunebench"));
     let app = bin.parent().unwrap().join("examples").join("app");
     assert!(
         app.exists(),
-        "{} is missing: `cargo test` builds the examples (or `cargo build --example app`)",
+        "{} is missing: build it first with `cargo build --example app` (scripts/test does)",
         app.display()
     );
     app
