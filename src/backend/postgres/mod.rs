@@ -30,9 +30,9 @@ pub use vectors::prepare_vectors;
 use rand_chacha::ChaCha8Rng;
 
 use crate::backend::model::Target;
-use crate::dataset::ParamGen;
 use crate::dataset::vectors::fresh::{self, FreshPool};
 use crate::dataset::{Corpus, ParamValue, VectorSet};
+use crate::dataset::{Param, ParamGen};
 use crate::driver::{Done, Executor, Judged, OpError};
 use crate::error::{Error, Result};
 use chrono::DateTime;
@@ -124,24 +124,41 @@ pub fn with_schema(sql: &str, schema: &str) -> String {
     sql.replace("{schema}", schema)
 }
 
-/// A prepared dataset on PostgreSQL: a document corpus or a vector set (pgvector).
+/// A prepared dataset on PostgreSQL: a document corpus or a vector set (pgvector); or the
+/// data already on the server, which tunebench did not create and only reads.
 pub enum PgData {
     Documents(Corpus),
     Vectors(VectorSet),
+    Foreign(Vec<ForeignStatement>),
+}
+
+/// A statement of a workload that runs on existing data, kept for the readiness check.
+pub struct ForeignStatement {
+    /// `workload.op`
+    pub name: String,
+    pub sql: String,
+    pub params: Vec<Param>,
 }
 
 impl PgData {
+    /// The dataset's schema; empty for existing data (its statements name their own).
     pub fn schema(&self) -> &str {
         match self {
             PgData::Documents(c) => &c.spec().schema,
             PgData::Vectors(v) => &v.spec().schema,
+            PgData::Foreign(_) => "",
         }
+    }
+
+    pub fn foreign(&self) -> bool {
+        matches!(self, PgData::Foreign(_))
     }
 
     pub fn tables(&self) -> &'static [&'static str] {
         match self {
             PgData::Documents(_) => &load::TABLES,
             PgData::Vectors(_) => &vectors::TABLES,
+            PgData::Foreign(_) => &[],
         }
     }
 
@@ -149,6 +166,7 @@ impl PgData {
         match self {
             PgData::Documents(c) => load::expected_rows(c),
             PgData::Vectors(v) => BTreeMap::from([("items".to_string(), v.len() as u64)]),
+            PgData::Foreign(_) => BTreeMap::new(),
         }
     }
 
@@ -156,19 +174,39 @@ impl PgData {
     /// truth (filter) judge its recall.
     pub fn draw(
         &self,
-        generators: &[ParamGen],
+        params: &[Param],
         rng: &mut ChaCha8Rng,
         out: &mut Vec<ParamValue>,
     ) -> Option<(usize, usize)> {
+        out.clear();
         match self {
+            PgData::Foreign(_) => {
+                for p in params {
+                    if let Param::Source(s) = p {
+                        s.draw(rng, out);
+                    }
+                }
+                None
+            }
             PgData::Documents(c) => {
-                c.draw(generators, rng, out);
+                for p in params {
+                    match p {
+                        Param::Gen(g) => c.draw_one(*g, rng, out),
+                        Param::Source(s) => s.draw(rng, out),
+                    }
+                }
                 None
             }
             PgData::Vectors(v) => {
-                out.clear();
                 let mut judged = None;
-                for g in generators {
+                for p in params {
+                    let g = match p {
+                        Param::Gen(g) => g,
+                        Param::Source(s) => {
+                            s.draw(rng, out);
+                            continue;
+                        }
+                    };
                     // Scenario validation allows only vector parameters on a vector set.
                     let Some(filter) = g.vector_filter() else {
                         continue;
@@ -201,7 +239,7 @@ pub struct PgExecutor {
 /// The statements of a workload (schema filled in) and how each draws its parameters.
 pub struct PgOps {
     pub statements: Vec<Arc<str>>,
-    pub params: Vec<Vec<ParamGen>>,
+    pub params: Vec<Vec<Param>>,
     pub data: Arc<PgData>,
     /// Recall is judged at this k (the workload's `k`).
     pub k: usize,
@@ -276,6 +314,12 @@ impl PgExecutor {
         .map_err(|e| cannot_connect(t, e))?;
         let setup = async {
             sqlx::Executor::execute(&mut conn, LOAD_VECTOR).await?;
+            // Data tunebench did not create is only read: the server refuses any write in
+            // this session, also one the statement check could not see.
+            if w.ops.data.foreign() {
+                sqlx::Executor::execute(&mut conn, "SET default_transaction_read_only = on")
+                    .await?;
+            }
             let ms = w.op_timeout.as_millis().max(1);
             sqlx::query(AssertSqlSafe(format!("SET statement_timeout = {ms}")))
                 .execute(&mut conn)
@@ -310,6 +354,7 @@ pub fn bind_all<'q>(
     for p in params {
         q = match p {
             ParamValue::Int(i) => q.bind(*i),
+            ParamValue::Float(f) => q.bind(*f),
             ParamValue::Text(s) => q.bind(s.clone()),
             ParamValue::Time(t) => q.bind(*t),
             ParamValue::Vector(v) => q.bind(v.clone()),
@@ -324,7 +369,10 @@ impl Executor for PgExecutor {
     type Params = PgParams;
 
     fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> PgParams {
-        if self.ops.params[op].contains(&ParamGen::FreshPoints) {
+        if self.ops.params[op]
+            .iter()
+            .any(|p| *p == ParamGen::FreshPoints)
+        {
             let pool = self
                 .ops
                 .fresh
