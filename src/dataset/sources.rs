@@ -121,7 +121,27 @@ pub enum SourceSpec {
     },
     /// One of these values, uniformly.
     List { values: Vec<toml::Value> },
+    /// Rows a query returns from the server, sampled once per run before any clock starts
+    /// (PostgreSQL: a read-only SELECT, e.g. with `TABLESAMPLE SYSTEM (1)`), drawn uniformly.
+    /// The results keep their number and hash, never the values.
+    Sample {
+        query: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        column: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        columns: Vec<String>,
+        /// At most this many rows are kept.
+        #[serde(default = "default_sample_size")]
+        size: usize,
+    },
 }
+
+fn default_sample_size() -> usize {
+    10_000
+}
+
+/// The most rows a sample keeps.
+pub const MAX_SAMPLE: usize = 1_000_000;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -158,6 +178,9 @@ impl SourceSpec {
         match self {
             SourceSpec::File {
                 column, columns, ..
+            }
+            | SourceSpec::Sample {
+                column, columns, ..
             } => usize::from(column.is_some()) + columns.len(),
             SourceSpec::Range { .. } | SourceSpec::List { .. } => 1,
         }
@@ -182,8 +205,41 @@ impl SourceSpec {
                 ..
             } => format!("{distribution:?} in [{min}, {max}]").to_lowercase(),
             SourceSpec::List { values } => format!("a list of {}", values.len()),
+            SourceSpec::Sample {
+                column, columns, ..
+            } => {
+                let cols: Vec<&str> = column.iter().chain(columns).map(String::as_str).collect();
+                format!("a sample [{}]", cols.join(", "))
+            }
         }
     }
+
+    /// `file`, `range`, `list` or `sample`.
+    pub fn from(&self) -> &'static str {
+        match self {
+            SourceSpec::File { .. } => "file",
+            SourceSpec::Range { .. } => "range",
+            SourceSpec::List { .. } => "list",
+            SourceSpec::Sample { .. } => "sample",
+        }
+    }
+}
+
+/// What the results keep of a source: how many rows it drew from and their hash (the file's
+/// bytes, or a sample's values), never the values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    pub op: String,
+    /// Its position in the op's `params`.
+    pub param: usize,
+    pub from: String,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 /// Where a file source's values came from: recorded with the results by hash and size, never
@@ -214,6 +270,8 @@ pub struct Source {
     draw: Drawer,
     /// `order = "sequential"`: the next row.
     cursor: AtomicUsize,
+    /// `from = "sample"`: the rows sampled (once per run) and their hash.
+    sampled: std::sync::OnceLock<(Vec<Vec<ParamValue>>, String)>,
 }
 
 #[derive(Debug)]
@@ -227,6 +285,8 @@ enum Drawer {
     Uniform(i64, i64),
     Zipf(i64, rand_distr::Zipf<f64>),
     Normal(i64, i64, rand_distr::Normal<f64>),
+    /// Rows come from the server, once per run: see [`Source::fill_sample`].
+    Sample,
 }
 
 impl Source {
@@ -236,6 +296,7 @@ impl Source {
             origin: None,
             draw: Drawer::Unloaded,
             cursor: AtomicUsize::new(0),
+            sampled: std::sync::OnceLock::new(),
         }
     }
 
@@ -400,13 +461,94 @@ impl Source {
                     None,
                 )
             }
+            SourceSpec::Sample {
+                query,
+                column,
+                columns,
+                size,
+            } => {
+                if query.trim().is_empty() {
+                    return Err(field("query", "is empty".into()));
+                }
+                if column.is_none() && columns.is_empty() {
+                    return Err(field(
+                        "column",
+                        "names no column of the query's result: set `column = \"NAME\"` or `columns = [\"A\", \"B\"]`".into(),
+                    ));
+                }
+                if column.is_some() && !columns.is_empty() {
+                    return Err(field(
+                        "columns",
+                        "set either `column` or `columns`, not both".into(),
+                    ));
+                }
+                if !(1..=MAX_SAMPLE).contains(size) {
+                    return Err(field(
+                        "size",
+                        format!("{size} rows; must be 1..={MAX_SAMPLE}"),
+                    ));
+                }
+                (Drawer::Sample, None)
+            }
         };
         Ok(Source {
             spec,
             origin,
             draw,
             cursor: AtomicUsize::new(0),
+            sampled: std::sync::OnceLock::new(),
         })
+    }
+
+    /// For a sample not taken yet: its query, the columns it keeps and at most how many rows.
+    pub fn sample_query(&self) -> Option<(&str, Vec<&str>, usize)> {
+        match &self.spec {
+            SourceSpec::Sample {
+                query,
+                column,
+                columns,
+                size,
+            } if self.sampled.get().is_none() => Some((
+                query.as_str(),
+                column.iter().chain(columns).map(String::as_str).collect(),
+                *size,
+            )),
+            _ => None,
+        }
+    }
+
+    /// Keeps a sample's rows (one value per kept column); the first sample of a run stays.
+    pub fn fill_sample(&self, rows: Vec<Vec<ParamValue>>) -> Result<(), String> {
+        if rows.is_empty() {
+            return Err("the query returned no rows: there is nothing to draw".into());
+        }
+        let mut h = sha2::Sha256::new();
+        for r in &rows {
+            h.update(serde_json::to_vec(r).unwrap_or_default());
+            h.update(b"\n");
+        }
+        let sha: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let _ = self.sampled.set((rows, sha));
+        Ok(())
+    }
+
+    /// What the results keep of it.
+    pub fn record(&self, op: &str, param: usize) -> SourceRecord {
+        let (rows, sha256, bytes) = match (&self.origin, self.sampled.get(), &self.draw) {
+            (Some(o), _, _) => (Some(o.rows as u64), Some(o.sha256.clone()), Some(o.bytes)),
+            (None, Some((rows, sha)), _) => (Some(rows.len() as u64), Some(sha.clone()), None),
+            (None, None, Drawer::Rows { rows, .. }) => (Some(rows.len() as u64), None, None),
+            _ => (None, None, None),
+        };
+        SourceRecord {
+            op: op.to_string(),
+            param,
+            from: self.spec.from().into(),
+            source: self.spec.describe(),
+            rows,
+            sha256,
+            bytes,
+        }
     }
 
     /// Starts `order = "sequential"` over from the first row (before each profile).
@@ -418,6 +560,11 @@ impl Source {
     pub fn draw(&self, rng: &mut impl rand::Rng, out: &mut Vec<ParamValue>) {
         match &self.draw {
             Drawer::Unloaded => {}
+            Drawer::Sample => {
+                if let Some((rows, _)) = self.sampled.get() {
+                    out.extend(rows[rng.random_range(0..rows.len())].iter().cloned());
+                }
+            }
             Drawer::Rows { rows, cumulative } => {
                 let i = match (&self.spec, cumulative) {
                     (_, Some(c)) => {

@@ -55,6 +55,10 @@ params = [{{ from = "range", min = 1, max = 3000, distribution = "zipf", s = 1.1
 [ops.by_region]
 sql = "SELECT count(*) FROM shop_fixture.orders WHERE region = $1"
 params = [{{ from = "list", values = ["eu", "us"] }}]
+
+[ops.by_sampled]
+sql = "SELECT id FROM shop_fixture.orders WHERE customer_id = $1 AND region = $2"
+params = [{{ from = "sample", query = "SELECT customer_id, region, total FROM shop_fixture.orders WHERE id % 10 = 0", columns = ["customer_id", "region"], size = 120 }}]
 {extra_ops}"#
         ),
     )
@@ -113,7 +117,7 @@ async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() 
 
     let path = write_scenario(
         dir.path(),
-        r#"{ op = "by_customer" }, { op = "by_id" }, { op = "by_region" }"#,
+        r#"{ op = "by_customer" }, { op = "by_id" }, { op = "by_region" }, { op = "by_sampled" }"#,
         "",
     );
     let outcome = run_to(&path, &out, &[]).await.unwrap();
@@ -127,7 +131,7 @@ async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() 
         w.ops,
         w.errors
     );
-    for op in ["by_customer", "by_id", "by_region"] {
+    for op in ["by_customer", "by_id", "by_region", "by_sampled"] {
         assert!(
             w.operations.iter().any(|o| o.op == op && o.ops > 0),
             "{op} did not run: {:?}",
@@ -137,6 +141,24 @@ async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() 
                 .collect::<Vec<_>>()
         );
     }
+    // The results say where each source's values came from, how many and their hash.
+    let src = |op: &str| w.param_sources.iter().find(|s| s.op == op).unwrap();
+    let csv = src("by_customer");
+    assert_eq!(
+        (csv.from.as_str(), csv.rows, csv.bytes),
+        ("file", Some(3), Some(61))
+    );
+    assert_eq!(csv.sha256.as_deref().map(str::len), Some(64));
+    let sample = src("by_sampled");
+    assert_eq!((sample.from.as_str(), sample.rows), ("sample", Some(120)));
+    assert!(sample.sha256.is_some());
+    // Sampled once per run: both profiles drew from the same rows.
+    let other = r.runs[1].workloads[0]
+        .param_sources
+        .iter()
+        .find(|s| s.op == "by_sampled")
+        .unwrap();
+    assert_eq!(other.sha256, sample.sha256);
     // Readiness came from the statements' own plans: the table has rows, its index is valid.
     let checks: Vec<&str> = run.readiness.iter().map(|c| c.check.as_str()).collect();
     assert!(
@@ -199,6 +221,18 @@ async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() 
         "the application's data changed"
     );
 
+    // A sample keeps only columns its query returns.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "bad_sample" }"#,
+        "[ops.bad_sample]\nsql = \"SELECT 1 WHERE $1::int > 0\"\nparams = [{ from = \"sample\", query = \"SELECT id FROM shop_fixture.orders\", column = \"customer\" }]\n",
+    );
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert!(
+        err.to_string().contains("no column `customer`; it has: id"),
+        "{err}"
+    );
+
     // tunebench's corpus parameters and {schema} need a dataset.
     let path = write_scenario(
         dir.path(),
@@ -255,4 +289,17 @@ async fn a_bad_parameter_file_names_the_file_row_and_column() {
             && text.contains("\"seven\" is not an integer"),
         "{text}"
     );
+
+    // A sample is a read, taken before the clock: no writes, no bind parameters.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "s" }"#,
+        "[ops.s]\nsql = \"SELECT $1::int\"\nparams = [{ from = \"sample\", query = \"DELETE FROM t WHERE id = $1 RETURNING id\", column = \"id\" }]\n",
+    );
+    let text = tunebench::scenario::load(&path).unwrap_err().to_string();
+    assert!(
+        text.contains("ops.s.params[0].query") && text.contains("starts with DELETE"),
+        "{text}"
+    );
+    assert!(text.contains("takes no bind parameters"), "{text}");
 }

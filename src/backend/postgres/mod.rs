@@ -458,3 +458,110 @@ pub fn classify(e: sqlx::Error) -> OpError {
         message: e.to_string(),
     }
 }
+
+/// Takes the samples (`from = "sample"`) of these parameters not taken yet this run: each
+/// query once, in a read-only transaction, its kept columns converted to bind values.
+pub async fn take_samples<'a>(
+    pool: &sqlx::PgPool,
+    params: impl Iterator<Item = (&'a str, &'a Param)>,
+) -> std::result::Result<(), String> {
+    use sqlx::{Column, TypeInfo};
+    for (op, p) in params {
+        let Param::Source(s) = p else { continue };
+        let Some((query, columns, size)) = s.sample_query() else {
+            continue;
+        };
+        let fail = |e: String| format!("sampling the parameters of op {op}: {e}");
+        let q = query.trim().trim_end_matches(';');
+        let mut tx = pool.begin().await.map_err(|e| fail(e.to_string()))?;
+        sqlx::query("SET TRANSACTION READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT * FROM ({q}) AS tunebench_sample LIMIT {size}"
+        )))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        let _ = tx.rollback().await;
+        let mut values = Vec::with_capacity(rows.len());
+        for (n, row) in rows.iter().enumerate() {
+            let mut out = Vec::with_capacity(columns.len());
+            for c in &columns {
+                let Some(col) = row.columns().iter().find(|x| x.name() == *c) else {
+                    let have: Vec<&str> = row.columns().iter().map(|x| x.name()).collect();
+                    return Err(fail(format!(
+                        "its result has no column `{c}`; it has: {}",
+                        have.join(", ")
+                    )));
+                };
+                let i = col.ordinal();
+                let ty = col.type_info().name().to_string();
+                let v = sample_value(row, i, &ty)
+                    .map_err(|e| fail(format!("row {} column `{c}` ({ty}): {e}", n + 1)))?;
+                out.push(v);
+            }
+            values.push(out);
+        }
+        s.fill_sample(values).map_err(fail)?;
+    }
+    Ok(())
+}
+
+fn sample_value(
+    row: &sqlx::postgres::PgRow,
+    i: usize,
+    ty: &str,
+) -> std::result::Result<ParamValue, String> {
+    let null = || "is NULL; leave NULLs out in the query (WHERE ... IS NOT NULL)".to_string();
+    let e = |e: sqlx::Error| e.to_string();
+    Ok(match ty {
+        "INT2" => ParamValue::Int(i64::from(
+            row.try_get::<Option<i16>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        )),
+        "INT4" => ParamValue::Int(i64::from(
+            row.try_get::<Option<i32>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        )),
+        "INT8" => ParamValue::Int(
+            row.try_get::<Option<i64>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        ),
+        "FLOAT4" => ParamValue::Float(f64::from(
+            row.try_get::<Option<f32>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        )),
+        "FLOAT8" => ParamValue::Float(
+            row.try_get::<Option<f64>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        ),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => ParamValue::Text(
+            row.try_get::<Option<String>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        ),
+        "TIMESTAMPTZ" => ParamValue::Time(
+            row.try_get::<Option<DateTime<chrono::Utc>>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        ),
+        "TIMESTAMP" => ParamValue::Time(
+            row.try_get::<Option<chrono::NaiveDateTime>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?
+                .and_utc(),
+        ),
+        other => {
+            return Err(format!(
+                "a parameter source takes integers, float4/float8, text and timestamps, not {other}; cast it in the query (e.g. ::text, ::float8, ::int8)"
+            ));
+        }
+    })
+}

@@ -114,6 +114,18 @@ pub fn load_sources(
 ) {
     for (i, p) in params.iter_mut().enumerate() {
         let Param::Source(s) = p else { continue };
+        if let crate::dataset::SourceSpec::Sample { query, .. } = &s.spec {
+            let at = format!("{field}[{i}].query");
+            if let Some(why) = not_read_only(query) {
+                issues.push(src.issue(&at, format!("{why}; a sample is read only")));
+            }
+            if count_placeholders(query) > 0 {
+                issues.push(src.issue(
+                    &at,
+                    "takes no bind parameters ($n): it runs once, before the clock starts",
+                ));
+            }
+        }
         match Source::load(s.spec.clone(), &src.dir()) {
             Ok(loaded) => *p = Param::Source(std::sync::Arc::new(loaded)),
             Err(e) => {

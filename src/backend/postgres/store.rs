@@ -174,6 +174,14 @@ impl Store for PgStore {
         file: Option<&AppliedFile>,
     ) -> Result<Vec<ReadinessCheck>> {
         if let PgData::Foreign(statements) = corpus {
+            super::take_samples(
+                &self.pool,
+                statements
+                    .iter()
+                    .flat_map(|s| s.params.iter().map(move |p| (s.name.as_str(), p))),
+            )
+            .await
+            .map_err(|e| Error::target(format!("target {}", self.target.name), e))?;
             return super::evidence::foreign_readiness(&self.pool, &self.target.name, statements)
                 .await
                 .map_err(|e| target_error(&self.target, "readiness check", e));
@@ -240,6 +248,7 @@ impl Store for PgStore {
                 ),
             });
         }
+        self.samples(workload).await?;
         for op in &workload.ops {
             let sql = &op.def;
             // Writes are not EXPLAINed: EXPLAIN ANALYZE would run them.
@@ -328,6 +337,7 @@ impl Store for PgStore {
             }
             _ => None,
         };
+        self.samples(workload).await?;
         // Sequential sources start from their first row under each profile.
         for o in &workload.ops {
             for p in &o.def.params {
@@ -460,6 +470,21 @@ async fn build_vectors(dataset: &Dataset, spec: crate::dataset::VectorsSpec) -> 
         .await
         .map_err(|e| Error::Usage(format!("building the vector dataset failed: {e}")))?
         .map_err(|e| Error::input(crate::error::InputIssue::new(&file, "vectors_file", e)))
+}
+
+impl PgStore {
+    /// The workload's samples (`from = "sample"`), taken once per run before any clock.
+    async fn samples(&self, workload: &Workload) -> Result<()> {
+        super::take_samples(
+            &self.pool,
+            workload
+                .ops
+                .iter()
+                .flat_map(|o| o.def.params.iter().map(move |p| (o.name.as_str(), p))),
+        )
+        .await
+        .map_err(|e| Error::target(format!("target {}", self.target.name), e))
+    }
 }
 
 /// The parameters as the evidence shows them: tunebench's own corpus values as drawn, a
