@@ -112,5 +112,63 @@ fn draw(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, record, record_with_window, merge, draw);
+/// A declared source (the user's own parameters): a row of a 100k-row file, uniformly or by
+/// weight, and a Zipf draw over a million ids.
+fn draw_sources(c: &mut Criterion) {
+    use tunebench::dataset::Source;
+    use tunebench::dataset::sources::{Distribution as D, Order, SourceSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("customer_id,region,w\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("{i},{},{}\n", ["eu", "us", "apac"][i % 3], i % 7));
+    }
+    std::fs::write(dir.path().join("p.csv"), text).unwrap();
+    let file = |order, weight: Option<&str>| SourceSpec::File {
+        path: "p.csv".into(),
+        column: None,
+        columns: vec!["customer_id".into(), "region".into()],
+        order,
+        weight: weight.map(String::from),
+        kind: None,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut out = Vec::new();
+    let mut group = c.benchmark_group("draw_source");
+    for (name, spec) in [
+        ("file_row_uniform (int + text)", file(Order::Uniform, None)),
+        (
+            "file_row_weighted (int + text)",
+            file(Order::Weighted, Some("w")),
+        ),
+        (
+            "range_zipf_1m",
+            SourceSpec::Range {
+                min: 1,
+                max: 1_000_000,
+                distribution: D::Zipf,
+                s: Some(1.1),
+                mean: None,
+                stddev: None,
+            },
+        ),
+    ] {
+        let source = Source::load(spec, dir.path()).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                source.draw(&mut rng, &mut out)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    record,
+    record_with_window,
+    merge,
+    draw,
+    draw_sources
+);
 criterion_main!(benches);

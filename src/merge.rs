@@ -447,6 +447,9 @@ fn merge_workload(
         notes.push("open-loop schedule and timer lag are the most-lagged shard's (kept as summaries, not histograms)".into());
     }
     let harness = merge_harness(ws, wall, ops);
+    if ws.iter().any(|(_, w)| w.param_sources != w0.param_sources) {
+        notes.push("the shards drew parameters from different values (each took its own sample, or read a different file): the first shard's sources are shown".into());
+    }
     Ok(WorkloadResult {
         profile: w0.profile.clone(),
         workload: w0.workload.clone(),
@@ -474,6 +477,7 @@ fn merge_workload(
         histogram: metrics::encode(&total),
         operations,
         per_trial,
+        param_sources: w0.param_sources.clone(),
     })
 }
 

@@ -189,6 +189,9 @@ pub struct WorkloadResult {
     pub histogram: String,
     pub operations: Vec<OpResult>,
     pub per_trial: Vec<TrialResult>,
+    /// The parameter sources its ops declared: where from, rows and hash, never the values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub param_sources: Vec<crate::dataset::sources::SourceRecord>,
 }
 
 /// One held-out query's recall@k: `filter` 0 is unfiltered, else 1 + the index of the

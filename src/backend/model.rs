@@ -476,9 +476,8 @@ impl TargetKind {
     pub fn workload_problems(self, w: &WorkloadProbe<'_>) -> Vec<(String, String)> {
         match self {
             TargetKind::Qdrant => super::qdrant::spec::workload_problems(w),
-            TargetKind::Postgres | TargetKind::Neo4j | TargetKind::S3 | TargetKind::Http => {
-                Vec::new()
-            }
+            TargetKind::Postgres => super::postgres::spec::foreign_problems(w),
+            TargetKind::Neo4j | TargetKind::S3 | TargetKind::Http => Vec::new(),
         }
     }
 
@@ -516,6 +515,11 @@ mod tests;
 /// A workload as `tunebench validate` sees it, for a store's own checks.
 pub struct WorkloadProbe<'a> {
     pub ops: Vec<&'a OpDef>,
+    /// The ops' names, in the same order.
+    pub op_names: Vec<&'a str>,
+    /// The workload names no dataset: it runs on the target's existing data, which
+    /// tunebench did not create (read only).
+    pub foreign: bool,
     /// The dataset's vectors come from files (no generator for fresh points).
     pub dataset_from_files: bool,
     /// The sweep's setting and its values, as the workers would be given them.

@@ -39,14 +39,23 @@ fn toml<T: serde::de::DeserializeOwned>(text: &str) -> T {
 #[test]
 fn profiles_that_need_what_the_target_lacks_are_found_without_a_server() {
     // PostgreSQL: no dataset for the indexes, a restart setting without restart_command.
-    let pg: postgres::spec::PgProfile =
-        toml("store = \"postgres\"\n[settings]\nshared_buffers = \"256MB\"\nwork_mem = \"8MB\"\n");
+    let pg: postgres::spec::PgProfile = toml(
+        "store = \"postgres\"\n[settings]\nshared_buffers = \"256MB\"\nwork_mem = \"8MB\"\n[[indexes]]\nname = \"i\"\ntable = \"t\"\nup = \"CREATE INDEX i ON {schema}.t (a)\"\n",
+    );
     let found = ProfileDef::Postgres(pg.clone()).problems(&target(TargetKind::Postgres), false);
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[0].contains("no dataset"), "{found:?}");
     assert!(
         found[1].contains("shared_buffers") && !found[1].contains("work_mem"),
         "{found:?}"
+    );
+    // Settings alone are fine without a dataset (the workloads then run on existing data).
+    let settings_only: postgres::spec::PgProfile =
+        toml("store = \"postgres\"\n[settings]\nwork_mem = \"8MB\"\n");
+    assert!(
+        ProfileDef::Postgres(settings_only)
+            .problems(&target(TargetKind::Postgres), false)
+            .is_empty()
     );
     let mut ok = target(TargetKind::Postgres);
     ok.restart_command = Some("true".into());

@@ -62,6 +62,8 @@ pub struct Comment {
 #[serde(untagged)]
 pub enum ParamValue {
     Int(i64),
+    /// float8 (a parameter source's numbers).
+    Float(f64),
     Time(DateTime<Utc>),
     Text(String),
     /// A query vector, bound as float4[] (the SQL casts it: `$1::vector`).
@@ -221,6 +223,13 @@ impl Corpus {
     ) {
         out.clear();
         for g in generators {
+            self.draw_one(*g, rng, out);
+        }
+    }
+
+    /// Appends one generator's values.
+    pub fn draw_one(&self, g: ParamGen, rng: &mut impl rand::Rng, out: &mut Vec<ParamValue>) {
+        {
             match g {
                 ParamGen::TermCommon => out.push(ParamValue::Text(
                     self.term(TermBand::Common, rng).to_string(),

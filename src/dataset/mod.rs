@@ -6,6 +6,7 @@ mod documents;
 pub mod graph;
 pub mod objects;
 pub mod params;
+pub mod sources;
 pub mod vectors;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ pub use copy::CopyEncoder;
 pub use documents::{Author, Comment, Corpus, Document, ParamValue, TermStats};
 pub use graph::{Graph, GraphParam, GraphSpec, GraphValue};
 pub use params::{ParamGen, TermBand, name_seed};
+pub use sources::{Param, Source, SourceSpec};
 pub use vectors::{Recall, VectorSet, VectorsSpec};
 
 use crate::error::{Error, InputIssue, Result};

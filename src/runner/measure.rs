@@ -161,6 +161,20 @@ impl WorkloadAcc {
             histogram: metrics::encode(&total),
             operations,
             per_trial: self.trials,
+            param_sources: workload
+                .ops
+                .iter()
+                .flat_map(|o| {
+                    let params = match &o.def {
+                        crate::backend::model::OpDef::Sql(s) => &s.params[..],
+                        _ => &[],
+                    };
+                    params.iter().enumerate().filter_map(|(i, p)| match p {
+                        crate::dataset::Param::Source(s) => Some(s.record(&o.name, i)),
+                        crate::dataset::Param::Gen(_) => None,
+                    })
+                })
+                .collect(),
         }
     }
 }

@@ -84,13 +84,20 @@ pub(super) fn resolve_workloads(
                     unknown_name("dataset", d, datasets.keys()),
                 ))
             }
-            None if !http && targets.contains_key(&w.target) => issues.push(src.issue(
-                &field,
-                format!(
-                    "dataset is missing: target `{}` needs one of the [datasets.*] (only http targets take none); add dataset = \"NAME\"",
-                    w.target
-                ),
-            )),
+            // A PostgreSQL workload without a dataset runs on the data already there.
+            None if !http
+                && targets
+                    .get(&w.target)
+                    .is_some_and(|t| t.kind != TargetKind::Postgres) =>
+            {
+                issues.push(src.issue(
+                    &field,
+                    format!(
+                        "dataset is missing: target `{}` needs one of the [datasets.*] (only http targets, and postgres targets running on their existing data, take none); add dataset = \"NAME\"",
+                        w.target
+                    ),
+                ))
+            }
             _ => {}
         }
         let def_path = src.resolve(definition);
@@ -195,9 +202,9 @@ pub(super) fn resolve_workloads(
             .map(|d| d.spec.kind() == crate::dataset::DatasetKind::Vectors);
         let mut judged = false;
         for (j, o) in ops.iter().enumerate() {
-            let params: &[ParamGen] = match &o.def {
-                OpDef::Sql(sql) => &sql.params,
-                OpDef::Qdrant(q) => q.params(),
+            let params: Vec<ParamGen> = match &o.def {
+                OpDef::Sql(sql) => sql.params.iter().filter_map(|p| p.generator()).collect(),
+                OpDef::Qdrant(q) => q.params().to_vec(),
                 OpDef::Cypher(_) | OpDef::S3(_) | OpDef::Http(_) => continue,
             };
             for g in params {
@@ -218,6 +225,8 @@ pub(super) fn resolve_workloads(
         if let Some(t) = targets.get(&w.target) {
             let probe = WorkloadProbe {
                 ops: ops.iter().map(|o| &o.def).collect(),
+                op_names: ops.iter().map(|o| o.name.as_str()).collect(),
+                foreign: w.dataset.is_none() && t.kind != TargetKind::Http,
                 dataset_from_files: w
                     .dataset
                     .as_ref()

@@ -168,6 +168,108 @@ pub async fn readiness(
     Ok(checks)
 }
 
+/// Readiness of data tunebench did not create, from the workloads' own statements: each
+/// plans (EXPLAIN, in a read-only transaction, with parameters drawn from its sources), every
+/// table a plan reads holds rows, and its indexes are valid and ready.
+pub async fn foreign_readiness(
+    pool: &PgPool,
+    target: &str,
+    statements: &[super::ForeignStatement],
+) -> sqlx::Result<Vec<ReadinessCheck>> {
+    use rand::SeedableRng;
+    let check = |check: String, expected: &str, actual: String, ok: bool| ReadinessCheck {
+        target: target.to_string(),
+        check,
+        expected: expected.to_string(),
+        actual,
+        ok,
+    };
+    let mut checks = Vec::new();
+    let mut relations = std::collections::BTreeSet::new();
+    for s in statements {
+        let mut rng =
+            rand_chacha::ChaCha8Rng::seed_from_u64(crate::dataset::name_seed(&s.name, "readiness"));
+        let mut values = Vec::new();
+        for p in &s.params {
+            if let crate::dataset::Param::Source(src) = p {
+                src.draw(&mut rng, &mut values);
+            }
+        }
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET TRANSACTION READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let planned = bind_all(
+            sqlx::query(AssertSqlSafe(format!(
+                "EXPLAIN (VERBOSE, FORMAT JSON) {}",
+                s.sql
+            ))),
+            &values,
+        )
+        .fetch_one(&mut *tx)
+        .await;
+        tx.rollback().await?;
+        let what = format!("statement {} plans", s.name);
+        match planned {
+            Ok(row) => {
+                let plan: serde_json::Value = row.try_get(0)?;
+                relations_of(&plan[0]["Plan"], &mut relations);
+                checks.push(check(what, "plans", "plans".into(), true));
+            }
+            Err(e) => checks.push(check(what, "plans", e.to_string(), false)),
+        }
+    }
+    for (schema, table) in relations {
+        let name = format!("{}.{}", ident(&schema), ident(&table));
+        let some: bool = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM {name})"
+        )))
+        .fetch_one(pool)
+        .await?;
+        checks.push(check(
+            format!("rows in {schema}.{table}"),
+            "at least one",
+            if some { "at least one" } else { "none" }.into(),
+            some,
+        ));
+        let invalid: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = $1::regclass AND NOT (i.indisvalid AND i.indisready AND i.indislive)",
+        )
+        .bind(&name)
+        .fetch_all(pool)
+        .await?;
+        checks.push(check(
+            format!("indexes on {schema}.{table} valid and ready"),
+            "none invalid",
+            if invalid.is_empty() {
+                "none invalid".into()
+            } else {
+                invalid.join(", ")
+            },
+            invalid.is_empty(),
+        ));
+    }
+    Ok(checks)
+}
+
+/// The (schema, table) of every relation a plan scans.
+fn relations_of(node: &serde_json::Value, out: &mut std::collections::BTreeSet<(String, String)>) {
+    if let (Some(schema), Some(rel)) = (node["Schema"].as_str(), node["Relation Name"].as_str()) {
+        out.insert((schema.to_string(), rel.to_string()));
+    }
+    if let Some(children) = node["Plans"].as_array() {
+        for c in children {
+            relations_of(c, out);
+        }
+    }
+}
+
+/// A quoted identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) of one execution with the given
 /// parameters; VERBOSE also reports the statement's query id.
 pub async fn capture_plan(
@@ -185,9 +287,14 @@ pub async fn capture_plan(
         "EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) {}",
         with_schema(sql, schema)
     );
+    // Only reads are EXPLAINed (ANALYZE runs them): in a read-only transaction, so data
+    // tunebench did not create cannot change even through a function that writes.
+    sqlx::query("BEGIN READ ONLY").execute(&mut *conn).await?;
     let row = bind_all(sqlx::query(AssertSqlSafe(stmt)), &params)
         .fetch_one(&mut *conn)
-        .await?;
+        .await;
+    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+    let row = row?;
     let plan: serde_json::Value = row.try_get(0)?;
     let root = &plan[0];
     let mut nodes = Vec::new();

@@ -30,9 +30,9 @@ pub use vectors::prepare_vectors;
 use rand_chacha::ChaCha8Rng;
 
 use crate::backend::model::Target;
-use crate::dataset::ParamGen;
 use crate::dataset::vectors::fresh::{self, FreshPool};
 use crate::dataset::{Corpus, ParamValue, VectorSet};
+use crate::dataset::{Param, ParamGen};
 use crate::driver::{Done, Executor, Judged, OpError};
 use crate::error::{Error, Result};
 use chrono::DateTime;
@@ -124,24 +124,41 @@ pub fn with_schema(sql: &str, schema: &str) -> String {
     sql.replace("{schema}", schema)
 }
 
-/// A prepared dataset on PostgreSQL: a document corpus or a vector set (pgvector).
+/// A prepared dataset on PostgreSQL: a document corpus or a vector set (pgvector); or the
+/// data already on the server, which tunebench did not create and only reads.
 pub enum PgData {
     Documents(Corpus),
     Vectors(VectorSet),
+    Foreign(Vec<ForeignStatement>),
+}
+
+/// A statement of a workload that runs on existing data, kept for the readiness check.
+pub struct ForeignStatement {
+    /// `workload.op`
+    pub name: String,
+    pub sql: String,
+    pub params: Vec<Param>,
 }
 
 impl PgData {
+    /// The dataset's schema; empty for existing data (its statements name their own).
     pub fn schema(&self) -> &str {
         match self {
             PgData::Documents(c) => &c.spec().schema,
             PgData::Vectors(v) => &v.spec().schema,
+            PgData::Foreign(_) => "",
         }
+    }
+
+    pub fn foreign(&self) -> bool {
+        matches!(self, PgData::Foreign(_))
     }
 
     pub fn tables(&self) -> &'static [&'static str] {
         match self {
             PgData::Documents(_) => &load::TABLES,
             PgData::Vectors(_) => &vectors::TABLES,
+            PgData::Foreign(_) => &[],
         }
     }
 
@@ -149,6 +166,7 @@ impl PgData {
         match self {
             PgData::Documents(c) => load::expected_rows(c),
             PgData::Vectors(v) => BTreeMap::from([("items".to_string(), v.len() as u64)]),
+            PgData::Foreign(_) => BTreeMap::new(),
         }
     }
 
@@ -156,19 +174,39 @@ impl PgData {
     /// truth (filter) judge its recall.
     pub fn draw(
         &self,
-        generators: &[ParamGen],
+        params: &[Param],
         rng: &mut ChaCha8Rng,
         out: &mut Vec<ParamValue>,
     ) -> Option<(usize, usize)> {
+        out.clear();
         match self {
+            PgData::Foreign(_) => {
+                for p in params {
+                    if let Param::Source(s) = p {
+                        s.draw(rng, out);
+                    }
+                }
+                None
+            }
             PgData::Documents(c) => {
-                c.draw(generators, rng, out);
+                for p in params {
+                    match p {
+                        Param::Gen(g) => c.draw_one(*g, rng, out),
+                        Param::Source(s) => s.draw(rng, out),
+                    }
+                }
                 None
             }
             PgData::Vectors(v) => {
-                out.clear();
                 let mut judged = None;
-                for g in generators {
+                for p in params {
+                    let g = match p {
+                        Param::Gen(g) => g,
+                        Param::Source(s) => {
+                            s.draw(rng, out);
+                            continue;
+                        }
+                    };
                     // Scenario validation allows only vector parameters on a vector set.
                     let Some(filter) = g.vector_filter() else {
                         continue;
@@ -201,7 +239,7 @@ pub struct PgExecutor {
 /// The statements of a workload (schema filled in) and how each draws its parameters.
 pub struct PgOps {
     pub statements: Vec<Arc<str>>,
-    pub params: Vec<Vec<ParamGen>>,
+    pub params: Vec<Vec<Param>>,
     pub data: Arc<PgData>,
     /// Recall is judged at this k (the workload's `k`).
     pub k: usize,
@@ -276,6 +314,12 @@ impl PgExecutor {
         .map_err(|e| cannot_connect(t, e))?;
         let setup = async {
             sqlx::Executor::execute(&mut conn, LOAD_VECTOR).await?;
+            // Data tunebench did not create is only read: the server refuses any write in
+            // this session, also one the statement check could not see.
+            if w.ops.data.foreign() {
+                sqlx::Executor::execute(&mut conn, "SET default_transaction_read_only = on")
+                    .await?;
+            }
             let ms = w.op_timeout.as_millis().max(1);
             sqlx::query(AssertSqlSafe(format!("SET statement_timeout = {ms}")))
                 .execute(&mut conn)
@@ -310,6 +354,7 @@ pub fn bind_all<'q>(
     for p in params {
         q = match p {
             ParamValue::Int(i) => q.bind(*i),
+            ParamValue::Float(f) => q.bind(*f),
             ParamValue::Text(s) => q.bind(s.clone()),
             ParamValue::Time(t) => q.bind(*t),
             ParamValue::Vector(v) => q.bind(v.clone()),
@@ -324,7 +369,10 @@ impl Executor for PgExecutor {
     type Params = PgParams;
 
     fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> PgParams {
-        if self.ops.params[op].contains(&ParamGen::FreshPoints) {
+        if self.ops.params[op]
+            .iter()
+            .any(|p| *p == ParamGen::FreshPoints)
+        {
             let pool = self
                 .ops
                 .fresh
@@ -409,4 +457,111 @@ pub fn classify(e: sqlx::Error) -> OpError {
         kind,
         message: e.to_string(),
     }
+}
+
+/// Takes the samples (`from = "sample"`) of these parameters not taken yet this run: each
+/// query once, in a read-only transaction, its kept columns converted to bind values.
+pub async fn take_samples<'a>(
+    pool: &sqlx::PgPool,
+    params: impl Iterator<Item = (&'a str, &'a Param)>,
+) -> std::result::Result<(), String> {
+    use sqlx::{Column, TypeInfo};
+    for (op, p) in params {
+        let Param::Source(s) = p else { continue };
+        let Some((query, columns, size)) = s.sample_query() else {
+            continue;
+        };
+        let fail = |e: String| format!("sampling the parameters of op {op}: {e}");
+        let q = query.trim().trim_end_matches(';');
+        let mut tx = pool.begin().await.map_err(|e| fail(e.to_string()))?;
+        sqlx::query("SET TRANSACTION READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT * FROM ({q}) AS tunebench_sample LIMIT {size}"
+        )))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        let _ = tx.rollback().await;
+        let mut values = Vec::with_capacity(rows.len());
+        for (n, row) in rows.iter().enumerate() {
+            let mut out = Vec::with_capacity(columns.len());
+            for c in &columns {
+                let Some(col) = row.columns().iter().find(|x| x.name() == *c) else {
+                    let have: Vec<&str> = row.columns().iter().map(|x| x.name()).collect();
+                    return Err(fail(format!(
+                        "its result has no column `{c}`; it has: {}",
+                        have.join(", ")
+                    )));
+                };
+                let i = col.ordinal();
+                let ty = col.type_info().name().to_string();
+                let v = sample_value(row, i, &ty)
+                    .map_err(|e| fail(format!("row {} column `{c}` ({ty}): {e}", n + 1)))?;
+                out.push(v);
+            }
+            values.push(out);
+        }
+        s.fill_sample(values).map_err(fail)?;
+    }
+    Ok(())
+}
+
+fn sample_value(
+    row: &sqlx::postgres::PgRow,
+    i: usize,
+    ty: &str,
+) -> std::result::Result<ParamValue, String> {
+    let null = || "is NULL; leave NULLs out in the query (WHERE ... IS NOT NULL)".to_string();
+    let e = |e: sqlx::Error| e.to_string();
+    Ok(match ty {
+        "INT2" => ParamValue::Int(i64::from(
+            row.try_get::<Option<i16>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        )),
+        "INT4" => ParamValue::Int(i64::from(
+            row.try_get::<Option<i32>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        )),
+        "INT8" => ParamValue::Int(
+            row.try_get::<Option<i64>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        ),
+        "FLOAT4" => ParamValue::Float(f64::from(
+            row.try_get::<Option<f32>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        )),
+        "FLOAT8" => ParamValue::Float(
+            row.try_get::<Option<f64>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        ),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => ParamValue::Text(
+            row.try_get::<Option<String>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        ),
+        "TIMESTAMPTZ" => ParamValue::Time(
+            row.try_get::<Option<DateTime<chrono::Utc>>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?,
+        ),
+        "TIMESTAMP" => ParamValue::Time(
+            row.try_get::<Option<chrono::NaiveDateTime>, _>(i)
+                .map_err(e)?
+                .ok_or_else(null)?
+                .and_utc(),
+        ),
+        other => {
+            return Err(format!(
+                "a parameter source takes integers, float4/float8, text and timestamps, not {other}; cast it in the query (e.g. ::text, ::float8, ::int8)"
+            ));
+        }
+    })
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::model::{OpDef, TargetKind, WorkloadDef, WorkloadFile};
-use crate::dataset::ParamGen;
+use crate::dataset::{Param, ParamGen, Source};
 use crate::error::{Error, Result};
 use crate::source::SourceFile;
 
@@ -18,9 +18,10 @@ pub struct SqlOp {
     pub description: String,
     /// SQL with `$1..$n` bind parameters; `{schema}` is replaced with the dataset's schema.
     pub sql: String,
-    /// One generator per group of parameters, in order (see [`ParamGen`]).
+    /// One generator (see [`ParamGen`]) or declared source (see [`Source`]) per group of
+    /// parameters, in order.
     #[serde(default)]
-    pub params: Vec<ParamGen>,
+    pub params: Vec<Param>,
     /// With `params = ["fresh_points"]`: points per operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<u32>,
@@ -31,9 +32,15 @@ pub struct SqlOp {
 }
 
 pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
-    let file: WorkloadFile<SqlOp> = src.parse()?;
+    let mut file: WorkloadFile<SqlOp> = src.parse()?;
     let mut issues = Vec::new();
-    for (name, op) in &file.ops {
+    for (name, op) in &mut file.ops {
+        load_sources(
+            src,
+            &format!("ops.{name}.params"),
+            &mut op.params,
+            &mut issues,
+        );
         let placeholders = count_placeholders(&op.sql);
         let arity: usize = op.params.iter().map(|p| p.arity()).sum();
         if placeholders != arity {
@@ -45,7 +52,7 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
         if op.sql.trim().is_empty() {
             issues.push(src.issue(&format!("ops.{name}.sql"), "must not be empty"));
         }
-        let fresh = op.params.contains(&ParamGen::FreshPoints);
+        let fresh = op.params.iter().any(|p| *p == ParamGen::FreshPoints);
         if fresh && op.params.len() > 1 {
             issues.push(src.issue(
                 &format!("ops.{name}.params"),
@@ -94,6 +101,50 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
         })
     } else {
         Err(Error::Input(issues))
+    }
+}
+
+/// Reads each declared source of `params` (files relative to the workload file), in place;
+/// a problem names the workload file's field, or the data file's line and column.
+pub fn load_sources(
+    src: &SourceFile,
+    field: &str,
+    params: &mut [Param],
+    issues: &mut Vec<crate::error::InputIssue>,
+) {
+    for (i, p) in params.iter_mut().enumerate() {
+        let Param::Source(s) = p else { continue };
+        if let crate::dataset::SourceSpec::Sample { query, .. } = &s.spec {
+            let at = format!("{field}[{i}].query");
+            if let Some(why) = not_read_only(query) {
+                issues.push(src.issue(&at, format!("{why}; a sample is read only")));
+            }
+            if count_placeholders(query) > 0 {
+                issues.push(src.issue(
+                    &at,
+                    "takes no bind parameters ($n): it runs once, before the clock starts",
+                ));
+            }
+        }
+        match Source::load(s.spec.clone(), &src.dir()) {
+            Ok(loaded) => *p = Param::Source(std::sync::Arc::new(loaded)),
+            Err(e) => {
+                let at = format!("{field}[{i}]");
+                issues.push(match e.file {
+                    Some(data) => crate::error::InputIssue::new(
+                        data,
+                        e.field,
+                        format!(
+                            "{} (the source of {at} in {})",
+                            e.message,
+                            src.path.display()
+                        ),
+                    )
+                    .at(e.line.map(|l| (l, 1))),
+                    None => src.issue(&format!("{at}.{}", e.field), e.message),
+                });
+            }
+        }
     }
 }
 
@@ -299,9 +350,11 @@ pub fn profile_problems(
     has_dataset: bool,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    if !has_dataset {
+    // Settings only on a target without a dataset: its workloads run on data tunebench did
+    // not create, on which it builds no index.
+    if !has_dataset && !profile.indexes.is_empty() {
         out.push(format!(
-            "target {} has no dataset, so there is no schema for the profile's indexes; add a dataset on it",
+            "target {} has no dataset, so the profile's indexes would go on tables tunebench did not create, which it does not change; keep only settings in this profile, or add a dataset on the target",
             target.name
         ));
     }
@@ -354,5 +407,194 @@ mod tests {
         assert_eq!(count_placeholders("select $1, $2 where x = $2"), 2);
         assert_eq!(count_placeholders("select 1"), 0);
         assert_eq!(count_placeholders("a = $10"), 10);
+    }
+}
+
+/// Why a statement is not a plain read, if it is not: tunebench runs only reads on data it
+/// did not create. A read is one `SELECT`, `WITH ... SELECT` (no data-modifying CTE),
+/// `VALUES` or `TABLE` statement that takes no row locks and creates nothing (`SELECT INTO`).
+/// Comments, string literals and quoted identifiers are skipped; the server's read-only
+/// session refuses whatever writes this check cannot see (a function that writes).
+pub fn not_read_only(sql: &str) -> Option<String> {
+    let words = sql_words(sql);
+    let Some(first) = words.first() else {
+        return Some("is empty".into());
+    };
+    if !["SELECT", "WITH", "VALUES", "TABLE"].contains(&first.as_str()) {
+        return Some(format!(
+            "starts with {first}: only SELECT, WITH ... SELECT, VALUES and TABLE run on data tunebench did not create"
+        ));
+    }
+    for (i, w) in words.iter().enumerate() {
+        match w.as_str() {
+            ";" if words[i + 1..].iter().any(|w| w != ";") => {
+                return Some("holds more than one statement".into());
+            }
+            "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "TRUNCATE" => {
+                let locks = i > 0 && ["FOR", "NO", "KEY"].contains(&words[i - 1].as_str());
+                return Some(if locks {
+                    format!("locks rows (FOR ... {w})")
+                } else {
+                    format!("writes ({w}; quote an identifier of that name)")
+                });
+            }
+            "SHARE" if i > 0 && ["FOR", "KEY"].contains(&words[i - 1].as_str()) => {
+                return Some("locks rows (FOR ... SHARE)".into());
+            }
+            "INTO" => return Some("creates a table (SELECT INTO)".into()),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The statement's unquoted words (upper case) and semicolons, without comments, string
+/// literals (also dollar-quoted) and quoted identifiers.
+fn sql_words(sql: &str) -> Vec<String> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'-' && b.get(i + 1) == Some(&b'-') {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            // Block comments nest in PostgreSQL.
+            let mut depth = 0;
+            while i < b.len() {
+                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                    depth += 1;
+                    i += 2;
+                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else if c == b'\'' || c == b'"' {
+            // A doubled quote inside is the quote itself; either way the literal goes on.
+            i += 1;
+            while i < b.len() {
+                if b[i] == c {
+                    if b.get(i + 1) == Some(&c) {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                if c == b'\'' && b[i] == b'\\' {
+                    // E'' strings escape with a backslash; harmless to skip in others.
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+        } else if c == b'$' && !b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            // $tag$ ... $tag$ (a $1 placeholder is not a dollar quote).
+            let end = b[i + 1..]
+                .iter()
+                .position(|x| *x == b'$')
+                .map(|p| i + 1 + p);
+            let tag_ok = end.is_some_and(|e| {
+                b[i + 1..e]
+                    .iter()
+                    .all(|x| x.is_ascii_alphanumeric() || *x == b'_')
+            });
+            match (end, tag_ok) {
+                (Some(e), true) => {
+                    let tag = &sql[i..=e];
+                    i = sql[e + 1..]
+                        .find(tag)
+                        .map_or(b.len(), |p| e + 1 + p + tag.len());
+                }
+                _ => i += 1,
+            }
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$') {
+                i += 1;
+            }
+            out.push(sql[start..i].to_ascii_uppercase());
+        } else {
+            if c == b';' {
+                out.push(";".into());
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// What a workload that names no dataset (it runs on the target's existing data, which
+/// tunebench did not create) may not do: fill `{schema}`, draw from tunebench's corpus, or
+/// run anything but reads.
+pub fn foreign_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    if !w.foreign {
+        return problems;
+    }
+    for (j, op) in w.ops.iter().enumerate() {
+        let OpDef::Sql(sql) = op else { continue };
+        let at = format!("ops[{j}].op");
+        let name = w.op_names.get(j).copied().unwrap_or_default();
+        if sql.sql.contains("{schema}") {
+            problems.push((at.clone(), format!(
+                "op `{name}` uses {{schema}}, but the workload names no dataset (it runs on the data already there): name the schema in the SQL, or add dataset = \"NAME\""
+            )));
+        }
+        if let Some(g) = sql.params.iter().find_map(|p| p.generator()) {
+            problems.push((at.clone(), format!(
+                "op `{name}` draws {g:?} from tunebench's corpus, but the workload names no dataset: declare its parameters' source instead ({{ from = \"file\" | \"range\" | \"list\", ... }}, docs/parameters.md)"
+            )));
+        }
+        if let Some(why) = not_read_only(&sql.sql) {
+            problems.push((at, format!(
+                "op `{name}` {why}; the workload names no dataset, so it runs on data tunebench did not create, which it only reads"
+            )));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::not_read_only;
+
+    #[test]
+    fn reads_pass_and_writes_locks_and_several_statements_do_not() {
+        for ok in [
+            "SELECT id FROM app.orders WHERE customer_id = $1",
+            "  -- the top customers\n with t AS (SELECT 1) SELECT * FROM t",
+            "SELECT 'DELETE FROM x; UPDATE' AS s, \"update\" FROM t /* INSERT */",
+            "SELECT $body$ DROP TABLE x; DELETE $body$ , $1::int8",
+            "VALUES (1)",
+            "TABLE app.orders;",
+        ] {
+            assert_eq!(not_read_only(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("DELETE FROM t", "starts with DELETE"),
+            (
+                "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+                "writes (DELETE",
+            ),
+            ("SELECT * FROM t FOR UPDATE", "locks rows"),
+            ("SELECT * FROM t FOR NO KEY UPDATE", "locks rows"),
+            ("SELECT * FROM t FOR KEY SHARE", "locks rows"),
+            ("SELECT * INTO t2 FROM t", "creates a table"),
+            ("SELECT 1; DROP TABLE t", "more than one statement"),
+            ("update t set a = 1", "starts with UPDATE"),
+            ("", "is empty"),
+            ("/* only a comment */", "is empty"),
+        ] {
+            let got = not_read_only(bad).unwrap_or_default();
+            assert!(got.contains(why), "{bad}: {got}");
+        }
     }
 }

@@ -113,19 +113,24 @@ impl Store for PgStore {
         host_memory: u64,
         journal: &Journal,
     ) -> Result<AppliedProfile> {
-        let Some(corpus) = data else {
-            return Err(Error::Usage(format!(
-                "{}: target {} has no dataset, so there is no schema for the profile's indexes",
-                file.file.display(),
-                self.target.name
-            )));
+        let (schema, tables) = match data {
+            Some(corpus) => (corpus.schema(), corpus.tables()),
+            // Settings only (validated): the workloads run on the data already there.
+            None if file.profile.indexes.is_empty() => ("", &[][..]),
+            None => {
+                return Err(Error::Usage(format!(
+                    "{}: target {} has no dataset, so there is no schema for the profile's indexes",
+                    file.file.display(),
+                    self.target.name
+                )));
+            }
         };
         match apply_profile(
             self.pool.clone(),
             &self.target,
             file,
-            corpus.schema(),
-            corpus.tables(),
+            schema,
+            tables,
             host_memory,
             journal,
         )
@@ -168,12 +173,41 @@ impl Store for PgStore {
         corpus: &PgData,
         file: Option<&AppliedFile>,
     ) -> Result<Vec<ReadinessCheck>> {
+        if let PgData::Foreign(statements) = corpus {
+            super::take_samples(
+                &self.pool,
+                statements
+                    .iter()
+                    .flat_map(|s| s.params.iter().map(move |p| (s.name.as_str(), p))),
+            )
+            .await
+            .map_err(|e| Error::target(format!("target {}", self.target.name), e))?;
+            return super::evidence::foreign_readiness(&self.pool, &self.target.name, statements)
+                .await
+                .map_err(|e| target_error(&self.target, "readiness check", e));
+        }
         let expected: Vec<String> = file
             .map(|f| f.profile.indexes.iter().map(|i| i.name.clone()).collect())
             .unwrap_or_default();
         readiness(&self.pool, &self.target.name, corpus, &expected)
             .await
             .map_err(|e| target_error(&self.target, "readiness check", e))
+    }
+
+    /// Workloads that name no dataset run on the data already on the server.
+    fn own_data(&self, workloads: &[Workload]) -> Result<Option<Arc<PgData>>> {
+        let statements: Vec<super::ForeignStatement> = workloads
+            .iter()
+            .filter(|w| w.dataset.is_none())
+            .flat_map(|w| {
+                w.ops.iter().map(|o| super::ForeignStatement {
+                    name: format!("{}.{}", w.name, o.name),
+                    sql: o.def.sql.clone(),
+                    params: o.def.params.clone(),
+                })
+            })
+            .collect();
+        Ok((!statements.is_empty()).then(|| Arc::new(PgData::Foreign(statements))))
     }
 
     async fn journal_on_server(
@@ -214,10 +248,11 @@ impl Store for PgStore {
                 ),
             });
         }
+        self.samples(workload).await?;
         for op in &workload.ops {
             let sql = &op.def;
             // Writes are not EXPLAINed: EXPLAIN ANALYZE would run them.
-            if sql.params.contains(&ParamGen::FreshPoints) {
+            if sql.params.iter().any(|p| *p == ParamGen::FreshPoints) {
                 continue;
             }
             // The same parameters under every profile, so plans are comparable.
@@ -226,7 +261,8 @@ impl Store for PgStore {
             );
             let mut params = Vec::new();
             corpus.draw(&sql.params, &mut rng, &mut params);
-            let plan = capture_plan(
+            let shown = shown_params(&sql.params, &params);
+            let mut plan = capture_plan(
                 &self.pool,
                 &workload.name,
                 &op.name,
@@ -242,6 +278,7 @@ impl Store for PgStore {
                     e,
                 )
             })?;
+            plan.params = shown;
             ev.plans.push(plan);
         }
         Ok(())
@@ -274,7 +311,8 @@ impl Store for PgStore {
         let k = workload.k.unwrap_or(10) as usize;
         let upsert = workload.ops.iter().map(|o| &o.def).find_map(|s| {
             s.params
-                .contains(&ParamGen::FreshPoints)
+                .iter()
+                .any(|p| *p == ParamGen::FreshPoints)
                 .then(|| (s.batch.unwrap_or(1), s.fresh_points))
         });
         let fresh = match (upsert, &*corpus) {
@@ -299,6 +337,15 @@ impl Store for PgStore {
             }
             _ => None,
         };
+        self.samples(workload).await?;
+        // Sequential sources start from their first row under each profile.
+        for o in &workload.ops {
+            for p in &o.def.params {
+                if let crate::dataset::Param::Source(s) = p {
+                    s.rewind();
+                }
+            }
+        }
         let ops = Arc::new(PgOps {
             statements: workload
                 .ops
@@ -423,4 +470,41 @@ async fn build_vectors(dataset: &Dataset, spec: crate::dataset::VectorsSpec) -> 
         .await
         .map_err(|e| Error::Usage(format!("building the vector dataset failed: {e}")))?
         .map_err(|e| Error::input(crate::error::InputIssue::new(&file, "vectors_file", e)))
+}
+
+impl PgStore {
+    /// The workload's samples (`from = "sample"`), taken once per run before any clock.
+    async fn samples(&self, workload: &Workload) -> Result<()> {
+        super::take_samples(
+            &self.pool,
+            workload
+                .ops
+                .iter()
+                .flat_map(|o| o.def.params.iter().map(move |p| (o.name.as_str(), p))),
+        )
+        .await
+        .map_err(|e| Error::target(format!("target {}", self.target.name), e))
+    }
+}
+
+/// The parameters as the evidence shows them: tunebench's own corpus values as drawn, a
+/// declared source's values (the user's data) only by where they came from.
+fn shown_params(
+    params: &[crate::dataset::Param],
+    values: &[crate::dataset::ParamValue],
+) -> Vec<crate::dataset::ParamValue> {
+    use crate::dataset::{Param, ParamValue};
+    let mut out = Vec::with_capacity(values.len());
+    let mut at = 0;
+    for p in params {
+        let n = p.arity();
+        match p {
+            Param::Gen(_) => out.extend(values.iter().skip(at).take(n).cloned()),
+            Param::Source(s) => out.extend(
+                (0..n).map(|_| ParamValue::Text(format!("(drawn from {})", s.spec.describe()))),
+            ),
+        }
+        at += n;
+    }
+    out
 }

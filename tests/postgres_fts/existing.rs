@@ -1,0 +1,305 @@
+//! Workloads on data tunebench did not create (no dataset): parameters from the user's own
+//! file, a range and a list; readiness from the statements' plans; the data read only.
+
+use sqlx::{Connection, PgConnection};
+use tunebench::Results;
+
+use super::SERVER;
+use crate::common::postgres::pg_url;
+use crate::common::{ROOT, run_to};
+
+/// The application's data, made by this test (as an application would), never by tunebench.
+const FIXTURE: &[&str] = &[
+    "DROP SCHEMA IF EXISTS shop_fixture CASCADE",
+    "CREATE SCHEMA shop_fixture",
+    "CREATE TABLE shop_fixture.orders (id bigint PRIMARY KEY, customer_id int NOT NULL, region text NOT NULL, total numeric NOT NULL)",
+    "INSERT INTO shop_fixture.orders SELECT g, g % 500, (ARRAY['eu','us','apac'])[1 + g % 3], g * 1.5 FROM generate_series(1, 3000) g",
+    "CREATE INDEX orders_customer ON shop_fixture.orders (customer_id)",
+    "CREATE TABLE shop_fixture.audit (at timestamptz DEFAULT now())",
+    // A read that writes behind the statement check's back.
+    "CREATE FUNCTION shop_fixture.touch() RETURNS int LANGUAGE sql AS $$ INSERT INTO shop_fixture.audit DEFAULT VALUES RETURNING 1 $$",
+    "ANALYZE shop_fixture.orders",
+];
+
+/// Everything in the fixture, as one digest.
+async fn fingerprint(c: &mut PgConnection) -> String {
+    sqlx::query_scalar(
+        "SELECT md5(string_agg(o::text, ',' ORDER BY id)) || ' ' || (SELECT count(*) FROM shop_fixture.audit) \
+         FROM shop_fixture.orders o",
+    )
+    .fetch_one(c)
+    .await
+    .unwrap()
+}
+
+fn write_scenario(dir: &std::path::Path, ops: &str, extra_ops: &str) -> std::path::PathBuf {
+    std::fs::write(
+        dir.join("customers.csv"),
+        "customer_id,region,note\n7,eu,a\n11,us,b\n12,apac,\"with, comma\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("orders.toml"),
+        format!(
+            r#"store = "postgres"
+description = "the shop's own queries"
+
+[ops.by_customer]
+sql = "SELECT id, total FROM shop_fixture.orders WHERE customer_id = $1 AND region = $2"
+params = [{{ from = "file", path = "customers.csv", columns = ["customer_id", "region"] }}]
+
+[ops.by_id]
+sql = "SELECT total FROM shop_fixture.orders WHERE id = $1"
+params = [{{ from = "range", min = 1, max = 3000, distribution = "zipf", s = 1.1 }}]
+
+[ops.by_region]
+sql = "SELECT count(*) FROM shop_fixture.orders WHERE region = $1"
+params = [{{ from = "list", values = ["eu", "us"] }}]
+
+[ops.by_sampled]
+sql = "SELECT id FROM shop_fixture.orders WHERE customer_id = $1 AND region = $2"
+params = [{{ from = "sample", query = "SELECT customer_id, region, total FROM shop_fixture.orders WHERE id % 10 = 0", columns = ["customer_id", "region"], size = 120 }}]
+{extra_ops}"#
+        ),
+    )
+    .unwrap();
+    let path = dir.join("scenario.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "existing-data"
+criteria = ["shop.error_rate < 1%"]
+
+[targets.pg]
+kind = "postgres"
+url = "{url}"
+
+[load]
+mode = "closed"
+concurrency = 2
+warmup = "200ms"
+duration = "800ms"
+
+[[workload]]
+name = "shop"
+target = "pg"
+definition = "orders.toml"
+ops = [{ops}]
+
+[[profile]]
+name = "baseline"
+apply = {{}}
+
+[[profile]]
+name = "defaults_file"
+apply = {{ pg = "{ROOT}/profiles/postgres/baseline.toml" }}
+"#,
+            url = pg_url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() {
+    let _server = SERVER.lock().await;
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    for s in FIXTURE {
+        sqlx::query(sqlx::AssertSqlSafe(*s))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let before = fingerprint(&mut c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "by_customer" }, { op = "by_id" }, { op = "by_region" }, { op = "by_sampled" }"#,
+        "",
+    );
+    let outcome = run_to(&path, &out, &[]).await.unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+    let r = Results::read(&out.join("results.json")).unwrap();
+    let run = &r.runs[0];
+    let w = &run.workloads[0];
+    assert!(
+        w.ops > 0 && w.errors == 0,
+        "{} ops, {} errors",
+        w.ops,
+        w.errors
+    );
+    for op in ["by_customer", "by_id", "by_region", "by_sampled"] {
+        assert!(
+            w.operations.iter().any(|o| o.op == op && o.ops > 0),
+            "{op} did not run: {:?}",
+            w.operations
+                .iter()
+                .map(|o| (&o.op, o.ops))
+                .collect::<Vec<_>>()
+        );
+    }
+    // The results say where each source's values came from, how many and their hash.
+    let src = |op: &str| w.param_sources.iter().find(|s| s.op == op).unwrap();
+    let csv = src("by_customer");
+    assert_eq!(
+        (csv.from.as_str(), csv.rows, csv.bytes),
+        ("file", Some(3), Some(61))
+    );
+    assert_eq!(csv.sha256.as_deref().map(str::len), Some(64));
+    let sample = src("by_sampled");
+    assert_eq!((sample.from.as_str(), sample.rows), ("sample", Some(120)));
+    assert!(sample.sha256.is_some());
+    // Sampled once per run: both profiles drew from the same rows.
+    let other = r.runs[1].workloads[0]
+        .param_sources
+        .iter()
+        .find(|s| s.op == "by_sampled")
+        .unwrap();
+    assert_eq!(other.sha256, sample.sha256);
+    // Readiness came from the statements' own plans: the table has rows, its index is valid.
+    let checks: Vec<&str> = run.readiness.iter().map(|c| c.check.as_str()).collect();
+    assert!(
+        checks.contains(&"statement shop.by_customer plans"),
+        "{checks:?}"
+    );
+    assert!(
+        checks.contains(&"rows in shop_fixture.orders"),
+        "{checks:?}"
+    );
+    assert!(
+        checks.contains(&"indexes on shop_fixture.orders valid and ready"),
+        "{checks:?}"
+    );
+    // The evidence names the source, not the user's values.
+    let plan = run.server["pg"]
+        .plans()
+        .iter()
+        .find(|p| p.op == "by_customer")
+        .unwrap();
+    let shown = serde_json::to_string(&plan.params).unwrap();
+    assert!(
+        shown.contains("drawn from customers.csv [customer_id, region]"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("apac") && !shown.contains("\"us\""),
+        "{shown}"
+    );
+    assert_eq!(
+        fingerprint(&mut c).await,
+        before,
+        "the application's data changed"
+    );
+
+    // A write is refused before anything runs, naming the op.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "by_id" }, { op = "purge" }"#,
+        "[ops.purge]\nsql = \"WITH d AS (DELETE FROM shop_fixture.orders WHERE id = $1 RETURNING id) SELECT count(*) FROM d\"\nparams = [{ from = \"list\", values = [1] }]\n",
+    );
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains("op `purge` writes (DELETE"),
+        "{err}"
+    );
+
+    // A write hidden in a function passes the statement check; the read-only session stops it.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "touch" }"#,
+        "[ops.touch]\nsql = \"SELECT shop_fixture.touch()\"\n",
+    );
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert!(err.to_string().contains("read-only transaction"), "{err}");
+    assert_eq!(
+        fingerprint(&mut c).await,
+        before,
+        "the application's data changed"
+    );
+
+    // A sample keeps only columns its query returns.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "bad_sample" }"#,
+        "[ops.bad_sample]\nsql = \"SELECT 1 WHERE $1::int > 0\"\nparams = [{ from = \"sample\", query = \"SELECT id FROM shop_fixture.orders\", column = \"customer\" }]\n",
+    );
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert!(
+        err.to_string().contains("no column `customer`; it has: id"),
+        "{err}"
+    );
+
+    // tunebench's corpus parameters and {schema} need a dataset.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "corpus" }"#,
+        "[ops.corpus]\nsql = \"SELECT * FROM {schema}.documents WHERE id = $1\"\nparams = [\"document_id\"]\n",
+    );
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("uses {schema}") && text.contains("draws DocumentId"),
+        "{text}"
+    );
+
+    // An empty table is not measured.
+    sqlx::query("TRUNCATE shop_fixture.orders")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let path = write_scenario(dir.path(), r#"{ op = "by_id" }"#, "");
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert!(
+        err.to_string().contains("rows in shop_fixture.orders"),
+        "{err}"
+    );
+    sqlx::query("DROP SCHEMA shop_fixture CASCADE")
+        .execute(&mut c)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_bad_parameter_file_names_the_file_row_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_scenario(dir.path(), r#"{ op = "by_customer" }"#, "");
+    std::fs::write(
+        dir.path().join("customers.csv"),
+        "customer_id,region\n7,eu\nseven,us\n",
+    )
+    .unwrap();
+    // An explicit type: the second data row (line 3) is not an integer.
+    let text = std::fs::read_to_string(dir.path().join("orders.toml"))
+        .unwrap()
+        .replace(
+            r#"columns = ["customer_id", "region"] }"#,
+            r#"columns = ["customer_id", "region"], type = "int" }"#,
+        );
+    std::fs::write(dir.path().join("orders.toml"), text).unwrap();
+    let err = tunebench::scenario::load(&path).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    let text = err.to_string();
+    assert!(
+        text.contains("customers.csv:3:1: field `customer_id`")
+            && text.contains("\"seven\" is not an integer"),
+        "{text}"
+    );
+
+    // A sample is a read, taken before the clock: no writes, no bind parameters.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "s" }"#,
+        "[ops.s]\nsql = \"SELECT $1::int\"\nparams = [{ from = \"sample\", query = \"DELETE FROM t WHERE id = $1 RETURNING id\", column = \"id\" }]\n",
+    );
+    let text = tunebench::scenario::load(&path).unwrap_err().to_string();
+    assert!(
+        text.contains("ops.s.params[0].query") && text.contains("starts with DELETE"),
+        "{text}"
+    );
+    assert!(text.contains("takes no bind parameters"), "{text}");
+}
