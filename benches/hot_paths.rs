@@ -130,6 +130,7 @@ fn draw_sources(c: &mut Criterion) {
         order,
         weight: weight.map(String::from),
         kind: None,
+        types: Default::default(),
     };
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut out = Vec::new();

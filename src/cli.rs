@@ -74,6 +74,10 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Turn what a server already records about its costliest statements into a workload
+    /// file to replay before and after a profile (reads only, on the data already there).
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Capture(CaptureCommand),
     /// Re-render a report from a results file.
     #[command(after_help = EXIT_CODES)]
     Report {
@@ -148,6 +152,43 @@ impl GateArgs {
             no_host_check: self.no_host_check,
         })
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaptureCommand {
+    /// The read statements with the most total time in pg_stat_statements, weighted by their
+    /// share of calls; parameter values from the server log (--log) go to a CSV beside the
+    /// workload file, and a statement whose parameters have no values is written commented
+    /// out, saying what it needs.
+    #[command(after_help = EXIT_CODES)]
+    Postgres(CapturePostgresArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CapturePostgresArgs {
+    /// The database to read pg_stat_statements from (postgres://USER:PASSWORD@HOST/DB).
+    #[arg(long, env = "TUNEBENCH_PG_URL", hide_env_values = true)]
+    pub url: String,
+    /// The workload file to write (it must not exist); parameter files go to
+    /// OUT_STEM-params/ beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How many statements (by total execution time).
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// The server's log, for parameter values (log_min_duration_statement lines with their
+    /// Parameters: detail): .csv read as csvlog, .json as jsonlog, anything else as stderr.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Only statements whose text contains this (e.g. a schema name).
+    #[arg(long)]
+    pub matching: Option<String>,
+    /// Leave out statements called fewer times than this.
+    #[arg(long, default_value_t = 1)]
+    pub min_calls: i64,
+    /// Parameter rows kept per statement.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_rows: usize,
 }
 
 #[derive(Debug, Args)]

@@ -65,6 +65,18 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             format,
             out,
         } => export(&results, format, out.as_deref()),
+        Command::Capture(cli::CaptureCommand::Postgres(a)) => {
+            backend::postgres::capture::capture(&backend::postgres::capture::CaptureArgs {
+                url: a.url,
+                out: a.out,
+                top: a.top,
+                log: a.log,
+                matching: a.matching,
+                min_calls: a.min_calls,
+                max_rows: a.max_rows,
+            })
+            .await
+        }
         Command::Report {
             results,
             template,

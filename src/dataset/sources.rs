@@ -102,6 +102,9 @@ pub enum SourceSpec {
         /// integers: int; all numbers: float; all RFC 3339 timestamps: timestamptz; else text).
         #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
         kind: Option<ValueKind>,
+        /// A column's type, over `type` and inference (e.g. `types = { zip = "text" }`).
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        types: std::collections::BTreeMap<String, ValueKind>,
     },
     /// An integer in [min, max].
     Range {
@@ -316,8 +319,18 @@ impl Source {
                 order,
                 weight,
                 kind,
+                types,
             } => {
                 let wanted: Vec<String> = column.iter().chain(columns).cloned().collect();
+                if let Some(t) = types.keys().find(|t| !wanted.contains(t)) {
+                    return Err(field(
+                        &format!("types.{t}"),
+                        format!(
+                            "`{t}` is not one of the columns it takes ({})",
+                            wanted.join(", ")
+                        ),
+                    ));
+                }
                 if wanted.is_empty() {
                     return Err(field(
                         "column",
@@ -353,7 +366,7 @@ impl Source {
                     field: "path".into(),
                     message: format!("cannot be read: {e}"),
                 })?;
-                let table = read_table(&full, &bytes, &wanted, weight.as_deref(), *kind)?;
+                let table = read_table(&full, &bytes, &wanted, weight.as_deref(), *kind, types)?;
                 let origin = Origin {
                     path: PathBuf::from(path),
                     sha256: sha2::Sha256::digest(&bytes)
@@ -619,8 +632,11 @@ fn list_value(v: &toml::Value) -> Option<ParamValue> {
     })
 }
 
+/// RFC 3339, or PostgreSQL's own text form of a timestamptz (`2024-01-01 10:00:00.5+00`,
+/// as its log shows parameters).
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z"))
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
@@ -642,6 +658,7 @@ fn read_table(
     wanted: &[String],
     weight: Option<&str>,
     kind: Option<ValueKind>,
+    types: &std::collections::BTreeMap<String, ValueKind>,
 ) -> Result<Table, SourceIssue> {
     let issue = |line: Option<usize>, field: &str, message: String| SourceIssue {
         file: Some(path.to_path_buf()),
@@ -738,7 +755,7 @@ fn read_table(
         .map(|_| Vec::with_capacity(wanted.len()))
         .collect();
     for (c, name) in wanted.iter().enumerate() {
-        let k = match kind {
+        let k = match types.get(name).copied().or(kind) {
             Some(k) => k,
             None => infer(cells.iter().map(|(_, r)| &r[c])),
         };
@@ -853,6 +870,7 @@ mod tests {
             order: Order::Uniform,
             weight: None,
             kind: None,
+            types: Default::default(),
         }
     }
 
@@ -912,6 +930,25 @@ mod tests {
         assert!(e.message.contains("the header has: a, b"), "{}", e.message);
         let e = Source::load(file("o.txt", &["a"]), d.path()).unwrap_err();
         assert_eq!(e.field, "path");
+    }
+
+    #[test]
+    fn a_column_type_overrides_inference_and_postgres_timestamps_parse() {
+        let d = dir_with(
+            "z.csv",
+            "zip,at\n01234,2024-01-01 10:00:00.5+00\n98765,2024-01-02 00:00:00+02\n",
+        );
+        let mut spec = file("z.csv", &["zip", "at"]);
+        if let SourceSpec::File { types, .. } = &mut spec {
+            types.insert("zip".into(), ValueKind::Text);
+        }
+        let s = Source::load(spec, d.path()).unwrap();
+        for row in draws(&s, 10) {
+            assert!(
+                matches!(&row[..], [ParamValue::Text(z), ParamValue::Time(_)] if z.len() == 5),
+                "{row:?}"
+            );
+        }
     }
 
     #[test]

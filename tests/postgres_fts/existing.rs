@@ -16,6 +16,7 @@ const FIXTURE: &[&str] = &[
     "INSERT INTO shop_fixture.orders SELECT g, g % 500, (ARRAY['eu','us','apac'])[1 + g % 3], g * 1.5 FROM generate_series(1, 3000) g",
     "CREATE INDEX orders_customer ON shop_fixture.orders (customer_id)",
     "CREATE TABLE shop_fixture.audit (at timestamptz DEFAULT now())",
+    "INSERT INTO shop_fixture.audit DEFAULT VALUES",
     // A read that writes behind the statement check's back.
     "CREATE FUNCTION shop_fixture.touch() RETURNS int LANGUAGE sql AS $$ INSERT INTO shop_fixture.audit DEFAULT VALUES RETURNING 1 $$",
     "ANALYZE shop_fixture.orders",
@@ -302,4 +303,149 @@ async fn a_bad_parameter_file_names_the_file_row_and_column() {
         "{text}"
     );
     assert!(text.contains("takes no bind parameters"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captured_statements_replay_as_a_workload() {
+    let _server = SERVER.lock().await;
+    let log = std::path::PathBuf::from(crate::common::cache_dir()).join("pglog/postgres.log");
+    if !log.exists() {
+        eprintln!(
+            "captured_statements_replay_as_a_workload skipped: no server log at {} (the stack's PostgreSQL logs there)",
+            log.display()
+        );
+        return;
+    }
+    let mut c = PgConnection::connect(&pg_url()).await.unwrap();
+    for s in FIXTURE {
+        sqlx::query(sqlx::AssertSqlSafe(*s))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    // The server records statements (as a DBA would have set it up; capture only reads).
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    // The application's load: logged with its parameters (this session only), and one
+    // statement from a session that logs nothing.
+    sqlx::query("SET log_min_duration_statement = 0")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    for (customer, region) in [(7, "eu"), (11, "us"), (7, "eu"), (12, "apac")] {
+        sqlx::query(
+            "SELECT id, total FROM shop_fixture.orders WHERE customer_id = $1 AND region = $2",
+        )
+        .bind(customer)
+        .bind(region)
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    }
+    sqlx::query("SELECT count(*) FROM shop_fixture.orders")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE shop_fixture.orders SET total = total WHERE id = $1")
+        .bind(1_i64)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let mut quiet = PgConnection::connect(&pg_url()).await.unwrap();
+    sqlx::query("SELECT total FROM shop_fixture.orders WHERE id = $1")
+        .bind(5_i64)
+        .fetch_one(&mut quiet)
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("captured.toml");
+    let args = [
+        "tunebench",
+        "capture",
+        "postgres",
+        "--url",
+        &pg_url(),
+        "--out",
+        out.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--matching",
+        "shop_fixture.orders",
+    ];
+    let outcome = crate::common::run(&args[1..]).await.unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+    assert!(
+        outcome.summary.contains("were left out"),
+        "the UPDATE: {}",
+        outcome.summary
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        !text.contains(":tunebench@"),
+        "a password in the file:\n{text}"
+    );
+    assert!(!text.contains("UPDATE"), "{text}");
+    // The logged statement with its values, typed as the server types its parameters.
+    let op = text
+        .split("\n[ops.")
+        .find(|o| o.contains("customer_id = $1 AND region = $2"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let name = op.split(']').next().unwrap();
+    assert!(
+        op.contains(&format!("path = \"captured-params/{name}.csv\""))
+            && op.contains(r#"types = { p1 = "int", p2 = "text" }"#),
+        "{op}"
+    );
+    let csv =
+        std::fs::read_to_string(dir.path().join(format!("captured-params/{name}.csv"))).unwrap();
+    assert!(
+        csv.starts_with("p1,p2\n") && csv.contains("7,eu\n") && csv.contains("12,apac\n"),
+        "{csv}"
+    );
+    // The one without logged values is there, commented out, saying what it needs.
+    assert!(
+        text.contains("# sql = \"SELECT total FROM shop_fixture.orders WHERE id = $1\"")
+            && text.contains("needs a source for $1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n[ops.") && text.contains("SELECT count(*) FROM shop_fixture.orders"),
+        "{text}"
+    );
+    // An existing file is not overwritten.
+    let err = crate::common::run(&args[1..]).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+
+    // It replays as written: a workload with no dataset over the ready ops.
+    let ops = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# ops = "))
+        .unwrap()
+        .to_string();
+    let scenario = dir.path().join("replay.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"replay\"\n[targets.pg]\nkind = \"postgres\"\nurl = \"{}\"\n[load]\nmode = \"closed\"\nconcurrency = 2\nwarmup = \"100ms\"\nduration = \"500ms\"\n[[workload]]\nname = \"captured\"\ntarget = \"pg\"\ndefinition = \"captured.toml\"\nops = {ops}\n[[profile]]\nname = \"as_is\"\napply = {{}}\n",
+            pg_url()
+        ),
+    )
+    .unwrap();
+    let r = run_to(&scenario, &dir.path().join("o"), &[]).await.unwrap();
+    assert_eq!(r.exit_code, 0, "{}", r.summary);
+    let results = Results::read(&dir.path().join("o/results.json")).unwrap();
+    let w = &results.runs[0].workloads[0];
+    assert!(
+        w.ops > 0 && w.errors == 0,
+        "{} ops, {} errors",
+        w.ops,
+        w.errors
+    );
+    sqlx::query("DROP SCHEMA shop_fixture CASCADE")
+        .execute(&mut c)
+        .await
+        .unwrap();
 }

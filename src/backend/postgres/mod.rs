@@ -1,6 +1,7 @@
 //! PostgreSQL: connection, the per-connection executor, dataset loading, profiles and
 //! server-side evidence.
 
+pub mod capture;
 mod checks;
 mod drill;
 mod evidence;

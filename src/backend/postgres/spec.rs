@@ -148,7 +148,7 @@ pub fn load_sources(
     }
 }
 
-fn count_placeholders(sql: &str) -> usize {
+pub(crate) fn count_placeholders(sql: &str) -> usize {
     let bytes = sql.as_bytes();
     let mut max = 0;
     let mut i = 0;
