@@ -182,6 +182,36 @@ fn secrets_never_reach_stdout_stderr_or_any_output_file() {
         assert_ne!(out.status.code(), Some(0), "{s} cannot succeed: {err}");
         found.extend(output_leaks(&format!("run {s}"), &out));
     }
+    // capture: the server cannot be reached (exit 3); the URL's secrets are not shown, as
+    // a flag or from TUNEBENCH_PG_URL (whose value --help hides too).
+    let cap = tmp.path().join("captured.toml");
+    for args in [
+        vec![
+            "capture",
+            "postgres",
+            "--url",
+            PG_URL,
+            "--out",
+            cap.to_str().unwrap(),
+        ],
+        vec!["capture", "postgres", "--out", cap.to_str().unwrap()],
+        vec!["capture", "postgres", "--help"],
+    ] {
+        let out = tunebench(&args, &cache);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        if args.contains(&"--help") {
+            assert_eq!(out.status.code(), Some(0), "{err}");
+        } else {
+            assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        }
+        found.extend(output_leaks(&format!("{args:?}"), &out));
+    }
+    assert!(
+        !cap.exists(),
+        "nothing is written when the server cannot be read"
+    );
+
     // Every file tunebench wrote: the output folders and its cache (not the inputs above).
     let mut files = Vec::new();
     files_under(&cache, &mut files);
