@@ -160,6 +160,14 @@ async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() 
         .find(|s| s.op == "by_sampled")
         .unwrap();
     assert_eq!(other.sha256, sample.sha256);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("### Parameters from your data")
+            && report.contains(
+                "| shop | by_sampled | 0 | sample | a sample [customer_id, region] | 120 |"
+            ),
+        "{report}"
+    );
     // Readiness came from the statements' own plans: the table has rows, its index is valid.
     let checks: Vec<&str> = run.readiness.iter().map(|c| c.check.as_str()).collect();
     assert!(
