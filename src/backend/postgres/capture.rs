@@ -426,11 +426,14 @@ fn read_log(path: &Path) -> Result<Logged> {
     Ok(out)
 }
 
-/// The statement of a `duration: ... execute NAME: SQL` message.
+/// The statement of an `execute NAME: SQL` message, as `log_min_duration_statement` writes
+/// it (`duration: 0.1 ms  execute ...`) or `log_statement = 'all'` does (`execute ...`).
 fn executed(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("duration: ")?;
-    let at = rest.find("  execute ")?;
-    let rest = &rest[at + 10..];
+    let rest = match message.strip_prefix("duration: ") {
+        Some(r) => &r[r.find("  ")? + 2..],
+        None => message,
+    };
+    let rest = rest.strip_prefix("execute ")?;
     let colon = rest.find(": ")?;
     Some(&rest[colon + 2..])
 }
@@ -487,6 +490,11 @@ mod tests {
             Some("SELECT * FROM t WHERE id = $1")
         );
         assert_eq!(executed("duration: 0.120 ms  statement: SELECT 1"), None);
+        assert_eq!(
+            executed("execute <unnamed>: SELECT 1 WHERE $1"),
+            Some("SELECT 1 WHERE $1")
+        );
+        assert_eq!(executed("checkpoint starting: time"), None);
         assert_eq!(
             parameters("Parameters: $1 = '42', $2 = 'it''s, here', $3 = NULL"),
             Some(vec![Some("42".into()), Some("it's, here".into()), None])
