@@ -179,28 +179,28 @@ pub enum ValueKind {
 impl SourceSpec {
     pub fn arity(&self) -> usize {
         match self {
+            SourceSpec::File { .. } | SourceSpec::Sample { .. } => self.columns().len(),
+            SourceSpec::Range { .. } | SourceSpec::List { .. } => 1,
+        }
+    }
+
+    /// The columns a file or a sample fills parameters from (`column` or `columns`).
+    pub fn columns(&self) -> Vec<&str> {
+        match self {
             SourceSpec::File {
                 column, columns, ..
             }
             | SourceSpec::Sample {
                 column, columns, ..
-            } => usize::from(column.is_some()) + columns.len(),
-            SourceSpec::Range { .. } | SourceSpec::List { .. } => 1,
+            } => column.iter().chain(columns).map(String::as_str).collect(),
+            SourceSpec::Range { .. } | SourceSpec::List { .. } => Vec::new(),
         }
     }
 
     /// What the source is, in a few words (reports, errors).
     pub fn describe(&self) -> String {
         match self {
-            SourceSpec::File {
-                path,
-                column,
-                columns,
-                ..
-            } => {
-                let cols: Vec<&str> = column.iter().chain(columns).map(String::as_str).collect();
-                format!("{path} [{}]", cols.join(", "))
-            }
+            SourceSpec::File { path, .. } => format!("{path} [{}]", self.columns().join(", ")),
             SourceSpec::Range {
                 min,
                 max,
@@ -208,12 +208,7 @@ impl SourceSpec {
                 ..
             } => format!("{distribution:?} in [{min}, {max}]").to_lowercase(),
             SourceSpec::List { values } => format!("a list of {}", values.len()),
-            SourceSpec::Sample {
-                column, columns, ..
-            } => {
-                let cols: Vec<&str> = column.iter().chain(columns).map(String::as_str).collect();
-                format!("a sample [{}]", cols.join(", "))
-            }
+            SourceSpec::Sample { .. } => format!("a sample [{}]", self.columns().join(", ")),
         }
     }
 
@@ -321,7 +316,7 @@ impl Source {
                 kind,
                 types,
             } => {
-                let wanted: Vec<String> = column.iter().chain(columns).cloned().collect();
+                let wanted: Vec<String> = spec.columns().into_iter().map(String::from).collect();
                 if let Some(t) = types.keys().find(|t| !wanted.contains(t)) {
                     return Err(field(
                         &format!("types.{t}"),
@@ -331,19 +326,7 @@ impl Source {
                         ),
                     ));
                 }
-                if wanted.is_empty() {
-                    return Err(field(
-                        "column",
-                        "names no column: set `column = \"NAME\"` or `columns = [\"A\", \"B\"]`"
-                            .into(),
-                    ));
-                }
-                if column.is_some() && !columns.is_empty() {
-                    return Err(field(
-                        "columns",
-                        "set either `column` or `columns`, not both".into(),
-                    ));
-                }
+                one_way_to_name_columns(column, columns, "")?;
                 match (order, weight) {
                     (Order::Weighted, None) => {
                         return Err(field(
@@ -483,18 +466,7 @@ impl Source {
                 if query.trim().is_empty() {
                     return Err(field("query", "is empty".into()));
                 }
-                if column.is_none() && columns.is_empty() {
-                    return Err(field(
-                        "column",
-                        "names no column of the query's result: set `column = \"NAME\"` or `columns = [\"A\", \"B\"]`".into(),
-                    ));
-                }
-                if column.is_some() && !columns.is_empty() {
-                    return Err(field(
-                        "columns",
-                        "set either `column` or `columns`, not both".into(),
-                    ));
-                }
+                one_way_to_name_columns(column, columns, " of the query's result")?;
                 if !(1..=MAX_SAMPLE).contains(size) {
                     return Err(field(
                         "size",
@@ -516,16 +488,9 @@ impl Source {
     /// For a sample not taken yet: its query, the columns it keeps and at most how many rows.
     pub fn sample_query(&self) -> Option<(&str, Vec<&str>, usize)> {
         match &self.spec {
-            SourceSpec::Sample {
-                query,
-                column,
-                columns,
-                size,
-            } if self.sampled.get().is_none() => Some((
-                query.as_str(),
-                column.iter().chain(columns).map(String::as_str).collect(),
-                *size,
-            )),
+            SourceSpec::Sample { query, size, .. } if self.sampled.get().is_none() => {
+                Some((query.as_str(), self.spec.columns(), *size))
+            }
             _ => None,
         }
     }
@@ -619,6 +584,31 @@ impl Source {
             Drawer::Rows { rows, .. } => Some(rows.len()),
             _ => None,
         }
+    }
+}
+
+/// A file or a sample names its columns with `column` or with `columns`: one of them.
+fn one_way_to_name_columns(
+    column: &Option<String>,
+    columns: &[String],
+    of: &str,
+) -> Result<(), SourceIssue> {
+    let issue = |field: &str, message: String| SourceIssue {
+        file: None,
+        line: None,
+        field: field.to_string(),
+        message,
+    };
+    match (column, columns.is_empty()) {
+        (None, true) => Err(issue(
+            "column",
+            format!("names no column{of}: set `column = \"NAME\"` or `columns = [\"A\", \"B\"]`"),
+        )),
+        (Some(_), false) => Err(issue(
+            "columns",
+            "set either `column` or `columns`, not both".into(),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -515,50 +515,23 @@ fn sample_value(
     i: usize,
     ty: &str,
 ) -> std::result::Result<ParamValue, String> {
-    let null = || "is NULL; leave NULLs out in the query (WHERE ... IS NOT NULL)".to_string();
-    let e = |e: sqlx::Error| e.to_string();
+    fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
+        row: &'r sqlx::postgres::PgRow,
+        i: usize,
+    ) -> std::result::Result<T, String> {
+        row.try_get::<Option<T>, _>(i)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "is NULL; leave NULLs out in the query (WHERE ... IS NOT NULL)".into())
+    }
     Ok(match ty {
-        "INT2" => ParamValue::Int(i64::from(
-            row.try_get::<Option<i16>, _>(i)
-                .map_err(e)?
-                .ok_or_else(null)?,
-        )),
-        "INT4" => ParamValue::Int(i64::from(
-            row.try_get::<Option<i32>, _>(i)
-                .map_err(e)?
-                .ok_or_else(null)?,
-        )),
-        "INT8" => ParamValue::Int(
-            row.try_get::<Option<i64>, _>(i)
-                .map_err(e)?
-                .ok_or_else(null)?,
-        ),
-        "FLOAT4" => ParamValue::Float(f64::from(
-            row.try_get::<Option<f32>, _>(i)
-                .map_err(e)?
-                .ok_or_else(null)?,
-        )),
-        "FLOAT8" => ParamValue::Float(
-            row.try_get::<Option<f64>, _>(i)
-                .map_err(e)?
-                .ok_or_else(null)?,
-        ),
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => ParamValue::Text(
-            row.try_get::<Option<String>, _>(i)
-                .map_err(e)?
-                .ok_or_else(null)?,
-        ),
-        "TIMESTAMPTZ" => ParamValue::Time(
-            row.try_get::<Option<DateTime<chrono::Utc>>, _>(i)
-                .map_err(e)?
-                .ok_or_else(null)?,
-        ),
-        "TIMESTAMP" => ParamValue::Time(
-            row.try_get::<Option<chrono::NaiveDateTime>, _>(i)
-                .map_err(e)?
-                .ok_or_else(null)?
-                .and_utc(),
-        ),
+        "INT2" => ParamValue::Int(i64::from(get::<i16>(row, i)?)),
+        "INT4" => ParamValue::Int(i64::from(get::<i32>(row, i)?)),
+        "INT8" => ParamValue::Int(get(row, i)?),
+        "FLOAT4" => ParamValue::Float(f64::from(get::<f32>(row, i)?)),
+        "FLOAT8" => ParamValue::Float(get(row, i)?),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => ParamValue::Text(get(row, i)?),
+        "TIMESTAMPTZ" => ParamValue::Time(get::<DateTime<chrono::Utc>>(row, i)?),
+        "TIMESTAMP" => ParamValue::Time(get::<chrono::NaiveDateTime>(row, i)?.and_utc()),
         other => {
             return Err(format!(
                 "a parameter source takes integers, float4/float8, text and timestamps, not {other}; cast it in the query (e.g. ::text, ::float8, ::int8)"
