@@ -143,6 +143,12 @@ pub struct Target {
     pub pool_idle_timeout: Duration,
     #[serde(skip)]
     pub pool_connect_timeout: Duration,
+    /// `allow_foreign_indexes = true`: profiles may build and revert indexes on tables
+    /// tunebench did not create (PostgreSQL: `CONCURRENTLY`).
+    pub allow_foreign_indexes: bool,
+    /// `allow_writes = true`: ops marked `writes = true` may change data tunebench did not
+    /// create.
+    pub allow_writes: bool,
     /// The kind's own options (its `spec::target_options`); never serialized: they may hold
     /// a password.
     #[serde(skip)]

@@ -15,6 +15,8 @@ fn target(kind: TargetKind) -> Target {
         pool: PoolSpec::default(),
         pool_idle_timeout: Duration::from_secs(30),
         pool_connect_timeout: Duration::from_secs(5),
+        allow_foreign_indexes: false,
+        allow_writes: false,
         options: match kind {
             TargetKind::Neo4j => TargetOptions::Neo4j(neo4j::spec::NeoTarget {
                 user: "neo4j".into(),

@@ -76,6 +76,12 @@ struct TargetFile {
     restart_command: Option<String>,
     #[serde(default)]
     pool: PoolSpec,
+    /// Profiles may build (and revert) indexes on tables tunebench did not create.
+    #[serde(default)]
+    allow_foreign_indexes: bool,
+    /// Ops marked `writes = true` may change data tunebench did not create.
+    #[serde(default)]
+    allow_writes: bool,
     #[serde(flatten)]
     options: toml::Table,
 }

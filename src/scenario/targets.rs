@@ -54,7 +54,7 @@ pub(super) fn resolve_targets(
                     }
                 ),
                 None => format!(
-                    "unknown field; a {} target takes kind, url, pool, restart_command{}",
+                    "unknown field; a {} target takes kind, url, pool, restart_command, allow_foreign_indexes, allow_writes{}",
                     t.kind.name(),
                     own.iter().map(|f| format!(", {f}")).collect::<String>()
                 ),
@@ -77,6 +77,20 @@ pub(super) fn resolve_targets(
                 &format!("{field}.restart_command"),
                 "a qdrant target takes only kind, url and pool: url = \"${TUNEBENCH_QDRANT_URL:-}\" (empty runs the embedded engine)",
             ));
+        }
+        for (flag, set) in [
+            ("allow_foreign_indexes", t.allow_foreign_indexes),
+            ("allow_writes", t.allow_writes),
+        ] {
+            if set && t.kind != TargetKind::Postgres {
+                issues.push(src.issue(
+                    &format!("{field}.{flag}"),
+                    format!(
+                        "only applies to kind = \"postgres\" so far; a {} target's workloads on data tunebench did not create are read only",
+                        t.kind.name()
+                    ),
+                ));
+            }
         }
         let restart_command = match t.restart_command.as_deref().map(interpolate) {
             Some(Ok(c)) if !c.trim().is_empty() => Some(c),
@@ -119,6 +133,8 @@ pub(super) fn resolve_targets(
                 pool: t.pool,
                 pool_idle_timeout: idle,
                 pool_connect_timeout: connect,
+                allow_foreign_indexes: t.allow_foreign_indexes,
+                allow_writes: t.allow_writes,
                 options,
             },
         );

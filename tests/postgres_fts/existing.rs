@@ -14,7 +14,6 @@ const FIXTURE: &[&str] = &[
     "CREATE SCHEMA shop_fixture",
     "CREATE TABLE shop_fixture.orders (id bigint PRIMARY KEY, customer_id int NOT NULL, region text NOT NULL, total numeric NOT NULL)",
     "INSERT INTO shop_fixture.orders SELECT g, g % 500, (ARRAY['eu','us','apac'])[1 + g % 3], g * 1.5 FROM generate_series(1, 3000) g",
-    "CREATE INDEX orders_customer ON shop_fixture.orders (customer_id)",
     "CREATE TABLE shop_fixture.audit (at timestamptz DEFAULT now())",
     "INSERT INTO shop_fixture.audit DEFAULT VALUES",
     // A read that writes behind the statement check's back.
@@ -22,10 +21,14 @@ const FIXTURE: &[&str] = &[
     "ANALYZE shop_fixture.orders",
 ];
 
-/// Everything in the fixture, as one digest.
+/// Everything in the fixture, as one digest: its rows, its relations and their indexes'
+/// definitions, and the server's settings.
 async fn fingerprint(c: &mut PgConnection) -> String {
     sqlx::query_scalar(
         "SELECT md5(string_agg(o::text, ',' ORDER BY id)) || ' ' || (SELECT count(*) FROM shop_fixture.audit) \
+         || ' ' || (SELECT string_agg(c.relname || ':' || c.relkind::text || ':' || coalesce(pg_get_indexdef(c.oid), ''), ',' ORDER BY c.relname) \
+                    FROM pg_class c WHERE c.relnamespace = 'shop_fixture'::regnamespace) \
+         || ' ' || (SELECT md5(string_agg(name || '=' || setting, ',' ORDER BY name)) FROM pg_settings) \
          FROM shop_fixture.orders o",
     )
     .fetch_one(c)
@@ -64,6 +67,21 @@ params = [{{ from = "sample", query = "SELECT customer_id, region, total FROM sh
         ),
     )
     .unwrap();
+    // The tuning being measured: an index on the application's table, built and dropped
+    // CONCURRENTLY, with a setting.
+    std::fs::write(
+        dir.join("index.toml"),
+        r#"store = "postgres"
+description = "an index for by_customer"
+settings = { work_mem = "8MB" }
+
+[[indexes]]
+name = "tunebench_orders_customer_region"
+table = "shop_fixture.orders"
+up = "CREATE INDEX tunebench_orders_customer_region ON shop_fixture.orders (customer_id, region)"
+"#,
+    )
+    .unwrap();
     let path = dir.join("scenario.toml");
     std::fs::write(
         &path,
@@ -74,6 +92,7 @@ criteria = ["shop.error_rate < 1%"]
 [targets.pg]
 kind = "postgres"
 url = "{url}"
+allow_foreign_indexes = true
 
 [load]
 mode = "closed"
@@ -94,6 +113,10 @@ apply = {{}}
 [[profile]]
 name = "defaults_file"
 apply = {{ pg = "{ROOT}/profiles/postgres/baseline.toml" }}
+
+[[profile]]
+name = "customer_index"
+apply = {{ pg = "index.toml" }}
 "#,
             url = pg_url()
         ),
@@ -197,10 +220,41 @@ async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() 
         !shown.contains("apac") && !shown.contains("\"us\""),
         "{shown}"
     );
+    // The profile built its index on the application's table, the plan used it, and the
+    // revert dropped it and checked it was gone.
+    let indexed = &r.runs[2];
+    assert_eq!(indexed.profile, "customer_index");
+    let built = &indexed.changes[0].indexes;
+    assert!(
+        built.len() == 1
+            && built[0].created
+            && built[0]
+                .definition
+                .contains("INDEX CONCURRENTLY tunebench_orders_customer_region"),
+        "{built:?}"
+    );
+    let plan = indexed.server["pg"]
+        .plans()
+        .iter()
+        .find(|p| p.op == "by_customer")
+        .unwrap();
+    let nodes = plan.nodes.join(" / ");
+    assert!(
+        nodes.contains("tunebench_orders_customer_region"),
+        "{nodes}"
+    );
+    assert!(
+        indexed.revert.len() == 1
+            && indexed.revert[0].indexes_dropped
+                == ["shop_fixture.tunebench_orders_customer_region"]
+            && indexed.revert[0].mismatches.is_empty(),
+        "{:?}",
+        indexed.revert
+    );
     assert_eq!(
         fingerprint(&mut c).await,
         before,
-        "the application's data changed"
+        "the application's data, catalog or settings changed"
     );
 
     // A write is refused before anything runs, naming the op.

@@ -3,8 +3,26 @@
 
 use crate::{Bad, check_all};
 
-/// Profile SQL that reaches outside tunebench's namespace (no `allow_foreign_indexes` yet).
+/// Profile SQL that reaches outside tunebench's namespace, or onto a table tunebench did not
+/// create without the target's `allow_foreign_indexes`.
 pub(crate) const FOREIGN_SQL: &[Bad] = &[
+    Bad {
+        fixture: "profile_foreign_table_not_allowed.toml",
+        at: "profile_foreign_table_not_allowed.toml:28:16",
+        expect: &[
+            "field `profile[0].apply.pg`",
+            "index tunebench_orders_customer is on app.orders, a table tunebench did not create",
+            "allow_foreign_indexes = true on targets.pg",
+        ],
+    },
+    Bad {
+        fixture: "target_flag_on_neo4j.toml",
+        at: "target_flag_on_neo4j.toml:9:25",
+        expect: &[
+            "field `targets.graph.allow_foreign_indexes`",
+            "only applies to kind = \"postgres\"",
+        ],
+    },
     Bad {
         fixture: "profile_foreign_index.toml",
         at: "profile-foreign-index.toml:7:6",

@@ -1,10 +1,20 @@
-//! Profile SQL may only touch tunebench's own namespace: an index `up` runs on the dataset's
-//! `tunebench_` schema, and revert only drops what it created there. An index on another
-//! schema's table (`ON public.users`) would outlive every revert. A later issue may add an
-//! explicit `allow_foreign_indexes`; until then such statements are refused.
+//! Profile SQL may only touch what the profile names: an index `up` on a dataset's table
+//! runs on the dataset's `tunebench_` schema (`ON {schema}.documents`); on a table tunebench
+//! did not create (`table = "app.orders"`, only with the target's `allow_foreign_indexes`)
+//! it names exactly that table (`ON app.orders`). Revert drops only the `tunebench_` index
+//! it created; any other schema named in the statement would outlive it, so it is refused.
 
-/// Why `up` (a `CREATE INDEX` on `table`) reaches outside `{schema}`, if it does.
+/// The schema qualifier `up` must use for `table`, and the bare table: `{schema}` for a
+/// dataset's table, the schema written for a foreign one (`app.orders`).
+pub fn split_table(table: &str) -> (&str, &str) {
+    table.split_once('.').unwrap_or(("{schema}", table))
+}
+
+/// Why `up` (a `CREATE INDEX` on `table`, bare or `schema.table`) reaches outside what it
+/// names, if it does.
 pub fn foreign_reference(up: &str, table: &str) -> Option<String> {
+    let (schema, bare) = split_table(table);
+    let foreign = schema != "{schema}";
     let body = up.trim().trim_end_matches(';');
     if outside_quotes(body).any(|c| c == ';') {
         return Some("holds more than one statement; write a single CREATE INDEX".into());
@@ -23,26 +33,30 @@ pub fn foreign_reference(up: &str, table: &str) -> Option<String> {
         };
         Some(w.split('(').next().unwrap_or(w))
     });
-    let wanted = [
-        format!("{{schema}}.{table}"),
-        format!("{{schema}}.\"{table}\""),
-    ];
+    let wanted = [format!("{schema}.{bare}"), format!("{schema}.\"{bare}\"")];
+    let whose = if foreign {
+        format!("the table the index names in `table` ({table})")
+    } else {
+        "the dataset's schema".to_string()
+    };
     match relation {
         Some(r) if wanted.iter().any(|w| w == r) => {}
         Some(r) => {
-            return Some(format!(
-                "creates its index ON {r}, outside the dataset's schema; write ON {{schema}}.{table} (tunebench may only index tables in its own tunebench_ schema)"
-            ));
+            return Some(if foreign {
+                format!("creates its index ON {r}, not on {whose}; write ON {schema}.{bare}")
+            } else {
+                format!(
+                    "creates its index ON {r}, outside the dataset's schema; write ON {{schema}}.{bare} (tunebench may only index tables in its own tunebench_ schema, or a table named `schema.table` on a target with allow_foreign_indexes = true)"
+                )
+            });
         }
-        None => return Some(format!("has no ON clause; write ON {{schema}}.{table}")),
+        None => return Some(format!("has no ON clause; write ON {schema}.{bare}")),
     }
     qualified_names(body)
         .into_iter()
-        .find(|q| q != "{schema}")
+        .find(|q| q != schema)
         .map(|q| {
-            format!(
-                "names `{q}.`, a schema other than the dataset's; only {{schema}}. may qualify a name (tunebench may only touch its own tunebench_ schema)"
-            )
+            format!("names `{q}.`, a schema other than {whose}; only {schema}. may qualify a name")
         })
 }
 
@@ -141,6 +155,42 @@ mod tests {
             ("CREATE INDEX tunebench_x", "no ON clause"),
         ] {
             let e = foreign_reference(bad, "documents").unwrap_or_default();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_foreign_table_is_named_exactly() {
+        for ok in [
+            "CREATE INDEX tunebench_c ON app.orders (customer_id)",
+            "CREATE INDEX CONCURRENTLY tunebench_c ON app.orders (customer_id) WHERE status <> 'x.y'",
+            "create index tunebench_c on only app.\"orders\" (lower(app.f(a)))",
+        ] {
+            assert_eq!(foreign_reference(ok, "app.orders"), None, "{ok}");
+        }
+        for (bad, says) in [
+            (
+                "CREATE INDEX tunebench_c ON app.customers (id)",
+                "ON app.customers",
+            ),
+            (
+                "CREATE INDEX tunebench_c ON {schema}.orders (id)",
+                "ON {schema}.orders",
+            ),
+            (
+                "CREATE INDEX tunebench_c ON orders (id)",
+                "write ON app.orders",
+            ),
+            (
+                "CREATE INDEX tunebench_c ON app.orders (id) WHERE id IN (SELECT id FROM public.users)",
+                "`public.`",
+            ),
+            (
+                "CREATE INDEX tunebench_c ON app.orders (id); DROP TABLE app.orders",
+                "more than one",
+            ),
+        ] {
+            let e = foreign_reference(bad, "app.orders").unwrap_or_default();
             assert!(e.contains(says), "{bad}: {e}");
         }
     }

@@ -22,6 +22,10 @@ pub struct AppliedProfile {
     pub target: String,
     settings: Vec<CapturedSetting>,
     created_indexes: Vec<String>,
+    /// Indexes built on tables tunebench did not create, as `schema.name`; dropped
+    /// CONCURRENTLY by revert, which checks they are gone.
+    #[serde(default)]
+    foreign_indexes: Vec<String>,
     schema: String,
     tables: Vec<String>,
     pub changes: TargetChanges,
@@ -60,6 +64,7 @@ pub async fn apply_profile(
         target: target.name.clone(),
         settings: Vec::new(),
         created_indexes: Vec::new(),
+        foreign_indexes: Vec::new(),
         schema: schema.to_string(),
         tables: tables.iter().map(|t| t.to_string()).collect(),
         changes: TargetChanges {
@@ -217,10 +222,16 @@ async fn apply_inner(
 
     let profile = &file.profile;
     for idx in &profile.indexes {
-        let exists = index_exists(&pool, &applied.schema, &idx.name)
+        let schema = idx.foreign_schema().unwrap_or(&applied.schema).to_string();
+        let exists = index_exists(&pool, &schema, &idx.name)
             .await
             .map_err(|e| err("looking up indexes", e))?;
-        let definition = with_schema(&idx.up, &applied.schema);
+        // On a table tunebench did not create, the build must not block the application's
+        // writes: CONCURRENTLY (which also runs outside a transaction block).
+        let definition = match idx.foreign_schema() {
+            Some(_) => concurrently(&idx.up),
+            None => with_schema(&idx.up, &applied.schema),
+        };
         let mut change = IndexChange {
             name: idx.name.clone(),
             table: idx.table.clone(),
@@ -230,8 +241,14 @@ async fn apply_inner(
             size_bytes: None,
         };
         if !exists {
-            // Journaled before it exists: revert drops it IF EXISTS.
-            applied.created_indexes.push(idx.name.clone());
+            // Journaled before it exists: revert drops it IF EXISTS (a failed CONCURRENTLY
+            // build leaves an invalid index behind, which revert drops too).
+            match idx.foreign_schema() {
+                Some(_) => applied
+                    .foreign_indexes
+                    .push(format!("{schema}.{}", idx.name)),
+                None => applied.created_indexes.push(idx.name.clone()),
+            }
             record(&pool, target, journal, applied).await?;
             let started = Instant::now();
             sqlx::query(AssertSqlSafe(definition))
@@ -242,13 +259,15 @@ async fn apply_inner(
             change.build_seconds = Some(started.elapsed().as_secs_f64());
         }
         change.size_bytes = sqlx::query_scalar("SELECT pg_relation_size(to_regclass($1))")
-            .bind(format!("{}.{}", applied.schema, idx.name))
+            .bind(format!("{schema}.{}", idx.name))
             .fetch_one(&pool)
             .await
             .map_err(|e| err("measuring index size", e))?;
         applied.changes.indexes.push(change);
     }
-    if !profile.indexes.is_empty() {
+    // Fresh statistics for the dataset's tables; a foreign table's are the server's to keep
+    // (ANALYZE would change what the application's plans see after the run).
+    if profile.indexes.iter().any(|i| i.foreign_schema().is_none()) {
         for table in &applied.tables {
             sqlx::query(AssertSqlSafe(format!("ANALYZE {}.{table}", applied.schema)))
                 .execute(&pool)
@@ -267,7 +286,7 @@ async fn record(
     applied: &AppliedProfile,
 ) -> Result<()> {
     let entry = journal.record(applied, &applied.changes)?;
-    super::journal::put(pool, &applied.schema, &entry)
+    super::journal::put(pool, applied.journal_key(), &entry)
         .await
         .map_err(|e| {
             target_error(
@@ -306,6 +325,25 @@ pub async fn revert_profile(
         .map_err(|e| err(&format!("DROP INDEX {name}"), e))?;
         report.indexes_dropped.push(name.clone());
     }
+    for name in &applied.foreign_indexes {
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP INDEX CONCURRENTLY IF EXISTS {name}"
+        )))
+        .execute(&pool)
+        .await
+        .map_err(|e| err(&format!("DROP INDEX CONCURRENTLY {name}"), e))?;
+        let left: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| err("checking the index is gone", e))?;
+        if left {
+            report
+                .mismatches
+                .push(format!("index {name}: still there after DROP INDEX"));
+        }
+        report.indexes_dropped.push(name.clone());
+    }
     if !applied.settings.is_empty() {
         for s in &applied.settings {
             set_system(&pool, &s.name, s.auto_conf_before.as_deref())
@@ -340,10 +378,49 @@ pub async fn revert_profile(
             }
         }
     }
-    super::journal::delete(&pool, &applied.schema)
+    super::journal::delete(&pool, applied.journal_key())
         .await
         .map_err(|e| err("removing the server's journal entry", e))?;
     Ok((pool, report))
+}
+
+impl AppliedProfile {
+    /// The row of `tunebench_journal.entries` this profile is journaled under: its dataset's
+    /// schema, or the target's existing data when it has no dataset.
+    fn journal_key(&self) -> &str {
+        if self.schema.is_empty() {
+            "(existing data)"
+        } else {
+            &self.schema
+        }
+    }
+}
+
+/// `up` built without blocking writes: `CREATE [UNIQUE] INDEX CONCURRENTLY ...`.
+fn concurrently(up: &str) -> String {
+    // Words with their end offsets; the rest of the text (literals included) is kept as is.
+    let mut words = Vec::new();
+    let mut start = None;
+    for (i, c) in up.char_indices().chain([(up.len(), ' ')]) {
+        match (c.is_whitespace(), start) {
+            (false, None) => start = Some(i),
+            (true, Some(s)) => {
+                words.push((&up[s..i], i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if words
+        .iter()
+        .any(|(w, _)| w.eq_ignore_ascii_case("concurrently"))
+    {
+        return up.to_string();
+    }
+    match words.iter().find(|(w, _)| w.eq_ignore_ascii_case("index")) {
+        Some(&(_, end)) => format!("{} CONCURRENTLY{}", &up[..end], &up[end..]),
+        None => up.to_string(),
+    }
 }
 
 async fn set_system(pool: &PgPool, name: &str, value: Option<&str>) -> sqlx::Result<()> {
@@ -365,6 +442,21 @@ async fn set_system(pool: &PgPool, name: &str, value: Option<&str>) -> sqlx::Res
     };
     sqlx::query(AssertSqlSafe(stmt)).execute(pool).await?;
     Ok(())
+}
+
+#[cfg(test)]
+#[test]
+fn concurrently_goes_after_index() {
+    assert_eq!(
+        concurrently("create unique index tunebench_a on app.t (a)"),
+        "create unique index CONCURRENTLY tunebench_a on app.t (a)"
+    );
+    assert_eq!(
+        concurrently("CREATE INDEX\n  tunebench_a ON app.t (a) WHERE b <> 'x  y'"),
+        "CREATE INDEX CONCURRENTLY\n  tunebench_a ON app.t (a) WHERE b <> 'x  y'"
+    );
+    let written = "CREATE INDEX CONCURRENTLY tunebench_a ON app.t (a)";
+    assert_eq!(concurrently(written), written);
 }
 
 async fn reload(pool: &PgPool) -> sqlx::Result<()> {

@@ -219,10 +219,18 @@ impl SettingValue {
 pub struct IndexDef {
     /// Must start with `tunebench_`; used to check existence and to drop exactly this index.
     pub name: String,
-    /// Table the index is on (inside the dataset's schema).
+    /// Table the index is on: a bare name is the dataset's (inside its schema); `schema.table`
+    /// is a table tunebench did not create (only with the target's `allow_foreign_indexes`).
     pub table: String,
     /// `CREATE INDEX` statement; `{schema}` is replaced with the dataset's schema.
     pub up: String,
+}
+
+impl IndexDef {
+    /// The schema of a table tunebench did not create (`table = "app.orders"`), if it is one.
+    pub fn foreign_schema(&self) -> Option<&str> {
+        self.table.split_once('.').map(|(s, _)| s)
+    }
 }
 
 pub fn load_profile(path: &Path) -> Result<PgProfile> {
@@ -280,13 +288,21 @@ pub fn load_profile(path: &Path) -> Result<PgProfile> {
                 format!("`{}`: index names must start with tunebench_ and use letters, digits and _ only, so tunebench only ever drops its own", idx.name),
             ));
         }
-        if !idx
-            .table
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            || idx.table.is_empty()
-        {
-            issues.push(src.issue(&format!("indexes[{i}].table"), "must be a plain table name"));
+        let plain = |s: &str| {
+            !s.is_empty()
+                && !s.starts_with(|c: char| c.is_ascii_digit())
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        let (schema, table) = super::namespace::split_table(&idx.table);
+        let system = schema.starts_with("pg_") || schema == "information_schema";
+        if !plain(table) || (idx.foreign_schema().is_some() && (!plain(schema) || system)) {
+            issues.push(src.issue(
+                &format!("indexes[{i}].table"),
+                format!(
+                    "`{}`: write a table of the dataset (`documents`) or, on a target with allow_foreign_indexes = true, `schema.table` (letters, digits and _; not a system schema)",
+                    idx.table
+                ),
+            ));
         }
         if let Some(why) = super::namespace::foreign_reference(&idx.up, &idx.table) {
             issues.push(src.issue(&format!("indexes[{i}].up"), why));
@@ -350,13 +366,20 @@ pub fn profile_problems(
     has_dataset: bool,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    // Settings only on a target without a dataset: its workloads run on data tunebench did
-    // not create, on which it builds no index.
-    if !has_dataset && !profile.indexes.is_empty() {
-        out.push(format!(
-            "target {} has no dataset, so the profile's indexes would go on tables tunebench did not create, which it does not change; keep only settings in this profile, or add a dataset on the target",
-            target.name
-        ));
+    // An index on a dataset's table needs a dataset; one on a table tunebench did not create
+    // (`schema.table`) needs the target's explicit allow_foreign_indexes.
+    for idx in &profile.indexes {
+        match idx.foreign_schema() {
+            None if !has_dataset => out.push(format!(
+                "index {} is on `{}`, a dataset's table, but target {} has no dataset; name a table you own as `schema.table` (with allow_foreign_indexes = true on the target), or add a dataset",
+                idx.name, idx.table, target.name
+            )),
+            Some(_) if !target.allow_foreign_indexes => out.push(format!(
+                "index {} is on {}, a table tunebench did not create; it builds and drops indexes there (CONCURRENTLY) only when the scenario says allow_foreign_indexes = true on targets.{}",
+                idx.name, idx.table, target.name
+            )),
+            _ => {}
+        }
     }
     let restart: Vec<&str> = profile
         .settings

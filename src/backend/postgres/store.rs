@@ -116,7 +116,15 @@ impl Store for PgStore {
         let (schema, tables) = match data {
             Some(corpus) => (corpus.schema(), corpus.tables()),
             // Settings only (validated): the workloads run on the data already there.
-            None if file.profile.indexes.is_empty() => ("", &[][..]),
+            // Indexes only on tables named `schema.table` (allow_foreign_indexes, validated).
+            None if file
+                .profile
+                .indexes
+                .iter()
+                .all(|i| i.foreign_schema().is_some()) =>
+            {
+                ("", &[][..])
+            }
             None => {
                 return Err(Error::Usage(format!(
                     "{}: target {} has no dataset, so there is no schema for the profile's indexes",
