@@ -526,6 +526,8 @@ pub struct WorkloadProbe<'a> {
     /// The workload names no dataset: it runs on the target's existing data, which
     /// tunebench did not create (read only).
     pub foreign: bool,
+    /// The target says `allow_writes = true`.
+    pub allow_writes: bool,
     /// The dataset's vectors come from files (no generator for fresh points).
     pub dataset_from_files: bool,
     /// The sweep's setting and its values, as the workers would be given them.

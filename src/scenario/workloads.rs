@@ -227,6 +227,7 @@ pub(super) fn resolve_workloads(
                 ops: ops.iter().map(|o| &o.def).collect(),
                 op_names: ops.iter().map(|o| o.name.as_str()).collect(),
                 foreign: w.dataset.is_none() && t.kind != TargetKind::Http,
+                allow_writes: t.allow_writes,
                 dataset_from_files: w
                     .dataset
                     .as_ref()

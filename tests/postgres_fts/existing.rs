@@ -270,6 +270,50 @@ async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() 
         "{err}"
     );
 
+    // Writes replayed on purpose need both the op's and the target's word.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "by_id" }, { op = "log_visit" }"#,
+        "[ops.log_visit]\nsql = \"INSERT INTO shop_fixture.audit DEFAULT VALUES\"\nwrites = true\n",
+    );
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string()
+            .contains("op `log_visit` is marked writes = true, but its target does not say allow_writes = true"),
+        "{err}"
+    );
+    let scenario = std::fs::read_to_string(&path).unwrap().replace(
+        "allow_foreign_indexes = true",
+        "allow_foreign_indexes = true\nallow_writes = true",
+    );
+    std::fs::write(&path, scenario).unwrap();
+    let audit = "SELECT count(*) FROM shop_fixture.audit";
+    let rows_before: i64 = sqlx::query_scalar(audit).fetch_one(&mut c).await.unwrap();
+    let outcome = run_to(&path, &out, &["--profile", "baseline"])
+        .await
+        .unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+    let r = Results::read(&out.join("results.json")).unwrap();
+    let logged = r.runs[0].workloads[0]
+        .operations
+        .iter()
+        .find(|o| o.op == "log_visit")
+        .unwrap();
+    let rows_after: i64 = sqlx::query_scalar(audit).fetch_one(&mut c).await.unwrap();
+    // Every counted insert (warm-up's too) reached the table: the session was not read only.
+    assert!(
+        logged.ops > 0 && logged.errors == 0 && rows_after - rows_before >= logged.ops as i64,
+        "{} inserts counted, {} errors, {} rows added",
+        logged.ops,
+        logged.errors,
+        rows_after - rows_before
+    );
+    sqlx::query("DELETE FROM shop_fixture.audit WHERE ctid NOT IN (SELECT ctid FROM shop_fixture.audit ORDER BY at LIMIT 1)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+
     // A write hidden in a function passes the statement check; the read-only session stops it.
     let path = write_scenario(
         dir.path(),

@@ -289,7 +289,7 @@ pub async fn capture(a: &CaptureArgs) -> Result<crate::Outcome> {
     );
     if left_out > 0 {
         summary.push_str(&format!(
-            "\n{left_out} statements that write or lock rows were left out (replay runs reads only)"
+            "\n{left_out} statements that write or lock rows were left out (replay runs reads only, unless an op says writes = true and its target allow_writes = true)"
         ));
     }
     Ok(crate::Outcome {

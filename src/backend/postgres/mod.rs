@@ -246,6 +246,8 @@ pub struct PgOps {
     pub k: usize,
     /// The fresh points of an upsert + search workload.
     pub fresh: Option<Arc<FreshPool>>,
+    /// An op is marked `writes = true` (allowed on its target): sessions are not read only.
+    pub writes: bool,
 }
 
 /// One execution's bind values and, for vector queries, (query, filter) to judge recall by;
@@ -316,8 +318,9 @@ impl PgExecutor {
         let setup = async {
             sqlx::Executor::execute(&mut conn, LOAD_VECTOR).await?;
             // Data tunebench did not create is only read: the server refuses any write in
-            // this session, also one the statement check could not see.
-            if w.ops.data.foreign() {
+            // this session, also one the statement check could not see (unless the workload
+            // replays writes on purpose: writes = true, allow_writes = true).
+            if w.ops.data.foreign() && !w.ops.writes {
                 sqlx::Executor::execute(&mut conn, "SET default_transaction_read_only = on")
                     .await?;
             }

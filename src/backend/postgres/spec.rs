@@ -29,6 +29,10 @@ pub struct SqlOp {
     /// order, before rewriting it; 10 % of the dataset when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fresh_points: Option<u32>,
+    /// The statement changes data tunebench did not create, on purpose: runs only with the
+    /// target's `allow_writes = true`, and is never EXPLAINed (ANALYZE would run it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub writes: bool,
 }
 
 pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
@@ -576,10 +580,15 @@ pub fn foreign_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(St
                 "op `{name}` draws {g:?} from tunebench's corpus, but the workload names no dataset: declare its parameters' source instead ({{ from = \"file\" | \"range\" | \"list\", ... }}, docs/parameters.md)"
             )));
         }
-        if let Some(why) = not_read_only(&sql.sql) {
-            problems.push((at, format!(
-                "op `{name}` {why}; the workload names no dataset, so it runs on data tunebench did not create, which it only reads"
-            )));
+        match (not_read_only(&sql.sql), sql.writes, w.allow_writes) {
+            (_, true, true) => {}
+            (_, true, false) => problems.push((at, format!(
+                "op `{name}` is marked writes = true, but its target does not say allow_writes = true: the workload names no dataset, so it would change data tunebench did not create; add allow_writes = true on the target to let it"
+            ))),
+            (Some(why), false, _) => problems.push((at, format!(
+                "op `{name}` {why}; the workload names no dataset, so it runs on data tunebench did not create, which it only reads (to replay writes on purpose: writes = true on the op and allow_writes = true on the target)"
+            ))),
+            (None, false, _) => {}
         }
     }
     problems

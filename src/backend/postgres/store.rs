@@ -260,7 +260,7 @@ impl Store for PgStore {
         for op in &workload.ops {
             let sql = &op.def;
             // Writes are not EXPLAINed: EXPLAIN ANALYZE would run them.
-            if sql.params.iter().any(|p| *p == ParamGen::FreshPoints) {
+            if sql.writes || sql.params.iter().any(|p| *p == ParamGen::FreshPoints) {
                 continue;
             }
             // The same parameters under every profile, so plans are comparable.
@@ -364,6 +364,7 @@ impl Store for PgStore {
             data: corpus,
             k,
             fresh: fresh.clone(),
+            writes: workload.ops.iter().any(|o| o.def.writes),
         });
         Ok(PgWorkers {
             target: self.target.clone(),
