@@ -214,6 +214,9 @@ pub struct Workload<O = OpDef> {
     /// None only for http targets, which take no dataset.
     pub dataset: Option<String>,
     pub definition_file: PathBuf,
+    /// The workload file's `description` (a captured file says where and when from).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
     pub ops: Vec<WeightedOp<O>>,
     /// Result size whose recall is measured (vector searches).
     pub k: Option<u32>,
@@ -256,6 +259,7 @@ impl Workload {
             target: self.target.clone(),
             dataset: self.dataset.clone(),
             definition_file: self.definition_file.clone(),
+            description: self.description.clone(),
             ops,
             k: self.k,
             sweep: self.sweep.clone(),

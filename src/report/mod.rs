@@ -70,11 +70,41 @@ struct Context<'a> {
     /// Checks that failed under the last profile.
     final_check_failures: Vec<&'a CheckResult>,
     worst_workloads: Vec<WorstRow>,
+    /// Workloads that ran on data tunebench did not create (no dataset), with where their
+    /// statements came from.
+    existing_workloads: Vec<ExistingWorkload>,
+    /// Their statements (as written, `$n` for values), before and after, worst first.
+    existing_statements: Vec<StatementRow<'a>>,
     monitoring: Vec<MonitoringRow>,
     /// Recovery drills, one row per drill, profile and trial, figures formatted.
     drills: Vec<DrillRow<'a>>,
     /// Kinds of store in the run on which no drill ran ("not measured").
     drills_absent: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ExistingWorkload {
+    workload: String,
+    target: String,
+    /// "captured" (a `tunebench capture` file) or "existing data".
+    source: &'static str,
+    description: String,
+    definition_file: String,
+}
+
+#[derive(Serialize)]
+struct StatementRow<'a> {
+    workload: String,
+    op: String,
+    /// The statement on one line (whitespace collapsed); its values are `$n`, never literals.
+    statement: String,
+    before: &'a crate::metrics::LatencySummary,
+    after: &'a crate::metrics::LatencySummary,
+    after_profile: &'a str,
+    /// Plan nodes joined with " > "; empty when not EXPLAINed (writes).
+    plan_before: String,
+    plan_after: String,
+    plan_changed: bool,
 }
 
 #[derive(Serialize)]
@@ -418,6 +448,90 @@ fn gate_bootstrap(results: &Results) -> crate::stats::BootstrapConfig {
     }
 }
 
+/// The workloads that ran on data tunebench did not create (a statement store's workload
+/// with no dataset), and their statements before (first profile) and after (last profile),
+/// the slowest p99 after first.
+fn existing(results: &Results) -> (Vec<ExistingWorkload>, Vec<StatementRow<'_>>) {
+    let mut workloads = Vec::new();
+    let mut rows = Vec::new();
+    let (Some(first), Some(last)) = (results.runs.first(), results.runs.last()) else {
+        return (workloads, rows);
+    };
+    for w in &results.scenario.workloads {
+        let field = |k: &str| w.rest.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+        let target = field("target");
+        let statement_store = results
+            .environment
+            .targets
+            .get(target)
+            .is_some_and(|t| matches!(t.kind.as_str(), "postgres" | "neo4j"));
+        if !statement_store || w.rest.get("dataset").is_some_and(|d| !d.is_null()) {
+            continue;
+        }
+        let description = field("description").to_string();
+        workloads.push(ExistingWorkload {
+            workload: w.name.clone(),
+            target: target.to_string(),
+            source: if description.contains("captured from") {
+                "captured"
+            } else {
+                "existing data"
+            },
+            description,
+            definition_file: field("definition_file").to_string(),
+        });
+        let ops = w.rest.get("ops").and_then(|o| o.as_array());
+        for op in ops.into_iter().flatten() {
+            let name = op["name"].as_str().unwrap_or_default();
+            let def = &op["def"];
+            let Some(text) = def["sql"].as_str().or(def["cypher"].as_str()) else {
+                continue;
+            };
+            fn result<'r>(
+                run: &'r crate::results::ProfileRun,
+                workload: &str,
+                op: &str,
+            ) -> Option<&'r crate::metrics::LatencySummary> {
+                run.workloads
+                    .iter()
+                    .find(|r| r.workload == workload)
+                    .and_then(|r| r.operations.iter().find(|o| o.op == op))
+                    .map(|o| &o.latency_ms)
+            }
+            let plan = |run: &crate::results::ProfileRun| {
+                run.server
+                    .get(target)
+                    .and_then(|ev| {
+                        ev.plans()
+                            .iter()
+                            .find(|p| p.workload == w.name && p.op == name)
+                    })
+                    .map(|p| p.nodes.join(" > "))
+                    .unwrap_or_default()
+            };
+            let (Some(before), Some(after)) =
+                (result(first, &w.name, name), result(last, &w.name, name))
+            else {
+                continue;
+            };
+            let (plan_before, plan_after) = (plan(first), plan(last));
+            rows.push(StatementRow {
+                workload: w.name.clone(),
+                op: name.to_string(),
+                statement: text.split_whitespace().collect::<Vec<_>>().join(" "),
+                before,
+                after,
+                after_profile: &last.profile,
+                plan_changed: plan_before != plan_after,
+                plan_before,
+                plan_after,
+            });
+        }
+    }
+    rows.sort_by(|a, b| b.after.p99.total_cmp(&a.after.p99));
+    (workloads, rows)
+}
+
 fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
     let runs = &results.runs;
     let profiles: Vec<&str> = runs.iter().map(|r| r.profile.as_str()).collect();
@@ -545,6 +659,7 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
         .unwrap_or_default();
     worst_workloads.sort_by(|a, b| b.p99_ms.total_cmp(&a.p99_ms));
     worst_workloads.truncate(3);
+    let (existing_workloads, existing_statements) = existing(results);
 
     let monitoring = runs
         .iter()
@@ -597,6 +712,8 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
         checks,
         final_check_failures,
         worst_workloads,
+        existing_workloads,
+        existing_statements,
         monitoring,
         results,
     }

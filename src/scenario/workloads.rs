@@ -268,6 +268,10 @@ pub(super) fn resolve_workloads(
             target: w.target,
             dataset: w.dataset,
             definition_file: def_path,
+            description: def
+                .as_ref()
+                .map(|d| d.description.clone())
+                .unwrap_or_default(),
             ops,
             k: judged.then_some(w.k.unwrap_or(10)),
             sweep: None,

@@ -172,6 +172,31 @@ fn every_fixture_is_covered() {
     assert!(unused.is_empty(), "fixtures no case checks: {unused:?}");
 }
 
+/// Every scenario shipped in scenarios/ validates (with the one variable a server-only
+/// scenario requires set), so a change to the file formats cannot leave an example behind.
+#[test]
+fn every_shipped_scenario_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() > 10, "{files:?}");
+    let mut args = vec!["validate"];
+    args.extend(files.iter().map(String::as_str));
+    let out = Command::new(env!("CARGO_BIN_EXE_tunebench"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(&args)
+        .env("TUNEBENCH_QDRANT_URL", "http://127.0.0.1:6334")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn broken_dataset_is_not_also_reported_as_unknown() {
     let mut failures = Vec::new();

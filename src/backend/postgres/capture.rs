@@ -149,19 +149,23 @@ pub async fn capture(a: &CaptureArgs) -> Result<crate::Outcome> {
         .unwrap_or(Path::new("."))
         .join(&params_dir_name);
 
+    let now = chrono::Utc::now();
     let mut text = format!(
         "# Captured by `tunebench capture postgres` from {shown}\n\
          # on {}: the {} costliest read statements by total time in pg_stat_statements{},\n\
          # weighted by their share of calls.\n\
          # Replay it on the same data with a workload that names no dataset (docs/parameters.md).\n\
          store = \"postgres\"\n\
-         description = \"statements captured from pg_stat_statements\"\n",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+         description = \"{} statements captured from pg_stat_statements on {} ({} calls)\"\n",
+        now.format("%Y-%m-%d %H:%M UTC"),
         ranked.len(),
         a.matching
             .as_ref()
             .map(|m| format!(" containing `{m}`"))
             .unwrap_or_default(),
+        ranked.len(),
+        now.format("%Y-%m-%d"),
+        ranked.iter().map(|r| r.calls).sum::<i64>(),
     );
     let mut ready = Vec::new();
     let mut waiting = Vec::new();
