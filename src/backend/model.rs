@@ -331,6 +331,32 @@ pub enum OpDef {
     Qdrant(QdrantOp),
 }
 
+impl OpDef {
+    /// What results.json records of the op's declared sources (`op`: its name): each with
+    /// its position in `params` and, for a named parameter (Cypher `$name`), its name.
+    pub fn source_records(&self, op: &str) -> Vec<crate::dataset::sources::SourceRecord> {
+        match self {
+            OpDef::Sql(s) => s
+                .params
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.source().map(|s| s.record(op, i)))
+                .collect(),
+            OpDef::Cypher(c) => c
+                .params
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (name, p))| {
+                    let mut r = p.source()?.record(op, i);
+                    r.name = Some(name.clone());
+                    Some(r)
+                })
+                .collect(),
+            OpDef::S3(_) | OpDef::Http(_) | OpDef::Qdrant(_) => Vec::new(),
+        }
+    }
+}
+
 /// `TryFrom<Enum>` for each store's own type in a by-store enum: one line per store.
 macro_rules! by_store {
     ($enum:ident { $($variant:ident($ty:ty)),* $(,)? }) => {
@@ -487,7 +513,8 @@ impl TargetKind {
         match self {
             TargetKind::Qdrant => super::qdrant::spec::workload_problems(w),
             TargetKind::Postgres => super::postgres::spec::foreign_problems(w),
-            TargetKind::Neo4j | TargetKind::S3 | TargetKind::Http => Vec::new(),
+            TargetKind::Neo4j => super::neo4j::spec::foreign_problems(w),
+            TargetKind::S3 | TargetKind::Http => Vec::new(),
         }
     }
 

@@ -19,10 +19,11 @@ use super::documents::ParamValue;
 use super::params::ParamGen;
 
 /// One parameter (or a group of correlated ones) of an op: a generator over tunebench's own
-/// corpus, named by a string, or a source declared as a table.
+/// corpus, named by a string (`G`: the store's generators, PostgreSQL's by default), or a
+/// source declared as a table.
 #[derive(Debug, Clone)]
-pub enum Param {
-    Gen(ParamGen),
+pub enum Param<G = ParamGen> {
+    Gen(G),
     Source(std::sync::Arc<Source>),
 }
 
@@ -34,12 +35,49 @@ impl Param {
             Param::Source(s) => s.spec.arity(),
         }
     }
+}
 
-    pub fn generator(&self) -> Option<ParamGen> {
+impl<G: Copy> Param<G> {
+    pub fn generator(&self) -> Option<G> {
         match self {
             Param::Gen(g) => Some(*g),
             Param::Source(_) => None,
         }
+    }
+
+    pub fn source(&self) -> Option<&Source> {
+        match self {
+            Param::Gen(_) => None,
+            Param::Source(s) => Some(s),
+        }
+    }
+}
+
+/// Reads a declared source of a workload file's parameter (`at`: its field) in place (a
+/// file relative to the workload file); a problem names the field, or the data file's line
+/// and column. A generator is left as it is.
+pub fn load_param<G>(
+    src: &crate::source::SourceFile,
+    at: &str,
+    p: &mut Param<G>,
+    issues: &mut Vec<crate::error::InputIssue>,
+) {
+    let Param::Source(s) = p else { return };
+    match Source::load(s.spec.clone(), &src.dir()) {
+        Ok(loaded) => *p = Param::Source(std::sync::Arc::new(loaded)),
+        Err(e) => issues.push(match e.file {
+            Some(data) => crate::error::InputIssue::new(
+                data,
+                e.field,
+                format!(
+                    "{} (the source of {at} in {})",
+                    e.message,
+                    src.path.display()
+                ),
+            )
+            .at(e.line.map(|l| (l, 1))),
+            None => src.issue(&format!("{at}.{}", e.field), e.message),
+        }),
     }
 }
 
@@ -49,7 +87,7 @@ impl PartialEq<ParamGen> for Param {
     }
 }
 
-impl Serialize for Param {
+impl<G: Serialize> Serialize for Param<G> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Param::Gen(g) => g.serialize(s),
@@ -58,24 +96,24 @@ impl Serialize for Param {
     }
 }
 
-impl<'de> Deserialize<'de> for Param {
+impl<'de, G: Deserialize<'de>> Deserialize<'de> for Param<G> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Param;
+        struct V<G>(std::marker::PhantomData<G>);
+        impl<'de, G: Deserialize<'de>> serde::de::Visitor<'de> for V<G> {
+            type Value = Param<G>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a generator name (e.g. \"term_common\") or a source table ({ from = \"file\" | \"range\" | \"list\", ... })")
+                f.write_str("a generator name (e.g. \"term_common\", \"user_hot\") or a source table ({ from = \"file\" | \"range\" | \"list\" | \"sample\", ... })")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Param, E> {
-                ParamGen::deserialize(serde::de::value::StrDeserializer::new(v)).map(Param::Gen)
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Param<G>, E> {
+                G::deserialize(serde::de::value::StrDeserializer::new(v)).map(Param::Gen)
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Param, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Param<G>, A::Error> {
                 let spec =
                     SourceSpec::deserialize(serde::de::value::MapAccessDeserializer::new(m))?;
                 Ok(Param::Source(std::sync::Arc::new(Source::unloaded(spec))))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -230,6 +268,9 @@ pub struct SourceRecord {
     pub op: String,
     /// Its position in the op's `params`.
     pub param: usize,
+    /// The parameter's name, where parameters are named (Cypher `$name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub from: String,
     pub source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -521,6 +562,7 @@ impl Source {
         SourceRecord {
             op: op.to_string(),
             param,
+            name: None,
             from: self.spec.from().into(),
             source: self.spec.describe(),
             rows,

@@ -164,16 +164,7 @@ impl WorkloadAcc {
             param_sources: workload
                 .ops
                 .iter()
-                .flat_map(|o| {
-                    let params = match &o.def {
-                        crate::backend::model::OpDef::Sql(s) => &s.params[..],
-                        _ => &[],
-                    };
-                    params.iter().enumerate().filter_map(|(i, p)| match p {
-                        crate::dataset::Param::Source(s) => Some(s.record(&o.name, i)),
-                        crate::dataset::Param::Gen(_) => None,
-                    })
-                })
+                .flat_map(|o| o.def.source_records(&o.name))
                 .collect(),
         }
     }

@@ -84,16 +84,16 @@ pub(super) fn resolve_workloads(
                     unknown_name("dataset", d, datasets.keys()),
                 ))
             }
-            // A PostgreSQL workload without a dataset runs on the data already there.
+            // A PostgreSQL or Neo4j workload without a dataset runs on the data already there.
             None if !http
                 && targets
                     .get(&w.target)
-                    .is_some_and(|t| t.kind != TargetKind::Postgres) =>
+                    .is_some_and(|t| !matches!(t.kind, TargetKind::Postgres | TargetKind::Neo4j)) =>
             {
                 issues.push(src.issue(
                     &field,
                     format!(
-                        "dataset is missing: target `{}` needs one of the [datasets.*] (only http targets, and postgres targets running on their existing data, take none); add dataset = \"NAME\"",
+                        "dataset is missing: target `{}` needs one of the [datasets.*] (only http targets, and postgres and neo4j targets running on their existing data, take none); add dataset = \"NAME\"",
                         w.target
                     ),
                 ))

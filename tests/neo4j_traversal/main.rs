@@ -12,6 +12,7 @@ use tunebench::results::Evidence;
 #[path = "../common/mod.rs"]
 mod common;
 mod drills;
+mod existing;
 mod safety;
 use common::child::{pid_in, spawn_run};
 use common::{ROOT, cache_dir, env_or, run_to};

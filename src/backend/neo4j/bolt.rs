@@ -8,7 +8,8 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::dataset::GraphValue;
+use super::CypherValue;
+use crate::dataset::ParamValue;
 
 pub struct BoltProfile {
     stream: TcpStream,
@@ -53,16 +54,46 @@ impl BoltProfile {
     }
 
     /// Runs `PROFILE cypher` with the parameters, pulls every row, returns the plan tree.
-    pub async fn profile(&mut self, cypher: &str, params: &[(String, GraphValue)]) -> R<Value> {
+    pub async fn profile(&mut self, cypher: &str, params: &[(String, CypherValue)]) -> R<Value> {
+        self.summary(&format!("PROFILE {cypher}"), params)
+            .await?
+            .get("profile")
+            .cloned()
+            .ok_or_else(|| "the summary carries no profile".to_string())
+    }
+
+    /// `EXPLAIN cypher` (compiled, not run): the summary, with Neo4j's query `type` (`r` for
+    /// a read, `rw`, `w`, `s` for schema), the plan and the notifications (unknown labels,
+    /// relationship types and properties among them).
+    pub async fn explain(
+        &mut self,
+        cypher: &str,
+        params: &[(String, CypherValue)],
+    ) -> R<Map<String, Value>> {
+        self.summary(&format!("EXPLAIN {cypher}"), params).await
+    }
+
+    /// Runs `text`, pulls every row, returns the final summary.
+    async fn summary(
+        &mut self,
+        text: &str,
+        params: &[(String, CypherValue)],
+    ) -> R<Map<String, Value>> {
         let mut run = Vec::new();
         put_struct(&mut run, 0x10, 3);
-        put_str(&mut run, &format!("PROFILE {cypher}"));
+        put_str(&mut run, text);
         put_map_header(&mut run, params.len());
         for (k, v) in params {
             put_str(&mut run, k);
             match v {
-                GraphValue::Int(i) => put_int(&mut run, *i),
-                GraphValue::Text(s) => put_str(&mut run, s),
+                CypherValue::One(v) => put_value(&mut run, v),
+                CypherValue::Row(row) => {
+                    put_map_header(&mut run, row.len());
+                    for (k, v) in row {
+                        put_str(&mut run, k);
+                        put_value(&mut run, v);
+                    }
+                }
             }
         }
         put_map_header(&mut run, 0);
@@ -79,11 +110,10 @@ impl BoltProfile {
             match tag {
                 0x71 => continue,
                 0x70 => {
-                    return fields
-                        .into_iter()
-                        .next()
-                        .and_then(|m| m.get("profile").cloned())
-                        .ok_or_else(|| "the summary carries no profile".to_string());
+                    return match fields.into_iter().next() {
+                        Some(Value::Object(m)) => Ok(m),
+                        _ => Ok(Map::new()),
+                    };
                 }
                 _ => return Err(failure(tag, &fields)),
             }
@@ -166,9 +196,60 @@ fn put_struct(b: &mut Vec<u8>, tag: u8, n: u8) {
 fn put_map_header(b: &mut Vec<u8>, n: usize) {
     if n < 16 {
         b.push(0xA0 + n as u8);
-    } else {
+    } else if n < 256 {
         b.push(0xD8);
         b.push(n as u8);
+    } else {
+        b.push(0xD9);
+        b.extend_from_slice(&(n.min(65535) as u16).to_be_bytes());
+    }
+}
+
+fn put_list_header(b: &mut Vec<u8>, n: usize) {
+    if n < 16 {
+        b.push(0x90 + n as u8);
+    } else if n < 256 {
+        b.extend_from_slice(&[0xD4, n as u8]);
+    } else if n < 65536 {
+        b.push(0xD5);
+        b.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        b.push(0xD6);
+        b.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+}
+
+fn put_float(b: &mut Vec<u8>, f: f64) {
+    b.push(0xC1);
+    b.extend_from_slice(&f.to_be_bytes());
+}
+
+/// Bolt 5 DateTime (UTC based): seconds, nanoseconds, offset 0.
+fn put_time(b: &mut Vec<u8>, t: &chrono::DateTime<chrono::Utc>) {
+    put_struct(b, 0x49, 3);
+    put_int(b, t.timestamp());
+    put_int(b, i64::from(t.timestamp_subsec_nanos()));
+    put_int(b, 0);
+}
+
+fn put_value(b: &mut Vec<u8>, v: &ParamValue) {
+    match v {
+        ParamValue::Int(i) => put_int(b, *i),
+        ParamValue::Float(f) => put_float(b, *f),
+        ParamValue::Text(s) => put_str(b, s),
+        ParamValue::Time(t) => put_time(b, t),
+        ParamValue::Vector(v) => {
+            put_list_header(b, v.len());
+            v.iter().for_each(|f| put_float(b, f64::from(*f)));
+        }
+        ParamValue::Ints(v) => {
+            put_list_header(b, v.len());
+            v.iter().for_each(|i| put_int(b, *i));
+        }
+        ParamValue::Times(v) => {
+            put_list_header(b, v.len());
+            v.iter().for_each(|t| put_time(b, t));
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod evidence;
 mod journal;
 mod load;
 mod profile;
+mod sample;
 pub mod spec;
 mod store;
 
@@ -23,7 +24,7 @@ pub use profile::AppliedNeoProfile;
 pub use store::NeoStore;
 
 use crate::backend::model::Target;
-use crate::dataset::{Graph, GraphParam, GraphValue};
+use crate::dataset::{Graph, GraphParam, GraphValue, Param, ParamValue};
 use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, Result};
 use spec::NeoTarget;
@@ -83,18 +84,121 @@ pub async fn rows(graph: &Bolt, q: Query) -> std::result::Result<Vec<Row>, neo4r
     Ok(out)
 }
 
-pub fn bolt_value(v: &GraphValue) -> BoltType {
+/// A Cypher parameter's value: one value, or the row of a source of several columns, as a
+/// map (`$row.id`, `$row.region`: the values of one row stay together).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CypherValue {
+    One(ParamValue),
+    Row(Vec<(String, ParamValue)>),
+}
+
+impl From<GraphValue> for CypherValue {
+    fn from(v: GraphValue) -> Self {
+        CypherValue::One(match v {
+            GraphValue::Int(i) => ParamValue::Int(i),
+            GraphValue::Text(s) => ParamValue::Text(s),
+        })
+    }
+}
+
+fn bolt_one(v: &ParamValue) -> BoltType {
     match v {
-        GraphValue::Int(i) => (*i).into(),
-        GraphValue::Text(s) => s.as_str().into(),
+        ParamValue::Int(i) => (*i).into(),
+        ParamValue::Float(f) => (*f).into(),
+        ParamValue::Text(s) => s.as_str().into(),
+        ParamValue::Time(t) => t.fixed_offset().into(),
+        ParamValue::Vector(v) => v.clone().into(),
+        ParamValue::Ints(v) => v.clone().into(),
+        ParamValue::Times(v) => v
+            .iter()
+            .map(|t| t.fixed_offset())
+            .collect::<Vec<_>>()
+            .into(),
+    }
+}
+
+pub fn bolt_value(v: &CypherValue) -> BoltType {
+    match v {
+        CypherValue::One(v) => bolt_one(v),
+        CypherValue::Row(row) => BoltType::Map(
+            row.iter()
+                .map(|(k, v)| (k.as_str().into(), bolt_one(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Draws one value per parameter: tunebench's generators from its graph, sources from
+/// their values (a multi-column source as a map). A generator without a graph (refused by
+/// `validate` on a workload without dataset) draws nothing.
+pub fn draw_params<'a>(
+    params: impl IntoIterator<Item = (&'a String, &'a Param<GraphParam>)>,
+    graph: Option<&Graph>,
+    rng: &mut ChaCha8Rng,
+) -> Vec<(String, CypherValue)> {
+    let mut out = Vec::new();
+    let mut values = Vec::new();
+    for (name, p) in params {
+        match p {
+            Param::Gen(g) => {
+                if let Some(graph) = graph {
+                    out.push((name.clone(), graph.draw(*g, rng).into()));
+                }
+            }
+            Param::Source(s) => {
+                values.clear();
+                s.draw(rng, &mut values);
+                let columns = s.spec.columns();
+                let v = if columns.len() > 1 {
+                    CypherValue::Row(
+                        columns
+                            .iter()
+                            .map(|c| c.to_string())
+                            .zip(values.drain(..))
+                            .collect(),
+                    )
+                } else {
+                    CypherValue::One(values.pop().unwrap_or(ParamValue::Int(0)))
+                };
+                out.push((name.clone(), v));
+            }
+        }
+    }
+    out
+}
+
+/// What a Neo4j target's workloads run on.
+pub enum NeoData {
+    /// tunebench's own graph (a dataset).
+    Graph(Graph),
+    /// Data tunebench did not create: the statements of the workloads that name no dataset,
+    /// read only, with parameters from their sources.
+    Foreign(Vec<ForeignCypher>),
+}
+
+/// One statement of a workload on data tunebench did not create.
+pub struct ForeignCypher {
+    /// `workload.op`
+    pub name: String,
+    pub cypher: String,
+    pub params: Vec<(String, Param<GraphParam>)>,
+}
+
+impl NeoData {
+    pub fn graph(&self) -> Option<&Graph> {
+        match self {
+            NeoData::Graph(g) => Some(g),
+            NeoData::Foreign(_) => None,
+        }
     }
 }
 
 /// The Cypher of a workload's operations and how each draws its parameters.
 pub struct NeoOps {
     pub cypher: Vec<Arc<str>>,
-    pub params: Vec<Vec<(String, GraphParam)>>,
-    pub graph: Arc<Graph>,
+    pub params: Vec<Vec<(String, Param<GraphParam>)>>,
+    /// tunebench's graph, or the statements on data tunebench did not create (sources only).
+    pub data: Arc<NeoData>,
 }
 
 /// What every worker of a workload connects with.
@@ -111,13 +215,14 @@ pub struct NeoExecutor {
 }
 
 impl Executor for NeoExecutor {
-    type Params = Vec<(String, GraphValue)>;
+    type Params = Vec<(String, CypherValue)>;
 
     fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> Self::Params {
-        self.ops.params[op]
-            .iter()
-            .map(|(name, p)| (name.clone(), self.ops.graph.draw(*p, rng)))
-            .collect()
+        draw_params(
+            self.ops.params[op].iter().map(|(k, p)| (k, p)),
+            self.ops.data.graph(),
+            rng,
+        )
     }
 
     async fn execute(

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::model::{OpDef, TargetKind, WorkloadDef, WorkloadFile};
-use crate::dataset::GraphParam;
+use crate::dataset::{GraphParam, Param};
 use crate::error::{Error, Result};
 use crate::source::SourceFile;
 
@@ -17,11 +17,11 @@ use crate::source::SourceFile;
 pub struct CypherOp {
     #[serde(default)]
     pub description: String,
-    /// Cypher with `$name` parameters, each drawn by the generator of the same name in
-    /// `params`.
+    /// Cypher with `$name` parameters, each drawn by the generator or from the source of
+    /// the same name in `params` (a source of several columns gives a map: `$row.id`).
     pub cypher: String,
     #[serde(default)]
-    pub params: BTreeMap<String, GraphParam>,
+    pub params: BTreeMap<String, Param<GraphParam>>,
     /// An index the query needs (e.g. a full-text index a profile creates). When it is not
     /// online, `fallback` runs instead, and the evidence says so.
     pub needs_index: Option<String>,
@@ -29,8 +29,30 @@ pub struct CypherOp {
 }
 
 pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
-    let file: WorkloadFile<CypherOp> = src.parse()?;
+    let mut file: WorkloadFile<CypherOp> = src.parse()?;
     let mut issues = Vec::new();
+    for (name, op) in &mut file.ops {
+        for (k, p) in op.params.iter_mut() {
+            let at = format!("ops.{name}.params.{k}");
+            if let Some(crate::dataset::SourceSpec::Sample { query, .. }) =
+                p.source().map(|s| &s.spec)
+            {
+                if let Some(why) = cypher_not_read_only(query) {
+                    issues.push(src.issue(
+                        &format!("{at}.query"),
+                        format!("{why}; a sample is read only"),
+                    ));
+                }
+                if !cypher_params(query).is_empty() {
+                    issues.push(src.issue(
+                        &format!("{at}.query"),
+                        "takes no $parameters: it runs once, before the clock starts",
+                    ));
+                }
+            }
+            crate::dataset::load_param(src, &at, p, &mut issues);
+        }
+    }
     for (name, op) in &file.ops {
         if op.cypher.trim().is_empty() {
             issues.push(src.issue(&format!("ops.{name}.cypher"), "must not be empty"));
@@ -46,7 +68,7 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
                     issues.push(src.issue(
                         &format!("ops.{name}.{field}"),
                         format!(
-                            "uses ${p} but params has no generator for it; add params.{p} = \"user_hot\" (valid: user_hot, user_cold, user_any, document_id, topic_hot, topic_any, entity_any, title_word)"
+                            "uses ${p} but params has no generator or source for it; add params.{p} = \"user_hot\" (generators: user_hot, user_cold, user_any, document_id, topic_hot, topic_any, entity_any, title_word) or a source, e.g. {{ from = \"file\", path = \"users.csv\", column = \"id\" }} (docs/parameters.md)"
                         ),
                     ));
                 }
@@ -82,6 +104,136 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
     } else {
         Err(Error::Input(issues))
     }
+}
+
+/// Why a Cypher statement is not a plain read, if it is not, from its words (outside
+/// strings, comments and `backtick` names; property keys, labels and dotted names are not
+/// clauses). What the words cannot show (a procedure that writes) Neo4j's own query type
+/// tells before anything runs (EXPLAIN reports `r` only for reads).
+pub fn cypher_not_read_only(cypher: &str) -> Option<String> {
+    const WRITES: &[&str] = &[
+        "CREATE",
+        "MERGE",
+        "DELETE",
+        "DETACH",
+        "SET",
+        "REMOVE",
+        "FOREACH",
+        "LOAD",
+        "DROP",
+        "ALTER",
+        "GRANT",
+        "DENY",
+        "REVOKE",
+        "RENAME",
+        "TERMINATE",
+        "START",
+        "STOP",
+    ];
+    let chars: Vec<char> = cypher.chars().collect();
+    let mut words: Vec<String> = Vec::new();
+    let mut i = 0;
+    let mut statements = 1;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match c {
+            '\'' | '"' | '`' => {
+                i += 1;
+                while i < chars.len() && chars[i] != c {
+                    if chars[i] == '\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            '/' if next == Some('/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if next == Some('*') => {
+                i += 2;
+                while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            ';' => {
+                if chars[i + 1..].iter().any(|c| !c.is_whitespace()) {
+                    statements += 1;
+                }
+                i += 1;
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let start = i;
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
+                let before = chars[..start].iter().rev().find(|c| !c.is_whitespace());
+                let after = chars[i..].iter().find(|c| !c.is_whitespace());
+                // n.set, apoc.create.node, :Set, {set: 1}, $set: not clauses.
+                let named = matches!(before, Some('.' | ':' | '$')) || after == Some(&':');
+                if !named {
+                    words.push(
+                        chars[start..i]
+                            .iter()
+                            .collect::<String>()
+                            .to_ascii_uppercase(),
+                    );
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    if words.is_empty() {
+        return Some("is empty".into());
+    }
+    if statements > 1 {
+        return Some("holds more than one statement".into());
+    }
+    if let Some(w) = words.iter().find(|w| WRITES.contains(&w.as_str())) {
+        return Some(format!("writes or changes the schema ({w})"));
+    }
+    if words
+        .windows(2)
+        .any(|w| w[0] == "IN" && w[1] == "TRANSACTIONS")
+    {
+        return Some("runs in transactions of its own (CALL { ... } IN TRANSACTIONS)".into());
+    }
+    None
+}
+
+/// What is wrong with a Cypher workload on data tunebench did not create (no dataset):
+/// tunebench's generators need its graph, and only reads run.
+pub fn foreign_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    if !w.foreign {
+        return problems;
+    }
+    for (j, op) in w.ops.iter().enumerate() {
+        let OpDef::Cypher(c) = op else { continue };
+        let at = format!("ops[{j}].op");
+        let name = w.op_names.get(j).copied().unwrap_or_default();
+        if let Some((p, g)) = c
+            .params
+            .iter()
+            .find_map(|(k, p)| p.generator().map(|g| (k, g)))
+        {
+            problems.push((at.clone(), format!(
+                "op `{name}` draws ${p} from tunebench's graph ({g:?}), but the workload names no dataset: declare its source instead ({{ from = \"file\" | \"range\" | \"list\" | \"sample\", ... }}, docs/parameters.md)"
+            )));
+        }
+        for text in std::iter::once(&c.cypher).chain(&c.fallback) {
+            if let Some(why) = cypher_not_read_only(text) {
+                problems.push((at.clone(), format!(
+                    "op `{name}` {why}; the workload names no dataset, so it runs on data tunebench did not create, which it only reads"
+                )));
+            }
+        }
+    }
+    problems
 }
 
 /// The `$name` parameters of a Cypher text (outside string literals).
@@ -288,5 +440,40 @@ mod tests {
     fn cypher_parameters_outside_strings() {
         let p = super::cypher_params("MATCH (u {h: $handle}) WHERE u.x = '$no' RETURN $b_2");
         assert_eq!(p.into_iter().collect::<Vec<_>>(), vec!["b_2", "handle"]);
+    }
+}
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::cypher_not_read_only;
+
+    #[test]
+    fn reads_pass_and_write_clauses_do_not() {
+        for ok in [
+            "MATCH (c:Customer {cid: $c.cid}) RETURN c.set, c.create",
+            "MATCH (n:Set) WHERE n.name = 'CREATE (x)' RETURN {delete: 1} // MERGE",
+            "CALL apoc.create.node(['X'], {}) YIELD node RETURN node",
+            "MATCH (n) /* SET n.a = 1 */ RETURN count(n);",
+        ] {
+            assert_eq!(cypher_not_read_only(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("MATCH (n) SET n.seen = true", "(SET)"),
+            ("merge (n:A {id: 1})", "(MERGE)"),
+            ("MATCH (n) DETACH DELETE n", "(DETACH)"),
+            ("LOAD CSV FROM 'file:///x' AS row RETURN row", "(LOAD)"),
+            (
+                "MATCH (n) CALL { WITH n RETURN n.x AS x } IN TRANSACTIONS RETURN x",
+                "IN TRANSACTIONS",
+            ),
+            (
+                "MATCH (n) RETURN n; MATCH (m) RETURN m",
+                "more than one statement",
+            ),
+            ("// nothing", "is empty"),
+        ] {
+            let got = cypher_not_read_only(bad).unwrap_or_default();
+            assert!(got.contains(why), "{bad}: {got}");
+        }
     }
 }

@@ -9,7 +9,10 @@ use neo4rs::{Graph as Bolt, query};
 use super::bolt::{self, BoltProfile};
 use super::evidence::{NeoSnapshot, dir_bytes, index_states, plan_ratios, readiness};
 use super::profile::{self, AppliedNeoProfile};
-use super::{NeoExecutor, NeoOps, NeoWorkers, connect, rows, target_error};
+use super::{
+    CypherValue, ForeignCypher, NeoData, NeoExecutor, NeoOps, NeoWorkers, connect, draw_params,
+    rows, target_error,
+};
 use crate::backend::Store;
 use crate::backend::facts::{
     DatasetReport, PlanCapture, PoolReport, ReadinessCheck, RevertReport, TargetChanges, TargetEnv,
@@ -17,7 +20,7 @@ use crate::backend::facts::{
 use crate::backend::model::{Dataset, Target};
 use crate::backend::neo4j::NeoEvidence;
 use crate::backend::neo4j::spec::{CypherOp, NeoProfile, NeoTarget};
-use crate::dataset::{DatasetSpec, Graph, GraphValue, ParamValue};
+use crate::dataset::{DatasetSpec, Graph, GraphParam, Param, ParamValue};
 use crate::error::{Error, InputIssue, Result};
 use crate::source::SourceFile;
 /// This store's workloads and profile files.
@@ -36,6 +39,11 @@ impl NeoStore {
     fn store_bytes(&self) -> Option<u64> {
         let dir = self.options.config_dir.as_ref()?;
         dir_bytes(&dir.join("data").join("databases").join("neo4j"))
+    }
+
+    /// What the hand-rolled Bolt connections (EXPLAIN, PROFILE) log in with.
+    fn login(&self) -> (&str, &str, &str) {
+        (&self.target.url, &self.options.user, &self.options.password)
     }
 
     /// The Cypher each op runs now: its fallback when the index it needs is not online.
@@ -67,7 +75,7 @@ impl NeoStore {
         workload: &Workload,
         op: &str,
         text: &str,
-        params: &[(String, GraphValue)],
+        params: &[(String, CypherValue)],
         fallback: bool,
         ev: &mut NeoEvidence,
     ) {
@@ -93,13 +101,7 @@ impl NeoStore {
         ev.plans.push(PlanCapture {
             workload: workload.name.clone(),
             op: op.to_string(),
-            params: params
-                .iter()
-                .map(|(_, v)| match v {
-                    GraphValue::Int(i) => ParamValue::Int(*i),
-                    GraphValue::Text(s) => ParamValue::Text(s.clone()),
-                })
-                .collect(),
+            params: shown_params(workload, op, params),
             nodes,
             uses_index,
             query_id: None,
@@ -112,13 +114,38 @@ impl NeoStore {
     }
 }
 
+/// The values an op's plan was captured with, as the evidence shows them: tunebench's own
+/// generated values as they are, a source's only by where they came from (never the user's
+/// data).
+fn shown_params(
+    workload: &Workload,
+    op: &str,
+    params: &[(String, CypherValue)],
+) -> Vec<ParamValue> {
+    let declared = workload
+        .ops
+        .iter()
+        .find(|o| o.name == op)
+        .map(|o| &o.def.params);
+    params
+        .iter()
+        .map(|(name, v)| match (declared.and_then(|d| d.get(name)), v) {
+            (Some(Param::Source(s)), _) => {
+                ParamValue::Text(format!("(drawn from {})", s.spec.describe()))
+            }
+            (_, CypherValue::One(v)) => v.clone(),
+            (_, CypherValue::Row(_)) => ParamValue::Text("(a row)".into()),
+        })
+        .collect()
+}
+
 impl Store for NeoStore {
     type Check = super::NeoCheck;
     type Op = CypherOp;
     type TargetOptions = NeoTarget;
     type Profile = NeoProfile;
     type Exec = NeoExecutor;
-    type Data = Graph;
+    type Data = NeoData;
     type Applied = AppliedNeoProfile;
     type Snapshot = NeoSnapshot;
     type Evidence = NeoEvidence;
@@ -174,7 +201,7 @@ impl Store for NeoStore {
         })
     }
 
-    async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<Graph>)> {
+    async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<NeoData>)> {
         let DatasetSpec::Graph(spec) = &dataset.spec else {
             return Err(Error::Usage(format!(
                 "dataset {} ({}) is not a graph; a neo4j target needs kind = \"graph\"",
@@ -182,15 +209,15 @@ impl Store for NeoStore {
                 dataset.file.display()
             )));
         };
-        let graph = Arc::new(Graph::new(spec));
+        let graph = Graph::new(spec);
         let report = super::load::prepare(&self.bolt, &self.target, dataset, &graph).await?;
-        Ok((report, graph))
+        Ok((report, Arc::new(NeoData::Graph(graph))))
     }
 
     async fn apply(
         &mut self,
         file: &AppliedFile,
-        _data: Option<&Graph>,
+        _data: Option<&NeoData>,
         _host_memory: u64,
         journal: &crate::backend::journal::Journal,
     ) -> Result<AppliedNeoProfile> {
@@ -228,15 +255,53 @@ impl Store for NeoStore {
 
     async fn readiness(
         &self,
-        graph: &Graph,
+        data: &NeoData,
         file: Option<&AppliedFile>,
     ) -> Result<Vec<ReadinessCheck>> {
         let expected: Vec<String> = file
             .map(|f| f.profile.schema.iter().map(|s| s.name.clone()).collect())
             .unwrap_or_default();
+        let graph = match data {
+            NeoData::Graph(g) => g,
+            NeoData::Foreign(statements) => {
+                let t = &self.target;
+                super::sample::take_samples(&self.bolt, self.login(), statements)
+                    .await
+                    .map_err(|e| Error::target(format!("target {}", t.name), e))?;
+                let mut bolt =
+                    BoltProfile::connect(&t.url, &self.options.user, &self.options.password)
+                        .await
+                        .map_err(|e| target_error(t, "readiness check (EXPLAIN)", e))?;
+                return super::sample::foreign_readiness(
+                    &self.bolt, &mut bolt, &t.name, statements,
+                )
+                .await
+                .map_err(|e| target_error(t, "readiness check", e));
+            }
+        };
         readiness(&self.bolt, &self.target.name, graph, &expected)
             .await
             .map_err(|e| target_error(&self.target, "readiness check", e))
+    }
+
+    fn own_data(&self, workloads: &[Workload]) -> Result<Option<Arc<NeoData>>> {
+        let statements: Vec<ForeignCypher> = workloads
+            .iter()
+            .filter(|w| w.dataset.is_none())
+            .flat_map(|w| {
+                w.ops.iter().map(|o| ForeignCypher {
+                    name: format!("{}.{}", w.name, o.name),
+                    cypher: o.def.cypher.clone(),
+                    params: o
+                        .def
+                        .params
+                        .iter()
+                        .map(|(k, p)| (k.clone(), p.clone()))
+                        .collect(),
+                })
+            })
+            .collect();
+        Ok((!statements.is_empty()).then(|| Arc::new(NeoData::Foreign(statements))))
     }
 
     fn new_evidence() -> NeoEvidence {
@@ -246,9 +311,15 @@ impl Store for NeoStore {
     async fn explain(
         &self,
         workload: &Workload,
-        graph: &Graph,
+        data: &NeoData,
         ev: &mut NeoEvidence,
     ) -> Result<()> {
+        if let NeoData::Foreign(statements) = data {
+            // Each sample once per run, before any clock (readiness took them already).
+            super::sample::take_samples(&self.bolt, self.login(), statements)
+                .await
+                .map_err(|e| Error::target(format!("target {}", self.target.name), e))?;
+        }
         for (i, (op, text, fallback)) in self.resolve_ops(workload).await?.into_iter().enumerate() {
             // EXPLAIN compiles without executing: a broken user query fails here, once,
             // with its text and Neo4j's message, instead of as a run of counted errors.
@@ -256,12 +327,7 @@ impl Store for NeoStore {
                 crate::dataset::name_seed(&workload.name, &op),
             );
             let mut q = query(&format!("EXPLAIN {text}"));
-            let params: Vec<(String, GraphValue)> = workload.ops[i]
-                .def
-                .params
-                .iter()
-                .map(|(name, p)| (name.clone(), graph.draw(*p, &mut rng)))
-                .collect();
+            let params = draw_params(&workload.ops[i].def.params, data.graph(), &mut rng);
             for (name, v) in &params {
                 q = q.param(name, super::bolt_value(v));
             }
@@ -319,19 +385,33 @@ impl Store for NeoStore {
     async fn workers(
         &self,
         workload: &Workload,
-        graph: Arc<Graph>,
+        data: Arc<NeoData>,
         _n: u32,
         _op_timeout: Duration,
     ) -> Result<NeoWorkers> {
         let resolved = self.resolve_ops(workload).await?;
-        let mut params = Vec::new();
+        let mut params: Vec<Vec<(String, Param<GraphParam>)>> = Vec::new();
         for op in &workload.ops {
-            params.push(op.def.params.iter().map(|(k, v)| (k.clone(), *v)).collect());
+            if data.graph().is_none()
+                && let Some(name) = op.def.params.iter().find(|(_, p)| p.generator().is_some())
+            {
+                return Err(Error::Usage(format!(
+                    "workload {}: op {} draws ${} from tunebench's graph, but the workload names no dataset",
+                    workload.name, op.name, name.0
+                )));
+            }
+            params.push(
+                op.def
+                    .params
+                    .iter()
+                    .map(|(k, p)| (k.clone(), p.clone()))
+                    .collect(),
+            );
         }
         let ops = Arc::new(NeoOps {
             cypher: resolved.into_iter().map(|(_, c, _)| Arc::from(c)).collect(),
             params,
-            graph,
+            data,
         });
         Ok(NeoWorkers {
             target: self.target.clone(),
@@ -352,7 +432,7 @@ impl Store for NeoStore {
     async fn drill(
         &self,
         drill: &crate::backend::drill::Drill,
-        _data: &Graph,
+        _data: &NeoData,
         run: &crate::backend::drill::DrillRun<'_>,
     ) -> Result<crate::backend::drill::DrillReport> {
         use crate::backend::drill::DrillMethod;

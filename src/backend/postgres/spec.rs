@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::model::{OpDef, TargetKind, WorkloadDef, WorkloadFile};
-use crate::dataset::{Param, ParamGen, Source};
+use crate::dataset::{Param, ParamGen};
 use crate::error::{Error, Result};
 use crate::source::SourceFile;
 
@@ -130,25 +130,7 @@ pub fn load_sources(
                 ));
             }
         }
-        match Source::load(s.spec.clone(), &src.dir()) {
-            Ok(loaded) => *p = Param::Source(std::sync::Arc::new(loaded)),
-            Err(e) => {
-                let at = format!("{field}[{i}]");
-                issues.push(match e.file {
-                    Some(data) => crate::error::InputIssue::new(
-                        data,
-                        e.field,
-                        format!(
-                            "{} (the source of {at} in {})",
-                            e.message,
-                            src.path.display()
-                        ),
-                    )
-                    .at(e.line.map(|l| (l, 1))),
-                    None => src.issue(&format!("{at}.{}", e.field), e.message),
-                });
-            }
-        }
+        crate::dataset::load_param(src, &format!("{field}[{i}]"), p, issues);
     }
 }
 

@@ -1,0 +1,244 @@
+//! Workloads on a graph tunebench did not create (no dataset): parameters from a file, a
+//! range, a list and a sample of the user's own nodes; readiness from the statements; the
+//! graph read only, and writes refused before anything runs.
+
+use neo4rs::query;
+use tunebench::Results;
+
+use crate::common::{ROOT, run_to};
+use crate::{SERVER, bolt, url};
+
+/// The application's graph, made by this test (as an application would), never by tunebench.
+const FIXTURE: &[&str] = &[
+    "MATCH (n:ShopFixtureCustomer) DETACH DELETE n",
+    "MATCH (n:ShopFixtureProduct) DETACH DELETE n",
+    "MATCH (n:ShopFixtureMade) DETACH DELETE n",
+    "UNWIND range(1, 400) AS i CREATE (:ShopFixtureCustomer {cid: i, region: ['eu', 'us', 'apac'][i % 3]})",
+    "UNWIND range(1, 50) AS i CREATE (:ShopFixtureProduct {pid: i, name: 'product ' + i})",
+    "MATCH (c:ShopFixtureCustomer), (p:ShopFixtureProduct) WHERE (c.cid * 7 + p.pid) % 9 = 0 CREATE (c)-[:SHOP_FIXTURE_BOUGHT {qty: c.cid % 5 + 1}]->(p)",
+];
+
+/// Everything in the fixture, as one digest: nodes, their properties, relationships.
+async fn fingerprint() -> String {
+    let g = bolt().await;
+    let mut s = g
+        .execute(query(
+            "MATCH (c:ShopFixtureCustomer) OPTIONAL MATCH (c)-[b:SHOP_FIXTURE_BOUGHT]->(p) \
+             WITH c, count(b) AS n, sum(b.qty) AS q ORDER BY c.cid \
+             RETURN count(c) AS nodes, sum(n) AS rels, sum(q) AS qty, \
+                    reduce(s = '', x IN collect(c.region) | s + x) AS regions, \
+                    COUNT { MATCH (p:ShopFixtureProduct) } AS products, \
+                    COUNT { MATCH (x) WHERE any(l IN labels(x) WHERE l STARTS WITH 'ShopFixture') } AS labelled",
+        ))
+        .await
+        .unwrap();
+    let r = s.next().await.unwrap().unwrap();
+    format!(
+        "{} {} {} {} {} {}",
+        r.get::<i64>("nodes").unwrap(),
+        r.get::<i64>("rels").unwrap(),
+        r.get::<i64>("qty").unwrap(),
+        r.get::<String>("regions").unwrap().len(),
+        r.get::<i64>("products").unwrap(),
+        r.get::<i64>("labelled").unwrap()
+    )
+}
+
+fn write_scenario(dir: &std::path::Path, ops: &str, extra_ops: &str) -> std::path::PathBuf {
+    std::fs::write(
+        dir.join("customers.csv"),
+        "cid,region\n3,eu\n7,us\n11,apac\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("shop.toml"),
+        format!(
+            r#"store = "neo4j"
+description = "the shop's own graph queries"
+
+[ops.bought_by]
+cypher = "MATCH (c:ShopFixtureCustomer {{cid: $c.cid, region: $c.region}})-[:SHOP_FIXTURE_BOUGHT]->(p) RETURN p.name"
+params = {{ c = {{ from = "file", path = "customers.csv", columns = ["cid", "region"] }} }}
+
+[ops.customer]
+cypher = "MATCH (c:ShopFixtureCustomer {{cid: $id}}) RETURN c.region"
+params = {{ id = {{ from = "range", min = 1, max = 400, distribution = "zipf", s = 1.1 }} }}
+
+[ops.in_region]
+cypher = "MATCH (c:ShopFixtureCustomer {{region: $r}}) RETURN count(c)"
+params = {{ r = {{ from = "list", values = ["eu", "us"] }} }}
+
+[ops.buyers_of]
+cypher = "MATCH (p:ShopFixtureProduct {{pid: $pid}})<-[:SHOP_FIXTURE_BOUGHT]-(c) RETURN count(c)"
+params = {{ pid = {{ from = "sample", query = "MATCH (p:ShopFixtureProduct) WHERE p.pid % 2 = 0 RETURN p.pid AS pid", column = "pid", size = 10 }} }}
+{extra_ops}"#
+        ),
+    )
+    .unwrap();
+    let path = dir.join("scenario.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "existing-graph"
+criteria = ["shop.error_rate < 1%"]
+
+[targets.neo]
+kind = "neo4j"
+url = "{url}"
+user = "${{TUNEBENCH_NEO4J_USER:-neo4j}}"
+password = "${{TUNEBENCH_NEO4J_PASSWORD:-tunebench}}"
+pool = {{ max_connections = 4, connect_timeout = "5s" }}
+
+[load]
+mode = "closed"
+concurrency = 2
+warmup = "200ms"
+duration = "800ms"
+
+[[workload]]
+name = "shop"
+target = "neo"
+definition = "shop.toml"
+ops = [{ops}]
+
+[[profile]]
+name = "baseline"
+apply = {{}}
+"#,
+            url = url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_graph_is_measured_with_its_own_parameters_and_left_as_it_was() {
+    let _server = SERVER.lock().await;
+    let g = bolt().await;
+    for s in FIXTURE {
+        g.run(query(s)).await.unwrap();
+    }
+    let before = fingerprint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "bought_by" }, { op = "customer" }, { op = "in_region" }, { op = "buyers_of" }"#,
+        "",
+    );
+    let outcome = run_to(&path, &out, &[]).await.unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+    let r = Results::read(&out.join("results.json")).unwrap();
+    let run = &r.runs[0];
+    let w = &run.workloads[0];
+    assert!(w.errors == 0, "{} errors: {:?}", w.errors, w.errors_by_kind);
+    for op in ["bought_by", "customer", "in_region", "buyers_of"] {
+        assert!(
+            w.operations.iter().any(|o| o.op == op && o.ops > 0),
+            "{op} did not run"
+        );
+    }
+    let sample = w
+        .param_sources
+        .iter()
+        .find(|s| s.op == "buyers_of")
+        .unwrap();
+    assert_eq!((sample.from.as_str(), sample.rows), ("sample", Some(10)));
+    // Readiness came from the statements: Neo4j calls each a read; the labels have nodes.
+    let checks: Vec<String> = run
+        .readiness
+        .iter()
+        .map(|c| format!("{} {}", c.check, c.ok))
+        .collect();
+    for want in [
+        "statement shop.bought_by is a read true",
+        "nodes :ShopFixtureCustomer true",
+        "indexes on :ShopFixtureProduct online true",
+    ] {
+        assert!(checks.iter().any(|c| c == want), "{want}: {checks:?}");
+    }
+    // The plans' parameters name their source, never the user's values.
+    let shown = serde_json::to_string(&run.server["neo"].plans()).unwrap();
+    assert!(
+        shown.contains("(drawn from customers.csv [cid, region])"),
+        "{shown}"
+    );
+    assert_eq!(
+        fingerprint().await,
+        before,
+        "the application's graph changed"
+    );
+
+    // A write clause is refused before anything runs, naming the op.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "customer" }, { op = "tag" }"#,
+        "[ops.tag]\ncypher = \"MATCH (c:ShopFixtureCustomer {cid: $id}) SET c.seen = true\"\nparams = { id = { from = \"list\", values = [1] } }\n",
+    );
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string()
+            .contains("op `tag` writes or changes the schema (SET)"),
+        "{err}"
+    );
+
+    // A write the words cannot show (a procedure): Neo4j's planner says it is not a read,
+    // and nothing is measured.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "make_label" }"#,
+        "[ops.make_label]\ncypher = \"CALL apoc.create.node(['ShopFixtureMade'], {}) YIELD node RETURN node\"\n",
+    );
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string()
+            .contains("statement shop.make_label is a read"),
+        "{err}"
+    );
+    let made: i64 = {
+        let mut s = g
+            .execute(query("MATCH (n:ShopFixtureMade) RETURN count(n) AS n"))
+            .await
+            .unwrap();
+        s.next().await.unwrap().unwrap().get("n").unwrap()
+    };
+    g.run(query("MATCH (n:ShopFixtureMade) DELETE n"))
+        .await
+        .unwrap();
+    assert_eq!(made, 0, "the procedure ran");
+
+    // tunebench's generators need its graph.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "hot" }"#,
+        "[ops.hot]\ncypher = \"MATCH (u:User {handle: $h}) RETURN u\"\nparams = { h = \"user_hot\" }\n",
+    );
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains("draws $h from tunebench's graph"),
+        "{err}"
+    );
+
+    // A label with no nodes is not measured.
+    let path = write_scenario(
+        dir.path(),
+        r#"{ op = "ghost" }"#,
+        "[ops.ghost]\ncypher = \"MATCH (c:ShopFixtureCustomer)-[:SHOP_FIXTURE_BOUGHT]->(p:ShopFixtureProduct) WHERE p.pid = $p RETURN c\"\nparams = { p = { from = \"list\", values = [1] } }\n",
+    );
+    g.run(query("MATCH (n:ShopFixtureProduct) DETACH DELETE n"))
+        .await
+        .unwrap();
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert!(
+        err.to_string().contains("nodes :ShopFixtureProduct"),
+        "{err}"
+    );
+    g.run(query("MATCH (n:ShopFixtureCustomer) DETACH DELETE n"))
+        .await
+        .unwrap();
+    let _ = ROOT;
+}
