@@ -162,6 +162,50 @@ pub enum CaptureCommand {
     /// out, saying what it needs.
     #[command(after_help = EXIT_CODES)]
     Postgres(CapturePostgresArgs),
+    /// The read statements the application runs on Neo4j, as a workload file: seen running by
+    /// polling SHOW TRANSACTIONS for --watch (Community keeps no query history), with their
+    /// parameter values in a CSV beside it; or the statements of a Cypher file (--from-file).
+    #[command(after_help = EXIT_CODES)]
+    Neo4j(CaptureNeo4jArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureNeo4jArgs {
+    /// The server (bolt://HOST:PORT).
+    #[arg(long, env = "TUNEBENCH_NEO4J_URL")]
+    pub url: String,
+    #[arg(long, env = "TUNEBENCH_NEO4J_USER", default_value = "neo4j")]
+    pub user: String,
+    /// Read from the environment (never give it on the command line, where `ps` shows it).
+    #[arg(
+        long,
+        env = "TUNEBENCH_NEO4J_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub password: Option<String>,
+    /// The workload file to write (it must not exist); parameter files go to
+    /// OUT_STEM-params/ beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How many statements (by sightings: about their share of the server's time).
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Poll SHOW TRANSACTIONS this long while the application runs (e.g. 60s).
+    #[arg(long, value_parser = parse_duration)]
+    pub watch: Option<std::time::Duration>,
+    /// Between two polls.
+    #[arg(long, value_parser = parse_duration, default_value = "20ms")]
+    pub interval: std::time::Duration,
+    /// Take the statements of this Cypher file instead (separated by `;`).
+    #[arg(long)]
+    pub from_file: Option<PathBuf>,
+    /// Only statements whose text contains this (e.g. a label).
+    #[arg(long)]
+    pub matching: Option<String>,
+    /// Parameter rows kept per statement.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_rows: usize,
 }
 
 #[derive(Debug, Args)]

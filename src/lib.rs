@@ -77,6 +77,26 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             })
             .await
         }
+        Command::Capture(cli::CaptureCommand::Neo4j(a)) => {
+            backend::neo4j::capture::capture(&backend::neo4j::capture::CaptureArgs {
+                url: a.url,
+                user: a.user,
+                password: a.password.ok_or_else(|| {
+                    Error::Usage(
+                        "capture neo4j reads the password from TUNEBENCH_NEO4J_PASSWORD; set it"
+                            .into(),
+                    )
+                })?,
+                out: a.out,
+                top: a.top,
+                watch: a.watch,
+                from_file: a.from_file,
+                matching: a.matching,
+                max_rows: a.max_rows,
+                interval: a.interval,
+            })
+            .await
+        }
         Command::Report {
             results,
             template,

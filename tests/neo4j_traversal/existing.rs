@@ -242,3 +242,179 @@ async fn an_existing_graph_is_measured_with_its_own_parameters_and_left_as_it_wa
         .unwrap();
     let _ = ROOT;
 }
+
+/// The application's statements, seen running by `capture neo4j --watch`, replay as a
+/// workload on the graph they ran on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captured_cypher_replays_as_a_workload() {
+    let _server = SERVER.lock().await;
+    let g = bolt().await;
+    for s in FIXTURE {
+        g.run(query(s)).await.unwrap();
+    }
+    g.run(query("MATCH (n:ShopFixtureLog) DELETE n"))
+        .await
+        .unwrap();
+    // The application: two reads with known parameters (one twice as often) and a write, each
+    // slower than the watch's poll interval (a sleep), so the polls see them running.
+    let app = tokio::spawn(async move {
+        let g = bolt().await;
+        // Results are read, as an application reads them (a discarded read may not run).
+        let read = async |q: neo4rs::Query| {
+            let mut s = g.execute(q).await.unwrap();
+            while s.next().await.unwrap().is_some() {}
+        };
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(4);
+        let mut i = 0usize;
+        while std::time::Instant::now() < until {
+            let (cid, region) = [(3i64, "eu"), (7, "us"), (11, "apac")][i % 3];
+            for _ in 0..2 {
+                read(
+                    query("MATCH (a:ShopFixtureCustomer {cid: $cid, region: $region}) CALL apoc.util.sleep(60) RETURN a.cid AS n")
+                        .param("cid", cid)
+                        .param("region", region),
+                )
+                .await;
+            }
+            read(
+                query("MATCH (a:ShopFixtureCustomer) WHERE a.cid < $limit WITH count(a) AS n CALL apoc.util.sleep(60) RETURN n")
+                    .param("limit", [200i64, 300][i % 2]),
+            )
+            .await;
+            g.run(query("MATCH (a:ShopFixtureCustomer) WHERE a.cid = 1 CALL apoc.util.sleep(60) CREATE (:ShopFixtureLog {n: a.cid})"))
+                .await
+                .unwrap();
+            i += 1;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("captured.toml");
+    let args = [
+        "capture",
+        "neo4j",
+        "--url",
+        &url(),
+        "--watch",
+        "3s",
+        "--out",
+        out.to_str().unwrap(),
+        "--matching",
+        "ShopFixture",
+    ];
+    let outcome = crate::common::run(&args).await.unwrap();
+    app.await.unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+    assert!(
+        outcome.summary.contains("were left out"),
+        "the CREATE: {}",
+        outcome.summary
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(!text.contains("CREATE"), "{text}");
+    assert!(
+        text.contains("statements captured from SHOW TRANSACTIONS on "),
+        "{text}"
+    );
+    // The statement with its values, both from one row.
+    let op = text
+        .split("\n[ops.")
+        .find(|o| o.contains("{cid: $cid, region: $region}"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let name = op.split(']').next().unwrap();
+    assert!(
+        op.contains(&format!(
+            r#"params = {{ "cid,region" = {{ from = "file", path = "captured-params/{name}.csv", columns = ["cid", "region"], types = {{ cid = "int", region = "text" }} }} }}"#
+        )),
+        "{op}"
+    );
+    let csv =
+        std::fs::read_to_string(dir.path().join(format!("captured-params/{name}.csv"))).unwrap();
+    // Each execution seen is one row, its two values as the application paired them (which
+    // executions a watch sees depends on timing; that they stay paired does not).
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert!(
+        csv.starts_with("cid,region\n")
+            && !rows.is_empty()
+            && rows.iter().all(|r| ["3,eu", "7,us", "11,apac"].contains(r)),
+        "{csv}"
+    );
+    assert!(text.contains("a.cid < $limit"), "{text}");
+
+    // It replays as written: a workload with no dataset over the ready ops.
+    let ops = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# ops = "))
+        .unwrap()
+        .to_string();
+    let scenario = dir.path().join("replay.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"replay\"\n[targets.neo]\nkind = \"neo4j\"\nurl = \"{}\"\nuser = \"${{TUNEBENCH_NEO4J_USER:-neo4j}}\"\npassword = \"${{TUNEBENCH_NEO4J_PASSWORD:-tunebench}}\"\n[load]\nmode = \"closed\"\nconcurrency = 2\nwarmup = \"100ms\"\nduration = \"500ms\"\n[[workload]]\nname = \"captured\"\ntarget = \"neo\"\ndefinition = \"captured.toml\"\nops = {ops}\n[[profile]]\nname = \"as_is\"\napply = {{}}\n",
+            url()
+        ),
+    )
+    .unwrap();
+    let r = run_to(&scenario, &dir.path().join("o"), &[]).await.unwrap();
+    assert_eq!(r.exit_code, 0, "{}", r.summary);
+    let results = Results::read(&dir.path().join("o/results.json")).unwrap();
+    let w = &results.runs[0].workloads[0];
+    assert!(
+        w.ops > 0 && w.errors == 0,
+        "{} ops, {} errors",
+        w.ops,
+        w.errors
+    );
+    let report = std::fs::read_to_string(dir.path().join("o/report.md")).unwrap();
+    assert!(
+        report.contains("### Statements on your data")
+            && report.contains("{cid: $cid, region: $region}"),
+        "{report}"
+    );
+    g.run(query("MATCH (n:ShopFixtureLog) DELETE n"))
+        .await
+        .unwrap();
+    g.run(query("MATCH (n:ShopFixtureCustomer) DETACH DELETE n"))
+        .await
+        .unwrap();
+    g.run(query("MATCH (n:ShopFixtureProduct) DETACH DELETE n"))
+        .await
+        .unwrap();
+
+    // A plain Cypher file: reads become ops (those with parameters commented out until they
+    // have a source), writes are left out.
+    let cypher = dir.path().join("app.cypher");
+    std::fs::write(
+        &cypher,
+        "MATCH (c:Customer {cid: $cid}) RETURN c;\n// the dashboard\nMATCH (c:Customer) RETURN count(c);\nMATCH (c:Customer) SET c.seen = true;\n",
+    )
+    .unwrap();
+    let from_file = dir.path().join("from-file.toml");
+    let outcome = crate::common::run(&[
+        "capture",
+        "neo4j",
+        "--url",
+        &url(),
+        "--from-file",
+        cypher.to_str().unwrap(),
+        "--out",
+        from_file.to_str().unwrap(),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        outcome
+            .summary
+            .contains("1 statements that write were left out"),
+        "{}",
+        outcome.summary
+    );
+    let text = std::fs::read_to_string(&from_file).unwrap();
+    assert!(
+        text.contains("# needs a source for $cid")
+            && text.contains("# cypher = \"MATCH (c:Customer {cid: $cid}) RETURN c\"")
+            && text.contains("\ncypher = \"MATCH (c:Customer) RETURN count(c)\"")
+            && !text.contains("SET"),
+        "{text}"
+    );
+}

@@ -2,6 +2,7 @@
 //! (schema + memory settings) and server-side evidence.
 
 mod bolt;
+pub mod capture;
 mod checks;
 mod drill;
 mod evidence;
@@ -148,6 +149,14 @@ pub fn draw_params<'a>(
             Param::Source(s) => {
                 values.clear();
                 s.draw(rng, &mut values);
+                let names = spec::param_names(name);
+                if names.len() > 1 {
+                    // One row's values to several `$name`s, in order.
+                    for (n, v) in names.iter().zip(values.drain(..)) {
+                        out.push((n.to_string(), CypherValue::One(v)));
+                    }
+                    continue;
+                }
                 let columns = s.spec.columns();
                 let v = if columns.len() > 1 {
                     CypherValue::Row(

@@ -54,6 +54,23 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
         }
     }
     for (name, op) in &file.ops {
+        // `"cid,region" = { from = ..., columns = ["cid", "region"] }`: one row fills several.
+        for (key, p) in &op.params {
+            let names = param_names(key);
+            if names.len() > 1 {
+                let columns = p.source().map(|s| s.spec.columns().len());
+                if columns != Some(names.len()) {
+                    issues.push(src.issue(
+                        &format!("ops.{name}.params.{key}"),
+                        format!(
+                            "names {} parameters, so it must be a source of as many columns (columns = [...]), drawn from one row",
+                            names.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        let declared: Vec<&str> = op.params.keys().flat_map(|k| param_names(k)).collect();
         if op.cypher.trim().is_empty() {
             issues.push(src.issue(&format!("ops.{name}.cypher"), "must not be empty"));
         }
@@ -64,7 +81,7 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
         for (field, text) in texts {
             let used = cypher_params(text);
             for p in &used {
-                if !op.params.contains_key(p) {
+                if !declared.contains(&p.as_str()) {
                     issues.push(src.issue(
                         &format!("ops.{name}.{field}"),
                         format!(
@@ -74,8 +91,8 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
                 }
             }
             if field == "cypher" {
-                for p in op.params.keys() {
-                    if !used.contains(p) {
+                for p in &declared {
+                    if !used.contains(*p) {
                         issues.push(src.issue(
                             &format!("ops.{name}.params.{p}"),
                             format!("is not used by the Cypher (no ${p} in it)"),
@@ -234,6 +251,14 @@ pub fn foreign_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(St
         }
     }
     problems
+}
+
+/// The `$name`s a `params` key fills: one, or several from one row (`"cid,region"`).
+pub fn param_names(key: &str) -> Vec<&str> {
+    key.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 /// The `$name` parameters of a Cypher text (outside string literals).

@@ -129,7 +129,15 @@ fn shown_params(
         .map(|o| &o.def.params);
     params
         .iter()
-        .map(|(name, v)| match (declared.and_then(|d| d.get(name)), v) {
+        .map(|(name, v)| {
+            let source = declared.and_then(|d| {
+                d.iter()
+                    .find(|(k, _)| super::spec::param_names(k).contains(&name.as_str()))
+                    .map(|(_, p)| p)
+            });
+            (source, v)
+        })
+        .map(|(source, v)| match (source, v) {
             (Some(Param::Source(s)), _) => {
                 ParamValue::Text(format!("(drawn from {})", s.spec.describe()))
             }
