@@ -514,7 +514,8 @@ impl TargetKind {
             TargetKind::Qdrant => super::qdrant::spec::workload_problems(w),
             TargetKind::Postgres => super::postgres::spec::foreign_problems(w),
             TargetKind::Neo4j => super::neo4j::spec::foreign_problems(w),
-            TargetKind::S3 | TargetKind::Http => Vec::new(),
+            TargetKind::S3 => super::s3::spec::workload_problems(w),
+            TargetKind::Http => Vec::new(),
         }
     }
 

@@ -88,12 +88,12 @@ pub(super) fn resolve_workloads(
             None if !http
                 && targets
                     .get(&w.target)
-                    .is_some_and(|t| !matches!(t.kind, TargetKind::Postgres | TargetKind::Neo4j)) =>
+                    .is_some_and(|t| t.kind == TargetKind::Qdrant) =>
             {
                 issues.push(src.issue(
                     &field,
                     format!(
-                        "dataset is missing: target `{}` needs one of the [datasets.*] (only http targets, and postgres and neo4j targets running on their existing data, take none); add dataset = \"NAME\"",
+                        "dataset is missing: target `{}` needs one of the [datasets.*] (only http targets, and postgres, neo4j and s3 targets running on their existing data, take none); add dataset = \"NAME\"",
                         w.target
                     ),
                 ))

@@ -12,6 +12,7 @@ use tunebench::{Outcome, Results};
 #[path = "../common/mod.rs"]
 mod common;
 mod drills;
+mod existing;
 mod server;
 use common::s3::endpoint;
 use common::{ROOT, run, run_to};

@@ -102,6 +102,36 @@ pub async fn count(client: &Client, t: &Target, bucket: &str, prefix: &str) -> R
     Ok(n)
 }
 
+/// Up to `max` (key, size) under `bucket`/`prefix`, in listing order (read only).
+pub async fn list(
+    client: &Client,
+    t: &Target,
+    bucket: &str,
+    prefix: &str,
+    max: usize,
+) -> Result<Vec<(String, u64)>> {
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| target_error(t, &format!("listing {bucket}/{prefix}"), e))?;
+        for o in page.contents() {
+            if let Some(k) = o.key() {
+                out.push((k.to_string(), o.size().unwrap_or(0).max(0) as u64));
+            }
+        }
+        if out.len() >= max {
+            out.truncate(max);
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// Loads the dataset unless the bucket already holds this exact one (marker + count).
 /// Returns whether it loaded.
 pub async fn load(

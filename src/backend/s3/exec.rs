@@ -1,5 +1,6 @@
 //! One S3 worker: draws keys and ranges before the clock starts, then executes one
-//! operation. Every GET is compared byte for byte with what was written.
+//! operation. Every GET of tunebench's own objects is compared byte for byte with what was
+//! written; a GET of an object tunebench did not create is checked for its length.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,8 +14,8 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use super::metrics::Recorder;
-use super::op_error;
-use crate::dataset::objects::{ObjectSet, SCRATCH_PREFIX};
+use super::{S3Data, op_error};
+use crate::dataset::objects::SCRATCH_PREFIX;
 use crate::driver::{Done, Executor, OpError};
 
 /// A workload op with its sizes resolved (and the profile's client tuning applied).
@@ -28,11 +29,17 @@ pub enum Op {
     Put {
         size: u64,
     },
+    /// `place`: the index of a listed bucket tunebench did not create (else the dataset's).
     Get {
         range: Option<u64>,
+        place: Option<usize>,
+    },
+    Head {
+        place: Option<usize>,
     },
     List {
         max_keys: i32,
+        place: Option<usize>,
     },
     Delete,
 }
@@ -47,11 +54,34 @@ pub struct S3Workers {
 }
 
 pub struct Ops {
+    /// The dataset's bucket (empty without a dataset).
     pub bucket: String,
     pub names: Vec<String>,
     pub ops: Vec<Op>,
-    pub data: Arc<ObjectSet>,
+    pub data: Arc<S3Data>,
     pub recorder: Arc<Recorder>,
+}
+
+impl Ops {
+    /// The bucket and prefix an op reads: a listed one, or the dataset's.
+    fn place(&self, place: Option<usize>) -> (&str, &str) {
+        match place.and_then(|i| self.data.listed(i)) {
+            Some(l) => (&l.place.bucket, &l.place.prefix),
+            None => (&self.bucket, crate::dataset::objects::DATA_PREFIX),
+        }
+    }
+
+    /// The objects an op draws from: the listing of its bucket, or the dataset's.
+    fn objects(&self, place: Option<usize>) -> &[(String, u64)] {
+        match place {
+            Some(i) => self
+                .data
+                .listed(i)
+                .and_then(|l| l.objects.get())
+                .map_or(&[][..], Vec::as_slice),
+            None => self.data.objects().map_or(&[][..], |o| &o.objects[..]),
+        }
+    }
 }
 
 pub struct S3Exec {
@@ -66,6 +96,7 @@ pub struct S3Exec {
 pub enum Params {
     Key(String),
     Range { key: String, offset: u64, len: u64 },
+    Object { key: String, size: u64 },
     None,
 }
 
@@ -104,8 +135,11 @@ impl Executor for S3Exec {
                 }
                 Params::Key(key)
             }
-            Op::Get { range } => {
-                let objects = &self.ops.data.objects;
+            Op::Get { range, place } => {
+                let objects = self.ops.objects(place);
+                if objects.is_empty() {
+                    return Params::None;
+                }
                 let (key, size) = &objects[rng.random_range(0..objects.len())];
                 let len = range.map_or(*size, |r| r.min(*size));
                 let offset = rng.random_range(0..=size - len);
@@ -113,6 +147,17 @@ impl Executor for S3Exec {
                     key: key.clone(),
                     offset,
                     len,
+                }
+            }
+            Op::Head { place } => {
+                let objects = self.ops.objects(place);
+                if objects.is_empty() {
+                    return Params::None;
+                }
+                let (key, size) = &objects[rng.random_range(0..objects.len())];
+                Params::Object {
+                    key: key.clone(),
+                    size: *size,
                 }
             }
             Op::List { .. } => Params::None,
@@ -153,17 +198,23 @@ impl Executor for S3Exec {
                     .put_object()
                     .bucket(&o.bucket)
                     .key(key)
-                    .body(ByteStream::from(o.data.content(key, 0, *size)))
+                    .body(ByteStream::from(
+                        o.data
+                            .objects()
+                            .map(|set| set.content(key, 0, *size))
+                            .unwrap_or_default(),
+                    ))
                     .send()
                     .await
                     .map_err(op_error)?;
                 *size
             }
-            (Op::Get { range }, Params::Range { key, offset, len }) => {
+            (Op::Get { range, place }, Params::Range { key, offset, len }) => {
                 get(
                     &self.client,
                     o,
                     &o.names[op],
+                    *place,
                     key,
                     *offset,
                     *len,
@@ -171,12 +222,34 @@ impl Executor for S3Exec {
                 )
                 .await?
             }
-            (Op::List { max_keys }, Params::None) => {
+            (Op::Head { place }, Params::Object { key, size }) => {
+                let (bucket, _) = o.place(*place);
+                let r = self
+                    .client
+                    .head_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(op_error)?;
+                if r.content_length() != Some(*size as i64) {
+                    return Err(OpError {
+                        kind: "size_changed".into(),
+                        message: format!(
+                            "{bucket}/{key}: {} bytes now, {size} when listed",
+                            r.content_length().unwrap_or(-1)
+                        ),
+                    });
+                }
+                0
+            }
+            (Op::List { max_keys, place }, Params::None) => {
+                let (bucket, prefix) = o.place(*place);
                 let r = self
                     .client
                     .list_objects_v2()
-                    .bucket(&o.bucket)
-                    .prefix(crate::dataset::objects::DATA_PREFIX)
+                    .bucket(bucket)
+                    .prefix(prefix)
                     .max_keys(*max_keys)
                     .send()
                     .await
@@ -184,10 +257,16 @@ impl Executor for S3Exec {
                 if r.contents().is_empty() {
                     return Err(OpError {
                         kind: "empty_listing".into(),
-                        message: format!("listing of {}/data/ returned no objects", o.bucket),
+                        message: format!("listing of {bucket}/{prefix} returned no objects"),
                     });
                 }
                 0
+            }
+            (Op::Get { .. } | Op::Head { .. }, Params::None) => {
+                return Err(OpError {
+                    kind: "nothing_listed".into(),
+                    message: format!("{}: no object to read was listed", o.names[op]),
+                });
             }
             (Op::Delete, Params::Key(key)) => {
                 self.client
@@ -208,17 +287,22 @@ impl Executor for S3Exec {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn get(
     client: &Client,
     o: &Ops,
     op_name: &str,
+    place: Option<usize>,
     key: &str,
     offset: u64,
     len: u64,
     ranged: bool,
 ) -> Result<u64, OpError> {
     let started = Instant::now();
-    let mut req = client.get_object().bucket(&o.bucket).key(key);
+    let (bucket, _) = o.place(place);
+    // tunebench's own objects are compared byte for byte; another bucket's only counted.
+    let own = place.is_none().then(|| o.data.objects()).flatten();
+    let mut req = client.get_object().bucket(bucket).key(key);
     if ranged {
         req = req.range(format!("bytes={offset}-{}", offset + len - 1));
     }
@@ -231,12 +315,17 @@ async fn get(
         kind: "read".into(),
         message: format!("reading {key}: {e}"),
     })? {
-        if pos + chunk.len() as u64 > offset + len || !o.data.verify(key, pos, &chunk) {
+        if pos + chunk.len() as u64 > offset + len {
+            return Err(OpError {
+                kind: "long_read".into(),
+                message: format!("{bucket}/{key}: more than the {len} bytes listed"),
+            });
+        }
+        if own.is_some_and(|set| !set.verify(key, pos, &chunk)) {
             return Err(OpError {
                 kind: "checksum_mismatch".into(),
                 message: format!(
-                    "{}/{key}: bytes from offset {pos} differ from what tunebench wrote (corrupted or overwritten object)",
-                    o.bucket
+                    "{bucket}/{key}: bytes from offset {pos} differ from what tunebench wrote (corrupted or overwritten object)"
                 ),
             });
         }
@@ -245,7 +334,7 @@ async fn get(
     if pos != offset + len {
         return Err(OpError {
             kind: "short_read".into(),
-            message: format!("{}/{key}: got {} of {len} bytes", o.bucket, pos - offset),
+            message: format!("{bucket}/{key}: got {} of {len} bytes", pos - offset),
         });
     }
     Ok(len)
@@ -282,7 +371,12 @@ async fn multipart(
                     .key(key)
                     .upload_id(id)
                     .part_number(i as i32 + 1)
-                    .body(ByteStream::from(o.data.content(key, start, len)))
+                    .body(ByteStream::from(
+                        o.data
+                            .objects()
+                            .map(|set| set.content(key, start, len))
+                            .unwrap_or_default(),
+                    ))
                     .send()
                     .await
                     .map_err(op_error)?;

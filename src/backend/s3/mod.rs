@@ -31,6 +31,38 @@ use crate::backend::model::Target;
 use crate::driver::OpError;
 use crate::error::Error;
 
+/// What an S3 target's workloads read and write.
+pub enum S3Data {
+    /// tunebench's own objects dataset, in its `tunebench-` bucket.
+    Objects(crate::dataset::objects::ObjectSet),
+    /// Buckets tunebench did not create: each (bucket, prefix) the workloads without a
+    /// dataset read, listed once before any clock (`readiness`).
+    Foreign(Vec<Listed>),
+}
+
+/// A bucket and prefix tunebench did not create, with its listing once taken.
+pub struct Listed {
+    pub place: spec::Place,
+    /// (key, size) of up to [`spec::MAX_LISTED`] objects under the prefix.
+    pub objects: std::sync::OnceLock<Vec<(String, u64)>>,
+}
+
+impl S3Data {
+    pub fn objects(&self) -> Option<&crate::dataset::objects::ObjectSet> {
+        match self {
+            S3Data::Objects(o) => Some(o),
+            S3Data::Foreign(_) => None,
+        }
+    }
+
+    pub fn listed(&self, i: usize) -> Option<&Listed> {
+        match self {
+            S3Data::Foreign(l) => l.get(i),
+            S3Data::Objects(_) => None,
+        }
+    }
+}
+
 /// The tag tunebench puts on buckets it creates; a bucket without it is never touched.
 pub const OWNER_TAG: (&str, &str) = ("tunebench-owner", "tunebench");
 

@@ -21,15 +21,32 @@ pub enum S3Op {
     },
     /// One PutObject of `size` bytes.
     Put { size: String },
-    /// GetObject of a dataset object, whole or `range` bytes of it, verified byte for byte.
+    /// GetObject of a dataset object, whole or `range` bytes of it, verified byte for byte;
+    /// or, on a workload without dataset, of an object listed under `bucket`/`prefix`
+    /// (a bucket tunebench did not create: its length checked, its bytes only read).
     Get {
         #[serde(default)]
         range: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bucket: Option<String>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        prefix: String,
     },
-    /// One ListObjectsV2 page over the dataset's objects.
+    /// HeadObject of a dataset object, or of one listed under `bucket`/`prefix`.
+    Head {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bucket: Option<String>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        prefix: String,
+    },
+    /// One ListObjectsV2 page over the dataset's objects, or under `bucket`/`prefix`.
     List {
         #[serde(default = "default_max_keys")]
         max_keys: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bucket: Option<String>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        prefix: String,
     },
     /// DeleteObject of an object this worker wrote with `put` (the oldest one it still has).
     Delete,
@@ -37,6 +54,75 @@ pub enum S3Op {
 
 fn default_max_keys() -> i32 {
     1000
+}
+
+/// Where a read op of a workload without dataset reads: a bucket tunebench did not create,
+/// and a prefix of it (its objects are listed once, before any clock).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+/// The most keys a listing of an existing bucket keeps (the objects GET and HEAD draw from).
+pub const MAX_LISTED: usize = 100_000;
+
+/// What is wrong with an S3 workload, by whether it names a dataset: on a bucket tunebench
+/// did not create (no dataset) only reads run, each naming its bucket; on a dataset the
+/// dataset's bucket is used.
+pub fn workload_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (j, op) in w.ops.iter().enumerate() {
+        let OpDef::S3(op) = op else { continue };
+        let at = format!("ops[{j}].op");
+        let name = w.op_names.get(j).copied().unwrap_or_default();
+        let place = match op {
+            S3Op::Get { bucket, prefix, .. }
+            | S3Op::Head { bucket, prefix }
+            | S3Op::List { bucket, prefix, .. } => Some((bucket, prefix)),
+            _ => None,
+        };
+        match (w.foreign, place) {
+            (true, None) => problems.push((at, format!(
+                "op `{name}` writes (kind = {}); the workload names no dataset, so it would run on a bucket tunebench did not create, which it only reads (get, head, list)",
+                op.kind()
+            ))),
+            (true, Some((bucket, _))) if bucket.as_deref().is_none_or(str::is_empty) => problems.push((at, format!(
+                "op `{name}` names no bucket; the workload names no dataset, so each read names the bucket (and prefix) it reads: bucket = \"my-bucket\", prefix = \"images/\""
+            ))),
+            (false, Some((bucket, prefix))) if bucket.is_some() || !prefix.is_empty() => problems.push((at, format!(
+                "op `{name}` names a bucket or prefix, but the workload reads its dataset's bucket; remove them, or remove the workload's dataset to read a bucket tunebench did not create"
+            ))),
+            _ => {}
+        }
+    }
+    problems
+}
+
+impl S3Op {
+    /// The bucket and prefix a read names (a workload without dataset), if it names one.
+    pub fn place(&self) -> Option<Place> {
+        match self {
+            S3Op::Get { bucket, prefix, .. }
+            | S3Op::Head { bucket, prefix }
+            | S3Op::List { bucket, prefix, .. } => bucket.as_ref().map(|b| Place {
+                bucket: b.clone(),
+                prefix: prefix.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            S3Op::MultipartUpload { .. } => "multipart_upload",
+            S3Op::Put { .. } => "put",
+            S3Op::Get { .. } => "get",
+            S3Op::Head { .. } => "head",
+            S3Op::List { .. } => "list",
+            S3Op::Delete => "delete",
+        }
+    }
 }
 
 /// S3's smallest part (except the last one) and largest part count.
@@ -96,11 +182,11 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
                     issues.push(src.issue(&f("size"), "a single PUT takes at most 5GiB"));
                 }
             }
-            S3Op::Get { range: Some(r) } => {
+            S3Op::Get { range: Some(r), .. } => {
                 size(&mut issues, f("range"), r);
             }
-            S3Op::Get { range: None } | S3Op::Delete => {}
-            S3Op::List { max_keys } => {
+            S3Op::Get { range: None, .. } | S3Op::Head { .. } | S3Op::Delete => {}
+            S3Op::List { max_keys, .. } => {
                 if !(1..=1000).contains(max_keys) {
                     issues.push(src.issue(&f("max_keys"), "must be between 1 and 1000"));
                 }

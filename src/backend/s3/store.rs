@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::Client;
 
+use super::S3Data;
 use super::bucket;
 use super::evidence::S3Snapshot;
 use super::exec::{Op, Ops, S3Exec, S3Workers};
@@ -88,7 +89,7 @@ impl Store for S3Store {
     type Op = S3Op;
     type Profile = S3Profile;
     type Exec = S3Exec;
-    type Data = ObjectSet;
+    type Data = S3Data;
     type Applied = AppliedS3;
     type Snapshot = S3Snapshot;
     type Evidence = S3Evidence;
@@ -127,7 +128,7 @@ impl Store for S3Store {
         })
     }
 
-    async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<ObjectSet>)> {
+    async fn prepare(&mut self, dataset: &Dataset) -> Result<(DatasetReport, Arc<S3Data>)> {
         let DatasetSpec::Objects(spec) = &dataset.spec else {
             return Err(Error::Usage(format!(
                 "dataset {} is not kind = \"objects\", which an s3 target needs",
@@ -135,7 +136,7 @@ impl Store for S3Store {
             )));
         };
         let started = std::time::Instant::now();
-        let set = Arc::new(ObjectSet::new(spec));
+        let set = ObjectSet::new(spec);
         bucket::ensure_owned(&self.client, &self.target, &spec.bucket).await?;
         let loaded = bucket::load(&self.client, &self.target, &set, dataset).await?;
         self.bucket = Some(spec.bucket.clone());
@@ -156,13 +157,13 @@ impl Store for S3Store {
             load_rates: Default::default(),
             term_bands: Vec::new(),
         };
-        Ok((report, set))
+        Ok((report, Arc::new(S3Data::Objects(set))))
     }
 
     async fn apply(
         &mut self,
         file: &AppliedFile,
-        _data: Option<&ObjectSet>,
+        _data: Option<&S3Data>,
         _host_memory: u64,
         journal: &crate::backend::journal::Journal,
     ) -> Result<AppliedS3> {
@@ -294,10 +295,35 @@ impl Store for S3Store {
 
     async fn readiness(
         &self,
-        set: &ObjectSet,
+        data: &S3Data,
         file: Option<&AppliedFile>,
     ) -> Result<Vec<ReadinessCheck>> {
         let t = &self.target;
+        let set = match data {
+            S3Data::Objects(set) => set,
+            S3Data::Foreign(places) => {
+                // Each bucket and prefix listed once per run, before any clock; GET and HEAD
+                // draw their objects (and sizes) from it.
+                let mut checks = Vec::new();
+                for l in places {
+                    let (b, p) = (&l.place.bucket, &l.place.prefix);
+                    if l.objects.get().is_none() {
+                        let listed =
+                            bucket::list(&self.client, t, b, p, super::spec::MAX_LISTED).await?;
+                        let _ = l.objects.set(listed);
+                    }
+                    let n = l.objects.get().map_or(0, Vec::len);
+                    checks.push(ReadinessCheck {
+                        target: t.name.clone(),
+                        check: format!("objects in {b}/{p}"),
+                        expected: "at least 1".into(),
+                        actual: n.to_string(),
+                        ok: n > 0,
+                    });
+                }
+                return Ok(checks);
+            }
+        };
         let bucket = &set.spec.bucket;
         let n = bucket::count(
             &self.client,
@@ -352,11 +378,34 @@ impl Store for S3Store {
         Ok(checks)
     }
 
+    fn own_data(&self, workloads: &[Workload]) -> Result<Option<Arc<S3Data>>> {
+        let places: std::collections::BTreeSet<super::spec::Place> = workloads
+            .iter()
+            .filter(|w| w.dataset.is_none())
+            .flat_map(|w| w.ops.iter().filter_map(|o| o.def.place()))
+            .collect();
+        Ok((!places.is_empty()).then(|| {
+            Arc::new(S3Data::Foreign(
+                places
+                    .into_iter()
+                    .map(|place| super::Listed {
+                        place,
+                        objects: std::sync::OnceLock::new(),
+                    })
+                    .collect(),
+            ))
+        }))
+    }
+
     fn new_evidence() -> S3Evidence {
         S3Evidence::default()
     }
 
-    async fn explain(&self, _w: &Workload, set: &ObjectSet, e: &mut S3Evidence) -> Result<()> {
+    async fn explain(&self, _w: &Workload, data: &S3Data, e: &mut S3Evidence) -> Result<()> {
+        // A bucket tunebench did not create: its configuration is not read (only its objects).
+        let S3Data::Objects(set) = data else {
+            return Ok(());
+        };
         if e.bucket.is_none() {
             e.bucket =
                 Some(bucket::read_config(&self.client, &self.target, &set.spec.bucket).await?);
@@ -393,11 +442,18 @@ impl Store for S3Store {
     async fn workers(
         &self,
         workload: &Workload,
-        data: Arc<ObjectSet>,
+        data: Arc<S3Data>,
         _n: u32,
         _op_timeout: Duration,
     ) -> Result<S3Workers> {
         let tuning = &self.tuning.client;
+        let place_of = |op: &S3Op| -> Option<usize> {
+            let want = op.place()?;
+            match &*data {
+                S3Data::Foreign(places) => places.iter().position(|l| l.place == want),
+                S3Data::Objects(_) => None,
+            }
+        };
         let ops = workload
             .ops
             .iter()
@@ -415,18 +471,26 @@ impl Store for S3Store {
                         parts_in_flight: tuning.parts_in_flight.unwrap_or(*parts_in_flight),
                     },
                     S3Op::Put { size: s } => Op::Put { size: size(s) },
-                    S3Op::Get { range } => Op::Get {
+                    S3Op::Get { range, .. } => Op::Get {
                         range: range.as_deref().map(size),
+                        place: place_of(op),
                     },
-                    S3Op::List { max_keys } => Op::List {
+                    S3Op::Head { .. } => Op::Head {
+                        place: place_of(op),
+                    },
+                    S3Op::List { max_keys, .. } => Op::List {
                         max_keys: *max_keys,
+                        place: place_of(op),
                     },
                     S3Op::Delete => Op::Delete,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         let shared = Arc::new(Ops {
-            bucket: data.spec.bucket.clone(),
+            bucket: data
+                .objects()
+                .map(|set| set.spec.bucket.clone())
+                .unwrap_or_default(),
             names: workload.ops.iter().map(|o| o.name.clone()).collect(),
             ops,
             data,
@@ -445,14 +509,19 @@ impl Store for S3Store {
     async fn drill(
         &self,
         drill: &crate::backend::drill::Drill,
-        data: &ObjectSet,
+        data: &S3Data,
         run: &crate::backend::drill::DrillRun<'_>,
     ) -> Result<crate::backend::drill::DrillReport> {
         use crate::backend::drill::DrillMethod;
+        let Some(set) = data.objects() else {
+            return Err(Error::Usage(format!(
+                "drill {}: target {} has no objects dataset to mirror",
+                drill.name, self.target.name
+            )));
+        };
         match drill.method {
             DrillMethod::Mirror => {
-                super::drill::mirror(&self.client, &self.target, drill, &data.spec.bucket, run)
-                    .await
+                super::drill::mirror(&self.client, &self.target, drill, &set.spec.bucket, run).await
             }
             m => Err(Error::Usage(format!(
                 "drill {}: `{}` is not a drill method of an s3 target",
