@@ -26,6 +26,8 @@ struct Seen {
     broken: AtomicU64,
     /// /health requests that carried the token the workload sends.
     authorized: AtomicU64,
+    /// The query strings of /search requests.
+    searches: std::sync::Mutex<Vec<String>>,
 }
 
 /// Starts the server; returns its base URL and its counters. Keep-alive, one task per
@@ -75,6 +77,13 @@ async fn connection(mut conn: TcpStream, delay: Duration, seen: Arc<Seen>) {
             "/broken" => {
                 seen.broken.fetch_add(1, Ordering::Relaxed);
                 ("503 Service Unavailable", "neo4j down")
+            }
+            p if p.starts_with("/search?") => {
+                seen.searches
+                    .lock()
+                    .unwrap()
+                    .push(p["/search?".len()..].to_string());
+                ("200 OK", "[]")
             }
             _ => ("404 Not Found", "no such endpoint"),
         };
@@ -437,5 +446,87 @@ async fn example_scenario_validates() {
             .contains("1 workload(s), 1 profile(s), 2 criteria"),
         "{}",
         outcome.summary
+    );
+}
+
+/// Placeholders in the path filled from the user's own file, one row per request (values
+/// percent-encoded, kept paired); the values never reach the results or the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_placeholders_are_filled_from_a_file_row_per_request() {
+    let (url, seen) = serve(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("searches.csv"),
+        "term,region\nred shoes,eu\nsalt&pepper,us\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("search.toml"),
+        r#"store = "http"
+
+[ops.search]
+path = "/search?q={q}&region={r}"
+params = { "q,r" = { from = "file", path = "searches.csv", columns = ["term", "region"] } }
+"#,
+    )
+    .unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"search\"\n[targets.app]\nkind = \"http\"\nurl = \"{url}\"\n[load]\nmode = \"closed\"\nconcurrency = 2\nwarmup = \"100ms\"\nduration = \"400ms\"\n[[workload]]\nname = \"search\"\ntarget = \"app\"\ndefinition = \"search.toml\"\nops = [{{ op = \"search\" }}]\n[[profile]]\nname = \"baseline\"\napply = {{}}\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let outcome = run_to(&scenario, &out, &[]).await.unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+    let r = Results::read(&out.join("results.json")).unwrap();
+    let w = &r.runs[0].workloads[0];
+    assert!(
+        w.ops > 0 && w.errors == 0,
+        "{} ops, {} errors",
+        w.ops,
+        w.errors
+    );
+    let searches = seen.searches.lock().unwrap().clone();
+    let kinds: std::collections::BTreeSet<&str> = searches.iter().map(String::as_str).collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["q=red%20shoes&region=eu", "q=salt%26pepper&region=us"],
+        "{} requests",
+        searches.len()
+    );
+    assert_eq!(w.param_sources[0].name.as_deref(), Some("q,r"));
+    let text = std::fs::read_to_string(out.join("results.json")).unwrap()
+        + &std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        text.contains("GET /search?q={q}&region={r}"),
+        "the readiness label"
+    );
+    assert!(
+        !text.contains("shoes") && !text.contains("pepper"),
+        "a value from the user's file in the results or the report"
+    );
+
+    // A declared parameter the path does not use, and a sample (no database here): exit 2.
+    std::fs::write(
+        dir.path().join("search.toml"),
+        r#"store = "http"
+
+[ops.search]
+path = "/search?q={q}"
+params = { q = { from = "list", values = ["a"] }, unused = { from = "list", values = [1] }, s = { from = "sample", query = "SELECT 1", column = "x" } }
+"#,
+    )
+    .unwrap();
+    let err = run_to(&scenario, &out, &[]).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("ops.search.params.unused")
+            && text.contains("is not used")
+            && text.contains("a sample needs a database query"),
+        "{text}"
     );
 }

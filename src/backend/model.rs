@@ -342,19 +342,27 @@ impl OpDef {
                 .enumerate()
                 .filter_map(|(i, p)| p.source().map(|s| s.record(op, i)))
                 .collect(),
-            OpDef::Cypher(c) => c
-                .params
-                .iter()
-                .enumerate()
-                .filter_map(|(i, (name, p))| {
-                    let mut r = p.source()?.record(op, i);
-                    r.name = Some(name.clone());
-                    Some(r)
-                })
-                .collect(),
-            OpDef::S3(_) | OpDef::Http(_) | OpDef::Qdrant(_) => Vec::new(),
+            OpDef::Cypher(c) => named_records(op, &c.params),
+            OpDef::Http(h) => named_records(op, &h.params),
+            OpDef::S3(_) | OpDef::Qdrant(_) => Vec::new(),
         }
     }
+}
+
+/// The source records of named parameters (Cypher `$name`, HTTP `{name}`).
+fn named_records<G: Copy>(
+    op: &str,
+    params: &BTreeMap<String, crate::dataset::Param<G>>,
+) -> Vec<crate::dataset::sources::SourceRecord> {
+    params
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (name, p))| {
+            let mut r = p.source()?.record(op, i);
+            r.name = Some(name.clone());
+            Some(r)
+        })
+        .collect()
 }
 
 /// `TryFrom<Enum>` for each store's own type in a by-store enum: one line per store.

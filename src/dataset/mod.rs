@@ -18,7 +18,7 @@ pub use copy::CopyEncoder;
 pub use documents::{Author, Comment, Corpus, Document, ParamValue, TermStats};
 pub use graph::{Graph, GraphParam, GraphSpec, GraphValue};
 pub use params::{ParamGen, TermBand, name_seed};
-pub use sources::{Param, Source, SourceSpec, load_param};
+pub use sources::{Param, Source, SourceSpec, load_param, param_names};
 pub use vectors::{Recall, VectorSet, VectorsSpec};
 
 use crate::error::{Error, InputIssue, Result};

@@ -53,6 +53,15 @@ impl<G: Copy> Param<G> {
     }
 }
 
+/// The names a `params` key fills (stores whose parameters are named: Cypher `$name`, HTTP
+/// `{name}`): one, or several from one row of a source (`"cid,region"`).
+pub fn param_names(key: &str) -> Vec<&str> {
+    key.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
 /// Reads a declared source of a workload file's parameter (`at`: its field) in place (a
 /// file relative to the workload file); a problem names the field, or the data file's line
 /// and column. A generator is left as it is.
@@ -162,6 +171,16 @@ pub enum SourceSpec {
     },
     /// One of these values, uniformly.
     List { values: Vec<toml::Value> },
+    /// A timestamp in [min, max], uniformly; with `width`, a window: two parameters, its
+    /// start (uniform in [min, max - width]) and its end (start + width).
+    Time {
+        #[serde(deserialize_with = "datetime_text")]
+        min: String,
+        #[serde(deserialize_with = "datetime_text")]
+        max: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        width: Option<String>,
+    },
     /// Rows a query returns from the server, sampled once per run before any clock starts
     /// (PostgreSQL: a read-only SELECT, e.g. with `TABLESAMPLE SYSTEM (1)`), drawn uniformly.
     /// The results keep their number and hash, never the values.
@@ -179,6 +198,18 @@ pub enum SourceSpec {
 
 fn default_sample_size() -> usize {
     10_000
+}
+
+/// A TOML date-time (`min = 2024-01-01T00:00:00Z`) or a string, kept as text (parsed by
+/// [`Source::load`], which names the field when it is not a time).
+fn datetime_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match toml::Value::deserialize(d)? {
+        toml::Value::String(s) => Ok(s),
+        toml::Value::Datetime(t) => Ok(t.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "{other} is not a date-time; write e.g. 2024-01-01T00:00:00Z"
+        ))),
+    }
 }
 
 /// The most rows a sample keeps.
@@ -219,6 +250,7 @@ impl SourceSpec {
         match self {
             SourceSpec::File { .. } | SourceSpec::Sample { .. } => self.columns().len(),
             SourceSpec::Range { .. } | SourceSpec::List { .. } => 1,
+            SourceSpec::Time { width, .. } => 1 + usize::from(width.is_some()),
         }
     }
 
@@ -231,7 +263,9 @@ impl SourceSpec {
             | SourceSpec::Sample {
                 column, columns, ..
             } => column.iter().chain(columns).map(String::as_str).collect(),
-            SourceSpec::Range { .. } | SourceSpec::List { .. } => Vec::new(),
+            SourceSpec::Range { .. } | SourceSpec::List { .. } | SourceSpec::Time { .. } => {
+                Vec::new()
+            }
         }
     }
 
@@ -247,6 +281,16 @@ impl SourceSpec {
             } => format!("{distribution:?} in [{min}, {max}]").to_lowercase(),
             SourceSpec::List { values } => format!("a list of {}", values.len()),
             SourceSpec::Sample { .. } => format!("a sample [{}]", self.columns().join(", ")),
+            SourceSpec::Time {
+                min,
+                max,
+                width: None,
+            } => format!("a time in [{min}, {max}]"),
+            SourceSpec::Time {
+                min,
+                max,
+                width: Some(w),
+            } => format!("a {w} window in [{min}, {max}]"),
         }
     }
 
@@ -257,6 +301,7 @@ impl SourceSpec {
             SourceSpec::Range { .. } => "range",
             SourceSpec::List { .. } => "list",
             SourceSpec::Sample { .. } => "sample",
+            SourceSpec::Time { .. } => "time",
         }
     }
 }
@@ -326,6 +371,13 @@ enum Drawer {
     Normal(i64, i64, rand_distr::Normal<f64>),
     /// Rows come from the server, once per run: see [`Source::fill_sample`].
     Sample,
+    /// Microseconds since the epoch: the first start, how far later the last start may be,
+    /// and the window's width (a window: start and end).
+    Time {
+        first: i64,
+        span: i64,
+        width: Option<i64>,
+    },
 }
 
 impl Source {
@@ -498,6 +550,47 @@ impl Source {
                     None,
                 )
             }
+            SourceSpec::Time { min, max, width } => {
+                let at = |f: &str, v: &str| {
+                    parse_time(v).ok_or_else(|| {
+                        field(
+                            f,
+                            format!("`{v}` is not a date-time; write e.g. 2024-01-01T00:00:00Z"),
+                        )
+                    })
+                };
+                let (lo, hi) = (at("min", min)?, at("max", max)?);
+                let width_us = match width {
+                    None => None,
+                    Some(w) => {
+                        let d = crate::source::duration(w).map_err(|e| field("width", e))?;
+                        Some(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+                    }
+                };
+                let (first, last) = (lo.timestamp_micros(), hi.timestamp_micros());
+                let span = last - first - width_us.unwrap_or(0);
+                if span < 0 {
+                    return Err(field(
+                        "max",
+                        format!(
+                            "{max} is before min ({min}){}",
+                            if width.is_some() {
+                                " plus the width"
+                            } else {
+                                ""
+                            }
+                        ),
+                    ));
+                }
+                (
+                    Drawer::Time {
+                        first,
+                        span,
+                        width: width_us,
+                    },
+                    None,
+                )
+            }
             SourceSpec::Sample {
                 query,
                 column,
@@ -616,6 +709,14 @@ impl Source {
                     (x.clamp(*min as f64, *max as f64)) as i64
                 };
                 out.push(ParamValue::Int(v));
+            }
+            Drawer::Time { first, span, width } => {
+                let start = first + rng.random_range(0..=*span);
+                let at = |us: i64| DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default();
+                out.push(ParamValue::Time(at(start)));
+                if let Some(w) = width {
+                    out.push(ParamValue::Time(at(start + w)));
+                }
             }
         }
     }
@@ -1109,5 +1210,64 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("term_common"), "{e}");
+    }
+
+    #[test]
+    fn a_time_window_stays_inside_its_range_and_keeps_its_width() {
+        let spec: SourceSpec = toml::from_str(
+            "from = \"time\"\nmin = 2024-01-01T00:00:00Z\nmax = \"2024-01-31T00:00:00Z\"\nwidth = \"7d\"",
+        )
+        .unwrap();
+        assert_eq!(spec.arity(), 2);
+        let s = Source::load(spec, Path::new(".")).unwrap();
+        let lo = parse_time("2024-01-01T00:00:00Z").unwrap();
+        let hi = parse_time("2024-01-31T00:00:00Z").unwrap();
+        let mut starts = std::collections::BTreeSet::new();
+        for row in draws(&s, 500) {
+            let [ParamValue::Time(a), ParamValue::Time(b)] = &row[..] else {
+                panic!("{row:?}");
+            };
+            assert!(*a >= lo && *b <= hi, "{a} {b}");
+            assert_eq!(*b - *a, chrono::Duration::days(7));
+            starts.insert(a.timestamp() / 86400);
+        }
+        // Spread over the 24 possible start days, not stuck at one end.
+        assert!(starts.len() > 20, "{starts:?}");
+        let one: SourceSpec = toml::from_str(
+            "from = \"time\"\nmin = 2024-01-01T00:00:00Z\nmax = 2024-01-01T00:00:10Z",
+        )
+        .unwrap();
+        assert_eq!(one.arity(), 1);
+        for (bad, field, says) in [
+            (
+                "min = 2024-02-01T00:00:00Z\nmax = 2024-01-01T00:00:00Z",
+                "max",
+                "before min",
+            ),
+            (
+                "min = 2024-01-01T00:00:00Z\nmax = 2024-01-02T00:00:00Z\nwidth = \"2d\"",
+                "max",
+                "plus the width",
+            ),
+            (
+                "min = \"yesterday\"\nmax = 2024-01-02T00:00:00Z",
+                "min",
+                "not a date-time",
+            ),
+            (
+                "min = 2024-01-01T00:00:00Z\nmax = 2024-01-02T00:00:00Z\nwidth = \"a week\"",
+                "width",
+                "not a duration",
+            ),
+        ] {
+            let spec: SourceSpec = toml::from_str(&format!("from = \"time\"\n{bad}")).unwrap();
+            let e = Source::load(spec, Path::new(".")).unwrap_err();
+            assert!(
+                e.field == field && e.message.contains(says),
+                "{bad}: {} {}",
+                e.field,
+                e.message
+            );
+        }
     }
 }

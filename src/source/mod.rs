@@ -135,7 +135,7 @@ fn field_at(value: &Spanned<DeValue<'_>>, offset: usize) -> Option<String> {
 /// what would overflow a clock (`Instant + Duration`) anywhere in the harness.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// Parses "250ms", "20s", "2m", "1h" (also "1.5s").
+/// Parses "250ms", "20s", "2m", "1h", "7d" (also "1.5s").
 pub fn parse_duration(text: &str) -> Option<Duration> {
     duration(text).ok()
 }
@@ -156,6 +156,7 @@ pub fn duration(text: &str) -> std::result::Result<Duration, String> {
         "s" => value,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
+        "d" => value * 86400.0,
         _ => return Err(bad()),
     };
     match Duration::try_from_secs_f64(secs) {

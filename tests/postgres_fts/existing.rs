@@ -60,6 +60,10 @@ params = [{{ from = "range", min = 1, max = 3000, distribution = "zipf", s = 1.1
 sql = "SELECT count(*) FROM shop_fixture.orders WHERE region = $1"
 params = [{{ from = "list", values = ["eu", "us"] }}]
 
+[ops.in_window]
+sql = "SELECT count(*) / (CASE WHEN $2::timestamptz - $1::timestamptz = interval '7 days' AND $1::timestamptz >= '2025-01-01Z' THEN 1 ELSE 0 END) FROM shop_fixture.orders WHERE id < 100"
+params = [{{ from = "time", min = 2025-01-01T00:00:00Z, max = 2025-03-01T00:00:00Z, width = "7d" }}]
+
 [ops.by_sampled]
 sql = "SELECT id FROM shop_fixture.orders WHERE customer_id = $1 AND region = $2"
 params = [{{ from = "sample", query = "SELECT customer_id, region, total FROM shop_fixture.orders WHERE id % 10 = 0", columns = ["customer_id", "region"], size = 120 }}]
@@ -141,7 +145,7 @@ async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() 
 
     let path = write_scenario(
         dir.path(),
-        r#"{ op = "by_customer" }, { op = "by_id" }, { op = "by_region" }, { op = "by_sampled" }"#,
+        r#"{ op = "by_customer" }, { op = "by_id" }, { op = "by_region" }, { op = "by_sampled" }, { op = "in_window" }"#,
         "",
     );
     let outcome = run_to(&path, &out, &[]).await.unwrap();
@@ -155,7 +159,13 @@ async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() 
         w.ops,
         w.errors
     );
-    for op in ["by_customer", "by_id", "by_region", "by_sampled"] {
+    for op in [
+        "by_customer",
+        "by_id",
+        "by_region",
+        "by_sampled",
+        "in_window",
+    ] {
         assert!(
             w.operations.iter().any(|o| o.op == op && o.ops > 0),
             "{op} did not run: {:?}",

@@ -9,7 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, Url};
 
-use crate::backend::http::spec::HttpOp;
+use crate::backend::http::spec::{HttpOp, NoGenerator, placeholders};
+use crate::dataset::{Param, ParamValue};
 use crate::driver::{Done, Executor, OpError};
 use crate::error::{Error, Result};
 
@@ -23,13 +24,141 @@ pub struct Request {
     pub body: Option<Bytes>,
     pub timeout: Option<Duration>,
     pub expect: u16,
+    /// Set when the path or the body has `{name}` placeholders: each operation's URL and
+    /// body are filled from the sources before its clock starts (`url` and `body` above are
+    /// one such fill, for the readiness probe).
+    pub template: Option<Arc<Template>>,
+}
+
+/// A request's path and body with their placeholders, and the sources that fill them.
+#[derive(Debug)]
+pub struct Template {
+    base: String,
+    path: String,
+    body: Option<String>,
+    params: Vec<(String, Param<NoGenerator>)>,
+}
+
+impl Template {
+    /// One draw of every parameter, by name.
+    fn draw(&self, rng: &mut ChaCha8Rng) -> Vec<(String, ParamValue)> {
+        let mut out = Vec::new();
+        let mut values = Vec::new();
+        for (key, p) in &self.params {
+            if let Param::Source(s) = p {
+                values.clear();
+                s.draw(rng, &mut values);
+                let names = crate::dataset::param_names(key);
+                out.extend(names.into_iter().map(String::from).zip(values.drain(..)));
+            }
+        }
+        out
+    }
+
+    /// The URL and body with the drawn values in place.
+    fn fill(
+        &self,
+        values: &[(String, ParamValue)],
+    ) -> std::result::Result<(Url, Option<Bytes>), String> {
+        let value = |name: &str| values.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        let render = |text: &str, in_path: bool| {
+            let mut out = String::with_capacity(text.len() + 16);
+            let mut last = 0;
+            for (start, end, name, json) in placeholders(text) {
+                let Some(v) = value(name) else { continue };
+                out.push_str(&text[last..start]);
+                let plain = text_of(v);
+                if in_path {
+                    out.push_str(&percent_encode(&plain));
+                } else if json {
+                    out.push_str(&json_of(v));
+                } else {
+                    out.push_str(&plain);
+                }
+                last = end;
+            }
+            out.push_str(&text[last..]);
+            out
+        };
+        let url = format!(
+            "{}{}",
+            self.base.trim_end_matches('/'),
+            render(&self.path, true)
+        );
+        let url = Url::parse(&url).map_err(|e| format!("the filled path is not a URL: {e}"))?;
+        Ok((
+            url,
+            self.body.as_deref().map(|b| Bytes::from(render(b, false))),
+        ))
+    }
+}
+
+fn text_of(v: &ParamValue) -> String {
+    match v {
+        ParamValue::Int(i) => i.to_string(),
+        ParamValue::Float(f) => f.to_string(),
+        ParamValue::Text(s) => s.clone(),
+        ParamValue::Time(t) => t.to_rfc3339(),
+        other => json_of(other),
+    }
+}
+
+fn json_of(v: &ParamValue) -> String {
+    match v {
+        ParamValue::Int(i) => i.to_string(),
+        ParamValue::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or_else(|| "null".into(), |n| n.to_string())
+        }
+        ParamValue::Text(s) => serde_json::Value::String(s.clone()).to_string(),
+        ParamValue::Time(t) => serde_json::Value::String(t.to_rfc3339()).to_string(),
+        other => serde_json::to_string(other).unwrap_or_else(|_| "null".into()),
+    }
+}
+
+/// Every byte but unreserved ones (`A-Z a-z 0-9 - . _ ~`) as %XX: safe in a path segment and
+/// in a query value alike.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 impl Request {
     pub fn new(base: &str, name: &str, op: &HttpOp) -> Result<Self> {
         let bad = |what: String| Error::Usage(format!("op {name}: {what}"));
-        let url = Url::parse(&format!("{}{}", base.trim_end_matches('/'), op.path))
-            .map_err(|e| bad(format!("base URL + {} is not a URL: {e}", op.path)))?;
+        let template = (!op.params.is_empty()).then(|| {
+            Arc::new(Template {
+                base: base.to_string(),
+                path: op.path.clone(),
+                body: op.body.clone(),
+                params: op
+                    .params
+                    .iter()
+                    .map(|(k, p)| (k.clone(), p.clone()))
+                    .collect(),
+            })
+        });
+        // One fill (the same every run) gives the readiness probe its URL.
+        let filled = match &template {
+            Some(t) => {
+                let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
+                    crate::dataset::name_seed(name, "readiness"),
+                );
+                Some(t.fill(&t.draw(&mut rng)).map_err(bad)?)
+            }
+            None => None,
+        };
+        let url = match &filled {
+            Some((u, _)) => u.clone(),
+            None => Url::parse(&format!("{}{}", base.trim_end_matches('/'), op.path))
+                .map_err(|e| bad(format!("base URL + {} is not a URL: {e}", op.path)))?,
+        };
         let method = Method::from_bytes(op.method.as_bytes())
             .map_err(|_| bad(format!("`{}` is not a method", op.method)))?;
         let mut headers = HeaderMap::new();
@@ -47,14 +176,22 @@ impl Request {
             method,
             url,
             headers,
-            body: op.body.clone().map(Bytes::from),
+            body: match filled {
+                Some((_, body)) => body,
+                None => op.body.clone().map(Bytes::from),
+            },
             timeout: op.timeout(),
             expect: op.expect_status,
+            template,
         })
     }
 
-    /// `GET /health` (path and query only: the base URL is in the environment section).
+    /// `GET /health` (path and query only: the base URL is in the environment section); a
+    /// templated request shows its placeholders, never the values drawn for them.
     pub fn label(&self) -> String {
+        if let Some(t) = &self.template {
+            return format!("{} {}", self.method, t.path);
+        }
         let query = self
             .url
             .query()
@@ -157,10 +294,20 @@ impl HttpExec {
 /// Sends one request and reads the whole body; returns the status, the `Server` header and
 /// the body's size.
 pub async fn send(client: &Client, r: &Request) -> std::result::Result<Answer, OpError> {
+    send_to(client, r, &r.url, r.body.as_ref()).await
+}
+
+/// `send` with this URL and body (a templated request's fill).
+pub async fn send_to(
+    client: &Client,
+    r: &Request,
+    url: &Url,
+    body: Option<&Bytes>,
+) -> std::result::Result<Answer, OpError> {
     let mut req = client
-        .request(r.method.clone(), r.url.clone())
+        .request(r.method.clone(), url.clone())
         .headers(r.headers.clone());
-    if let Some(b) = &r.body {
+    if let Some(b) = body {
         req = req.body(b.clone());
     }
     if let Some(t) = r.timeout {
@@ -189,14 +336,37 @@ pub struct Answer {
 }
 
 impl Executor for HttpExec {
-    /// Nothing is drawn: an endpoint op is the same request every time.
-    type Params = ();
+    /// A templated op's URL and body, filled before the clock starts; nothing for an op that
+    /// is the same request every time.
+    type Params = Option<std::result::Result<(Url, Option<Bytes>), String>>;
 
-    fn draw(&mut self, _op: usize, _rng: &mut ChaCha8Rng) {}
+    fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> Self::Params {
+        let t = self.ops[op].template.as_ref()?;
+        Some(t.fill(&t.draw(rng)))
+    }
 
-    async fn execute(&mut self, op: usize, _params: &()) -> std::result::Result<Done, OpError> {
+    async fn execute(
+        &mut self,
+        op: usize,
+        params: &Self::Params,
+    ) -> std::result::Result<Done, OpError> {
         let r = &self.ops[op];
-        let a = send(&self.client, r).await?;
+        let (a, sent) = match params {
+            None => (
+                send(&self.client, r).await?,
+                r.body.as_ref().map_or(0, |b| b.len() as u64),
+            ),
+            Some(Ok((url, body))) => (
+                send_to(&self.client, r, url, body.as_ref()).await?,
+                body.as_ref().map_or(0, |b| b.len() as u64),
+            ),
+            Some(Err(e)) => {
+                return Err(OpError {
+                    kind: "bad_fill".into(),
+                    message: format!("{}: {e}", r.label()),
+                });
+            }
+        };
         self.counts.record(op, a.status, a.server.as_ref());
         if a.status != r.expect {
             return Err(OpError {
@@ -211,7 +381,6 @@ impl Executor for HttpExec {
             });
         }
         // Payload moved: the request body sent and the response body received.
-        let sent = r.body.as_ref().map_or(0, |b| b.len() as u64);
         Ok(Done {
             bytes: a.bytes + sent,
         })

@@ -210,6 +210,7 @@ impl Store for HttpStore {
                 headers: r.headers.clone(),
                 timeout: Some(self.target.pool_connect_timeout.max(Duration::from_secs(5))),
                 expect: r.expect,
+                template: r.template.clone(),
             };
             let started = Instant::now();
             let answer = send(&c, &probe).await;

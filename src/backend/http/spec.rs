@@ -36,10 +36,57 @@ pub struct HttpOp {
     pub body: Option<String>,
     /// Per-request timeout (e.g. "500ms"), on top of the load's op_timeout.
     pub timeout: Option<String>,
+    /// Values for the `{name}` placeholders of `path` (percent-encoded) and `body` (as they
+    /// are, or `{name:json}` as a JSON value), drawn from declared sources before the clock
+    /// starts; a key naming several (`"a,b"`) fills them from one row.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, crate::dataset::Param<NoGenerator>>,
     /// Set on the steps of a goose workload (`engine = "goose"`): the whole file, which
     /// runs as one attack; each step is one op of the workload, named `JOURNEY.STEP`.
     #[serde(skip)]
     pub journeys: Option<std::sync::Arc<super::journey::Journeys>>,
+}
+
+/// HTTP ops have no generators of their own: only declared sources fill their placeholders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoGenerator {}
+
+/// The `{name}` and `{name:json}` placeholders of a text: (start, end, name, as JSON).
+pub fn placeholders(text: &str) -> Vec<(usize, usize, &str, bool)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        // `{{name}}` is a goose capture, not a placeholder.
+        if b[i] == b'{' && b.get(i + 1) == Some(&b'{') {
+            i += 2;
+            continue;
+        }
+        if b[i] == b'{' {
+            let start = i + 1;
+            let mut end = start;
+            while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
+                end += 1;
+            }
+            let first_ok = b
+                .get(start)
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_');
+            if first_ok && end > start {
+                if b.get(end) == Some(&b'}') {
+                    out.push((i, end + 1, &text[start..end], false));
+                    i = end + 1;
+                    continue;
+                }
+                if text[end..].starts_with(":json}") {
+                    out.push((i, end + 6, &text[start..end], true));
+                    i = end + 6;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
 }
 
 fn default_method() -> String {
@@ -156,6 +203,49 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
                 ),
             ));
         }
+        // Sources for the placeholders: each declared name used in the path or the body, each
+        // placeholder of a declared name filled (other braces are left as written).
+        let mut declared = Vec::new();
+        for (key, p) in op.params.iter_mut() {
+            let at = f(&format!("params.{key}"));
+            let names = crate::dataset::param_names(key);
+            if matches!(
+                p.source().map(|s| &s.spec),
+                Some(crate::dataset::SourceSpec::Sample { .. })
+            ) {
+                issues.push(src.issue(&at, "a sample needs a database query; an http op takes a file, range, list or time source"));
+            }
+            crate::dataset::load_param(src, &at, p, &mut issues);
+            if let Some(s) = p.source()
+                && s.spec.arity() != names.len()
+            {
+                issues.push(src.issue(&at, format!(
+                    "names {} placeholder(s) but its source gives {} value(s) per draw; name one per value (\"a,b\" for columns = [\"a\", \"b\"])",
+                    names.len(),
+                    s.spec.arity()
+                )));
+            }
+            declared.extend(names.into_iter().map(String::from));
+        }
+        let used: Vec<&str> = placeholders(&op.path)
+            .into_iter()
+            .chain(op.body.as_deref().map(placeholders).unwrap_or_default())
+            .map(|(_, _, n, _)| n)
+            .collect();
+        for d in &declared {
+            if !used.contains(&d.as_str()) {
+                issues.push(src.issue(
+                    &f(&format!("params.{d}")),
+                    format!("is not used: no {{{d}}} in the path or the body"),
+                ));
+            }
+        }
+        if placeholders(&op.path).iter().any(|(_, _, _, json)| *json) {
+            issues.push(src.issue(
+                &f("path"),
+                "{name:json} belongs in a body; in a path write {name} (percent-encoded)",
+            ));
+        }
         if !(100..=599).contains(&op.expect_status) {
             issues.push(src.issue(
                 &f("expect_status"),
@@ -232,6 +322,7 @@ fn load_journeys(src: &SourceFile) -> Result<WorkloadDef> {
                     headers: s.headers.clone(),
                     body: s.body.clone(),
                     timeout: None,
+                    params: BTreeMap::new(),
                     journeys: Some(file.clone()),
                 }),
             );

@@ -157,7 +157,11 @@ pub fn draw_params<'a>(
                     }
                     continue;
                 }
-                let columns = s.spec.columns();
+                let mut columns = s.spec.columns();
+                if columns.is_empty() && values.len() == 2 {
+                    // A time window under one name: `$w.start`, `$w.end`.
+                    columns = vec!["start", "end"];
+                }
                 let v = if columns.len() > 1 {
                     CypherValue::Row(
                         columns

@@ -58,12 +58,12 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
         for (key, p) in &op.params {
             let names = param_names(key);
             if names.len() > 1 {
-                let columns = p.source().map(|s| s.spec.columns().len());
+                let columns = p.source().map(|s| s.spec.arity());
                 if columns != Some(names.len()) {
                     issues.push(src.issue(
                         &format!("ops.{name}.params.{key}"),
                         format!(
-                            "names {} parameters, so it must be a source of as many columns (columns = [...]), drawn from one row",
+                            "names {} parameters, so it must be a source of as many values from one row (columns = [...], or a time window: from = \"time\" with width)",
                             names.len()
                         ),
                     ));
@@ -253,13 +253,7 @@ pub fn foreign_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(St
     problems
 }
 
-/// The `$name`s a `params` key fills: one, or several from one row (`"cid,region"`).
-pub fn param_names(key: &str) -> Vec<&str> {
-    key.split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .collect()
-}
+pub use crate::dataset::param_names;
 
 /// The `$name` parameters of a Cypher text (outside string literals).
 pub fn cypher_params(cypher: &str) -> std::collections::BTreeSet<String> {
