@@ -469,6 +469,15 @@ async fn captured_statements_replay_as_a_workload() {
         .execute(&mut c)
         .await
         .unwrap();
+    // The simple protocol: the values are literals in the logged statement.
+    for (customer, above) in [(11, 10), (499, 250)] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM shop_fixture.orders WHERE customer_id = {customer} AND region <> 'x''y' AND total > {above}"
+        )))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    }
     let mut quiet = PgConnection::connect(&pg_url()).await.unwrap();
     sqlx::query("SELECT total FROM shop_fixture.orders WHERE id = $1")
         .bind(5_i64)
@@ -519,6 +528,20 @@ async fn captured_statements_replay_as_a_workload() {
         std::fs::read_to_string(dir.path().join(format!("captured-params/{name}.csv"))).unwrap();
     assert!(
         csv.starts_with("p1,p2\n") && csv.contains("7,eu\n") && csv.contains("12,apac\n"),
+        "{csv}"
+    );
+    // The simple-protocol statement, its literals as its values.
+    let op = text
+        .split("\n[ops.")
+        .find(|o| o.contains("customer_id = $1 AND region <> $2 AND total > $3"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let name = op.split(']').next().unwrap();
+    let csv =
+        std::fs::read_to_string(dir.path().join(format!("captured-params/{name}.csv"))).unwrap();
+    assert!(
+        csv.starts_with("p1,p2,p3\n")
+            && csv.contains("11,x'y,10\n")
+            && csv.contains("499,x'y,250\n"),
         "{csv}"
     );
     // The one without logged values is there, commented out, saying what it needs.

@@ -419,6 +419,11 @@ fn read_log(path: &Path) -> Result<Logged> {
     }
     let mut out = Vec::new();
     for (message, detail) in entries {
+        // A statement sent with the simple protocol carries its values as literals.
+        if let Some((text, values)) = simple(&message).and_then(literals) {
+            out.push((normalise(&text), values));
+            continue;
+        }
         let Some(stmt) = executed(&message) else {
             continue;
         };
@@ -428,6 +433,127 @@ fn read_log(path: &Path) -> Result<Logged> {
         out.push((normalise(stmt), values));
     }
     Ok(out)
+}
+
+/// The statement of a `statement: SQL` message (the simple protocol), as
+/// `log_min_duration_statement` writes it (`duration: 0.1 ms  statement: ...`) or
+/// `log_statement = 'all'` does.
+fn simple(message: &str) -> Option<&str> {
+    let rest = match message.strip_prefix("duration: ") {
+        Some(r) => &r[r.find("  ")? + 2..],
+        None => message,
+    };
+    rest.strip_prefix("statement: ")
+}
+
+/// A statement's constants replaced by `$1..$n` in order, as pg_stat_statements normalises
+/// it, and their values: integers, decimals and plain single-quoted strings (`''` inside).
+/// None when it cannot be told the same way (it has `$n` already, an `E''` or dollar-quoted
+/// string, or more than one statement): such a statement gets no values.
+fn literals(sql: &str) -> Option<(String, Vec<Option<String>>)> {
+    let c: Vec<char> = sql.trim().trim_end_matches(';').chars().collect();
+    let mut out = String::with_capacity(sql.len());
+    let mut values = Vec::new();
+    let mut i = 0;
+    let ident = |ch: char| ch.is_alphanumeric() || ch == '_' || ch == '$';
+    while i < c.len() {
+        let ch = c[i];
+        let prev = if i > 0 { Some(c[i - 1]) } else { None };
+        match ch {
+            '-' if c.get(i + 1) == Some(&'-') => {
+                while i < c.len() && c[i] != '\n' {
+                    out.push(c[i]);
+                    i += 1;
+                }
+            }
+            '/' if c.get(i + 1) == Some(&'*') => {
+                while i < c.len()
+                    && !(c[i] == '/' && i > 0 && c[i - 1] == '*' && out.ends_with('*'))
+                {
+                    out.push(c[i]);
+                    i += 1;
+                }
+                if i < c.len() {
+                    out.push(c[i]);
+                    i += 1;
+                }
+            }
+            '"' => {
+                out.push(ch);
+                i += 1;
+                while i < c.len() {
+                    out.push(c[i]);
+                    i += 1;
+                    if c[i - 1] == '"' {
+                        break;
+                    }
+                }
+            }
+            ';' => return None,
+            '$' if c
+                .get(i + 1)
+                .is_some_and(|d| d.is_ascii_digit() || *d == '$' || d.is_alphabetic()) =>
+            {
+                return None;
+            }
+            '\'' => {
+                if prev.is_some_and(|p| {
+                    p == 'E' || p == 'e' || p == 'U' || p == '&' || p == 'B' || p == 'X'
+                }) && i >= 1
+                    && (i == 1 || !ident(c[i - 2]))
+                {
+                    return None;
+                }
+                let mut v = String::new();
+                i += 1;
+                loop {
+                    match c.get(i) {
+                        None => return None,
+                        Some('\'') if c.get(i + 1) == Some(&'\'') => {
+                            v.push('\'');
+                            i += 2;
+                        }
+                        Some('\'') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(x) => {
+                            v.push(*x);
+                            i += 1;
+                        }
+                    }
+                }
+                values.push(Some(v));
+                out.push_str(&format!("${}", values.len()));
+            }
+            d if d.is_ascii_digit() && !prev.is_some_and(ident) && prev != Some('.') => {
+                let start = i;
+                while i < c.len() && (c[i].is_ascii_digit() || c[i] == '.') {
+                    i += 1;
+                }
+                if i < c.len() && (c[i] == 'e' || c[i] == 'E') {
+                    i += 1;
+                    if i < c.len() && (c[i] == '+' || c[i] == '-') {
+                        i += 1;
+                    }
+                    while i < c.len() && c[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                }
+                if i < c.len() && ident(c[i]) {
+                    // `1abc` is not a number.
+                    return None;
+                }
+                values.push(Some(c[start..i].iter().collect()));
+                out.push_str(&format!("${}", values.len()));
+            }
+            _ => {
+                out.push(ch);
+                i += 1;
+            }
+        }
+    }
+    Some((out, values))
 }
 
 /// The statement of an `execute NAME: SQL` message, as `log_min_duration_statement` writes
@@ -499,6 +625,28 @@ mod tests {
             Some("SELECT 1 WHERE $1")
         );
         assert_eq!(executed("checkpoint starting: time"), None);
+        assert_eq!(
+            simple("duration: 0.120 ms  statement: SELECT 1"),
+            Some("SELECT 1")
+        );
+        let (text, values) = literals(
+            "SELECT id FROM t1 WHERE a = 42 AND b = 'it''s' AND c > 1.5e3 AND \"x1\" = 'y' -- 7\n LIMIT 20;",
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "SELECT id FROM t1 WHERE a = $1 AND b = $2 AND c > $3 AND \"x1\" = $4 -- 7\n LIMIT $5"
+        );
+        let values: Vec<String> = values.into_iter().flatten().collect();
+        assert_eq!(values, ["42", "it's", "1.5e3", "y", "20"]);
+        for refused in [
+            "SELECT $1",
+            "SELECT E'a\\n'",
+            "SELECT 1; SELECT 2",
+            "SELECT $q$a$q$",
+        ] {
+            assert_eq!(literals(refused), None, "{refused}");
+        }
         assert_eq!(
             parameters("Parameters: $1 = '42', $2 = 'it''s, here', $3 = NULL"),
             Some(vec![Some("42".into()), Some("it's, here".into()), None])
