@@ -78,15 +78,24 @@ pub(super) fn resolve_targets(
                 "a qdrant target takes only kind, url and pool: url = \"${TUNEBENCH_QDRANT_URL:-}\" (empty runs the embedded engine)",
             ));
         }
-        for (flag, set) in [
-            ("allow_foreign_indexes", t.allow_foreign_indexes),
-            ("allow_writes", t.allow_writes),
+        for (flag, set, kinds) in [
+            (
+                "allow_foreign_indexes",
+                t.allow_foreign_indexes,
+                &[TargetKind::Postgres, TargetKind::Neo4j][..],
+            ),
+            ("allow_writes", t.allow_writes, &[TargetKind::Postgres][..]),
         ] {
-            if set && t.kind != TargetKind::Postgres {
+            if set && !kinds.contains(&t.kind) {
                 issues.push(src.issue(
                     &format!("{field}.{flag}"),
                     format!(
-                        "only applies to kind = \"postgres\" so far; a {} target's workloads on data tunebench did not create are read only",
+                        "only applies to kind = {} so far; a {} target's data that tunebench did not create is only read",
+                        kinds
+                            .iter()
+                            .map(|k| format!("\"{}\"", k.name()))
+                            .collect::<Vec<_>>()
+                            .join(" or "),
                         t.kind.name()
                     ),
                 ));

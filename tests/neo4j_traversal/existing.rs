@@ -170,6 +170,74 @@ async fn an_existing_graph_is_measured_with_its_own_parameters_and_left_as_it_wa
         "the application's graph changed"
     );
 
+    // An index on the application's label, the tuning being measured: only with the
+    // target's allow_foreign_indexes; built online, dropped after, the schema as before.
+    std::fs::write(
+        dir.path().join("index.toml"),
+        "store = \"neo4j\"\n[[schema]]\nname = \"tunebench_fixture_cid\"\nup = \"CREATE RANGE INDEX tunebench_fixture_cid FOR (c:ShopFixtureCustomer) ON (c.cid)\"\n",
+    )
+    .unwrap();
+    let indexed = std::fs::read_to_string(&path).unwrap()
+        + "\n[[profile]]\nname = \"cid_index\"\napply = { neo = \"index.toml\" }\n";
+    std::fs::write(&path, &indexed).unwrap();
+    let err = run_to(&path, &out, &[]).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string()
+            .contains("indexes :ShopFixtureCustomer, which tunebench did not create")
+            && err
+                .to_string()
+                .contains("allow_foreign_indexes = true on targets.neo"),
+        "{err}"
+    );
+    let schema = |g: neo4rs::Graph| async move {
+        let mut s = g
+            .execute(query(
+                "SHOW INDEXES YIELD name RETURN collect(name) AS names",
+            ))
+            .await
+            .unwrap();
+        let mut names: Vec<String> = s.next().await.unwrap().unwrap().get("names").unwrap();
+        names.sort();
+        names
+    };
+    let schema_before = schema(bolt().await).await;
+    std::fs::write(
+        &path,
+        indexed.replace(
+            "[targets.neo]\n",
+            "[targets.neo]\nallow_foreign_indexes = true\n",
+        ),
+    )
+    .unwrap();
+    let outcome = run_to(&path, &out, &[]).await.unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+    let r = Results::read(&out.join("results.json")).unwrap();
+    let tuned = &r.runs[1];
+    let plan = tuned.server["neo"]
+        .plans()
+        .iter()
+        .find(|p| p.op == "customer")
+        .unwrap()
+        .nodes
+        .join(" > ");
+    assert!(plan.contains("NodeIndexSeek"), "{plan}");
+    assert!(
+        tuned.revert.len() == 1 && tuned.revert[0].mismatches.is_empty(),
+        "{:?}",
+        tuned.revert
+    );
+    assert_eq!(
+        schema(bolt().await).await,
+        schema_before,
+        "the schema changed"
+    );
+    assert_eq!(
+        fingerprint().await,
+        before,
+        "the application's graph changed"
+    );
+
     // A write clause is refused before anything runs, naming the op.
     let path = write_scenario(
         dir.path(),

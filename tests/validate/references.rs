@@ -17,10 +17,10 @@ pub(crate) const FOREIGN_SQL: &[Bad] = &[
     },
     Bad {
         fixture: "target_flag_on_neo4j.toml",
-        at: "target_flag_on_neo4j.toml:9:25",
+        at: "target_flag_on_neo4j.toml:9:16",
         expect: &[
-            "field `targets.graph.allow_foreign_indexes`",
-            "only applies to kind = \"postgres\"",
+            "field `targets.graph.allow_writes`",
+            "only applies to kind = \"postgres\" so far",
         ],
     },
     Bad {

@@ -312,6 +312,53 @@ impl NeoSchemaDef {
     pub fn is_constraint(&self) -> bool {
         self.up.to_ascii_uppercase().contains("CONSTRAINT")
     }
+
+    /// The labels and relationship types the statement indexes (its `FOR (n:A|B)` or
+    /// `FOR ()-[r:T]-()` pattern).
+    pub fn targets(&self) -> Vec<String> {
+        let upper = self.up.to_ascii_uppercase();
+        let Some(at) = upper.find(" FOR ") else {
+            return Vec::new();
+        };
+        let rest = &self.up[at + 5..];
+        let upper_rest = &upper[at + 5..];
+        let end = [" ON ", " REQUIRE ", " OPTIONS "]
+            .iter()
+            .filter_map(|k| upper_rest.find(k))
+            .min()
+            .unwrap_or(rest.len());
+        let pattern: Vec<char> = rest[..end].chars().collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < pattern.len() {
+            if pattern[i] == ':' || pattern[i] == '|' {
+                i += 1;
+                while i < pattern.len() && pattern[i].is_whitespace() {
+                    i += 1;
+                }
+                let name: String = if pattern.get(i) == Some(&'`') {
+                    i += 1;
+                    let start = i;
+                    while i < pattern.len() && pattern[i] != '`' {
+                        i += 1;
+                    }
+                    pattern[start..i.min(pattern.len())].iter().collect()
+                } else {
+                    let start = i;
+                    while i < pattern.len() && (pattern[i].is_alphanumeric() || pattern[i] == '_') {
+                        i += 1;
+                    }
+                    pattern[start..i].iter().collect()
+                };
+                if !name.is_empty() {
+                    out.push(name);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
 }
 
 /// A JVM / Neo4j memory size: digits and an optional k, m or g.
@@ -426,14 +473,45 @@ pub fn profile_problems(
     options: &NeoTarget,
     profile: &NeoProfile,
 ) -> Vec<String> {
+    let mut out = Vec::new();
+    // Labels of tunebench's own graph start with Tunebench; any other label or relationship
+    // type is the user's.
+    for d in &profile.schema {
+        let targets = d.targets();
+        let foreign: Vec<&String> = targets
+            .iter()
+            .filter(|t| !t.starts_with("Tunebench"))
+            .collect();
+        if targets.is_empty() {
+            out.push(format!(
+                "schema {}: names no label to index; write FOR (n:Label) ...",
+                d.name
+            ));
+        } else if foreign.is_empty() {
+            // Tunebench's own labels.
+        } else if d.is_constraint() {
+            out.push(format!(
+                "schema {} is a constraint on {}, which tunebench did not create; a constraint changes what the application may write, so only indexes go on labels tunebench did not create",
+                d.name,
+                foreign.iter().map(|f| format!(":{f}")).collect::<Vec<_>>().join(", ")
+            ));
+        } else if !target.allow_foreign_indexes {
+            out.push(format!(
+                "schema {} indexes {}, which tunebench did not create; it builds (online) and drops indexes there only when the scenario says allow_foreign_indexes = true on targets.{}",
+                d.name,
+                foreign.iter().map(|f| format!(":{f}")).collect::<Vec<_>>().join(", "),
+                target.name
+            ));
+        }
+    }
     let memory = !profile.settings.is_empty() || profile.heap.is_some();
     if memory && (options.config_dir.is_none() || target.restart_command.is_none()) {
-        return vec![format!(
+        out.push(format!(
             "changes memory settings, which Neo4j reads at start: targets.{} needs config_dir (the folder of neo4j.conf, e.g. \"${{TUNEBENCH_CACHE:-../.cache}}/neo4j\") and restart_command (e.g. \"../scripts/stack restart neo4j\")",
             target.name
-        )];
+        ));
     }
-    Vec::new()
+    out
 }
 
 /// What a target URL must look like, and whether `url` does (checked without connecting).
@@ -464,7 +542,36 @@ mod tests {
 
 #[cfg(test)]
 mod read_only_tests {
-    use super::cypher_not_read_only;
+    use super::{NeoSchemaDef, cypher_not_read_only};
+
+    #[test]
+    fn schema_names_what_it_indexes() {
+        for (up, want) in [
+            (
+                "CREATE RANGE INDEX tunebench_a FOR (c:Customer) ON (c.cid)",
+                vec!["Customer"],
+            ),
+            (
+                "CREATE FULLTEXT INDEX tunebench_b FOR (d:TunebenchDocument|`Old Doc`) ON EACH [d.title]",
+                vec!["TunebenchDocument", "Old Doc"],
+            ),
+            (
+                "CREATE INDEX tunebench_c FOR ()-[r:BOUGHT]-() ON (r.qty)",
+                vec!["BOUGHT"],
+            ),
+            (
+                "CREATE CONSTRAINT tunebench_d FOR (u:TunebenchUser) REQUIRE u.handle IS UNIQUE",
+                vec!["TunebenchUser"],
+            ),
+            ("CREATE INDEX tunebench_e", vec![]),
+        ] {
+            let d = NeoSchemaDef {
+                name: "x".into(),
+                up: up.into(),
+            };
+            assert_eq!(d.targets(), want, "{up}");
+        }
+    }
 
     #[test]
     fn reads_pass_and_write_clauses_do_not() {
