@@ -248,6 +248,7 @@ pub enum ValueKind {
 impl SourceSpec {
     pub fn arity(&self) -> usize {
         match self {
+            SourceSpec::File { path, .. } if vector_file(path) => 1,
             SourceSpec::File { .. } | SourceSpec::Sample { .. } => self.columns().len(),
             SourceSpec::Range { .. } | SourceSpec::List { .. } => 1,
             SourceSpec::Time { width, .. } => 1 + usize::from(width.is_some()),
@@ -272,6 +273,7 @@ impl SourceSpec {
     /// What the source is, in a few words (reports, errors).
     pub fn describe(&self) -> String {
         match self {
+            SourceSpec::File { path, .. } if vector_file(path) => format!("{path} (vectors)"),
             SourceSpec::File { path, .. } => format!("{path} [{}]", self.columns().join(", ")),
             SourceSpec::Range {
                 min,
@@ -409,6 +411,47 @@ impl Source {
                 kind,
                 types,
             } => {
+                if vector_file(path) {
+                    if column.is_some()
+                        || !columns.is_empty()
+                        || weight.is_some()
+                        || kind.is_some()
+                        || !types.is_empty()
+                        || *order == Order::Weighted
+                    {
+                        return Err(field(
+                            "column",
+                            "a vector file (.npy, .fvecs) fills one parameter with one vector per row: it takes path and order (uniform or sequential) only, no column, columns, weight or type".into(),
+                        ));
+                    }
+                    let full = dir.join(path);
+                    let bytes = std::fs::read(&full).map_err(|e| SourceIssue {
+                        file: Some(full.clone()),
+                        line: None,
+                        field: "path".into(),
+                        message: format!("cannot be read: {e}"),
+                    })?;
+                    let rows = vector_rows(&full, &bytes)?;
+                    let origin = Origin {
+                        path: PathBuf::from(path),
+                        sha256: sha2::Sha256::digest(&bytes)
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect(),
+                        bytes: bytes.len() as u64,
+                        rows: rows.len(),
+                    };
+                    return Ok(Source {
+                        spec: spec.clone(),
+                        origin: Some(origin),
+                        draw: Drawer::Rows {
+                            rows,
+                            cumulative: None,
+                        },
+                        cursor: AtomicUsize::new(0),
+                        sampled: std::sync::OnceLock::new(),
+                    });
+                }
                 let wanted: Vec<String> = spec.columns().into_iter().map(String::from).collect();
                 if let Some(t) = types.keys().find(|t| !wanted.contains(t)) {
                     return Err(field(
@@ -731,6 +774,41 @@ impl Source {
 }
 
 /// A file or a sample names its columns with `column` or with `columns`: one of them.
+/// A file of vectors (`.npy`, float32 2-D; `.fvecs`): one vector per row, one parameter.
+fn vector_file(path: &str) -> bool {
+    path.ends_with(".npy") || path.ends_with(".fvecs")
+}
+
+/// The rows of a vector file, one `Vector` value each.
+fn vector_rows(full: &Path, bytes: &[u8]) -> Result<Vec<Vec<ParamValue>>, SourceIssue> {
+    let parsed = if full.extension().is_some_and(|e| e == "npy") {
+        super::vectors::files::parse_npy(bytes)
+    } else {
+        super::vectors::files::parse_fvecs(bytes)
+    };
+    let m = parsed.map_err(|e| SourceIssue {
+        file: Some(full.to_path_buf()),
+        line: None,
+        field: "path".into(),
+        message: e,
+    })?;
+    if m.rows == 0 || m.dim == 0 {
+        return Err(SourceIssue {
+            file: Some(full.to_path_buf()),
+            line: None,
+            field: "path".into(),
+            message: format!(
+                "holds {} rows of dimension {}: nothing to draw",
+                m.rows, m.dim
+            ),
+        });
+    }
+    Ok(m.data
+        .chunks(m.dim)
+        .map(|row| vec![ParamValue::Vector(row.to_vec())])
+        .collect())
+}
+
 fn one_way_to_name_columns(
     column: &Option<String>,
     columns: &[String],
@@ -1269,5 +1347,40 @@ mod tests {
                 e.message
             );
         }
+    }
+
+    #[test]
+    fn a_vector_file_gives_one_vector_per_draw() {
+        let d = tempfile::tempdir().unwrap();
+        let m = crate::dataset::vectors::files::Matrix {
+            rows: 3,
+            dim: 2,
+            data: vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+        };
+        let mut f = std::fs::File::create(d.path().join("q.npy")).unwrap();
+        crate::dataset::vectors::files::write_npy(&mut f, &m).unwrap();
+        let spec: SourceSpec =
+            toml::from_str("from = \"file\"\npath = \"q.npy\"\norder = \"sequential\"").unwrap();
+        assert_eq!(spec.arity(), 1);
+        let s = Source::load(spec, d.path()).unwrap();
+        let got: Vec<Vec<ParamValue>> = draws(&s, 4);
+        assert_eq!(
+            got,
+            [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [0.0, 1.0]]
+                .map(|v| vec![ParamValue::Vector(v.to_vec())])
+        );
+        assert_eq!(s.record("op", 0).rows, Some(3));
+        let spec: SourceSpec =
+            toml::from_str("from = \"file\"\npath = \"q.npy\"\ncolumn = \"v\"").unwrap();
+        let e = Source::load(spec, d.path()).unwrap_err();
+        assert!(e.message.contains("one vector per row"), "{}", e.message);
+        std::fs::write(d.path().join("bad.npy"), b"not numpy").unwrap();
+        let spec: SourceSpec = toml::from_str("from = \"file\"\npath = \"bad.npy\"").unwrap();
+        let e = Source::load(spec, d.path()).unwrap_err();
+        assert!(
+            e.file.is_some_and(|f| f.ends_with("bad.npy")),
+            "{}",
+            e.message
+        );
     }
 }

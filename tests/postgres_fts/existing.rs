@@ -19,6 +19,10 @@ const FIXTURE: &[&str] = &[
     // A read that writes behind the statement check's back.
     "CREATE FUNCTION shop_fixture.touch() RETURNS int LANGUAGE sql AS $$ INSERT INTO shop_fixture.audit DEFAULT VALUES RETURNING 1 $$",
     "ANALYZE shop_fixture.orders",
+    // The application's embeddings (pgvector).
+    "CREATE EXTENSION IF NOT EXISTS vector",
+    "CREATE TABLE shop_fixture.items (id int PRIMARY KEY, v vector(3) NOT NULL)",
+    "INSERT INTO shop_fixture.items SELECT g, ARRAY[g % 7, g % 11, g % 13]::real[]::vector FROM generate_series(1, 200) g",
 ];
 
 /// Everything in the fixture, as one digest: its rows, its relations and their indexes'
@@ -37,6 +41,14 @@ async fn fingerprint(c: &mut PgConnection) -> String {
 }
 
 fn write_scenario(dir: &std::path::Path, ops: &str, extra_ops: &str) -> std::path::PathBuf {
+    // The user's query vectors, a .npy file as numpy writes it (float32, 2-D).
+    let queries = tunebench::dataset::vectors::files::Matrix {
+        rows: 2,
+        dim: 3,
+        data: vec![1.0, 2.0, 3.0, 6.0, 10.0, 12.0],
+    };
+    let mut f = std::fs::File::create(dir.join("queries.npy")).unwrap();
+    tunebench::dataset::vectors::files::write_npy(&mut f, &queries).unwrap();
     std::fs::write(
         dir.join("customers.csv"),
         "customer_id,region,note\n7,eu,a\n11,us,b\n12,apac,\"with, comma\"\n",
@@ -59,6 +71,10 @@ params = [{{ from = "range", min = 1, max = 3000, distribution = "zipf", s = 1.1
 [ops.by_region]
 sql = "SELECT count(*) FROM shop_fixture.orders WHERE region = $1"
 params = [{{ from = "list", values = ["eu", "us"] }}]
+
+[ops.nearest]
+sql = "SELECT id FROM shop_fixture.items ORDER BY v <-> $1::real[]::vector LIMIT 5"
+params = [{{ from = "file", path = "queries.npy" }}]
 
 [ops.in_window]
 sql = "SELECT count(*) / (CASE WHEN $2::timestamptz - $1::timestamptz = interval '7 days' AND $1::timestamptz >= '2025-01-01Z' THEN 1 ELSE 0 END) FROM shop_fixture.orders WHERE id < 100"
@@ -145,7 +161,7 @@ async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() 
 
     let path = write_scenario(
         dir.path(),
-        r#"{ op = "by_customer" }, { op = "by_id" }, { op = "by_region" }, { op = "by_sampled" }, { op = "in_window" }"#,
+        r#"{ op = "by_customer" }, { op = "by_id" }, { op = "by_region" }, { op = "by_sampled" }, { op = "in_window" }, { op = "nearest" }"#,
         "",
     );
     let outcome = run_to(&path, &out, &[]).await.unwrap();
@@ -165,6 +181,7 @@ async fn existing_data_is_measured_with_its_own_parameters_and_left_as_it_was() 
         "by_region",
         "by_sampled",
         "in_window",
+        "nearest",
     ] {
         assert!(
             w.operations.iter().any(|o| o.op == op && o.ops > 0),
