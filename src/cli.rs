@@ -233,6 +233,10 @@ pub struct CapturePostgresArgs {
     /// Parameter rows kept per statement.
     #[arg(long, default_value_t = 10_000)]
     pub max_rows: usize,
+    /// Only log lines from this time on: 2026-12-01T00:00:00Z, "2026-12-01 00:00:00" (UTC),
+    /// or back from now (1h, 2d). pg_stat_statements' counts stay those since its reset.
+    #[arg(long, value_parser = crate::backend::postgres::capture::parse_since)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Args)]

@@ -74,6 +74,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                 matching: a.matching,
                 min_calls: a.min_calls,
                 max_rows: a.max_rows,
+                since: a.since,
             })
             .await
         }

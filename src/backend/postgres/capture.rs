@@ -27,6 +27,53 @@ pub struct CaptureArgs {
     pub min_calls: i64,
     /// Parameter rows kept per statement.
     pub max_rows: usize,
+    /// Only log lines from this time on.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `--since`: an RFC 3339 time, `YYYY-MM-DD HH:MM:SS` (UTC), or a duration back from now
+/// (`1h`, `2d`).
+pub fn parse_since(text: &str) -> std::result::Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.to_utc());
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S") {
+        return Ok(t.and_utc());
+    }
+    match crate::source::duration(text) {
+        Ok(d) => Ok(chrono::Utc::now() - d),
+        Err(_) => Err(format!(
+            "`{text}` is neither a time (2026-12-01T00:00:00Z, \"2026-12-01 00:00:00\") nor a duration back from now (1h, 2d)"
+        )),
+    }
+}
+
+/// The time at the start of a log line or field, as `log_line_prefix = '%m ...'` (the
+/// default) and csvlog / jsonlog write it: `2026-12-04 10:00:00.000 UTC`. Zones other than
+/// UTC/GMT or a numeric offset are not read.
+fn log_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let mut w = s.split_whitespace();
+    let (date, time, zone) = (w.next()?, w.next()?, w.next()?);
+    let naive =
+        chrono::NaiveDateTime::parse_from_str(&format!("{date} {time}"), "%Y-%m-%d %H:%M:%S%.f")
+            .ok()?;
+    match zone {
+        "UTC" | "GMT" => Some(naive.and_utc()),
+        z if z.starts_with(['+', '-']) => {
+            let z = if z.len() == 3 {
+                format!("{z}00")
+            } else {
+                z.replace(':', "")
+            };
+            chrono::DateTime::parse_from_str(
+                &format!("{date} {time} {z}"),
+                "%Y-%m-%d %H:%M:%S%.f %z",
+            )
+            .ok()
+            .map(|t| t.to_utc())
+        }
+        _ => None,
+    }
 }
 
 /// A statement as pg_stat_statements ranks it.
@@ -132,8 +179,33 @@ pub async fn capture(a: &CaptureArgs) -> Result<crate::Outcome> {
         )));
     }
     let logged = match &a.log {
-        Some(p) => read_log(p)?,
+        Some(p) => read_log(p, a.since)?,
         None => Vec::new(),
+    };
+    // pg_stat_statements counts since its last reset, whatever --since says.
+    let reset: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT stats_reset FROM pg_stat_statements_info")
+            .fetch_optional(&mut conn)
+            .await
+            .ok()
+            .flatten();
+    let window_note = match (a.since, reset) {
+        (Some(since), Some(reset)) if reset < since => format!(
+            "# Parameter values are from log lines since {}; the ranking and weights are\n\
+             # pg_stat_statements' counts since its last reset, {} (call\n\
+             # pg_stat_statements_reset() when the window starts to rank by it alone).\n",
+            since.format("%Y-%m-%d %H:%M:%S UTC"),
+            reset.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        (Some(since), _) => format!(
+            "# Parameter values are from log lines since {}.\n",
+            since.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        (None, Some(reset)) => format!(
+            "# pg_stat_statements counts since {}.\n",
+            reset.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        (None, None) => String::new(),
     };
     let total_calls: i64 = ranked.iter().map(|r| r.calls).sum::<i64>().max(1);
     let stem = a
@@ -154,6 +226,7 @@ pub async fn capture(a: &CaptureArgs) -> Result<crate::Outcome> {
         "# Captured by `tunebench capture postgres` from {shown}\n\
          # on {}: the {} costliest read statements by total time in pg_stat_statements{},\n\
          # weighted by their share of calls.\n\
+         {window_note}\
          # Replay it on the same data with a workload that names no dataset (docs/parameters.md).\n\
          store = \"postgres\"\n\
          description = \"{} statements captured from pg_stat_statements on {} ({} calls)\"\n",
@@ -344,15 +417,25 @@ fn toml_string(s: &str) -> String {
 type Logged = Vec<(String, Vec<Option<String>>)>;
 
 /// Reads a PostgreSQL log: `.csv` as csvlog, `.json` as jsonlog, anything else as stderr.
-fn read_log(path: &Path) -> Result<Logged> {
+fn read_log(path: &Path, since: Option<chrono::DateTime<chrono::Utc>>) -> Result<Logged> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    // (message, detail) pairs, in order.
+    // (message, detail) pairs, in order; with --since, only those of lines from then on (a
+    // line without a readable time is an error: the window could not be honoured).
     let mut entries: Vec<(String, Option<String>)> = Vec::new();
+    let mut undated = 0usize;
+    let mut keep = |stamp: &str| match (since, log_time(stamp)) {
+        (None, _) => true,
+        (Some(s), Some(t)) => t >= s,
+        (Some(_), None) => {
+            undated += 1;
+            false
+        }
+    };
     match ext.as_str() {
         "csv" => {
             let mut r = csv::ReaderBuilder::new()
@@ -363,8 +446,10 @@ fn read_log(path: &Path) -> Result<Logged> {
                 let rec = rec.map_err(|e| {
                     Error::Usage(format!("--log {}: not a csvlog file: {e}", path.display()))
                 })?;
-                // csvlog: message is the 14th column, detail the 15th.
-                if let Some(m) = rec.get(13) {
+                // csvlog: the time is the 1st column, message the 14th, detail the 15th.
+                if let Some(m) = rec.get(13)
+                    && keep(rec.get(0).unwrap_or(""))
+                {
                     entries.push((
                         m.to_string(),
                         rec.get(14).filter(|d| !d.is_empty()).map(String::from),
@@ -384,7 +469,9 @@ fn read_log(path: &Path) -> Result<Logged> {
                         i + 1
                     ))
                 })?;
-                if let Some(m) = v["message"].as_str() {
+                if let Some(m) = v["message"].as_str()
+                    && keep(v["timestamp"].as_str().unwrap_or(""))
+                {
                     entries.push((m.to_string(), v["detail"].as_str().map(String::from)));
                 }
             }
@@ -393,7 +480,12 @@ fn read_log(path: &Path) -> Result<Logged> {
             // stderr: "... LOG:  duration: 0.1 ms  execute S_1: SELECT ...", continuation
             // lines start with a tab, then "... DETAIL:  Parameters: $1 = '42'".
             let text = String::from_utf8_lossy(&bytes);
+            // Whether the last LOG line was kept: its DETAIL and continuations follow it.
+            let mut kept = true;
             for line in text.lines() {
+                if !kept && (line.starts_with('\t') || line.contains("DETAIL:  ")) {
+                    continue;
+                }
                 if let Some(cont) = line.strip_prefix('\t') {
                     if let Some(last) = entries.last_mut() {
                         match &mut last.1 {
@@ -412,10 +504,19 @@ fn read_log(path: &Path) -> Result<Logged> {
                         last.1 = Some(line[at + 9..].to_string());
                     }
                 } else if let Some(at) = line.find("LOG:  ") {
-                    entries.push((line[at + 6..].to_string(), None));
+                    kept = keep(&line[..at]);
+                    if kept {
+                        entries.push((line[at + 6..].to_string(), None));
+                    }
                 }
             }
         }
+    }
+    if undated > 0 {
+        return Err(Error::Usage(format!(
+            "--log {}: --since needs a time at the start of every line (log_line_prefix = '%m [%p] ', the default, or csvlog / jsonlog); {undated} lines have none this tunebench reads (zones: UTC, GMT or a numeric offset)",
+            path.display()
+        )));
     }
     let mut out = Vec::new();
     for (message, detail) in entries {
@@ -667,7 +768,7 @@ mod tests {
              2026-12-04 10:00:01.000 UTC [1] LOG:  checkpoint starting: time\n",
         )
         .unwrap();
-        let logged = read_log(&p).unwrap();
+        let logged = read_log(&p, None).unwrap();
         assert_eq!(
             logged,
             vec![(
@@ -675,5 +776,36 @@ mod tests {
                 vec![Some("x".to_string())]
             )]
         );
+    }
+
+    #[test]
+    fn since_keeps_later_lines_and_their_details_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("postgres.log");
+        std::fs::write(
+            &p,
+            "2026-12-04 09:59:59.000 UTC [1] LOG:  duration: 0.5 ms  execute <unnamed>: SELECT a FROM t WHERE b = $1\n\
+             2026-12-04 09:59:59.000 UTC [1] DETAIL:  Parameters: $1 = 'old'\n\
+             2026-12-04 10:59:59.5 +01 [1] LOG:  duration: 0.5 ms  execute <unnamed>: SELECT a FROM t WHERE b = $1\n\
+             2026-12-04 10:59:59.5 +01 [1] DETAIL:  Parameters: $1 = 'also old'\n\
+             2026-12-04 10:00:01.000 UTC [1] LOG:  duration: 0.5 ms  execute <unnamed>: SELECT a FROM t WHERE b = $1\n\
+             2026-12-04 10:00:01.000 UTC [1] DETAIL:  Parameters: $1 = 'new'\n",
+        )
+        .unwrap();
+        let since = parse_since("2026-12-04T10:00:00Z").unwrap();
+        let values: Vec<Option<String>> = read_log(&p, Some(since))
+            .unwrap()
+            .into_iter()
+            .flat_map(|(_, v)| v)
+            .collect();
+        assert_eq!(values, [Some("new".to_string())]);
+        std::fs::write(&p, "LOG:  duration: 0.5 ms  statement: SELECT 1\n").unwrap();
+        let e = read_log(&p, Some(since)).unwrap_err().to_string();
+        assert!(
+            e.contains("--since needs a time at the start of every line"),
+            "{e}"
+        );
+        assert!(parse_since("2d").unwrap() < chrono::Utc::now());
+        assert!(parse_since("last week").is_err());
     }
 }
