@@ -4,6 +4,7 @@
 //! Adding a store: a module implementing `Store` and `Executor`, a `TargetKind` variant, its
 //! dataset / op / profile / evidence variants, one scenario and one integration test.
 
+pub mod capture;
 pub mod checks;
 pub mod drill;
 pub mod evidence;

@@ -424,23 +424,9 @@ impl Source {
                             "a vector file (.npy, .fvecs) fills one parameter with one vector per row: it takes path and order (uniform or sequential) only, no column, columns, weight or type".into(),
                         ));
                     }
-                    let full = dir.join(path);
-                    let bytes = std::fs::read(&full).map_err(|e| SourceIssue {
-                        file: Some(full.clone()),
-                        line: None,
-                        field: "path".into(),
-                        message: format!("cannot be read: {e}"),
-                    })?;
+                    let (full, bytes) = read_data(dir, path)?;
                     let rows = vector_rows(&full, &bytes)?;
-                    let origin = Origin {
-                        path: PathBuf::from(path),
-                        sha256: sha2::Sha256::digest(&bytes)
-                            .iter()
-                            .map(|b| format!("{b:02x}"))
-                            .collect(),
-                        bytes: bytes.len() as u64,
-                        rows: rows.len(),
-                    };
+                    let origin = Origin::of(path, &bytes, rows.len());
                     return Ok(Source {
                         spec: spec.clone(),
                         origin: Some(origin),
@@ -478,23 +464,9 @@ impl Source {
                     }
                     _ => {}
                 }
-                let full = dir.join(path);
-                let bytes = std::fs::read(&full).map_err(|e| SourceIssue {
-                    file: Some(full.clone()),
-                    line: None,
-                    field: "path".into(),
-                    message: format!("cannot be read: {e}"),
-                })?;
+                let (full, bytes) = read_data(dir, path)?;
                 let table = read_table(&full, &bytes, &wanted, weight.as_deref(), *kind, types)?;
-                let origin = Origin {
-                    path: PathBuf::from(path),
-                    sha256: sha2::Sha256::digest(&bytes)
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect(),
-                    bytes: bytes.len() as u64,
-                    rows: table.rows.len(),
-                };
+                let origin = Origin::of(path, &bytes, table.rows.len());
                 let cumulative = table.weights.map(|w| {
                     w.iter()
                         .scan(0.0, |sum, x| {
@@ -774,6 +746,33 @@ impl Source {
 }
 
 /// A file or a sample names its columns with `column` or with `columns`: one of them.
+/// A source's data file (relative to the workload file's folder) and its bytes.
+fn read_data(dir: &Path, path: &str) -> Result<(PathBuf, Vec<u8>), SourceIssue> {
+    let full = dir.join(path);
+    let bytes = std::fs::read(&full).map_err(|e| SourceIssue {
+        file: Some(full.clone()),
+        line: None,
+        field: "path".into(),
+        message: format!("cannot be read: {e}"),
+    })?;
+    Ok((full, bytes))
+}
+
+impl Origin {
+    /// Where a file source's `rows` came from: its path as written and its bytes' SHA-256.
+    fn of(path: &str, bytes: &[u8], rows: usize) -> Origin {
+        Origin {
+            path: PathBuf::from(path),
+            sha256: sha2::Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            bytes: bytes.len() as u64,
+            rows,
+        }
+    }
+}
+
 /// A file of vectors (`.npy`, float32 2-D; `.fvecs`): one vector per row, one parameter.
 fn vector_file(path: &str) -> bool {
     path.ends_with(".npy") || path.ends_with(".fvecs")

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use neo4rs::{BoltType, query};
 
 use super::spec::{cypher_not_read_only, cypher_params};
+use crate::backend::capture::{CaptureOut, toml_string};
 use crate::error::{Error, Result};
 
 /// What `capture neo4j` was asked for.
@@ -109,18 +110,14 @@ pub async fn capture(a: &CaptureArgs) -> Result<crate::Outcome> {
             "capture neo4j takes one of --watch DURATION (poll SHOW TRANSACTIONS while the application runs) or --from-file FILE (a Cypher file)".into(),
         ));
     }
-    if a.out.exists() {
-        return Err(Error::Usage(format!(
-            "--out {}: the file exists; capture writes a new workload file and does not overwrite one",
-            a.out.display()
-        )));
-    }
+    // Refused before a watch, not after it.
+    let file = CaptureOut::new(&a.out)?;
     let (seen, left_out, how) = match (&a.from_file, a.watch) {
         (Some(f), _) => from_file(f, a)?,
         (None, Some(d)) => watch(a, d).await?,
         (None, None) => unreachable_usage()?,
     };
-    write(a, seen, left_out, &how)
+    write(a, file, seen, left_out, &how)
 }
 
 fn unreachable_usage() -> Result<(Vec<Seen>, usize, String)> {
@@ -301,11 +298,13 @@ async fn watch(a: &CaptureArgs, d: Duration) -> Result<(Vec<Seen>, usize, String
     Ok((kept, left_out, how))
 }
 
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
-}
-
-fn write(a: &CaptureArgs, seen: Vec<Seen>, left_out: usize, how: &str) -> Result<crate::Outcome> {
+fn write(
+    a: &CaptureArgs,
+    mut file: CaptureOut,
+    seen: Vec<Seen>,
+    left_out: usize,
+    how: &str,
+) -> Result<crate::Outcome> {
     if seen.is_empty() {
         return Err(Error::Usage(format!(
             "no read statement was captured {how}{}{}: run the application's load meanwhile (or give a longer --watch)",
@@ -320,18 +319,6 @@ fn write(a: &CaptureArgs, seen: Vec<Seen>, left_out: usize, how: &str) -> Result
             }
         )));
     }
-    let stem = a
-        .out
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("captured")
-        .to_string();
-    let params_dir_name = format!("{stem}-params");
-    let params_dir = a
-        .out
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&params_dir_name);
     let now = chrono::Utc::now();
     let executions: usize = seen.iter().map(|s| s.executions.len().max(1)).sum();
     let sightings: u64 = seen.iter().map(|s| s.sightings).sum::<u64>().max(1);
@@ -360,8 +347,7 @@ fn write(a: &CaptureArgs, seen: Vec<Seen>, left_out: usize, how: &str) -> Result
             "captured from a Cypher file",
         );
     }
-    let mut ready = Vec::new();
-    let mut waiting = Vec::new();
+    file.text = text;
     for (i, s) in seen.iter().enumerate() {
         let name = format!("q{:02}", i + 1);
         let used: Vec<String> = cypher_params(&s.text).into_iter().collect();
@@ -425,16 +411,12 @@ fn write(a: &CaptureArgs, seen: Vec<Seen>, left_out: usize, how: &str) -> Result
         let mut body = format!("[ops.{name}]\ncypher = {}\n", toml_string(&s.text));
         let commented = !used.is_empty() && rows.is_empty();
         if !used.is_empty() && !rows.is_empty() {
-            std::fs::create_dir_all(&params_dir).map_err(|e| Error::io(&params_dir, e))?;
-            let file = params_dir.join(format!("{name}.csv"));
-            let csv_err = |e: csv::Error| Error::Usage(format!("{}: {e}", file.display()));
-            let mut w = csv::Writer::from_path(&file).map_err(csv_err)?;
-            w.write_record(&used).map_err(csv_err)?;
-            for r in &rows {
-                w.write_record(used.iter().map(|n| r[n].text()))
-                    .map_err(csv_err)?;
-            }
-            w.flush().map_err(|e| Error::io(&file, e))?;
+            let path = file.params(
+                &name,
+                &used,
+                rows.iter()
+                    .map(|r| used.iter().map(|n| r[n].text()).collect()),
+            )?;
             // Each column's kind as seen (all rows agree, or it is text).
             let types: Vec<String> = used
                 .iter()
@@ -454,46 +436,18 @@ fn write(a: &CaptureArgs, seen: Vec<Seen>, left_out: usize, how: &str) -> Result
                 .collect::<Vec<_>>()
                 .join(", ");
             body.push_str(&format!(
-                "params = {{ {} = {{ from = \"file\", path = \"{params_dir_name}/{name}.csv\", columns = [{columns}], types = {{ {} }} }} }}\n",
+                "params = {{ {} = {{ from = \"file\", path = \"{path}\", columns = [{columns}], types = {{ {} }} }} }}\n",
                 toml_string(&used.join(",")),
                 types.join(", ")
             ));
         }
-        if commented {
-            op.push_str(&body.lines().map(|l| format!("# {l}\n")).collect::<String>());
-            waiting.push(name);
-        } else {
-            op.push_str(&body);
-            ready.push((name, weight));
-        }
-        text.push_str(&op);
+        file.op(name, weight, &op, &body, commented);
     }
-    text.push_str(&format!(
-        "\n# A scenario's workload for these ops (no dataset: read only, on the graph already there):\n\
-         # [[workload]]\n# name = \"{stem}\"\n# target = \"neo\"\n# definition = \"{}\"\n# ops = [{}]\n",
-        a.out.file_name().and_then(|f| f.to_str()).unwrap_or_default(),
-        ready
-            .iter()
-            .map(|(n, w)| format!("{{ op = \"{n}\", weight = {w} }}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    std::fs::write(&a.out, &text).map_err(|e| Error::io(&a.out, e))?;
-    let mut summary = format!(
-        "captured {} statements {how} into {}: {} ready to replay{}",
-        seen.len(),
-        a.out.display(),
-        ready.len(),
-        if waiting.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", {} commented out until their parameters have a source ({})",
-                waiting.len(),
-                waiting.join(", ")
-            )
-        }
-    );
+    let mut summary = file.finish(
+        "neo",
+        "graph",
+        &format!("captured {} statements {how}", seen.len()),
+    )?;
     if left_out > 0 {
         summary.push_str(&format!(
             "\n{left_out} statements that write were left out (replay runs reads only)"

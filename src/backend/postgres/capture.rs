@@ -13,6 +13,7 @@ use std::str::FromStr;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row, TypeInfo};
 
+use crate::backend::capture::{CaptureOut, toml_string};
 use crate::error::{Error, Result};
 
 /// What `capture postgres` was asked for.
@@ -96,12 +97,7 @@ pub async fn capture(a: &CaptureArgs) -> Result<crate::Outcome> {
     if a.top == 0 {
         return Err(Error::Usage("--top must be at least 1".into()));
     }
-    if a.out.exists() {
-        return Err(Error::Usage(format!(
-            "--out {}: the file exists; capture writes a new workload file and does not overwrite one",
-            a.out.display()
-        )));
-    }
+    let mut file = CaptureOut::new(&a.out)?;
     let url = crate::secrets::strip_secret_params(&a.url, crate::secrets::PG_SECRET_PARAMS);
     let opts = PgConnectOptions::from_str(&url)
         .map_err(|e| {
@@ -208,21 +204,8 @@ pub async fn capture(a: &CaptureArgs) -> Result<crate::Outcome> {
         (None, None) => String::new(),
     };
     let total_calls: i64 = ranked.iter().map(|r| r.calls).sum::<i64>().max(1);
-    let stem = a
-        .out
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("captured")
-        .to_string();
-    let params_dir_name = format!("{stem}-params");
-    let params_dir = a
-        .out
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&params_dir_name);
-
     let now = chrono::Utc::now();
-    let mut text = format!(
+    file.text = format!(
         "# Captured by `tunebench capture postgres` from {shown}\n\
          # on {}: the {} costliest read statements by total time in pg_stat_statements{},\n\
          # weighted by their share of calls.\n\
@@ -240,8 +223,6 @@ pub async fn capture(a: &CaptureArgs) -> Result<crate::Outcome> {
         now.format("%Y-%m-%d"),
         ranked.iter().map(|r| r.calls).sum::<i64>(),
     );
-    let mut ready = Vec::new();
-    let mut waiting = Vec::new();
     for (i, r) in ranked.iter().enumerate() {
         let name = format!("q{:02}", i + 1);
         let n = super::spec::count_placeholders(&r.query);
@@ -302,17 +283,8 @@ pub async fn capture(a: &CaptureArgs) -> Result<crate::Outcome> {
         }
         let mut body = format!("[ops.{name}]\nsql = {}\n", toml_string(&r.query));
         if n > 0 && !commented {
-            std::fs::create_dir_all(&params_dir).map_err(|e| Error::io(&params_dir, e))?;
-            let file = params_dir.join(format!("{name}.csv"));
-            let mut w = csv::Writer::from_path(&file)
-                .map_err(|e| Error::Usage(format!("{}: cannot be written: {e}", file.display())))?;
             let header: Vec<String> = (1..=n).map(|j| format!("p{j}")).collect();
-            let csv_err = |e: csv::Error| Error::Usage(format!("{}: {e}", file.display()));
-            w.write_record(&header).map_err(csv_err)?;
-            for row in &values {
-                w.write_record(row).map_err(csv_err)?;
-            }
-            w.flush().map_err(|e| Error::io(&file, e))?;
+            let path = file.params(&name, &header, values)?;
             let types: Vec<String> = types
                 .as_ref()
                 .map(|t| {
@@ -323,47 +295,19 @@ pub async fn capture(a: &CaptureArgs) -> Result<crate::Outcome> {
                 })
                 .unwrap_or_default();
             body.push_str(&format!(
-                "params = [{{ from = \"file\", path = \"{params_dir_name}/{name}.csv\", columns = [{}], types = {{ {} }} }}]\n",
+                "params = [{{ from = \"file\", path = \"{path}\", columns = [{}], types = {{ {} }} }}]\n",
                 header.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", "),
                 types.join(", ")
             ));
         }
-        if commented {
-            op.push_str(&body.lines().map(|l| format!("# {l}\n")).collect::<String>());
-            waiting.push(name);
-        } else {
-            op.push_str(&body);
-            ready.push((name, weight));
-        }
-        text.push_str(&op);
+        file.op(name, weight, &op, &body, commented);
     }
-    text.push_str(&format!(
-        "\n# A scenario's workload for these ops (no dataset: read only, on the data already there):\n\
-         # [[workload]]\n# name = \"{stem}\"\n# target = \"pg\"\n# definition = \"{}\"\n# ops = [{}]\n",
-        a.out.file_name().and_then(|f| f.to_str()).unwrap_or_default(),
-        ready
-            .iter()
-            .map(|(n, w)| format!("{{ op = \"{n}\", weight = {w} }}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    std::fs::write(&a.out, &text).map_err(|e| Error::io(&a.out, e))?;
+    let mut summary = file.finish(
+        "pg",
+        "data",
+        &format!("captured {} statements", ranked.len()),
+    )?;
     let _ = conn.close().await;
-    let mut summary = format!(
-        "captured {} statements into {}: {} ready to replay{}",
-        ranked.len(),
-        a.out.display(),
-        ready.len(),
-        if waiting.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", {} commented out until their parameters have a source ({})",
-                waiting.len(),
-                waiting.join(", ")
-            )
-        }
-    );
     if left_out > 0 {
         summary.push_str(&format!(
             "\n{left_out} statements that write or lock rows were left out (replay runs reads only, unless an op says writes = true and its target allow_writes = true)"
@@ -407,10 +351,6 @@ fn kind_of(ty: &str) -> Option<&'static str> {
 /// Whitespace collapsed, so a statement matches its logged form.
 fn normalise(sql: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
 }
 
 /// (statement, its parameter values in order, None for NULL) for every logged execution.
