@@ -166,7 +166,7 @@ pub async fn read_own_vectors(
         "COPY (SELECT ({})::int8, ({})::vector FROM {} WHERE {condition}) TO STDOUT (FORMAT binary)",
         req.id, req.column, req.table
     );
-    let mut bytes = Vec::new();
+    let mut reader = crate::dataset::vectors::own::CopyReader::new(count.max(0) as usize);
     let mut hash = sha2::Sha256::new();
     {
         let mut stream = tx.copy_out_raw(&statement).await.map_err(|err| {
@@ -174,11 +174,11 @@ pub async fn read_own_vectors(
         })?;
         while let Some(chunk) = stream.try_next().await.map_err(e)? {
             hash.update(&chunk);
-            bytes.extend_from_slice(&chunk);
+            reader.feed(&chunk)?;
         }
     }
     let _ = tx.rollback().await;
-    let rows = crate::dataset::vectors::own::parse_copy_binary(&bytes)?;
+    let rows = reader.finish()?;
     Ok((
         rows,
         hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),

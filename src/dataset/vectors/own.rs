@@ -168,42 +168,122 @@ impl OwnVectors {
     }
 }
 
-/// Reads PostgreSQL's binary COPY output of `(int8, vector)` rows: the signature, the
-/// header, then per row a field count, and each field's length and bytes (big-endian);
-/// pgvector sends a vector as its dimension (int16), an unused int16 and float4 values.
-pub fn parse_copy_binary(bytes: &[u8]) -> Result<Rows, String> {
-    const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
-    let bad = |what: &str| format!("unexpected COPY output: {what}");
-    let rest = bytes
-        .strip_prefix(SIGNATURE)
-        .ok_or_else(|| bad("no PGCOPY signature"))?;
-    let mut at = Reader(rest);
-    at.take(4).ok_or_else(|| bad("no flags"))?;
-    let ext = at.u32().ok_or_else(|| bad("no header extension length"))? as usize;
-    at.take(ext).ok_or_else(|| bad("short header extension"))?;
-    let mut rows = Rows {
-        ids: Vec::new(),
-        dim: 0,
-        data: Vec::new(),
-    };
-    loop {
-        let fields = at.u16().ok_or_else(|| bad("no trailer"))? as i16;
-        if fields == -1 {
-            break;
+/// Reads PostgreSQL's binary COPY output of `(int8, vector)` rows as it arrives: the
+/// signature, the header, then per row a field count, and each field's length and bytes
+/// (big-endian); pgvector sends a vector as its dimension (int16), an unused int16 and
+/// float4 values. Only an incomplete row is buffered, so reading holds the rows once.
+pub struct CopyReader {
+    pending: Vec<u8>,
+    header: bool,
+    done: bool,
+    expected: usize,
+    rows: Rows,
+}
+
+/// What the next bytes held: a row or the header taken (bytes used), more needed, or the end.
+enum Step {
+    Took(usize),
+    More,
+    End(usize),
+}
+
+impl CopyReader {
+    /// `expected`: the rows the table said it has (memory is reserved for them once).
+    pub fn new(expected: usize) -> Self {
+        CopyReader {
+            pending: Vec::new(),
+            header: false,
+            done: false,
+            expected,
+            rows: Rows {
+                ids: Vec::with_capacity(expected),
+                dim: 0,
+                data: Vec::new(),
+            },
         }
-        if fields != 2 {
-            return Err(bad(&format!("{fields} fields in a row, expected 2")));
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
+        if self.done {
+            return Err(bad("bytes after the trailer"));
         }
-        let id_len = at.u32().ok_or_else(|| bad("short row"))? as i32;
-        if id_len != 8 {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.extend_from_slice(chunk);
+        let mut at = 0;
+        loop {
+            match self.step(&pending[at..])? {
+                Step::Took(n) => at += n,
+                Step::More => break,
+                Step::End(n) => {
+                    at += n;
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        pending.drain(..at);
+        self.pending = pending;
+        if self.done && !self.pending.is_empty() {
+            return Err(bad("bytes after the trailer"));
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Rows, String> {
+        if !self.done {
+            return Err(bad(if self.header {
+                "it ended before its trailer"
+            } else {
+                "no PGCOPY signature"
+            }));
+        }
+        Ok(self.rows)
+    }
+
+    fn step(&mut self, bytes: &[u8]) -> Result<Step, String> {
+        const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+        let mut r = Reader(bytes);
+        if !self.header {
+            let Some(sig) = r.take(SIGNATURE.len()) else {
+                return Ok(Step::More);
+            };
+            if sig != SIGNATURE {
+                return Err(bad("no PGCOPY signature"));
+            }
+            let (Some(_flags), Some(ext)) = (r.take(4), r.u32()) else {
+                return Ok(Step::More);
+            };
+            if r.take(ext as usize).is_none() {
+                return Ok(Step::More);
+            }
+            self.header = true;
+            return Ok(Step::Took(bytes.len() - r.0.len()));
+        }
+        let Some(fields) = r.u16() else {
+            return Ok(Step::More);
+        };
+        match fields as i16 {
+            -1 => return Ok(Step::End(2)),
+            2 => {}
+            n => return Err(bad(&format!("{n} fields in a row, expected 2"))),
+        }
+        let Some(id_len) = r.u32() else {
+            return Ok(Step::More);
+        };
+        if id_len as i32 != 8 {
             return Err("a row's id is NULL or not an int8".into());
         }
-        let id = at.u64().ok_or_else(|| bad("short row"))? as i64;
-        let len = at.u32().ok_or_else(|| bad("short row"))? as i32;
+        let (Some(id), Some(len)) = (r.u64(), r.u32()) else {
+            return Ok(Step::More);
+        };
+        let id = id as i64;
+        let len = len as i32;
         if len < 4 {
             return Err(format!("the vector of id {id} is NULL"));
         }
-        let body = at.take(len as usize).ok_or_else(|| bad("short vector"))?;
+        let Some(body) = r.take(len as usize) else {
+            return Ok(Step::More);
+        };
         let dim = u16::from_be_bytes([body[0], body[1]]) as usize;
         if body.len() != 4 + 4 * dim {
             return Err(bad(&format!(
@@ -211,22 +291,27 @@ pub fn parse_copy_binary(bytes: &[u8]) -> Result<Rows, String> {
                 body.len()
             )));
         }
-        if rows.ids.is_empty() {
-            rows.dim = dim;
-        } else if dim != rows.dim {
+        if self.rows.ids.is_empty() {
+            self.rows.dim = dim;
+            self.rows.data.reserve_exact(self.expected.max(1) * dim);
+        } else if dim != self.rows.dim {
             return Err(format!(
                 "the vector of id {id} has {dim} dimensions, earlier rows {}: every row must have the same",
-                rows.dim
+                self.rows.dim
             ));
         }
-        rows.ids.push(id);
-        rows.data.extend(
+        self.rows.ids.push(id);
+        self.rows.data.extend(
             body[4..]
                 .chunks_exact(4)
                 .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]])),
         );
+        Ok(Step::Took(bytes.len() - r.0.len()))
     }
-    Ok(rows)
+}
+
+fn bad(what: &str) -> String {
+    format!("unexpected COPY output: {what}")
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -256,6 +341,13 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// All of a COPY's bytes at once.
+    fn parse_copy_binary(bytes: &[u8]) -> Result<Rows, String> {
+        let mut r = CopyReader::new(0);
+        r.feed(bytes)?;
+        r.finish()
+    }
 
     fn rows(n: usize, dim: usize) -> Rows {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
@@ -389,5 +481,31 @@ mod tests {
         for cut in 0..full.len() - 1 {
             assert!(parse_copy_binary(&full[..cut]).is_err(), "cut at {cut}");
         }
+        // As the server sends it: in pieces of any size, rows split anywhere.
+        let many: Vec<(i64, Option<Vec<f32>>)> = (0..50)
+            .map(|i| (i * 11 - 90, Some(vec![i as f32, -0.5, 2.0 * i as f32])))
+            .collect();
+        let whole = parse_copy_binary(&copy(&many)).unwrap();
+        assert_eq!(whole.ids.len(), 50);
+        for piece in [1, 3, 7, 64, 1000] {
+            let mut r = CopyReader::new(50);
+            for chunk in copy(&many).chunks(piece) {
+                r.feed(chunk).unwrap();
+            }
+            let rows = r.finish().unwrap();
+            assert_eq!(
+                (rows.ids, rows.dim, rows.data),
+                (whole.ids.clone(), 3, whole.data.clone()),
+                "pieces of {piece}"
+            );
+        }
+        let mut extra = copy(&many);
+        extra.push(0);
+        assert!(
+            parse_copy_binary(&extra)
+                .err()
+                .unwrap()
+                .contains("after the trailer")
+        );
     }
 }
