@@ -388,14 +388,14 @@ mod tests {
             .unwrap();
             assert_eq!(v.query_count(), 20);
             let own = v.query_ids.clone().unwrap();
-            for q in 0..20 {
+            for (q, own_id) in own.iter().enumerate() {
                 let exact = brute(&v, q, 10);
                 assert_eq!(v.truth[q].ids.len(), 10);
-                assert!(!exact.contains(&own[q]));
+                assert!(!exact.contains(own_id));
                 assert_eq!(v.recall(q, 10, &exact).strict, 1.0, "{metric:?} q{q}");
                 // The query's own row is a miss, not a hit: an answer that keeps it in
                 // scores 9 of 10.
-                let mut with_self = vec![own[q]];
+                let mut with_self = vec![*own_id];
                 with_self.extend_from_slice(&exact[..9]);
                 assert_eq!(v.recall(q, 10, &with_self).strict, 0.9, "{metric:?}");
                 // Ids that are not rows never count; repeats count once.
