@@ -17,6 +17,7 @@ use sha2::Digest;
 
 use super::documents::ParamValue;
 use super::params::ParamGen;
+use super::vectors::own::{OwnVectors, Queries, Rows};
 
 /// One parameter (or a group of correlated ones) of an op: a generator over tunebench's own
 /// corpus, named by a string (`G`: the store's generators, PostgreSQL's by default), or a
@@ -194,6 +195,51 @@ pub enum SourceSpec {
         #[serde(default = "default_sample_size")]
         size: usize,
     },
+    /// Query vectors for kNN on a table of the user's own vectors (pgvector), with exact
+    /// ground truth: the table's rows are read once per run (COPY, in a read-only
+    /// transaction), queries are `queries` rows of it held out (each fills two parameters:
+    /// its vector and its id, which the statement leaves out of its answer with
+    /// `WHERE id <> $2`) or the vectors of a `.npy` / `.fvecs` file at `path` (one
+    /// parameter), and recall@k is judged against the exact top-k over every row read.
+    Vectors {
+        /// `schema.table` or `table`, as the statement names it.
+        table: String,
+        /// The integer column that identifies a row; the statement's first result column.
+        id: String,
+        /// The vector column (vector, halfvec or real[]: read as vector).
+        column: String,
+        /// The distance the statement orders by: cosine (`<=>`), l2 (`<->`) or dot (`<#>`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric: Option<super::vectors::Metric>,
+        /// Held-out queries drawn from the rows (1000 unless `path` gives them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queries: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+        /// A SQL condition on the table: only rows that pass it are read, searched for and
+        /// judged against (the statement must filter the same way).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
+        /// The depth of the ground truth: the largest k a workload may judge.
+        #[serde(default = "default_vectors_k_max")]
+        k_max: usize,
+        /// Refuse a table with more rows than this (memory: see the README).
+        #[serde(default = "default_max_vectors")]
+        max_vectors: usize,
+        /// Which rows are held out.
+        #[serde(default = "default_vectors_seed")]
+        seed: u64,
+    },
+}
+
+fn default_vectors_k_max() -> usize {
+    100
+}
+fn default_max_vectors() -> usize {
+    2_000_000
+}
+fn default_vectors_seed() -> u64 {
+    1
 }
 
 fn default_sample_size() -> usize {
@@ -214,6 +260,8 @@ fn datetime_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Er
 
 /// The most rows a sample keeps.
 pub const MAX_SAMPLE: usize = 1_000_000;
+/// Held-out queries of a `from = "vectors"` source when it says neither `queries` nor `path`.
+pub const DEFAULT_VECTOR_QUERIES: usize = 1000;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -252,6 +300,7 @@ impl SourceSpec {
             SourceSpec::File { .. } | SourceSpec::Sample { .. } => self.columns().len(),
             SourceSpec::Range { .. } | SourceSpec::List { .. } => 1,
             SourceSpec::Time { width, .. } => 1 + usize::from(width.is_some()),
+            SourceSpec::Vectors { path, .. } => 1 + usize::from(path.is_none()),
         }
     }
 
@@ -264,9 +313,10 @@ impl SourceSpec {
             | SourceSpec::Sample {
                 column, columns, ..
             } => column.iter().chain(columns).map(String::as_str).collect(),
-            SourceSpec::Range { .. } | SourceSpec::List { .. } | SourceSpec::Time { .. } => {
-                Vec::new()
-            }
+            SourceSpec::Range { .. }
+            | SourceSpec::List { .. }
+            | SourceSpec::Time { .. }
+            | SourceSpec::Vectors { .. } => Vec::new(),
         }
     }
 
@@ -293,6 +343,30 @@ impl SourceSpec {
                 max,
                 width: Some(w),
             } => format!("a {w} window in [{min}, {max}]"),
+            SourceSpec::Vectors {
+                table,
+                column,
+                metric,
+                queries,
+                path,
+                filter,
+                ..
+            } => {
+                let metric = metric
+                    .map(|m| format!("{m:?}").to_lowercase())
+                    .unwrap_or_default();
+                let rows = match filter {
+                    Some(f) => format!("{table}.{column} where {f}"),
+                    None => format!("{table}.{column}"),
+                };
+                match path {
+                    Some(p) => format!("vectors of {rows} ({metric}), queries from {p}"),
+                    None => format!(
+                        "vectors of {rows} ({metric}), {} held-out queries",
+                        queries.unwrap_or(DEFAULT_VECTOR_QUERIES)
+                    ),
+                }
+            }
         }
     }
 
@@ -304,6 +378,7 @@ impl SourceSpec {
             SourceSpec::List { .. } => "list",
             SourceSpec::Sample { .. } => "sample",
             SourceSpec::Time { .. } => "time",
+            SourceSpec::Vectors { .. } => "vectors",
         }
     }
 }
@@ -358,6 +433,17 @@ pub struct Source {
     cursor: AtomicUsize,
     /// `from = "sample"`: the rows sampled (once per run) and their hash.
     sampled: std::sync::OnceLock<(Vec<Vec<ParamValue>>, String)>,
+    /// `from = "vectors"`: the rows read (once per run), their truth and their hash.
+    vectors: std::sync::OnceLock<(OwnVectors, String)>,
+}
+
+/// What a store reads for a `from = "vectors"` source: see [`Source::vectors_request`].
+pub struct VectorsRequest<'a> {
+    pub table: &'a str,
+    pub id: &'a str,
+    pub column: &'a str,
+    pub filter: Option<&'a str>,
+    pub max_vectors: usize,
 }
 
 #[derive(Debug)]
@@ -373,6 +459,9 @@ enum Drawer {
     Normal(i64, i64, rand_distr::Normal<f64>),
     /// Rows come from the server, once per run: see [`Source::fill_sample`].
     Sample,
+    /// Rows of the user's vectors, once per run: see [`Source::fill_vectors`]; the query
+    /// vectors of `path` when it is set.
+    Vectors(Option<Vec<f32>>),
     /// Microseconds since the epoch: the first start, how far later the last start may be,
     /// and the window's width (a window: start and end).
     Time {
@@ -390,6 +479,7 @@ impl Source {
             draw: Drawer::Unloaded,
             cursor: AtomicUsize::new(0),
             sampled: std::sync::OnceLock::new(),
+            vectors: std::sync::OnceLock::new(),
         }
     }
 
@@ -436,6 +526,7 @@ impl Source {
                         },
                         cursor: AtomicUsize::new(0),
                         sampled: std::sync::OnceLock::new(),
+                        vectors: std::sync::OnceLock::new(),
                     });
                 }
                 let wanted: Vec<String> = spec.columns().into_iter().map(String::from).collect();
@@ -624,6 +715,99 @@ impl Source {
                 }
                 (Drawer::Sample, None)
             }
+            SourceSpec::Vectors {
+                table,
+                id,
+                column,
+                metric,
+                queries,
+                path,
+                filter,
+                k_max,
+                max_vectors,
+                ..
+            } => {
+                let parts: Vec<&str> = table.split('.').collect();
+                if parts.len() > 2 || !parts.iter().all(|p| identifier(p)) {
+                    return Err(field(
+                        "table",
+                        format!(
+                            "`{table}` is not a table name: write `schema.table` or `table` (letters, digits and _)"
+                        ),
+                    ));
+                }
+                for (f, v) in [("id", id), ("column", column)] {
+                    if !identifier(v) {
+                        return Err(field(
+                            f,
+                            format!("`{v}` is not a column name (letters, digits and _)"),
+                        ));
+                    }
+                }
+                if metric.is_none() {
+                    return Err(field(
+                        "metric",
+                        "is required: the distance the statement orders by, cosine (<=>), l2 (<->) or dot (<#>)".into(),
+                    ));
+                }
+                if filter
+                    .as_deref()
+                    .is_some_and(|f| f.trim().is_empty() || f.contains(';'))
+                {
+                    return Err(field(
+                        "filter",
+                        "must be one SQL condition on the table's columns, e.g. \"category = 2\" (no `;`)".into(),
+                    ));
+                }
+                if !(1..=1000).contains(k_max) {
+                    return Err(field("k_max", format!("{k_max}; must be 1..=1000")));
+                }
+                if *max_vectors == 0 {
+                    return Err(field("max_vectors", "must be at least 1".into()));
+                }
+                let given = match (queries, path) {
+                    (Some(_), Some(_)) => {
+                        return Err(field(
+                            "queries",
+                            "goes with held-out queries; with `path` the queries are the file's vectors: set one of them".into(),
+                        ));
+                    }
+                    (Some(q), None) if !(1..=100_000).contains(q) => {
+                        return Err(field("queries", format!("{q}; must be 1..=100000")));
+                    }
+                    (_, None) => None,
+                    (None, Some(p)) => {
+                        if !vector_file(p) {
+                            return Err(field(
+                                "path",
+                                format!(
+                                    "`{p}` is not a vector file: query vectors come from a .npy (float32, 2-D) or .fvecs file"
+                                ),
+                            ));
+                        }
+                        let (full, bytes) = read_data(dir, p)?;
+                        let rows = vector_rows(&full, &bytes)?;
+                        let origin = Origin::of(p, &bytes, rows.len());
+                        let flat = rows
+                            .into_iter()
+                            .flatten()
+                            .flat_map(|v| match v {
+                                ParamValue::Vector(x) => x,
+                                _ => Vec::new(),
+                            })
+                            .collect();
+                        return Ok(Source {
+                            spec: spec.clone(),
+                            origin: Some(origin),
+                            draw: Drawer::Vectors(Some(flat)),
+                            cursor: AtomicUsize::new(0),
+                            sampled: std::sync::OnceLock::new(),
+                            vectors: std::sync::OnceLock::new(),
+                        });
+                    }
+                };
+                (Drawer::Vectors(given), None)
+            }
         };
         Ok(Source {
             spec,
@@ -631,6 +815,7 @@ impl Source {
             draw,
             cursor: AtomicUsize::new(0),
             sampled: std::sync::OnceLock::new(),
+            vectors: std::sync::OnceLock::new(),
         })
     }
 
@@ -642,6 +827,61 @@ impl Source {
             }
             _ => None,
         }
+    }
+
+    /// For a `from = "vectors"` source not read yet: what to read.
+    pub fn vectors_request(&self) -> Option<VectorsRequest<'_>> {
+        match &self.spec {
+            SourceSpec::Vectors {
+                table,
+                id,
+                column,
+                filter,
+                max_vectors,
+                ..
+            } if self.vectors.get().is_none() => Some(VectorsRequest {
+                table,
+                id,
+                column,
+                filter: filter.as_deref(),
+                max_vectors: *max_vectors,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Takes the rows read for a `from = "vectors"` source (and the hash of what was read),
+    /// picks the queries and computes their exact ground truth: CPU-heavy, call it off the
+    /// async workers. The first rows of a run stay.
+    pub fn fill_vectors(&self, rows: Rows, sha256: String) -> Result<(), String> {
+        let (
+            SourceSpec::Vectors {
+                metric,
+                queries,
+                k_max,
+                seed,
+                ..
+            },
+            Drawer::Vectors(given),
+        ) = (&self.spec, &self.draw)
+        else {
+            return Err("not a vectors source".into());
+        };
+        let q = match given {
+            Some(v) => Queries::Given(v.clone()),
+            None => Queries::HeldOut {
+                count: queries.unwrap_or(DEFAULT_VECTOR_QUERIES),
+                seed: *seed,
+            },
+        };
+        let own = OwnVectors::build(metric.unwrap_or_default(), rows, q, *k_max)?;
+        let _ = self.vectors.set((own, sha256));
+        Ok(())
+    }
+
+    /// The user's vectors and their ground truth, once read.
+    pub fn own_vectors(&self) -> Option<&OwnVectors> {
+        self.vectors.get().map(|v| &v.0)
     }
 
     /// Keeps a sample's rows (one value per kept column); the first sample of a run stays.
@@ -662,6 +902,10 @@ impl Source {
     /// What the results keep of it.
     pub fn record(&self, op: &str, param: usize) -> SourceRecord {
         let (rows, sha256, bytes) = match (&self.origin, self.sampled.get(), &self.draw) {
+            _ if self.vectors.get().is_some() => {
+                let (v, sha) = self.vectors.get().expect("checked");
+                (Some(v.len() as u64), Some(sha.clone()), None)
+            }
             (Some(o), _, _) => (Some(o.rows as u64), Some(o.sha256.clone()), Some(o.bytes)),
             (None, Some((rows, sha)), _) => (Some(rows.len() as u64), Some(sha.clone()), None),
             (None, None, Drawer::Rows { rows, .. }) => (Some(rows.len() as u64), None, None),
@@ -686,8 +930,27 @@ impl Source {
 
     /// Draws one operation's values, appended to `out`.
     pub fn draw(&self, rng: &mut impl rand::Rng, out: &mut Vec<ParamValue>) {
+        self.draw_judged(rng, out);
+    }
+
+    /// Draws one operation's values, appended to `out`; for a `from = "vectors"` source,
+    /// also which query was drawn (its recall is judged by [`OwnVectors::recall`]).
+    pub fn draw_judged(
+        &self,
+        rng: &mut impl rand::Rng,
+        out: &mut Vec<ParamValue>,
+    ) -> Option<usize> {
         match &self.draw {
             Drawer::Unloaded => {}
+            Drawer::Vectors(_) => {
+                let v = &self.vectors.get()?.0;
+                let q = rng.random_range(0..v.query_count());
+                out.push(ParamValue::Vector(v.query(q).to_vec()));
+                if let Some(ids) = &v.query_ids {
+                    out.push(ParamValue::Int(ids[q]));
+                }
+                return Some(q);
+            }
             Drawer::Sample => {
                 if let Some((rows, _)) = self.sampled.get() {
                     out.extend(rows[rng.random_range(0..rows.len())].iter().cloned());
@@ -734,6 +997,7 @@ impl Source {
                 }
             }
         }
+        None
     }
 
     /// Rows it draws from (files and lists).
@@ -771,6 +1035,15 @@ impl Origin {
             rows,
         }
     }
+}
+
+/// A plain SQL identifier: a letter or _, then letters, digits and _ (folded to lower case by
+/// the server, as in the user's own statements).
+fn identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 /// A file of vectors (`.npy`, float32 2-D; `.fvecs`): one vector per row, one parameter.

@@ -201,6 +201,18 @@ pub(super) fn resolve_workloads(
             .and_then(|d| datasets.get(d))
             .map(|d| d.spec.kind() == crate::dataset::DatasetKind::Vectors);
         let mut judged = false;
+        // A `from = "vectors"` source judges recall too, to the depth of its ground truth.
+        let mut source_k_max: Option<usize> = None;
+        for o in &ops {
+            if let OpDef::Sql(sql) = &o.def {
+                for p in sql.params.iter().filter_map(|p| p.source()) {
+                    if let crate::dataset::SourceSpec::Vectors { k_max, .. } = &p.spec {
+                        judged = true;
+                        source_k_max = Some(source_k_max.map_or(*k_max, |m| m.min(*k_max)));
+                    }
+                }
+            }
+        }
         for (j, o) in ops.iter().enumerate() {
             let params: Vec<ParamGen> = match &o.def {
                 OpDef::Sql(sql) => sql.params.iter().filter_map(|p| p.generator()).collect(),
@@ -244,7 +256,7 @@ pub(super) fn resolve_workloads(
                 issues.push(src.issue(&format!("{field}.{at}"), message));
             }
         }
-        if let Some(k) = w.k {
+        if let Some(k) = w.k.or(judged.then_some(10)) {
             let k_max = w
                 .dataset
                 .as_ref()
@@ -252,12 +264,13 @@ pub(super) fn resolve_workloads(
                 .and_then(|d| match &d.spec {
                     DatasetSpec::Vectors(v) => Some(v.k_max),
                     _ => None,
-                });
+                })
+                .or(source_k_max.map(|m| m as u32));
             if k == 0 || k_max.is_some_and(|m| k > m) {
                 issues.push(src.issue(
                     &format!("{field}.k"),
                     format!(
-                        "must be 1..={} (the dataset's k_max, the depth of its ground truth)",
+                        "must be 1..={} (the k_max of its dataset or vectors source, the depth of its ground truth)",
                         k_max.unwrap_or(1000)
                     ),
                 ));

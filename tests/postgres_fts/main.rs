@@ -13,6 +13,7 @@ mod common;
 mod drills;
 mod existing;
 mod interrupted;
+mod own_vectors;
 mod shards;
 use common::postgres::{fts_scenario as scenario, pg_url, quick_baseline};
 use common::{run, run_to, workload};

@@ -211,9 +211,12 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
             let names = crate::dataset::param_names(key);
             if matches!(
                 p.source().map(|s| &s.spec),
-                Some(crate::dataset::SourceSpec::Sample { .. })
+                Some(
+                    crate::dataset::SourceSpec::Sample { .. }
+                        | crate::dataset::SourceSpec::Vectors { .. }
+                )
             ) {
-                issues.push(src.issue(&at, "a sample needs a database query; an http op takes a file, range, list or time source"));
+                issues.push(src.issue(&at, "a sample or a table's vectors needs a database query; an http op takes a file, range, list or time source"));
             }
             crate::dataset::load_param(src, &at, p, &mut issues);
             if let Some(s) = p.source()

@@ -50,6 +50,16 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
                     ));
                 }
             }
+            if matches!(
+                p.source().map(|s| &s.spec),
+                Some(crate::dataset::SourceSpec::Vectors { .. })
+            ) {
+                issues.push(src.issue(
+                    &at,
+                    "from = \"vectors\" reads a PostgreSQL (pgvector) table; a Cypher op takes a file, range, list, time or sample source",
+                ));
+                continue;
+            }
             crate::dataset::load_param(src, &at, p, &mut issues);
         }
     }

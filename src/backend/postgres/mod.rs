@@ -182,12 +182,16 @@ impl PgData {
         out.clear();
         match self {
             PgData::Foreign(_) => {
+                // A `from = "vectors"` source's query is judged (unfiltered: its own truth).
+                let mut judged = None;
                 for p in params {
-                    if let Param::Source(s) = p {
-                        s.draw(rng, out);
+                    if let Param::Source(s) = p
+                        && let Some(q) = s.draw_judged(rng, out)
+                    {
+                        judged = Some((q, 0));
                     }
                 }
-                None
+                judged
             }
             PgData::Documents(c) => {
                 for p in params {
@@ -231,9 +235,10 @@ pub struct PgExecutor {
     /// Its own connection (not a pool's), opened on the thread that runs it.
     conn: PgConnection,
     ops: Arc<PgOps>,
-    /// The last kNN answer (row indexes) and the fresh points visible when it started,
-    /// judged by `settle` once the clock has stopped.
-    answer: Vec<u32>,
+    /// The last kNN answer (ids as returned, nearest first) and the fresh points visible
+    /// when it started, judged by `settle` once the clock has stopped.
+    answer: Vec<i64>,
+    rows: Vec<u32>,
     visible: Option<usize>,
 }
 
@@ -346,6 +351,7 @@ impl PgExecutor {
             conn,
             ops: w.ops.clone(),
             answer: Vec::new(),
+            rows: Vec::new(),
             visible: None,
         })
     }
@@ -425,21 +431,36 @@ impl Executor for PgExecutor {
                         "a kNN statement's first column must be the bigint row id: {e}"
                     ),
                 })?;
-                self.answer.push(u32::try_from(id - 1).unwrap_or(u32::MAX));
+                self.answer.push(id);
             }
         }
         Ok(Done::default())
     }
 
-    fn settle(&mut self, _op: usize, params: &PgParams) -> Option<Judged> {
-        let (Some((query, filter)), PgData::Vectors(set)) = (params.judged, &*self.ops.data) else {
-            return None;
+    fn settle(&mut self, op: usize, params: &PgParams) -> Option<Judged> {
+        let (query, filter) = params.judged?;
+        let recall = match &*self.ops.data {
+            PgData::Vectors(set) => {
+                // tunebench's own rows have ids row + 1.
+                self.rows.clear();
+                self.rows.extend(
+                    self.answer
+                        .iter()
+                        .map(|id| u32::try_from(id - 1).unwrap_or(u32::MAX)),
+                );
+                let visible = self.ops.fresh.as_deref().zip(self.visible);
+                fresh::judge(set, visible, query, filter, self.ops.k, &self.rows)
+            }
+            PgData::Foreign(_) => self.ops.params[op]
+                .iter()
+                .find_map(|p| p.source()?.own_vectors())?
+                .recall(query, self.ops.k, &self.answer),
+            PgData::Documents(_) => return None,
         };
-        let visible = self.ops.fresh.as_deref().zip(self.visible);
         Some(Judged {
             filter,
             query,
-            recall: fresh::judge(set, visible, query, filter, self.ops.k, &self.answer),
+            recall,
         })
     }
 
@@ -464,13 +485,15 @@ pub fn classify(e: sqlx::Error) -> OpError {
 }
 
 /// Takes the samples (`from = "sample"`) of these parameters not taken yet this run: each
-/// query once, in a read-only transaction, its kept columns converted to bind values.
+/// query once, in a read-only transaction, its kept columns converted to bind values; then
+/// reads their `from = "vectors"` sources ([`read_vectors`]).
 pub async fn take_samples<'a>(
     pool: &sqlx::PgPool,
     params: impl Iterator<Item = (&'a str, &'a Param)>,
 ) -> std::result::Result<(), String> {
     use sqlx::{Column, TypeInfo};
-    for (op, p) in params {
+    let params: Vec<(&str, &Param)> = params.collect();
+    for &(op, p) in &params {
         let Param::Source(s) = p else { continue };
         let Some((query, columns, size)) = s.sample_query() else {
             continue;
@@ -509,6 +532,40 @@ pub async fn take_samples<'a>(
             values.push(out);
         }
         s.fill_sample(values).map_err(fail)?;
+    }
+    read_vectors(pool, params.into_iter()).await
+}
+
+/// Reads the rows of each `from = "vectors"` source of these parameters not read yet this
+/// run (once, before any clock) and computes its queries' exact ground truth.
+pub async fn read_vectors<'a>(
+    pool: &sqlx::PgPool,
+    params: impl Iterator<Item = (&'a str, &'a Param)>,
+) -> std::result::Result<(), String> {
+    for (op, p) in params {
+        let Param::Source(s) = p else { continue };
+        let Some(req) = s.vectors_request() else {
+            continue;
+        };
+        let fail = |e: String| format!("reading the vectors of op {op} from {}: {e}", req.table);
+        let started = std::time::Instant::now();
+        let (rows, sha) = vectors::read_own_vectors(pool, &req).await.map_err(fail)?;
+        let (n, dim) = (rows.ids.len(), rows.dim);
+        let read = started.elapsed().as_secs_f64();
+        let source = s.clone();
+        tokio::task::spawn_blocking(move || source.fill_vectors(rows, sha))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(fail)?;
+        if let Some(v) = s.own_vectors() {
+            eprintln!(
+                "op {op}: read {n} vectors ({dim}-d) of {} in {read:.1} s; exact top-{} of {} queries in {:.1} s",
+                req.table,
+                v.truth.first().map_or(0, |t| t.ids.len()),
+                v.query_count(),
+                v.truth_seconds
+            );
+        }
     }
     Ok(())
 }

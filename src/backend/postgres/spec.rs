@@ -544,7 +544,7 @@ fn sql_words(sql: &str) -> Vec<String> {
 /// tunebench did not create) may not do: fill `{schema}`, draw from tunebench's corpus, or
 /// run anything but reads.
 pub fn foreign_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(String, String)> {
-    let mut problems = Vec::new();
+    let mut problems = vectors_problems(w);
     if !w.foreign {
         return problems;
     }
@@ -571,6 +571,65 @@ pub fn foreign_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(St
                 "op `{name}` {why}; the workload names no dataset, so it runs on data tunebench did not create, which it only reads (to replay writes on purpose: writes = true on the op and allow_writes = true on the target)"
             ))),
             (None, false, _) => {}
+        }
+    }
+    problems
+}
+
+/// `from = "vectors"` sources: on existing data only (tunebench's own vector sets have their
+/// queries and truth: `query_vector`), one per op, and the metric the statement orders by.
+fn vectors_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (j, op) in w.ops.iter().enumerate() {
+        let OpDef::Sql(sql) = op else { continue };
+        let at = format!("ops[{j}].op");
+        let name = w.op_names.get(j).copied().unwrap_or_default();
+        let metrics: Vec<_> = sql
+            .params
+            .iter()
+            .filter_map(|p| match &p.source()?.spec {
+                crate::dataset::SourceSpec::Vectors { metric, .. } => Some(*metric),
+                _ => None,
+            })
+            .collect();
+        let Some(metric) = metrics.first() else {
+            continue;
+        };
+        if !w.foreign {
+            problems.push((at.clone(), format!(
+                "op `{name}` draws from = \"vectors\", which reads a table of your own; on a tunebench dataset use params = [\"query_vector\"] (its held-out queries and ground truth)"
+            )));
+        }
+        if metrics.len() > 1 {
+            problems.push((at.clone(), format!(
+                "op `{name}` has {} from = \"vectors\" sources; recall is judged against one: keep one",
+                metrics.len()
+            )));
+        }
+        use crate::dataset::vectors::Metric;
+        let used: Vec<(&str, Option<Metric>)> = [
+            ("<=>", Some(Metric::Cosine)),
+            ("<->", Some(Metric::L2)),
+            ("<#>", Some(Metric::Dot)),
+            ("<+>", None),
+            ("<~>", None),
+            ("<%>", None),
+        ]
+        .into_iter()
+        .filter(|(o, _)| sql.sql.contains(o))
+        .collect();
+        if let Some((o, _)) = used.iter().find(|(_, m)| m.is_none()) {
+            problems.push((at.clone(), format!(
+                "op `{name}` orders by {o}, a distance tunebench's ground truth does not compute: use <=> (cosine), <-> (l2) or <#> (dot)"
+            )));
+        } else if let [(o, Some(m))] = used[..]
+            && Some(m) != *metric
+        {
+            problems.push((at, format!(
+                "op `{name}` orders by {o} ({}), but its vectors source says metric = \"{}\": the ground truth would rank by another distance; make them the same",
+                format!("{m:?}").to_lowercase(),
+                metric.map(|m| format!("{m:?}").to_lowercase()).unwrap_or_default()
+            )));
         }
     }
     problems

@@ -129,3 +129,58 @@ fn report(
         term_bands: Vec::new(),
     }
 }
+
+/// Reads the rows of a `from = "vectors"` source (the user's own table) with binary COPY in
+/// a read-only transaction, refusing a table with more rows than the source allows; returns
+/// them and the SHA-256 of the bytes read (the results keep the hash, never the vectors).
+pub async fn read_own_vectors(
+    pool: &PgPool,
+    req: &crate::dataset::sources::VectorsRequest<'_>,
+) -> std::result::Result<(crate::dataset::vectors::own::Rows, String), String> {
+    use futures_util::TryStreamExt;
+    use sha2::Digest;
+    let e = |e: sqlx::Error| e.to_string();
+    let condition = match req.filter {
+        Some(f) => format!("{} IS NOT NULL AND ({f})", req.column),
+        None => format!("{} IS NOT NULL", req.column),
+    };
+    let mut tx = pool.begin().await.map_err(e)?;
+    sqlx::query("SET TRANSACTION READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT count(*) FROM {} WHERE {condition}",
+        req.table
+    )))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(e)?;
+    if count as u64 > req.max_vectors as u64 {
+        return Err(format!(
+            "{} has {count} rows with a vector, more than max_vectors ({}): they are held in memory (4 bytes per dimension per row); raise max_vectors if the host has the memory, or read fewer with `filter`",
+            req.table, req.max_vectors
+        ));
+    }
+    let statement = format!(
+        "COPY (SELECT ({})::int8, ({})::vector FROM {} WHERE {condition}) TO STDOUT (FORMAT binary)",
+        req.id, req.column, req.table
+    );
+    let mut reader = crate::dataset::vectors::own::CopyReader::new(count.max(0) as usize);
+    let mut hash = sha2::Sha256::new();
+    {
+        let mut stream = tx.copy_out_raw(&statement).await.map_err(|err| {
+            format!("{err} (the id column must be an integer, the vector column a vector, halfvec or real[])")
+        })?;
+        while let Some(chunk) = stream.try_next().await.map_err(e)? {
+            hash.update(&chunk);
+            reader.feed(&chunk)?;
+        }
+    }
+    let _ = tx.rollback().await;
+    let rows = reader.finish()?;
+    Ok((
+        rows,
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+    ))
+}

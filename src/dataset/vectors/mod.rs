@@ -13,6 +13,7 @@
 
 pub mod files;
 pub mod fresh;
+pub mod own;
 pub mod truth;
 
 use std::path::{Path, PathBuf};
