@@ -680,22 +680,6 @@ fn json_of(v: &Value) -> serde_json::Value {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn version_check_is_explicit() {
-        assert!(super::compatible("1.20.3").is_ok());
-        assert!(super::compatible("v1.19.0").is_ok());
-        assert!(
-            super::compatible("1.17.0")
-                .unwrap_err()
-                .contains("not supported")
-        );
-        assert!(super::compatible("2.0.0").is_err());
-        assert!(super::compatible("dev").unwrap_err().contains("unreadable"));
-    }
-}
-
 /// A Qdrant distance as the ground truth's metric (Manhattan has none).
 fn metric_of(distance: i32) -> Result<crate::dataset::vectors::Metric, String> {
     use crate::dataset::vectors::Metric;
@@ -723,5 +707,21 @@ fn dense(v: qdrant_client::qdrant::vectors_output::VectorsOptions) -> Option<Vec
         Some(_) => None,
         #[allow(deprecated)]
         None => (!out.data.is_empty()).then_some(out.data),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_check_is_explicit() {
+        assert!(super::compatible("1.20.3").is_ok());
+        assert!(super::compatible("v1.19.0").is_ok());
+        assert!(
+            super::compatible("1.17.0")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(super::compatible("2.0.0").is_err());
+        assert!(super::compatible("dev").unwrap_err().contains("unreadable"));
     }
 }

@@ -45,7 +45,10 @@ pub struct QdrantStore {
 /// A prepared vector set and the collection holding it; or collections tunebench did not
 /// create, searched with their ops' own query vectors (`collection` + `vectors`).
 pub enum QdrantData {
-    Set { set: VectorSet, collection: String },
+    Set {
+        set: Box<VectorSet>,
+        collection: String,
+    },
     Foreign(Vec<(String, super::spec::QdrantVectors)>),
 }
 
@@ -212,7 +215,13 @@ impl Store for QdrantStore {
             term_bands: Vec::new(),
             load_rates: rates,
         };
-        Ok((report, Arc::new(QdrantData::Set { set, collection: c })))
+        Ok((
+            report,
+            Arc::new(QdrantData::Set {
+                set: Box::new(set),
+                collection: c,
+            }),
+        ))
     }
 
     async fn apply(
