@@ -344,7 +344,23 @@ impl OpDef {
                 .collect(),
             OpDef::Cypher(c) => named_records(op, &c.params),
             OpDef::Http(h) => named_records(op, &h.params),
-            OpDef::S3(_) | OpDef::Qdrant(_) => Vec::new(),
+            OpDef::Qdrant(q) => match (&q.collection, &q.vectors) {
+                (Some(c), Some(v)) => {
+                    let read = v.read.get();
+                    vec![crate::dataset::sources::SourceRecord {
+                        op: op.to_string(),
+                        param: 0,
+                        name: None,
+                        from: "vectors".into(),
+                        source: v.describe(c),
+                        rows: read.map(|r| r.0.len() as u64),
+                        sha256: read.map(|r| r.1.clone()),
+                        bytes: None,
+                    }]
+                }
+                _ => Vec::new(),
+            },
+            OpDef::S3(_) => Vec::new(),
         }
     }
 }
@@ -431,8 +447,8 @@ impl ProfileDef {
             (ProfileDef::S3(p), TargetOptions::S3(o)) => {
                 super::s3::spec::profile_problems(target, o, p, has_dataset)
             }
-            (ProfileDef::Qdrant(_), _) => {
-                super::qdrant::spec::profile_problems(target, has_dataset)
+            (ProfileDef::Qdrant(p), _) => {
+                super::qdrant::spec::profile_problems(target, p, has_dataset)
             }
             // A profile file is read by its target's kind, so this pairing is not built.
             (p, _) => vec![format!(

@@ -90,13 +90,19 @@ fn profiles_that_need_what_the_target_lacks_are_found_without_a_server() {
     ok.restart_command = Some("true".into());
     assert!(ProfileDef::S3(s3p).problems(&ok, true).is_empty());
 
-    // Qdrant: a profile needs the collection of a dataset.
-    let q: qdrant::spec::QdrantProfile = toml("store = \"qdrant\"\n");
-    assert_eq!(
-        ProfileDef::Qdrant(q.clone())
+    // Qdrant: a profile that changes the collection needs tunebench's own (a dataset's);
+    // search parameters go with any collection's queries.
+    let q: qdrant::spec::QdrantProfile = toml("store = \"qdrant\"\n[hnsw]\nm = 32\n");
+    let found = ProfileDef::Qdrant(q.clone()).problems(&target(TargetKind::Qdrant), false);
+    assert!(
+        found.len() == 1 && found[0].contains("keep to [search]"),
+        "{found:?}"
+    );
+    let search: qdrant::spec::QdrantProfile = toml("store = \"qdrant\"\n[search]\nhnsw_ef = 64\n");
+    assert!(
+        ProfileDef::Qdrant(search)
             .problems(&target(TargetKind::Qdrant), false)
-            .len(),
-        1
+            .is_empty()
     );
     assert!(
         ProfileDef::Qdrant(q)

@@ -249,8 +249,14 @@ impl<S: Store + 'static> Connected for Session<S> {
             let file = self.profiles.get(profile).ok_or_else(|| {
                 Error::Usage(format!("profile {profile} has no file for this target"))
             })?;
-            // Profiles' indexes go on the target's first dataset (by name).
-            let data = self.data.values().next().map(Arc::as_ref);
+            // Profiles' indexes go on the target's first dataset (by name); without one, the
+            // store is given what its workloads run on (the data already there).
+            let data = self
+                .data
+                .values()
+                .next()
+                .or(self.own.as_ref())
+                .map(Arc::as_ref);
             let journal = Journal::new(&self.target, &self.scenario, profile, &file.file);
             let applied = self.store.apply(file, data, host_memory, &journal).await?;
             let changes = S::changes(&applied);

@@ -84,20 +84,8 @@ pub(super) fn resolve_workloads(
                     unknown_name("dataset", d, datasets.keys()),
                 ))
             }
-            // A PostgreSQL or Neo4j workload without a dataset runs on the data already there.
-            None if !http
-                && targets
-                    .get(&w.target)
-                    .is_some_and(|t| t.kind == TargetKind::Qdrant) =>
-            {
-                issues.push(src.issue(
-                    &field,
-                    format!(
-                        "dataset is missing: target `{}` needs one of the [datasets.*] (only http targets, and postgres, neo4j and s3 targets running on their existing data, take none); add dataset = \"NAME\"",
-                        w.target
-                    ),
-                ))
-            }
+            // Without a dataset a workload runs on the data already there (each store checks
+            // its ops can: WorkloadProbe::foreign).
             _ => {}
         }
         let def_path = src.resolve(definition);
@@ -204,13 +192,24 @@ pub(super) fn resolve_workloads(
         // A `from = "vectors"` source judges recall too, to the depth of its ground truth.
         let mut source_k_max: Option<usize> = None;
         for o in &ops {
-            if let OpDef::Sql(sql) = &o.def {
-                for p in sql.params.iter().filter_map(|p| p.source()) {
-                    if let crate::dataset::SourceSpec::Vectors { k_max, .. } = &p.spec {
-                        judged = true;
-                        source_k_max = Some(source_k_max.map_or(*k_max, |m| m.min(*k_max)));
+            let mut depth = |k_max: usize| {
+                judged = true;
+                source_k_max = Some(source_k_max.map_or(k_max, |m| m.min(k_max)));
+            };
+            match &o.def {
+                OpDef::Sql(sql) => {
+                    for p in sql.params.iter().filter_map(|p| p.source()) {
+                        if let crate::dataset::SourceSpec::Vectors { k_max, .. } = &p.spec {
+                            depth(*k_max);
+                        }
                     }
                 }
+                OpDef::Qdrant(q) => {
+                    if let Some(v) = &q.vectors {
+                        depth(v.k_max);
+                    }
+                }
+                _ => {}
             }
         }
         for (j, o) in ops.iter().enumerate() {

@@ -14,6 +14,7 @@ use tunebench::dataset::vectors::cache_dir;
 #[path = "../common/mod.rs"]
 mod common;
 mod drills;
+mod existing;
 mod safety;
 mod server;
 use common::{ROOT, run, run_to, workload};

@@ -113,6 +113,8 @@ impl Store for PgStore {
         host_memory: u64,
         journal: &Journal,
     ) -> Result<AppliedProfile> {
+        // The data already there is no dataset of tunebench's: see the `None` arms.
+        let data = data.filter(|d| !d.foreign());
         let (schema, tables) = match data {
             Some(corpus) => (corpus.schema(), corpus.tables()),
             // Settings only (validated): the workloads run on the data already there.

@@ -19,16 +19,24 @@ pub async fn snapshot(
     run: &DrillRun<'_>,
 ) -> Result<DrillReport> {
     let engine = store.engine();
-    let source_c = &data.collection;
     let who = format!("drill {} on target {}", drill.name, drill.target);
     let fail = |m: String| Error::target(&who, m);
+    let QdrantData::Set {
+        set,
+        collection: source_c,
+    } = data
+    else {
+        return Err(Error::Usage(format!(
+            "{who}: a drill backs up tunebench's collection; the target has no dataset"
+        )));
+    };
     remove_leftovers(store, &who, false).await;
     std::fs::create_dir_all(run.dir)
         .map_err(|e| fail(format!("cannot create {}: {e}", run.dir.display())))?;
     let info = engine.info(source_c).await.map_err(&fail)?;
     drill::check_disk(run.dir, info.disk_bytes.unwrap_or(0), &who)?;
-    let n = data.set.len() as u64;
-    let expect_indexed = info.managed.expects_index(n, data.set.dim);
+    let n = set.len() as u64;
+    let expect_indexed = info.managed.expects_index(n, set.dim);
     let scratch = format!("tunebench_restore_{}", drill::scratch_suffix());
 
     let mut report = DrillReport::start(drill, run, String::new());

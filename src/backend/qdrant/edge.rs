@@ -203,6 +203,67 @@ impl EdgeEngine {
         .await
     }
 
+    /// The collection's (unnamed) vector: its dimension and distance.
+    pub async fn vector_params(&self, collection: &str) -> Result<(usize, Distance), String> {
+        let shard = self.shard(collection)?;
+        blocking(move || {
+            let config = shard.config();
+            let names: Vec<String> = config.vectors.keys().map(|k| k.to_string()).collect();
+            match config.vectors.get(VECTOR) {
+                Some(v) => Ok((v.size, v.distance)),
+                None => Err(format!(
+                    "has named vectors ({}); tunebench searches a collection's unnamed vector only",
+                    names.join(", ")
+                )),
+            }
+        })
+        .await
+    }
+
+    /// Every point's id and vector (numeric ids only), for exact ground truth.
+    pub async fn vectors(&self, collection: &str) -> Result<Vec<(u64, Vec<f32>)>, String> {
+        use qdrant_edge::{ScrollRequest, VectorInternal, VectorStructInternal, WithVector};
+        let shard = self.shard(collection)?;
+        blocking(move || {
+            let mut out = Vec::new();
+            let mut offset = None;
+            loop {
+                let (records, next) = shard
+                    .scroll(ScrollRequest {
+                        offset,
+                        limit: Some(1000),
+                        filter: None,
+                        with_payload: None,
+                        with_vector: WithVector::Bool(true),
+                        order_by: None,
+                    })
+                    .map_err(|e| e.to_string())?;
+                for r in records {
+                    let PointId::NumId(id) = r.id else {
+                        return Err(format!(
+                            "point {} has a UUID id; tunebench judges recall on numeric ids only",
+                            r.id
+                        ));
+                    };
+                    let v = match r.vector {
+                        Some(VectorStructInternal::Single(v)) => v,
+                        Some(VectorStructInternal::Named(mut m)) => match m.remove(VECTOR) {
+                            Some(VectorInternal::Dense(v)) => v,
+                            _ => return Err(format!("point {id} has no dense unnamed vector")),
+                        },
+                        _ => return Err(format!("point {id} has no dense vector")),
+                    };
+                    out.push((id, v));
+                }
+                match next {
+                    Some(n) => offset = Some(n),
+                    None => return Ok(out),
+                }
+            }
+        })
+        .await
+    }
+
     /// Takes the shard out of the map. Dropping the last Arc flushes it (blocking), so the
     /// caller drops it on the blocking pool; workers were closed before.
     fn close(&self, collection: &str) -> Option<Arc<EdgeShard>> {
@@ -469,6 +530,7 @@ impl EdgeSearcher {
         &self,
         query: Vec<f32>,
         category: Option<u8>,
+        exclude: Option<u64>,
         limit: usize,
         spec: SearchSpec,
     ) -> Result<Vec<u64>, String> {
@@ -485,12 +547,19 @@ impl EdgeSearcher {
                     query: VectorInternal::from(query),
                     using: None,
                 }),
-                filter: category.map(|c| {
-                    Filter::new_must(Condition::Field(FieldCondition::new_match(
-                        category_path(),
-                        Match::new_value(ValueVariants::Integer(i64::from(c))),
-                    )))
-                }),
+                filter: match (category, exclude) {
+                    (Some(c), _) => Some(Filter::new_must(Condition::Field(
+                        FieldCondition::new_match(
+                            category_path(),
+                            Match::new_value(ValueVariants::Integer(i64::from(c))),
+                        ),
+                    ))),
+                    // A held-out query's own point is left out of its answer.
+                    (None, Some(id)) => Some(Filter::new_must_not(Condition::HasId(
+                        std::iter::once(PointId::NumId(id)).collect(),
+                    ))),
+                    (None, None) => None,
+                },
                 params: Some(SearchParams {
                     hnsw_ef: spec.hnsw_ef.map(|e| e as usize),
                     exact: spec.exact,

@@ -18,8 +18,15 @@ use crate::driver::{Done, Executor, Judged, OpError};
 /// One operation of a Qdrant workload.
 #[derive(Debug, Clone, Copy)]
 pub enum QdrantOpKind {
-    Search { query: ParamGen, limit: usize },
+    Search {
+        query: ParamGen,
+        limit: usize,
+    },
     Upsert,
+    /// A search of a collection tunebench did not create, with the op's own query vectors.
+    Own {
+        limit: usize,
+    },
 }
 
 /// What every worker of a workload shares.
@@ -27,6 +34,8 @@ pub struct QdrantWorkers {
     pub(super) searcher: Searcher,
     pub(super) data: Arc<QdrantData>,
     pub(super) ops: Vec<QdrantOpKind>,
+    /// Per op: the query vectors and ground truth of a search of an existing collection.
+    pub(super) own: Vec<Option<super::spec::QdrantVectors>>,
     /// The fresh-point pool of an upsert + search workload.
     pub(super) fresh: Option<Arc<FreshPool>>,
     pub(super) spec: SearchSpec,
@@ -38,8 +47,10 @@ pub struct QdrantWorkers {
 /// `settle`, after the clock stopped.
 pub struct QdrantExecutor {
     pub(super) w: Arc<QdrantWorkers>,
-    /// The last search's answer (row indexes) and the fresh points visible when it started.
-    pub(super) answer: Vec<u32>,
+    /// The last search's answer (point ids, nearest first) and the fresh points visible
+    /// when it started.
+    pub(super) answer: Vec<u64>,
+    pub(super) rows: Vec<u32>,
     pub(super) visible: Option<usize>,
 }
 
@@ -50,6 +61,8 @@ pub enum QdrantParams {
         query: usize,
         filter: usize,
         vector: Vec<f32>,
+        /// A held-out query's own point, left out of the answer.
+        exclude: Option<u64>,
     },
     Upsert {
         ticket: u64,
@@ -77,12 +90,28 @@ impl Executor for QdrantExecutor {
     fn draw(&mut self, op: usize, rng: &mut ChaCha8Rng) -> QdrantParams {
         match self.w.ops[op] {
             QdrantOpKind::Search { query: param, .. } => {
-                let set = &self.w.data.set;
+                let super::store::QdrantData::Set { set, .. } = &*self.w.data else {
+                    unreachable!("validate refuses dataset searches without a dataset")
+                };
                 let query = rand::RngExt::random_range(rng, 0..set.query_count());
                 QdrantParams::Search {
                     query,
                     filter: param.vector_filter().unwrap_or(0),
                     vector: set.query(query).to_vec(),
+                    exclude: None,
+                }
+            }
+            QdrantOpKind::Own { .. } => {
+                let own = self.w.own[op]
+                    .as_ref()
+                    .and_then(|v| v.own())
+                    .expect("readiness read the collection's points");
+                let query = rand::RngExt::random_range(rng, 0..own.query_count());
+                QdrantParams::Search {
+                    query,
+                    filter: 0,
+                    vector: own.query(query).to_vec(),
+                    exclude: own.query_ids.as_ref().map(|ids| ids[query] as u64),
                 }
             }
             QdrantOpKind::Upsert => {
@@ -102,26 +131,28 @@ impl Executor for QdrantExecutor {
 
     async fn execute(&mut self, op: usize, p: &QdrantParams) -> std::result::Result<Done, OpError> {
         match p {
-            QdrantParams::Search { filter, vector, .. } => {
-                let QdrantOpKind::Search { limit, .. } = self.w.ops[op] else {
+            QdrantParams::Search {
+                filter,
+                vector,
+                exclude,
+                ..
+            } => {
+                let (QdrantOpKind::Search { limit, .. } | QdrantOpKind::Own { limit }) =
+                    self.w.ops[op]
+                else {
                     unreachable!("draw matches the op")
                 };
                 let category = (*filter > 0).then(|| FILTERS[filter - 1].1);
                 self.visible = self.w.fresh.as_deref().map(FreshPool::visible);
-                let ids = tokio::time::timeout(
+                self.answer = tokio::time::timeout(
                     self.w.timeout,
                     self.w
                         .searcher
-                        .search(vector.clone(), category, limit, self.w.spec),
+                        .search(vector.clone(), category, *exclude, limit, self.w.spec),
                 )
                 .await
                 .map_err(|_| timeout_error("search", self.w.timeout))?
                 .map_err(qdrant_error)?;
-                self.answer.clear();
-                self.answer.extend(
-                    ids.iter()
-                        .map(|id| u32::try_from(id.saturating_sub(1)).unwrap_or(u32::MAX)),
-                );
                 Ok(Done::default())
             }
             QdrantParams::Upsert { ticket, points } => {
@@ -138,22 +169,32 @@ impl Executor for QdrantExecutor {
         }
     }
 
-    fn settle(&mut self, _op: usize, p: &QdrantParams) -> Option<Judged> {
+    fn settle(&mut self, op: usize, p: &QdrantParams) -> Option<Judged> {
         let QdrantParams::Search { query, filter, .. } = p else {
             return None;
         };
-        let visible = self.w.fresh.as_deref().zip(self.visible);
+        let recall = match &*self.w.data {
+            super::store::QdrantData::Set { set, .. } => {
+                // tunebench's points have ids row + 1.
+                self.rows.clear();
+                self.rows.extend(
+                    self.answer
+                        .iter()
+                        .map(|id| u32::try_from(id.saturating_sub(1)).unwrap_or(u32::MAX)),
+                );
+                let visible = self.w.fresh.as_deref().zip(self.visible);
+                fresh::judge(set, visible, *query, *filter, self.w.k, &self.rows)
+            }
+            super::store::QdrantData::Foreign(_) => {
+                let own = self.w.own[op].as_ref()?.own()?;
+                let ids: Vec<i64> = self.answer.iter().map(|&id| id as i64).collect();
+                own.recall(*query, self.w.k, &ids)
+            }
+        };
         Some(Judged {
             filter: *filter,
             query: *query,
-            recall: fresh::judge(
-                &self.w.data.set,
-                visible,
-                *query,
-                *filter,
-                self.w.k,
-                &self.answer,
-            ),
+            recall,
         })
     }
 }
@@ -180,6 +221,11 @@ pub(super) fn op_kinds(
         .iter()
         .map(|o| {
             let q = &o.def;
+            if q.collection.is_some() {
+                return QdrantOpKind::Own {
+                    limit: q.limit as usize,
+                };
+            }
             match (q.query, q.upsert) {
                 (_, Some(batch)) => {
                     upsert.get_or_insert((batch, q.fresh_points));
@@ -208,21 +254,24 @@ pub(super) async fn fresh_pool(
     };
     let d = data.clone();
     let started = std::time::Instant::now();
-    let pool = tokio::task::spawn_blocking(move || FreshPool::for_op(&d.set, batch, points, k))
-        .await
-        .map_err(|e| {
-            crate::error::Error::target(
-                format!("workload {}: preparing fresh points", workload.name),
-                e,
-            )
-        })?
-        .map_err(|e| {
-            crate::error::Error::Usage(format!(
-                "workload {}: upserts of dataset {}: {e}",
-                workload.name,
-                workload.dataset.as_deref().unwrap_or_default()
-            ))
-        })?;
+    let pool = tokio::task::spawn_blocking(move || match &*d {
+        QdrantData::Set { set, .. } => FreshPool::for_op(set, batch, points, k),
+        QdrantData::Foreign(_) => Err("an existing collection is only read".into()),
+    })
+    .await
+    .map_err(|e| {
+        crate::error::Error::target(
+            format!("workload {}: preparing fresh points", workload.name),
+            e,
+        )
+    })?
+    .map_err(|e| {
+        crate::error::Error::Usage(format!(
+            "workload {}: upserts of dataset {}: {e}",
+            workload.name,
+            workload.dataset.as_deref().unwrap_or_default()
+        ))
+    })?;
     tracing::info!(
         "{}: {} fresh points and their distances to every query in {:.2} s",
         workload.name,

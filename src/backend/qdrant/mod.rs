@@ -7,6 +7,7 @@ mod drill;
 mod edge;
 mod evidence;
 mod exec;
+mod foreign;
 mod load;
 mod profile;
 mod server;
@@ -155,16 +156,19 @@ impl Searcher {
         }
     }
 
+    /// The ids of the `limit` nearest points (filtered on `category`; without the point
+    /// `exclude`, a held-out query's own).
     pub async fn search(
         &self,
         query: Vec<f32>,
         category: Option<u8>,
+        exclude: Option<u64>,
         limit: usize,
         spec: SearchSpec,
     ) -> Result<Vec<u64>, String> {
         match self {
-            Searcher::Edge(s) => s.search(query, category, limit, spec).await,
-            Searcher::Server(s) => s.search(query, category, limit, spec).await,
+            Searcher::Edge(s) => s.search(query, category, exclude, limit, spec).await,
+            Searcher::Server(s) => s.search(query, category, exclude, limit, spec).await,
         }
     }
 }
@@ -222,6 +226,7 @@ impl Engine {
     /// The collections there are (embedded: the folders under the engine's root).
     pub async fn collections(&self) -> Result<Vec<String>, String> {
         match self {
+            Engine::Edge(e) if !e.root().exists() => Ok(Vec::new()),
             Engine::Edge(e) => Ok(std::fs::read_dir(e.root())
                 .map_err(|x| x.to_string())?
                 .filter_map(|d| d.ok())
@@ -322,6 +327,36 @@ impl Engine {
         match self {
             Engine::Edge(e) => e.set_config(c, want).await,
             Engine::Server(s) => s.set_config(c, want).await,
+        }
+    }
+
+    /// The collection's unnamed vector: its dimension and the metric its distance ranks by.
+    pub async fn vector_params(
+        &self,
+        c: &str,
+    ) -> Result<(usize, crate::dataset::vectors::Metric), String> {
+        use crate::dataset::vectors::Metric;
+        match self {
+            Engine::Edge(e) => {
+                let (dim, d) = e.vector_params(c).await?;
+                match d {
+                    qdrant_edge::Distance::Cosine => Ok((dim, Metric::Cosine)),
+                    qdrant_edge::Distance::Dot => Ok((dim, Metric::Dot)),
+                    qdrant_edge::Distance::Euclid => Ok((dim, Metric::L2)),
+                    other => Err(format!(
+                        "uses distance {other:?}; tunebench computes ground truth for Cosine, Dot and Euclid"
+                    )),
+                }
+            }
+            Engine::Server(s) => s.vector_params(c).await,
+        }
+    }
+
+    /// Every point's id and vector (numeric ids only).
+    pub async fn vectors(&self, c: &str) -> Result<Vec<(u64, Vec<f32>)>, String> {
+        match self {
+            Engine::Edge(e) => e.vectors(c).await,
+            Engine::Server(s) => s.vectors(c).await,
         }
     }
 

@@ -284,6 +284,66 @@ impl ServerEngine {
         }
     }
 
+    /// The collection's (unnamed) vector: its dimension and distance.
+    pub async fn vector_params(
+        &self,
+        collection: &str,
+    ) -> Result<(usize, crate::dataset::vectors::Metric), String> {
+        use qdrant_client::qdrant::vectors_config::Config;
+        let info = self.raw_info(collection).await?;
+        let params = info
+            .config
+            .and_then(|c| c.params)
+            .and_then(|p| p.vectors_config)
+            .and_then(|v| v.config);
+        match params {
+            Some(Config::Params(p)) => Ok((p.size as usize, metric_of(p.distance)?)),
+            Some(Config::ParamsMap(m)) => Err(format!(
+                "has named vectors ({}); tunebench searches a collection's unnamed vector only",
+                m.map.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+            None => Err("reports no vector parameters".into()),
+        }
+    }
+
+    /// Every point's id and vector (numeric ids only), for exact ground truth.
+    pub async fn vectors(&self, collection: &str) -> Result<Vec<(u64, Vec<f32>)>, String> {
+        use qdrant_client::qdrant::ScrollPointsBuilder;
+        use qdrant_client::qdrant::point_id::PointIdOptions;
+        let mut out = Vec::new();
+        let mut offset = None;
+        loop {
+            let mut req = ScrollPointsBuilder::new(collection)
+                .limit(1000)
+                .with_payload(false)
+                .with_vectors(true);
+            if let Some(o) = offset.take() {
+                req = req.offset(o);
+            }
+            let page = self.client.scroll(req).await.map_err(err)?;
+            for p in page.result {
+                let id = match p.id.and_then(|i| i.point_id_options) {
+                    Some(PointIdOptions::Num(n)) => n,
+                    Some(PointIdOptions::Uuid(u)) => {
+                        return Err(format!(
+                            "point {u} has a UUID id; tunebench judges recall on numeric ids only"
+                        ));
+                    }
+                    None => return Err("a point without an id".into()),
+                };
+                let v = p
+                    .vectors
+                    .and_then(|v| dense(v.vectors_options?))
+                    .ok_or_else(|| format!("point {id} has no dense unnamed vector"))?;
+                out.push((id, v));
+            }
+            match page.next_page_offset {
+                Some(o) => offset = Some(o),
+                None => return Ok(out),
+            }
+        }
+    }
+
     pub async fn collections(&self) -> Result<Vec<String>, String> {
         Ok(self
             .client
@@ -546,6 +606,7 @@ impl ServerSearcher {
         &self,
         query: Vec<f32>,
         category: Option<u8>,
+        exclude: Option<u64>,
         limit: usize,
         spec: SearchSpec,
     ) -> Result<Vec<u64>, String> {
@@ -554,8 +615,14 @@ impl ServerSearcher {
             .search_points(SearchPoints {
                 collection_name: self.collection.clone(),
                 vector: query,
-                filter: category
-                    .map(|c| Filter::must([Condition::matches("category", i64::from(c))])),
+                filter: match (category, exclude) {
+                    (Some(c), _) => {
+                        Some(Filter::must([Condition::matches("category", i64::from(c))]))
+                    }
+                    // A held-out query's own point is left out of its answer.
+                    (None, Some(id)) => Some(Filter::must_not([Condition::has_id([id])])),
+                    (None, None) => None,
+                },
                 limit: limit as u64,
                 params: Some(SearchParams {
                     hnsw_ef: spec.hnsw_ef.map(u64::from),
@@ -610,6 +677,36 @@ fn json_of(v: &Value) -> serde_json::Value {
                 .map(|(k, v)| (k.clone(), json_of(v)))
                 .collect(),
         ),
+    }
+}
+
+/// A Qdrant distance as the ground truth's metric (Manhattan has none).
+fn metric_of(distance: i32) -> Result<crate::dataset::vectors::Metric, String> {
+    use crate::dataset::vectors::Metric;
+    use qdrant_client::qdrant::Distance;
+    match Distance::try_from(distance) {
+        Ok(Distance::Cosine) => Ok(Metric::Cosine),
+        Ok(Distance::Dot) => Ok(Metric::Dot),
+        Ok(Distance::Euclid) => Ok(Metric::L2),
+        other => Err(format!(
+            "uses distance {other:?}; tunebench computes ground truth for Cosine, Dot and Euclid"
+        )),
+    }
+}
+
+/// A point's dense unnamed vector, as scroll returns it (in `vector`, or the older `data`).
+fn dense(v: qdrant_client::qdrant::vectors_output::VectorsOptions) -> Option<Vec<f32>> {
+    use qdrant_client::qdrant::vector_output::Vector;
+    use qdrant_client::qdrant::vectors_output::VectorsOptions;
+    let out = match v {
+        VectorsOptions::Vector(d) => d,
+        VectorsOptions::Vectors(mut named) => named.vectors.remove("")?,
+    };
+    match out.vector {
+        Some(Vector::Dense(d)) => Some(d.data),
+        Some(_) => None,
+        #[allow(deprecated)]
+        None => (!out.data.is_empty()).then_some(out.data),
     }
 }
 

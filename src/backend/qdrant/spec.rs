@@ -31,6 +31,129 @@ pub struct QdrantOp {
     /// the dataset when unset.
     #[serde(default)]
     pub fresh_points: Option<u32>,
+    /// A collection tunebench did not create (a workload without dataset): searched, never
+    /// changed, with query vectors from `vectors`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<QdrantVectors>,
+}
+
+/// Query vectors for searches of an existing collection, with exact ground truth computed
+/// from its points read once per run (scroll): `queries` points held out (each left out of
+/// its own answer), or the vectors of a `.npy` / `.fvecs` file at `path`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QdrantVectors {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queries: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The depth of the ground truth: the largest k a workload may judge.
+    #[serde(default = "default_k_max")]
+    pub k_max: usize,
+    /// Refuse a collection with more points than this (memory: see the README).
+    #[serde(default = "default_max_vectors")]
+    pub max_vectors: usize,
+    /// Which points are held out.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The vectors of `path`, read with the workload file.
+    #[serde(skip)]
+    pub given: Option<QueryFile>,
+    /// The collection's points, read once per run before any clock (shared by the op's
+    /// copies), with their exact ground truth and the hash of what was read.
+    #[serde(skip)]
+    pub read:
+        std::sync::Arc<std::sync::OnceLock<(crate::dataset::vectors::own::OwnVectors, String)>>,
+}
+
+/// Query vectors read from a file (row-major, the file's dimension).
+#[derive(Clone)]
+pub struct QueryFile {
+    pub data: std::sync::Arc<Vec<f32>>,
+    pub dim: usize,
+}
+
+impl std::fmt::Debug for QueryFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} vectors of {} dimensions",
+            self.data.len() / self.dim.max(1),
+            self.dim
+        )
+    }
+}
+
+fn default_k_max() -> usize {
+    100
+}
+fn default_max_vectors() -> usize {
+    2_000_000
+}
+fn default_seed() -> u64 {
+    1
+}
+
+impl QdrantVectors {
+    /// The points and their ground truth, once read.
+    pub fn own(&self) -> Option<&crate::dataset::vectors::own::OwnVectors> {
+        self.read.get().map(|r| &r.0)
+    }
+
+    /// What the results and the report call it.
+    pub fn describe(&self, collection: &str) -> String {
+        match &self.path {
+            Some(p) => format!("vectors of collection {collection}, queries from {p}"),
+            None => format!(
+                "vectors of collection {collection}, {} held-out queries",
+                self.queries
+                    .unwrap_or(crate::dataset::sources::DEFAULT_VECTOR_QUERIES)
+            ),
+        }
+    }
+}
+
+/// Checks a `vectors` table and reads its query file (relative to the workload file).
+fn load_vectors(
+    src: &SourceFile,
+    at: &str,
+    v: &mut QdrantVectors,
+    issues: &mut Vec<crate::error::InputIssue>,
+) {
+    if !(1..=1000).contains(&v.k_max) {
+        issues.push(src.issue(
+            &format!("{at}.k_max"),
+            format!("{}; must be 1..=1000", v.k_max),
+        ));
+    }
+    if v.max_vectors == 0 {
+        issues.push(src.issue(&format!("{at}.max_vectors"), "must be at least 1"));
+    }
+    match (&v.queries, &v.path) {
+        (Some(_), Some(_)) => issues.push(src.issue(
+            &format!("{at}.queries"),
+            "goes with held-out queries; with `path` the queries are the file's vectors: set one of them",
+        )),
+        (Some(q), None) if !(1..=100_000).contains(q) => {
+            issues.push(src.issue(&format!("{at}.queries"), format!("{q}; must be 1..=100000")))
+        }
+        (None, Some(p)) => {
+            let full = src.dir().join(p);
+            match crate::dataset::vectors::read_matrix(&full) {
+                Ok(m) if m.rows > 0 && m.dim > 0 => {
+                    v.given = Some(QueryFile {
+                        data: std::sync::Arc::new(m.data),
+                        dim: m.dim,
+                    })
+                }
+                Ok(_) => issues.push(src.issue(&format!("{at}.path"), format!("{p} holds no vectors"))),
+                Err(e) => issues.push(src.issue(&format!("{at}.path"), e)),
+            }
+        }
+        _ => {}
+    }
 }
 
 impl QdrantOp {
@@ -44,9 +167,40 @@ fn default_limit() -> u32 {
 }
 
 pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
-    let file: WorkloadFile<QdrantOp> = src.parse()?;
+    let mut file: WorkloadFile<QdrantOp> = src.parse()?;
     let mut issues = Vec::new();
-    for (name, op) in &file.ops {
+    for (name, op) in &mut file.ops {
+        if let Some(v) = &mut op.vectors {
+            load_vectors(src, &format!("ops.{name}.vectors"), v, &mut issues);
+        }
+        match (&op.collection, &op.vectors) {
+            (Some(c), Some(_)) => {
+                if c.trim().is_empty() {
+                    issues.push(src.issue(&format!("ops.{name}.collection"), "must name a collection"));
+                }
+                if op.query.is_some() || op.upsert.is_some() || op.fresh_points.is_some() {
+                    issues.push(src.issue(
+                        &format!("ops.{name}"),
+                        "a search of an existing collection takes `collection`, `vectors` and `limit`: it only reads, so no `query`, `upsert` or `fresh_points`",
+                    ));
+                }
+            }
+            (Some(_), None) => issues.push(src.issue(
+                &format!("ops.{name}.vectors"),
+                "is required with `collection`: where the query vectors come from, e.g. vectors = { queries = 500 } (held-out points) or { path = \"queries.npy\" }",
+            )),
+            (None, Some(_)) => issues.push(src.issue(
+                &format!("ops.{name}.collection"),
+                "is required with `vectors`: the existing collection to search",
+            )),
+            (None, None) => {}
+        }
+        if !(1..=1000).contains(&op.limit) {
+            issues.push(src.issue(&format!("ops.{name}.limit"), "must be 1..=1000"));
+        }
+        if op.collection.is_some() {
+            continue;
+        }
         match (op.query, op.upsert) {
             (Some(q), None) => {
                 if q.vector_filter().is_none() {
@@ -80,11 +234,8 @@ pub fn load_ops(src: &SourceFile) -> Result<WorkloadDef> {
             }
             _ => issues.push(src.issue(
                 &format!("ops.{name}"),
-                "set exactly one of `query` (a search) and `upsert` (points per batch)",
+                "set exactly one of `query` (a search) and `upsert` (points per batch), or `collection` and `vectors` (a search of an existing collection)",
             )),
-        }
-        if !(1..=1000).contains(&op.limit) {
-            issues.push(src.issue(&format!("ops.{name}.limit"), "must be 1..=1000"));
         }
     }
     if issues.is_empty() {
@@ -305,6 +456,34 @@ pub fn workload_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(S
             }
         }
     }
+    // An existing collection (no dataset): searches of one collection, named by every op.
+    let mut collections = std::collections::BTreeSet::new();
+    for (j, op) in w.ops.iter().enumerate() {
+        let OpDef::Qdrant(q) = op else { continue };
+        let name = w.op_names.get(j).copied().unwrap_or_default();
+        match (&q.collection, w.foreign) {
+            (Some(c), true) => {
+                collections.insert(c.as_str());
+            }
+            (None, true) => problems.push((format!("ops[{j}].op"), format!(
+                "op `{name}` works on tunebench's dataset, but the workload names none: search an existing collection with `collection` and `vectors`, or add dataset = \"NAME\""
+            ))),
+            (Some(c), false) => problems.push((format!("ops[{j}].op"), format!(
+                "op `{name}` searches collection {c}, a collection of your own; the workload names a dataset: remove dataset (and tunebench searches {c} read only)"
+            ))),
+            (None, false) => {}
+        }
+    }
+    if collections.len() > 1 {
+        problems.push((
+            "ops".to_string(),
+            format!(
+                "its ops search {} collections ({}); a workload searches one: split it",
+                collections.len(),
+                collections.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
     let upserts = w
         .ops
         .iter()
@@ -319,12 +498,16 @@ pub fn workload_problems(w: &crate::backend::model::WorkloadProbe<'_>) -> Vec<(S
 }
 
 /// What can be told about a profile for `target` without a server.
-pub fn profile_problems(target: &crate::backend::model::Target, has_dataset: bool) -> Vec<String> {
-    if has_dataset {
+pub fn profile_problems(
+    target: &crate::backend::model::Target,
+    p: &QdrantProfile,
+    has_dataset: bool,
+) -> Vec<String> {
+    if has_dataset || (p.hnsw.is_none() && p.optimizers.is_none() && p.quantization.is_none()) {
         return Vec::new();
     }
     vec![format!(
-        "target {} has no dataset, so there is no collection for the profile; add a vectors dataset on it",
+        "target {} has no dataset: its workloads search collections tunebench did not create, which a profile does not change; keep to [search] (hnsw_ef, exact, rescore, oversampling: sent with each query), or add a vectors dataset",
         target.name
     )]
 }

@@ -42,10 +42,32 @@ pub struct QdrantStore {
     pub(super) search: HashMap<String, SearchSpec>,
 }
 
-/// A prepared vector set and the collection holding it.
-pub struct QdrantData {
-    pub set: VectorSet,
-    pub collection: String,
+/// A prepared vector set and the collection holding it; or collections tunebench did not
+/// create, searched with their ops' own query vectors (`collection` + `vectors`).
+pub enum QdrantData {
+    Set {
+        set: Box<VectorSet>,
+        collection: String,
+    },
+    Foreign(Vec<(String, super::spec::QdrantVectors)>),
+}
+
+/// The collection a workload searches, and (for tunebench's dataset) the points and
+/// dimension it should hold.
+fn collection_of<'a>(
+    data: &'a QdrantData,
+    w: &'a Workload,
+) -> Option<(&'a str, Option<(u64, usize)>)> {
+    match data {
+        QdrantData::Set { set, collection } => {
+            Some((collection.as_str(), Some((set.len() as u64, set.dim))))
+        }
+        QdrantData::Foreign(_) => w
+            .ops
+            .iter()
+            .find_map(|o| o.def.collection.as_deref())
+            .map(|c| (c, None)),
+    }
 }
 
 /// What revert needs; journaled before the change (see `backend::journal`).
@@ -193,7 +215,13 @@ impl Store for QdrantStore {
             term_bands: Vec::new(),
             load_rates: rates,
         };
-        Ok((report, Arc::new(QdrantData { set, collection: c })))
+        Ok((
+            report,
+            Arc::new(QdrantData::Set {
+                set: Box::new(set),
+                collection: c,
+            }),
+        ))
     }
 
     async fn apply(
@@ -203,16 +231,51 @@ impl Store for QdrantStore {
         _host_memory: u64,
         journal: &crate::backend::journal::Journal,
     ) -> Result<AppliedQdrantProfile> {
-        let Some(data) = data else {
-            return Err(Error::Usage(format!(
-                "{}: target {} has no dataset, so there is no collection for the profile",
-                file.file.display(),
-                self.target.name
-            )));
-        };
         let p = &file.profile;
-        let c = data.collection.clone();
-        let (n, dim) = (data.set.len() as u64, data.set.dim);
+        let (c, n, dim) = match data {
+            Some(QdrantData::Set { set, collection }) => {
+                (collection.clone(), set.len() as u64, set.dim)
+            }
+            // Collections tunebench did not create: only the search parameters, sent with
+            // each query (validate refused anything else); nothing on the server changes.
+            Some(QdrantData::Foreign(searched)) => {
+                let search = search_spec(p);
+                let mut settings = Vec::new();
+                let mut first = None;
+                for (c, _) in searched {
+                    self.open_existing(c).await?;
+                    self.search.insert(c.clone(), search);
+                    let managed = self.info(c).await?.managed;
+                    settings = setting_changes(&managed, &managed, &search);
+                    first.get_or_insert((c.clone(), managed));
+                }
+                let (collection, managed) = first.ok_or_else(|| {
+                    Error::Usage(format!("target {} has no collection", self.target.name))
+                })?;
+                return Ok(AppliedQdrantProfile {
+                    collection,
+                    vectors: 0,
+                    dim: 0,
+                    before: managed,
+                    after: managed,
+                    changes: TargetChanges {
+                        target: self.target.name.clone(),
+                        profile_file: file.file.display().to_string(),
+                        description: p.description.clone(),
+                        settings,
+                        indexes: Vec::new(),
+                        restarted: false,
+                    },
+                });
+            }
+            None => {
+                return Err(Error::Usage(format!(
+                    "{}: target {} has no dataset, so there is no collection for the profile",
+                    file.file.display(),
+                    self.target.name
+                )));
+            }
+        };
         let before = self.info(&c).await?.managed;
         let after = wanted(&before, p);
         let search = search_spec(p);
@@ -282,7 +345,7 @@ impl Store for QdrantStore {
     }
 
     async fn revert(&mut self, a: AppliedQdrantProfile) -> Result<RevertReport> {
-        self.search.remove(&a.collection);
+        self.search.clear();
         // Reverting from a journal, in a process that has not prepared the dataset: the
         // embedded engine must open the collection first (a no-op when it is open).
         self.engine
@@ -354,8 +417,11 @@ impl Store for QdrantStore {
         data: &QdrantData,
         _file: Option<&AppliedFile>,
     ) -> Result<Vec<ReadinessCheck>> {
-        let c = &data.collection;
-        let n = data.set.len() as u64;
+        let (c, set) = match data {
+            QdrantData::Set { set, collection } => (collection, set),
+            QdrantData::Foreign(searched) => return self.foreign_readiness(searched).await,
+        };
+        let n = set.len() as u64;
         let info = self.info(c).await?;
         let check = |check: String, expected: String, actual: String, ok: bool| ReadinessCheck {
             target: self.target.name.clone(),
@@ -370,8 +436,8 @@ impl Store for QdrantStore {
             info.points.to_string(),
             info.points == n,
         )];
-        let kb = n * data.set.dim as u64 * 4 / 1024;
-        if info.managed.expects_index(n, data.set.dim) {
+        let kb = n * set.dim as u64 * 4 / 1024;
+        if info.managed.expects_index(n, set.dim) {
             checks.push(check(
                 format!("indexed vectors in {c}"),
                 n.to_string(),
@@ -407,21 +473,36 @@ impl Store for QdrantStore {
         Ok(checks)
     }
 
+    fn own_data(&self, workloads: &[Workload]) -> Result<Option<Arc<QdrantData>>> {
+        let searched: Vec<(String, super::spec::QdrantVectors)> = workloads
+            .iter()
+            .filter(|w| w.dataset.is_none())
+            .flat_map(|w| w.ops.iter())
+            .filter_map(|o| Some((o.def.collection.clone()?, o.def.vectors.clone()?)))
+            .collect();
+        Ok((!searched.is_empty()).then(|| Arc::new(QdrantData::Foreign(searched))))
+    }
+
     fn new_evidence() -> QdrantEvidence {
         QdrantEvidence::default()
     }
 
     async fn explain(
         &self,
-        _w: &Workload,
+        w: &Workload,
         data: &QdrantData,
         ev: &mut QdrantEvidence,
     ) -> Result<()> {
-        let c = &data.collection;
+        let Some((c, expected)) = collection_of(data, w) else {
+            return Ok(());
+        };
+        let c = &c.to_string();
         let info = self.info(c).await?;
         let build = self.builds.get(c);
-        let n = data.set.len() as u64;
-        let indexed_all = !info.managed.expects_index(n, data.set.dim) || info.indexed >= n;
+        let indexed_all = match expected {
+            Some((n, dim)) => !info.managed.expects_index(n, dim) || info.indexed >= n,
+            None => info.indexed >= info.points,
+        };
         // Explain runs once per workload; the server's counters of the profile's earlier
         // workloads on this collection are kept (the evidence is per target and profile).
         let earlier = ev.server.take().filter(|_| ev.collection == *c);
@@ -495,7 +576,11 @@ impl Store for QdrantStore {
         _n: u32,
         op_timeout: Duration,
     ) -> Result<QdrantWorkers> {
-        let c = data.collection.clone();
+        let c = collection_of(&data, workload)
+            .map(|(c, _)| c.to_string())
+            .ok_or_else(|| {
+                Error::Usage(format!("workload {} names no collection", workload.name))
+            })?;
         let spec = swept(self.search.get(&c).copied().unwrap_or_default(), workload)?;
         let searcher = self
             .engine
@@ -504,10 +589,12 @@ impl Store for QdrantStore {
         let (ops, upsert) = op_kinds(workload);
         let k = workload.k.unwrap_or(10) as usize;
         let fresh = fresh_pool(workload, &data, upsert, k).await?;
+        let own = workload.ops.iter().map(|o| o.def.vectors.clone()).collect();
         Ok(QdrantWorkers {
             searcher,
             data,
             ops,
+            own,
             fresh,
             spec,
             k,
@@ -520,6 +607,7 @@ impl Store for QdrantStore {
     async fn open(w: Arc<QdrantWorkers>, _i: u32) -> Result<QdrantExecutor> {
         Ok(QdrantExecutor {
             answer: Vec::with_capacity(w.k),
+            rows: Vec::with_capacity(w.k),
             w,
             visible: None,
         })
@@ -543,14 +631,12 @@ impl Store for QdrantStore {
         // yellow): wait until it is at rest, so the next trial (or profile) starts on a settled
         // collection, not next to a running optimizer. The embedded engine has no background
         // optimizer.
-        if let Engine::Server(_) = self.engine {
-            let data = &workers.data;
-            let c = &data.collection;
+        if let (Engine::Server(_), QdrantData::Set { set, collection: c }) =
+            (&self.engine, &*workers.data)
+        {
             let started = std::time::Instant::now();
             let info = self.info(c).await?;
-            let expect = info
-                .managed
-                .expects_index(data.set.len() as u64, data.set.dim);
+            let expect = info.managed.expects_index(set.len() as u64, set.dim);
             self.engine.build_index(c, expect).await.map_err(|e| {
                 self.fail(
                     &format!("waiting for the optimizer after workload {}", workload.name),
