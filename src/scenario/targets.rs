@@ -82,7 +82,7 @@ pub(super) fn resolve_targets(
             (
                 "allow_foreign_indexes",
                 t.allow_foreign_indexes,
-                &[TargetKind::Postgres, TargetKind::Neo4j][..],
+                &[TargetKind::Postgres, TargetKind::Neo4j, TargetKind::Qdrant][..],
             ),
             ("allow_writes", t.allow_writes, &[TargetKind::Postgres][..]),
         ] {

@@ -62,7 +62,8 @@ async fn make_collection(url: &str, c: &str) -> Engine {
     engine
 }
 
-fn write_scenario(dir: &Path, url: &str, c: &str) -> std::path::PathBuf {
+/// `allow`: the target lets profiles change the collection (`allow_foreign_indexes`).
+fn write_scenario(dir: &Path, url: &str, c: &str, allow: bool) -> std::path::PathBuf {
     std::fs::write(
         dir.join("similar.toml"),
         format!(
@@ -85,6 +86,13 @@ limit = 10
         "store = \"qdrant\"\n[search]\nhnsw_ef = 10\n",
     )
     .unwrap();
+    // The tuning being measured on the application's collection: a denser graph, built on
+    // apply and the weak one rebuilt on revert.
+    std::fs::write(
+        dir.join("graph.toml"),
+        "store = \"qdrant\"\n[hnsw]\nm = 16\nef_construct = 100\n[search]\nhnsw_ef = 10\n",
+    )
+    .unwrap();
     let path = dir.join("scenario.toml");
     std::fs::write(
         &path,
@@ -94,6 +102,7 @@ limit = 10
 [targets.qd]
 kind = "qdrant"
 url = "{url}"
+allow_foreign_indexes = {allow}
 
 [load]
 mode = "closed"
@@ -116,6 +125,10 @@ apply = {{ qd = "exact.toml" }}
 [[profile]]
 name = "beam"
 apply = {{ qd = "beam.toml" }}
+
+[[profile]]
+name = "graph"
+apply = {{ qd = "graph.toml" }}
 "#
         ),
     )
@@ -138,7 +151,7 @@ async fn measure(url: &str, c: &str) {
         Some(engine)
     };
     let dir = tempfile::tempdir().unwrap();
-    let path = write_scenario(dir.path(), url, c);
+    let path = write_scenario(dir.path(), url, c, true);
     let out = dir.path().join("out");
     let outcome = run_to(&path, &out, &[]).await.unwrap();
     assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
@@ -155,6 +168,9 @@ async fn measure(url: &str, c: &str) {
     // The weak graph with a small beam misses some: judged, not assumed.
     let (beam, _) = recall("beam");
     assert!(beam > 0.0 && beam < 1.0, "beam recall {beam}");
+    // The denser graph the profile built finds more with the same beam.
+    let (graph, _) = recall("graph");
+    assert!(graph > beam, "graph recall {graph}, weak graph's {beam}");
     let src = &workload(&r, "exact", "similar").param_sources[0];
     assert_eq!((src.from.as_str(), src.rows), ("vectors", Some(POINTS)));
     assert!(
@@ -203,15 +219,15 @@ async fn a_server_collection_is_searched_read_only_with_recall_against_exact_tru
 #[test]
 fn changes_to_a_collection_tunebench_did_not_create_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_scenario(dir.path(), "", "app_items");
-    std::fs::write(
-        dir.path().join("beam.toml"),
-        "store = \"qdrant\"\n[hnsw]\nm = 32\n",
-    )
-    .unwrap();
+    let path = write_scenario(dir.path(), "", "app_items", false);
     let err = tunebench::scenario::load(&path).unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
-    assert!(err.to_string().contains("keep to [search]"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "which a profile changes only when the target says allow_foreign_indexes = true"
+        ),
+        "{err}"
+    );
     std::fs::write(
         dir.path().join("similar.toml"),
         "store = \"qdrant\"\n[ops.similar]\ncollection = \"app_items\"\nupsert = 10\nvectors = { queries = 5 }\n",

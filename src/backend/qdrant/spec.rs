@@ -503,11 +503,14 @@ pub fn profile_problems(
     p: &QdrantProfile,
     has_dataset: bool,
 ) -> Vec<String> {
-    if has_dataset || (p.hnsw.is_none() && p.optimizers.is_none() && p.quantization.is_none()) {
+    if has_dataset
+        || target.allow_foreign_indexes
+        || (p.hnsw.is_none() && p.optimizers.is_none() && p.quantization.is_none())
+    {
         return Vec::new();
     }
     vec![format!(
-        "target {} has no dataset: its workloads search collections tunebench did not create, which a profile does not change; keep to [search] (hnsw_ef, exact, rescore, oversampling: sent with each query), or add a vectors dataset",
+        "target {} has no dataset: its workloads search collections tunebench did not create, which a profile changes only when the target says allow_foreign_indexes = true (the collection is re-indexed, and again on revert); keep to [search] (hnsw_ef, exact, rescore, oversampling: sent with each query), or add a vectors dataset",
         target.name
     )]
 }

@@ -236,6 +236,30 @@ impl Store for QdrantStore {
             Some(QdrantData::Set { set, collection }) => {
                 (collection.clone(), set.len() as u64, set.dim)
             }
+            // A collection tunebench did not create, changed on purpose (the target says
+            // allow_foreign_indexes = true): journaled, re-indexed, restored on revert, as
+            // tunebench's own.
+            Some(QdrantData::Foreign(searched))
+                if p.hnsw.is_some() || p.optimizers.is_some() || p.quantization.is_some() =>
+            {
+                let c = match &searched[..] {
+                    [(c, _), rest @ ..] if rest.iter().all(|(x, _)| x == c) => c.clone(),
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "{}: the workloads on target {} search several collections; a profile that changes a collection needs them to search one",
+                            file.file.display(),
+                            self.target.name
+                        )));
+                    }
+                };
+                self.open_existing(&c).await?;
+                let points = self.info(&c).await?.points;
+                let (dim, _) =
+                    self.engine.vector_params(&c).await.map_err(|e| {
+                        self.fail(&format!("reading the vector parameters of {c}"), e)
+                    })?;
+                (c, points, dim)
+            }
             // Collections tunebench did not create: only the search parameters, sent with
             // each query (validate refused anything else); nothing on the server changes.
             Some(QdrantData::Foreign(searched)) => {
