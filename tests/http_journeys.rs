@@ -28,6 +28,8 @@ const TOKEN: &str = "tb-journey-token-81c2";
 struct Seen {
     by_path: Mutex<BTreeMap<String, u64>>,
     authorized: Mutex<u64>,
+    /// Every request target as sent (path and query).
+    targets: Mutex<Vec<String>>,
 }
 
 impl Seen {
@@ -89,6 +91,7 @@ async fn connection(mut conn: TcpStream, seen: Arc<Seen>) {
         let method = words.next().unwrap_or("").to_string();
         let target = words.next().unwrap_or("").to_string();
         let path = target.split('?').next().unwrap_or("").to_string();
+        seen.targets.lock().unwrap().push(target.clone());
         *seen
             .by_path
             .lock()
@@ -361,4 +364,70 @@ async fn an_interrupt_during_an_attack_is_tunebenchs_and_stops_the_users() {
     let after = seen.total();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(seen.total(), after);
+}
+
+/// A journey's values drawn from sources at the start of each iteration (a CSV column and a
+/// range), percent-encoded in the path, never written to the results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journey_values_come_from_sources_encoded_in_the_path() {
+    let (url, seen) = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("terms.csv"), "term\nsalt & pepper\nb/c\n").unwrap();
+    std::fs::write(
+        dir.path().join("journeys.toml"),
+        r#"store = "http"
+engine = "goose"
+users = 2
+iterations = 15
+
+[journeys.lookup]
+params = { q = { from = "file", path = "terms.csv", column = "term" }, n = { from = "range", min = 1, max = 3 } }
+steps = [
+  { name = "login", method = "POST", path = "/login", capture = { token = { json = "/token" } } },
+  { name = "search", path = "/search?q={{q}}&n={{n}}", headers = { authorization = "Bearer {{token}}" } },
+]
+"#,
+    )
+    .unwrap();
+    let path = dir.path().join("scenario.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"journey-params\"\n[targets.app]\nkind = \"http\"\nurl = \"{url}\"\n[load]\nmode = \"closed\"\nconcurrency = 2\nwarmup = \"0s\"\nduration = \"30s\"\n[[workload]]\nname = \"journeys\"\ntarget = \"app\"\ndefinition = \"journeys.toml\"\n[[profile]]\nname = \"baseline\"\napply = {{}}\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let outcome = run_to(&path, &out, &[]).await.unwrap();
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.summary);
+    let searches: Vec<String> = seen
+        .targets
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| t.starts_with("/search"))
+        .cloned()
+        .collect();
+    assert!(searches.len() >= 10, "{searches:?}");
+    for t in &searches {
+        let ok_q = t.starts_with("/search?q=salt%20%26%20pepper&n=")
+            || t.starts_with("/search?q=b%2Fc&n=");
+        let n = t.rsplit("&n=").next().unwrap_or("");
+        assert!(ok_q && ["1", "2", "3"].contains(&n), "{t}");
+    }
+    assert!(
+        searches.iter().any(|t| t.contains("salt")) && searches.iter().any(|t| t.contains("b%2Fc"))
+    );
+    let written = std::fs::read_to_string(out.join("results.json")).unwrap()
+        + &std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(!written.contains("pepper"), "a drawn value was written");
+
+    // A journey's values are declared like an op's: a bad source names the field.
+    std::fs::write(
+        dir.path().join("journeys.toml"),
+        "store = \"http\"\nengine = \"goose\"\n[journeys.lookup]\nparams = { q = { from = \"file\", path = \"terms.csv\", column = \"word\" } }\nsteps = [{ name = \"s\", path = \"/search?q={{q}}\" }]\n",
+    )
+    .unwrap();
+    let err = tunebench::scenario::load(&path).unwrap_err().to_string();
+    assert!(err.contains("word"), "{err}");
 }

@@ -112,11 +112,20 @@ pub struct AttackOutcome {
     pub interrupted: bool,
 }
 
-/// Values captured so far in this user's journey iteration.
+/// Values captured (or drawn) so far in this user's journey iteration; the user's seeded
+/// generator, kept across iterations, draws the journey's declared values.
 #[derive(Debug, Clone, Default)]
 struct Session {
     values: BTreeMap<String, String>,
     failed: bool,
+    rng: Option<rand_chacha::ChaCha8Rng>,
+}
+
+/// A journey's declared values: the names each source fills, and which to percent-encode in
+/// a path (all of them).
+struct Drawn {
+    params: Vec<(Vec<String>, Arc<crate::dataset::Source>)>,
+    names: std::collections::BTreeSet<String>,
 }
 
 fn method(m: &str) -> GooseMethod {
@@ -130,16 +139,40 @@ fn method(m: &str) -> GooseMethod {
     }
 }
 
-fn transaction(journey: &str, step: &Step, first: bool) -> Transaction {
+fn transaction(journey: &str, step: &Step, first: bool, drawn: Arc<Drawn>) -> Transaction {
     let step = Arc::new(step.clone());
     let name: Arc<str> = format!("{journey}.{}", step.name).into();
     let tname = name.to_string();
     let f: TransactionFunction = Arc::new(move |user| {
         let step = step.clone();
         let name = name.clone();
+        let drawn = drawn.clone();
         Box::pin(async move {
             if first {
-                user.set_session_data(Session::default());
+                // A new iteration: the values captured before are gone, new ones drawn from
+                // the journey's sources with the user's generator (seeded by the user's
+                // number, so every profile draws the same sequence).
+                let rng = user
+                    .get_session_data::<Session>()
+                    .and_then(|s| s.rng.clone())
+                    .unwrap_or_else(|| {
+                        rand::SeedableRng::seed_from_u64(
+                            0x5EED_u64 ^ user.weighted_users_index as u64,
+                        )
+                    });
+                let mut session = Session {
+                    rng: Some(rng),
+                    ..Session::default()
+                };
+                let mut out = Vec::new();
+                for (names, source) in &drawn.params {
+                    out.clear();
+                    source.draw(session.rng.as_mut().expect("set above"), &mut out);
+                    for (n, v) in names.iter().zip(&out) {
+                        session.values.insert(n.clone(), super::exec::text_of(v));
+                    }
+                }
+                user.set_session_data(session);
             }
             let mut session = user
                 .get_session_data::<Session>()
@@ -149,8 +182,9 @@ fn transaction(journey: &str, step: &Step, first: bool) -> Transaction {
                 // An earlier step failed: this iteration stops, as a real client's would.
                 return Ok(());
             }
-            let filled = |t: &str| fill(t, &session.values);
-            let path = match filled(&step.path) {
+            let none = std::collections::BTreeSet::new();
+            let filled = |t: &str| fill(t, &session.values, &none);
+            let path = match fill(&step.path, &session.values, &drawn.names) {
                 Ok(p) => p,
                 Err(missing) => {
                     session.failed = true;
@@ -227,8 +261,16 @@ fn scenario(j: &Journey) -> Result<Scenario, GooseError> {
     let mut s = Scenario::new(&j.name)
         .set_weight(j.weight as usize)?
         .set_wait_time(j.think.min, j.think.max)?;
+    let drawn = Arc::new(Drawn {
+        params: j.params.clone(),
+        names: j
+            .params
+            .iter()
+            .flat_map(|(n, _)| n.iter().cloned())
+            .collect(),
+    });
     for (i, step) in j.steps.iter().enumerate() {
-        s = s.register_transaction(transaction(&j.name, step, i == 0));
+        s = s.register_transaction(transaction(&j.name, step, i == 0, drawn.clone()));
     }
     Ok(s)
 }

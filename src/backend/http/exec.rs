@@ -93,7 +93,7 @@ impl Template {
     }
 }
 
-fn text_of(v: &ParamValue) -> String {
+pub(super) fn text_of(v: &ParamValue) -> String {
     match v {
         ParamValue::Int(i) => i.to_string(),
         ParamValue::Float(f) => f.to_string(),
@@ -117,7 +117,7 @@ fn json_of(v: &ParamValue) -> String {
 
 /// Every byte but unreserved ones (`A-Z a-z 0-9 - . _ ~`) as %XX: safe in a path segment and
 /// in a query value alike.
-fn percent_encode(s: &str) -> String {
+pub(super) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

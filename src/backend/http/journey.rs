@@ -44,6 +44,11 @@ struct JourneyFile {
     weight: u32,
     /// Pause between two steps: `"500ms"` or a range `"100ms..1s"`.
     think: Option<String>,
+    /// Values drawn from sources at the start of each iteration, used as `{{name}}` by
+    /// every step (percent-encoded in a path): `q = { from = "file", path = "terms.csv",
+    /// column = "term" }`, or `"q,lang" = { ... columns = [...] }` from one row.
+    #[serde(default)]
+    params: BTreeMap<String, crate::dataset::Param<super::spec::NoGenerator>>,
     steps: Vec<StepFile>,
 }
 
@@ -128,6 +133,9 @@ pub struct Journey {
     pub weight: u32,
     pub think: Think,
     pub steps: Vec<Step>,
+    /// The names each source fills at the start of an iteration, and the source.
+    #[serde(skip)]
+    pub params: Vec<(Vec<String>, std::sync::Arc<crate::dataset::Source>)>,
 }
 
 /// goose's coordinated-omission mitigation.
@@ -172,6 +180,7 @@ pub const MAX_USERS: u32 = 10_000;
 pub fn load(src: &SourceFile) -> Result<Journeys> {
     let file: File = src.parse()?;
     let mut issues: Vec<InputIssue> = Vec::new();
+    let mut source_issues: Vec<InputIssue> = Vec::new();
     let mut bad = |field: &str, m: String| issues.push(src.issue(field, m));
     if let Some(u) = file.users
         && !(1..=MAX_USERS).contains(&u)
@@ -231,8 +240,53 @@ pub fn load(src: &SourceFile) -> Result<Journeys> {
         if j.steps.is_empty() {
             bad(&at("steps"), "a journey needs at least one step".into());
         }
-        // Values captured by the steps so far: a step may use only those.
+        // Values captured by the steps so far, and the journey's drawn values: a step may
+        // use only those.
         let mut captured: BTreeSet<String> = BTreeSet::new();
+        let mut params = Vec::new();
+        for (key, mut p) in j.params {
+            let field = at(&format!("params.{key}"));
+            let names: Vec<String> = crate::dataset::param_names(&key)
+                .into_iter()
+                .map(String::from)
+                .collect();
+            if names.is_empty() || names.iter().any(|n| !is_name(n) || n.contains('-')) {
+                bad(
+                    &field,
+                    format!(
+                        "`{key}` is not a value's name (letters, digits and _; several: \"a,b\")"
+                    ),
+                );
+                continue;
+            }
+            if matches!(
+                p.source().map(|s| &s.spec),
+                Some(
+                    crate::dataset::SourceSpec::Sample { .. }
+                        | crate::dataset::SourceSpec::Vectors { .. }
+                )
+            ) {
+                bad(
+                    &field,
+                    "a sample or a table's vectors needs a database query; a journey takes a file, range, list or time source".into(),
+                );
+                continue;
+            }
+            crate::dataset::load_param(src, &field, &mut p, &mut source_issues);
+            let crate::dataset::Param::Source(s) = p;
+            if s.spec.arity() != names.len() {
+                bad(
+                    &field,
+                    format!(
+                        "fills {} value(s) but `{key}` names {}; name one per column, e.g. \"a,b\"",
+                        s.spec.arity(),
+                        names.len()
+                    ),
+                );
+            }
+            captured.extend(names.iter().cloned());
+            params.push((names, s));
+        }
         let mut names = BTreeSet::new();
         let mut steps = Vec::new();
         for (i, mut s) in j.steps.into_iter().enumerate() {
@@ -404,8 +458,10 @@ pub fn load(src: &SourceFile) -> Result<Journeys> {
             weight: j.weight,
             think,
             steps,
+            params,
         });
     }
+    issues.extend(source_issues);
     if !issues.is_empty() {
         return Err(Error::Input(issues));
     }
@@ -571,8 +627,13 @@ pub fn goose_test_plan(stages: &[Stage]) -> String {
         .join(";")
 }
 
-/// `text` with every `{{name}}` replaced by its captured value.
-pub fn fill(text: &str, values: &BTreeMap<String, String>) -> std::result::Result<String, String> {
+/// `text` with every `{{name}}` replaced by its captured value; the values of `encoded`
+/// names percent-encoded (drawn values in a path).
+pub fn fill(
+    text: &str,
+    values: &BTreeMap<String, String>,
+    encoded: &BTreeSet<String>,
+) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("{{") {
@@ -580,7 +641,12 @@ pub fn fill(text: &str, values: &BTreeMap<String, String>) -> std::result::Resul
         let after = &rest[i + 2..];
         let j = after.find("}}").ok_or("unclosed {{")?;
         let name = after[..j].trim();
-        out.push_str(values.get(name).ok_or_else(|| name.to_string())?);
+        let v = values.get(name).ok_or_else(|| name.to_string())?;
+        if encoded.contains(name) {
+            out.push_str(&super::exec::percent_encode(v));
+        } else {
+            out.push_str(v);
+        }
         rest = &after[j + 2..];
     }
     out.push_str(rest);
@@ -705,8 +771,9 @@ steps = [{ name = "health", path = "/health" }]
         assert!(placeholders("/a/{{x").is_err());
         assert!(placeholders("/a/{{x-y}}").is_err());
         let values = BTreeMap::from([("x".to_string(), "1".to_string())]);
-        assert_eq!(fill("/a/{{x}}/b", &values).unwrap(), "/a/1/b");
-        assert_eq!(fill("/a/{{z}}", &values).unwrap_err(), "z");
+        let none = BTreeSet::new();
+        assert_eq!(fill("/a/{{x}}/b", &values, &none).unwrap(), "/a/1/b");
+        assert_eq!(fill("/a/{{z}}", &values, &none).unwrap_err(), "z");
         assert!(parse_test_plan("0,0s").is_err(), "takes no time");
         assert!(parse_test_plan("0,10s").is_err(), "never starts a user");
     }
