@@ -461,7 +461,7 @@ enum Drawer {
     Sample,
     /// Rows of the user's vectors, once per run: see [`Source::fill_vectors`]; the query
     /// vectors of `path` when it is set.
-    Vectors(Option<Vec<f32>>),
+    Vectors(Option<(Vec<f32>, usize)>),
     /// Microseconds since the epoch: the first start, how far later the last start may be,
     /// and the window's width (a window: start and end).
     Time {
@@ -788,6 +788,10 @@ impl Source {
                         let (full, bytes) = read_data(dir, p)?;
                         let rows = vector_rows(&full, &bytes)?;
                         let origin = Origin::of(p, &bytes, rows.len());
+                        let dim = match rows.first().and_then(|r| r.first()) {
+                            Some(ParamValue::Vector(v)) => v.len(),
+                            _ => 0,
+                        };
                         let flat = rows
                             .into_iter()
                             .flatten()
@@ -799,7 +803,7 @@ impl Source {
                         return Ok(Source {
                             spec: spec.clone(),
                             origin: Some(origin),
-                            draw: Drawer::Vectors(Some(flat)),
+                            draw: Drawer::Vectors(Some((flat, dim))),
                             cursor: AtomicUsize::new(0),
                             sampled: std::sync::OnceLock::new(),
                             vectors: std::sync::OnceLock::new(),
@@ -868,12 +872,21 @@ impl Source {
             return Err("not a vectors source".into());
         };
         let q = match given {
-            Some(v) => Queries::Given(v.clone()),
+            Some((v, _)) => Queries::Given(v.clone()),
             None => Queries::HeldOut {
                 count: queries.unwrap_or(DEFAULT_VECTOR_QUERIES),
                 seed: *seed,
             },
         };
+        if let (Some((_, dim)), SourceSpec::Vectors { path: Some(p), .. }) = (given, &self.spec)
+            && rows.dim > 0
+            && *dim != rows.dim
+        {
+            return Err(format!(
+                "{p} holds {dim}-d vectors, the table's are {}-d: the query vectors must have the table's dimension",
+                rows.dim
+            ));
+        }
         let own = OwnVectors::build(metric.unwrap_or_default(), rows, q, *k_max)?;
         let _ = self.vectors.set((own, sha256));
         Ok(())

@@ -183,6 +183,28 @@ async fn recall_on_your_own_vectors_is_judged_against_exact_truth_and_the_table_
         src.source
     );
     assert_eq!(fingerprint(&mut c).await, before, "the table changed");
+
+    // Query vectors from a file must have the table's dimension: the file is named.
+    let q = tunebench::dataset::vectors::files::Matrix {
+        rows: 2,
+        dim: 8,
+        data: vec![0.5; 16],
+    };
+    let mut f = std::fs::File::create(dir.path().join("q.npy")).unwrap();
+    tunebench::dataset::vectors::files::write_npy(&mut f, &q).unwrap();
+    let knn = std::fs::read_to_string(dir.path().join("knn.toml"))
+        .unwrap()
+        .replacen("queries = 40 }", "path = \"q.npy\" }", 1)
+        .replacen("WHERE doc_id <> $2 ORDER BY", "ORDER BY", 1);
+    std::fs::write(dir.path().join("knn.toml"), knn).unwrap();
+    let err = run_to(&path, &out, &["--profile", "baseline"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("q.npy holds 8-d vectors, the table's are 16-d"),
+        "{err}"
+    );
     sqlx::query("DROP SCHEMA emb_fixture CASCADE")
         .execute(&mut c)
         .await
