@@ -22,7 +22,21 @@ impl QdrantStore {
         let mut checks = Vec::new();
         for (c, v) in searched {
             self.open_existing(c).await?;
-            let info = self.info(c).await?;
+            let mut info = self.info(c).await?;
+            if info.status.as_deref().is_some_and(|s| s == "yellow") {
+                // The server is optimizing the collection (after writes, or a profile's
+                // re-index): wait until it is at rest, so nothing is measured next to its
+                // optimizer; a collection that does not settle is then reported below.
+                let started = std::time::Instant::now();
+                if let Err(e) = self.engine.build_index(c, false).await {
+                    tracing::warn!("{c}: {e}");
+                }
+                tracing::info!(
+                    "{c}: waited {:.1} s for the server's optimizer to finish",
+                    started.elapsed().as_secs_f64()
+                );
+                info = self.info(c).await?;
+            }
             let check = |check: String, expected: &str, actual: String, ok: bool| ReadinessCheck {
                 target: self.target.name.clone(),
                 check,
