@@ -526,7 +526,7 @@ params = { q = { from = "list", values = ["a"] }, unused = { from = "list", valu
     assert!(
         text.contains("ops.search.params.unused")
             && text.contains("is not used")
-            && text.contains("a sample needs a database query"),
+            && text.contains("a sample or a table's vectors needs a database query"),
         "{text}"
     );
 }

@@ -88,6 +88,8 @@ struct ExistingWorkload {
     target: String,
     /// "captured" (a `tunebench capture` file) or "existing data".
     source: &'static str,
+    /// What its ops run on: "tables", "graph", "bucket" or "collection".
+    what: &'static str,
     description: String,
     definition_file: String,
 }
@@ -460,12 +462,19 @@ fn existing(results: &Results) -> (Vec<ExistingWorkload>, Vec<StatementRow<'_>>)
     for w in &results.scenario.workloads {
         let field = |k: &str| w.rest.get(k).and_then(|v| v.as_str()).unwrap_or_default();
         let target = field("target");
-        let statement_store = results
+        let what = match results
             .environment
             .targets
             .get(target)
-            .is_some_and(|t| matches!(t.kind.as_str(), "postgres" | "neo4j"));
-        if !statement_store || w.rest.get("dataset").is_some_and(|d| !d.is_null()) {
+            .map(|t| t.kind.as_str())
+        {
+            Some("postgres") => "tables",
+            Some("neo4j") => "graph",
+            Some("s3") => "bucket",
+            Some("qdrant") => "collection",
+            _ => continue,
+        };
+        if w.rest.get("dataset").is_some_and(|d| !d.is_null()) {
             continue;
         }
         let description = field("description").to_string();
@@ -477,6 +486,7 @@ fn existing(results: &Results) -> (Vec<ExistingWorkload>, Vec<StatementRow<'_>>)
             } else {
                 "existing data"
             },
+            what,
             description,
             definition_file: field("definition_file").to_string(),
         });
