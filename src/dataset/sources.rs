@@ -759,24 +759,18 @@ impl Source {
                         "must be one SQL condition on the table's columns, e.g. \"category = 2\" (no `;`)".into(),
                     ));
                 }
-                if !(1..=1000).contains(k_max) {
-                    return Err(field("k_max", format!("{k_max}; must be 1..=1000")));
+                let problems = super::vectors::own::query_problems(
+                    *queries,
+                    path.as_deref(),
+                    *k_max,
+                    *max_vectors,
+                );
+                if let Some((f, m)) = problems.into_iter().next() {
+                    return Err(field(f, m));
                 }
-                if *max_vectors == 0 {
-                    return Err(field("max_vectors", "must be at least 1".into()));
-                }
-                let given = match (queries, path) {
-                    (Some(_), Some(_)) => {
-                        return Err(field(
-                            "queries",
-                            "goes with held-out queries; with `path` the queries are the file's vectors: set one of them".into(),
-                        ));
-                    }
-                    (Some(q), None) if !(1..=100_000).contains(q) => {
-                        return Err(field("queries", format!("{q}; must be 1..=100000")));
-                    }
-                    (_, None) => None,
-                    (None, Some(p)) => {
+                let given = match path {
+                    None => None,
+                    Some(p) => {
                         if !vector_file(p) {
                             return Err(field(
                                 "path",

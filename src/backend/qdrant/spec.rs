@@ -122,37 +122,27 @@ fn load_vectors(
     v: &mut QdrantVectors,
     issues: &mut Vec<crate::error::InputIssue>,
 ) {
-    if !(1..=1000).contains(&v.k_max) {
-        issues.push(src.issue(
-            &format!("{at}.k_max"),
-            format!("{}; must be 1..=1000", v.k_max),
-        ));
+    let problems = crate::dataset::vectors::own::query_problems(
+        v.queries,
+        v.path.as_deref(),
+        v.k_max,
+        v.max_vectors,
+    );
+    for (f, m) in problems {
+        issues.push(src.issue(&format!("{at}.{f}"), m));
     }
-    if v.max_vectors == 0 {
-        issues.push(src.issue(&format!("{at}.max_vectors"), "must be at least 1"));
-    }
-    match (&v.queries, &v.path) {
-        (Some(_), Some(_)) => issues.push(src.issue(
-            &format!("{at}.queries"),
-            "goes with held-out queries; with `path` the queries are the file's vectors: set one of them",
-        )),
-        (Some(q), None) if !(1..=100_000).contains(q) => {
-            issues.push(src.issue(&format!("{at}.queries"), format!("{q}; must be 1..=100000")))
-        }
-        (None, Some(p)) => {
-            let full = src.dir().join(p);
-            match crate::dataset::vectors::read_matrix(&full) {
-                Ok(m) if m.rows > 0 && m.dim > 0 => {
-                    v.given = Some(QueryFile {
-                        data: std::sync::Arc::new(m.data),
-                        dim: m.dim,
-                    })
-                }
-                Ok(_) => issues.push(src.issue(&format!("{at}.path"), format!("{p} holds no vectors"))),
-                Err(e) => issues.push(src.issue(&format!("{at}.path"), e)),
+    if let (None, Some(p)) = (&v.queries, &v.path) {
+        let full = src.dir().join(p);
+        match crate::dataset::vectors::read_matrix(&full) {
+            Ok(m) if m.rows > 0 && m.dim > 0 => {
+                v.given = Some(QueryFile {
+                    data: std::sync::Arc::new(m.data),
+                    dim: m.dim,
+                })
             }
+            Ok(_) => issues.push(src.issue(&format!("{at}.path"), format!("{p} holds no vectors"))),
+            Err(e) => issues.push(src.issue(&format!("{at}.path"), e)),
         }
-        _ => {}
     }
 }
 

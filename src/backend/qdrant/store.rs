@@ -236,14 +236,23 @@ impl Store for QdrantStore {
             Some(QdrantData::Set { set, collection }) => {
                 (collection.clone(), set.len() as u64, set.dim)
             }
-            // A collection tunebench did not create, changed on purpose (the target says
-            // allow_foreign_indexes = true): journaled, re-indexed, restored on revert, as
-            // tunebench's own.
-            Some(QdrantData::Foreign(searched))
-                if p.hnsw.is_some() || p.optimizers.is_some() || p.quantization.is_some() =>
-            {
+            // Collections tunebench did not create: the search parameters go with every
+            // query of each; a profile that changes the collection (the target says
+            // allow_foreign_indexes = true, validated) needs the workloads to search one, and
+            // is then journaled, re-indexed and restored on revert as tunebench's own.
+            Some(QdrantData::Foreign(searched)) => {
+                let changes =
+                    p.hnsw.is_some() || p.optimizers.is_some() || p.quantization.is_some();
                 let c = match &searched[..] {
-                    [(c, _), rest @ ..] if rest.iter().all(|(x, _)| x == c) => c.clone(),
+                    [(c, _), rest @ ..] if !changes || rest.iter().all(|(x, _)| x == c) => {
+                        c.clone()
+                    }
+                    [] => {
+                        return Err(Error::Usage(format!(
+                            "target {} has no collection",
+                            self.target.name
+                        )));
+                    }
                     _ => {
                         return Err(Error::Usage(format!(
                             "{}: the workloads on target {} search several collections; a profile that changes a collection needs them to search one",
@@ -252,45 +261,21 @@ impl Store for QdrantStore {
                         )));
                     }
                 };
-                self.open_existing(&c).await?;
-                let points = self.info(&c).await?.points;
-                let (dim, _) =
-                    self.engine.vector_params(&c).await.map_err(|e| {
+                let search = search_spec(p);
+                for (x, _) in searched {
+                    self.open_existing(x).await?;
+                    self.search.insert(x.clone(), search);
+                }
+                if changes {
+                    let points = self.info(&c).await?.points;
+                    let (dim, _) = self.engine.vector_params(&c).await.map_err(|e| {
                         self.fail(&format!("reading the vector parameters of {c}"), e)
                     })?;
-                (c, points, dim)
-            }
-            // Collections tunebench did not create: only the search parameters, sent with
-            // each query (validate refused anything else); nothing on the server changes.
-            Some(QdrantData::Foreign(searched)) => {
-                let search = search_spec(p);
-                let mut settings = Vec::new();
-                let mut first = None;
-                for (c, _) in searched {
-                    self.open_existing(c).await?;
-                    self.search.insert(c.clone(), search);
-                    let managed = self.info(c).await?.managed;
-                    settings = setting_changes(&managed, &managed, &search);
-                    first.get_or_insert((c.clone(), managed));
+                    (c, points, dim)
+                } else {
+                    // Nothing is re-indexed: the points and dimension are not needed.
+                    (c, 0, 0)
                 }
-                let (collection, managed) = first.ok_or_else(|| {
-                    Error::Usage(format!("target {} has no collection", self.target.name))
-                })?;
-                return Ok(AppliedQdrantProfile {
-                    collection,
-                    vectors: 0,
-                    dim: 0,
-                    before: managed,
-                    after: managed,
-                    changes: TargetChanges {
-                        target: self.target.name.clone(),
-                        profile_file: file.file.display().to_string(),
-                        description: p.description.clone(),
-                        settings,
-                        indexes: Vec::new(),
-                        restarted: false,
-                    },
-                });
             }
             None => {
                 return Err(Error::Usage(format!(

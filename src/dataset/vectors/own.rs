@@ -14,6 +14,34 @@ use rand_chacha::ChaCha8Rng;
 
 use super::truth::{self, Metric, Neighbours, Recall};
 
+/// The checks a source of the user's vectors shares (pgvector's `from = "vectors"`, Qdrant's
+/// `vectors`): every problem as (field, message).
+pub fn query_problems(
+    queries: Option<usize>,
+    path: Option<&str>,
+    k_max: usize,
+    max_vectors: usize,
+) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    if !(1..=1000).contains(&k_max) {
+        problems.push(("k_max", format!("{k_max}; must be 1..=1000")));
+    }
+    if max_vectors == 0 {
+        problems.push(("max_vectors", "must be at least 1".into()));
+    }
+    match (queries, path) {
+        (Some(_), Some(_)) => problems.push((
+            "queries",
+            "goes with held-out queries; with `path` the queries are the file's vectors: set one of them".into(),
+        )),
+        (Some(q), None) if !(1..=100_000).contains(&q) => {
+            problems.push(("queries", format!("{q}; must be 1..=100000")))
+        }
+        _ => {}
+    }
+    problems
+}
+
 /// Rows read from the user's table: ids (as the table has them) and vectors, row-major.
 pub struct Rows {
     pub ids: Vec<i64>,
