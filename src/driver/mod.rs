@@ -322,21 +322,12 @@ async fn worker<E: Executor>(
                 intended
             }
         };
-        // Counts the polls the operation took: one means its answer was already there.
-        let mut polls = 0u32;
-        let result = {
-            let mut op_future = std::pin::pin!(exec.execute(op, &params));
-            let counted = std::future::poll_fn(|cx| {
-                polls += 1;
-                op_future.as_mut().poll(cx)
-            });
-            match tokio::time::timeout(op_timeout, counted).await {
-                Ok(r) => r,
-                Err(_) => Err(OpError {
-                    kind: "timeout".into(),
-                    message: format!("no answer within op_timeout {op_timeout:?}"),
-                }),
-            }
+        let result = match tokio::time::timeout(op_timeout, exec.execute(op, &params)).await {
+            Ok(r) => r,
+            Err(_) => Err(OpError {
+                kind: "timeout".into(),
+                message: format!("no answer within op_timeout {op_timeout:?}"),
+            }),
         };
         let done = Instant::now();
         last_completion = done;
@@ -364,22 +355,41 @@ async fn worker<E: Executor>(
                 }
             }
         }
-        // Take turns with the other workers on this thread, as pgbench's clients do. When a
-        // worker's answer is already in its socket (the server ran while the query was being
-        // sent), its operation completes without ever waiting; without this yield it would
-        // keep the thread for up to tokio's budget (~64 operations, 1-2 ms on PostgreSQL)
-        // while the others' answers wait and count as their latency. An operation that
-        // waited has already let the others run, and yielding again would only add a pass
-        // of the runtime per operation (-15 % ops/s at 8 connections); so would a yield by
-        // a worker alone on its thread.
-        if shares_thread && polls <= 1 {
-            tokio::task::yield_now().await;
+        // Take turns with the other workers on this thread, as pgbench's clients do: every
+        // answer that has already arrived is read and timed before any worker sends its
+        // next query. Sending is the expensive part of an operation on the client (on
+        // loopback the kernel delivers the query and wakes the backend inside the send,
+        // often handing it the core); a worker that sent straight away would add that to
+        // the latency of every answer still waiting on its thread. This raised the p50 at
+        // 8 connections on 2 cores from 1.05-1.28x pgbench's to 0.90-1.08x (docs/measuring.md).
+        // It also stops a worker whose answers are always already there from keeping the
+        // thread. A worker alone on its thread has no one to wait for.
+        if shares_thread {
+            take_turn().await;
         }
     }
     WorkerOutcome {
         tally,
         last_completion,
     }
+}
+
+/// Lets every other ready task of this thread run once, then resumes: the task wakes itself
+/// and goes to the back of the thread's run queue. Unlike `tokio::task::yield_now`, which
+/// defers the wake until the runtime has polled its I/O driver, this costs no `epoll_wait`
+/// per operation; the runtime still polls the driver every few dozen tasks.
+async fn take_turn() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -305,3 +305,67 @@ async fn windows_count_errors_where_they_happened() {
     assert_eq!(w.iter().map(|x| x.errors).sum::<u64>(), out.errors);
     assert!(w.iter().all(|x| x.ops == 0 && x.histogram.is_empty()));
 }
+
+/// A stand-in worker that logs when it sends and when it reads its answer. Its answer
+/// arrives at the runtime's next look at its sockets, together with those of the other
+/// workers on its thread that are waiting (tokio's `yield_now` resumes there).
+struct Logged {
+    i: usize,
+    log: Arc<std::sync::Mutex<Vec<(std::thread::ThreadId, usize, bool)>>>,
+}
+
+impl Executor for Logged {
+    type Params = ();
+    fn draw(&mut self, _op: usize, _rng: &mut ChaCha8Rng) {}
+    async fn execute(&mut self, _op: usize, _params: &()) -> Result<Done, OpError> {
+        let me = std::thread::current().id();
+        self.log.lock().unwrap().push((me, self.i, true));
+        tokio::task::yield_now().await;
+        self.log.lock().unwrap().push((me, self.i, false));
+        Ok(Done::default())
+    }
+}
+
+#[tokio::test]
+async fn answers_that_arrived_are_all_read_before_a_worker_sends_again() {
+    // Two workers per thread, answers arriving together: pgbench reads every ready answer
+    // (and stops its clock) before it sends any next query. A worker that sent straight
+    // after reading its own answer would make the other's answer wait for that send.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l = log.clone();
+    let crew = Crew::open(2 * cores as u32, move |i| {
+        let e = Logged {
+            i: i as usize,
+            log: l.clone(),
+        };
+        async move { Ok(e) }
+    })
+    .await
+    .unwrap();
+    let out = crew.run(mix(), &spec(Pacing::Closed, 0.1)).await.unwrap();
+    crew.close().await;
+    assert!(out.ops > 10);
+    let log = log.lock().unwrap().clone();
+    let threads: std::collections::HashSet<_> = log.iter().map(|e| e.0).collect();
+    for t in threads {
+        let mine: Vec<(usize, bool)> = log
+            .iter()
+            .filter(|e| e.0 == t)
+            .map(|e| (e.1, e.2))
+            .collect();
+        let mut waiting = std::collections::BTreeSet::new();
+        for pair in mine.windows(2) {
+            let ((a, sent), (b, sends)) = (pair[0], pair[1]);
+            if sent {
+                waiting.insert(a);
+            } else {
+                waiting.remove(&a);
+                assert!(
+                    !(sends && b == a && !waiting.is_empty()),
+                    "worker {a} sent again while the answers of {waiting:?} were waiting: {mine:?}"
+                );
+            }
+        }
+    }
+}
