@@ -162,10 +162,9 @@ pub fn compare_files(
             })
         })
         .collect();
-    if measured
-        .iter()
-        .any(|(b, c)| super::host_check(b, c) == host::HostCheck::Unknown)
-    {
+    if measured.iter().any(|(b, c)| {
+        host::check(super::host_side(b), super::host_side(c)) == host::HostCheck::Unknown
+    }) {
         notes.push("host conditions not checked: a side has no host load per trial (results written by an older tunebench)".into());
     } else if measured
         .iter()

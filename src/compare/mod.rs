@@ -66,7 +66,7 @@ pub fn compare_runs(before: &ProfileRun, after: &ProfileRun, settings: &Settings
             continue;
         };
         let (tb, ta) = (Trials::of(b), Trials::of(a));
-        let host = host_check(b, a);
+        let (side_b, side_a) = (host_side(b), host_side(a));
         for (metric, unit, stat) in METRICS {
             let lower = matches!(stat, Stat::Quantile(_));
             let change = match (&tb, &ta) {
@@ -82,6 +82,13 @@ pub fn compare_runs(before: &ProfileRun, after: &ProfileRun, settings: &Settings
             // Noise is the baseline profile's: that is the configuration the history ran.
             let (threshold, threshold_runs) =
                 settings.threshold(&before.profile, &b.target, &b.workload, metric);
+            // A threshold learned from runs under this load already holds the drift between
+            // loaded runs; only a difference between the two sides still makes it doubtful.
+            let host = if threshold_runs.is_some() {
+                host::check_relative(side_b, side_a)
+            } else {
+                host::check(side_b, side_a)
+            };
             let (verdict, reason) = gate::judge(
                 stats::classify(change.as_ref(), threshold, lower),
                 &host,
@@ -128,13 +135,8 @@ pub fn before_after(runs: &[ProfileRun], settings: &Settings) -> Vec<DeltaRow> {
         .collect()
 }
 
-/// Were the hosts of two measurements of one workload loaded alike (see `gate::host`)?
-fn host_check(b: &WorkloadResult, a: &WorkloadResult) -> host::HostCheck {
-    host::check(host_side(b), host_side(a))
-}
-
 /// One side's host conditions over its trials.
-fn host_side(w: &WorkloadResult) -> Option<crate::host::HostLoad> {
+pub(crate) fn host_side(w: &WorkloadResult) -> Option<crate::host::HostLoad> {
     host::summary(w.per_trial.iter().map(|t| t.host))
 }
 

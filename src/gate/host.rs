@@ -25,7 +25,7 @@ pub const STEAL_MAX: f64 = 0.05;
 /// The bound in words, for the comparison and its reader.
 pub fn bound() -> String {
     format!(
-        "host conditions differ when the shares of CPU time used by other work (neither tunebench nor the measured server) differ by more than {:.0} points or exceed {:.0} % on either side, or steal exceeds {:.0} % on either side",
+        "host conditions differ when the shares of CPU time used by other work (neither tunebench nor the measured server) differ by more than {:.0} points or, for a configured threshold, exceed {:.0} % on either side (a threshold learned from history under the same load already holds that drift), or steal exceeds {:.0} % on either side",
         OTHER_DELTA * 100.0,
         OTHER_MAX * 100.0,
         STEAL_MAX * 100.0
@@ -84,9 +84,36 @@ pub fn other_work_known(before: Option<HostLoad>, after: Option<HostLoad>) -> bo
 
 /// The bound itself: every reason that applies, joined.
 pub fn check_loads(b: &HostLoad, a: &HostLoad) -> HostCheck {
+    check_bound(b, a, true)
+}
+
+/// The bound for a metric whose threshold was learned from a history run under the same
+/// load: only a difference between the two sides counts, not how loaded both were. The
+/// absolute bound (`OTHER_MAX`) exists because one run's trials cannot show how much two runs
+/// under contention drift apart; a history taken under that contention has measured it, and
+/// the learned threshold holds it.
+pub fn check_relative(before: Option<HostLoad>, after: Option<HostLoad>) -> HostCheck {
+    match (before, after) {
+        (Some(b), Some(a)) => check_bound(&b, &a, false),
+        _ => HostCheck::Unknown,
+    }
+}
+
+/// May a history run loaded like `past` teach the noise of a run loaded like `now`? Its
+/// other work within `OTHER_DELTA` of the current run's, and neither over `STEAL_MAX`. A
+/// side without other work known is judged on steal alone.
+pub fn alike(past: &HostLoad, now: &HostLoad) -> bool {
+    let other = match (past.other_busy, now.other_busy) {
+        (Some(p), Some(n)) => (p - n).abs() <= OTHER_DELTA,
+        _ => true,
+    };
+    other && past.steal <= STEAL_MAX && now.steal <= STEAL_MAX
+}
+
+fn check_bound(b: &HostLoad, a: &HostLoad, absolute: bool) -> HostCheck {
     let mut why = Vec::new();
     if let (Some(ob), Some(oa)) = (b.other_busy, a.other_busy)
-        && ((oa - ob).abs() > OTHER_DELTA || ob > OTHER_MAX || oa > OTHER_MAX)
+        && ((oa - ob).abs() > OTHER_DELTA || (absolute && (ob > OTHER_MAX || oa > OTHER_MAX)))
     {
         why.push(format!(
             "other work {:.0} % vs {:.0} %",
@@ -203,6 +230,43 @@ mod tests {
             check(None, Some(load(1.0, 0.2, 0.0, None))),
             HostCheck::Unknown
         );
+    }
+
+    #[test]
+    fn a_learned_threshold_drops_the_absolute_bound_but_not_the_difference() {
+        let busy = |o| Some(load(4.0, 1.0, 0.0, Some(o)));
+        // Both sides under the same two burners: too loaded for a configured threshold,
+        // alike for one learned under that load.
+        assert!(matches!(
+            check(busy(0.52), busy(0.55)),
+            HostCheck::Differs(_)
+        ));
+        assert_eq!(
+            check_relative(busy(0.52), busy(0.55)),
+            HostCheck::Comparable
+        );
+        // A build started on one side only: still not a verdict.
+        assert_eq!(
+            check_relative(busy(0.05), busy(0.45)),
+            HostCheck::Differs("other work 5 % vs 45 %".into())
+        );
+        assert_eq!(
+            check_relative(Some(load(1.0, 0.5, 0.08, Some(0.1))), busy(0.1)),
+            HostCheck::Differs("CPU steal 8.0 % vs 0.0 %".into())
+        );
+        assert_eq!(check_relative(None, busy(0.1)), HostCheck::Unknown);
+    }
+
+    #[test]
+    fn history_runs_teach_only_runs_loaded_like_them() {
+        let l = |o, steal| load(1.0, 0.5, steal, o);
+        assert!(alike(&l(Some(0.50), 0.0), &l(Some(0.60), 0.0)));
+        assert!(!alike(&l(Some(0.02), 0.0), &l(Some(0.50), 0.0)));
+        assert!(!alike(&l(Some(0.50), 0.0), &l(Some(0.02), 0.0)));
+        assert!(!alike(&l(Some(0.1), 0.06), &l(Some(0.1), 0.0)));
+        assert!(!alike(&l(Some(0.1), 0.0), &l(Some(0.1), 0.06)));
+        // Other work unknown on a side: steal alone decides.
+        assert!(alike(&l(None, 0.0), &l(Some(0.9), 0.0)));
     }
 
     #[test]

@@ -140,10 +140,32 @@ pub fn learn(
         }
     }
     let skipped = total - used.len() - usize::from(current_excluded);
+    // The host conditions of each of the current run's workloads: a history run teaches only
+    // a workload measured under like conditions (other work, steal), so a quiet history does
+    // not set tight thresholds for a run under a concurrent build, nor a loaded one loose
+    // thresholds for a quiet run.
+    let now: BTreeMap<(String, String, String), crate::host::HostLoad> = current
+        .runs
+        .iter()
+        .flat_map(|run| {
+            run.workloads.iter().filter_map(|w| {
+                let key = (run.profile.clone(), w.target.clone(), w.workload.clone());
+                Some((key, crate::compare::host_side(w)?))
+            })
+        })
+        .collect();
+    let mut unlike = 0usize;
     let mut values: BTreeMap<(String, String, String, String), Vec<f64>> = BTreeMap::new();
     for r in &used {
         for run in &r.runs {
             for w in run.workloads.iter().filter(|w| w.errors == 0 && w.ops > 0) {
+                let key = (run.profile.clone(), w.target.clone(), w.workload.clone());
+                if let (Some(past), Some(now)) = (crate::compare::host_side(w), now.get(&key))
+                    && !crate::gate::host::alike(&past, now)
+                {
+                    unlike += 1;
+                    continue;
+                }
                 for (metric, v) in [
                     ("p50", w.latency_ms.p50),
                     ("p95", w.latency_ms.p95),
@@ -187,6 +209,13 @@ pub fn learn(
             ""
         }
     );
+    if unlike > 0 {
+        note.push_str(&format!(
+            "; {unlike} workload measurement(s) under other host conditions than the current run's left out (other work more than {:.0} points apart, or steal over {:.0} %)",
+            crate::gate::host::OTHER_DELTA * 100.0,
+            crate::gate::host::STEAL_MAX * 100.0
+        ));
+    }
     if learned.is_empty() {
         note.push_str(&format!(
             "; fewer than {MIN_RUNS} runs per metric, so the configured thresholds are kept (p50 {:.0} %, p95 {:.0} %, p99 {:.0} %, throughput {:.0} %)",
@@ -306,6 +335,50 @@ mod tests {
             verdict(history(1.0, &[1.0, 1.15, 0.85, 1.2, 0.8, 1.1]), "p50"),
             (Verdict::NoSignificantChange, Some(6))
         );
+    }
+
+    /// Runs at `ms` x each factor under `other` work, as `history` makes them.
+    fn loaded_history(ms: f64, other: f64, factors: &[f64]) -> Vec<(String, Results)> {
+        let mut h = history(ms, factors);
+        for (_, r) in &mut h {
+            for t in &mut r.runs[0].workloads[0].per_trial {
+                t.host = testkit::load(other);
+            }
+        }
+        h
+    }
+
+    /// Under a concurrent build (half the CPU taken by other work on both sides), a +60 %
+    /// p50 stands as a regression when the history was taken under that load: its threshold
+    /// holds the loaded runs' drift. The same comparison with a quiet history learns nothing
+    /// (its runs teach another load) and stays inconclusive, as without history.
+    #[test]
+    fn a_history_under_the_same_load_judges_a_loaded_pair() {
+        let base = loaded_history(1.0, 0.5, &[1.0]).remove(0).1;
+        let mut slow = loaded_history(1.6, 0.5, &[1.0]).remove(0).1;
+        // Not any history run seen again.
+        slow.started_at += chrono::Duration::seconds(1000);
+        let judge = |found: Vec<(String, Results)>| {
+            let mut s = Settings::configured(NoiseThresholds::default(), Default::default(), 2);
+            let (report, learned) = learn(&source(), found, &slow, &s.noise);
+            s.learned = learned;
+            let c = crate::compare::compare_files(&base, &slow, ("b", "c"), &s, false);
+            let r = c.rows.iter().find(|r| r.metric == "p50").unwrap().clone();
+            (r.verdict, r.threshold_runs, report.note)
+        };
+        let noisy = [1.0, 1.1, 0.92, 1.05, 0.95, 1.08];
+        let (v, runs, _) = judge(loaded_history(1.0, 0.5, &noisy));
+        assert_eq!((v, runs), (Verdict::Regressed, Some(6)));
+        let (v, runs, note) = judge(loaded_history(1.0, 0.02, &noisy));
+        assert_eq!((v, runs), (Verdict::Inconclusive, None));
+        assert!(
+            note.contains("6 workload measurement(s) under other host conditions"),
+            "{note}"
+        );
+        // A drift the loaded history shows to be normal is no regression.
+        let wide = [1.0, 1.3, 0.75, 1.4, 0.7, 1.2];
+        let (v, runs, _) = judge(loaded_history(1.0, 0.5, &wide));
+        assert_eq!((v, runs), (Verdict::NoSignificantChange, Some(6)));
     }
 
     #[test]
