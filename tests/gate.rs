@@ -104,6 +104,8 @@ async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
         "p99=0.6",
         "--noise",
         "throughput=0.3",
+        "--noise",
+        "server_cpu=0.3",
     ])
     .await
     .unwrap();
@@ -138,8 +140,26 @@ async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
     };
     // The median and the throughput move far beyond their noise thresholds; the p99 moves
     // the same way, though on a loaded machine its interval may stay wide.
-    for metric in ["p50", "throughput"] {
+    // So does the server's CPU per search: a sequential scan instead of the index. Each
+    // trial recorded the backends' CPU time.
+    for metric in ["p50", "throughput", "server_cpu"] {
         assert_eq!(row(metric)["verdict"], "regressed", "{}", row(metric));
+    }
+    for f in [&a1, &b] {
+        let r = Results::read(f).unwrap();
+        let w = &r.runs[0].workloads[0];
+        assert!(
+            w.per_trial
+                .iter()
+                .all(|t| t.server_cpu_s.is_some_and(|s| s > 0.0)),
+            "{:?}",
+            w.per_trial
+                .iter()
+                .map(|t| t.server_cpu_s)
+                .collect::<Vec<_>>()
+        );
+        let h = w.harness.as_ref().unwrap();
+        assert!(h.server_cpu_per_op_us.is_some_and(|us| us > 0.0), "{h:?}");
     }
     assert!(
         row("p99")["change"]["point"].as_f64().unwrap() > 0.10,
