@@ -290,45 +290,6 @@ mod tests {
     }
 
     #[test]
-    fn server_cpu_per_op_is_judged_beside_a_load_that_makes_latency_inconclusive() {
-        // Both sides under the same heavy load (other work 37 %): latency verdicts are
-        // inconclusive with the configured thresholds, but the server's CPU per operation is
-        // not taken away by other work: +30 % of it is a regression.
-        let base = testkit::with_server_cpu(testkit::results(1.0, 3, testkit::load(0.37)), 50.0);
-        let slow = testkit::with_server_cpu(testkit::results(1.5, 3, testkit::load(0.37)), 65.0);
-        let c = compare(&base, &slow);
-        assert_eq!(verdict(&c, "p50").0, Verdict::Inconclusive);
-        assert_eq!(verdict(&c, "server_cpu"), (Verdict::Regressed, None));
-        let row = c.rows.iter().find(|r| r.metric == "server_cpu").unwrap();
-        assert!(
-            (row.before - 50.0).abs() < 0.5 && (row.after - 65.0).abs() < 0.5,
-            "{row:?}"
-        );
-        assert_eq!((row.unit.as_str(), row.lower_is_better), ("us/op", true));
-        assert_eq!(row.noise_threshold, 0.10);
-        assert_eq!(exit_code(&c), exit::CRITERIA_FAILED);
-        // The same CPU: no change. Loads 15+ points apart: inconclusive, as every metric.
-        let same = testkit::with_server_cpu(testkit::results(1.0, 3, testkit::load(0.37)), 50.2);
-        assert_eq!(
-            verdict(&compare(&base, &same), "server_cpu").0,
-            Verdict::NoSignificantChange
-        );
-        let quiet = testkit::with_server_cpu(testkit::results(1.0, 3, testkit::load(0.02)), 50.0);
-        assert_eq!(
-            verdict(&compare(&quiet, &slow), "server_cpu").0,
-            Verdict::Inconclusive
-        );
-        // Only one side recorded it (an older file, a remote server): no row.
-        let old = testkit::results(1.0, 3, testkit::load(0.37));
-        assert!(
-            compare(&old, &slow)
-                .rows
-                .iter()
-                .all(|r| r.metric != "server_cpu")
-        );
-    }
-
-    #[test]
     fn older_files_without_host_data_compare_as_before_and_say_so_once() {
         let base = testkit::results(1.0, 3, None);
         let slow = testkit::results(1.5, 3, testkit::load(0.41));

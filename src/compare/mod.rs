@@ -49,7 +49,6 @@ const METRICS: &[(&str, &str, Stat)] = &[
     ("p95", "ms", Stat::Quantile(0.95)),
     ("p99", "ms", Stat::Quantile(0.99)),
     ("throughput", "ops/s", Stat::Throughput),
-    ("server_cpu", "us/op", Stat::ServerCpuPerOp),
 ];
 
 /// Compares two runs of the same workloads, metric by metric. The interval comes from a
@@ -69,15 +68,7 @@ pub fn compare_runs(before: &ProfileRun, after: &ProfileRun, settings: &Settings
         let (tb, ta) = (Trials::of(b), Trials::of(a));
         let (side_b, side_a) = (host_side(b), host_side(a));
         for (metric, unit, stat) in METRICS {
-            // Server CPU is compared only where both sides measured it in every trial (a
-            // server on this host; results files written before it was recorded have none).
-            if matches!(stat, Stat::ServerCpuPerOp)
-                && !(tb.as_ref().is_some_and(|t| t.has(*stat))
-                    && ta.as_ref().is_some_and(|t| t.has(*stat)))
-            {
-                continue;
-            }
-            let lower = !matches!(stat, Stat::Throughput);
+            let lower = matches!(stat, Stat::Quantile(_));
             let change = match (&tb, &ta) {
                 (Some(tb), Some(ta)) => stats::relative_change_by(
                     tb.ops.len(),
@@ -93,9 +84,7 @@ pub fn compare_runs(before: &ProfileRun, after: &ProfileRun, settings: &Settings
                 settings.threshold(&before.profile, &b.target, &b.workload, metric);
             // A threshold learned from runs under this load already holds the drift between
             // loaded runs; only a difference between the two sides still makes it doubtful.
-            // So it is for CPU time: other work takes the server's cores away, it does not
-            // add to the server's CPU time per operation the way it adds to its latency.
-            let host = if threshold_runs.is_some() || matches!(stat, Stat::ServerCpuPerOp) {
+            let host = if threshold_runs.is_some() {
                 host::check_relative(side_b, side_a)
             } else {
                 host::check(side_b, side_a)
@@ -112,8 +101,6 @@ pub fn compare_runs(before: &ProfileRun, after: &ProfileRun, settings: &Settings
                     _ => w.latency_ms.p99,
                 },
                 Stat::Throughput => w.throughput_ops_s,
-                // Both sides recorded it in every trial (checked above).
-                Stat::ServerCpuPerOp => server_cpu_per_op_us(w).unwrap_or_default(),
             };
             rows.push(DeltaRow {
                 target: b.target.clone(),
@@ -146,17 +133,6 @@ pub fn before_after(runs: &[ProfileRun], settings: &Settings) -> Vec<DeltaRow> {
     rest.iter()
         .flat_map(|after| compare_runs(first, after, settings))
         .collect()
-}
-
-/// The measured server's CPU per operation over all trials (microseconds), when every trial
-/// recorded it: the figure the `server_cpu` row and a history compare.
-pub(crate) fn server_cpu_per_op_us(w: &WorkloadResult) -> Option<f64> {
-    if w.per_trial.is_empty() {
-        return None;
-    }
-    let cpu: Option<f64> = w.per_trial.iter().map(|t| t.server_cpu_s).sum();
-    let ops: u64 = w.per_trial.iter().map(|t| t.ops).sum();
-    cpu.map(|c| c * 1e6 / ops.max(1) as f64)
 }
 
 /// One side's host conditions over its trials.

@@ -63,15 +63,3 @@ pub fn load(other: f64) -> Option<HostLoad> {
         other_busy: Some(other),
     })
 }
-
-/// The same results with the server's CPU recorded in every trial: `us_per_op` microseconds
-/// per operation, trials a little apart (+-0.5 %), as real ones are.
-pub fn with_server_cpu(mut r: Results, us_per_op: f64) -> Results {
-    let w = &mut r.runs[0].workloads[0];
-    let n = w.per_trial.len();
-    for (i, t) in w.per_trial.iter_mut().enumerate() {
-        let shift = 1.0 + 0.005 * (i as f64 - (n - 1) as f64 / 2.0);
-        t.server_cpu_s = Some(t.ops as f64 * us_per_op * shift / 1e6);
-    }
-    r
-}

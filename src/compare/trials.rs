@@ -3,13 +3,11 @@
 
 use crate::results::WorkloadResult;
 
-/// The metrics compared: a latency quantile, throughput, or the measured server's CPU time
-/// per operation.
+/// The metrics compared: a latency quantile, or throughput.
 #[derive(Clone, Copy)]
 pub(super) enum Stat {
     Quantile(f64),
     Throughput,
-    ServerCpuPerOp,
 }
 
 /// Per-trial data a statistic is computed from: each trial's recorded latency counts over the
@@ -20,8 +18,6 @@ pub(super) struct Trials {
     counts: Vec<Vec<u64>>,
     pub(super) ops: Vec<f64>,
     secs: Vec<f64>,
-    /// Each trial's server CPU seconds; `None` unless every trial recorded it.
-    server_cpu_s: Option<Vec<f64>>,
 }
 
 impl Trials {
@@ -53,27 +49,13 @@ impl Trials {
             counts,
             ops: w.per_trial.iter().map(|t| t.ops as f64).collect(),
             secs: w.per_trial.iter().map(|t| t.duration_s).collect(),
-            server_cpu_s: w.per_trial.iter().map(|t| t.server_cpu_s).collect(),
         })
     }
 
-    /// Whether `stat` can be computed from these trials (server CPU needs every trial's).
-    pub(super) fn has(&self, stat: Stat) -> bool {
-        !matches!(stat, Stat::ServerCpuPerOp) || self.server_cpu_s.is_some()
-    }
-
     /// The statistic over the given trials pooled, exactly as the merged result computes it:
-    /// a quantile of all their operations together, their operations over their time, or
-    /// their server CPU over their operations (microseconds; NaN when not recorded).
+    /// a quantile of all their operations together, or their operations over their time.
     pub(super) fn stat(&self, stat: Stat, idx: &[usize]) -> f64 {
         match stat {
-            Stat::ServerCpuPerOp => match &self.server_cpu_s {
-                Some(cpu) => {
-                    idx.iter().map(|&i| cpu[i]).sum::<f64>() * 1e6
-                        / idx.iter().map(|&i| self.ops[i]).sum::<f64>().max(1.0)
-                }
-                None => f64::NAN,
-            },
             Stat::Throughput => {
                 idx.iter().map(|&i| self.ops[i]).sum::<f64>()
                     / idx.iter().map(|&i| self.secs[i]).sum::<f64>()
@@ -147,24 +129,6 @@ mod tests {
         assert!(t.stat(Stat::Quantile(0.5), &[0, 0, 1]) < 1.1);
         // (2000 + 2000 + 2000) ops over (1 + 2 + 2) s.
         assert_eq!(t.stat(Stat::Throughput, &[0, 1, 1]), 6000.0 / 5.0);
-    }
-
-    #[test]
-    fn server_cpu_per_op_pools_the_drawn_trials_and_needs_every_trial() {
-        let mut r = testkit::results(1.0, 3, None);
-        let w = &mut r.runs[0].workloads[0];
-        assert!(!Trials::of(w).unwrap().has(Stat::ServerCpuPerOp));
-        // 2,000 ops per trial; 0.1, 0.1 and 0.4 CPU seconds.
-        for (t, cpu) in w.per_trial.iter_mut().zip([0.1, 0.1, 0.4]) {
-            t.server_cpu_s = Some(cpu);
-        }
-        let t = Trials::of(w).unwrap();
-        assert!(t.has(Stat::ServerCpuPerOp));
-        assert!((t.stat(Stat::ServerCpuPerOp, &[0, 1, 2]) - 100.0).abs() < 1e-9);
-        // Drawn [2, 2, 0]: 0.9 s over 6,000 ops.
-        assert!((t.stat(Stat::ServerCpuPerOp, &[2, 2, 0]) - 150.0).abs() < 1e-9);
-        w.per_trial[1].server_cpu_s = None;
-        assert!(!Trials::of(w).unwrap().has(Stat::ServerCpuPerOp));
     }
 
     #[test]

@@ -25,14 +25,8 @@ pub struct NoiseThresholds {
     pub p99: f64,
     #[serde(default = "d05")]
     pub throughput: f64,
-    /// The measured server's CPU per operation (a server on this host).
-    #[serde(default = "d10")]
-    pub server_cpu: f64,
 }
 
-fn d10() -> f64 {
-    0.10
-}
 fn d05() -> f64 {
     0.05
 }
@@ -50,7 +44,6 @@ impl Default for NoiseThresholds {
             p95: d15(),
             p99: d35(),
             throughput: d05(),
-            server_cpu: d10(),
         }
     }
 }
@@ -61,7 +54,6 @@ impl NoiseThresholds {
             "p50" => self.p50,
             "p95" => self.p95,
             "p99" => self.p99,
-            "server_cpu" => self.server_cpu,
             _ => self.throughput,
         }
     }
@@ -76,7 +68,6 @@ pub struct NoiseOverrides {
     p95: Option<f64>,
     p99: Option<f64>,
     throughput: Option<f64>,
-    server_cpu: Option<f64>,
 }
 
 impl NoiseOverrides {
@@ -102,10 +93,9 @@ impl NoiseOverrides {
                 "p95" => &mut out.p95,
                 "p99" => &mut out.p99,
                 "throughput" => &mut out.throughput,
-                "server_cpu" => &mut out.server_cpu,
                 m => {
                     return Err(format!(
-                        "`{m}`: noise thresholds exist for p50, p95, p99, throughput and server_cpu"
+                        "`{m}`: noise thresholds exist for p50, p95, p99 and throughput"
                     ));
                 }
             };
@@ -121,7 +111,6 @@ impl NoiseOverrides {
             p95: self.p95.unwrap_or(base.p95),
             p99: self.p99.unwrap_or(base.p99),
             throughput: self.throughput.unwrap_or(base.throughput),
-            server_cpu: self.server_cpu.unwrap_or(base.server_cpu),
         }
     }
 }
@@ -174,7 +163,6 @@ impl GateSpec {
             ("p95", self.noise.p95),
             ("p99", self.noise.p99),
             ("throughput", self.noise.throughput),
-            ("server_cpu", self.noise.server_cpu),
         ] {
             if !(0.0..1.0).contains(&v) {
                 out.push((
@@ -224,13 +212,9 @@ mod tests {
                 p50: 0.1,
                 p95: 0.15,
                 p99: 0.25,
-                throughput: 0.01,
-                server_cpu: 0.1,
+                throughput: 0.01
             }
         );
-        let o = NoiseOverrides::parse(&specs(&["server_cpu=0.03"])).unwrap();
-        assert_eq!(o.apply(&scenario).server_cpu, 0.03);
-        assert_eq!(o.apply(&scenario).of("server_cpu"), 0.03);
         assert_eq!(
             NoiseOverrides::parse(&[]).unwrap().apply(&scenario),
             scenario
@@ -260,20 +244,15 @@ mod tests {
             (NoiseThresholds::default(), 0.95)
         );
         spec.check_in_results(path).unwrap();
-        let bad: GateSpec = serde_json::from_value(
-            serde_json::json!({"confidence": 1.2, "noise": {"p99": 2.0, "server_cpu": 1.0}}),
-        )
-        .unwrap();
+        let bad: GateSpec =
+            serde_json::from_value(serde_json::json!({"confidence": 1.2, "noise": {"p99": 2.0}}))
+                .unwrap();
         let Err(Error::Input(issues)) = bad.check_in_results(path) else {
             panic!("out of range values must be input errors")
         };
         let text: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
-        assert_eq!(issues.len(), 3, "{text:?}");
+        assert_eq!(issues.len(), 2, "{text:?}");
         assert!(text[0].contains("scenario.gate.confidence"), "{text:?}");
         assert!(text[1].contains("scenario.gate.noise.p99"), "{text:?}");
-        assert!(
-            text[2].contains("scenario.gate.noise.server_cpu"),
-            "{text:?}"
-        );
     }
 }

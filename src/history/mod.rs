@@ -166,15 +166,12 @@ pub fn learn(
                     unlike += 1;
                     continue;
                 }
-                let server_cpu = crate::compare::server_cpu_per_op_us(w);
                 for (metric, v) in [
-                    ("p50", Some(w.latency_ms.p50)),
-                    ("p95", Some(w.latency_ms.p95)),
-                    ("p99", Some(w.latency_ms.p99)),
-                    ("throughput", Some(w.throughput_ops_s)),
-                    ("server_cpu", server_cpu),
+                    ("p50", w.latency_ms.p50),
+                    ("p95", w.latency_ms.p95),
+                    ("p99", w.latency_ms.p99),
+                    ("throughput", w.throughput_ops_s),
                 ] {
-                    let Some(v) = v else { continue };
                     let key = (
                         run.profile.clone(),
                         w.target.clone(),
@@ -291,21 +288,6 @@ mod tests {
         // Throughput never moved: the floor.
         let tp = learned.iter().find(|l| l.metric == "throughput").unwrap();
         assert_eq!(tp.threshold, crate::stats::MIN_LEARNED_THRESHOLD);
-        // These runs recorded no server CPU: nothing learned for it.
-        assert!(
-            learned.iter().all(|l| l.metric != "server_cpu"),
-            "{learned:?}"
-        );
-        // Runs that did: its noise is learned like the others'.
-        let found: Vec<_> = history(1.0, &[1.0; 6])
-            .into_iter()
-            .zip([40.0, 41.0, 39.0, 40.5, 39.5, 42.0])
-            .map(|((name, r), us)| (name, testkit::with_server_cpu(r, us)))
-            .collect();
-        let (_, learned) = learn(&source(), found, &current, &NoiseThresholds::default());
-        let cpu = learned.iter().find(|l| l.metric == "server_cpu").unwrap();
-        assert_eq!(cpu.runs, 6);
-        assert!((0.005..0.05).contains(&cpu.sigma_log), "{cpu:?}");
         assert!(report.note.contains("6 run(s)") && report.note.contains("1 file(s)"));
     }
 
