@@ -6,7 +6,7 @@ use crate::results::Results;
 
 /// Bencher Metric Format: `{ benchmark: { measure: { value, lower_value, upper_value } } }`.
 /// One benchmark per scenario/profile/workload; latencies in milliseconds, throughput in
-/// operations per second. Lower and upper values are the extremes over trials, when there are
+/// operations per second, the server's CPU per operation in microseconds (when recorded). Lower and upper values are the extremes over trials, when there are
 /// several.
 pub fn bencher_metric_format(r: &Results) -> Value {
     let scenario = r.scenario.name.as_str();
@@ -32,6 +32,23 @@ pub fn bencher_metric_format(r: &Results) -> Value {
                         json!(vals.iter().copied().fold(f64::NEG_INFINITY, f64::max));
                 }
                 measures.insert(slug.to_string(), m);
+            }
+            // The server's CPU per operation, when every trial recorded it.
+            let cpu: Option<Vec<f64>> = w
+                .per_trial
+                .iter()
+                .map(|t| t.server_cpu_s.map(|s| s * 1e6 / t.ops.max(1) as f64))
+                .collect();
+            if let (Some(value), Some(vals)) =
+                (w.harness.as_ref().and_then(|h| h.server_cpu_per_op_us), cpu)
+            {
+                let mut m = json!({ "value": value });
+                if vals.len() > 1 {
+                    m["lower_value"] = json!(vals.iter().copied().fold(f64::INFINITY, f64::min));
+                    m["upper_value"] =
+                        json!(vals.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+                }
+                measures.insert("server-cpu-us-per-op".to_string(), m);
             }
             out.insert(
                 format!("{scenario}/{}/{}", run.profile, w.workload),

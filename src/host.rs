@@ -197,8 +197,9 @@ impl HostSample {
         }
     }
 
-    /// The host's load from this sample until now (the same server is measured again).
-    pub fn until_now(&self) -> HostLoad {
+    /// The host's load from this sample until now (the same server is measured again), and
+    /// the CPU time the measured server's processes used meanwhile (see [`server_cpu`]).
+    pub fn until_now(&self) -> (HostLoad, Option<std::time::Duration>) {
         let server = self.server.as_ref().and_then(|procs| {
             procs
                 .iter()
@@ -210,7 +211,10 @@ impl HostSample {
             own: own_ticks(),
             server,
         };
-        self.until(&later, load_average())
+        (
+            self.until(&later, load_average()),
+            server_cpu(self, &later, procfs::ticks_per_second()),
+        )
     }
 
     fn until(&self, later: &HostSample, load_1m: f64) -> HostLoad {
@@ -251,6 +255,25 @@ impl HostSample {
             other_busy,
         }
     }
+}
+
+/// CPU time of the measured server's processes between two samples: the processes listening
+/// on its loopback ports and their descendants (PostgreSQL's backends and background
+/// workers). `None` when the server is in this process (its CPU is the harness's too), remote
+/// (not visible here), or could not be found or changed process in between (restarted).
+fn server_cpu(
+    before: &HostSample,
+    after: &HostSample,
+    ticks_per_s: u64,
+) -> Option<std::time::Duration> {
+    let (b, a) = (before.server.as_ref()?, after.server.as_ref()?);
+    if b.is_empty() || b.len() != a.len() || b.iter().zip(a).any(|(x, y)| x.0 != y.0) {
+        return None;
+    }
+    let ticks: u64 = b.iter().zip(a).map(|(x, y)| y.1.saturating_sub(x.1)).sum();
+    Some(std::time::Duration::from_secs_f64(
+        ticks as f64 / ticks_per_s.max(1) as f64,
+    ))
 }
 
 /// This process's user + system time in clock ticks.
@@ -341,10 +364,37 @@ pub struct Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn sample(ticks: [u64; 8], own: u64, server: Option<(i32, u64)>) -> HostSample {
         let server = server.map(|(pid, t)| if pid == 0 { vec![] } else { vec![(pid, t)] });
         HostSample { ticks, own, server }
+    }
+
+    #[test]
+    fn the_server_cpu_is_its_processes_ticks_between_two_samples() {
+        let a = sample([0; 8], 0, Some((42, 1000)));
+        let b = sample([0; 8], 0, Some((42, 1250)));
+        assert_eq!(server_cpu(&a, &b, 100), Some(Duration::from_millis(2500)));
+        // An application and the store behind it: both count.
+        let two = |app, store| HostSample {
+            ticks: [0; 8],
+            own: 0,
+            server: Some(vec![(7, app), (8, store)]),
+        };
+        assert_eq!(
+            server_cpu(&two(10, 20), &two(30, 70), 100),
+            Some(Duration::from_millis(700))
+        );
+        // Restarted (another process), not found, or none of its own here (remote or
+        // in-process): not known, never 0.
+        assert_eq!(
+            server_cpu(&a, &sample([0; 8], 0, Some((43, 1250))), 100),
+            None
+        );
+        assert_eq!(server_cpu(&a, &sample([0; 8], 0, None), 100), None);
+        let none = sample([0; 8], 0, Some((0, 0)));
+        assert_eq!(server_cpu(&none, &none, 100), None);
     }
 
     #[test]

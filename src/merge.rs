@@ -493,6 +493,7 @@ fn merge_harness(ws: &[(&Path, &WorkloadResult)], wall: f64, ops: u64) -> Option
     Some(HarnessReport {
         client_cpu_s: cpu,
         client_cpu_per_op_us: cpu * 1e6 / ops.max(1) as f64,
+        server_cpu_per_op_us: None,
         client_cores_per_worker: cpu / wall / f64::from(workers.max(1)),
         pacer_cpu_s: h0
             .pacer_cpu_s
@@ -566,6 +567,9 @@ fn merge_trials(ws: &[(&Path, &WorkloadResult)], at: &str) -> Result<Vec<TrialRe
             client_cpu_s: (!cpu.is_empty()).then(|| cpu.iter().sum()),
             // Shards may run on different machines: no one host stands for all.
             host: None,
+            // Each shard measured the whole server over its own interval: the sum would
+            // count it once per shard.
+            server_cpu_s: None,
             intervals: merge_windows(&ts, duration_s, at)?,
         });
     }

@@ -240,6 +240,11 @@ pub struct TrialResult {
     /// The host's load during this trial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<crate::host::HostLoad>,
+    /// CPU seconds the measured server's processes used during this trial (a server on this
+    /// host, listening on loopback, in processes of its own: PostgreSQL's backends and
+    /// background workers included). Absent for an embedded, remote or unfound server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_s: Option<f64>,
     /// The trial's operations per interval (latency over time); absent in files written
     /// before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,6 +297,10 @@ pub struct HarnessReport {
     pub client_cpu_s: f64,
     /// Client CPU per completed operation, microseconds.
     pub client_cpu_per_op_us: f64,
+    /// The measured server's CPU per completed operation, microseconds, over the trials
+    /// (each trial's `server_cpu_s` summed); absent unless every trial recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_per_op_us: Option<f64>,
     /// Client CPU per worker (connection), in cores: 1.0 keeps one core busy per worker.
     pub client_cores_per_worker: f64,
     /// CPU seconds of the open-loop pacing thread (included in `client_cpu_s`).

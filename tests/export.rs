@@ -75,6 +75,55 @@ async fn bmf_has_one_benchmark_per_profile_and_workload_with_trial_extremes() {
 }
 
 #[tokio::test]
+async fn bmf_carries_the_server_cpu_per_operation_only_where_it_was_recorded() {
+    let (path, mut r) = fixture();
+    let o = run(&["export", &path]).await.unwrap();
+    let bmf: serde_json::Value = serde_json::from_str(&o.summary).unwrap();
+    assert!(
+        bmf["postgres-fts/baseline/common_queries"]
+            .get("server-cpu-us-per-op")
+            .is_none(),
+        "the fixture records no server CPU: {bmf}"
+    );
+    // The first workload with its server's CPU in every trial, and its harness figure.
+    let profile = r.runs[0].profile.clone();
+    let w = &mut r.runs[0].workloads[0];
+    let ops: Vec<u64> = w.per_trial.iter().map(|t| t.ops).collect();
+    for (t, cpu) in w.per_trial.iter_mut().zip([0.5, 0.75]) {
+        t.server_cpu_s = Some(cpu);
+    }
+    let total: u64 = ops.iter().sum();
+    w.harness = Some(tunebench::results::HarnessReport {
+        client_cpu_s: 1.0,
+        client_cpu_per_op_us: 1e6 / total as f64,
+        server_cpu_per_op_us: Some(1.25e6 / total as f64),
+        client_cores_per_worker: 0.1,
+        pacer_cpu_s: None,
+        server_in_process: false,
+        host: Default::default(),
+        limited_by_harness: Vec::new(),
+    });
+    let key = format!("postgres-fts/{profile}/{}", w.workload);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("results.json");
+    r.write(&file).unwrap();
+    let o = run(&["export", file.to_str().unwrap()]).await.unwrap();
+    let bmf: serde_json::Value = serde_json::from_str(&o.summary).unwrap();
+    let m = &bmf[&key]["server-cpu-us-per-op"];
+    let per_trial = [0.5e6 / ops[0] as f64, 0.75e6 / ops[1] as f64];
+    let close = |field: &str, want: f64| {
+        let got = m[field].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (got - want).abs() < 1e-9 * want,
+            "{field}: {got} vs {want}: {m}"
+        );
+    };
+    close("value", 1.25e6 / total as f64);
+    close("lower_value", per_trial[0].min(per_trial[1]));
+    close("upper_value", per_trial[0].max(per_trial[1]));
+}
+
+#[tokio::test]
 async fn export_with_out_writes_the_same_document_to_the_file() {
     let (path, _) = fixture();
     let printed = run(&["export", &path]).await.unwrap().summary;

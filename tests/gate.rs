@@ -141,6 +141,28 @@ async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
     for metric in ["p50", "throughput"] {
         assert_eq!(row(metric)["verdict"], "regressed", "{}", row(metric));
     }
+    // Every trial recorded the backends' CPU time, and a search costs the server far more
+    // without its index (a sequential scan of every document).
+    let server_cpu = |f: &Path| {
+        let r = Results::read(f).unwrap();
+        let w = &r.runs[0].workloads[0];
+        assert!(
+            w.per_trial
+                .iter()
+                .all(|t| t.server_cpu_s.is_some_and(|s| s > 0.0)),
+            "{:?}",
+            w.per_trial
+                .iter()
+                .map(|t| t.server_cpu_s)
+                .collect::<Vec<_>>()
+        );
+        w.harness.as_ref().unwrap().server_cpu_per_op_us.unwrap()
+    };
+    let (indexed, scanned) = (server_cpu(&a1), server_cpu(&b));
+    assert!(
+        scanned > 1.5 * indexed,
+        "server CPU per search: {indexed:.1} us with the index, {scanned:.1} us without"
+    );
     assert!(
         row("p99")["change"]["point"].as_f64().unwrap() > 0.10,
         "{}",

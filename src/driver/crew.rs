@@ -209,10 +209,12 @@ impl<E: Executor> Crew<E> {
             return Err(stopped());
         }
         let total = tally.total();
+        let (host, server_cpu) = host_before.until_now();
         let cost = HarnessCost {
             process_cpu: timer::process_cpu_time().saturating_sub(cpu_before),
             pacer_cpu,
-            host: host_before.until_now(),
+            host,
+            server_cpu,
         };
         Ok(PhaseOutcome {
             ops: total.len(),

@@ -218,6 +218,9 @@ pub struct HarnessCost {
     pub pacer_cpu: Duration,
     /// The host over the same interval.
     pub host: crate::host::HostLoad,
+    /// CPU time of the measured server's processes over the same interval, when they run on
+    /// this host in processes of their own.
+    pub server_cpu: Option<Duration>,
 }
 
 struct Shared {

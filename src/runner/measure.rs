@@ -35,6 +35,8 @@ struct CostAcc {
     other_s: f64,
     other_unknown: bool,
     server_in_process: bool,
+    /// The server's CPU seconds over the trials; `None` once a trial could not tell it.
+    server_cpu_s: Option<f64>,
 }
 
 impl WorkloadAcc {
@@ -48,7 +50,10 @@ impl WorkloadAcc {
             tally: Tally::new(ops),
             wall_s: 0.0,
             trials: Vec::new(),
-            cost: CostAcc::default(),
+            cost: CostAcc {
+                server_cpu_s: Some(0.0),
+                ..CostAcc::default()
+            },
         }
     }
 
@@ -66,6 +71,7 @@ impl WorkloadAcc {
             histogram: metrics::encode(&out.total),
             client_cpu_s: Some(out.cost.process_cpu.as_secs_f64()),
             host: Some(out.cost.host),
+            server_cpu_s: out.cost.server_cpu.map(|d| d.as_secs_f64()),
             intervals: Some(intervals(&out.windows, secs)),
         });
         let c = &mut self.cost;
@@ -74,6 +80,10 @@ impl WorkloadAcc {
         c.busy_s += out.cost.host.busy * secs;
         c.steal_s += out.cost.host.steal * secs;
         c.load_max = c.load_max.max(out.cost.host.load_1m);
+        c.server_cpu_s = c
+            .server_cpu_s
+            .zip(out.cost.server_cpu)
+            .map(|(sum, d)| sum + d.as_secs_f64());
         match out.cost.host.other_busy {
             Some(o) => c.other_s += o * secs,
             None => c.other_unknown = true,
@@ -232,6 +242,7 @@ impl CostAcc {
         HarnessReport {
             client_cpu_s: self.process_cpu_s,
             client_cpu_per_op_us: self.process_cpu_s * 1e6 / (ops.max(1)) as f64,
+            server_cpu_per_op_us: self.server_cpu_s.map(|s| s * 1e6 / ops.max(1) as f64),
             client_cores_per_worker: cores_per_worker,
             pacer_cpu_s: open.then_some(self.pacer_cpu_s),
             server_in_process: self.server_in_process,
@@ -445,10 +456,12 @@ mod tests {
         // 2 workers, 10 s: 4 CPU seconds is 0.2 cores per worker.
         let light = CostAcc {
             process_cpu_s: 4.0,
+            server_cpu_s: Some(2.0),
             ..CostAcc::default()
         };
         let r = light.report(1000, 10.0, 2, true, Some(&lag(0.05)));
         assert!(r.limited_by_harness.is_empty(), "{r:?}");
+        assert_eq!(r.server_cpu_per_op_us, Some(2000.0));
         assert!((r.client_cores_per_worker - 0.2).abs() < 1e-12);
         assert!((r.client_cpu_per_op_us - 4000.0).abs() < 1e-9);
         assert_eq!(r.pacer_cpu_s, Some(0.0));
@@ -458,6 +471,10 @@ mod tests {
             ..CostAcc::default()
         };
         let r = heavy.report(1000, 10.0, 2, true, Some(&lag(0.5)));
+        assert_eq!(
+            r.server_cpu_per_op_us, None,
+            "a server CPU not known is not 0"
+        );
         assert_eq!(r.limited_by_harness.len(), 2, "{r:?}");
         assert!(r.limited_by_harness[0].contains("load generator used 0.60 cores"));
         assert!(r.limited_by_harness[1].contains("0.500 ms late"));

@@ -425,6 +425,7 @@ fn optional_and_rare_shapes_from_the_structs_match_the_schema() {
     w.harness = Some(HarnessReport {
         client_cpu_s: 3.2,
         client_cpu_per_op_us: 21.5,
+        server_cpu_per_op_us: Some(35.0),
         client_cores_per_worker: 0.8,
         pacer_cpu_s: Some(0.4),
         server_in_process: false,
@@ -433,6 +434,7 @@ fn optional_and_rare_shapes_from_the_structs_match_the_schema() {
     });
     w.per_trial[0].client_cpu_s = Some(1.6);
     w.per_trial[0].host = Some(host);
+    w.per_trial[0].server_cpu_s = Some(2.8);
     let whole = w.per_trial[0].histogram.clone();
     w.per_trial[0].intervals = Some(tunebench::results::Intervals {
         interval_s: 1.0,

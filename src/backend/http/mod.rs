@@ -348,10 +348,12 @@ impl Store for HttpStore {
                 e,
             )
         })?;
+        let (host, server_cpu) = host_before.until_now();
         let cost = crate::driver::HarnessCost {
             process_cpu: crate::driver::timer::process_cpu_time().saturating_sub(cpu_before),
             pacer_cpu: Duration::ZERO,
-            host: host_before.until_now(),
+            host,
+            server_cpu,
         };
         let names: Vec<String> = workload.ops.iter().map(|o| o.name.clone()).collect();
         let phase = attack::phase_outcome(&workload.name, &names, &att, spec, cost)
