@@ -44,14 +44,14 @@ impl Executor for Failing {
     }
 }
 
-/// Opens `n` workers made by `make` and runs one phase on them.
+/// Opens `n` workers made by `make` (given each worker's index) and runs one phase on them.
 async fn run_phase<E: Executor>(
     n: u32,
-    make: impl Fn() -> E + Send + Sync + 'static,
+    make: impl Fn(usize) -> E + Send + Sync + 'static,
     spec: &PhaseSpec,
 ) -> PhaseOutcome {
-    let crew = Crew::open(n, move |_| {
-        let e = make();
+    let crew = Crew::open(n, move |i| {
+        let e = make(i as usize);
         async move { Ok(e) }
     })
     .await
@@ -61,8 +61,8 @@ async fn run_phase<E: Executor>(
     out
 }
 
-fn stalling(stall: Duration) -> impl Fn() -> Stalling + Send + Sync + 'static {
-    move || Stalling { n: 0, stall }
+fn stalling(stall: Duration) -> impl Fn(usize) -> Stalling + Send + Sync + 'static {
+    move |_| Stalling { n: 0, stall }
 }
 
 fn mix() -> Arc<OpMix> {
@@ -122,7 +122,7 @@ async fn closed_loop_times_only_the_operation() {
 
 #[tokio::test]
 async fn error_budget_stops_the_phase() {
-    let out = run_phase(2, || Failing, &spec(Pacing::Closed, 5.0)).await;
+    let out = run_phase(2, |_| Failing, &spec(Pacing::Closed, 5.0)).await;
     assert!(out.aborted);
     assert!(out.wall < Duration::from_secs(4));
     assert_eq!(out.tally.errors_by_kind["boom"].count, out.errors);
@@ -246,17 +246,11 @@ async fn workers_sharing_a_thread_take_turns_even_when_answers_are_already_there
     let n = 3 * cores;
     let counts: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
     let c = counts.clone();
-    let crew = Crew::open(n as u32, move |i| {
-        let e = Eager {
-            i: i as usize,
-            counts: c.clone(),
-        };
-        async move { Ok(e) }
-    })
-    .await
-    .unwrap();
-    let out = crew.run(mix(), &spec(Pacing::Closed, 0.1)).await.unwrap();
-    crew.close().await;
+    let make = move |i| Eager {
+        i,
+        counts: c.clone(),
+    };
+    let out = run_phase(n as u32, make, &spec(Pacing::Closed, 0.1)).await;
     let each: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
     assert_eq!(each.iter().sum::<u64>(), out.ops);
     // Worker i runs on thread i % cores; threads run independently of one another.
@@ -300,7 +294,7 @@ async fn windows_hold_every_operation_and_show_a_stall() {
 
 #[tokio::test]
 async fn windows_count_errors_where_they_happened() {
-    let out = run_phase(2, || Failing, &spec(Pacing::Closed, 5.0)).await;
+    let out = run_phase(2, |_| Failing, &spec(Pacing::Closed, 5.0)).await;
     let w = &out.windows.windows;
     assert_eq!(w.iter().map(|x| x.errors).sum::<u64>(), out.errors);
     assert!(w.iter().all(|x| x.ops == 0 && x.histogram.is_empty()));
@@ -334,17 +328,8 @@ async fn answers_that_arrived_are_all_read_before_a_worker_sends_again() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let l = log.clone();
-    let crew = Crew::open(2 * cores as u32, move |i| {
-        let e = Logged {
-            i: i as usize,
-            log: l.clone(),
-        };
-        async move { Ok(e) }
-    })
-    .await
-    .unwrap();
-    let out = crew.run(mix(), &spec(Pacing::Closed, 0.1)).await.unwrap();
-    crew.close().await;
+    let make = move |i| Logged { i, log: l.clone() };
+    let out = run_phase(2 * cores as u32, make, &spec(Pacing::Closed, 0.1)).await;
     assert!(out.ops > 10);
     let log = log.lock().unwrap().clone();
     let threads: std::collections::HashSet<_> = log.iter().map(|e| e.0).collect();

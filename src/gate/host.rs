@@ -101,13 +101,9 @@ pub fn check_relative(before: Option<HostLoad>, after: Option<HostLoad>) -> Host
 
 /// May a history run loaded like `past` teach the noise of a run loaded like `now`? Its
 /// other work within `OTHER_DELTA` of the current run's, and neither over `STEAL_MAX`. A
-/// side without other work known is judged on steal alone.
+/// side without other work known is judged on steal alone: the relative bound, passed.
 pub fn alike(past: &HostLoad, now: &HostLoad) -> bool {
-    let other = match (past.other_busy, now.other_busy) {
-        (Some(p), Some(n)) => (p - n).abs() <= OTHER_DELTA,
-        _ => true,
-    };
-    other && past.steal <= STEAL_MAX && now.steal <= STEAL_MAX
+    check_bound(past, now, false) == HostCheck::Comparable
 }
 
 fn check_bound(b: &HostLoad, a: &HostLoad, absolute: bool) -> HostCheck {
