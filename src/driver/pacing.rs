@@ -43,7 +43,7 @@ impl Arrivals {
 /// order under a lock (one draw per operation, far below what a lock can take).
 pub enum ArrivalSource {
     Uniform(AtomicU64),
-    Poisson(Mutex<PoissonClock>),
+    Poisson(Box<Mutex<PoissonClock>>),
 }
 
 /// Seed of every Poisson schedule: the same for all shards, so together they are one.
@@ -55,7 +55,9 @@ impl ArrivalSource {
             Pacing::Open {
                 rate,
                 arrivals: Arrivals::Poisson,
-            } => ArrivalSource::Poisson(Mutex::new(PoissonClock::new(rate, POISSON_SEED))),
+            } => {
+                ArrivalSource::Poisson(Box::new(Mutex::new(PoissonClock::new(rate, POISSON_SEED))))
+            }
             _ => ArrivalSource::Uniform(AtomicU64::new(0)),
         }
     }
