@@ -100,10 +100,11 @@ pub fn shape_differences(base: &Results, cur: &Results) -> Vec<String> {
         ));
     }
     let (b, c) = (&base.scenario.load, &cur.scenario.load);
-    let fields: [(&str, String, String); 7] = [
+    let fields: [(&str, String, String); 8] = [
         ("mode", json(&b.mode), json(&c.mode)),
         ("concurrency", json(&b.concurrency), json(&c.concurrency)),
         ("rate", json(&b.rate), json(&c.rate)),
+        ("arrivals", json(&b.arrivals), json(&c.arrivals)),
         (
             "max_in_flight",
             json(&b.max_in_flight),
@@ -366,6 +367,13 @@ mod tests {
         assert_eq!(d[0], "scenario: `postgres-fts` vs `other`");
         assert!(d[1].starts_with("dataset specs:"), "{d:?}");
         assert_eq!(d[2], "load.concurrency: 4 vs 8");
+        // Evenly spaced and Poisson arrivals are different experiments at the same rate.
+        let mut poisson = same.clone();
+        poisson.scenario.load.arrivals = crate::driver::pacing::Arrivals::Poisson;
+        assert_eq!(
+            shape_differences(&base, &poisson),
+            vec!["load.arrivals: \"uniform\" vs \"poisson\"".to_string()]
+        );
         // Errors are a difference for the gate, not a different experiment for the history.
         let mut failing = same.clone();
         failing.runs[0].workloads[0].errors = 7;

@@ -133,6 +133,7 @@ impl<E: Executor> Crew<E> {
     pub async fn run(&self, mix: Arc<OpMix>, spec: &PhaseSpec) -> Result<PhaseOutcome> {
         let shared = Arc::new(Shared {
             ticket: AtomicU64::new(0),
+            arrivals: super::pacing::ArrivalSource::new(spec.pacing),
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             stop: AtomicBool::new(false),

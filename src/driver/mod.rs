@@ -224,7 +224,10 @@ pub struct HarnessCost {
 }
 
 struct Shared {
+    /// Closed loop's operation count (for `iterations`).
     ticket: AtomicU64,
+    /// Open loop's tickets and when each is due.
+    arrivals: pacing::ArrivalSource,
     completed: AtomicU64,
     failed: AtomicU64,
     stop: AtomicBool,
@@ -303,8 +306,7 @@ async fn worker<E: Executor>(
                 now
             }
             Pacing::Open { .. } => {
-                let ticket = shared.ticket.fetch_add(1, Ordering::Relaxed);
-                let Some(intended) = schedule.intended(ticket) else {
+                let Some((ticket, intended)) = shared.arrivals.next(&schedule) else {
                     break;
                 };
                 if iterations.is_some_and(|n| ticket >= n) {

@@ -69,6 +69,13 @@ fn mix() -> Arc<OpMix> {
     Arc::new(OpMix::new(&[("op".into(), 1)]))
 }
 
+fn open(rate: f64) -> Pacing {
+    Pacing::Open {
+        rate,
+        arrivals: pacing::Arrivals::Uniform,
+    }
+}
+
 fn spec(pacing: Pacing, secs: f64) -> PhaseSpec {
     PhaseSpec {
         label: "test".into(),
@@ -90,7 +97,7 @@ async fn open_loop_charges_stalls_to_the_operations_queued_behind_them() {
     // One connection, 200 ops/s, a 200 ms stall every 50 ops: the ~40 operations due
     // during a stall wait behind it, and open loop must show that wait in their latency.
     let stall = stalling(Duration::from_millis(200));
-    let out = run_phase(1, stall, &spec(Pacing::Open { rate: 200.0 }, 1.0)).await;
+    let out = run_phase(1, stall, &spec(open(200.0), 1.0)).await;
     let s = metrics::LatencySummary::of(&out.total);
     assert!(out.ops >= 150, "ops {}", out.ops);
     assert!(
@@ -99,6 +106,24 @@ async fn open_loop_charges_stalls_to_the_operations_queued_behind_them() {
     );
     let lag = metrics::LatencySummary::of(out.schedule_lag().unwrap());
     assert!(lag.max > 50.0, "schedule lag must be reported: {lag:?}");
+}
+
+#[tokio::test]
+async fn poisson_open_loop_issues_every_arrival_of_its_schedule() {
+    let pacing = Pacing::Open {
+        rate: 400.0,
+        arrivals: pacing::Arrivals::Poisson,
+    };
+    let out = run_phase(2, stalling(Duration::ZERO), &spec(pacing, 0.5)).await;
+    // The schedule is fixed by its seed: count its arrivals apart from the driver.
+    let s = Schedule::new(Instant::now(), Duration::from_secs_f64(0.5), pacing);
+    let source = pacing::ArrivalSource::new(pacing);
+    let expected = std::iter::from_fn(|| source.next(&s)).count() as u64;
+    // Evenly spaced arrivals would be exactly 200: this schedule differs, so the count
+    // tells the two apart.
+    assert_ne!(Some(expected), s.planned_ops());
+    assert_eq!(out.ops, expected);
+    assert!(out.schedule_lag().is_some());
 }
 
 #[tokio::test]
@@ -131,7 +156,7 @@ async fn error_budget_stops_the_phase() {
 
 #[tokio::test]
 async fn iterations_stop_the_phase_after_exactly_that_many_operations() {
-    for pacing in [Pacing::Closed, Pacing::Open { rate: 2000.0 }] {
+    for pacing in [Pacing::Closed, open(2000.0)] {
         let spec = PhaseSpec {
             iterations: Some(37),
             ..spec(pacing, 20.0)
@@ -185,7 +210,7 @@ async fn each_worker_runs_on_the_thread_it_was_opened_on_one_thread_per_core() {
     .await
     .unwrap();
     assert_eq!(crew.len(), 5);
-    for pacing in [Pacing::Closed, Pacing::Open { rate: 2000.0 }] {
+    for pacing in [Pacing::Closed, open(2000.0)] {
         let out = crew.run(mix(), &spec(pacing, 0.2)).await.unwrap();
         assert!(out.ops > 0 && out.errors == 0, "{pacing:?}");
     }
@@ -271,7 +296,7 @@ async fn windows_hold_every_operation_and_show_a_stall() {
     // operations queued behind it complete in a later window with their wait.
     let spec = PhaseSpec {
         interval: Duration::from_millis(100),
-        ..spec(Pacing::Open { rate: 200.0 }, 1.0)
+        ..spec(open(200.0), 1.0)
     };
     let out = run_phase(1, stalling(Duration::from_millis(300)), &spec).await;
     let w = &out.windows.windows;

@@ -300,6 +300,7 @@ pub async fn measure_workload<S: Store>(
         // the whole one.
         LoadMode::Open => Pacing::Open {
             rate: load.rate.expect("validated") * f64::from(shard.count),
+            arrivals: load.arrivals,
         },
     };
     // Shards draw from their own seeds (shard 0 from the unsharded run's).

@@ -527,6 +527,7 @@ mod tests {
             mode,
             concurrency: n,
             rate: (mode == LoadMode::Open).then_some(300.0),
+            arrivals: Default::default(),
             max_in_flight: n,
             warmup: Duration::ZERO,
             duration: Duration::from_secs(10),

@@ -64,6 +64,12 @@ pub(super) fn resolve(src: &SourceFile, l: &LoadFile, issues: &mut Vec<InputIssu
                     "a rate only applies to mode = \"open\"; remove it or switch the mode",
                 ));
             }
+            if l.arrivals.is_some() {
+                issues.push(src.issue(
+                    "load.arrivals",
+                    "arrivals (\"uniform\" or \"poisson\") only apply to mode = \"open\"; remove it or switch the mode",
+                ));
+            }
             max_in_flight = concurrency;
         }
         LoadMode::Open => {
@@ -102,6 +108,7 @@ pub(super) fn resolve(src: &SourceFile, l: &LoadFile, issues: &mut Vec<InputIssu
         mode: l.mode,
         concurrency,
         rate: l.rate,
+        arrivals: l.arrivals.unwrap_or_default(),
         max_in_flight,
         warmup,
         duration,

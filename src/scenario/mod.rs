@@ -102,6 +102,8 @@ struct LoadFile {
     mode: LoadMode,
     concurrency: Option<u32>,
     rate: Option<f64>,
+    /// Open loop: `uniform` (evenly spaced, the default) or `poisson`.
+    arrivals: Option<crate::driver::pacing::Arrivals>,
     max_in_flight: Option<u32>,
     #[serde(default = "default_warmup")]
     warmup: String,
@@ -257,6 +259,13 @@ pub struct Load {
     pub mode: LoadMode,
     pub concurrency: u32,
     pub rate: Option<f64>,
+    /// How open-loop arrivals are spaced; written only when not uniform, so older files
+    /// read unchanged.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::driver::pacing::Arrivals::is_uniform"
+    )]
+    pub arrivals: crate::driver::pacing::Arrivals,
     pub max_in_flight: u32,
     #[serde(with = "secs")]
     pub warmup: Duration,

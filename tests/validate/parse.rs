@@ -28,6 +28,11 @@ pub(crate) const PARSE_ERRORS: &[Bad] = &[
             "`max_in_flight`",
         ],
     },
+    Bad {
+        fixture: "arrivals_unknown.toml",
+        at: "arrivals_unknown.toml:17:12",
+        expect: &["unknown variant `bursty`", "`uniform`", "`poisson`"],
+    },
 ];
 
 /// A value of the wrong type: located, and the field is named.

@@ -15,6 +15,11 @@ pub(crate) const SEMANTIC_ERRORS: &[Bad] = &[
         ],
     },
     Bad {
+        fixture: "closed_with_arrivals.toml",
+        at: "closed_with_arrivals.toml:16:12",
+        expect: &["field `load.arrivals`", "only apply to mode = \"open\""],
+    },
+    Bad {
         fixture: "open_without_rate.toml",
         at: "open_without_rate.toml:13:",
         expect: &["field `load.rate`", "open-loop load needs rate > 0"],
