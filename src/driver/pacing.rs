@@ -216,17 +216,16 @@ impl Schedule {
 mod tests {
     use super::*;
 
+    /// 100 evenly spaced arrivals per second.
+    const EVEN_100: Pacing = Pacing::Open {
+        rate: 100.0,
+        arrivals: Arrivals::Uniform,
+    };
+
     #[test]
     fn open_schedule_is_fixed_up_front() {
         let start = Instant::now();
-        let s = Schedule::new(
-            start,
-            Duration::from_secs(1),
-            Pacing::Open {
-                rate: 100.0,
-                arrivals: Arrivals::Uniform,
-            },
-        );
+        let s = Schedule::new(start, Duration::from_secs(1), EVEN_100);
         assert_eq!(s.intended(0), Some(start));
         assert_eq!(s.intended(50), Some(start + Duration::from_millis(500)));
         assert_eq!(s.intended(99), Some(start + Duration::from_millis(990)));
@@ -237,23 +236,13 @@ mod tests {
     #[test]
     fn shards_take_turns_so_together_they_are_the_whole_schedule() {
         let start = Instant::now();
-        let whole = Schedule::new(
-            start,
-            Duration::from_secs(1),
-            Pacing::Open {
-                rate: 100.0,
-                arrivals: Arrivals::Uniform,
-            },
-        );
+        let whole = Schedule::new(start, Duration::from_secs(1), EVEN_100);
         let mut merged: Vec<Instant> = (0..3)
             .flat_map(|index| {
                 let s = Schedule::sharded(
                     start,
                     Duration::from_secs(1),
-                    Pacing::Open {
-                        rate: 100.0,
-                        arrivals: Arrivals::Uniform,
-                    },
+                    EVEN_100,
                     Shard { index, count: 3 },
                 );
                 (0..).map_while(move |t| s.intended(t))
