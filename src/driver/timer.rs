@@ -3,6 +3,12 @@
 //! lateness would land in every latency. One OS thread per phase sleeps (with the kernel's
 //! timer slack at 1 ns) until shortly before the earliest registered deadline, spins the
 //! rest, and wakes that worker's task. Its CPU time is measured, so the cost is known.
+//!
+//! While it spins it offers its core at every turn (`sched_yield`) to any thread that is
+//! ready to run there: on 2 cores the one it holds is often the one a woken worker thread or
+//! the server's backend is waiting for. With Poisson arrivals at 2,000 ops/s, 8 connections,
+//! a pacer that kept its core started operations up to 0.20-0.27 ms late (p99); one that
+//! offers it, 0.09-0.17 ms (docs/measuring.md).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -248,7 +254,9 @@ fn run(inner: &Inner) -> Duration {
             continue;
         }
         while Instant::now() < deadline {
-            std::hint::spin_loop();
+            // Spin, but let a thread that is ready on this core run first (it returns at
+            // once when none is).
+            thread::yield_now();
         }
         let now = Instant::now();
         let due: Vec<Waker> = {
