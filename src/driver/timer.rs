@@ -8,7 +8,9 @@
 //! ready to run there: on 2 cores the one it holds is often the one a woken worker thread or
 //! the server's backend is waiting for. With Poisson arrivals at 2,000 ops/s, 8 connections,
 //! a pacer that kept its core started operations up to 0.20-0.27 ms late (p99); one that
-//! offers it, 0.09-0.17 ms (docs/measuring.md).
+//! offers it, 0.09-0.17 ms (docs/measuring.md). On a saturated machine the offer goes to a
+//! CPU-bound thread for a whole time slice, so the pacer stops offering for a while after a
+//! yield that came back late ([`YieldGate`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -33,6 +35,14 @@ const SPIN_MAX: Duration = Duration::from_micros(200);
 /// The margin follows the lower part of the observed delays (it falls fast and rises slowly),
 /// so the spin stays short, and is capped: a spinning task holds up its runtime thread.
 const EARLY_MAX_NS: u64 = 50_000;
+/// How long the pacer spins without offering its core after `LONG_YIELDS` yields in a row
+/// came back later than `SPIN_MAX`: a yield on a saturated machine hands the core to a
+/// CPU-bound thread for a time slice (milliseconds). At 2,000 ops/s on 2 cores beside two CPU
+/// burners, a pacer that always yielded started operations 1.6-2.0 ms late at p50; one that
+/// spun, 1 us. On a quiet machine a long yield happens too (0.2-1 ms, 8-9 times in 13 s at
+/// 2,000 ops/s), but alone: one long yield closing the gate kept it closed most of the run.
+const YIELD_PAUSE: Duration = Duration::from_secs(1);
+const LONG_YIELDS: u32 = 3;
 /// A parked timer thread re-checks for stop at least this often.
 const IDLE: Duration = Duration::from_millis(20);
 
@@ -221,6 +231,36 @@ fn next_spin(spin: Duration, late: Duration) -> Duration {
     (spin - spin / 32).max(learnt).clamp(SPIN_MIN, SPIN_MAX)
 }
 
+/// Whether the spinning pacer offers its core. A yield that lets a short task run (a woken
+/// worker's send, a backend's answer) comes back within microseconds; one that comes back
+/// later than `SPIN_MAX` let another thread run a whole time slice. When `LONG_YIELDS` do so
+/// in a row, CPU-bound threads are waiting for this core: the gate closes for `YIELD_PAUSE`
+/// and the pacer spins as if it never yielded, then tries again.
+#[derive(Default)]
+struct YieldGate {
+    long_in_a_row: u32,
+    closed_until: Option<Instant>,
+}
+
+impl YieldGate {
+    fn open(&self, now: Instant) -> bool {
+        self.closed_until.is_none_or(|until| now >= until)
+    }
+
+    /// A yield took `took` and returned at `back`.
+    fn yielded(&mut self, took: Duration, back: Instant) {
+        if took <= SPIN_MAX {
+            self.long_in_a_row = 0;
+            return;
+        }
+        self.long_in_a_row += 1;
+        if self.long_in_a_row >= LONG_YIELDS {
+            self.long_in_a_row = 0;
+            self.closed_until = Some(back + YIELD_PAUSE);
+        }
+    }
+}
+
 fn nanos_after(base: Instant, t: Instant) -> u64 {
     u64::try_from(t.saturating_duration_since(base).as_nanos()).unwrap_or(u64::MAX - 1)
 }
@@ -229,6 +269,7 @@ fn run(inner: &Inner) -> Duration {
     set_timer_slack_ns(1);
     let cpu_start = thread_cpu_time();
     let mut spin = SPIN_START;
+    let mut yields = YieldGate::default();
     loop {
         if inner.stop.load(Ordering::Acquire) {
             break;
@@ -253,10 +294,19 @@ fn run(inner: &Inner) -> Duration {
             // Re-plan: an earlier deadline may have been registered meanwhile.
             continue;
         }
-        while Instant::now() < deadline {
+        let mut now = Instant::now();
+        while now < deadline {
             // Spin, but let a thread that is ready on this core run first (it returns at
-            // once when none is).
-            thread::yield_now();
+            // once when none is), unless yielding has recently cost a time slice.
+            if yields.open(now) {
+                thread::yield_now();
+                let back = Instant::now();
+                yields.yielded(back - now, back);
+                now = back;
+            } else {
+                std::hint::spin_loop();
+                now = Instant::now();
+            }
         }
         let now = Instant::now();
         let due: Vec<Waker> = {
@@ -332,6 +382,36 @@ mod tests {
         y.unwrap();
         let cost = timer.stop();
         assert!(cost.cpu > Duration::ZERO);
+    }
+
+    #[test]
+    fn a_yield_that_cost_a_time_slice_stops_the_yielding_for_a_while() {
+        let t0 = Instant::now();
+        let us = Duration::from_micros;
+        let mut gate = YieldGate::default();
+        assert!(gate.open(t0));
+        // Short hand-offs (a send, a backend's answer) keep it open.
+        gate.yielded(us(15), t0 + us(15));
+        gate.yielded(SPIN_MAX, t0 + us(300));
+        assert!(gate.open(t0 + us(300)));
+        // A long yield alone (a backend's slow answer, a VM hiccup) does not close it.
+        gate.yielded(us(900), t0 + us(1_200));
+        gate.yielded(us(15), t0 + us(1_215));
+        gate.yielded(us(900), t0 + us(2_115));
+        gate.yielded(us(900), t0 + us(3_015));
+        gate.yielded(us(15), t0 + us(3_030));
+        assert!(gate.open(t0 + us(3_030)));
+        // Slices to CPU-bound threads, one after another, close it for the pause; then it
+        // opens again.
+        for i in 1..LONG_YIELDS {
+            gate.yielded(us(2_700), t0 + us(3_030 + 2_700 * u64::from(i)));
+            assert!(gate.open(t0 + us(3_030 + 2_700 * u64::from(i))));
+        }
+        let back = t0 + us(3_030 + 2_700 * u64::from(LONG_YIELDS));
+        gate.yielded(us(2_700), back);
+        assert!(!gate.open(back));
+        assert!(!gate.open(back + YIELD_PAUSE - us(1)));
+        assert!(gate.open(back + YIELD_PAUSE));
     }
 
     #[test]
