@@ -9,8 +9,8 @@
 //! the server's backend is waiting for. With Poisson arrivals at 2,000 ops/s, 8 connections,
 //! a pacer that kept its core started operations up to 0.20-0.27 ms late (p99); one that
 //! offers it, 0.09-0.17 ms (docs/measuring.md). On a saturated machine the offer goes to a
-//! CPU-bound thread for a whole time slice, so the pacer stops offering for a while after a
-//! yield that came back late ([`YieldGate`]).
+//! CPU-bound thread for a whole time slice, so the pacer stops offering for a while after
+//! yields that came back late several times in a row ([`YieldGate`]).
 
 use std::future::Future;
 use std::pin::Pin;
