@@ -232,7 +232,6 @@ impl HostSample {
         });
         let later = HostSample {
             server,
-            own: own_ticks(),
             ..HostSample::take(&ServerSite::Remote)
         };
         let hz = procfs::ticks_per_second();

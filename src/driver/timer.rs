@@ -308,7 +308,6 @@ fn run(inner: &Inner) -> Duration {
                 now = Instant::now();
             }
         }
-        let now = Instant::now();
         let due: Vec<Waker> = {
             let mut slots = inner.slots.lock().unwrap_or_else(|p| p.into_inner());
             slots
