@@ -82,12 +82,12 @@ pub fn compare_runs(before: &ProfileRun, after: &ProfileRun, settings: &Settings
             // Noise is the baseline profile's: that is the configuration the history ran.
             let (threshold, threshold_runs) =
                 settings.threshold(&before.profile, &b.target, &b.workload, metric);
-            // A threshold learned from runs under this load already holds the drift between
-            // loaded runs; only a difference between the two sides still makes it doubtful.
-            let host = if threshold_runs.is_some() {
-                host::check_relative(side_b, side_a)
-            } else {
-                host::check(side_b, side_a)
+            // A threshold learned from enough runs under this load already holds the drift
+            // between loaded runs; only a difference between the two sides still makes it
+            // doubtful.
+            let host = match threshold_runs {
+                Some(runs) => host::check_learned(side_b, side_a, runs),
+                None => host::check(side_b, side_a),
             };
             let (verdict, reason) = gate::judge(
                 stats::classify(change.as_ref(), threshold, lower),

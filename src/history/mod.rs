@@ -349,9 +349,10 @@ mod tests {
     }
 
     /// Under a concurrent build (half the CPU taken by other work on both sides), a +60 %
-    /// p50 stands as a regression when the history was taken under that load: its threshold
-    /// holds the loaded runs' drift. The same comparison with a quiet history learns nothing
-    /// (its runs teach another load) and stays inconclusive, as without history.
+    /// p50 stands as a regression when the history was taken under that load, from enough
+    /// runs (`LOADED_MIN_RUNS`): its threshold holds the loaded runs' drift. From fewer it
+    /// stays inconclusive and says why. The same comparison with a quiet history learns
+    /// nothing (its runs teach another load) and stays inconclusive, as without history.
     #[test]
     fn a_history_under_the_same_load_judges_a_loaded_pair() {
         let base = loaded_history(1.0, 0.5, &[1.0]).remove(0).1;
@@ -364,21 +365,25 @@ mod tests {
             s.learned = learned;
             let c = crate::compare::compare_files(&base, &slow, ("b", "c"), &s, false);
             let r = c.rows.iter().find(|r| r.metric == "p50").unwrap().clone();
-            (r.verdict, r.threshold_runs, report.note)
+            (r.verdict, r.threshold_runs, report.note, r.reason)
         };
-        let noisy = [1.0, 1.1, 0.92, 1.05, 0.95, 1.08];
-        let (v, runs, _) = judge(loaded_history(1.0, 0.5, &noisy));
-        assert_eq!((v, runs), (Verdict::Regressed, Some(6)));
-        let (v, runs, note) = judge(loaded_history(1.0, 0.02, &noisy));
+        let noisy = [1.0, 1.1, 0.92, 1.05, 0.95, 1.08, 1.02, 0.97, 1.06, 0.94];
+        let (v, runs, _, _) = judge(loaded_history(1.0, 0.5, &noisy));
+        assert_eq!((v, runs), (Verdict::Regressed, Some(10)));
+        let (v, runs, _, why) = judge(loaded_history(1.0, 0.5, &noisy[..9]));
+        assert_eq!((v, runs), (Verdict::Inconclusive, Some(9)));
+        let why = why.unwrap_or_default();
+        assert!(why.contains("learned from 9 runs"), "{why}");
+        let (v, runs, note, _) = judge(loaded_history(1.0, 0.02, &noisy));
         assert_eq!((v, runs), (Verdict::Inconclusive, None));
         assert!(
-            note.contains("6 workload measurement(s) under other host conditions"),
+            note.contains("10 workload measurement(s) under other host conditions"),
             "{note}"
         );
         // A drift the loaded history shows to be normal is no regression.
-        let wide = [1.0, 1.3, 0.75, 1.4, 0.7, 1.2];
-        let (v, runs, _) = judge(loaded_history(1.0, 0.5, &wide));
-        assert_eq!((v, runs), (Verdict::NoSignificantChange, Some(6)));
+        let wide = [1.0, 1.3, 0.75, 1.4, 0.7, 1.2, 1.1, 0.8, 1.35, 0.72];
+        let (v, runs, _, _) = judge(loaded_history(1.0, 0.5, &wide));
+        assert_eq!((v, runs), (Verdict::NoSignificantChange, Some(10)));
     }
 
     #[test]
