@@ -125,7 +125,8 @@ pub struct GateArgs {
     /// Learn each metric's noise threshold from earlier runs of the same scenario: a folder
     /// (searched recursively for results.json) or s3://BUCKET/PREFIX (TUNEBENCH_S3_ENDPOINT,
     /// _ACCESS_KEY, _SECRET_KEY, _REGION). Needs at least 5 runs per metric, else the
-    /// configured thresholds are kept.
+    /// configured thresholds are kept; a pair where other work took over 25 % of the cores
+    /// gets a verdict only from a threshold learned from at least 10.
     #[arg(long, value_name = "DIR_OR_S3_PREFIX")]
     pub history: Option<String>,
     /// Keep each change's verdict when the two runs' hosts were loaded differently (other
