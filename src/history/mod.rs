@@ -6,7 +6,7 @@
 
 pub(crate) mod s3;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, InputIssue, Result};
@@ -83,7 +83,7 @@ pub async fn load(source: &Source) -> Result<Vec<(String, Results)>> {
     match source {
         Source::Folder(dir) => {
             let mut files = Vec::new();
-            walk(dir, &mut files)?;
+            walk(dir, &mut files, &mut HashSet::new())?;
             files.sort();
             files
                 .into_iter()
@@ -94,7 +94,14 @@ pub async fn load(source: &Source) -> Result<Vec<(String, Results)>> {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Every results.json under `dir`. Symbolic links to folders are followed (a history
+/// gathered from run folders kept elsewhere), each folder and file once by its real path, so
+/// a link loop ends and a run linked twice counts once.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>) -> Result<()> {
+    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if !seen.insert(real) {
+        return Ok(());
+    }
     let entries = std::fs::read_dir(dir).map_err(|e| {
         Error::input(InputIssue::new(
             dir,
@@ -102,17 +109,26 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             format!("cannot read the --history folder: {e}"),
         ))
     })?;
+    // In name order, so a run linked twice is always reached by the same name.
+    let mut entries = entries
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| Error::input(InputIssue::new(dir, "", e.to_string())))?;
+    entries.sort_by_key(|e| e.file_name());
     for entry in entries {
-        let entry = entry.map_err(|e| Error::input(InputIssue::new(dir, "", e.to_string())))?;
         let path = entry.path();
-        // file_type() does not follow symlinks, so a link loop cannot recurse forever.
         let kind = entry
             .file_type()
             .map_err(|e| Error::input(InputIssue::new(&path, "", e.to_string())))?;
-        if kind.is_dir() {
-            walk(&path, out)?;
+        // A link's target decides (a dangling link is no folder).
+        let is_dir = kind.is_dir()
+            || (kind.is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_dir()));
+        if is_dir {
+            walk(&path, out, seen)?;
         } else if path.file_name().is_some_and(|n| n == "results.json") {
-            out.push(path);
+            let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if seen.insert(real) {
+                out.push(path);
+            }
         }
     }
     Ok(())
@@ -384,6 +400,46 @@ mod tests {
         let wide = [1.0, 1.3, 0.75, 1.4, 0.7, 1.2, 1.1, 0.8, 1.35, 0.72];
         let (v, runs, _, _) = judge(loaded_history(1.0, 0.5, &wide));
         assert_eq!((v, runs), (Verdict::NoSignificantChange, Some(10)));
+    }
+
+    /// Run folders linked into a history folder count, each once; a link loop ends.
+    #[cfg(unix)]
+    #[test]
+    fn linked_run_folders_count_once_and_a_link_loop_ends() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        for r in ["a", "b"] {
+            std::fs::create_dir_all(runs.join(r)).unwrap();
+            std::fs::write(runs.join(r).join("results.json"), "{}").unwrap();
+        }
+        let hist = dir.path().join("hist");
+        std::fs::create_dir_all(hist.join("own")).unwrap();
+        std::fs::write(hist.join("own/results.json"), "{}").unwrap();
+        symlink(runs.join("a"), hist.join("a")).unwrap();
+        symlink(runs.join("a"), hist.join("a-again")).unwrap();
+        symlink(runs.join("b"), hist.join("b")).unwrap();
+        symlink(&hist, hist.join("own/loop")).unwrap();
+        // A results file linked on its own, to a run also reached through a folder link.
+        std::fs::create_dir_all(hist.join("file")).unwrap();
+        symlink(runs.join("b/results.json"), hist.join("file/results.json")).unwrap();
+        symlink(dir.path().join("gone"), hist.join("dangling")).unwrap();
+        let mut files = Vec::new();
+        walk(&hist, &mut files, &mut HashSet::new()).unwrap();
+        let mut real: Vec<PathBuf> = files
+            .iter()
+            .map(|f| std::fs::canonicalize(f).unwrap())
+            .collect();
+        real.sort();
+        let mut want = [
+            runs.join("a/results.json"),
+            runs.join("b/results.json"),
+            hist.join("own/results.json"),
+        ]
+        .map(|p| std::fs::canonicalize(p).unwrap());
+        want.sort();
+        assert_eq!(real, want, "{files:?}");
+        assert!(files.contains(&hist.join("a/results.json")), "{files:?}");
     }
 
     #[test]
