@@ -282,11 +282,15 @@ mod tests {
     #[test]
     fn a_threshold_learned_from_few_loaded_runs_keeps_the_absolute_bound() {
         let busy = |o| Some(load(4.0, 1.0, 0.0, Some(o)));
-        // A niced build beside both sides: learned from 10 runs, a verdict; from 9, not yet.
+        // A niced build beside both sides: learned from 10 runs, a verdict; from fewer, not yet.
         assert_eq!(
             check_learned(busy(0.31), busy(0.33), LOADED_MIN_RUNS),
             HostCheck::Comparable
         );
+        assert!(matches!(
+            check_learned(busy(0.31), busy(0.33), LOADED_MIN_RUNS - 1),
+            HostCheck::Differs(_)
+        ));
         assert_eq!(
             check_learned(busy(0.31), busy(0.33), 5),
             HostCheck::Differs(
