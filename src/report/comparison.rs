@@ -43,7 +43,7 @@ pub fn markdown(c: &FileComparison) -> String {
     ));
     if c.inconclusive > 0 {
         s.push_str(&format!(
-            "{} change(s) inconclusive: measured while the hosts were loaded differently ({}). They do not fail the gate; re-run both sides on a quieter or equally loaded machine, or, for a machine that is always this loaded, judge with --history holding {} or more runs under that load.\n",
+            "{} change(s) inconclusive: measured while the hosts were loaded differently or too heavily for the threshold ({}). They do not fail the gate; re-run both sides on a quieter or equally loaded machine, or, for a machine that is always this loaded, judge with --history holding {} or more runs under that load.\n",
             c.inconclusive,
             c.host_bound,
             crate::gate::host::LOADED_MIN_RUNS
