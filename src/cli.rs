@@ -244,6 +244,12 @@ pub struct CapturePostgresArgs {
 pub struct CompareArgs {
     pub baseline: PathBuf,
     pub current: PathBuf,
+    /// The current side measured again (another run of the same code and profile): a change
+    /// counts only where this run shows it too, so one run disturbed by other work on the
+    /// host does not fail the gate. In CI: when compare exits 1, run once more and compare
+    /// again with --confirm NEW_RESULTS.
+    #[arg(long, value_name = "RESULTS")]
+    pub confirm: Option<PathBuf>,
     #[command(flatten)]
     pub gate: GateArgs,
     /// Where to write the comparison as JSON (default: comparison.json beside CURRENT).

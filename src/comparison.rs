@@ -37,10 +37,13 @@ pub struct GateOutcome {
 
 /// Compares `cur` against `base` (each a results file and its path) with `spec` and
 /// `options`, refusing (exit 2) runs that are not comparable unless forced, and writes the
-/// comparison to `json`.
+/// comparison to `json`. With `again` (`compare --confirm`: the current side measured once
+/// more), the baseline is judged against it too and a change counts only where both show it;
+/// neither current run teaches the history's thresholds.
 pub async fn compare_and_gate(
     base: (&Results, &Path),
     cur: (&Results, &Path),
+    again: Option<(&Results, &Path)>,
     spec: &GateSpec,
     options: &GateOptions,
     json: &Path,
@@ -48,24 +51,47 @@ pub async fn compare_and_gate(
     let cores = cur.0.environment.host.cores.max(1);
     let mut settings = Settings::of_spec(spec, &options.noise, cores);
     settings.host_check &= !options.no_host_check;
-    let history = match &options.history {
-        Some(source) => {
-            let found = history::load(source).await?;
-            let (report, learned) = history::learn(source, found, cur.0, &settings.noise);
-            settings.learned = learned;
-            Some(report)
-        }
+    let found = match &options.history {
+        Some(source) => Some((source, history::load(source).await?)),
         None => None,
     };
     let names = (base.1.display().to_string(), cur.1.display().to_string());
-    let mut cmp = compare::compare_files(
-        base.0,
-        cur.0,
-        (&names.0, &names.1),
-        &settings,
-        options.force,
-    );
-    cmp.history = history;
+    // One judgement of the baseline against a current run, the other current run (if any)
+    // left out of the history.
+    let judged = |current: &Results, name: &str, other: Option<&Results>| {
+        let mut settings = settings.clone();
+        let report = found.as_ref().map(|(source, found)| {
+            let found = found
+                .iter()
+                .filter(|(_, r)| !other.is_some_and(|o| history::same_run(r, o)))
+                .cloned()
+                .collect();
+            let (report, learned) = history::learn(source, found, current, &settings.noise);
+            settings.learned = learned;
+            report
+        });
+        let mut cmp =
+            compare::compare_files(base.0, current, (&names.0, name), &settings, options.force);
+        cmp.history = report;
+        cmp
+    };
+    let mut cmp = judged(cur.0, &names.1, again.map(|a| a.0));
+    if let Some((again, path)) = again {
+        let label = path.display().to_string();
+        let second = judged(again, &label, Some(cur.0));
+        for d in &second.differences {
+            if !cmp.differences.contains(d) {
+                cmp.differences
+                    .push(format!("the confirming run {label}: {d}"));
+            }
+        }
+        if history::same_run(cur.0, again) {
+            cmp.differences.push(format!(
+                "the confirming run {label} is the current run itself (same host, start and end): measure the current side again"
+            ));
+        }
+        compare::confirm(&mut cmp, &second, &label);
+    }
     if !cmp.differences.is_empty() && !options.force {
         let issue = |msg: String| InputIssue::new(cur.1, "", msg);
         return Err(Error::Input(
@@ -103,10 +129,21 @@ mod tests {
         options: &GateOptions,
         dir: &Path,
     ) -> Result<GateOutcome> {
+        gate_confirmed(base, cur, None, options, dir).await
+    }
+
+    async fn gate_confirmed(
+        base: &Results,
+        cur: &Results,
+        again: Option<&Results>,
+        options: &GateOptions,
+        dir: &Path,
+    ) -> Result<GateOutcome> {
         let json = dir.join("comparison.json");
         compare_and_gate(
             (base, Path::new("base/results.json")),
             (cur, Path::new("cur/results.json")),
+            again.map(|a| (a, Path::new("again/results.json"))),
             &GateSpec::default(),
             options,
             &json,
@@ -178,5 +215,76 @@ mod tests {
                 .contains("Compared with --force despite: scenario:")
         );
         assert!(dir.path().join("comparison.json").exists());
+    }
+
+    #[tokio::test]
+    async fn a_confirming_run_is_judged_alike_and_left_out_of_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let hist = dir.path().join("hist");
+        let later = |mut r: Results, s: i64| {
+            r.started_at += chrono::Duration::seconds(s);
+            r
+        };
+        let write = |r: &Results, name: &str| {
+            std::fs::create_dir_all(hist.join(name)).unwrap();
+            r.write(&hist.join(name).join("results.json")).unwrap();
+        };
+        for i in 0..5 {
+            let ms = 1.0 + 0.01 * f64::from(i);
+            write(
+                &later(
+                    testkit::results(ms, 3, testkit::load(0.0)),
+                    i64::from(i) + 1,
+                ),
+                &format!("h{i}"),
+            );
+        }
+        let base = testkit::results(1.0, 3, testkit::load(0.0));
+        let slow = later(testkit::results(1.5, 3, testkit::load(0.0)), 100);
+        let fast_again = later(testkit::results(1.0, 3, testkit::load(0.0)), 200);
+        // Both current runs were kept in the history too, as on a runner that keeps every run.
+        write(&slow, "cur");
+        write(&fast_again, "again");
+        let options = GateOptions {
+            history: Some(history::Source::parse(&hist.display().to_string()).unwrap()),
+            ..GateOptions::default()
+        };
+        let gate = |again| gate_confirmed(&base, &slow, again, &options, dir.path());
+        // Alone, the slow run fails the gate; learned from the 5 earlier runs only.
+        let out = gate(None).await.unwrap();
+        assert_eq!(
+            (out.exit_code, out.comparison.regressions),
+            (exit::CRITERIA_FAILED, 3)
+        );
+        // Measured again as fast as before: not repeated, so inconclusive, and exit 0.
+        let out = gate(Some(&fast_again)).await.unwrap();
+        let c = &out.comparison;
+        assert_eq!(out.exit_code, exit::OK);
+        assert_eq!((c.regressions, c.unconfirmed, c.inconclusive), (0, 3, 3));
+        let note = &c.history.as_ref().unwrap().note;
+        assert!(note.contains(": 5 run(s) of this scenario used"), "{note}");
+        assert!(
+            out.markdown.contains("Confirmed with `again/results.json`")
+                && out
+                    .markdown
+                    .contains("3 change(s) not repeated by the confirming run")
+                && !out.markdown.contains("loaded differently"),
+            "{}",
+            out.markdown
+        );
+        // Measured again and still slow: the regression stands.
+        let slow_again = later(testkit::results(1.5, 3, testkit::load(0.0)), 300);
+        let out = gate(Some(&slow_again)).await.unwrap();
+        assert_eq!(
+            (out.exit_code, out.comparison.regressions),
+            (exit::CRITERIA_FAILED, 3)
+        );
+        // The current run given as its own confirmation is refused.
+        let err = gate(Some(&slow)).await.unwrap_err();
+        assert_eq!(err.exit_code(), exit::BAD_INPUT);
+        assert!(
+            err.to_string().contains("is the current run itself"),
+            "{err}"
+        );
     }
 }

@@ -198,6 +198,10 @@ fn validate(paths: &[PathBuf]) -> Result<Outcome> {
 async fn compare_files(args: &cli::CompareArgs) -> Result<Outcome> {
     let base = Results::read(&args.baseline)?;
     let cur = Results::read(&args.current)?;
+    let again = match &args.confirm {
+        Some(p) => Some(Results::read(p)?),
+        None => None,
+    };
     let gate = cur.scenario.gate.clone();
     let json = args
         .json
@@ -206,6 +210,7 @@ async fn compare_files(args: &cli::CompareArgs) -> Result<Outcome> {
     let out = comparison::compare_and_gate(
         (&base, &args.baseline),
         (&cur, &args.current),
+        again.as_ref().zip(args.confirm.as_deref()),
         &gate,
         &args.gate.options()?,
         &json,

@@ -36,6 +36,13 @@ pub struct FileComparison {
     /// With `--history`: what it held and which thresholds were learned.
     #[serde(default)]
     pub history: Option<HistoryReport>,
+    /// With `--confirm`: the current side measured again; a change counts only where it
+    /// shows there too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_with: Option<String>,
+    /// Changes the confirming run did not repeat (counted among `inconclusive`).
+    #[serde(default)]
+    pub unconfirmed: usize,
 }
 
 /// Pairs the runs of two files: a single profile on each side is compared whatever their
@@ -195,8 +202,54 @@ pub fn compare_files(
         host_bound: host::bound(),
         notes,
         history: None,
+        confirmed_with: None,
+        unconfirmed: 0,
         rows,
     }
+}
+
+/// Keeps a change only where the current side, measured again, shows it too: a row
+/// `regressed` or `improved` whose twin in `again` (the same baseline judged against the
+/// confirming run) has another verdict becomes `inconclusive`, its reason saying what the
+/// confirming run measured. One run disturbed by other work on the host (a build's phase that
+/// doubled p50 for 10 s) then no longer fails the gate; a real change shows in both runs.
+pub fn confirm(first: &mut FileComparison, again: &FileComparison, label: &str) {
+    for row in first
+        .rows
+        .iter_mut()
+        .filter(|r| matches!(r.verdict, Verdict::Regressed | Verdict::Improved))
+    {
+        let twin = again.rows.iter().find(|t| {
+            t.before_profile == row.before_profile
+                && t.target == row.target
+                && t.workload == row.workload
+                && t.metric == row.metric
+        });
+        if twin.is_some_and(|t| t.verdict == row.verdict) {
+            continue;
+        }
+        let seen = match twin {
+            Some(t) => match t.change {
+                Some(c) => format!("{} ({:+.1} %)", t.verdict.label(), c.point * 100.0),
+                None => t.verdict.label().to_string(),
+            },
+            None => "not measured".to_string(),
+        };
+        let first_change = row
+            .change
+            .map(|c| format!(" {:+.1} %", c.point * 100.0))
+            .unwrap_or_default();
+        row.reason = Some(format!(
+            "{}{first_change} in this run, not repeated when measured again: {seen} in {label}",
+            row.verdict.label()
+        ));
+        row.verdict = Verdict::Inconclusive;
+        first.unconfirmed += 1;
+    }
+    let count = |v: Verdict| first.rows.iter().filter(|r| r.verdict == v).count();
+    first.regressions = count(Verdict::Regressed);
+    first.inconclusive = count(Verdict::Inconclusive);
+    first.confirmed_with = Some(label.to_string());
 }
 
 #[cfg(test)]
@@ -382,5 +435,55 @@ mod tests {
             differences(&base, &failing),
             vec!["current baseline/fts_search had 7 errors".to_string()]
         );
+    }
+
+    #[test]
+    fn a_change_counts_only_where_the_confirming_run_shows_it_too() {
+        let base = testkit::results(1.0, 3, testkit::load(0.03));
+        let slow = testkit::results(1.5, 3, testkit::load(0.03));
+        // Measured again, still slow: every regression stands.
+        let mut c = compare(&base, &slow);
+        confirm(&mut c, &compare(&base, &slow), "again.json");
+        assert_eq!(verdict(&c, "p99"), (Verdict::Regressed, None));
+        assert_eq!((c.regressions, c.unconfirmed), (3, 0));
+        assert_eq!(c.confirmed_with.as_deref(), Some("again.json"));
+        assert_eq!(exit_code(&c), exit::CRITERIA_FAILED);
+        // Measured again, as fast as the baseline: the one slow run does not fail the gate.
+        let mut c = compare(&base, &slow);
+        confirm(&mut c, &compare(&base, &base), "again.json");
+        let (v, why) = verdict(&c, "p50");
+        assert_eq!(v, Verdict::Inconclusive);
+        let why = why.unwrap();
+        assert!(
+            why.starts_with("regressed +50.")
+                && why.contains(
+                    "in this run, not repeated when measured again: no significant change (+0.0 %) in again.json"
+                ),
+            "{why}"
+        );
+        assert_eq!((c.regressions, c.inconclusive, c.unconfirmed), (0, 3, 3));
+        assert_eq!(exit_code(&c), exit::OK);
+        // Improvements need confirming too; rows without a change are left alone.
+        let mut c = compare(&slow, &base);
+        confirm(&mut c, &compare(&slow, &slow), "again.json");
+        assert_eq!(verdict(&c, "p95").0, Verdict::Inconclusive);
+        assert_eq!(
+            verdict(&c, "throughput"),
+            (Verdict::NoSignificantChange, None)
+        );
+        // A workload the confirming run did not measure confirms nothing.
+        let mut missing = slow.clone();
+        missing.runs[0].workloads[0].workload = "other".into();
+        let mut c = compare(&base, &slow);
+        confirm(&mut c, &compare(&base, &missing), "again.json");
+        assert!(
+            verdict(&c, "p50")
+                .1
+                .unwrap()
+                .ends_with("not measured in again.json"),
+            "{:?}",
+            c.rows
+        );
+        assert_eq!(c.regressions, 0);
     }
 }

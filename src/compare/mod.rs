@@ -14,7 +14,9 @@ use crate::results::{ProfileRun, WorkloadResult};
 use crate::stats::{self, Estimate, Verdict};
 use trials::{Stat, Trials};
 
-pub use files::{FileComparison, compare_files, differences, pair_runs, shape_differences};
+pub use files::{
+    FileComparison, compare_files, confirm, differences, pair_runs, shape_differences,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

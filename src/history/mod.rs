@@ -134,6 +134,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>) -> Resu
     Ok(())
 }
 
+/// Whether two results files hold the same run (one copied into the history, say): same
+/// host, same start and end.
+pub fn same_run(a: &Results, b: &Results) -> bool {
+    a.started_at == b.started_at
+        && a.finished_at == b.finished_at
+        && a.environment.host.hostname == b.environment.host.hostname
+}
+
 /// Keeps the history runs of the current run's scenario and learns a threshold for each
 /// (profile, target, workload, metric) with at least `MIN_RUNS` error-free values.
 pub fn learn(
@@ -146,10 +154,7 @@ pub fn learn(
     let mut current_excluded = false;
     let mut used = Vec::new();
     for (_, r) in found {
-        if r.started_at == current.started_at
-            && r.finished_at == current.finished_at
-            && r.environment.host.hostname == current.environment.host.hostname
-        {
+        if same_run(&r, current) {
             current_excluded = true;
         } else if crate::compare::shape_differences(&r, current).is_empty() {
             used.push(r);

@@ -41,10 +41,21 @@ pub fn markdown(c: &FileComparison) -> String {
         c.regressions,
         c.confidence * 100.0
     ));
-    if c.inconclusive > 0 {
+    if let Some(again) = &c.confirmed_with {
+        s.push_str(&format!(
+            "Confirmed with `{again}` (the current side measured again): a change counts only where both current runs show it.\n"
+        ));
+    }
+    if c.unconfirmed > 0 {
+        s.push_str(&format!(
+            "{} change(s) not repeated by the confirming run: inconclusive, not failing the gate.\n",
+            c.unconfirmed
+        ));
+    }
+    if c.inconclusive > c.unconfirmed {
         s.push_str(&format!(
             "{} change(s) inconclusive: measured while the hosts were loaded differently or too heavily for the threshold ({}). They do not fail the gate; re-run both sides on a quieter or equally loaded machine, or, for a machine that is always this loaded, judge with --history holding {} or more runs under that load.\n",
-            c.inconclusive,
+            c.inconclusive - c.unconfirmed,
             c.host_bound,
             crate::gate::host::LOADED_MIN_RUNS
         ));

@@ -427,6 +427,7 @@ async fn run_scenario(
         let gate = crate::comparison::compare_and_gate(
             (base, path),
             (&results, &results_path),
+            None,
             &scenario.gate,
             gate_options,
             &args.out.join("comparison.json"),
