@@ -61,12 +61,28 @@ pub async fn compare_and_gate(
     let judged = |current: &Results, name: &str, other: Option<&Results>| {
         let mut settings = settings.clone();
         let report = found.as_ref().map(|(source, found)| {
-            let found = found
+            let kept: Vec<_> = found
                 .iter()
                 .filter(|(_, r)| !other.is_some_and(|o| history::same_run(r, o)))
                 .cloned()
                 .collect();
-            let (report, learned) = history::learn(source, found, current, &settings.noise);
+            let other_left_out = kept.len() < found.len();
+            let (mut report, learned) = history::learn(source, kept, current, &settings.noise);
+            if other_left_out {
+                const SELF: &str = "the current run itself left out";
+                report.note = if report.note.contains(SELF) {
+                    report.note.replacen(
+                        SELF,
+                        "the current run itself and the other one (--confirm) left out",
+                        1,
+                    )
+                } else {
+                    format!(
+                        "{}; the other current run (--confirm) left out",
+                        report.note
+                    )
+                };
+            }
             settings.learned = learned;
             report
         });
@@ -75,6 +91,18 @@ pub async fn compare_and_gate(
         cmp.history = report;
         cmp
     };
+    if let Some((again, path)) = again
+        && history::same_run(cur.0, again)
+    {
+        return Err(Error::input(InputIssue::new(
+            path,
+            "",
+            format!(
+                "--confirm: this is the current run {} itself (same host, start and end); give a second run of the current side",
+                names.1
+            ),
+        )));
+    }
     let mut cmp = judged(cur.0, &names.1, again.map(|a| a.0));
     if let Some((again, path)) = again {
         let label = path.display().to_string();
@@ -84,11 +112,6 @@ pub async fn compare_and_gate(
                 cmp.differences
                     .push(format!("the confirming run {label}: {d}"));
             }
-        }
-        if history::same_run(cur.0, again) {
-            cmp.differences.push(format!(
-                "the confirming run {label} is the current run itself (same host, start and end): measure the current side again"
-            ));
         }
         compare::confirm(&mut cmp, &second, &label);
     }
@@ -262,7 +285,11 @@ mod tests {
         assert_eq!(out.exit_code, exit::OK);
         assert_eq!((c.regressions, c.unconfirmed, c.inconclusive), (0, 3, 3));
         let note = &c.history.as_ref().unwrap().note;
-        assert!(note.contains(": 5 run(s) of this scenario used"), "{note}");
+        assert!(
+            note.contains(": 5 run(s) of this scenario used")
+                && note.contains("the current run itself and the other one (--confirm) left out"),
+            "{note}"
+        );
         assert!(
             out.markdown.contains("Confirmed with `again/results.json`")
                 && out
@@ -283,7 +310,9 @@ mod tests {
         let err = gate(Some(&slow)).await.unwrap_err();
         assert_eq!(err.exit_code(), exit::BAD_INPUT);
         assert!(
-            err.to_string().contains("is the current run itself"),
+            err.to_string().contains(
+                "again/results.json: --confirm: this is the current run cur/results.json itself"
+            ),
             "{err}"
         );
     }

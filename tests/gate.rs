@@ -169,6 +169,48 @@ async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
         row("p99")
     );
 
+    // Measured again without its index, the regression is confirmed (exit 1). "Confirmed" by
+    // a run that does not repeat it (the indexed profile again), nothing fails the gate; the
+    // A/A thresholds above, so that run's own drift is no change.
+    let b2 = run_profile(&s, &dir.path().join("b2"), "baseline").await;
+    let confirm = |again: &Path| {
+        let args = [
+            "compare",
+            a1.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--no-host-check",
+            "--noise",
+            "p50=0.3",
+            "--noise",
+            "p95=0.5",
+            "--noise",
+            "p99=0.6",
+            "--noise",
+            "throughput=0.3",
+            "--confirm",
+            again.to_str().unwrap(),
+            "--json",
+            dir.path().join("confirm.json").to_str().unwrap(),
+        ]
+        .map(String::from);
+        async move {
+            tb(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                .await
+                .unwrap()
+        }
+    };
+    let o = confirm(&b2).await;
+    assert_eq!(o.exit_code, 1, "{}", o.summary);
+    assert!(o.summary.contains("Confirmed with `"), "{}", o.summary);
+    let o = confirm(&a2).await;
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    assert!(
+        o.summary
+            .contains("in this run, not repeated when measured again"),
+        "{}",
+        o.summary
+    );
+
     // The reverse direction is an improvement, and improvements never fail the gate.
     let o = tb(&[
         "compare",
