@@ -56,33 +56,13 @@ pub async fn compare_and_gate(
         None => None,
     };
     let names = (base.1.display().to_string(), cur.1.display().to_string());
-    // One judgement of the baseline against a current run, the other current run (if any)
-    // left out of the history.
+    // One judgement of the baseline against a current run; the history leaves out both
+    // current runs.
     let judged = |current: &Results, name: &str, other: Option<&Results>| {
         let mut settings = settings.clone();
         let report = found.as_ref().map(|(source, found)| {
-            let kept: Vec<_> = found
-                .iter()
-                .filter(|(_, r)| !other.is_some_and(|o| history::same_run(r, o)))
-                .cloned()
-                .collect();
-            let other_left_out = kept.len() < found.len();
-            let (mut report, learned) = history::learn(source, kept, current, &settings.noise);
-            if other_left_out {
-                const SELF: &str = "the current run itself left out";
-                report.note = if report.note.contains(SELF) {
-                    report.note.replacen(
-                        SELF,
-                        "the current run itself and the other one (--confirm) left out",
-                        1,
-                    )
-                } else {
-                    format!(
-                        "{}; the other current run (--confirm) left out",
-                        report.note
-                    )
-                };
-            }
+            let (report, learned) =
+                history::learn(source, found.clone(), current, other, &settings.noise);
             settings.learned = learned;
             report
         });
@@ -287,7 +267,8 @@ mod tests {
         let note = &c.history.as_ref().unwrap().note;
         assert!(
             note.contains(": 5 run(s) of this scenario used")
-                && note.contains("the current run itself and the other one (--confirm) left out"),
+                && note
+                    .contains("the current run itself and the confirming run (--confirm) left out"),
             "{note}"
         );
         assert!(

@@ -31,6 +31,9 @@ pub struct HistoryReport {
     pub skipped: usize,
     /// The current run itself, found in the history and left out (it would judge itself).
     pub current_excluded: bool,
+    /// The confirming run (`compare --confirm`), found in the history and left out.
+    #[serde(default)]
+    pub confirming_excluded: bool,
     pub min_runs: usize,
     pub confidence: f64,
     pub learned: Vec<LearnedThreshold>,

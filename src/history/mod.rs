@@ -143,24 +143,30 @@ pub fn same_run(a: &Results, b: &Results) -> bool {
 }
 
 /// Keeps the history runs of the current run's scenario and learns a threshold for each
-/// (profile, target, workload, metric) with at least `MIN_RUNS` error-free values.
+/// (profile, target, workload, metric) with at least `MIN_RUNS` error-free values. The
+/// current run and the confirming one (`compare --confirm`), when found, are left out: a run
+/// must not set the threshold it is judged by.
 pub fn learn(
     source: &Source,
     found: Vec<(String, Results)>,
     current: &Results,
+    confirming: Option<&Results>,
     configured: &NoiseThresholds,
 ) -> (HistoryReport, Vec<LearnedThreshold>) {
     let total = found.len();
-    let mut current_excluded = false;
+    let (mut current_excluded, mut confirming_excluded) = (false, false);
     let mut used = Vec::new();
     for (_, r) in found {
         if same_run(&r, current) {
             current_excluded = true;
+        } else if confirming.is_some_and(|c| same_run(&r, c)) {
+            confirming_excluded = true;
         } else if crate::compare::shape_differences(&r, current).is_empty() {
             used.push(r);
         }
     }
-    let skipped = total - used.len() - usize::from(current_excluded);
+    let skipped =
+        total - used.len() - usize::from(current_excluded) - usize::from(confirming_excluded);
     // The host conditions of each of the current run's workloads: a history run teaches only
     // a workload measured under like conditions (other work, steal), so a quiet history does
     // not set tight thresholds for a run under a concurrent build, nor a loaded one loose
@@ -224,10 +230,11 @@ pub fn learn(
         "history {}: {} run(s) of this scenario used, {skipped} file(s) of another scenario, dataset or load shape skipped{}",
         source.label(),
         used.len(),
-        if current_excluded {
-            ", the current run itself left out"
-        } else {
-            ""
+        match (current_excluded, confirming_excluded) {
+            (true, true) => ", the current run itself and the confirming run (--confirm) left out",
+            (true, false) => ", the current run itself left out",
+            (false, true) => ", the confirming run (--confirm) left out",
+            (false, false) => "",
         }
     );
     if unlike > 0 {
@@ -256,6 +263,7 @@ pub fn learn(
         runs: used.len(),
         skipped,
         current_excluded,
+        confirming_excluded,
         min_runs: MIN_RUNS,
         confidence: stats::LEARN_CONFIDENCE,
         learned: learned.clone(),
@@ -298,7 +306,13 @@ mod tests {
         other.started_at += chrono::Duration::seconds(100);
         found.push(("other/results.json".into(), other));
         found.push(("self/results.json".into(), current.clone()));
-        let (report, learned) = learn(&source(), found, &current, &NoiseThresholds::default());
+        let (report, learned) = learn(
+            &source(),
+            found,
+            &current,
+            None,
+            &NoiseThresholds::default(),
+        );
         assert_eq!((report.runs, report.skipped), (6, 1));
         assert!(report.current_excluded);
         let p99 = learned.iter().find(|l| l.metric == "p99").unwrap();
@@ -319,6 +333,7 @@ mod tests {
             &source(),
             history(1.0, &[1.0, 1.02, 0.98, 1.01]),
             &current,
+            None,
             &NoiseThresholds::default(),
         );
         assert!(learned.is_empty());
@@ -335,7 +350,7 @@ mod tests {
         let slow = testkit::results(1.2, 3, testkit::load(0.0));
         let verdict = |found: Vec<(String, Results)>, metric: &str| {
             let mut s = Settings::configured(NoiseThresholds::default(), Default::default(), 2);
-            s.learned = learn(&source(), found, &slow, &s.noise).1;
+            s.learned = learn(&source(), found, &slow, None, &s.noise).1;
             let c = crate::compare::compare_files(&base, &slow, ("b", "c"), &s, false);
             let r = c.rows.iter().find(|r| r.metric == metric).unwrap().clone();
             (r.verdict, r.threshold_runs)
@@ -382,7 +397,7 @@ mod tests {
         slow.started_at += chrono::Duration::seconds(1000);
         let judge = |found: Vec<(String, Results)>| {
             let mut s = Settings::configured(NoiseThresholds::default(), Default::default(), 2);
-            let (report, learned) = learn(&source(), found, &slow, &s.noise);
+            let (report, learned) = learn(&source(), found, &slow, None, &s.noise);
             s.learned = learned;
             let c = crate::compare::compare_files(&base, &slow, ("b", "c"), &s, false);
             let r = c.rows.iter().find(|r| r.metric == "p50").unwrap().clone();
