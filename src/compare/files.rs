@@ -212,7 +212,8 @@ pub fn compare_files(
 /// `regressed` or `improved` whose twin in `again` (the same baseline judged against the
 /// confirming run) has another verdict becomes `inconclusive`, its reason saying what the
 /// confirming run measured. One run disturbed by other work on the host (a build's phase that
-/// doubled p50 for 10 s) then no longer fails the gate; a real change shows in both runs.
+/// doubled p50 for the run's 30 s) then no longer fails the gate; a real change shows in both
+/// runs.
 pub fn confirm(first: &mut FileComparison, again: &FileComparison, label: &str) {
     for row in first
         .rows
