@@ -61,8 +61,7 @@ pub async fn compare_and_gate(
     let judged = |current: &Results, name: &str, other: Option<&Results>| {
         let mut settings = settings.clone();
         let report = found.as_ref().map(|(source, found)| {
-            let (report, learned) =
-                history::learn(source, found.clone(), current, other, &settings.noise);
+            let (report, learned) = history::learn(source, found, current, other, &settings.noise);
             settings.learned = learned;
             report
         });

@@ -9,6 +9,18 @@ mod common;
 use common::postgres::pg_url;
 use common::{ROOT, run as tb, run_to};
 
+/// Noise thresholds for A/A comparisons on a shared VM (see the A/A check below).
+const AA_NOISE: [&str; 8] = [
+    "--noise",
+    "p50=0.3",
+    "--noise",
+    "p95=0.5",
+    "--noise",
+    "p99=0.6",
+    "--noise",
+    "throughput=0.3",
+];
+
 /// Runs in this file share the server with each other (and apply profiles): one at a time.
 static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -92,21 +104,9 @@ async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
     // development VM, which stalls intermittently between runs, `scripts/calibrate-gate` found
     // 4 false alarms in 20 A/A pairs with them, and this A/A pair once moved throughput by
     // -12 % [-18, -6] with nothing changed (docs/gate.md, point 7).
-    let o = tb(&[
-        "compare",
-        a1.to_str().unwrap(),
-        a2.to_str().unwrap(),
-        "--noise",
-        "p50=0.3",
-        "--noise",
-        "p95=0.5",
-        "--noise",
-        "p99=0.6",
-        "--noise",
-        "throughput=0.3",
-    ])
-    .await
-    .unwrap();
+    let mut args = vec!["compare", a1.to_str().unwrap(), a2.to_str().unwrap()];
+    args.extend(AA_NOISE);
+    let o = tb(&args).await.unwrap();
     assert_eq!(o.exit_code, 0, "{}", o.summary);
     assert!(!o.summary.contains("**regressed**"), "{}", o.summary);
 
@@ -173,43 +173,24 @@ async fn a_a_is_no_change_and_a_dropped_index_is_a_regression() {
     // a run that does not repeat it (the indexed profile again), nothing fails the gate; the
     // A/A thresholds above, so that run's own drift is no change.
     let b2 = run_profile(&s, &dir.path().join("b2"), "baseline").await;
-    let confirm = |again: &Path| {
-        let args = [
-            "compare",
-            a1.to_str().unwrap(),
-            b.to_str().unwrap(),
+    let confirm_json = dir.path().join("confirm.json");
+    for (again, code, says) in [
+        (&b2, 1, "Confirmed with `"),
+        (&a2, 0, "in this run, not repeated when measured again"),
+    ] {
+        let mut args = vec!["compare", a1.to_str().unwrap(), b.to_str().unwrap()];
+        args.extend(AA_NOISE);
+        args.extend([
             "--no-host-check",
-            "--noise",
-            "p50=0.3",
-            "--noise",
-            "p95=0.5",
-            "--noise",
-            "p99=0.6",
-            "--noise",
-            "throughput=0.3",
             "--confirm",
             again.to_str().unwrap(),
             "--json",
-            dir.path().join("confirm.json").to_str().unwrap(),
-        ]
-        .map(String::from);
-        async move {
-            tb(&args.iter().map(String::as_str).collect::<Vec<_>>())
-                .await
-                .unwrap()
-        }
-    };
-    let o = confirm(&b2).await;
-    assert_eq!(o.exit_code, 1, "{}", o.summary);
-    assert!(o.summary.contains("Confirmed with `"), "{}", o.summary);
-    let o = confirm(&a2).await;
-    assert_eq!(o.exit_code, 0, "{}", o.summary);
-    assert!(
-        o.summary
-            .contains("in this run, not repeated when measured again"),
-        "{}",
-        o.summary
-    );
+            confirm_json.to_str().unwrap(),
+        ]);
+        let o = tb(&args).await.unwrap();
+        assert_eq!(o.exit_code, code, "{}", o.summary);
+        assert!(o.summary.contains(says), "{}", o.summary);
+    }
 
     // The reverse direction is an improvement, and improvements never fail the gate.
     let o = tb(&[

@@ -148,7 +148,7 @@ pub fn same_run(a: &Results, b: &Results) -> bool {
 /// must not set the threshold it is judged by.
 pub fn learn(
     source: &Source,
-    found: Vec<(String, Results)>,
+    found: &[(String, Results)],
     current: &Results,
     confirming: Option<&Results>,
     configured: &NoiseThresholds,
@@ -157,11 +157,11 @@ pub fn learn(
     let (mut current_excluded, mut confirming_excluded) = (false, false);
     let mut used = Vec::new();
     for (_, r) in found {
-        if same_run(&r, current) {
+        if same_run(r, current) {
             current_excluded = true;
-        } else if confirming.is_some_and(|c| same_run(&r, c)) {
+        } else if confirming.is_some_and(|c| same_run(r, c)) {
             confirming_excluded = true;
-        } else if crate::compare::shape_differences(&r, current).is_empty() {
+        } else if crate::compare::shape_differences(r, current).is_empty() {
             used.push(r);
         }
     }
@@ -183,7 +183,7 @@ pub fn learn(
         .collect();
     let mut unlike = 0usize;
     let mut values: BTreeMap<(String, String, String, String), Vec<f64>> = BTreeMap::new();
-    for r in &used {
+    for &r in &used {
         for run in &r.runs {
             for w in run.workloads.iter().filter(|w| w.errors == 0 && w.ops > 0) {
                 let key = (run.profile.clone(), w.target.clone(), w.workload.clone());
@@ -308,7 +308,7 @@ mod tests {
         found.push(("self/results.json".into(), current.clone()));
         let (report, learned) = learn(
             &source(),
-            found,
+            &found,
             &current,
             None,
             &NoiseThresholds::default(),
@@ -331,7 +331,7 @@ mod tests {
         let current = testkit::results(1.0, 3, testkit::load(0.0));
         let (report, learned) = learn(
             &source(),
-            history(1.0, &[1.0, 1.02, 0.98, 1.01]),
+            &history(1.0, &[1.0, 1.02, 0.98, 1.01]),
             &current,
             None,
             &NoiseThresholds::default(),
@@ -350,7 +350,7 @@ mod tests {
         let slow = testkit::results(1.2, 3, testkit::load(0.0));
         let verdict = |found: Vec<(String, Results)>, metric: &str| {
             let mut s = Settings::configured(NoiseThresholds::default(), Default::default(), 2);
-            s.learned = learn(&source(), found, &slow, None, &s.noise).1;
+            s.learned = learn(&source(), &found, &slow, None, &s.noise).1;
             let c = crate::compare::compare_files(&base, &slow, ("b", "c"), &s, false);
             let r = c.rows.iter().find(|r| r.metric == metric).unwrap().clone();
             (r.verdict, r.threshold_runs)
@@ -397,7 +397,7 @@ mod tests {
         slow.started_at += chrono::Duration::seconds(1000);
         let judge = |found: Vec<(String, Results)>| {
             let mut s = Settings::configured(NoiseThresholds::default(), Default::default(), 2);
-            let (report, learned) = learn(&source(), found, &slow, None, &s.noise);
+            let (report, learned) = learn(&source(), &found, &slow, None, &s.noise);
             s.learned = learned;
             let c = crate::compare::compare_files(&base, &slow, ("b", "c"), &s, false);
             let r = c.rows.iter().find(|r| r.metric == "p50").unwrap().clone();
