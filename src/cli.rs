@@ -151,6 +151,7 @@ impl GateArgs {
             force: self.force,
             history,
             no_host_check: self.no_host_check,
+            interleaved: false,
         })
     }
 }
@@ -376,6 +377,12 @@ pub struct RunArgs {
     /// Gate against an earlier results file in the same invocation (exit 1 on a regression).
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// Gate the last profile against the first within this run (exit 1 on a regression), as
+    /// `compare` gates two runs; written to OUT/comparison-profiles.json. With trials
+    /// alternating between the profiles (`load.interleave`, the default), a slowdown of the
+    /// host hits both sides alike: the gate for a shared CI runner (docs/gate.md).
+    #[arg(long)]
+    pub gate_profiles: bool,
     /// What a failing acceptance criterion does to the exit code.
     #[arg(long, value_enum, default_value_t = CriteriaMode::Fail)]
     pub criteria: CriteriaMode,

@@ -23,6 +23,8 @@ pub struct GateOptions {
     pub history: Option<history::Source>,
     /// `--no-host-check`: different host conditions do not make a change inconclusive.
     pub no_host_check: bool,
+    /// The sides are profiles of one run whose trials alternated (`run --gate-profiles`).
+    pub interleaved: bool,
 }
 
 /// What the gate found, and where the comparison was written.
@@ -33,6 +35,50 @@ pub struct GateOutcome {
     pub markdown: String,
     /// 1 on a significant regression, else 0.
     pub exit_code: i32,
+}
+
+/// `run --gate-profiles`: the last profile of one run judged against its first, as `compare`
+/// judges two runs, and written to `json`. When the run's trials alternated between the
+/// profiles (`load.interleave`), the host's slowdowns hit both sides alike, so only a
+/// difference between them makes a change inconclusive, not how loaded both were.
+pub async fn gate_profiles(
+    results: &Results,
+    path: &Path,
+    spec: &GateSpec,
+    options: &GateOptions,
+    json: &Path,
+) -> Result<GateOutcome> {
+    let mut shell = results.clone();
+    let runs = std::mem::take(&mut shell.runs);
+    let (Some(first), Some(last)) = (runs.first(), runs.last().filter(|_| runs.len() > 1)) else {
+        return Err(Error::Usage(format!(
+            "--gate-profiles: {} holds {} profile(s); the gate needs two (the first is the baseline, the last is judged against it)",
+            path.display(),
+            runs.len()
+        )));
+    };
+    let side = |run: &crate::results::ProfileRun| {
+        let label = PathBuf::from(format!("{} (profile `{}`)", path.display(), run.profile));
+        let one = Results {
+            runs: vec![run.clone()],
+            ..shell.clone()
+        };
+        (one, label)
+    };
+    let ((base, base_label), (cur, cur_label)) = (side(first), side(last));
+    let options = GateOptions {
+        interleaved: results.trials_interleaved(),
+        ..options.clone()
+    };
+    compare_and_gate(
+        (&base, &base_label),
+        (&cur, &cur_label),
+        None,
+        spec,
+        &options,
+        json,
+    )
+    .await
 }
 
 /// Compares `cur` against `base` (each a results file and its path) with `spec` and
@@ -51,6 +97,7 @@ pub async fn compare_and_gate(
     let cores = cur.0.environment.host.cores.max(1);
     let mut settings = Settings::of_spec(spec, &options.noise, cores);
     settings.host_check &= !options.no_host_check;
+    settings.interleaved = options.interleaved;
     let found = match &options.history {
         Some(source) => Some((source, history::load(source).await?)),
         None => None,
@@ -293,6 +340,70 @@ mod tests {
             err.to_string().contains(
                 "again/results.json: --confirm: this is the current run cur/results.json itself"
             ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_last_profile_of_an_interleaved_run_is_gated_against_the_first_whatever_both_shared()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.json");
+        let json = dir.path().join("comparison-profiles.json");
+        let gate = |r: Results| {
+            let (path, json) = (path.clone(), json.clone());
+            async move {
+                gate_profiles(
+                    &r,
+                    &path,
+                    &GateSpec::default(),
+                    &GateOptions::default(),
+                    &json,
+                )
+                .await
+            }
+        };
+        // Both profiles beside a build (about 30 % other work each): interleaved trials shared
+        // it, so the regression stands and fails the gate.
+        let loaded = |ms| (ms, testkit::load(0.30));
+        let run = testkit::two_profiles(loaded(1.0), loaded(1.5), 3);
+        let out = gate(run.clone()).await.unwrap();
+        assert_eq!(
+            (out.exit_code, out.comparison.regressions),
+            (exit::CRITERIA_FAILED, 3),
+            "{}",
+            out.markdown
+        );
+        assert!(out.comparison.host_bound.contains("trials alternated"));
+        assert!(
+            out.comparison
+                .current
+                .ends_with("results.json (profile `b`)")
+        );
+        assert!(
+            out.comparison
+                .baseline
+                .ends_with("results.json (profile `a`)")
+        );
+        assert!(json.exists());
+        // The same figures from profiles run one after another: the absolute bound holds
+        // (other work over 25 %), so the change is only inconclusive.
+        let mut apart = run;
+        apart.scenario.load.interleave = false;
+        let out = gate(apart).await.unwrap();
+        assert_eq!((out.exit_code, out.comparison.regressions), (exit::OK, 0));
+        assert_eq!(out.comparison.inconclusive, 3, "{}", out.markdown);
+        // Interleaved, but the sides' other work differed by 20 points: inconclusive.
+        let run = testkit::two_profiles((1.0, testkit::load(0.05)), (1.5, testkit::load(0.25)), 3);
+        let out = gate(run.clone()).await.unwrap();
+        assert_eq!((out.exit_code, out.comparison.inconclusive), (exit::OK, 3));
+        // One profile: nothing to gate against (exit 2, the file named).
+        let mut one = run;
+        one.runs.truncate(1);
+        let err = gate(one).await.unwrap_err();
+        assert_eq!(err.exit_code(), exit::BAD_INPUT);
+        assert!(
+            err.to_string().contains("results.json holds 1 profile(s)"),
             "{err}"
         );
     }

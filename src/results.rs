@@ -342,6 +342,16 @@ pub struct CheckResult {
 }
 
 impl Results {
+    /// Did the trials of this run's profiles alternate (A B A B ...)? `load.interleave` with
+    /// more than one profile, generated in this process: worker shards (`--workers`) run the
+    /// profiles one after another.
+    pub fn trials_interleaved(&self) -> bool {
+        self.scenario.load.interleave
+            && self.runs.len() > 1
+            && self.merged.is_none()
+            && self.shard.is_none()
+    }
+
     pub fn write(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self).expect("results serialize");
         std::fs::write(path, text).map_err(|e| Error::io(path, e))

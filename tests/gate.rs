@@ -248,9 +248,27 @@ async fn run_with_baseline_gates_in_one_invocation_and_trials_interleave() {
     );
     assert!(out.join("comparison.json").exists());
 
+    // The same change gated within one run: the last profile (no index) against the first.
     let out = dir.path().join("inter");
-    let o = run_to(&s, &out, &[]).await.unwrap();
-    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    let o = run_to(&s, &out, &["--gate-profiles"]).await.unwrap();
+    assert_eq!(
+        o.exit_code, 1,
+        "the profile without the index must fail the gate: {}",
+        o.summary
+    );
+    assert!(o.summary.contains("(profile `baseline`)"), "{}", o.summary);
+    let c: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("comparison-profiles.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(c["regressions"].as_u64().unwrap() > 0, "{c}");
+    assert!(
+        c["host_bound"]
+            .as_str()
+            .unwrap()
+            .contains("trials alternated"),
+        "{c}"
+    );
     let r = Results::read(&out.join("results.json")).unwrap();
     for run in &r.runs {
         let trials: Vec<u32> = run.workloads[0].per_trial.iter().map(|t| t.trial).collect();
@@ -269,6 +287,35 @@ async fn run_with_baseline_gates_in_one_invocation_and_trials_interleave() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("| pg | fts_search | p99 |"), "{report}");
     assert!(report.contains("regressed"), "{report}");
+
+    // Adding the index is no regression; one profile is nothing to gate (refused, exit 2,
+    // before anything is measured).
+    let out = dir.path().join("added");
+    let o = run_to(
+        &s,
+        &out,
+        &[
+            "--gate-profiles",
+            "--profile",
+            "baseline",
+            "--profile",
+            "indexed",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    assert!(out.join("comparison-profiles.json").exists());
+    let err = run_to(
+        &s,
+        &dir.path().join("one"),
+        &["--gate-profiles", "--profile", "indexed"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("runs 1 profile(s)"), "{err}");
+    assert!(!dir.path().join("one").join("results.json").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -199,7 +199,11 @@ pub fn compare_files(
         confidence: settings.bootstrap.confidence,
         regressions: count(Verdict::Regressed),
         inconclusive: count(Verdict::Inconclusive),
-        host_bound: host::bound(),
+        host_bound: if settings.interleaved {
+            host::bound_interleaved()
+        } else {
+            host::bound()
+        },
         notes,
         history: None,
         confirmed_with: None,

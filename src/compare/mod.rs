@@ -87,7 +87,9 @@ pub fn compare_runs(before: &ProfileRun, after: &ProfileRun, settings: &Settings
             // A threshold learned from enough runs under this load already holds the drift
             // between loaded runs; only a difference between the two sides still makes it
             // doubtful.
+            // Interleaved profiles of one run shared the host's slowdowns trial by trial.
             let host = match threshold_runs {
+                _ if settings.interleaved => host::check_relative(side_b, side_a),
                 Some(runs) => host::check_learned(side_b, side_a, runs),
                 None => host::check(side_b, side_a),
             };

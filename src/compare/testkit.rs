@@ -54,6 +54,26 @@ pub fn results(ms: f64, trials: u32, host: Option<HostLoad>) -> Results {
     r
 }
 
+/// One run of two profiles, `a` at `ms_a` and `b` at `ms_b` (each as [`results`] builds
+/// it, with its host), trials interleaved unless the test says otherwise.
+pub fn two_profiles(
+    (ms_a, host_a): (f64, Option<HostLoad>),
+    (ms_b, host_b): (f64, Option<HostLoad>),
+    trials: u32,
+) -> Results {
+    let mut r = results(ms_a, trials, host_a);
+    let b = results(ms_b, trials, host_b).runs.remove(0);
+    r.runs.push(b);
+    for (run, name) in r.runs.iter_mut().zip(["a", "b"]) {
+        run.profile = name.into();
+        run.workloads
+            .iter_mut()
+            .for_each(|w| w.profile = name.into());
+    }
+    r.scenario.load.interleave = true;
+    r
+}
+
 /// A side's host: half busy, no steal, `other` of all cores' time used by other work.
 pub fn load(other: f64) -> Option<HostLoad> {
     Some(HostLoad {

@@ -41,6 +41,15 @@ pub fn bound() -> String {
     )
 }
 
+/// The bound for profiles of one run whose trials alternated, in words.
+pub fn bound_interleaved() -> String {
+    format!(
+        "the sides are profiles of one run whose trials alternated, so a slowdown of the host hit both alike: host conditions differ only when the shares of CPU time used by other work differ by more than {:.0} points, or steal exceeds {:.0} % on either side",
+        OTHER_DELTA * 100.0,
+        STEAL_MAX * 100.0
+    )
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum HostCheck {
     Comparable,

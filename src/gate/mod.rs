@@ -25,6 +25,10 @@ pub struct Settings {
     pub cores: usize,
     /// Whether different host conditions make a change `inconclusive` (`gate.host_check`).
     pub host_check: bool,
+    /// Both sides are profiles of one run whose trials alternated (A B A B ...): a slowdown
+    /// of the host hit both alike, so only a difference between the sides' other work (or
+    /// steal) makes a change doubtful, not how loaded both were (`host::check_relative`).
+    pub interleaved: bool,
 }
 
 impl Settings {
@@ -35,6 +39,7 @@ impl Settings {
             bootstrap,
             cores,
             host_check: true,
+            interleaved: false,
         }
     }
 

@@ -700,6 +700,7 @@ fn context<'a>(results: &'a Results, charts: &Charts) -> Context<'a> {
             runs,
             &crate::gate::Settings {
                 host_check: results.scenario.gate.host_check,
+                interleaved: results.trials_interleaved(),
                 ..crate::gate::Settings::configured(
                     gate_noise(results),
                     gate_bootstrap(results),

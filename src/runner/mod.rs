@@ -100,6 +100,13 @@ pub async fn run(args: RunArgs) -> Result<Outcome> {
             args.scenario.display()
         )));
     }
+    if args.gate_profiles && scenario.profiles.len() < 2 {
+        return Err(Error::Usage(format!(
+            "--gate-profiles: {} runs {} profile(s); the gate needs two (the first is the baseline, the last is judged against it)",
+            args.scenario.display(),
+            scenario.profiles.len()
+        )));
+    }
     let baseline = args.baseline.as_deref().map(Results::read).transpose()?;
     check_writable(&args.out)?;
     journals::refuse_leftovers(&scenario)?;
@@ -431,6 +438,20 @@ async fn run_scenario(
             &scenario.gate,
             gate_options,
             &args.out.join("comparison.json"),
+        )
+        .await?;
+        summary.push_str(&format!("\n\n{}", gate.markdown));
+        if gate.exit_code != exit::OK {
+            code = exit::CRITERIA_FAILED;
+        }
+    }
+    if args.gate_profiles {
+        let gate = crate::comparison::gate_profiles(
+            &results,
+            &results_path,
+            &scenario.gate,
+            gate_options,
+            &args.out.join("comparison-profiles.json"),
         )
         .await?;
         summary.push_str(&format!("\n\n{}", gate.markdown));
