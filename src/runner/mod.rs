@@ -430,30 +430,34 @@ async fn run_scenario(
             scenario.path.display()
         ));
     }
+    // The gates asked for: against an earlier run (--baseline), and within this one.
+    let mut gates = Vec::new();
     if let (Some(base), Some(path)) = (&baseline, &args.baseline) {
-        let gate = crate::comparison::compare_and_gate(
-            (base, path),
-            (&results, &results_path),
-            None,
-            &scenario.gate,
-            gate_options,
-            &args.out.join("comparison.json"),
-        )
-        .await?;
-        summary.push_str(&format!("\n\n{}", gate.markdown));
-        if gate.exit_code != exit::OK {
-            code = exit::CRITERIA_FAILED;
-        }
+        gates.push(
+            crate::comparison::compare_and_gate(
+                (base, path),
+                (&results, &results_path),
+                None,
+                &scenario.gate,
+                gate_options,
+                &args.out.join("comparison.json"),
+            )
+            .await?,
+        );
     }
     if args.gate_profiles {
-        let gate = crate::comparison::gate_profiles(
-            &results,
-            &results_path,
-            &scenario.gate,
-            gate_options,
-            &args.out.join("comparison-profiles.json"),
-        )
-        .await?;
+        gates.push(
+            crate::comparison::gate_profiles(
+                &results,
+                &results_path,
+                &scenario.gate,
+                gate_options,
+                &args.out.join("comparison-profiles.json"),
+            )
+            .await?,
+        );
+    }
+    for gate in gates {
         summary.push_str(&format!("\n\n{}", gate.markdown));
         if gate.exit_code != exit::OK {
             code = exit::CRITERIA_FAILED;
