@@ -166,6 +166,45 @@ async fn iterations_stop_the_phase_after_exactly_that_many_operations() {
     }
 }
 
+/// A stand-in store whose operations 3, 4 and 10 never answer, and whose operations 5 and 8
+/// answer after 20 ms.
+struct Hanging {
+    n: u64,
+}
+
+impl Executor for Hanging {
+    type Params = ();
+    fn draw(&mut self, _op: usize, _rng: &mut ChaCha8Rng) {}
+    async fn execute(&mut self, _op: usize, _params: &()) -> Result<Done, OpError> {
+        self.n += 1;
+        match self.n {
+            3 | 4 | 10 => std::future::pending().await,
+            5 | 8 => tokio::time::sleep(Duration::from_millis(20)).await,
+            _ => {}
+        }
+        Ok(Done::default())
+    }
+}
+
+#[tokio::test]
+async fn an_operation_past_op_timeout_is_cut_and_the_next_gets_the_whole_timeout() {
+    // Twelve operations, op_timeout 200 ms: the three that never answer are cut, two of them
+    // in a row; the slower ones (20 ms) after a cut, and long after the first operation's
+    // deadline, still get their whole 200 ms.
+    let spec = PhaseSpec {
+        iterations: Some(12),
+        op_timeout: Duration::from_millis(200),
+        ..spec(Pacing::Closed, 20.0)
+    };
+    let out = run_phase(1, |_| Hanging { n: 0 }, &spec).await;
+    assert_eq!(out.errors, 3);
+    assert_eq!(out.tally.errors_by_kind["timeout"].count, 3);
+    assert_eq!(out.ops, 9);
+    let s = metrics::LatencySummary::of(&out.total);
+    assert!(s.max >= 20.0 && s.max < 200.0, "{s:?}");
+    assert!(out.wall >= Duration::from_millis(600));
+}
+
 /// A stand-in worker that notes the thread it was opened on and every thread it ran on.
 struct Pinned {
     opened_on: std::thread::ThreadId,

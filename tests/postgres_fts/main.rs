@@ -461,3 +461,55 @@ async fn open_loop_holds_the_rate_and_reports_schedule_lag() {
         w.throughput_ops_s
     );
 }
+
+/// An operation's answer is read to its end, not to its first row: a statement whose third
+/// row takes 50 ms takes at least 50 ms, whether or not the harness judges the rows (point
+/// selects are not judged, and take a leaner path through sqlx than kNN searches do). Its
+/// first rows are 20 kB each, so the server sends them before it computes the third
+/// (it holds back the first 8 kB of an answer otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_of_an_answer_is_read_not_only_the_first() {
+    let _server = SERVER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), "tunebench_test_fts", &pg_url(), "");
+    let definition = dir.path().join("late.toml");
+    std::fs::write(
+        &definition,
+        "store = \"postgres\"\n\
+         [ops.slow_third_row]\n\
+         sql = \"SELECT g, repeat('x', 20000), CASE WHEN g = 3 THEN pg_sleep(0.05)::text END FROM generate_series(1, 5) g\"\n\
+         params = []\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("[[workload]]").unwrap();
+    let end = text.find("[[profile]]").unwrap();
+    let text = format!(
+        "{}[[workload]]\nname = \"late\"\ntarget = \"pg\"\ndataset = \"docs\"\n\
+         definition = \"{}\"\nops = [{{ op = \"slow_third_row\" }}]\n\n{}",
+        &text[..start],
+        definition.display(),
+        &text[end..]
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("o");
+    let o = run_to(
+        &path,
+        &out,
+        &[
+            "--profile",
+            "baseline",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(o.exit_code, 0, "{}", o.summary);
+    let r = Results::read(&out.join("results.json")).unwrap();
+    let w = workload(&r, "baseline", "late");
+    assert!(w.ops > 0 && w.errors == 0, "{w:?}");
+    assert!(w.latency_ms.min >= 50.0, "{:?}", w.latency_ms);
+}

@@ -414,25 +414,29 @@ impl Executor for PgExecutor {
             &params.values,
         );
         self.visible = self.ops.fresh.as_deref().map(FreshPool::visible);
-        // Rows are fetched whole: the latency covers the full result, not the first row.
-        let rows = q.fetch_all(&mut self.conn).await.map_err(classify)?;
-        if let Some((ticket, bytes)) = params.upsert {
-            if let Some(pool) = &self.ops.fresh {
-                pool.ack(ticket);
+        // Rows are read whole: the latency covers the full result, not the first row.
+        if params.judged.is_none() {
+            // Nothing to judge: only the answer's arrival matters. sqlx's fetch_optional
+            // reads every row up to ReadyForQuery (it keeps the first), through fewer
+            // stream layers and allocations than fetch_all (a test holds it to that:
+            // tests/postgres_driver.rs).
+            q.fetch_optional(&mut self.conn).await.map_err(classify)?;
+            if let Some((ticket, bytes)) = params.upsert {
+                if let Some(pool) = &self.ops.fresh {
+                    pool.ack(ticket);
+                }
+                return Ok(Done { bytes });
             }
-            return Ok(Done { bytes });
+            return Ok(Done::default());
         }
-        if params.judged.is_some() {
-            self.answer.clear();
-            for r in &rows {
-                let id: i64 = r.try_get(0).map_err(|e| OpError {
-                    kind: "result_shape".into(),
-                    message: format!(
-                        "a kNN statement's first column must be the bigint row id: {e}"
-                    ),
-                })?;
-                self.answer.push(id);
-            }
+        let rows = q.fetch_all(&mut self.conn).await.map_err(classify)?;
+        self.answer.clear();
+        for r in &rows {
+            let id: i64 = r.try_get(0).map_err(|e| OpError {
+                kind: "result_shape".into(),
+                message: format!("a kNN statement's first column must be the bigint row id: {e}"),
+            })?;
+            self.answer.push(id);
         }
         Ok(Done::default())
     }
