@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -131,13 +131,7 @@ impl<E: Executor> Crew<E> {
 
     /// Runs one phase on every worker and merges what they measured.
     pub async fn run(&self, mix: Arc<OpMix>, spec: &PhaseSpec) -> Result<PhaseOutcome> {
-        let shared = Arc::new(Shared {
-            ticket: AtomicU64::new(0),
-            arrivals: super::pacing::ArrivalSource::new(spec.pacing),
-            completed: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(spec.pacing, self.workers));
         // Before the schedule: finding a local server's process reads /proc.
         let host_before = crate::host::HostSample::take(&spec.server);
         // Small head start so every worker is waiting when the schedule begins; a shard

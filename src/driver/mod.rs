@@ -225,14 +225,32 @@ pub struct HarnessCost {
     pub server_cpu: Option<Duration>,
 }
 
+/// What the workers of a phase share. Each field a worker writes often has a cache line of
+/// its own, and each worker counts its completions in a line of its own: on 2 cores, one
+/// counter written by every operation of both threads moved its line between the cores on
+/// every operation, and slowed the flag every worker reads before each operation.
 struct Shared {
     /// Closed loop's operation count (for `iterations`).
-    ticket: AtomicU64,
+    ticket: Padded<AtomicU64>,
     /// Open loop's tickets and when each is due.
-    arrivals: pacing::ArrivalSource,
-    completed: AtomicU64,
-    failed: AtomicU64,
-    stop: AtomicBool,
+    arrivals: Padded<pacing::ArrivalSource>,
+    /// Per worker.
+    completed: Box<[Padded<AtomicU64>]>,
+    failed: Padded<AtomicU64>,
+    stop: Padded<AtomicBool>,
+}
+
+/// A value alone in its cache line (two 64-byte lines: the adjacent-line prefetcher pairs
+/// them).
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 struct StopOnDrop(Arc<Shared>);
@@ -242,6 +260,9 @@ impl Drop for StopOnDrop {
         self.0.stop.store(true, Ordering::Relaxed);
     }
 }
+
+/// The resolution of tokio's timers.
+const TIMER_TICK: Duration = Duration::from_millis(1);
 
 /// Error budgets are only judged after this many operations, so one early failure in a
 /// short phase does not abort it.
@@ -253,14 +274,27 @@ struct WorkerOutcome {
 }
 
 impl Shared {
+    fn new(pacing: Pacing, workers: usize) -> Self {
+        Shared {
+            ticket: Padded::default(),
+            arrivals: Padded(pacing::ArrivalSource::new(pacing)),
+            completed: (0..workers).map(|_| Padded::default()).collect(),
+            failed: Padded::default(),
+            stop: Padded::default(),
+        }
+    }
+
+    /// Operations completed so far, all workers together.
+    fn completed(&self) -> u64 {
+        self.completed
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
     fn counters(self: &Arc<Self>) -> impl Fn() -> (u64, u64) + Send + 'static {
         let s = self.clone();
-        move || {
-            (
-                s.completed.load(Ordering::Relaxed),
-                s.failed.load(Ordering::Relaxed),
-            )
-        }
+        move || (s.completed(), s.failed.load(Ordering::Relaxed))
     }
 }
 
@@ -290,7 +324,9 @@ async fn worker<E: Executor>(
     // One timer for every operation's op_timeout, moved to each operation's deadline: a
     // later deadline only updates the armed timer (an atomic store), where a new
     // `tokio::time::timeout` per operation registered a timer and removed it again (about
-    // 5 % of the client's own CPU at 50,000 point selects/s, docs/measuring.md).
+    // 5 % of the client's own CPU at 50,000 point selects/s, docs/measuring.md). tokio's
+    // timers keep whole milliseconds, so the timer is only moved once the deadline moved by
+    // one: an operation is cut between op_timeout - 1 ms and op_timeout + 1 ms after its send.
     let mut deadline = std::pin::pin!(tokio::time::sleep(op_timeout));
 
     loop {
@@ -335,7 +371,10 @@ async fn worker<E: Executor>(
             }
         };
         // op_timeout counts from the send, as the server's statement timeout does.
-        deadline.as_mut().reset(sent + op_timeout);
+        let due = sent + op_timeout;
+        if due >= deadline.deadline() + TIMER_TICK || deadline.is_elapsed() {
+            deadline.as_mut().reset(due);
+        }
         let result = match before(exec.execute(op, &params), deadline.as_mut()).await {
             Some(r) => r,
             None => Err(OpError {
@@ -357,13 +396,13 @@ async fn worker<E: Executor>(
                 window.bytes += d.bytes;
                 let judged = exec.settle(op, &params);
                 tally.per_op_extras[op].add(&d, judged);
-                shared.completed.fetch_add(1, Ordering::Relaxed);
+                shared.completed[i].fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
                 window.errors += 1;
                 tally.record_error(op, e.kind, e.message);
                 let failed = shared.failed.fetch_add(1, Ordering::Relaxed) + 1;
-                let all = failed + shared.completed.load(Ordering::Relaxed);
+                let all = failed + shared.completed();
                 if all >= BUDGET_MIN_OPS && failed as f64 > error_budget * all as f64 {
                     shared.stop.store(true, Ordering::Relaxed);
                 }

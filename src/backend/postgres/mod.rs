@@ -234,6 +234,8 @@ impl PgData {
 pub struct PgExecutor {
     /// Its own connection (not a pool's), opened on the thread that runs it.
     conn: PgConnection,
+    /// The ops' statements, this worker's copies.
+    statements: Vec<Arc<str>>,
     ops: Arc<PgOps>,
     /// The last kNN answer (ids as returned, nearest first) and the fresh points visible
     /// when it started, judged by `settle` once the clock has stopped.
@@ -349,6 +351,10 @@ impl PgExecutor {
             .map_err(|e| target_error(t, "opening worker connections", e))?;
         Ok(PgExecutor {
             conn,
+            // The worker's own copies: every operation takes a reference to its statement,
+            // and a count shared by the workers of both cores would move between them on
+            // every operation.
+            statements: w.ops.statements.iter().map(|s| Arc::from(&**s)).collect(),
             ops: w.ops.clone(),
             answer: Vec::new(),
             rows: Vec::new(),
@@ -410,7 +416,7 @@ impl Executor for PgExecutor {
         params: &PgParams,
     ) -> std::result::Result<Done, OpError> {
         let q = bind_all(
-            sqlx::query(AssertSqlSafe(self.ops.statements[op].clone())),
+            sqlx::query(AssertSqlSafe(self.statements[op].clone())),
             &params.values,
         );
         self.visible = self.ops.fresh.as_deref().map(FreshPool::visible);
