@@ -297,11 +297,8 @@ fn lane<E, F, Fut>(
             } => {
                 let shares_thread = execs.len() > 1;
                 // Each worker is a task of this thread's runtime, not one of several futures
-                // joined inside `block_on`: a wake then runs only the worker it is for, and a
-                // worker's turn (`take_turn`) only re-queues it. Joined, every wake polled
-                // every worker of the thread, and each turn made the runtime ask the kernel
-                // for events (an `epoll_wait` per turn: 0.46 per operation at 8 connections
-                // against 0.18 for tasks; docs/measuring.md).
+                // joined inside `block_on`: a wake then polls only the worker it is for.
+                // Joined, every wake polled every worker of the thread (docs/measuring.md).
                 let runs: Vec<_> = execs
                     .drain(..)
                     .zip(&ids)

@@ -408,17 +408,19 @@ async fn worker<E: Executor>(
                 }
             }
         }
-        // Take turns with the other workers on this thread, as pgbench's clients do: every
-        // answer that has already arrived is read and timed before any worker sends its
-        // next query. Sending is the expensive part of an operation on the client (on
-        // loopback the kernel delivers the query and wakes the backend inside the send,
-        // often handing it the core); a worker that sent straight away would add that to
-        // the latency of every answer still waiting on its thread. This raised the p50 at
-        // 8 connections on 2 cores from 1.05-1.28x pgbench's to 0.90-1.08x (docs/measuring.md).
-        // It also stops a worker whose answers are always already there from keeping the
-        // thread. A worker alone on its thread has no one to wait for.
+        // Take turns with the other workers on this thread: every answer that has arrived
+        // is read and timed before any worker sends its next query. Sending is the
+        // expensive part of an operation on the client (on loopback the kernel delivers the
+        // query and wakes the backend inside the send, often handing it the core); a worker
+        // that sent straight away would add that to the latency of every answer still
+        // waiting on its thread. `yield_now` re-queues the worker only after the runtime has
+        // asked the kernel which answers arrived meanwhile (one `epoll_wait`): a turn that
+        // only let the workers already known to be ready run first left p95 and p99 at 8
+        // connections 1.2-1.8x what this gives (docs/measuring.md). It also stops a worker
+        // whose answers are always already there from keeping the thread. A worker alone on
+        // its thread has no one to wait for.
         if shares_thread {
-            take_turn().await;
+            tokio::task::yield_now().await;
         }
     }
     WorkerOutcome {
@@ -437,24 +439,6 @@ async fn before<F: Future>(op: F, mut deadline: Pin<&mut tokio::time::Sleep>) ->
         } else if deadline.as_mut().poll(cx).is_ready() {
             Poll::Ready(None)
         } else {
-            Poll::Pending
-        }
-    })
-    .await
-}
-
-/// Lets every other ready task of this thread run once, then resumes: the task wakes itself
-/// and goes to the back of the thread's run queue. Unlike `tokio::task::yield_now`, which
-/// defers the wake until the runtime has polled its I/O driver, this costs no `epoll_wait`
-/// per operation; the runtime still polls the driver every few dozen tasks.
-async fn take_turn() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
             Poll::Pending
         }
     })
