@@ -425,7 +425,7 @@ impl Executor for PgExecutor {
             // Nothing to judge: only the answer's arrival matters. sqlx's fetch_optional
             // reads every row up to ReadyForQuery (it keeps the first), through fewer
             // stream layers and allocations than fetch_all (a test holds it to that:
-            // tests/postgres_driver.rs).
+            // every_row_of_an_answer_is_read_not_only_the_first in tests/postgres_fts).
             q.fetch_optional(&mut self.conn).await.map_err(classify)?;
             if let Some((ticket, bytes)) = params.upsert {
                 if let Some(pool) = &self.ops.fresh {
