@@ -493,18 +493,10 @@ async fn every_row_of_an_answer_is_read_not_only_the_first() {
     );
     std::fs::write(&path, text).unwrap();
     let out = dir.path().join("o");
-    let o = run_to(
-        &path,
-        &out,
-        &[
-            "--profile",
-            "baseline",
-            "--duration",
-            "300ms",
-            "--warmup",
-            "0s",
-        ],
-    )
+    let o = run(&quick_baseline(
+        path.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ))
     .await
     .unwrap();
     assert_eq!(o.exit_code, 0, "{}", o.summary);
