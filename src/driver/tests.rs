@@ -418,3 +418,42 @@ async fn answers_that_arrived_are_all_read_before_a_worker_sends_again() {
         }
     }
 }
+
+/// A stand-in worker that panics on its third operation when `panics` is set; the others
+/// wait a millisecond per operation.
+struct Panicking {
+    panics: bool,
+    n: u64,
+}
+
+impl Executor for Panicking {
+    type Params = ();
+    fn draw(&mut self, _op: usize, _rng: &mut ChaCha8Rng) {}
+    async fn execute(&mut self, _op: usize, _params: &()) -> Result<Done, OpError> {
+        self.n += 1;
+        assert!(!(self.panics && self.n == 3), "stand-in worker panics");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok(Done::default())
+    }
+}
+
+#[tokio::test]
+async fn a_worker_that_panics_inside_its_task_fails_the_phase_not_hangs_it() {
+    // Two workers per thread; worker 0 panics mid-phase. Its task's panic must reach the
+    // crew as a stopped worker (not a phase that quietly lost a worker's operations), the
+    // other threads' workers must finish, and closing counts the dead thread's workers.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = 2 * cores;
+    let crew = Crew::open(n as u32, |i| async move {
+        Ok(Panicking {
+            panics: i == 0,
+            n: 0,
+        })
+    })
+    .await
+    .expect("stand-in workers open");
+    let r = crew.run(mix(), &spec(Pacing::Closed, 0.2)).await;
+    let e = r.err().expect("the phase fails");
+    assert!(e.to_string().contains("stopped unexpectedly"), "{e}");
+    assert_eq!(crew.close().await, 2, "the panicked thread's two workers");
+}
